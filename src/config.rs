@@ -1,0 +1,232 @@
+//! Configuration: flags and environment variables (every flag has one), validated at start-up
+//! so a mistake ends the process with one line that says what is wrong.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args};
+
+/// Everything the server can be told. Each field documents its variable in `--help`, README
+/// and `.env.sample`.
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "SWITCHBOARD_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Directory for the SQLite database and the generated JWT secret.
+    #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Database URL: postgres://… selects Postgres, sqlite:… a SQLite file elsewhere than the
+    /// data directory. Unset: SQLite at <data dir>/switchboard.db.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Most connections to Postgres per server node.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_DATABASE_MAX_CONNECTIONS",
+        default_value_t = 20
+    )]
+    pub database_max_connections: u32,
+
+    /// Secret that signs access tokens (at least 32 characters). Unset: generated once and
+    /// kept in <data dir>/jwt-secret. Every node of a cluster needs the same one.
+    #[arg(long, env = "SWITCHBOARD_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Whether anyone may create an organization with the signUp mutation.
+    #[arg(long, env = "SWITCHBOARD_ALLOW_SIGNUP", default_value_t = false, action = ArgAction::Set)]
+    pub allow_signup: bool,
+
+    /// Email of the owner created on an empty database.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_BOOTSTRAP_OWNER_EMAIL",
+        default_value = "owner@example.com"
+    )]
+    pub bootstrap_owner_email: String,
+
+    /// Password of the owner created on an empty database. Unset: generated and printed once.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_BOOTSTRAP_OWNER_PASSWORD",
+        hide_env_values = true
+    )]
+    pub bootstrap_owner_password: Option<String>,
+
+    /// Name of the organization created on an empty database.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_BOOTSTRAP_ORGANIZATION",
+        default_value = "My Company"
+    )]
+    pub bootstrap_organization: String,
+
+    /// How long an access token is valid (e.g. 15m). Apps refresh it with their refresh token.
+    #[arg(long, env = "SWITCHBOARD_ACCESS_TOKEN_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub access_token_ttl: Duration,
+
+    /// How long an unused refresh token stays valid (e.g. 30d).
+    #[arg(long, env = "SWITCHBOARD_REFRESH_TOKEN_TTL", default_value = "30d", value_parser = parse_duration)]
+    pub refresh_token_ttl: Duration,
+
+    /// Largest request body accepted on /graphql, in bytes; also the largest WebSocket message.
+    #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
+    pub max_body_bytes: usize,
+
+    /// Deepest nesting of fields a query may have.
+    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+
+    /// Highest complexity (roughly, fields selected) a query may have.
+    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_COMPLEXITY", default_value_t = 500)]
+    pub max_query_complexity: usize,
+
+    /// How long a WebSocket may stay open without sending connection_init (closed with 4408).
+    #[arg(long, env = "SWITCHBOARD_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub ws_init_timeout: Duration,
+
+    /// How often idle WebSockets are pinged; a connection silent for two intervals is dropped.
+    #[arg(long, env = "SWITCHBOARD_WS_PING_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub ws_ping_interval: Duration,
+
+    /// Most subscriptions one WebSocket may run at once.
+    #[arg(long, env = "SWITCHBOARD_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    pub ws_max_subscriptions: usize,
+
+    /// Take the client address from X-Forwarded-For (only behind a proxy you run).
+    #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
+    pub trust_forwarded_for: bool,
+
+    /// Failed logins per account within 15 minutes before further attempts are refused.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT",
+        default_value_t = 5
+    )]
+    pub login_failures_per_account: u32,
+
+    /// Failed logins per client address within 15 minutes before further attempts are refused.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOGIN_FAILURES_PER_ADDRESS",
+        default_value_t = 30
+    )]
+    pub login_failures_per_address: u32,
+}
+
+impl Config {
+    /// The configuration with every default, for tests and tools.
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
+        }
+        <Defaults as clap::Parser>::try_parse_from(["switchboard"])
+            .map(|d| d.config)
+            .unwrap_or_else(|err| panic!("the defaults must parse: {err}"))
+    }
+
+    /// Checks what clap cannot: relations between values and their sizes.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("postgres://")
+                || url.starts_with("postgresql://")
+                || url.starts_with("sqlite:"))
+        {
+            return Err(
+                "DATABASE_URL must start with postgres://, postgresql:// or sqlite:".into(),
+            );
+        }
+        if let Some(secret) = &self.jwt_secret
+            && secret.len() < 32
+        {
+            return Err("SWITCHBOARD_JWT_SECRET must be at least 32 characters".into());
+        }
+        if let Some(password) = &self.bootstrap_owner_password {
+            crate::domain::validate_password(password)
+                .map_err(|err| format!("SWITCHBOARD_BOOTSTRAP_OWNER_PASSWORD: {err}"))?;
+        }
+        crate::domain::normalize_email(&self.bootstrap_owner_email)
+            .map_err(|err| format!("SWITCHBOARD_BOOTSTRAP_OWNER_EMAIL: {err}"))?;
+        if self.access_token_ttl < Duration::from_secs(1) {
+            return Err("SWITCHBOARD_ACCESS_TOKEN_TTL must be at least 1s".into());
+        }
+        if self.ws_ping_interval.is_zero() || self.ws_init_timeout.is_zero() {
+            return Err("WebSocket intervals must be longer than zero".into());
+        }
+        if self.max_body_bytes < 1024 {
+            return Err("SWITCHBOARD_MAX_BODY_BYTES must be at least 1024".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses `250ms`, `10s`, `15m`, `2h`, `30d`; a bare number is seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 10s or 15m"))?;
+    let millis = match unit {
+        "ms" => 1,
+        "" | "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit (use ms, s, m, h or d)"
+            ));
+        }
+    };
+    number
+        .checked_mul(millis)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_units() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("10").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("15m").unwrap(), Duration::from_secs(900));
+        assert_eq!(
+            parse_duration("30d").unwrap(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5y").is_err());
+        assert!(parse_duration("99999999999999999999d").is_err());
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::defaults();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert!(!config.allow_signup);
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn short_secrets_and_foreign_urls_are_refused() {
+        let mut config = Config::defaults();
+        config.jwt_secret = Some("short".into());
+        assert!(config.validate().unwrap_err().contains("at least 32"));
+        let mut config = Config::defaults();
+        config.database_url = Some("mysql://x".into());
+        assert!(config.validate().unwrap_err().contains("DATABASE_URL"));
+    }
+}

@@ -1,0 +1,113 @@
+//! The GraphQL API: schema, per-request context, and the mapping from use-case errors to
+//! GraphQL errors with `extensions.code`.
+
+mod errors;
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use async_graphql::{Context, Schema, SchemaBuilder};
+
+use crate::error::Error;
+use crate::services::{Principal, Services};
+
+pub use errors::{ApiError, ApiResult, REQUEST_ERROR_CODES, finalize_errors};
+pub use mutation::MutationRoot;
+pub use query::QueryRoot;
+pub use subscription::SubscriptionRoot;
+
+/// The schema apps talk to.
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// Limits every operation is checked against before it runs.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity)
+        .limit_recursive_depth(32)
+        .limit_directives(16)
+        .extension(errors::ErrorCodes)
+}
+
+/// The schema serving `services`.
+pub fn schema(services: Arc<Services>, limits: QueryLimits) -> AppSchema {
+    builder(limits).data(services).finish()
+}
+
+/// The SDL of the schema, as checked in at schema.graphql.
+pub fn sdl() -> String {
+    builder(QueryLimits {
+        max_depth: 1,
+        max_complexity: 1,
+    })
+    .finish()
+    .sdl()
+}
+
+/// Who made a request, as established by the transport from the bearer token.
+#[derive(Clone)]
+pub enum RequestAuth {
+    /// No credentials.
+    Anonymous,
+    /// A signed-in agent.
+    Agent(Box<Principal>),
+    /// Credentials were sent but refused; operations that need a principal report why.
+    Rejected(ApiError),
+}
+
+/// The client's network address, for rate limits.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+/// What resolvers read from the request context.
+pub(crate) trait ContextExt {
+    fn services(&self) -> &Arc<Services>;
+    fn principal(&self) -> Result<&Principal, ApiError>;
+    fn client_addr(&self) -> IpAddr;
+}
+
+impl ContextExt for Context<'_> {
+    fn services(&self) -> &Arc<Services> {
+        self.data_unchecked::<Arc<Services>>()
+    }
+
+    fn principal(&self) -> Result<&Principal, ApiError> {
+        match self.data_opt::<RequestAuth>() {
+            Some(RequestAuth::Agent(principal)) => Ok(principal),
+            Some(RequestAuth::Rejected(err)) => Err(err.clone()),
+            Some(RequestAuth::Anonymous) | None => Err(Error::Unauthenticated(
+                "sign in first: send an access token as `Authorization: Bearer <token>`".into(),
+            )
+            .into()),
+        }
+    }
+
+    fn client_addr(&self) -> IpAddr {
+        self.data_opt::<ClientAddr>()
+            .map(|addr| addr.0)
+            .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Apps and the mobile SDK build against schema.graphql: it must say what the server serves.
+    #[test]
+    fn schema_file_matches_the_server() {
+        let checked_in = include_str!("../../schema.graphql");
+        assert!(
+            checked_in == super::sdl(),
+            "schema.graphql is out of date: run `cargo run -- schema > schema.graphql`"
+        );
+    }
+}

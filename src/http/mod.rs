@@ -1,0 +1,121 @@
+//! The HTTP surface: /graphql (POST, GET, WebSocket), /healthz, /readyz, /metrics, and the
+//! server loop with graceful shutdown.
+
+mod graphql;
+mod ws;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use crate::config::Config;
+use crate::graphql::AppSchema;
+use crate::metrics::Metrics;
+use crate::services::Services;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub schema: AppSchema,
+    pub services: Arc<Services>,
+    pub config: Arc<Config>,
+    pub metrics: Arc<Metrics>,
+    /// Flips to `true` when the server starts shutting down; WebSockets then close.
+    shutdown: watch::Receiver<bool>,
+    /// Held by every WebSocket task; shutdown waits until all are dropped.
+    websocket_done: mpsc::Sender<()>,
+}
+
+/// Builds the router over `state`.
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
+/// requests finish, closes every WebSocket with 1001 and waits for them to go.
+pub async fn serve(
+    listener: TcpListener,
+    schema: AppSchema,
+    services: Arc<Services>,
+    config: Arc<Config>,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (notify_shutdown, shutdown_rx) = watch::channel(false);
+    let (websocket_done, mut all_websockets_done) = mpsc::channel::<()>(1);
+    let state = AppState {
+        schema,
+        services,
+        config,
+        metrics,
+        shutdown: shutdown_rx,
+        websocket_done,
+    };
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: finishing requests and closing WebSockets");
+            let _ = notify_shutdown.send(true);
+        })
+        .await?;
+    // The router (and its senders) is gone; only WebSocket tasks still hold one.
+    let _ = all_websockets_done.recv().await;
+    Ok(())
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.services.store.ping().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(err) => {
+            tracing::warn!(error = %err, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let body = state.metrics.render(&state.services.store.pool_stats());
+    let mut response = body.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
+
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // Unmatched paths share one label, so scanners cannot blow up the series count.
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_request(&route, response.status().as_u16());
+    response
+}

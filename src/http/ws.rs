@@ -1,0 +1,333 @@
+//! GraphQL over WebSocket with the graphql-transport-ws protocol, followed to the letter:
+//! https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md
+//!
+//! async-graphql ships a handler for this protocol, but it does not close with the codes the
+//! protocol prescribes (4400, 4401, 4403, 4408, 4409, 4429), so the connection state machine is
+//! ours and async-graphql only executes operations.
+//!
+//! One task per connection runs everything: reading, the operations' streams (a `StreamMap`,
+//! not a task each), pings and shutdown. Buffers are small because most agent connections sit
+//! idle for hours.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::StreamExt;
+use futures_util::stream::{self, BoxStream};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_stream::StreamMap;
+
+use super::AppState;
+use crate::graphql::{ClientAddr, RequestAuth, finalize_errors};
+use crate::services::Principal;
+
+const PROTOCOL: &str = "graphql-transport-ws";
+/// tungstenite reads into a buffer of this size; its 128 KiB default would cost 2.5 GiB for
+/// 20,000 idle agents.
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+/// A client that stops reading may not make the server buffer more than this for it.
+const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
+
+/// Accepts the upgrade and runs the connection.
+pub(super) fn upgrade(state: AppState, upgrade: WebSocketUpgrade, client: IpAddr) -> Response {
+    let max_message = state.config.max_body_bytes;
+    let upgrade = upgrade
+        .protocols([PROTOCOL])
+        .read_buffer_size(READ_BUFFER_BYTES)
+        // Write each message out at once: chat wants latency, not batching.
+        .write_buffer_size(0)
+        .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
+        .max_message_size(max_message)
+        .max_frame_size(max_message);
+    let protocol_agreed = upgrade.selected_protocol().is_some();
+    upgrade.on_upgrade(move |socket| async move {
+        if protocol_agreed {
+            Connection::new(socket, state, client).run().await;
+        } else {
+            close(
+                socket,
+                4406,
+                "Subprotocol not acceptable: use graphql-transport-ws",
+            )
+            .await;
+        }
+    })
+}
+
+/// A message from the client.
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMessage {
+    ConnectionInit {
+        #[serde(default)]
+        payload: Option<Value>,
+    },
+    Ping {},
+    Pong {},
+    Subscribe {
+        id: String,
+        payload: Box<async_graphql::Request>,
+    },
+    Complete {
+        id: String,
+    },
+}
+
+/// Why the loop ended.
+enum End {
+    /// Close the socket with this code and reason.
+    Close(u16, String),
+    /// The peer is gone or silent: just drop the socket.
+    Drop,
+}
+
+/// What an operation's stream yields: a response, then `None` when it completes.
+type Operation = BoxStream<'static, Option<async_graphql::Response>>;
+
+struct Connection {
+    socket: WebSocket,
+    state: AppState,
+    client: IpAddr,
+    init_received: bool,
+    principal: Option<Principal>,
+    operations: StreamMap<String, Operation>,
+    /// Operations that have sent a `next`; the others report a first failure as `error`.
+    started: std::collections::HashSet<String>,
+}
+
+impl Connection {
+    fn new(socket: WebSocket, state: AppState, client: IpAddr) -> Self {
+        Connection {
+            socket,
+            state,
+            client,
+            init_received: false,
+            principal: None,
+            operations: StreamMap::new(),
+            started: Default::default(),
+        }
+    }
+
+    async fn run(mut self) {
+        let metrics = self.state.metrics.clone();
+        let _open = metrics.websocket_opened();
+        let _done = self.state.websocket_done.clone();
+        let mut shutdown = self.state.shutdown.clone();
+        let init_deadline = tokio::time::sleep(self.state.config.ws_init_timeout);
+        tokio::pin!(init_deadline);
+        let ping_every = self.state.config.ws_ping_interval;
+        let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
+        ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut last_heard = Instant::now();
+
+        let end = loop {
+            tokio::select! {
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        break End::Close(1001, "server shutting down".into());
+                    }
+                }
+                () = &mut init_deadline, if !self.init_received => {
+                    break End::Close(4408, "Connection initialisation timeout".into());
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() >= ping_every * 2 {
+                        tracing::debug!(client = %self.client, "dropping a silent WebSocket");
+                        break End::Drop;
+                    }
+                    if self.socket.send(Message::Ping(Default::default())).await.is_err() {
+                        break End::Drop;
+                    }
+                }
+                Some((id, item)) = self.operations.next(), if !self.operations.is_empty() => {
+                    if let Err(end) = self.deliver(id, item).await {
+                        break end;
+                    }
+                }
+                message = self.socket.recv() => {
+                    last_heard = Instant::now();
+                    let text = match message {
+                        Some(Ok(Message::Text(text))) => text,
+                        Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                        Some(Ok(Message::Binary(_))) => {
+                            break End::Close(4400, "Binary messages are not part of the protocol".into());
+                        }
+                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break End::Drop,
+                    };
+                    if let Err(end) = self.handle(&text).await {
+                        break end;
+                    }
+                }
+            }
+        };
+        if let End::Close(code, reason) = end {
+            close(self.socket, code, &reason).await;
+        }
+    }
+
+    /// Acts on one client message; `Err` ends the connection.
+    async fn handle(&mut self, text: &str) -> Result<(), End> {
+        let message: ClientMessage = serde_json::from_str(text)
+            .map_err(|err| End::Close(4400, format!("Invalid message: {err}")))?;
+        match message {
+            ClientMessage::ConnectionInit { payload } => {
+                if self.init_received {
+                    return Err(End::Close(4429, "Too many initialisation requests".into()));
+                }
+                self.init_received = true;
+                let Some(token) = bearer_token(payload.as_ref()) else {
+                    return Err(End::Close(
+                        4403,
+                        "Forbidden: no authorization in payload".into(),
+                    ));
+                };
+                match self.state.services.auth.authenticate(&token).await {
+                    Ok(principal) => self.principal = Some(principal),
+                    Err(err) => return Err(End::Close(4403, format!("Forbidden: {err}"))),
+                }
+                self.send(json!({ "type": "connection_ack" })).await
+            }
+            ClientMessage::Ping {} => self.send(json!({ "type": "pong" })).await,
+            ClientMessage::Pong {} => Ok(()),
+            ClientMessage::Subscribe { id, payload } => self.subscribe(id, *payload).await,
+            ClientMessage::Complete { id } => {
+                self.operations.remove(&id);
+                self.started.remove(&id);
+                Ok(())
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, id: String, request: async_graphql::Request) -> Result<(), End> {
+        let Some(principal) = self.principal.clone() else {
+            return Err(End::Close(4401, "Unauthorized".into()));
+        };
+        if self.operations.contains_key(&id) {
+            return Err(End::Close(
+                4409,
+                format!("Subscriber for {id} already exists"),
+            ));
+        }
+        let limit = self.state.config.ws_max_subscriptions;
+        if self.operations.len() >= limit {
+            let error = json!({
+                "message": format!("at most {limit} operations may run on one connection"),
+                "extensions": { "code": "LIMIT_EXCEEDED" },
+            });
+            return self
+                .send(json!({ "type": "error", "id": id, "payload": [error] }))
+                .await;
+        }
+        let request = request
+            .data(RequestAuth::Agent(Box::new(principal)))
+            .data(ClientAddr(self.client));
+        let responses = self.state.schema.execute_stream(request);
+        let operation = responses
+            .map(Some)
+            .chain(stream::once(async { None }))
+            .boxed();
+        self.operations.insert(id, operation);
+        Ok(())
+    }
+
+    /// Sends an operation's response, or its completion.
+    async fn deliver(
+        &mut self,
+        id: String,
+        item: Option<async_graphql::Response>,
+    ) -> Result<(), End> {
+        let Some(mut response) = item else {
+            // Remove it now, so the client may reuse the id as soon as it sees `complete`.
+            self.operations.remove(&id);
+            self.started.remove(&id);
+            return self.send(json!({ "type": "complete", "id": id })).await;
+        };
+        let codes = finalize_errors(&mut response);
+        self.state.metrics.graphql_operation("websocket", &codes);
+        let failed_before_start = !self.started.contains(&id)
+            && !response.errors.is_empty()
+            && response.data == async_graphql::Value::Null;
+        if failed_before_start {
+            // `error` ends the operation; no `complete` follows it.
+            self.operations.remove(&id);
+            let errors = serde_json::to_value(&response.errors).unwrap_or_default();
+            return self
+                .send(json!({ "type": "error", "id": id, "payload": errors }))
+                .await;
+        }
+        self.started.insert(id.clone());
+        let payload = serde_json::to_value(&response).unwrap_or_default();
+        self.send(json!({ "type": "next", "id": id, "payload": payload }))
+            .await
+    }
+
+    async fn send(&mut self, message: Value) -> Result<(), End> {
+        self.socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .map_err(|_| End::Drop)
+    }
+}
+
+/// The token from `{"authorization": "Bearer …"}` (any capitalisation of the key; the
+/// `Bearer ` prefix may be left out).
+fn bearer_token(payload: Option<&Value>) -> Option<String> {
+    let object = payload?.as_object()?;
+    let value = object
+        .iter()
+        .find(|(key, _)| key.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, value)| value.as_str())?;
+    let token = value.strip_prefix("Bearer ").unwrap_or(value).trim();
+    (!token.is_empty()).then(|| token.to_owned())
+}
+
+/// Sends a close frame (reasons are cut to the 123 bytes a frame allows) and waits briefly for
+/// the peer's answer, so the close is seen before the TCP connection goes.
+async fn close(mut socket: WebSocket, code: u16, reason: &str) {
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    let frame = CloseFrame {
+        code,
+        reason: Utf8Bytes::from(&reason[..end]),
+    };
+    if socket.send(Message::Close(Some(frame))).await.is_ok() {
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(message)) = socket.recv().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_tokens_come_from_the_authorization_key() {
+        assert_eq!(
+            bearer_token(Some(&json!({"authorization": "Bearer abc"}))).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(Some(&json!({"Authorization": "abc"}))).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(Some(&json!({"authorization": "Bearer "}))),
+            None
+        );
+        assert_eq!(bearer_token(Some(&json!({"token": "abc"}))), None);
+        assert_eq!(bearer_token(Some(&json!("abc"))), None);
+        assert_eq!(bearer_token(None), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! Switchboard: a mobile-first live-chat backend.
+//!
+//! [`App::start`] builds everything from a [`Config`]: it opens the store and migrates it,
+//! bootstraps an empty server, wires the services to the bus and the GraphQL schema; then
+//! [`App::serve`] runs the HTTP server until a shutdown signal.
+
+pub mod bus;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod metrics;
+pub mod services;
+pub mod store;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+pub use config::Config;
+
+use crate::bus::{EventBus, LocalBus};
+use crate::graphql::{AppSchema, QueryLimits};
+use crate::metrics::Metrics;
+use crate::services::accounts::Bootstrapped;
+use crate::services::auth::{AuthSettings, random_token};
+use crate::services::{AccountService, AuthService, Services};
+use crate::store::{Database, DbError};
+
+/// Why the server could not start. Each says what to fix in one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("cannot use the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Database(DbError),
+    #[error("cannot create the first organization: {0}")]
+    Bootstrap(error::Error),
+}
+
+/// A built server, ready to serve.
+pub struct App {
+    pub config: Arc<Config>,
+    pub services: Arc<Services>,
+    pub schema: AppSchema,
+    pub metrics: Arc<Metrics>,
+    /// What bootstrapping created, when the database was empty: print it once.
+    pub bootstrapped: Option<Bootstrapped>,
+}
+
+impl App {
+    /// Opens and migrates the store, bootstraps an empty database, builds the services.
+    pub async fn start(config: Config) -> Result<App, StartupError> {
+        config.validate().map_err(StartupError::Config)?;
+        let store = open_store(&config).await?;
+        store.migrate().await.map_err(StartupError::Database)?;
+        let jwt_secret = jwt_secret(&config)?;
+        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new());
+        let auth = AuthService::new(
+            store.clone(),
+            bus.clone(),
+            AuthSettings {
+                jwt_secret,
+                access_token_ttl: config.access_token_ttl,
+                refresh_token_ttl: config.refresh_token_ttl,
+                allow_signup: config.allow_signup,
+                login_failures_per_account: config.login_failures_per_account,
+                login_failures_per_address: config.login_failures_per_address,
+            },
+        );
+        let accounts = AccountService::new(store.clone(), bus.clone());
+        let bootstrapped = accounts
+            .bootstrap(
+                &config.bootstrap_organization,
+                &config.bootstrap_owner_email,
+                config.bootstrap_owner_password.as_deref(),
+            )
+            .await
+            .map_err(StartupError::Bootstrap)?;
+        let services = Arc::new(Services {
+            store,
+            bus,
+            auth,
+            accounts,
+        });
+        let schema = graphql::schema(
+            services.clone(),
+            QueryLimits {
+                max_depth: config.max_query_depth,
+                max_complexity: config.max_query_complexity,
+            },
+        );
+        Ok(App {
+            config: Arc::new(config),
+            services,
+            schema,
+            metrics: Arc::new(Metrics::default()),
+            bootstrapped,
+        })
+    }
+
+    /// Serves on `listener` until `shutdown` completes, then shuts down gracefully and closes
+    /// the store.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let store = self.services.store.clone();
+        http::serve(
+            listener,
+            self.schema,
+            self.services,
+            self.config,
+            self.metrics,
+            shutdown,
+        )
+        .await?;
+        store.close().await;
+        Ok(())
+    }
+}
+
+/// Opens the store the configuration names: Postgres or a SQLite file by URL, else SQLite in
+/// the data directory.
+pub async fn open_store(config: &Config) -> Result<Arc<dyn Database>, StartupError> {
+    let store: Arc<dyn Database> = match config.database_url.as_deref() {
+        Some(url) if url.starts_with("postgres") => Arc::new(
+            store::postgres::connect(url, config.database_max_connections)
+                .await
+                .map_err(StartupError::Database)?,
+        ),
+        Some(url) => Arc::new(
+            store::sqlite::open_url(url)
+                .await
+                .map_err(StartupError::Database)?,
+        ),
+        None => {
+            create_data_dir(&config.data_dir)?;
+            let path = config.data_dir.join("switchboard.db");
+            Arc::new(
+                store::sqlite::open(&path)
+                    .await
+                    .map_err(StartupError::Database)?,
+            )
+        }
+    };
+    Ok(store)
+}
+
+fn create_data_dir(dir: &Path) -> Result<(), StartupError> {
+    std::fs::create_dir_all(dir).map_err(|source| StartupError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })
+}
+
+/// The configured secret, or the one kept in the data directory, generated on first start.
+fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.as_bytes().to_vec());
+    }
+    create_data_dir(&config.data_dir)?;
+    let path = config.data_dir.join("jwt-secret");
+    let data_dir_error = |source| StartupError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(secret) if secret.trim().len() >= 32 => return Ok(secret.trim().as_bytes().to_vec()),
+        Ok(_) => {
+            return Err(StartupError::Config(format!(
+                "{} holds fewer than 32 characters; delete it to generate a new secret",
+                path.display()
+            )));
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(data_dir_error(err)),
+    }
+    let secret = random_token(48);
+    write_private(&path, &secret).map_err(data_dir_error)?;
+    tracing::info!(path = %path.display(), "generated a JWT secret");
+    Ok(secret.into_bytes())
+}
+
+/// Writes a file only its owner can read.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents.as_bytes())
+}

@@ -1,0 +1,131 @@
+//! The `switchboard` command: serve (the default), migrate, schema.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use switchboard::{App, Config};
+use tokio::net::TcpListener;
+
+#[derive(Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A mobile-first live-chat backend"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    config: Config,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the GraphQL schema (SDL) and exit.
+    Schema,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) if !err.use_stderr() => {
+            // --help and --version
+            let _ = err.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(err) => {
+            let message = err.to_string();
+            let first_line = message.lines().next().unwrap_or_default();
+            eprintln!("switchboard: {}", first_line.trim_start_matches("error: "));
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Schema => {
+            print!("{}", switchboard::graphql::sdl());
+            Ok(())
+        }
+        Command::Migrate => migrate(cli.config).await,
+        Command::Serve => serve(cli.config).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("switchboard: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(config: Config) -> Result<(), String> {
+    config
+        .validate()
+        .map_err(|err| format!("invalid configuration: {err}"))?;
+    let store = switchboard::open_store(&config)
+        .await
+        .map_err(|err| err.to_string())?;
+    store
+        .migrate()
+        .await
+        .map_err(|err| format!("migration failed: {err}"))?;
+    store.close().await;
+    println!("migrations applied");
+    Ok(())
+}
+
+async fn serve(config: Config) -> Result<(), String> {
+    let listen = config.listen;
+    let app = App::start(config).await.map_err(|err| err.to_string())?;
+    if let Some(created) = &app.bootstrapped {
+        println!("Created organization {:?}.", created.organization.name);
+        println!("  owner email:    {}", created.owner.email);
+        match &created.generated_password {
+            Some(password) => println!("  owner password: {password}"),
+            None => println!("  owner password: (as configured)"),
+        }
+        println!("  widget key:     {}", created.organization.widget_key);
+        println!("Sign in with the login mutation; this is shown only once.");
+    }
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
+    tracing::info!(address = %listen, backend = app.services.store.backend_name(), "listening; GraphQL at /graphql");
+    app.serve(listener, shutdown_signal())
+        .await
+        .map_err(|err| format!("server failed: {err}"))
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,183 @@
+//! Counters and gauges for /metrics, rendered in the Prometheus text format. A handful of
+//! atomics and small maps: no metrics framework needed for what we count.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use crate::store::PoolStats;
+
+/// Everything the server counts.
+#[derive(Default)]
+pub struct Metrics {
+    /// HTTP requests by route and status code.
+    http_requests: Mutex<BTreeMap<(String, u16), u64>>,
+    /// GraphQL operations by transport (`http`, `websocket`).
+    graphql_operations: Mutex<BTreeMap<&'static str, u64>>,
+    /// GraphQL errors by `extensions.code`.
+    graphql_errors: Mutex<BTreeMap<String, u64>>,
+    websockets_open: AtomicI64,
+    websockets_total: AtomicU64,
+}
+
+/// Keeps the open-WebSocket gauge right however a connection ends.
+pub struct OpenWebSocket<'a>(&'a Metrics);
+
+impl Drop for OpenWebSocket<'_> {
+    fn drop(&mut self) {
+        self.0.websockets_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Metrics {
+    /// Counts one HTTP request.
+    pub fn http_request(&self, route: &str, status: u16) {
+        let mut map = lock(&self.http_requests);
+        *map.entry((route.to_owned(), status)).or_default() += 1;
+    }
+
+    /// Counts one GraphQL operation and its errors' codes.
+    pub fn graphql_operation(&self, transport: &'static str, error_codes: &[String]) {
+        *lock(&self.graphql_operations).entry(transport).or_default() += 1;
+        if !error_codes.is_empty() {
+            let mut map = lock(&self.graphql_errors);
+            for code in error_codes {
+                *map.entry(code.clone()).or_default() += 1;
+            }
+        }
+    }
+
+    /// Counts a WebSocket as open until the returned guard drops.
+    pub fn websocket_opened(&self) -> OpenWebSocket<'_> {
+        self.websockets_open.fetch_add(1, Ordering::Relaxed);
+        self.websockets_total.fetch_add(1, Ordering::Relaxed);
+        OpenWebSocket(self)
+    }
+
+    /// How many WebSockets are open now.
+    pub fn websockets_open(&self) -> i64 {
+        self.websockets_open.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition of everything, with the database pools' state.
+    pub fn render(&self, pools: &[PoolStats]) -> String {
+        let mut out = String::new();
+        header(
+            &mut out,
+            "switchboard_http_requests_total",
+            "counter",
+            "HTTP requests by route and status.",
+        );
+        for ((route, status), count) in lock(&self.http_requests).iter() {
+            let _ = writeln!(
+                out,
+                "switchboard_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {count}"
+            );
+        }
+        header(
+            &mut out,
+            "switchboard_graphql_operations_total",
+            "counter",
+            "GraphQL operations by transport.",
+        );
+        for (transport, count) in lock(&self.graphql_operations).iter() {
+            let _ = writeln!(
+                out,
+                "switchboard_graphql_operations_total{{transport=\"{transport}\"}} {count}"
+            );
+        }
+        header(
+            &mut out,
+            "switchboard_graphql_errors_total",
+            "counter",
+            "GraphQL errors by code.",
+        );
+        for (code, count) in lock(&self.graphql_errors).iter() {
+            let _ = writeln!(
+                out,
+                "switchboard_graphql_errors_total{{code=\"{code}\"}} {count}"
+            );
+        }
+        header(
+            &mut out,
+            "switchboard_websockets_open",
+            "gauge",
+            "WebSocket connections open now.",
+        );
+        let _ = writeln!(
+            out,
+            "switchboard_websockets_open {}",
+            self.websockets_open()
+        );
+        header(
+            &mut out,
+            "switchboard_websockets_total",
+            "counter",
+            "WebSocket connections accepted.",
+        );
+        let _ = writeln!(
+            out,
+            "switchboard_websockets_total {}",
+            self.websockets_total.load(Ordering::Relaxed)
+        );
+        header(
+            &mut out,
+            "switchboard_db_pool_connections",
+            "gauge",
+            "Database connections by pool and state.",
+        );
+        for pool in pools {
+            let idle = pool.idle as u64;
+            let busy = u64::from(pool.size).saturating_sub(idle);
+            for (state, count) in [("idle", idle), ("busy", busy)] {
+                let _ = writeln!(
+                    out,
+                    "switchboard_db_pool_connections{{pool=\"{}\",state=\"{state}\"}} {count}",
+                    pool.name
+                );
+            }
+        }
+        out
+    }
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_and_the_open_websocket_gauge() {
+        let metrics = Metrics::default();
+        metrics.http_request("/graphql", 200);
+        metrics.graphql_operation("http", &["UNAUTHENTICATED".into()]);
+        let guard = metrics.websocket_opened();
+        let text = metrics.render(&[PoolStats {
+            name: "main",
+            size: 3,
+            idle: 1,
+        }]);
+        assert!(
+            text.contains("switchboard_http_requests_total{route=\"/graphql\",status=\"200\"} 1")
+        );
+        assert!(text.contains("switchboard_graphql_errors_total{code=\"UNAUTHENTICATED\"} 1"));
+        assert!(text.contains("switchboard_websockets_open 1"));
+        assert!(text.contains("switchboard_db_pool_connections{pool=\"main\",state=\"busy\"} 2"));
+        drop(guard);
+        assert!(
+            metrics
+                .render(&[])
+                .contains("switchboard_websockets_open 0")
+        );
+    }
+}

@@ -1,0 +1,491 @@
+//! Signing in and staying signed in: Argon2id passwords, short-lived access JWTs, and rotating
+//! refresh tokens whose reuse signs the whole session out (a copy was stolen).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use crate::bus::{BusEvent, EventBus, Topic};
+use crate::domain::{self, Agent, Organization, Role, RoutingStatus};
+use crate::error::{Error, Result};
+use crate::services::rate_limit::FailureLimiter;
+use crate::store::{Database, NewAgent, NewRefreshToken, RefreshOutcome};
+
+/// The window in which failed logins are counted.
+const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Sign-ups allowed per client address per hour.
+const SIGNUPS_PER_ADDRESS_PER_HOUR: u32 = 10;
+/// The message for every failed login: it must not tell which of email or password was wrong.
+const BAD_CREDENTIALS: &str = "invalid email or password";
+
+/// A signed-in agent, checked against the store for this request: the session is live and the
+/// agent active, so role and organization are current, not what the token said.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub agent: Agent,
+    pub session_id: String,
+}
+
+impl Principal {
+    /// The organization everything this principal does is confined to.
+    pub fn organization_id(&self) -> &str {
+        &self.agent.organization_id
+    }
+
+    /// The principal's role.
+    pub fn role(&self) -> Role {
+        self.agent.role
+    }
+
+    /// Fails with FORBIDDEN unless the principal is an admin or owner.
+    pub fn require_admin(&self, what: &str) -> Result<()> {
+        if self.role().is_admin() {
+            Ok(())
+        } else {
+            Err(Error::forbidden(what))
+        }
+    }
+}
+
+/// What a successful login, sign-up or refresh hands the app.
+#[derive(Debug, Clone)]
+pub struct AuthSession {
+    pub access_token: String,
+    pub access_token_expires_at: DateTime<Utc>,
+    /// Shown once; only its hash is stored.
+    pub refresh_token: String,
+    pub agent: Agent,
+}
+
+/// The claims of an access token.
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    /// The agent's id.
+    sub: String,
+    /// The agent's organization.
+    org: String,
+    /// The session (refresh-token family) this token belongs to.
+    sid: String,
+    /// What kind of principal: `agent` (visitor tokens come later).
+    kind: String,
+    iat: i64,
+    exp: i64,
+}
+
+/// Sign-up input, already trimmed by nobody: validated here.
+#[derive(Debug, Clone)]
+pub struct SignUp {
+    pub organization_name: String,
+    pub name: String,
+    pub email: String,
+    pub password: String,
+}
+
+/// Authentication use cases.
+pub struct AuthService {
+    store: Arc<dyn Database>,
+    bus: Arc<dyn EventBus>,
+    encoding_key: EncodingKey,
+    decoding_key: DecodingKey,
+    access_token_ttl: Duration,
+    refresh_token_ttl: Duration,
+    allow_signup: bool,
+    failures_per_account: FailureLimiter,
+    failures_per_address: FailureLimiter,
+    signups_per_address: FailureLimiter,
+    /// A real hash checked when the email is unknown, so that both cases take the same time.
+    decoy_hash: OnceCell<String>,
+}
+
+/// How the auth service is set up.
+pub struct AuthSettings {
+    pub jwt_secret: Vec<u8>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub allow_signup: bool,
+    pub login_failures_per_account: u32,
+    pub login_failures_per_address: u32,
+}
+
+impl AuthService {
+    /// An auth service over `store`.
+    pub fn new(store: Arc<dyn Database>, bus: Arc<dyn EventBus>, settings: AuthSettings) -> Self {
+        AuthService {
+            store,
+            bus,
+            encoding_key: EncodingKey::from_secret(&settings.jwt_secret),
+            decoding_key: DecodingKey::from_secret(&settings.jwt_secret),
+            access_token_ttl: settings.access_token_ttl,
+            refresh_token_ttl: settings.refresh_token_ttl,
+            allow_signup: settings.allow_signup,
+            failures_per_account: FailureLimiter::new(
+                settings.login_failures_per_account,
+                LOGIN_FAILURE_WINDOW,
+            ),
+            failures_per_address: FailureLimiter::new(
+                settings.login_failures_per_address,
+                LOGIN_FAILURE_WINDOW,
+            ),
+            signups_per_address: FailureLimiter::new(
+                SIGNUPS_PER_ADDRESS_PER_HOUR,
+                Duration::from_secs(3600),
+            ),
+            decoy_hash: OnceCell::new(),
+        }
+    }
+
+    /// Signs an agent in with email and password.
+    pub async fn login(&self, email: &str, password: &str, client: IpAddr) -> Result<AuthSession> {
+        let email = domain::normalize_email(email)?;
+        let account_key = format!("account:{email}");
+        let address_key = format!("address:{client}");
+        if let Err(wait) = self
+            .failures_per_account
+            .check(&account_key)
+            .and_then(|()| self.failures_per_address.check(&address_key))
+        {
+            return Err(too_many_attempts(wait));
+        }
+
+        let found = self.store.agent_credentials(&email).await?;
+        let hash = match &found {
+            Some((_, hash)) => hash.clone(),
+            None => self.decoy_hash().await?,
+        };
+        let password_ok = verify_password(hash, password.to_owned()).await?;
+        let agent = match found {
+            Some((agent, _)) if password_ok && agent.active => agent,
+            _ => {
+                self.failures_per_account.record(&account_key);
+                self.failures_per_address.record(&address_key);
+                return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
+            }
+        };
+        self.failures_per_account.clear(&account_key);
+
+        let status =
+            RoutingStatus::after_login(agent.routing_status, agent.last_login_at.is_none());
+        let agent = self
+            .store
+            .record_login(&agent.id, status, domain::now())
+            .await?;
+        self.bus.publish(
+            Topic::Agent(agent.id.clone()),
+            BusEvent::AgentChanged {
+                organization_id: agent.organization_id.clone(),
+                agent_id: agent.id.clone(),
+            },
+        );
+        self.start_session(agent).await
+    }
+
+    /// Creates an organization and its owner, and signs the owner in.
+    pub async fn sign_up(&self, input: SignUp, client: IpAddr) -> Result<AuthSession> {
+        if !self.allow_signup {
+            return Err(Error::Forbidden(
+                "sign-up is disabled on this server".into(),
+            ));
+        }
+        let address_key = client.to_string();
+        if let Err(wait) = self.signups_per_address.check(&address_key) {
+            return Err(too_many_attempts(wait));
+        }
+        self.signups_per_address.record(&address_key);
+        let (organization, owner) = new_organization(
+            &input.organization_name,
+            &input.name,
+            &input.email,
+            &input.password,
+        )
+        .await?;
+        let owner = self
+            .store
+            .create_organization(&organization, &owner)
+            .await?;
+        let owner = self
+            .store
+            .record_login(&owner.id, RoutingStatus::AcceptingChats, domain::now())
+            .await?;
+        self.start_session(owner).await
+    }
+
+    /// Trades a refresh token for a new access token and a new refresh token.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<AuthSession> {
+        let now = domain::now();
+        let (next_token, next) = self.new_refresh_token(String::new(), now);
+        match self
+            .store
+            .rotate_refresh_token(&token_hash(refresh_token), &next, now)
+            .await?
+        {
+            RefreshOutcome::Rotated {
+                agent_id,
+                session_id,
+            } => {
+                let agent = self
+                    .store
+                    .session_agent(&session_id, &agent_id)
+                    .await?
+                    .ok_or_else(|| Error::Unauthenticated("the session has ended".into()))?;
+                let (access_token, access_token_expires_at) =
+                    self.access_token(&agent, &session_id, now)?;
+                Ok(AuthSession {
+                    access_token,
+                    access_token_expires_at,
+                    refresh_token: next_token,
+                    agent,
+                })
+            }
+            RefreshOutcome::Reused {
+                agent_id,
+                session_id,
+            } => {
+                tracing::warn!(%agent_id, %session_id, "refresh token reused; session revoked");
+                Err(Error::Unauthenticated(
+                    "this refresh token was already used, so the session has been signed out; \
+                     sign in again"
+                        .into(),
+                ))
+            }
+            RefreshOutcome::Invalid => Err(Error::Unauthenticated(
+                "the refresh token is invalid or expired".into(),
+            )),
+        }
+    }
+
+    /// Ends the principal's session: its refresh token and access tokens stop working.
+    pub async fn logout(&self, principal: &Principal) -> Result<()> {
+        self.store
+            .revoke_session(&principal.session_id, "logout", domain::now())
+            .await?;
+        Ok(())
+    }
+
+    /// Changes the principal's password after checking the current one.
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<()> {
+        domain::validate_password(new_password)?;
+        let (_, hash) = self
+            .store
+            .agent_credentials(&principal.agent.email)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("the account no longer exists".into()))?;
+        if !verify_password(hash, current_password.to_owned()).await? {
+            return Err(Error::BadUserInput("the current password is wrong".into()));
+        }
+        let hash = hash_password(new_password.to_owned()).await?;
+        self.store
+            .set_password_hash(&principal.agent.id, &hash)
+            .await?;
+        Ok(())
+    }
+
+    /// Checks an access token and the session behind it.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        let claims = jsonwebtoken::decode::<Claims>(access_token, &self.decoding_key, &validation)
+            .map_err(|err| match err.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    Error::Unauthenticated("the access token has expired; refresh it".into())
+                }
+                _ => Error::Unauthenticated("the access token is invalid".into()),
+            })?
+            .claims;
+        if claims.kind != "agent" {
+            return Err(Error::Unauthenticated("the access token is invalid".into()));
+        }
+        let agent = self
+            .store
+            .session_agent(&claims.sid, &claims.sub)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated("the session has ended; sign in again".into()))?;
+        Ok(Principal {
+            agent,
+            session_id: claims.sid,
+        })
+    }
+
+    async fn start_session(&self, agent: Agent) -> Result<AuthSession> {
+        let now = domain::now();
+        let session_id = domain::new_id();
+        let (refresh_token, stored) = self.new_refresh_token(session_id.clone(), now);
+        self.store
+            .create_session(&session_id, &agent.id, &stored)
+            .await?;
+        let (access_token, access_token_expires_at) =
+            self.access_token(&agent, &session_id, now)?;
+        Ok(AuthSession {
+            access_token,
+            access_token_expires_at,
+            refresh_token,
+            agent,
+        })
+    }
+
+    fn access_token(
+        &self,
+        agent: &Agent,
+        session_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(String, DateTime<Utc>)> {
+        let expires_at = now + self.access_token_ttl;
+        let claims = Claims {
+            sub: agent.id.clone(),
+            org: agent.organization_id.clone(),
+            sid: session_id.to_owned(),
+            kind: "agent".into(),
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
+                .map_err(Error::internal)?;
+        Ok((token, expires_at))
+    }
+
+    fn new_refresh_token(
+        &self,
+        session_id: String,
+        now: DateTime<Utc>,
+    ) -> (String, NewRefreshToken) {
+        let token = random_token(32);
+        let stored = NewRefreshToken {
+            token_hash: token_hash(&token),
+            session_id,
+            created_at: now,
+            expires_at: now + self.refresh_token_ttl,
+        };
+        (token, stored)
+    }
+
+    async fn decoy_hash(&self) -> Result<String> {
+        self.decoy_hash
+            .get_or_try_init(|| hash_password(random_token(16)))
+            .await
+            .cloned()
+    }
+}
+
+/// Builds a new organization and its owner from sign-up or bootstrap input, validating it all.
+pub(crate) async fn new_organization(
+    organization_name: &str,
+    owner_name: &str,
+    owner_email: &str,
+    owner_password: &str,
+) -> Result<(Organization, NewAgent)> {
+    let organization_name = domain::validate_name("organizationName", organization_name, 100)?;
+    let name = domain::validate_name("name", owner_name, 100)?;
+    let email = domain::normalize_email(owner_email)?;
+    domain::validate_password(owner_password)?;
+    let now = domain::now();
+    let organization = Organization {
+        id: domain::new_id(),
+        name: organization_name,
+        widget_key: format!("wk_{}", random_token(18)),
+        default_chat_limit: domain::DEFAULT_CHAT_LIMIT,
+        created_at: now,
+    };
+    let owner = NewAgent {
+        id: domain::new_id(),
+        organization_id: organization.id.clone(),
+        email,
+        name,
+        password_hash: hash_password(owner_password.to_owned()).await?,
+        role: Role::Owner,
+        chat_limit: None,
+        group_ids: Vec::new(),
+        created_at: now,
+    };
+    Ok((organization, owner))
+}
+
+fn too_many_attempts(wait: Duration) -> Error {
+    let retry_after_secs = wait.as_secs().max(1);
+    Error::RateLimited {
+        message: format!("too many failed attempts; try again in {retry_after_secs} seconds"),
+        retry_after_secs,
+    }
+}
+
+/// Hashes a password with Argon2id on the blocking pool: hashing takes tens of milliseconds of
+/// CPU by design, which must not stall the async workers.
+pub async fn hash_password(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|hash| hash.to_string())
+            .map_err(|err| Error::internal(err.to_string()))
+    })
+    .await
+    .map_err(Error::internal)?
+}
+
+/// Checks a password against an Argon2 PHC string, on the blocking pool.
+async fn verify_password(hash: String, password: String) -> Result<bool> {
+    tokio::task::spawn_blocking(move || {
+        let parsed = PasswordHash::new(&hash).map_err(|err| Error::internal(err.to_string()))?;
+        Ok(Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok())
+    })
+    .await
+    .map_err(Error::internal)?
+}
+
+/// `bytes` random bytes from the OS, URL-safe base64 encoded.
+pub(crate) fn random_token(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut buf);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// How refresh tokens are stored: SHA-256, hex. They are random, so no salt or slow hash is
+/// needed; a fast hash keeps the lookup a primary-key read.
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passwords_verify_against_their_hash_only() {
+        let hash = hash_password("correct horse".into()).await.unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(
+            verify_password(hash.clone(), "correct horse".into())
+                .await
+                .unwrap()
+        );
+        assert!(!verify_password(hash, "wrong horse!".into()).await.unwrap());
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashes_stable() {
+        assert_ne!(random_token(32), random_token(32));
+        assert_eq!(random_token(32).len(), 43);
+        assert_eq!(token_hash("abc"), token_hash("abc"));
+        assert_eq!(token_hash("abc").len(), 64);
+    }
+}

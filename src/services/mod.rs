@@ -1,0 +1,22 @@
+//! Use cases: what agents, admins and customers can do. Services call the store and the bus
+//! and know nothing of GraphQL or HTTP.
+
+pub mod accounts;
+pub mod auth;
+pub mod rate_limit;
+
+use std::sync::Arc;
+
+use crate::bus::EventBus;
+use crate::store::Database;
+
+pub use accounts::AccountService;
+pub use auth::{AuthService, AuthSession, Principal};
+
+/// Every use case, shared by the transports.
+pub struct Services {
+    pub store: Arc<dyn Database>,
+    pub bus: Arc<dyn EventBus>,
+    pub auth: AuthService,
+    pub accounts: AccountService,
+}

@@ -1,0 +1,104 @@
+//! Counting failures per key (an account, a client address) in fixed windows, to slow down
+//! password guessing. Counters live in memory: each node of a cluster counts on its own.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Above this many keys, expired windows are swept on the next write.
+const SWEEP_ABOVE: usize = 10_000;
+
+/// Refuses a key after `limit` failures within `window`, until the window ends.
+pub struct FailureLimiter {
+    limit: u32,
+    window: Duration,
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+struct Window {
+    started: Instant,
+    failures: u32,
+}
+
+impl FailureLimiter {
+    /// A limiter allowing `limit` failures per `window`.
+    pub fn new(limit: u32, window: Duration) -> Self {
+        FailureLimiter {
+            limit,
+            window,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err(wait)` when `key` has used up its failures; `wait` is how long until it may retry.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        let windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match windows.get(key) {
+            Some(w) if w.failures >= self.limit && w.started.elapsed() < self.window => {
+                Err(self.window.saturating_sub(w.started.elapsed()))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts one failure (or one attempt, for limiters that count every attempt).
+    pub fn record(&self, key: &str) {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if windows.len() > SWEEP_ABOVE {
+            windows.retain(|_, w| w.started.elapsed() < self.window);
+        }
+        let now = Instant::now();
+        let window = windows.entry(key.to_owned()).or_insert(Window {
+            started: now,
+            failures: 0,
+        });
+        if window.started.elapsed() >= self.window {
+            *window = Window {
+                started: now,
+                failures: 0,
+            };
+        }
+        window.failures += 1;
+    }
+
+    /// Forgets the failures of `key`, after a success.
+    pub fn clear(&self, key: &str) {
+        self.windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_after_the_limit_until_the_window_ends() {
+        let limiter = FailureLimiter::new(2, Duration::from_millis(50));
+        limiter.record("k");
+        assert!(limiter.check("k").is_ok());
+        limiter.record("k");
+        let wait = limiter.check("k").unwrap_err();
+        assert!(wait <= Duration::from_millis(50));
+        assert!(limiter.check("other").is_ok());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(limiter.check("k").is_ok());
+    }
+
+    #[test]
+    fn a_success_clears_the_count() {
+        let limiter = FailureLimiter::new(1, Duration::from_secs(60));
+        limiter.record("k");
+        assert!(limiter.check("k").is_err());
+        limiter.clear("k");
+        assert!(limiter.check("k").is_ok());
+    }
+}

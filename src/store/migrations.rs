@@ -1,0 +1,88 @@
+//! Migrations compiled into the binary, so a single file runs anywhere. sqlx's `migrate!`
+//! macro would do the same but pulls in sqlx's macro crate, which builds both database
+//! drivers a second time.
+
+use std::borrow::Cow;
+
+use futures_util::future::BoxFuture;
+use sqlx::error::BoxDynError;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+
+/// A migration: version, description, SQL.
+type Embedded = (i64, &'static str, &'static str);
+
+/// SQLite's migrations, in order. Add a file to migrations/sqlite and a line here.
+pub(super) const SQLITE: &[Embedded] = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/sqlite/0001_foundation.sql"),
+)];
+
+/// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
+pub(super) const POSTGRES: &[Embedded] = &[(
+    1,
+    "foundation",
+    include_str!("../../migrations/postgres/0001_foundation.sql"),
+)];
+
+#[derive(Debug)]
+struct EmbeddedSource(&'static [Embedded]);
+
+impl MigrationSource<'static> for EmbeddedSource {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
+        let migrations = self
+            .0
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    Cow::Borrowed(sql),
+                    false,
+                )
+            })
+            .collect();
+        Box::pin(async move { Ok(migrations) })
+    }
+}
+
+/// The migrator for one backend's list.
+pub(super) async fn migrator(list: &'static [Embedded]) -> Result<Migrator, sqlx::Error> {
+    Migrator::new(EmbeddedSource(list))
+        .await
+        .map_err(|err| sqlx::Error::Migrate(Box::new(err)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file dropped into migrations/ but not listed here would silently never run.
+    #[test]
+    fn every_migration_file_is_embedded() {
+        for (dir, list) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            let path = format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"));
+            let mut files: Vec<String> = std::fs::read_dir(&path)
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+                .filter(|name| name.ends_with(".sql"))
+                .collect();
+            files.sort();
+            let listed: Vec<String> = list
+                .iter()
+                .map(|(version, description, _)| format!("{version:04}_{description}.sql"))
+                .collect();
+            assert_eq!(
+                files, listed,
+                "migrations/{dir} and store/migrations.rs disagree"
+            );
+        }
+    }
+
+    #[test]
+    fn both_backends_have_the_same_versions() {
+        let versions = |list: &[Embedded]| list.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+    }
+}

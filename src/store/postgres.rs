@@ -1,0 +1,32 @@
+//! The Postgres backend, for several server nodes sharing one database.
+
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+
+use super::DbResult;
+
+/// The sqlx database type `sql.rs` is compiled for here.
+type Db = sqlx::Postgres;
+
+#[allow(clippy::duplicate_mod)] // deliberate: the same SQL compiled for each backend
+#[path = "sql.rs"]
+mod sql;
+
+pub use sql::SqlStore as PostgresStore;
+
+/// Connects to the database at `url` (postgres://user:password@host:port/database).
+pub async fn connect(url: &str, max_connections: u32) -> DbResult<PostgresStore> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await?;
+    Ok(PostgresStore::new(
+        pool.clone(),
+        pool,
+        true,
+        "postgres",
+        super::migrations::POSTGRES,
+    ))
+}
