@@ -39,9 +39,7 @@ async fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(err) => {
-            let message = err.to_string();
-            let first_line = message.lines().next().unwrap_or_default();
-            eprintln!("switchboard: {}", first_line.trim_start_matches("error: "));
+            eprintln!("switchboard: {}", one_line(&err));
             return ExitCode::from(2);
         }
     };
@@ -51,6 +49,7 @@ async fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 
     let result = match cli.command.unwrap_or(Command::Serve) {
@@ -67,6 +66,36 @@ async fn main() -> ExitCode {
             eprintln!("switchboard: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// clap's error in one line, naming the environment variable behind the flag, since that is
+/// how servers are usually configured.
+fn one_line(err: &clap::Error) -> String {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue};
+    let message = err.to_string();
+    let first_line = message
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start_matches("error: ");
+    let flag = match err.get(ContextKind::InvalidArg) {
+        Some(ContextValue::String(flag)) => flag.split_whitespace().next().unwrap_or_default(),
+        _ => return first_line.to_owned(),
+    };
+    let command = Cli::command();
+    let env = command
+        .get_arguments()
+        .find(|arg| {
+            arg.get_long()
+                .is_some_and(|long| flag == format!("--{long}"))
+        })
+        .and_then(|arg| arg.get_env())
+        .map(|env| env.to_string_lossy().into_owned());
+    match env {
+        Some(env) => format!("{first_line} (from {env} or {flag})"),
+        None => first_line.to_owned(),
     }
 }
 

@@ -62,6 +62,14 @@ pub(super) async fn post(
             );
         }
     };
+    if request.query.trim().is_empty() {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            media,
+            "BAD_REQUEST",
+            "the request has no `query`".into(),
+        );
+    }
     execute(&state, &headers, peer, request, media).await
 }
 

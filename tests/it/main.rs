@@ -1,0 +1,12 @@
+//! The one integration-test binary: the real server on an ephemeral port, spoken to over real
+//! HTTP and WebSocket, on SQLite always and on Postgres when SWITCHBOARD_TEST_POSTGRES_URL is
+//! set (CI sets it).
+
+mod support;
+
+mod accounts;
+mod auth;
+mod cli;
+mod http;
+mod store;
+mod websocket;

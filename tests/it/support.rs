@@ -1,0 +1,423 @@
+//! The shared harness: `TestServer` starts the real server on 127.0.0.1:0 against a fresh
+//! database, and clients for GraphQL over HTTP and WebSocket talk to it.
+
+#![allow(dead_code)] // each test module uses a different part
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use switchboard::store::Database;
+use switchboard::{App, Config};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const OWNER_EMAIL: &str = "owner@example.com";
+pub const OWNER_PASSWORD: &str = "owner-password-1";
+const POSTGRES_URL_VAR: &str = "SWITCHBOARD_TEST_POSTGRES_URL";
+
+/// Which database a test runs on.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    Sqlite,
+    /// The base URL; each server gets a fresh database next to it.
+    Postgres(String),
+}
+
+impl Backend {
+    /// Postgres when SWITCHBOARD_TEST_POSTGRES_URL is set; otherwise the test is skipped with
+    /// a note. CI sets it, so there Postgres tests fail rather than skip when Postgres is down.
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var(POSTGRES_URL_VAR) {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                eprintln!("skipped: set {POSTGRES_URL_VAR} to run the Postgres suite");
+                None
+            }
+        }
+    }
+}
+
+/// Expands test functions `async fn name(backend: Backend)` into one test per backend, in
+/// modules `sqlite` and `postgres`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = $crate::support::Backend::postgres() {
+                        super::$name(backend).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+/// A fresh Postgres database, dropped when this goes.
+struct PostgresDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    async fn create(base_url: &str) -> (PostgresDatabase, String) {
+        use sqlx::Connection;
+        let name = format!("sb_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::PgConnection::connect(base_url)
+            .await
+            .unwrap_or_else(|err| panic!("Postgres at {POSTGRES_URL_VAR} is unreachable: {err}"));
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        conn.close().await.ok();
+        let (prefix, _) = base_url.rsplit_once('/').expect("the URL names a database");
+        let url = format!("{prefix}/{name}");
+        (
+            PostgresDatabase {
+                admin_url: base_url.to_owned(),
+                name,
+            },
+            url,
+        )
+    }
+}
+
+impl Drop for PostgresDatabase {
+    fn drop(&mut self) {
+        let admin_url = self.admin_url.clone();
+        let name = self.name.clone();
+        // Drop runs inside the test's runtime; a plain thread with its own runtime may block.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async {
+                    use sqlx::Connection;
+                    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+/// A configuration for tests: ephemeral port, a known owner password, the given database.
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    let mut config = Config::defaults();
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.data_dir = data_dir.to_owned();
+    config.bootstrap_owner_password = Some(OWNER_PASSWORD.into());
+    config.jwt_secret = Some("test-secret-test-secret-test-secret!".into());
+    config
+}
+
+/// The real server, listening on an ephemeral port.
+pub struct TestServer {
+    pub base_url: String,
+    pub graphql_url: String,
+    pub ws_url: String,
+    pub store: Arc<dyn Database>,
+    pub http: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+    _postgres: Option<PostgresDatabase>,
+}
+
+impl TestServer {
+    /// A server on SQLite with the test configuration.
+    pub async fn start() -> TestServer {
+        Self::start_with(Backend::Sqlite, |_| {}).await
+    }
+
+    /// A server on `backend`, after `configure` adjusted the configuration.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = test_config(dir.path());
+        let postgres = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres(base) => {
+                let (database, url) = PostgresDatabase::create(&base).await;
+                config.database_url = Some(url);
+                config.database_max_connections = 10;
+                Some(database)
+            }
+        };
+        configure(&mut config);
+        let app = App::start(config).await.expect("the server starts");
+        let store = app.services.store.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let signal = async move {
+                let _ = shutdown_rx.await;
+            };
+            app.serve(listener, signal).await.expect("the server runs");
+        });
+        TestServer {
+            base_url: format!("http://{addr}"),
+            graphql_url: format!("http://{addr}/graphql"),
+            ws_url: format!("ws://{addr}/graphql"),
+            store,
+            http: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            task: Some(task),
+            _dir: dir,
+            _postgres: postgres,
+        }
+    }
+
+    /// Starts a graceful shutdown and waits until the server has stopped.
+    pub async fn shut_down(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(10), task)
+                .await
+                .expect("the server stops within 10 s")
+                .unwrap();
+        }
+    }
+
+    /// POSTs a GraphQL operation and returns the whole response body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .http
+            .post(&self.graphql_url)
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(
+            response.status(),
+            200,
+            "GraphQL over application/json answers 200"
+        );
+        response.json().await.unwrap()
+    }
+
+    /// Runs an operation that must succeed and returns its `data`.
+    pub async fn ok(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let body = self.gql(token, query, variables).await;
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    /// Runs an operation that must fail and returns the first error's code.
+    pub async fn error_code(&self, token: Option<&str>, query: &str, variables: Value) -> String {
+        let body = self.gql(token, query, variables).await;
+        error_code(&body)
+    }
+
+    /// Signs in and returns the whole AuthPayload.
+    pub async fn login(&self, email: &str, password: &str) -> Value {
+        let data = self
+            .ok(
+                None,
+                "mutation($email: String!, $password: String!) {
+                    login(input: {email: $email, password: $password}) {
+                        accessToken refreshToken accessTokenExpiresAt
+                        agent { id email name role routingStatus }
+                    }
+                }",
+                json!({"email": email, "password": password}),
+            )
+            .await;
+        data["login"].clone()
+    }
+
+    /// Signs the bootstrapped owner in and returns their access token.
+    pub async fn owner_token(&self) -> String {
+        self.login(OWNER_EMAIL, OWNER_PASSWORD).await["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates an agent as `admin_token` and returns their id.
+    pub async fn create_agent(&self, admin_token: &str, email: &str, role: &str) -> String {
+        let data = self
+            .ok(
+                Some(admin_token),
+                "mutation($input: CreateAgentInput!) { createAgent(input: $input) { id } }",
+                json!({"input": {"email": email, "name": "Test Agent", "password": "agent-password-1", "role": role}}),
+            )
+            .await;
+        data["createAgent"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Signs in an agent created by `create_agent` and returns their access token.
+    pub async fn agent_token(&self, email: &str) -> String {
+        self.login(email, "agent-password-1").await["accessToken"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Opens a WebSocket speaking graphql-transport-ws (not yet initialised).
+    pub async fn ws(&self) -> WsClient {
+        WsClient::connect(&self.ws_url, Some("graphql-transport-ws")).await
+    }
+
+    /// Opens a WebSocket and completes connection_init with `token`.
+    pub async fn ws_ready(&self, token: &str) -> WsClient {
+        let mut ws = self.ws().await;
+        ws.send(json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}))
+            .await;
+        assert_eq!(ws.next().await["type"], "connection_ack");
+        ws
+    }
+
+    /// Reads /metrics.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base_url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// The first error's `extensions.code`, or a panic that shows the body.
+pub fn error_code(body: &Value) -> String {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with a code, got {body}"))
+        .to_owned()
+}
+
+/// A graphql-transport-ws client that checks what the server sends.
+pub struct WsClient {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+/// How long a test waits for a message it expects.
+const WAIT: Duration = Duration::from_secs(5);
+
+impl WsClient {
+    /// Connects, offering `protocol` when given.
+    pub async fn connect(url: &str, protocol: Option<&str>) -> WsClient {
+        let mut request = url.into_client_request().unwrap();
+        if let Some(protocol) = protocol {
+            request
+                .headers_mut()
+                .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
+        }
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        WsClient { stream }
+    }
+
+    /// Sends a JSON message.
+    pub async fn send(&mut self, message: Value) {
+        self.send_text(&message.to_string()).await;
+    }
+
+    /// Sends raw text.
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream.send(Message::text(text)).await.unwrap();
+    }
+
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.stream
+            .send(Message::binary(bytes.to_vec()))
+            .await
+            .unwrap();
+    }
+
+    /// The next protocol message (pings are answered by tungstenite and skipped).
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("a message within 5 s")
+                .expect("the socket is open")
+                .expect("a valid frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text message, got {other:?}"),
+            }
+        }
+    }
+
+    /// Reads until the server closes; returns the close code and reason.
+    pub async fn closed(&mut self) -> (u16, String) {
+        loop {
+            let message = tokio::time::timeout(WAIT, self.stream.next())
+                .await
+                .expect("the server closes within 5 s");
+            match message {
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (u16::from(frame.code), frame.reason.to_string());
+                }
+                Some(Ok(Message::Close(None))) => return (1005, String::new()),
+                Some(Ok(_)) => continue,
+                Some(Err(err)) => panic!("the socket failed instead of closing: {err}"),
+                None => panic!("the socket ended without a close frame"),
+            }
+        }
+    }
+
+    /// Reads for `duration` and returns the protocol messages that came (none expected, often).
+    pub async fn quiet_for(&mut self, duration: Duration) -> Vec<Value> {
+        let mut messages = Vec::new();
+        let deadline = tokio::time::Instant::now() + duration;
+        while let Ok(Some(Ok(message))) =
+            tokio::time::timeout_at(deadline, self.stream.next()).await
+        {
+            if let Message::Text(text) = message {
+                messages.push(serde_json::from_str(&text).unwrap());
+            }
+        }
+        messages
+    }
+
+    /// Whether the connection has ended (closed or reset) when read now.
+    pub async fn is_gone(&mut self) -> bool {
+        loop {
+            match tokio::time::timeout(WAIT, self.stream.next()).await {
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return true,
+                Ok(Some(Ok(_))) => continue,
+                Err(_) => return false,
+            }
+        }
+    }
+}
