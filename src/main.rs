@@ -131,7 +131,11 @@ async fn serve(config: Config) -> Result<(), String> {
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
-    tracing::info!(address = %listen, backend = app.services.store.backend_name(), "listening; GraphQL at /graphql");
+    let address = listener
+        .local_addr()
+        .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
+    tracing::info!(%address, backend = app.services.store.backend_name(), "listening");
+    println!("Switchboard is listening on http://{address}/graphql");
     app.serve(listener, shutdown_signal())
         .await
         .map_err(|err| format!("server failed: {err}"))

@@ -3,7 +3,12 @@
 //! Everything here is used by every other layer and uses none of them, so the rules are
 //! unit-tested where they live.
 
+mod chat;
+mod routing;
 mod validation;
+
+pub use chat::*;
+pub use routing::{RoutingCandidate, choose_agent};
 
 pub use validation::{ValidationError, normalize_email, validate_name, validate_password};
 
@@ -90,7 +95,8 @@ impl FromStr for Role {
 }
 
 /// Whether an agent gets new chats. The seed's "Accept chats" and "Don't accept chats".
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RoutingStatus {
     /// Gets new chats while below their limit.
     AcceptingChats,
@@ -147,8 +153,8 @@ pub struct Organization {
     pub name: String,
     /// The public key a web widget sends to start visitor sessions; safe to embed in pages.
     pub widget_key: String,
-    /// The chat limit of agents who have none of their own.
-    pub default_chat_limit: i32,
+    /// Routing limits, thresholds and timeouts.
+    pub settings: ChatSettings,
     pub created_at: DateTime<Utc>,
 }
 

@@ -69,6 +69,7 @@ impl Agent {
                 .store
                 .organization(&self.0.organization_id)
                 .await?
+                .settings
                 .default_chat_limit),
         }
     }
@@ -143,7 +144,7 @@ impl Organization {
 
     /// The chat limit of agents who have none of their own.
     async fn default_chat_limit(&self) -> i32 {
-        self.0.default_chat_limit
+        self.0.settings.default_chat_limit
     }
 
     async fn created_at(&self) -> DateTime<Utc> {

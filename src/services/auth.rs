@@ -398,7 +398,7 @@ pub(crate) async fn new_organization(
         id: domain::new_id(),
         name: organization_name,
         widget_key: format!("wk_{}", random_token(18)),
-        default_chat_limit: domain::DEFAULT_CHAT_LIMIT,
+        settings: domain::ChatSettings::default(),
         created_at: now,
     };
     let owner = NewAgent {

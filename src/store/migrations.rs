@@ -12,18 +12,32 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 type Embedded = (i64, &'static str, &'static str);
 
 /// SQLite's migrations, in order. Add a file to migrations/sqlite and a line here.
-pub(super) const SQLITE: &[Embedded] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/sqlite/0001_foundation.sql"),
-)];
+pub(super) const SQLITE: &[Embedded] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "chats",
+        include_str!("../../migrations/sqlite/0002_chats.sql"),
+    ),
+];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
-pub(super) const POSTGRES: &[Embedded] = &[(
-    1,
-    "foundation",
-    include_str!("../../migrations/postgres/0001_foundation.sql"),
-)];
+pub(super) const POSTGRES: &[Embedded] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "chats",
+        include_str!("../../migrations/postgres/0002_chats.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct EmbeddedSource(&'static [Embedded]);

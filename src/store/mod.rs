@@ -16,7 +16,11 @@ pub mod sqlite;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Agent, Group, Organization, Role, RoutingStatus, UnknownVariant};
+use crate::domain::{
+    Agent, Attention, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
+    Customer, FeedData, FeedEntry, FeedKind, Group, OfflineMessage, Organization, PageView, Role,
+    RoutingCandidate, RoutingStatus, UnknownVariant, Visibility,
+};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +128,7 @@ pub enum RefreshOutcome {
 /// Everything Switchboard keeps. Methods that take an `organization_id` only ever see that
 /// organization's rows: tenancy is enforced here, not only above.
 #[async_trait]
-pub trait Database: Send + Sync + 'static {
+pub trait Database: ChatStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
     /// Applies pending migrations.
@@ -203,4 +207,205 @@ fn to_millis(t: DateTime<Utc>) -> i64 {
 
 fn from_millis(ms: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_millis(ms).unwrap_or_default()
+}
+
+/// A customer's visit as the widget reports it; creates the customer or updates a returning one.
+#[derive(Debug, Clone)]
+pub struct CustomerVisit {
+    pub organization_id: String,
+    pub visitor_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub location: Option<String>,
+    pub ip_address: Option<String>,
+    pub page_url: Option<String>,
+    pub page_title: Option<String>,
+    pub referrer: Option<String>,
+    pub user_agent: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// A transcript entry about to be appended; the store numbers it.
+#[derive(Debug, Clone)]
+pub struct NewChatEvent {
+    pub chat_id: String,
+    pub organization_id: String,
+    pub kind: ChatEventKind,
+    pub author_kind: AuthorKind,
+    pub author_id: Option<String>,
+    pub author_name: Option<String>,
+    pub text: String,
+    pub client_id: Option<String>,
+    pub visibility: Visibility,
+    pub at: DateTime<Utc>,
+}
+
+/// How an agent took part in a chat besides being its assignee.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParticipantRole {
+    /// Had the chat before; routing never gives it back to them.
+    PreviousAssignee,
+    /// Joined it to supervise.
+    Supervisor,
+}
+
+impl ParticipantRole {
+    fn as_str(self) -> &'static str {
+        match self {
+            ParticipantRole::PreviousAssignee => "PREVIOUS_ASSIGNEE",
+            ParticipantRole::Supervisor => "SUPERVISOR",
+        }
+    }
+}
+
+/// An agent's current load, for choosing a transfer target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentLoad {
+    pub agent: Agent,
+    pub active_chats: i64,
+    /// Reachable now: a live connection, or within the grace period after the last one.
+    pub reachable: bool,
+}
+
+/// A transaction for the chat use cases. Every one starts by locking its organization, which
+/// serializes capacity checks and assignments (no chat assigned twice, no limit exceeded, on
+/// any number of nodes) and keeps one lock order, so transactions never deadlock.
+/// While a `ChatTx` is open, use only its methods: on SQLite it holds the single writer.
+#[async_trait]
+pub trait ChatTx: Send {
+    /// Locks the organization for the rest of the transaction and returns it.
+    async fn lock_organization(&mut self, organization_id: &str) -> DbResult<Organization>;
+    async fn agent(&mut self, organization_id: &str, agent_id: &str) -> DbResult<Agent>;
+    async fn chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<Chat>;
+    async fn insert_chat(&mut self, chat: &Chat) -> DbResult<()>;
+    /// Writes every mutable column of `chat`.
+    async fn update_chat(&mut self, chat: &Chat) -> DbResult<()>;
+    /// The agents who accept chats of `group_id`, are reachable at `now`, with their load.
+    async fn routing_candidates(
+        &mut self,
+        organization: &Organization,
+        group_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<RoutingCandidate>>;
+    /// The agent of the customer's most recent earlier chat.
+    async fn previous_agent_of_customer(&mut self, customer_id: &str) -> DbResult<Option<String>>;
+    async fn participants(&mut self, chat_id: &str) -> DbResult<Vec<(String, ParticipantRole)>>;
+    async fn add_participant(
+        &mut self,
+        chat_id: &str,
+        agent_id: &str,
+        role: ParticipantRole,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
+    /// Active supervisors (and admins) whose groups include `group_id`.
+    async fn supervisors(
+        &mut self,
+        organization_id: &str,
+        group_id: Option<&str>,
+    ) -> DbResult<Vec<String>>;
+    /// Appends a transcript entry with the chat's next sequence number.
+    async fn append_event(&mut self, event: &NewChatEvent) -> DbResult<ChatEvent>;
+    /// The message an author already sent with this client id, if any.
+    async fn message_by_client_id(
+        &mut self,
+        chat_id: &str,
+        author_id: &str,
+        client_id: &str,
+    ) -> DbResult<Option<ChatEvent>>;
+    /// Appends an entry to an agent's feed with their next sequence number.
+    async fn append_feed(
+        &mut self,
+        agent_id: &str,
+        kind: FeedKind,
+        chat_id: Option<&str>,
+        event: Option<&ChatEvent>,
+        data: &FeedData,
+        at: DateTime<Utc>,
+    ) -> DbResult<FeedEntry>;
+    async fn set_routing_status(&mut self, agent_id: &str, status: RoutingStatus) -> DbResult<()>;
+    async fn mark_assigned(&mut self, agent_id: &str, at: DateTime<Utc>) -> DbResult<()>;
+    /// The organization's queued chats, oldest first.
+    async fn queued_chats(&mut self, organization_id: &str) -> DbResult<Vec<Chat>>;
+    async fn commit(self: Box<Self>) -> DbResult<()>;
+}
+
+/// Reads and small writes of the chat use cases, outside transactions.
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    /// Starts a chat transaction.
+    async fn begin(&self) -> DbResult<Box<dyn ChatTx>>;
+    async fn organization_by_widget_key(&self, widget_key: &str) -> DbResult<Organization>;
+    async fn update_organization_settings(
+        &self,
+        organization_id: &str,
+        settings: &ChatSettings,
+    ) -> DbResult<Organization>;
+    async fn record_visit(&self, visit: &CustomerVisit, new_id: &str) -> DbResult<Customer>;
+    async fn customer(&self, organization_id: &str, customer_id: &str) -> DbResult<Customer>;
+    async fn record_page_view(
+        &self,
+        organization_id: &str,
+        customer_id: &str,
+        url: &str,
+        title: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> DbResult<Customer>;
+    /// The customer's most recent page views, newest first.
+    async fn page_views(&self, customer_id: &str, limit: i64) -> DbResult<Vec<PageView>>;
+    async fn chat(&self, organization_id: &str, chat_id: &str) -> DbResult<Chat>;
+    /// Whether the agent had or joined the chat.
+    async fn participated(&self, chat_id: &str, agent_id: &str) -> DbResult<bool>;
+    /// Chats in `statuses`, of the given assignee or of everyone, newest first.
+    async fn chats(
+        &self,
+        organization_id: &str,
+        statuses: &[ChatStatus],
+        assignee_id: Option<&str>,
+    ) -> DbResult<Vec<Chat>>;
+    /// The customer's chats, newest first.
+    async fn customer_chats(&self, customer_id: &str) -> DbResult<Vec<Chat>>;
+    /// Transcript entries after `after_seq`, oldest first; agents-only ones when asked.
+    async fn chat_events(
+        &self,
+        chat_id: &str,
+        after_seq: i64,
+        limit: i64,
+        include_agents_only: bool,
+    ) -> DbResult<Vec<ChatEvent>>;
+    async fn chat_event_seq(&self, chat_id: &str) -> DbResult<i64>;
+    /// Feed entries after `after_seq`, oldest first.
+    async fn feed(&self, agent_id: &str, after_seq: i64, limit: i64) -> DbResult<Vec<FeedEntry>>;
+    async fn feed_seq(&self, agent_id: &str) -> DbResult<i64>;
+    /// Every active chat with its organization's settings, for the timers.
+    async fn active_chats(&self) -> DbResult<Vec<(Chat, ChatSettings)>>;
+    /// Sets the attention of a chat if it still has `from`; false when someone was faster.
+    async fn set_attention(&self, chat_id: &str, from: Attention, to: Attention) -> DbResult<bool>;
+    /// Every agent of the organization with their load and reachability.
+    async fn agent_loads(
+        &self,
+        organization_id: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<AgentLoad>>;
+    /// Records agents as reachable until `until`.
+    async fn set_presence(&self, agent_ids: &[String], until: DateTime<Utc>) -> DbResult<()>;
+    /// The average length of chats closed in the last day, if any.
+    async fn average_handle_seconds(&self, organization_id: &str) -> DbResult<Option<i64>>;
+    /// Records customer activity (typing), at most every few seconds per chat.
+    async fn touch_customer_activity(&self, chat_id: &str, at: DateTime<Utc>) -> DbResult<()>;
+    /// Marks the assignee as typing (or not) for the auto-transfer clock. When typing stops
+    /// the clock restarts.
+    async fn set_agent_typing(
+        &self,
+        chat_id: &str,
+        typing: bool,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
+    async fn insert_offline_message(&self, message: &OfflineMessage) -> DbResult<()>;
+    async fn offline_messages(&self, organization_id: &str) -> DbResult<Vec<OfflineMessage>>;
+    async fn set_offline_message_handled(
+        &self,
+        organization_id: &str,
+        id: &str,
+        handled: bool,
+    ) -> DbResult<OfflineMessage>;
 }

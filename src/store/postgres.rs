@@ -9,6 +9,9 @@ use super::DbResult;
 /// The sqlx database type `sql.rs` is compiled for here.
 type Db = sqlx::Postgres;
 
+/// How a SELECT locks the rows it reads for the rest of the transaction.
+const FOR_UPDATE: &str = " FOR UPDATE";
+
 #[allow(clippy::duplicate_mod)] // deliberate: the same SQL compiled for each backend
 #[path = "sql.rs"]
 mod sql;

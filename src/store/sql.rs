@@ -3,13 +3,17 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{Pool, Transaction};
+use sqlx::{Pool, Row as _, Transaction};
 
 use super::Db;
-use crate::domain::{Agent, Group, Organization, RoutingStatus};
+use crate::domain::{
+    Agent, Attention, Chat, ChatEvent, ChatSettings, ChatStatus, Customer, FeedData, FeedEntry,
+    FeedKind, Group, OfflineMessage, Organization, PageView, RoutingCandidate, RoutingStatus,
+};
 use crate::store::migrations::migrator;
 use crate::store::{
-    AgentUpdate, Database, DbError, DbResult, NewAgent, NewRefreshToken, PoolStats, RefreshOutcome,
+    AgentLoad, AgentUpdate, ChatStore, ChatTx, CustomerVisit, Database, DbError, DbResult,
+    NewAgent, NewChatEvent, NewRefreshToken, ParticipantRole, PoolStats, RefreshOutcome,
     from_millis, on_unique, to_millis,
 };
 
@@ -50,18 +54,59 @@ impl SqlStore {
 // Rows are read as tuples: sqlx's `FromRow` derive would pull in its macro crate, which builds
 // both database drivers a second time.
 
-/// id, name, widget_key, default_chat_limit, created_at
-type OrganizationRow = (String, String, String, i32, i64);
+const ORGANIZATION_COLUMNS: &str = "id, name, widget_key, default_chat_limit, \
+     auto_transfer_seconds, waiting_long_seconds, customer_idle_seconds, auto_close_seconds, \
+     presence_grace_seconds, queue_limit, created_at";
+
+/// The columns of ORGANIZATION_COLUMNS, in order.
+type OrganizationRow = (
+    String,
+    String,
+    String,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i32,
+    i64,
+);
 
 fn organization_from_row(row: OrganizationRow) -> Organization {
-    let (id, name, widget_key, default_chat_limit, created_at) = row;
-    Organization {
+    let (
         id,
         name,
         widget_key,
         default_chat_limit,
-        created_at: from_millis(created_at),
+        transfer,
+        waiting,
+        idle,
+        close,
+        grace,
+        queue,
+        at,
+    ) = row;
+    let seconds = |s: i32| chrono::Duration::seconds(i64::from(s));
+    Organization {
+        id,
+        name,
+        widget_key,
+        settings: ChatSettings {
+            default_chat_limit,
+            auto_transfer_after: seconds(transfer),
+            waiting_long_after: seconds(waiting),
+            customer_idle_after: seconds(idle),
+            auto_close_after: seconds(close),
+            presence_grace: seconds(grace),
+            queue_limit: queue,
+        },
+        created_at: from_millis(at),
     }
+}
+
+fn seconds_i32(d: chrono::Duration) -> i32 {
+    i32::try_from(d.num_seconds()).unwrap_or(i32::MAX)
 }
 
 const AGENT_COLUMNS: &str = "a.id, a.organization_id, a.email, a.name, a.role, \
@@ -265,14 +310,23 @@ impl Database for SqlStore {
 
     async fn create_organization(&self, org: &Organization, owner: &NewAgent) -> DbResult<Agent> {
         let mut tx = self.begin().await?;
+        let settings = &org.settings;
         sqlx::query(
-            "INSERT INTO organizations (id, name, widget_key, default_chat_limit, created_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO organizations (id, name, widget_key, default_chat_limit, \
+             auto_transfer_seconds, waiting_long_seconds, customer_idle_seconds, \
+             auto_close_seconds, presence_grace_seconds, queue_limit, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&org.id)
         .bind(&org.name)
         .bind(&org.widget_key)
-        .bind(org.default_chat_limit)
+        .bind(settings.default_chat_limit)
+        .bind(seconds_i32(settings.auto_transfer_after))
+        .bind(seconds_i32(settings.waiting_long_after))
+        .bind(seconds_i32(settings.customer_idle_after))
+        .bind(seconds_i32(settings.auto_close_after))
+        .bind(seconds_i32(settings.presence_grace))
+        .bind(settings.queue_limit)
         .bind(to_millis(org.created_at))
         .execute(&mut *tx)
         .await?;
@@ -283,10 +337,9 @@ impl Database for SqlStore {
     }
 
     async fn organization(&self, id: &str) -> DbResult<Organization> {
-        let row: OrganizationRow = sqlx::query_as(
-            "SELECT id, name, widget_key, default_chat_limit, created_at \
-             FROM organizations WHERE id = $1",
-        )
+        let row: OrganizationRow = sqlx::query_as(&format!(
+            "SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1"
+        ))
         .bind(id)
         .fetch_one(&self.read)
         .await?;
@@ -579,4 +632,906 @@ impl Database for SqlStore {
             None => Ok(None),
         }
     }
+}
+
+// ---- chats ---------------------------------------------------------------------------------
+
+type Row = <Db as sqlx::Database>::Row;
+
+fn parse<T: std::str::FromStr<Err = crate::domain::UnknownVariant>>(text: String) -> DbResult<T> {
+    Ok(text.parse()?)
+}
+
+fn parse_opt<T: std::str::FromStr<Err = crate::domain::UnknownVariant>>(
+    text: Option<String>,
+) -> DbResult<Option<T>> {
+    text.map(parse).transpose()
+}
+
+const CHAT_COLUMNS: &str = "c.id, c.organization_id, c.customer_id, c.group_id, c.channel, \
+     c.status, c.assignee_id, c.attention, c.created_at, c.queued_at, c.assigned_at, \
+     c.first_response_at, c.closed_at, c.rating, c.rating_comment, c.awaiting_reply_since, \
+     c.last_customer_activity_at, c.last_activity_at, c.agent_typing_since";
+
+fn chat_from_row(row: &Row) -> DbResult<Chat> {
+    let time = |column: &str| -> DbResult<Option<DateTime<Utc>>> {
+        Ok(row.try_get::<Option<i64>, _>(column)?.map(from_millis))
+    };
+    Ok(Chat {
+        id: row.try_get("id")?,
+        organization_id: row.try_get("organization_id")?,
+        customer_id: row.try_get("customer_id")?,
+        group_id: row.try_get("group_id")?,
+        channel: parse(row.try_get("channel")?)?,
+        status: parse(row.try_get("status")?)?,
+        assignee_id: row.try_get("assignee_id")?,
+        attention: parse(row.try_get("attention")?)?,
+        created_at: from_millis(row.try_get("created_at")?),
+        queued_at: time("queued_at")?,
+        assigned_at: time("assigned_at")?,
+        first_response_at: time("first_response_at")?,
+        closed_at: time("closed_at")?,
+        rating: parse_opt(row.try_get("rating")?)?,
+        rating_comment: row.try_get("rating_comment")?,
+        awaiting_reply_since: time("awaiting_reply_since")?,
+        last_customer_activity_at: from_millis(row.try_get("last_customer_activity_at")?),
+        last_activity_at: from_millis(row.try_get("last_activity_at")?),
+        agent_typing_since: time("agent_typing_since")?,
+    })
+}
+
+const CUSTOMER_COLUMNS: &str = "id, organization_id, visitor_id, name, email, location, \
+     ip_address, current_page_url, current_page_title, referrer, user_agent, visits, \
+     created_at, last_seen_at";
+
+fn customer_from_row(row: &Row) -> DbResult<Customer> {
+    Ok(Customer {
+        id: row.try_get("id")?,
+        organization_id: row.try_get("organization_id")?,
+        visitor_id: row.try_get("visitor_id")?,
+        name: row.try_get("name")?,
+        email: row.try_get("email")?,
+        location: row.try_get("location")?,
+        ip_address: row.try_get("ip_address")?,
+        current_page_url: row.try_get("current_page_url")?,
+        current_page_title: row.try_get("current_page_title")?,
+        referrer: row.try_get("referrer")?,
+        user_agent: row.try_get("user_agent")?,
+        visits: row.try_get("visits")?,
+        created_at: from_millis(row.try_get("created_at")?),
+        last_seen_at: from_millis(row.try_get("last_seen_at")?),
+    })
+}
+
+const EVENT_COLUMNS: &str = "e.id, e.chat_id, e.organization_id, e.seq, e.kind, e.author_kind, \
+     e.author_id, e.author_name, e.text, e.client_id, e.visibility, e.created_at";
+
+fn event_from_row(row: &Row) -> DbResult<ChatEvent> {
+    Ok(ChatEvent {
+        id: row.try_get("id")?,
+        chat_id: row.try_get("chat_id")?,
+        organization_id: row.try_get("organization_id")?,
+        seq: row.try_get("seq")?,
+        kind: parse(row.try_get("kind")?)?,
+        author_kind: parse(row.try_get("author_kind")?)?,
+        author_id: row.try_get("author_id")?,
+        author_name: row.try_get("author_name")?,
+        text: row.try_get("text")?,
+        client_id: row.try_get("client_id")?,
+        visibility: parse(row.try_get("visibility")?)?,
+        created_at: from_millis(row.try_get("created_at")?),
+    })
+}
+
+fn offline_message_from_row(row: &Row) -> DbResult<OfflineMessage> {
+    Ok(OfflineMessage {
+        id: row.try_get("id")?,
+        organization_id: row.try_get("organization_id")?,
+        customer_id: row.try_get("customer_id")?,
+        group_id: row.try_get("group_id")?,
+        name: row.try_get("name")?,
+        email: row.try_get("email")?,
+        text: row.try_get("text")?,
+        handled: row.try_get("handled")?,
+        created_at: from_millis(row.try_get("created_at")?),
+    })
+}
+
+fn feed_data(json: &str) -> DbResult<FeedData> {
+    serde_json::from_str(json).map_err(|err| DbError::Other(sqlx::Error::Decode(Box::new(err))))
+}
+
+/// Active chats that count toward an agent's limit: grey (idle) chats do not.
+const LOAD_SQL: &str = "SELECT COUNT(*) FROM chats l WHERE l.assignee_id = a.id \
+     AND l.status = 'ACTIVE' AND l.attention <> 'CUSTOMER_IDLE'";
+
+/// A chat transaction on the writer connection.
+struct SqlTx {
+    tx: Transaction<'static, Db>,
+}
+
+#[async_trait]
+impl ChatTx for SqlTx {
+    async fn lock_organization(&mut self, organization_id: &str) -> DbResult<Organization> {
+        let row: OrganizationRow = sqlx::query_as(&format!(
+            "SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1{}",
+            super::FOR_UPDATE
+        ))
+        .bind(organization_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(organization_from_row(row))
+    }
+
+    async fn agent(&mut self, organization_id: &str, agent_id: &str) -> DbResult<Agent> {
+        load_agent(&mut self.tx, organization_id, agent_id).await
+    }
+
+    async fn chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<Chat> {
+        let row = sqlx::query(&format!(
+            "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.id = $1 AND c.organization_id = $2"
+        ))
+        .bind(chat_id)
+        .bind(organization_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        chat_from_row(&row)
+    }
+
+    async fn insert_chat(&mut self, chat: &Chat) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO chats (id, organization_id, customer_id, group_id, channel, status, \
+             created_at, last_customer_activity_at, last_activity_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&chat.id)
+        .bind(&chat.organization_id)
+        .bind(&chat.customer_id)
+        .bind(&chat.group_id)
+        .bind(chat.channel.as_str())
+        .bind(chat.status.as_str())
+        .bind(to_millis(chat.created_at))
+        .bind(to_millis(chat.last_customer_activity_at))
+        .bind(to_millis(chat.last_activity_at))
+        .execute(&mut *self.tx)
+        .await?;
+        self.update_chat(chat).await
+    }
+
+    async fn update_chat(&mut self, chat: &Chat) -> DbResult<()> {
+        let millis = |t: Option<DateTime<Utc>>| t.map(to_millis);
+        sqlx::query(
+            "UPDATE chats SET group_id = $1, status = $2, assignee_id = $3, attention = $4, \
+             queued_at = $5, assigned_at = $6, first_response_at = $7, closed_at = $8, \
+             rating = $9, rating_comment = $10, awaiting_reply_since = $11, \
+             last_customer_activity_at = $12, last_activity_at = $13, agent_typing_since = $14 \
+             WHERE id = $15",
+        )
+        .bind(&chat.group_id)
+        .bind(chat.status.as_str())
+        .bind(&chat.assignee_id)
+        .bind(chat.attention.as_str())
+        .bind(millis(chat.queued_at))
+        .bind(millis(chat.assigned_at))
+        .bind(millis(chat.first_response_at))
+        .bind(millis(chat.closed_at))
+        .bind(chat.rating.map(|r| r.as_str()))
+        .bind(&chat.rating_comment)
+        .bind(millis(chat.awaiting_reply_since))
+        .bind(to_millis(chat.last_customer_activity_at))
+        .bind(to_millis(chat.last_activity_at))
+        .bind(millis(chat.agent_typing_since))
+        .bind(&chat.id)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn routing_candidates(
+        &mut self,
+        organization: &Organization,
+        group_id: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<RoutingCandidate>> {
+        // An agent without groups takes chats of every group.
+        let rows: Vec<(String, Option<i32>, Option<i64>, i64)> = sqlx::query_as(&format!(
+            "SELECT a.id, a.chat_limit, a.last_assigned_at, ({LOAD_SQL}) AS load \
+             FROM agents a WHERE a.organization_id = $1 AND a.active \
+             AND a.routing_status = 'ACCEPTING_CHATS' AND a.presence_expires_at > $2 \
+             AND ($3 = '' OR NOT EXISTS (SELECT 1 FROM group_members m WHERE m.agent_id = a.id) \
+                  OR EXISTS (SELECT 1 FROM group_members m \
+                             WHERE m.agent_id = a.id AND m.group_id = $3))"
+        ))
+        .bind(&organization.id)
+        .bind(to_millis(now))
+        .bind(group_id.unwrap_or(""))
+        .fetch_all(&mut *self.tx)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(agent_id, limit, last_assigned_at, load)| RoutingCandidate {
+                    agent_id,
+                    load,
+                    chat_limit: i64::from(
+                        limit.unwrap_or(organization.settings.default_chat_limit),
+                    ),
+                    last_assigned_at: last_assigned_at.map(from_millis),
+                },
+            )
+            .collect())
+    }
+
+    async fn previous_agent_of_customer(&mut self, customer_id: &str) -> DbResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT assignee_id FROM chats WHERE customer_id = $1 AND assignee_id IS NOT NULL \
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(customer_id)
+        .fetch_optional(&mut *self.tx)
+        .await?)
+    }
+
+    async fn participants(&mut self, chat_id: &str) -> DbResult<Vec<(String, ParticipantRole)>> {
+        let rows: Vec<(String, String)> =
+            sqlx::query_as("SELECT agent_id, role FROM chat_participants WHERE chat_id = $1")
+                .bind(chat_id)
+                .fetch_all(&mut *self.tx)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(agent, role)| {
+                let role = if role == "SUPERVISOR" {
+                    ParticipantRole::Supervisor
+                } else {
+                    ParticipantRole::PreviousAssignee
+                };
+                (agent, role)
+            })
+            .collect())
+    }
+
+    async fn add_participant(
+        &mut self,
+        chat_id: &str,
+        agent_id: &str,
+        role: ParticipantRole,
+        at: DateTime<Utc>,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO chat_participants (chat_id, agent_id, role, joined_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+        )
+        .bind(chat_id)
+        .bind(agent_id)
+        .bind(role.as_str())
+        .bind(to_millis(at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn supervisors(
+        &mut self,
+        organization_id: &str,
+        group_id: Option<&str>,
+    ) -> DbResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT a.id FROM agents a WHERE a.organization_id = $1 AND a.active \
+             AND a.role IN ('SUPERVISOR', 'ADMIN', 'OWNER') \
+             AND ($2 = '' OR NOT EXISTS (SELECT 1 FROM group_members m WHERE m.agent_id = a.id) \
+                  OR EXISTS (SELECT 1 FROM group_members m \
+                             WHERE m.agent_id = a.id AND m.group_id = $2))",
+        )
+        .bind(organization_id)
+        .bind(group_id.unwrap_or(""))
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    async fn append_event(&mut self, event: &NewChatEvent) -> DbResult<ChatEvent> {
+        // Taking the next number locks the chat row: entries commit in number order.
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE chats SET last_event_seq = last_event_seq + 1 WHERE id = $1 \
+             RETURNING last_event_seq",
+        )
+        .bind(&event.chat_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let stored = ChatEvent {
+            id: crate::domain::new_id(),
+            chat_id: event.chat_id.clone(),
+            organization_id: event.organization_id.clone(),
+            seq,
+            kind: event.kind,
+            author_kind: event.author_kind,
+            author_id: event.author_id.clone(),
+            author_name: event.author_name.clone(),
+            text: event.text.clone(),
+            client_id: event.client_id.clone(),
+            visibility: event.visibility,
+            created_at: event.at,
+        };
+        sqlx::query(
+            "INSERT INTO chat_events (id, chat_id, organization_id, seq, kind, author_kind, \
+             author_id, author_name, text, client_id, visibility, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&stored.id)
+        .bind(&stored.chat_id)
+        .bind(&stored.organization_id)
+        .bind(stored.seq)
+        .bind(stored.kind.as_str())
+        .bind(stored.author_kind.as_str())
+        .bind(&stored.author_id)
+        .bind(&stored.author_name)
+        .bind(&stored.text)
+        .bind(&stored.client_id)
+        .bind(stored.visibility.as_str())
+        .bind(to_millis(stored.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(stored)
+    }
+
+    async fn message_by_client_id(
+        &mut self,
+        chat_id: &str,
+        author_id: &str,
+        client_id: &str,
+    ) -> DbResult<Option<ChatEvent>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM chat_events e \
+             WHERE e.chat_id = $1 AND e.author_id = $2 AND e.client_id = $3"
+        ))
+        .bind(chat_id)
+        .bind(author_id)
+        .bind(client_id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn append_feed(
+        &mut self,
+        agent_id: &str,
+        kind: FeedKind,
+        chat_id: Option<&str>,
+        event: Option<&ChatEvent>,
+        data: &FeedData,
+        at: DateTime<Utc>,
+    ) -> DbResult<FeedEntry> {
+        // Taking the next number locks the agent row: entries commit in number order.
+        let seq: i64 = sqlx::query_scalar(
+            "UPDATE agents SET feed_seq = feed_seq + 1 WHERE id = $1 RETURNING feed_seq",
+        )
+        .bind(agent_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let json = serde_json::to_string(data)
+            .map_err(|err| DbError::Other(sqlx::Error::Encode(Box::new(err))))?;
+        sqlx::query(
+            "INSERT INTO agent_feed (agent_id, seq, kind, chat_id, event_id, data, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(agent_id)
+        .bind(seq)
+        .bind(kind.as_str())
+        .bind(chat_id)
+        .bind(event.map(|e| e.id.as_str()))
+        .bind(&json)
+        .bind(to_millis(at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(FeedEntry {
+            agent_id: agent_id.to_owned(),
+            seq,
+            kind,
+            chat_id: chat_id.map(str::to_owned),
+            event: event.cloned(),
+            data: data.clone(),
+            created_at: at,
+        })
+    }
+
+    async fn set_routing_status(&mut self, agent_id: &str, status: RoutingStatus) -> DbResult<()> {
+        sqlx::query("UPDATE agents SET routing_status = $1 WHERE id = $2")
+            .bind(status.as_str())
+            .bind(agent_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_assigned(&mut self, agent_id: &str, at: DateTime<Utc>) -> DbResult<()> {
+        sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2")
+            .bind(to_millis(at))
+            .bind(agent_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn queued_chats(&mut self, organization_id: &str) -> DbResult<Vec<Chat>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.organization_id = $1 \
+             AND c.status = 'QUEUED' ORDER BY c.queued_at, c.id"
+        ))
+        .bind(organization_id)
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(chat_from_row).collect()
+    }
+
+    async fn commit(self: Box<Self>) -> DbResult<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ChatStore for SqlStore {
+    async fn begin(&self) -> DbResult<Box<dyn ChatTx>> {
+        Ok(Box::new(SqlTx {
+            tx: self.begin().await?,
+        }))
+    }
+
+    async fn organization_by_widget_key(&self, widget_key: &str) -> DbResult<Organization> {
+        let row: OrganizationRow = sqlx::query_as(&format!(
+            "SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE widget_key = $1"
+        ))
+        .bind(widget_key)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(organization_from_row(row))
+    }
+
+    async fn update_organization_settings(
+        &self,
+        organization_id: &str,
+        settings: &ChatSettings,
+    ) -> DbResult<Organization> {
+        let done = sqlx::query(
+            "UPDATE organizations SET default_chat_limit = $1, auto_transfer_seconds = $2, \
+             waiting_long_seconds = $3, customer_idle_seconds = $4, auto_close_seconds = $5, \
+             presence_grace_seconds = $6, queue_limit = $7 WHERE id = $8",
+        )
+        .bind(settings.default_chat_limit)
+        .bind(seconds_i32(settings.auto_transfer_after))
+        .bind(seconds_i32(settings.waiting_long_after))
+        .bind(seconds_i32(settings.customer_idle_after))
+        .bind(seconds_i32(settings.auto_close_after))
+        .bind(seconds_i32(settings.presence_grace))
+        .bind(settings.queue_limit)
+        .bind(organization_id)
+        .execute(&self.write)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        self.organization(organization_id).await
+    }
+
+    async fn record_visit(&self, visit: &CustomerVisit, new_id: &str) -> DbResult<Customer> {
+        let mut tx = self.begin().await?;
+        let at = to_millis(visit.at);
+        // A returning visitor keeps what they told us before unless they tell us anew.
+        let row = sqlx::query(&format!(
+            "INSERT INTO customers (id, organization_id, visitor_id, name, email, location, \
+             ip_address, current_page_url, current_page_title, referrer, user_agent, visits, \
+             created_at, last_seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12) \
+             ON CONFLICT (organization_id, visitor_id) DO UPDATE SET \
+             name = COALESCE(excluded.name, customers.name), \
+             email = COALESCE(excluded.email, customers.email), \
+             location = COALESCE(excluded.location, customers.location), \
+             ip_address = COALESCE(excluded.ip_address, customers.ip_address), \
+             current_page_url = COALESCE(excluded.current_page_url, customers.current_page_url), \
+             current_page_title = COALESCE(excluded.current_page_title, customers.current_page_title), \
+             referrer = COALESCE(excluded.referrer, customers.referrer), \
+             user_agent = COALESCE(excluded.user_agent, customers.user_agent), \
+             visits = customers.visits + 1, last_seen_at = excluded.last_seen_at \
+             RETURNING {CUSTOMER_COLUMNS}"
+        ))
+        .bind(new_id)
+        .bind(&visit.organization_id)
+        .bind(&visit.visitor_id)
+        .bind(&visit.name)
+        .bind(&visit.email)
+        .bind(&visit.location)
+        .bind(&visit.ip_address)
+        .bind(&visit.page_url)
+        .bind(&visit.page_title)
+        .bind(&visit.referrer)
+        .bind(&visit.user_agent)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?;
+        let customer = customer_from_row(&row)?;
+        if let Some(url) = &visit.page_url {
+            insert_page_view(
+                &mut tx,
+                &customer.id,
+                url,
+                visit.page_title.as_deref(),
+                visit.at,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(customer)
+    }
+
+    async fn customer(&self, organization_id: &str, customer_id: &str) -> DbResult<Customer> {
+        let row = sqlx::query(&format!(
+            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1 AND organization_id = $2"
+        ))
+        .bind(customer_id)
+        .bind(organization_id)
+        .fetch_one(&self.read)
+        .await?;
+        customer_from_row(&row)
+    }
+
+    async fn record_page_view(
+        &self,
+        organization_id: &str,
+        customer_id: &str,
+        url: &str,
+        title: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> DbResult<Customer> {
+        let mut tx = self.begin().await?;
+        let row = sqlx::query(&format!(
+            "UPDATE customers SET current_page_url = $1, current_page_title = $2, \
+             last_seen_at = $3 WHERE id = $4 AND organization_id = $5 RETURNING {CUSTOMER_COLUMNS}"
+        ))
+        .bind(url)
+        .bind(title)
+        .bind(to_millis(at))
+        .bind(customer_id)
+        .bind(organization_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        insert_page_view(&mut tx, customer_id, url, title, at).await?;
+        tx.commit().await?;
+        customer_from_row(&row)
+    }
+
+    async fn page_views(&self, customer_id: &str, limit: i64) -> DbResult<Vec<PageView>> {
+        let rows: Vec<(String, Option<String>, i64)> = sqlx::query_as(
+            "SELECT url, title, viewed_at FROM page_views WHERE customer_id = $1 \
+             ORDER BY viewed_at DESC, id DESC LIMIT $2",
+        )
+        .bind(customer_id)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(url, title, at)| PageView {
+                url,
+                title,
+                viewed_at: from_millis(at),
+            })
+            .collect())
+    }
+
+    async fn chat(&self, organization_id: &str, chat_id: &str) -> DbResult<Chat> {
+        let row = sqlx::query(&format!(
+            "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.id = $1 AND c.organization_id = $2"
+        ))
+        .bind(chat_id)
+        .bind(organization_id)
+        .fetch_one(&self.read)
+        .await?;
+        chat_from_row(&row)
+    }
+
+    async fn participated(&self, chat_id: &str, agent_id: &str) -> DbResult<bool> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM chat_participants WHERE chat_id = $1 AND agent_id = $2 LIMIT 1",
+        )
+        .bind(chat_id)
+        .bind(agent_id)
+        .fetch_optional(&self.read)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn chats(
+        &self,
+        organization_id: &str,
+        statuses: &[ChatStatus],
+        assignee_id: Option<&str>,
+    ) -> DbResult<Vec<Chat>> {
+        let wanted: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.organization_id = $1 \
+             AND c.status IN ($2, $3, $4) AND ($5 = '' OR c.assignee_id = $5) \
+             ORDER BY c.created_at DESC, c.id DESC"
+        ))
+        .bind(organization_id)
+        .bind(wanted.first().copied().unwrap_or(""))
+        .bind(wanted.get(1).copied().unwrap_or(""))
+        .bind(wanted.get(2).copied().unwrap_or(""))
+        .bind(assignee_id.unwrap_or(""))
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(chat_from_row).collect()
+    }
+
+    async fn customer_chats(&self, customer_id: &str) -> DbResult<Vec<Chat>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.customer_id = $1 \
+             ORDER BY c.created_at DESC, c.id DESC"
+        ))
+        .bind(customer_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(chat_from_row).collect()
+    }
+
+    async fn chat_events(
+        &self,
+        chat_id: &str,
+        after_seq: i64,
+        limit: i64,
+        include_agents_only: bool,
+    ) -> DbResult<Vec<ChatEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM chat_events e WHERE e.chat_id = $1 AND e.seq > $2 \
+             AND ($3 OR e.visibility = 'PUBLIC') ORDER BY e.seq LIMIT $4"
+        ))
+        .bind(chat_id)
+        .bind(after_seq)
+        .bind(include_agents_only)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn chat_event_seq(&self, chat_id: &str) -> DbResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT last_event_seq FROM chats WHERE id = $1")
+                .bind(chat_id)
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
+    async fn feed(&self, agent_id: &str, after_seq: i64, limit: i64) -> DbResult<Vec<FeedEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT f.agent_id, f.seq AS feed_seq, f.kind AS feed_kind, f.chat_id AS feed_chat_id, \
+             f.data, f.created_at AS feed_created_at, f.event_id, {EVENT_COLUMNS} \
+             FROM agent_feed f LEFT JOIN chat_events e ON e.id = f.event_id \
+             WHERE f.agent_id = $1 AND f.seq > $2 ORDER BY f.seq LIMIT $3"
+        ))
+        .bind(agent_id)
+        .bind(after_seq)
+        .bind(limit)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let event_id: Option<String> = row.try_get("event_id")?;
+                let data: String = row.try_get("data")?;
+                Ok(FeedEntry {
+                    agent_id: row.try_get("agent_id")?,
+                    seq: row.try_get("feed_seq")?,
+                    kind: parse(row.try_get("feed_kind")?)?,
+                    chat_id: row.try_get("feed_chat_id")?,
+                    event: event_id.map(|_| event_from_row(row)).transpose()?,
+                    data: feed_data(&data)?,
+                    created_at: from_millis(row.try_get("feed_created_at")?),
+                })
+            })
+            .collect()
+    }
+
+    async fn feed_seq(&self, agent_id: &str) -> DbResult<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT feed_seq FROM agents WHERE id = $1")
+                .bind(agent_id)
+                .fetch_one(&self.read)
+                .await?,
+        )
+    }
+
+    async fn active_chats(&self) -> DbResult<Vec<(Chat, ChatSettings)>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.status = 'ACTIVE' ORDER BY c.organization_id"
+        ))
+        .fetch_all(&self.read)
+        .await?;
+        let mut chats = Vec::with_capacity(rows.len());
+        let mut settings: Option<(String, ChatSettings)> = None;
+        for row in &rows {
+            let chat = chat_from_row(row)?;
+            let org_settings = match &settings {
+                Some((org, s)) if *org == chat.organization_id => *s,
+                _ => {
+                    let s = self.organization(&chat.organization_id).await?.settings;
+                    settings = Some((chat.organization_id.clone(), s));
+                    s
+                }
+            };
+            chats.push((chat, org_settings));
+        }
+        Ok(chats)
+    }
+
+    async fn set_attention(&self, chat_id: &str, from: Attention, to: Attention) -> DbResult<bool> {
+        let done = sqlx::query(
+            "UPDATE chats SET attention = $1 WHERE id = $2 AND attention = $3 AND status = 'ACTIVE'",
+        )
+        .bind(to.as_str())
+        .bind(chat_id)
+        .bind(from.as_str())
+        .execute(&self.write)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn agent_loads(
+        &self,
+        organization_id: &str,
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<AgentLoad>> {
+        let loads: Vec<(String, i64, Option<i64>)> = sqlx::query_as(&format!(
+            "SELECT a.id, ({LOAD_SQL}) AS load, a.presence_expires_at FROM agents a \
+             WHERE a.organization_id = $1"
+        ))
+        .bind(organization_id)
+        .fetch_all(&self.read)
+        .await?;
+        let agents = self.agents(organization_id).await?;
+        Ok(agents
+            .into_iter()
+            .filter_map(|agent| {
+                let (_, load, expires) = loads.iter().find(|(id, _, _)| *id == agent.id)?;
+                Some(AgentLoad {
+                    active_chats: *load,
+                    reachable: expires.is_some_and(|e| e > to_millis(now)),
+                    agent,
+                })
+            })
+            .collect())
+    }
+
+    async fn set_presence(&self, agent_ids: &[String], until: DateTime<Utc>) -> DbResult<()> {
+        let mut tx = self.begin().await?;
+        for id in agent_ids {
+            sqlx::query("UPDATE agents SET presence_expires_at = $1 WHERE id = $2")
+                .bind(to_millis(until))
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn average_handle_seconds(&self, organization_id: &str) -> DbResult<Option<i64>> {
+        let since = to_millis(crate::domain::now() - chrono::Duration::days(1));
+        let average: Option<f64> = sqlx::query_scalar(
+            "SELECT AVG(CAST(closed_at - assigned_at AS DOUBLE PRECISION)) FROM chats \
+             WHERE organization_id = $1 AND status = 'CLOSED' AND assigned_at IS NOT NULL \
+             AND closed_at > $2",
+        )
+        .bind(organization_id)
+        .bind(since)
+        .fetch_one(&self.read)
+        .await?;
+        Ok(average.map(|ms| (ms / 1000.0).round() as i64))
+    }
+
+    async fn touch_customer_activity(&self, chat_id: &str, at: DateTime<Utc>) -> DbResult<()> {
+        /// Typing is reported often; the idle timers need a resolution of seconds, not keys.
+        const RESOLUTION_MS: i64 = 5_000;
+        sqlx::query(
+            "UPDATE chats SET last_customer_activity_at = $1, last_activity_at = $1 \
+             WHERE id = $2 AND last_customer_activity_at < $3",
+        )
+        .bind(to_millis(at))
+        .bind(chat_id)
+        .bind(to_millis(at) - RESOLUTION_MS)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_agent_typing(
+        &self,
+        chat_id: &str,
+        typing: bool,
+        at: DateTime<Utc>,
+    ) -> DbResult<()> {
+        let sql = if typing {
+            "UPDATE chats SET agent_typing_since = $1 WHERE id = $2 AND agent_typing_since IS NULL"
+        } else {
+            // The auto-transfer clock restarts when the agent stops typing without sending.
+            "UPDATE chats SET agent_typing_since = NULL, awaiting_reply_since = \
+             CASE WHEN awaiting_reply_since IS NULL THEN NULL ELSE $1 END \
+             WHERE id = $2 AND agent_typing_since IS NOT NULL"
+        };
+        sqlx::query(sql)
+            .bind(to_millis(at))
+            .bind(chat_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_offline_message(&self, message: &OfflineMessage) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO offline_messages (id, organization_id, customer_id, group_id, name, \
+             email, text, handled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&message.id)
+        .bind(&message.organization_id)
+        .bind(&message.customer_id)
+        .bind(&message.group_id)
+        .bind(&message.name)
+        .bind(&message.email)
+        .bind(&message.text)
+        .bind(message.handled)
+        .bind(to_millis(message.created_at))
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn offline_messages(&self, organization_id: &str) -> DbResult<Vec<OfflineMessage>> {
+        let rows = sqlx::query(
+            "SELECT id, organization_id, customer_id, group_id, name, email, text, handled, \
+             created_at FROM offline_messages WHERE organization_id = $1 \
+             ORDER BY created_at DESC, id DESC",
+        )
+        .bind(organization_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(offline_message_from_row).collect()
+    }
+
+    async fn set_offline_message_handled(
+        &self,
+        organization_id: &str,
+        id: &str,
+        handled: bool,
+    ) -> DbResult<OfflineMessage> {
+        let row = sqlx::query(
+            "UPDATE offline_messages SET handled = $1 WHERE id = $2 AND organization_id = $3 \
+             RETURNING id, organization_id, customer_id, group_id, name, email, text, handled, \
+             created_at",
+        )
+        .bind(handled)
+        .bind(id)
+        .bind(organization_id)
+        .fetch_one(&self.write)
+        .await?;
+        offline_message_from_row(&row)
+    }
+}
+
+async fn insert_page_view(
+    tx: &mut Transaction<'static, Db>,
+    customer_id: &str,
+    url: &str,
+    title: Option<&str>,
+    at: DateTime<Utc>,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO page_views (id, customer_id, url, title, viewed_at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(crate::domain::new_id())
+    .bind(customer_id)
+    .bind(url)
+    .bind(title)
+    .bind(to_millis(at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -11,6 +11,10 @@ use super::DbResult;
 /// The sqlx database type `sql.rs` is compiled for here.
 type Db = sqlx::Sqlite;
 
+/// How a SELECT locks the rows it reads for the rest of the transaction. SQLite needs
+/// nothing: its one writer connection already serializes writers.
+const FOR_UPDATE: &str = "";
+
 #[allow(clippy::duplicate_mod)] // deliberate: the same SQL compiled for each backend
 #[path = "sql.rs"]
 mod sql;

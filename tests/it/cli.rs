@@ -9,42 +9,34 @@ use serde_json::json;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_switchboard");
 
-/// Starts the server on a free port and returns the child, its address and its stdout lines
-/// up to the "Sign in" line (or none, on a restart).
+/// Starts the server on an ephemeral port and returns the child, its address and the lines
+/// it printed up to "listening" (the owner's credentials on a first start).
 fn start(data_dir: &std::path::Path) -> (std::process::Child, String, Vec<String>) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let address = format!("127.0.0.1:{port}");
     let mut child = Command::new(BINARY)
         .env_clear()
-        .env("SWITCHBOARD_LISTEN", &address)
+        .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
         .env("SWITCHBOARD_DATA_DIR", data_dir)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
     let stdout = child.stdout.take().unwrap();
-    let lines = std::thread::spawn(move || {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .take_while(|line| !line.starts_with("Sign in"))
-            .collect::<Vec<_>>()
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(address) = line.strip_prefix("Switchboard is listening on http://") {
+                let address = address.trim_end_matches("/graphql").to_owned();
+                let _ = sender.send((address, std::mem::take(&mut lines)));
+            } else {
+                lines.push(line);
+            }
+        }
     });
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::net::TcpStream::connect(&address).is_err() {
-        assert!(Instant::now() < deadline, "the server listens within 20 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let lines = if lines.is_finished() {
-        lines.join().unwrap()
-    } else {
-        Vec::new()
-    };
+    let (address, lines) = receiver
+        .recv_timeout(Duration::from_secs(20))
+        .expect("the server says where it listens within 20 s");
     (child, address, lines)
 }
 

@@ -32,7 +32,7 @@ fn organization(name: &str) -> Organization {
         id: domain::new_id(),
         name: name.into(),
         widget_key: format!("wk_{}", domain::new_id()),
-        default_chat_limit: 3,
+        settings: Default::default(),
         created_at: domain::now(),
     }
 }
