@@ -34,7 +34,7 @@ pub fn choose_agent<'a>(
     let eligible = || {
         candidates
             .iter()
-            .filter(|c| c.has_room() && !excluded.iter().any(|e| *e == c.agent_id))
+            .filter(|c| c.has_room() && !excluded.contains(&c.agent_id))
     };
     if let Some(preferred) = preferred
         && let Some(candidate) = eligible().find(|c| c.agent_id == preferred)
