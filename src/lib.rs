@@ -27,7 +27,8 @@ use crate::graphql::{AppSchema, QueryLimits};
 use crate::metrics::Metrics;
 use crate::services::accounts::Bootstrapped;
 use crate::services::auth::{AuthSettings, random_token};
-use crate::services::{AccountService, AuthService, Services};
+use crate::services::timers::ChatTimers;
+use crate::services::{AccountService, AuthService, ChatService, Services};
 use crate::store::{Database, DbError};
 
 /// Why the server could not start. Each says what to fix in one line.
@@ -85,12 +86,9 @@ impl App {
             )
             .await
             .map_err(StartupError::Bootstrap)?;
-        let services = Arc::new(Services {
-            store,
-            bus,
-            auth,
-            accounts,
-        });
+        let chats = ChatService::new(store.clone(), bus.clone());
+        let presence = services::presence::Presence::new(store.clone());
+        let services = Arc::new(Services { store, bus, auth, accounts, chats, presence });
         let schema = graphql::schema(
             services.clone(),
             QueryLimits {
@@ -115,17 +113,18 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let store = self.services.store.clone();
-        http::serve(
-            listener,
-            self.schema,
-            self.services,
-            self.config,
-            self.metrics,
-            shutdown,
-        )
-        .await?;
+        let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
+        let timers = tokio::spawn(
+            ChatTimers { services: self.services.clone(), interval: self.config.timer_interval }
+                .run(timers_stopped),
+        );
+        let served =
+            http::serve(listener, self.schema, self.services, self.config, self.metrics, shutdown)
+                .await;
+        let _ = stop_timers.send(true);
+        let _ = timers.await;
         store.close().await;
-        Ok(())
+        served
     }
 }
 

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::broadcast;
 
+use crate::domain::{AuthorKind, ChatEvent, FeedEntry};
+
 /// Who an event is for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Topic {
@@ -16,16 +18,43 @@ pub enum Topic {
     Agent(String),
     /// Everything every agent of an organization should hear about.
     Organization(String),
+    /// Everything the participants of one chat (the customer above all) should hear about.
+    Chat(String),
 }
 
 /// Something that happened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum BusEvent {
     /// An agent's profile, role, limit, groups, status or activity changed.
-    AgentChanged {
-        organization_id: String,
-        agent_id: String,
-    },
+    AgentChanged { organization_id: String, agent_id: String },
+    /// An entry was appended to an agent's feed (committed).
+    Feed(FeedEntry),
+    /// An entry was appended to a chat's transcript (committed).
+    Transcript(ChatEvent),
+    /// Someone started or stopped typing in a chat. Never stored.
+    Typing(Typing),
+    /// A queued chat's place in the queue, after the queue changed. Never stored.
+    QueuePosition { chat_id: String, position: i64, estimated_wait_seconds: i64 },
+    /// The organization's queue changed: every queued chat with its group, oldest first, and
+    /// the chat that just joined it, if one did. Never stored.
+    QueueChanged { queued: Vec<QueuedChat>, joined: Option<String> },
+}
+
+/// A chat waiting in the queue, as agents' apps need to count what they may take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedChat {
+    pub chat_id: String,
+    pub group_id: Option<String>,
+}
+
+/// A typing indicator. The draft is the customer's sneak peek, for agents only.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Typing {
+    pub chat_id: String,
+    pub author_kind: AuthorKind,
+    pub author_id: String,
+    pub is_typing: bool,
+    pub draft: Option<String>,
 }
 
 /// A subscription to one topic. `recv` reports `Lagged` when the subscriber fell behind and

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Schema, SchemaBuilder};
 
 use crate::error::Error;
-use crate::services::{Principal, Services};
+use crate::services::{Caller, CustomerPrincipal, Principal, Services};
 
 pub use errors::{ApiError, ApiResult, REQUEST_ERROR_CODES, finalize_errors};
 pub use mutation::MutationRoot;
@@ -61,6 +61,8 @@ pub enum RequestAuth {
     Anonymous,
     /// A signed-in agent.
     Agent(Box<Principal>),
+    /// A website visitor with a visitor token.
+    Customer(CustomerPrincipal),
     /// Credentials were sent but refused; operations that need a principal report why.
     Rejected(ApiError),
 }
@@ -73,6 +75,8 @@ pub struct ClientAddr(pub IpAddr);
 pub(crate) trait ContextExt {
     fn services(&self) -> &Arc<Services>;
     fn principal(&self) -> Result<&Principal, ApiError>;
+    fn customer(&self) -> Result<&CustomerPrincipal, ApiError>;
+    fn caller(&self) -> Result<Caller, ApiError>;
     fn client_addr(&self) -> IpAddr;
 }
 
@@ -84,11 +88,30 @@ impl ContextExt for Context<'_> {
     fn principal(&self) -> Result<&Principal, ApiError> {
         match self.data_opt::<RequestAuth>() {
             Some(RequestAuth::Agent(principal)) => Ok(principal),
-            Some(RequestAuth::Rejected(err)) => Err(err.clone()),
-            Some(RequestAuth::Anonymous) | None => Err(Error::Unauthenticated(
-                "sign in first: send an access token as `Authorization: Bearer <token>`".into(),
+            Some(RequestAuth::Customer(_)) => Err(Error::Forbidden(
+                "this operation is for agents; visitor tokens cannot use it".into(),
             )
             .into()),
+            other => Err(unauthenticated(other)),
+        }
+    }
+
+    fn customer(&self) -> Result<&CustomerPrincipal, ApiError> {
+        match self.data_opt::<RequestAuth>() {
+            Some(RequestAuth::Customer(customer)) => Ok(customer),
+            Some(RequestAuth::Agent(_)) => Err(Error::Forbidden(
+                "this operation is for customers: start a visitor session first".into(),
+            )
+            .into()),
+            other => Err(unauthenticated(other)),
+        }
+    }
+
+    fn caller(&self) -> Result<Caller, ApiError> {
+        match self.data_opt::<RequestAuth>() {
+            Some(RequestAuth::Agent(principal)) => Ok(Caller::Agent(principal.clone())),
+            Some(RequestAuth::Customer(customer)) => Ok(Caller::Customer(customer.clone())),
+            other => Err(unauthenticated(other)),
         }
     }
 
@@ -96,6 +119,25 @@ impl ContextExt for Context<'_> {
         self.data_opt::<ClientAddr>()
             .map(|addr| addr.0)
             .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    }
+}
+
+fn unauthenticated(auth: Option<&RequestAuth>) -> ApiError {
+    match auth {
+        Some(RequestAuth::Rejected(err)) => err.clone(),
+        _ => Error::Unauthenticated(
+            "sign in first: send an access token as `Authorization: Bearer <token>`".into(),
+        )
+        .into(),
+    }
+}
+
+impl From<Caller> for RequestAuth {
+    fn from(caller: Caller) -> Self {
+        match caller {
+            Caller::Agent(principal) => RequestAuth::Agent(principal),
+            Caller::Customer(customer) => RequestAuth::Customer(customer),
+        }
     }
 }
 

@@ -211,7 +211,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> RequestAuth {
         );
     };
     match state.services.auth.authenticate(token.trim()).await {
-        Ok(principal) => RequestAuth::Agent(Box::new(principal)),
+        Ok(caller) => caller.into(),
         Err(err) => RequestAuth::Rejected(err.into()),
     }
 }

@@ -23,7 +23,7 @@ use tokio_stream::StreamMap;
 
 use super::AppState;
 use crate::graphql::{ClientAddr, RequestAuth, finalize_errors};
-use crate::services::Principal;
+use crate::services::Caller;
 
 const PROTOCOL: &str = "graphql-transport-ws";
 /// tungstenite reads into a buffer of this size; its 128 KiB default would cost 2.5 GiB for
@@ -93,7 +93,9 @@ struct Connection {
     state: AppState,
     client: IpAddr,
     init_received: bool,
-    principal: Option<Principal>,
+    caller: Option<Caller>,
+    /// Keeps the agent reachable while the connection lives.
+    presence: Option<crate::services::presence::Connected>,
     operations: StreamMap<String, Operation>,
     /// Operations that have sent a `next`; the others report a first failure as `error`.
     started: std::collections::HashSet<String>,
@@ -106,7 +108,8 @@ impl Connection {
             state,
             client,
             init_received: false,
-            principal: None,
+            caller: None,
+            presence: None,
             operations: StreamMap::new(),
             started: Default::default(),
         }
@@ -186,7 +189,23 @@ impl Connection {
                     ));
                 };
                 match self.state.services.auth.authenticate(&token).await {
-                    Ok(principal) => self.principal = Some(principal),
+                    Ok(caller) => {
+                        if let Caller::Agent(principal) = &caller {
+                            let services = &self.state.services;
+                            let (connected, first) = services.presence.connected(principal).await;
+                            self.presence = Some(connected);
+                            let accepting = principal.agent.routing_status
+                                == crate::domain::RoutingStatus::AcceptingChats;
+                            if first
+                                && accepting
+                                && let Err(err) =
+                                    services.chats.drain_queue(principal.organization_id()).await
+                            {
+                                tracing::warn!(error = %err, "could not route the queue");
+                            }
+                        }
+                        self.caller = Some(caller);
+                    }
                     Err(err) => return Err(End::Close(4403, format!("Forbidden: {err}"))),
                 }
                 self.send(json!({ "type": "connection_ack" })).await
@@ -203,7 +222,7 @@ impl Connection {
     }
 
     async fn subscribe(&mut self, id: String, request: async_graphql::Request) -> Result<(), End> {
-        let Some(principal) = self.principal.clone() else {
+        let Some(caller) = self.caller.clone() else {
             return Err(End::Close(4401, "Unauthorized".into()));
         };
         if self.operations.contains_key(&id) {
@@ -223,7 +242,7 @@ impl Connection {
                 .await;
         }
         let request = request
-            .data(RequestAuth::Agent(Box::new(principal)))
+            .data(RequestAuth::from(caller))
             .data(ClientAddr(self.client));
         let responses = self.state.schema.execute_stream(request);
         let operation = responses

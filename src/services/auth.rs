@@ -58,6 +58,23 @@ impl Principal {
     }
 }
 
+/// A customer chatting through the widget, identified by a visitor token.
+#[derive(Debug, Clone)]
+pub struct CustomerPrincipal {
+    pub customer_id: String,
+    pub organization_id: String,
+}
+
+/// Whoever presented a valid token.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    Agent(Box<Principal>),
+    Customer(CustomerPrincipal),
+}
+
+/// How long a visitor token lasts; the widget starts a new visitor session after that.
+const VISITOR_TOKEN_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// What a successful login, sign-up or refresh hands the app.
 #[derive(Debug, Clone)]
 pub struct AuthSession {
@@ -77,7 +94,7 @@ struct Claims {
     org: String,
     /// The session (refresh-token family) this token belongs to.
     sid: String,
-    /// What kind of principal: `agent` (visitor tokens come later).
+    /// What kind of principal: `agent` or `visitor`.
     kind: String,
     iat: i64,
     exp: i64,
@@ -176,10 +193,11 @@ impl AuthService {
 
         let status =
             RoutingStatus::after_login(agent.routing_status, agent.last_login_at.is_none());
-        let agent = self
-            .store
-            .record_login(&agent.id, status, domain::now())
-            .await?;
+        let now = domain::now();
+        let agent = self.store.record_login(&agent.id, status, now).await?;
+        // Signing in is a sign of life: the app connects its event stream next.
+        let grace = self.store.organization(&agent.organization_id).await?.settings.presence_grace;
+        self.store.set_presence(&[agent.id.clone()], now + grace).await?;
         self.bus.publish(
             Topic::Agent(agent.id.clone()),
             BusEvent::AgentChanged {
@@ -295,8 +313,8 @@ impl AuthService {
         Ok(())
     }
 
-    /// Checks an access token and the session behind it.
-    pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
+    /// Checks an access token: an agent's (and the session behind it) or a visitor's.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Caller> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         let claims = jsonwebtoken::decode::<Claims>(access_token, &self.decoding_key, &validation)
@@ -307,18 +325,37 @@ impl AuthService {
                 _ => Error::Unauthenticated("the access token is invalid".into()),
             })?
             .claims;
-        if claims.kind != "agent" {
-            return Err(Error::Unauthenticated("the access token is invalid".into()));
+        match claims.kind.as_str() {
+            "agent" => {
+                let agent = self.store.session_agent(&claims.sid, &claims.sub).await?.ok_or_else(
+                    || Error::Unauthenticated("the session has ended; sign in again".into()),
+                )?;
+                Ok(Caller::Agent(Box::new(Principal { agent, session_id: claims.sid })))
+            }
+            "visitor" => Ok(Caller::Customer(CustomerPrincipal {
+                customer_id: claims.sub,
+                organization_id: claims.org,
+            })),
+            _ => Err(Error::Unauthenticated("the access token is invalid".into())),
         }
-        let agent = self
-            .store
-            .session_agent(&claims.sid, &claims.sub)
-            .await?
-            .ok_or_else(|| Error::Unauthenticated("the session has ended; sign in again".into()))?;
-        Ok(Principal {
-            agent,
-            session_id: claims.sid,
-        })
+    }
+
+    /// A token for a website visitor: it lets them chat as `customer`, nothing more. The widget
+    /// gets a new one by starting a new visitor session.
+    pub fn visitor_token(&self, customer: &domain::Customer) -> Result<(String, DateTime<Utc>)> {
+        let now = domain::now();
+        let expires_at = now + VISITOR_TOKEN_TTL;
+        let claims = Claims {
+            sub: customer.id.clone(),
+            org: customer.organization_id.clone(),
+            sid: String::new(),
+            kind: "visitor".into(),
+            iat: now.timestamp(),
+            exp: expires_at.timestamp(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
+            .map_err(Error::internal)?;
+        Ok((token, expires_at))
     }
 
     async fn start_session(&self, agent: Agent) -> Result<AuthSession> {

@@ -3,7 +3,10 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod chats;
+pub mod presence;
 pub mod rate_limit;
+pub mod timers;
 
 use std::sync::Arc;
 
@@ -11,7 +14,8 @@ use crate::bus::EventBus;
 use crate::store::Database;
 
 pub use accounts::AccountService;
-pub use auth::{AuthService, AuthSession, Principal};
+pub use chats::ChatService;
+pub use auth::{AuthService, AuthSession, Caller, CustomerPrincipal, Principal};
 
 /// Every use case, shared by the transports.
 pub struct Services {
@@ -19,4 +23,6 @@ pub struct Services {
     pub bus: Arc<dyn EventBus>,
     pub auth: AuthService,
     pub accounts: AccountService,
+    pub chats: ChatService,
+    pub presence: Arc<presence::Presence>,
 }

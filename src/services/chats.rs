@@ -1,0 +1,1221 @@
+//! The chat use cases: visitors, starting chats, routing and the queue, messages, typing,
+//! transfers, supervision, closing and rating.
+//!
+//! Every change runs in a [`ChatTx`] that first locks the organization, so the capacity check
+//! and the assignment are one step on any number of nodes. What a change tells others (feed
+//! and transcript entries, typing, queue positions) is collected while it runs and published
+//! on the bus only after the commit.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::bus::{BusEvent, EventBus, QueuedChat, Topic, Typing};
+use crate::domain::{
+    self, Agent, Attention, AuthorKind, Channel, Chat, ChatEvent, ChatEventKind, ChatSettings,
+    ChatStatus, Customer, FeedData, FeedKind, OfflineMessage, Organization, Rating,
+    RoutingCandidate, RoutingStatus, Visibility, choose_agent,
+};
+use crate::error::{Error, Result};
+use crate::services::auth::{Caller, CustomerPrincipal, Principal};
+use crate::services::rate_limit::FailureLimiter;
+use crate::store::{AgentLoad, ChatTx, CustomerVisit, Database, NewChatEvent, ParticipantRole};
+
+/// Handling time assumed for wait estimates until the organization has closed chats today.
+const DEFAULT_HANDLE_SECONDS: i64 = 300;
+/// Visitor sessions one client address may start per minute.
+const VISITOR_SESSIONS_PER_MINUTE: u32 = 30;
+/// Messages one customer may send per minute.
+const CUSTOMER_MESSAGES_PER_MINUTE: u32 = 60;
+/// Longest URL, page title, referrer, user agent and free-text field we keep.
+const MAX_URL_CHARS: usize = 2048;
+const MAX_TITLE_CHARS: usize = 300;
+const MAX_USER_AGENT_CHARS: usize = 512;
+const MAX_COMMENT_CHARS: usize = 1000;
+
+/// What a widget sends to start a visitor session.
+#[derive(Debug, Clone, Default)]
+pub struct VisitorSessionInput {
+    pub widget_key: String,
+    pub visitor_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub location: Option<String>,
+    pub page_url: Option<String>,
+    pub page_title: Option<String>,
+    pub referrer: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A started visitor session.
+#[derive(Debug, Clone)]
+pub struct VisitorSession {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub customer: Customer,
+}
+
+/// Whether a widget should offer a chat or the offline form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Availability {
+    pub online: bool,
+    pub queue_length: i64,
+    pub estimated_wait_seconds: i64,
+}
+
+/// Where a transfer goes.
+#[derive(Debug, Clone)]
+pub enum TransferTarget {
+    Agent(String),
+    Group(String),
+}
+
+/// A queued chat with its place and expected wait.
+#[derive(Debug, Clone)]
+pub struct QueueEntry {
+    pub chat: Chat,
+    pub position: i64,
+    pub estimated_wait_seconds: i64,
+}
+
+/// A new offline message.
+#[derive(Debug, Clone)]
+pub struct OfflineMessageInput {
+    pub name: String,
+    pub email: String,
+    pub text: String,
+    pub group_id: Option<String>,
+}
+
+/// New organization settings; `None` keeps a value.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsUpdate {
+    pub default_chat_limit: Option<i32>,
+    pub auto_transfer_seconds: Option<i32>,
+    pub waiting_long_seconds: Option<i32>,
+    pub customer_idle_seconds: Option<i32>,
+    pub auto_close_seconds: Option<i32>,
+    pub presence_grace_seconds: Option<i32>,
+    pub queue_limit: Option<i32>,
+}
+
+/// The chat use cases.
+pub struct ChatService {
+    store: Arc<dyn Database>,
+    bus: Arc<dyn EventBus>,
+    visitor_sessions: FailureLimiter,
+    customer_messages: FailureLimiter,
+}
+
+/// One change in progress: its transaction and what to announce after the commit.
+struct Change {
+    tx: Box<dyn ChatTx>,
+    org: Organization,
+    now: DateTime<Utc>,
+    announcements: Vec<(Topic, BusEvent)>,
+    /// Whether the queue changed, so positions must be announced.
+    queue_changed: bool,
+    /// A chat that just joined the queue.
+    joined_queue: Option<String>,
+}
+
+impl Change {
+    /// Appends a transcript entry and tells the chat's agents through their feeds.
+    async fn append(&mut self, chat: &Chat, event: NewChatEvent) -> Result<ChatEvent> {
+        let stored = self.tx.append_event(&event).await?;
+        for agent_id in self.watchers(chat).await? {
+            let entry = self
+                .tx
+                .append_feed(
+                    &agent_id,
+                    FeedKind::MessageAdded,
+                    Some(&chat.id),
+                    Some(&stored),
+                    &FeedData::default(),
+                    self.now,
+                )
+                .await?;
+            self.announce(Topic::Agent(agent_id), BusEvent::Feed(entry));
+        }
+        self.announce(Topic::Chat(chat.id.clone()), BusEvent::Transcript(stored.clone()));
+        Ok(stored)
+    }
+
+    /// A system entry everybody sees.
+    async fn system(&mut self, chat: &Chat, kind: ChatEventKind, text: String) -> Result<ChatEvent> {
+        let event = new_event(chat, kind, AuthorKind::System, None, None, text, self.now);
+        self.append(chat, event).await
+    }
+
+    /// Adds an entry to one agent's feed.
+    async fn feed(&mut self, agent_id: &str, kind: FeedKind, chat: Option<&Chat>, data: FeedData) -> Result<()> {
+        let entry = self
+            .tx
+            .append_feed(agent_id, kind, chat.map(|c| c.id.as_str()), None, &data, self.now)
+            .await?;
+        self.announce(Topic::Agent(agent_id.to_owned()), BusEvent::Feed(entry));
+        Ok(())
+    }
+
+    /// The agents who hear a chat's events: its assignee, supervisors who joined, and the
+    /// supervisors of its group.
+    async fn watchers(&mut self, chat: &Chat) -> Result<Vec<String>> {
+        let mut watchers: Vec<String> = chat.assignee_id.iter().cloned().collect();
+        for (agent, role) in self.tx.participants(&chat.id).await? {
+            if role == ParticipantRole::Supervisor && !watchers.contains(&agent) {
+                watchers.push(agent);
+            }
+        }
+        for agent in self.tx.supervisors(&chat.organization_id, chat.group_id.as_deref()).await? {
+            if !watchers.contains(&agent) {
+                watchers.push(agent);
+            }
+        }
+        Ok(watchers)
+    }
+
+    fn announce(&mut self, topic: Topic, event: BusEvent) {
+        self.announcements.push((topic, event));
+    }
+
+    /// Gives `chat` to `agent_id`.
+    async fn assign(&mut self, chat: &mut Chat, agent_id: &str, feed: FeedKind, data: FeedData) -> Result<()> {
+        let agent = self.tx.agent(&self.org.id, agent_id).await?;
+        let was_queued = chat.status == ChatStatus::Queued;
+        chat.status = ChatStatus::Active;
+        chat.assignee_id = Some(agent.id.clone());
+        chat.assigned_at = Some(self.now);
+        chat.queued_at = None;
+        chat.attention = Attention::Normal;
+        chat.agent_typing_since = None;
+        // The reply clock starts when the agent gets the chat, not when the customer wrote.
+        if chat.awaiting_reply_since.is_some() {
+            chat.awaiting_reply_since = Some(self.now);
+        }
+        self.tx.update_chat(chat).await?;
+        self.tx.mark_assigned(&agent.id, self.now).await?;
+        self.feed(&agent.id, feed, Some(chat), data).await?;
+        self.system(chat, ChatEventKind::AgentAssigned, format!("{} joined the chat", agent.name))
+            .await?;
+        if was_queued {
+            self.queue_changed = true;
+        }
+        Ok(())
+    }
+
+    /// Puts `chat` in the queue.
+    async fn enqueue(&mut self, chat: &mut Chat) -> Result<()> {
+        if let Some(previous) = chat.assignee_id.take() {
+            self.tx.add_participant(&chat.id, &previous, ParticipantRole::PreviousAssignee, self.now).await?;
+        }
+        chat.status = ChatStatus::Queued;
+        chat.queued_at = Some(self.now);
+        chat.attention = Attention::Normal;
+        self.tx.update_chat(chat).await?;
+        self.system(
+            chat,
+            ChatEventKind::ChatQueued,
+            "All our agents are busy right now; you are in the queue and will be connected as \
+             soon as someone is free"
+                .into(),
+        )
+        .await?;
+        self.queue_changed = true;
+        self.joined_queue = Some(chat.id.clone());
+        Ok(())
+    }
+
+    /// Routes `chat` in its group: to `preferred` or the least-loaded agent with room, else
+    /// the queue. `Err(AGENTS_OFFLINE)` when nobody in the group accepts chats.
+    async fn route(&mut self, chat: &mut Chat, preferred: Option<&str>, excluded: &[String], feed: FeedKind, data: FeedData) -> Result<()> {
+        let candidates = self.tx.routing_candidates(&self.org, chat.group_id.as_deref(), self.now).await?;
+        let reachable: Vec<&RoutingCandidate> =
+            candidates.iter().filter(|c| !excluded.contains(&c.agent_id)).collect();
+        if reachable.is_empty() {
+            return Err(Error::AgentsOffline(
+                "nobody is accepting chats right now; leave an offline message instead".into(),
+            ));
+        }
+        match choose_agent(&candidates, preferred, excluded) {
+            Some(chosen) => {
+                let agent_id = chosen.agent_id.clone();
+                self.assign(chat, &agent_id, feed, data).await
+            }
+            None => {
+                let queued = self.tx.queued_chats(&self.org.id).await?.len();
+                if queued >= usize::try_from(self.org.settings.queue_limit).unwrap_or(0) {
+                    return Err(Error::AgentsOffline(
+                        "every agent is busy and the queue is full; leave an offline message \
+                         instead"
+                            .into(),
+                    ));
+                }
+                self.enqueue(chat).await
+            }
+        }
+    }
+
+    /// Gives queued chats, oldest first, to agents who have room.
+    async fn drain_queue(&mut self) -> Result<()> {
+        let queued = self.tx.queued_chats(&self.org.id).await?;
+        if queued.is_empty() {
+            return Ok(());
+        }
+        let mut candidates: HashMap<Option<String>, Vec<RoutingCandidate>> = HashMap::new();
+        for mut chat in queued {
+            if !candidates.contains_key(&chat.group_id) {
+                let found = self.tx.routing_candidates(&self.org, chat.group_id.as_deref(), self.now).await?;
+                candidates.insert(chat.group_id.clone(), found);
+            }
+            let excluded = self.previous_assignees(&chat.id).await?;
+            let group = &candidates[&chat.group_id];
+            let Some(chosen) = choose_agent(group, None, &excluded).map(|c| c.agent_id.clone()) else {
+                continue;
+            };
+            self.assign(&mut chat, &chosen, FeedKind::ChatAssigned, FeedData { reason: Some("queue".into()), ..FeedData::default() })
+                .await?;
+            // The agent's load grew in every group they serve.
+            for group in candidates.values_mut() {
+                for candidate in group.iter_mut().filter(|c| c.agent_id == chosen) {
+                    candidate.load += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn previous_assignees(&mut self, chat_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .tx
+            .participants(chat_id)
+            .await?
+            .into_iter()
+            .filter(|(_, role)| *role == ParticipantRole::PreviousAssignee)
+            .map(|(agent, _)| agent)
+            .collect())
+    }
+
+    /// Loads a chat of this organization, as NOT_FOUND when there is none.
+    async fn chat(&mut self, chat_id: &str) -> Result<Chat> {
+        self.tx.chat(&self.org.id, chat_id).await.map_err(|err| not_found(err, "chat"))
+    }
+}
+
+fn new_event(
+    chat: &Chat,
+    kind: ChatEventKind,
+    author_kind: AuthorKind,
+    author: Option<(&str, &str)>,
+    client_id: Option<String>,
+    text: String,
+    at: DateTime<Utc>,
+) -> NewChatEvent {
+    NewChatEvent {
+        chat_id: chat.id.clone(),
+        organization_id: chat.organization_id.clone(),
+        kind,
+        author_kind,
+        author_id: author.map(|(id, _)| id.to_owned()),
+        author_name: author.map(|(_, name)| name.to_owned()),
+        text,
+        client_id,
+        visibility: Visibility::Public,
+        at,
+    }
+}
+
+impl ChatService {
+    /// A chat service over `store`, announcing on `bus`.
+    pub fn new(store: Arc<dyn Database>, bus: Arc<dyn EventBus>) -> Self {
+        ChatService {
+            store,
+            bus,
+            visitor_sessions: FailureLimiter::new(VISITOR_SESSIONS_PER_MINUTE, Duration::from_secs(60)),
+            customer_messages: FailureLimiter::new(CUSTOMER_MESSAGES_PER_MINUTE, Duration::from_secs(60)),
+        }
+    }
+
+    async fn begin(&self, organization_id: &str) -> Result<Change> {
+        let mut tx = self.store.begin().await?;
+        let org = tx.lock_organization(organization_id).await?;
+        Ok(Change { tx, org, now: domain::now(), announcements: Vec::new(), queue_changed: false, joined_queue: None })
+    }
+
+    /// Commits and announces.
+    async fn finish(&self, change: Change) -> Result<()> {
+        let Change { tx, org, announcements, queue_changed, joined_queue, .. } = change;
+        tx.commit().await?;
+        for (topic, event) in announcements {
+            self.bus.publish(topic, event);
+        }
+        if queue_changed {
+            self.announce_queue(&org, joined_queue).await?;
+        }
+        Ok(())
+    }
+
+    /// Tells every queued customer their place and wait, and the agents the queue's shape.
+    async fn announce_queue(&self, org: &Organization, joined: Option<String>) -> Result<()> {
+        let entries = self.queue_entries(org).await?;
+        for entry in &entries {
+            self.bus.publish(
+                Topic::Chat(entry.chat.id.clone()),
+                BusEvent::QueuePosition {
+                    chat_id: entry.chat.id.clone(),
+                    position: entry.position,
+                    estimated_wait_seconds: entry.estimated_wait_seconds,
+                },
+            );
+        }
+        let queued = entries
+            .iter()
+            .map(|e| QueuedChat { chat_id: e.chat.id.clone(), group_id: e.chat.group_id.clone() })
+            .collect();
+        self.bus.publish(Topic::Organization(org.id.clone()), BusEvent::QueueChanged { queued, joined });
+        Ok(())
+    }
+
+    /// The queue with places (per group: chats of other groups wait for other agents) and
+    /// estimated waits.
+    async fn queue_entries(&self, org: &Organization) -> Result<Vec<QueueEntry>> {
+        let mut queued = self.store.chats(&org.id, &[ChatStatus::Queued], None).await?;
+        queued.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then_with(|| a.id.cmp(&b.id)));
+        let loads = self.store.agent_loads(&org.id, domain::now()).await?;
+        let handle = self.store.average_handle_seconds(&org.id).await?.unwrap_or(DEFAULT_HANDLE_SECONDS);
+        let mut positions: HashMap<Option<String>, i64> = HashMap::new();
+        Ok(queued
+            .into_iter()
+            .map(|chat| {
+                let position = positions.entry(chat.group_id.clone()).or_default();
+                *position += 1;
+                let slots = accepting_slots(&loads, org, chat.group_id.as_deref());
+                QueueEntry {
+                    position: *position,
+                    estimated_wait_seconds: domain::estimate_wait_seconds(*position, slots, handle),
+                    chat,
+                }
+            })
+            .collect())
+    }
+
+    // ---- customers --------------------------------------------------------------------
+
+    /// Starts (or resumes, for a known visitor id) a customer's session from the widget.
+    pub async fn start_visitor_session(
+        &self,
+        auth: &crate::services::AuthService,
+        input: VisitorSessionInput,
+        client: IpAddr,
+    ) -> Result<VisitorSession> {
+        let key = client.to_string();
+        if self.visitor_sessions.check(&key).is_err() {
+            return Err(Error::RateLimited {
+                message: "too many visitor sessions from this address; try again in a minute".into(),
+                retry_after_secs: 60,
+            });
+        }
+        self.visitor_sessions.record(&key);
+        let org = self
+            .store
+            .organization_by_widget_key(input.widget_key.trim())
+            .await
+            .map_err(|err| not_found(err, "widget key"))?;
+        let visitor_id = match input.visitor_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => {
+                if id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                    return Err(Error::BadUserInput(
+                        "visitorId must be at most 64 letters, digits, '-' or '_'".into(),
+                    ));
+                }
+                id.to_owned()
+            }
+            _ => domain::new_id(),
+        };
+        let visit = CustomerVisit {
+            organization_id: org.id.clone(),
+            visitor_id,
+            name: optional_name("name", input.name.as_deref())?,
+            email: input.email.as_deref().map(str::trim).filter(|e| !e.is_empty()).map(domain::normalize_email).transpose()?,
+            location: optional_text("location", input.location.as_deref(), 200)?,
+            ip_address: Some(client.to_string()),
+            page_url: optional_text("pageUrl", input.page_url.as_deref(), MAX_URL_CHARS)?,
+            page_title: optional_text("pageTitle", input.page_title.as_deref(), MAX_TITLE_CHARS)?,
+            referrer: optional_text("referrer", input.referrer.as_deref(), MAX_URL_CHARS)?,
+            user_agent: optional_text("userAgent", input.user_agent.as_deref(), MAX_USER_AGENT_CHARS)?,
+            at: domain::now(),
+        };
+        let customer = self.store.record_visit(&visit, &domain::new_id()).await?;
+        let (token, expires_at) = auth.visitor_token(&customer)?;
+        Ok(VisitorSession { token, expires_at, customer })
+    }
+
+    /// Whether anyone accepts chats for the widget's organization, and the queue.
+    pub async fn availability(&self, widget_key: &str) -> Result<Availability> {
+        let org = self
+            .store
+            .organization_by_widget_key(widget_key.trim())
+            .await
+            .map_err(|err| not_found(err, "widget key"))?;
+        let loads = self.store.agent_loads(&org.id, domain::now()).await?;
+        let online = loads.iter().any(|l| routable(l));
+        let queue = self.queue_entries(&org).await?;
+        let queue_length = queue.len() as i64;
+        let handle = self.store.average_handle_seconds(&org.id).await?.unwrap_or(DEFAULT_HANDLE_SECONDS);
+        let estimated_wait_seconds = if !online {
+            0
+        } else if loads.iter().any(|l| routable(l) && l.active_chats < chat_limit(l, &org)) {
+            0
+        } else {
+            domain::estimate_wait_seconds(queue_length + 1, accepting_slots(&loads, &org, None), handle)
+        };
+        Ok(Availability { online, queue_length, estimated_wait_seconds })
+    }
+
+    /// A customer starts a chat with their first message.
+    pub async fn start_chat(
+        &self,
+        customer: &CustomerPrincipal,
+        message: &str,
+        group_id: Option<&str>,
+    ) -> Result<Chat> {
+        let text = message_text(message)?;
+        self.limit_customer(customer)?;
+        let mut change = self.begin(&customer.organization_id).await?;
+        if let Some(group_id) = group_id {
+            self.require_group(&change.org.id, group_id).await?;
+        }
+        let customer_record = self
+            .store
+            .customer(&customer.organization_id, &customer.customer_id)
+            .await
+            .map_err(|err| not_found(err, "customer"))?;
+        let author_name = customer_record.name.clone().unwrap_or_else(|| "Customer".into());
+        // A second start (a double tap, a reload) continues the open chat.
+        if let Some(open) = self
+            .store
+            .customer_chats(&customer.customer_id)
+            .await?
+            .into_iter()
+            .find(|c| c.status != ChatStatus::Closed)
+        {
+            drop(change);
+            self.send_message(&Caller::Customer(customer.clone()), &open.id, &text, None).await?;
+            return Ok(self.store.chat(&customer.organization_id, &open.id).await?);
+        }
+        let now = change.now;
+        let mut chat = Chat {
+            id: domain::new_id(),
+            organization_id: customer.organization_id.clone(),
+            customer_id: customer.customer_id.clone(),
+            group_id: group_id.map(str::to_owned),
+            channel: Channel::Widget,
+            status: ChatStatus::Queued,
+            assignee_id: None,
+            attention: Attention::Normal,
+            created_at: now,
+            queued_at: Some(now),
+            assigned_at: None,
+            first_response_at: None,
+            closed_at: None,
+            rating: None,
+            rating_comment: None,
+            awaiting_reply_since: Some(now),
+            last_customer_activity_at: now,
+            last_activity_at: now,
+            agent_typing_since: None,
+        };
+        let previous = change.tx.previous_agent_of_customer(&customer.customer_id).await?;
+        change.tx.insert_chat(&chat).await?;
+        let event = new_event(&chat, ChatEventKind::Message, AuthorKind::Customer, Some((&customer.customer_id, &author_name)), None, text, now);
+        change.append(&chat, event).await?;
+        let data = FeedData { reason: Some(if previous.is_some() { "returning customer" } else { "new chat" }.into()), ..FeedData::default() };
+        change.route(&mut chat, previous.as_deref(), &[], FeedKind::ChatAssigned, data).await?;
+        self.finish(change).await?;
+        Ok(chat)
+    }
+
+    /// A customer leaves a note for when someone is back.
+    pub async fn leave_offline_message(
+        &self,
+        customer: &CustomerPrincipal,
+        input: OfflineMessageInput,
+    ) -> Result<OfflineMessage> {
+        self.limit_customer(customer)?;
+        if let Some(group_id) = &input.group_id {
+            self.require_group(&customer.organization_id, group_id).await?;
+        }
+        let message = OfflineMessage {
+            id: domain::new_id(),
+            organization_id: customer.organization_id.clone(),
+            customer_id: Some(customer.customer_id.clone()),
+            group_id: input.group_id,
+            name: domain::validate_name("name", &input.name, 100)?,
+            email: domain::normalize_email(&input.email)?,
+            text: message_text(&input.text)?,
+            handled: false,
+            created_at: domain::now(),
+        };
+        self.store.insert_offline_message(&message).await?;
+        Ok(message)
+    }
+
+    /// The widget reports the page the customer is on.
+    pub async fn update_visitor_page(
+        &self,
+        customer: &CustomerPrincipal,
+        url: &str,
+        title: Option<&str>,
+    ) -> Result<Customer> {
+        let url = optional_text("url", Some(url), MAX_URL_CHARS)?
+            .ok_or_else(|| Error::BadUserInput("url must not be empty".into()))?;
+        let title = optional_text("title", title, MAX_TITLE_CHARS)?;
+        self.store
+            .record_page_view(&customer.organization_id, &customer.customer_id, &url, title.as_deref(), domain::now())
+            .await
+            .map_err(|err| not_found(err, "customer"))
+    }
+
+    /// A customer rates their chat.
+    pub async fn rate_chat(
+        &self,
+        customer: &CustomerPrincipal,
+        chat_id: &str,
+        rating: Rating,
+        comment: Option<&str>,
+    ) -> Result<Chat> {
+        let comment = optional_text("comment", comment, MAX_COMMENT_CHARS)?;
+        let mut change = self.begin(&customer.organization_id).await?;
+        let mut chat = change.chat(chat_id).await?;
+        if chat.customer_id != customer.customer_id {
+            return Err(Error::NotFound("no such chat".into()));
+        }
+        chat.rating = Some(rating);
+        chat.rating_comment = comment.clone();
+        change.tx.update_chat(&chat).await?;
+        let verdict = match rating {
+            Rating::Good => "good",
+            Rating::Bad => "bad",
+        };
+        let text = match &comment {
+            Some(comment) => format!("The customer rated the chat {verdict}: {comment}"),
+            None => format!("The customer rated the chat {verdict}"),
+        };
+        change.system(&chat, ChatEventKind::ChatRated, text).await?;
+        self.finish(change).await?;
+        Ok(chat)
+    }
+
+    // ---- both sides -------------------------------------------------------------------
+
+    /// Sends a message in a chat. The same client id twice returns the first message.
+    pub async fn send_message(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        text: &str,
+        client_id: Option<&str>,
+    ) -> Result<ChatEvent> {
+        let text = message_text(text)?;
+        let client_id = match client_id.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) if c.chars().count() > domain::MAX_CLIENT_ID_CHARS => {
+                return Err(Error::BadUserInput(format!(
+                    "clientId must be at most {} characters",
+                    domain::MAX_CLIENT_ID_CHARS
+                )));
+            }
+            other => other.map(str::to_owned),
+        };
+        if let Caller::Customer(customer) = caller {
+            self.limit_customer(customer)?;
+        }
+        let mut change = self.begin(organization_of(caller)).await?;
+        let mut chat = change.chat(chat_id).await?;
+        let (author_kind, author_id, author_name) = match caller {
+            Caller::Customer(customer) => {
+                if chat.customer_id != customer.customer_id {
+                    return Err(Error::NotFound("no such chat".into()));
+                }
+                let name = self.store.customer(&customer.organization_id, &customer.customer_id).await?.name;
+                (AuthorKind::Customer, customer.customer_id.clone(), name.unwrap_or_else(|| "Customer".into()))
+            }
+            Caller::Agent(principal) => {
+                self.require_participant(&mut change, principal, &chat).await?;
+                (AuthorKind::Agent, principal.agent.id.clone(), principal.agent.name.clone())
+            }
+        };
+        if let Some(client_id) = &client_id
+            && let Some(existing) = change.tx.message_by_client_id(&chat.id, &author_id, client_id).await?
+        {
+            return Ok(existing);
+        }
+        if chat.status == ChatStatus::Closed {
+            return Err(Error::Conflict("the chat is closed".into()));
+        }
+        let now = change.now;
+        let before = chat.attention;
+        chat.last_activity_at = now;
+        match author_kind {
+            AuthorKind::Customer => {
+                chat.last_customer_activity_at = now;
+                chat.awaiting_reply_since = chat.awaiting_reply_since.or(Some(now));
+                if chat.attention == Attention::CustomerIdle {
+                    chat.attention = Attention::Normal;
+                }
+            }
+            _ => {
+                chat.awaiting_reply_since = None;
+                chat.agent_typing_since = None;
+                chat.first_response_at = chat.first_response_at.or(Some(now));
+                if chat.attention == Attention::WaitingLong {
+                    chat.attention = Attention::Normal;
+                }
+            }
+        }
+        change.tx.update_chat(&chat).await?;
+        let event = new_event(&chat, ChatEventKind::Message, author_kind, Some((&author_id, &author_name)), client_id, text, now);
+        let stored = change.append(&chat, event).await?;
+        if chat.attention != before {
+            self.attention_changed(&mut change, &chat).await?;
+        }
+        self.finish(change).await?;
+        Ok(stored)
+    }
+
+    /// Typing indicators: the customer's draft is the agents' sneak peek; an agent's typing
+    /// reaches the customer without any draft.
+    pub async fn set_typing(&self, caller: &Caller, chat_id: &str, is_typing: bool, draft: Option<&str>) -> Result<()> {
+        let chat = self
+            .store
+            .chat(organization_of(caller), chat_id)
+            .await
+            .map_err(|err| not_found(err, "chat"))?;
+        let now = domain::now();
+        let typing = match caller {
+            Caller::Customer(customer) => {
+                if chat.customer_id != customer.customer_id {
+                    return Err(Error::NotFound("no such chat".into()));
+                }
+                self.store.touch_customer_activity(&chat.id, now).await?;
+                Typing {
+                    chat_id: chat.id.clone(),
+                    author_kind: AuthorKind::Customer,
+                    author_id: customer.customer_id.clone(),
+                    is_typing,
+                    draft: draft.filter(|_| is_typing).map(|d| domain::truncate_chars(d, domain::MAX_DRAFT_CHARS).to_owned()),
+                }
+            }
+            Caller::Agent(principal) => {
+                if chat.assignee_id.as_deref() != Some(principal.agent.id.as_str())
+                    && !self.store.participated(&chat.id, &principal.agent.id).await?
+                {
+                    return Err(Error::Forbidden("only the chat's agents may type in it".into()));
+                }
+                if chat.assignee_id.as_deref() == Some(principal.agent.id.as_str()) {
+                    self.store.set_agent_typing(&chat.id, is_typing, now).await?;
+                }
+                Typing { chat_id: chat.id.clone(), author_kind: AuthorKind::Agent, author_id: principal.agent.id.clone(), is_typing, draft: None }
+            }
+        };
+        if chat.status == ChatStatus::Closed {
+            return Ok(());
+        }
+        if typing.author_kind == AuthorKind::Customer
+            && let Some(assignee) = &chat.assignee_id
+        {
+            self.bus.publish(Topic::Agent(assignee.clone()), BusEvent::Typing(typing.clone()));
+        }
+        self.bus.publish(Topic::Chat(chat.id.clone()), BusEvent::Typing(typing));
+        Ok(())
+    }
+
+    /// Closes a chat: its customer, its agents or an admin may.
+    pub async fn close_chat(&self, caller: &Caller, chat_id: &str) -> Result<Chat> {
+        let mut change = self.begin(organization_of(caller)).await?;
+        let mut chat = change.chat(chat_id).await?;
+        let who = match caller {
+            Caller::Customer(customer) => {
+                if chat.customer_id != customer.customer_id {
+                    return Err(Error::NotFound("no such chat".into()));
+                }
+                "The customer left the chat".to_owned()
+            }
+            Caller::Agent(principal) => {
+                if !principal.role().is_admin() {
+                    self.require_participant(&mut change, principal, &chat).await?;
+                }
+                format!("{} closed the chat", principal.agent.name)
+            }
+        };
+        if chat.status == ChatStatus::Closed {
+            return Err(Error::Conflict("the chat is already closed".into()));
+        }
+        close(&mut change, &mut chat, who).await?;
+        change.drain_queue().await?;
+        self.finish(change).await?;
+        Ok(chat)
+    }
+
+    // ---- agents -----------------------------------------------------------------------
+
+    /// Sets whether the agent gets new chats; every app of theirs hears of it.
+    pub async fn set_routing_status(&self, principal: &Principal, status: RoutingStatus) -> Result<Agent> {
+        let mut change = self.begin(principal.organization_id()).await?;
+        change.tx.set_routing_status(&principal.agent.id, status).await?;
+        let data = FeedData { routing_status: Some(status), ..FeedData::default() };
+        change.feed(&principal.agent.id, FeedKind::RoutingStatusChanged, None, data).await?;
+        if status == RoutingStatus::AcceptingChats {
+            change.drain_queue().await?;
+        }
+        let agent = change.tx.agent(principal.organization_id(), &principal.agent.id).await?;
+        change.announce(
+            Topic::Agent(agent.id.clone()),
+            BusEvent::AgentChanged { organization_id: agent.organization_id.clone(), agent_id: agent.id.clone() },
+        );
+        self.finish(change).await?;
+        Ok(agent)
+    }
+
+    /// Assigns queued chats to agents who have room; run when capacity may have appeared.
+    pub async fn drain_queue(&self, organization_id: &str) -> Result<()> {
+        let mut change = self.begin(organization_id).await?;
+        change.drain_queue().await?;
+        self.finish(change).await
+    }
+
+    /// An agent takes a queued chat, whatever their limit.
+    pub async fn take_chat(&self, principal: &Principal, chat_id: &str) -> Result<Chat> {
+        let mut change = self.begin(principal.organization_id()).await?;
+        let mut chat = change.chat(chat_id).await?;
+        if !domain::can_view_chat(&principal.agent, &chat, false) {
+            return Err(Error::NotFound("no such chat".into()));
+        }
+        if chat.status != ChatStatus::Queued {
+            return Err(Error::Conflict("the chat is no longer waiting in the queue".into()));
+        }
+        let data = FeedData { reason: Some("taken from the queue".into()), ..FeedData::default() };
+        change.assign(&mut chat, &principal.agent.id, FeedKind::ChatAssigned, data).await?;
+        self.finish(change).await?;
+        Ok(chat)
+    }
+
+    /// Hands a chat to another agent (who may exceed their limit) or group (routed like a new
+    /// chat), with a note for the agents; the customer is told.
+    pub async fn transfer_chat(
+        &self,
+        principal: &Principal,
+        chat_id: &str,
+        target: TransferTarget,
+        note: Option<&str>,
+    ) -> Result<Chat> {
+        let note = optional_text("note", note, MAX_COMMENT_CHARS)?;
+        let mut change = self.begin(principal.organization_id()).await?;
+        let mut chat = change.chat(chat_id).await?;
+        let is_assignee = chat.assignee_id.as_deref() == Some(principal.agent.id.as_str());
+        if !is_assignee && !(principal.role() >= domain::Role::Supervisor && domain::can_view_chat(&principal.agent, &chat, false)) {
+            if domain::can_view_chat(&principal.agent, &chat, self.store.participated(&chat.id, &principal.agent.id).await?) {
+                return Err(Error::Forbidden("only the chat's agent or a supervisor may transfer it".into()));
+            }
+            return Err(Error::NotFound("no such chat".into()));
+        }
+        if chat.status != ChatStatus::Active {
+            return Err(Error::Conflict(format!("only active chats can be transferred; this one is {}", chat.status.as_str().to_lowercase())));
+        }
+        let from = chat.assignee_id.clone();
+        let from_name = principal.agent.name.clone();
+        if let Some(previous) = &from {
+            change.tx.add_participant(&chat.id, previous, ParticipantRole::PreviousAssignee, change.now).await?;
+        }
+        let mut data = FeedData { from_agent_id: from.clone(), note: note.clone(), ..FeedData::default() };
+        let customer_text = match &target {
+            TransferTarget::Agent(agent_id) => {
+                let agent = change.tx.agent(principal.organization_id(), agent_id).await.map_err(|err| not_found(err, "agent"))?;
+                if !agent.active {
+                    return Err(Error::BadUserInput("that agent is deactivated".into()));
+                }
+                if from.as_deref() == Some(agent.id.as_str()) {
+                    return Err(Error::BadUserInput("the chat is already theirs".into()));
+                }
+                data.to_agent_id = Some(agent.id.clone());
+                change.assign(&mut chat, &agent.id, FeedKind::ChatTransferred, data.clone()).await?;
+                format!("You are being transferred to {}, who can see our whole conversation", agent.name)
+            }
+            TransferTarget::Group(group_id) => {
+                let group = self.require_group(principal.organization_id(), group_id).await?;
+                chat.group_id = Some(group.id.clone());
+                data.to_group_id = Some(group.id.clone());
+                let excluded: Vec<String> = from.iter().cloned().collect();
+                change.route(&mut chat, None, &excluded, FeedKind::ChatTransferred, data.clone()).await?;
+                data.to_agent_id = chat.assignee_id.clone();
+                format!("You are being transferred to our {} team, who can see our whole conversation", group.name)
+            }
+        };
+        if let Some(note) = &note {
+            let mut event = new_event(&chat, ChatEventKind::TransferNote, AuthorKind::Agent, Some((&principal.agent.id, &from_name)), None, note.clone(), change.now);
+            event.visibility = Visibility::Agents;
+            change.append(&chat, event).await?;
+        }
+        change.system(&chat, ChatEventKind::ChatTransferred, customer_text).await?;
+        if let Some(previous) = &from {
+            change.feed(previous, FeedKind::ChatTransferred, Some(&chat), data).await?;
+        }
+        change.drain_queue().await?;
+        self.finish(change).await?;
+        Ok(chat)
+    }
+
+    /// The organization's agents a chat could go to, least loaded first.
+    pub async fn agents_for_transfer(&self, principal: &Principal, chat_id: &str) -> Result<Vec<AgentLoad>> {
+        let chat = self.visible_chat(principal, chat_id).await?;
+        let mut loads: Vec<AgentLoad> = self
+            .store
+            .agent_loads(principal.organization_id(), domain::now())
+            .await?
+            .into_iter()
+            .filter(|l| l.agent.active && chat.assignee_id.as_deref() != Some(l.agent.id.as_str()))
+            .collect();
+        loads.sort_by(|a, b| {
+            a.active_chats
+                .cmp(&b.active_chats)
+                .then_with(|| routable(b).cmp(&routable(a)))
+                .then_with(|| a.agent.name.cmp(&b.agent.name))
+        });
+        Ok(loads)
+    }
+
+    /// A supervisor joins a chat of their groups; the customer is told.
+    pub async fn join_chat(&self, principal: &Principal, chat_id: &str) -> Result<Chat> {
+        if principal.role() < domain::Role::Supervisor {
+            return Err(Error::forbidden("join other agents' chats"));
+        }
+        let mut change = self.begin(principal.organization_id()).await?;
+        let chat = change.chat(chat_id).await?;
+        if !domain::can_view_chat(&principal.agent, &chat, false) {
+            return Err(Error::NotFound("no such chat".into()));
+        }
+        if chat.status == ChatStatus::Closed {
+            return Err(Error::Conflict("the chat is closed".into()));
+        }
+        change.tx.add_participant(&chat.id, &principal.agent.id, ParticipantRole::Supervisor, change.now).await?;
+        change.system(&chat, ChatEventKind::SupervisorJoined, format!("{} joined the chat", principal.agent.name)).await?;
+        self.finish(change).await?;
+        Ok(chat)
+    }
+
+    /// Changes the organization's routing settings. Admins only.
+    pub async fn update_settings(&self, principal: &Principal, update: SettingsUpdate) -> Result<Organization> {
+        principal.require_admin("change organization settings")?;
+        let org = self.store.organization(principal.organization_id()).await?;
+        let mut settings = org.settings;
+        let seconds = |name: &str, value: Option<i32>, current: chrono::Duration, min: i32, max: i32| -> Result<chrono::Duration> {
+            match value {
+                None => Ok(current),
+                Some(v) if (min..=max).contains(&v) => Ok(chrono::Duration::seconds(i64::from(v))),
+                Some(_) => Err(Error::BadUserInput(format!("{name} must be between {min} and {max}"))),
+            }
+        };
+        const DAY: i32 = 86_400;
+        settings.auto_transfer_after = seconds("autoTransferSeconds", update.auto_transfer_seconds, settings.auto_transfer_after, 1, DAY)?;
+        settings.waiting_long_after = seconds("waitingLongSeconds", update.waiting_long_seconds, settings.waiting_long_after, 1, DAY)?;
+        settings.customer_idle_after = seconds("customerIdleSeconds", update.customer_idle_seconds, settings.customer_idle_after, 1, DAY)?;
+        settings.auto_close_after = seconds("autoCloseSeconds", update.auto_close_seconds, settings.auto_close_after, 1, 7 * DAY)?;
+        settings.presence_grace = seconds("presenceGraceSeconds", update.presence_grace_seconds, settings.presence_grace, 1, DAY)?;
+        if let Some(limit) = update.default_chat_limit {
+            if !(1..=domain::MAX_CHAT_LIMIT).contains(&limit) {
+                return Err(Error::BadUserInput(format!("defaultChatLimit must be between 1 and {}", domain::MAX_CHAT_LIMIT)));
+            }
+            settings.default_chat_limit = limit;
+        }
+        if let Some(limit) = update.queue_limit {
+            if !(0..=10_000).contains(&limit) {
+                return Err(Error::BadUserInput("queueLimit must be between 0 and 10000".into()));
+            }
+            settings.queue_limit = limit;
+        }
+        let org = self.store.update_organization_settings(&org.id, &settings).await?;
+        // A higher limit is room for queued chats.
+        self.drain_queue(&org.id).await?;
+        Ok(org)
+    }
+
+    // ---- reading ----------------------------------------------------------------------
+
+    /// A chat the caller may see.
+    pub async fn chat_for(&self, caller: &Caller, chat_id: &str) -> Result<Chat> {
+        match caller {
+            Caller::Agent(principal) => self.visible_chat(principal, chat_id).await,
+            Caller::Customer(customer) => {
+                let chat = self.store.chat(&customer.organization_id, chat_id).await.map_err(|err| not_found(err, "chat"))?;
+                if chat.customer_id != customer.customer_id {
+                    return Err(Error::NotFound("no such chat".into()));
+                }
+                Ok(chat)
+            }
+        }
+    }
+
+    /// A chat the agent may see, or NOT_FOUND.
+    pub async fn visible_chat(&self, principal: &Principal, chat_id: &str) -> Result<Chat> {
+        let chat = self.store.chat(principal.organization_id(), chat_id).await.map_err(|err| not_found(err, "chat"))?;
+        let participated = self.store.participated(&chat.id, &principal.agent.id).await?;
+        if domain::can_view_chat(&principal.agent, &chat, participated) {
+            Ok(chat)
+        } else {
+            Err(Error::NotFound("no such chat".into()))
+        }
+    }
+
+    /// The agent's active chats, newest first.
+    pub async fn my_chats(&self, principal: &Principal) -> Result<Vec<Chat>> {
+        Ok(self.store.chats(principal.organization_id(), &[ChatStatus::Active], Some(&principal.agent.id)).await?)
+    }
+
+    /// The queue the agent may take from, oldest first.
+    pub async fn queue(&self, principal: &Principal) -> Result<Vec<QueueEntry>> {
+        let org = self.store.organization(principal.organization_id()).await?;
+        Ok(self
+            .queue_entries(&org)
+            .await?
+            .into_iter()
+            .filter(|e| principal.role().is_admin() || domain::in_chat_group(&principal.agent, e.chat.group_id.as_deref()))
+            .collect())
+    }
+
+    /// The customer's place in the queue, when their chat waits.
+    pub async fn queue_entry(&self, organization_id: &str, chat_id: &str) -> Result<Option<QueueEntry>> {
+        let org = self.store.organization(organization_id).await?;
+        Ok(self.queue_entries(&org).await?.into_iter().find(|e| e.chat.id == chat_id))
+    }
+
+    /// Active and queued chats of the supervisor's groups (every group for admins).
+    pub async fn team_chats(&self, principal: &Principal) -> Result<Vec<Chat>> {
+        if principal.role() < domain::Role::Supervisor {
+            return Err(Error::forbidden("see your team's chats"));
+        }
+        Ok(self
+            .store
+            .chats(principal.organization_id(), &[ChatStatus::Active, ChatStatus::Queued], None)
+            .await?
+            .into_iter()
+            .filter(|chat| domain::can_view_chat(&principal.agent, chat, false))
+            .collect())
+    }
+
+    /// Offline messages of the agent's groups (all for admins), newest first.
+    pub async fn offline_messages(&self, principal: &Principal) -> Result<Vec<OfflineMessage>> {
+        Ok(self
+            .store
+            .offline_messages(principal.organization_id())
+            .await?
+            .into_iter()
+            .filter(|m| principal.role().is_admin() || domain::in_chat_group(&principal.agent, m.group_id.as_deref()))
+            .collect())
+    }
+
+    /// Marks an offline message handled (or not).
+    pub async fn set_offline_message_handled(&self, principal: &Principal, id: &str, handled: bool) -> Result<OfflineMessage> {
+        let visible = self.offline_messages(principal).await?.into_iter().any(|m| m.id == id);
+        if !visible {
+            return Err(Error::NotFound("no such offline message".into()));
+        }
+        Ok(self.store.set_offline_message_handled(principal.organization_id(), id, handled).await?)
+    }
+
+    // ---- timers -----------------------------------------------------------------------
+
+    /// Applies the timers to one active chat: auto-close, auto-transfer, attention.
+    pub async fn apply_timers(&self, chat: &Chat, settings: &ChatSettings) -> Result<()> {
+        let now = domain::now();
+        if domain::auto_close_due(chat, settings, now) {
+            let mut change = self.begin(&chat.organization_id).await?;
+            let mut current = change.chat(&chat.id).await?;
+            if domain::auto_close_due(&current, &change.org.settings, change.now) {
+                close(&mut change, &mut current, "The chat was closed after a period of inactivity".into()).await?;
+                change.drain_queue().await?;
+                self.finish(change).await?;
+            }
+            return Ok(());
+        }
+        if domain::auto_transfer_due(chat, settings, now) {
+            self.auto_transfer(chat).await?;
+        }
+        if domain::attention_at(chat, settings, now) != chat.attention {
+            let mut change = self.begin(&chat.organization_id).await?;
+            let mut current = change.chat(&chat.id).await?;
+            let attention = domain::attention_at(&current, &change.org.settings, change.now);
+            if attention != current.attention {
+                let freed = attention == Attention::CustomerIdle;
+                current.attention = attention;
+                change.tx.update_chat(&current).await?;
+                self.attention_changed(&mut change, &current).await?;
+                if freed {
+                    change.drain_queue().await?;
+                }
+                self.finish(change).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn auto_transfer(&self, chat: &Chat) -> Result<()> {
+        let mut change = self.begin(&chat.organization_id).await?;
+        let mut current = change.chat(&chat.id).await?;
+        if !domain::auto_transfer_due(&current, &change.org.settings, change.now) {
+            return Ok(());
+        }
+        let Some(from) = current.assignee_id.clone() else { return Ok(()) };
+        let mut excluded = change.previous_assignees(&current.id).await?;
+        excluded.push(from.clone());
+        let candidates = change.tx.routing_candidates(&change.org, current.group_id.as_deref(), change.now).await?;
+        let Some(to) = choose_agent(&candidates, None, &excluded).map(|c| c.agent_id.clone()) else {
+            // Nobody else has room: the chat stays, red, with its agent.
+            return Ok(());
+        };
+        let from_agent = change.tx.agent(&change.org.id, &from).await?;
+        change.tx.add_participant(&current.id, &from, ParticipantRole::PreviousAssignee, change.now).await?;
+        let minutes = change.org.settings.auto_transfer_after.num_seconds();
+        let data = FeedData {
+            from_agent_id: Some(from.clone()),
+            to_agent_id: Some(to.clone()),
+            reason: Some(format!("{} did not reply within {minutes} seconds", from_agent.name)),
+            ..FeedData::default()
+        };
+        change.assign(&mut current, &to, FeedKind::ChatTransferred, data.clone()).await?;
+        change.feed(&from, FeedKind::ChatTransferred, Some(&current), data).await?;
+        change.drain_queue().await?;
+        self.finish(change).await
+    }
+
+    async fn attention_changed(&self, change: &mut Change, chat: &Chat) -> Result<()> {
+        let data = FeedData { attention: Some(chat.attention), ..FeedData::default() };
+        for agent in change.watchers(chat).await? {
+            change.feed(&agent, FeedKind::AttentionChanged, Some(chat), data.clone()).await?;
+        }
+        Ok(())
+    }
+
+    // ---- checks -----------------------------------------------------------------------
+
+    async fn require_participant(&self, change: &mut Change, principal: &Principal, chat: &Chat) -> Result<()> {
+        if chat.assignee_id.as_deref() == Some(principal.agent.id.as_str()) {
+            return Ok(());
+        }
+        let joined = change
+            .tx
+            .participants(&chat.id)
+            .await?
+            .into_iter()
+            .any(|(agent, role)| agent == principal.agent.id && role == ParticipantRole::Supervisor);
+        if joined {
+            return Ok(());
+        }
+        if domain::can_view_chat(&principal.agent, chat, false) {
+            let hint = if chat.status == ChatStatus::Queued { "take it from the queue first" } else { "join it first" };
+            return Err(Error::Forbidden(format!("this chat is not yours: {hint}")));
+        }
+        Err(Error::NotFound("no such chat".into()))
+    }
+
+    async fn require_group(&self, organization_id: &str, group_id: &str) -> Result<domain::Group> {
+        self.store
+            .groups(organization_id)
+            .await?
+            .into_iter()
+            .find(|g| g.id == group_id)
+            .ok_or_else(|| Error::BadUserInput(format!("no group with id {group_id:?}")))
+    }
+
+    fn limit_customer(&self, customer: &CustomerPrincipal) -> Result<()> {
+        if self.customer_messages.check(&customer.customer_id).is_err() {
+            return Err(Error::RateLimited {
+                message: "you are sending messages too fast; wait a moment".into(),
+                retry_after_secs: 60,
+            });
+        }
+        self.customer_messages.record(&customer.customer_id);
+        Ok(())
+    }
+}
+
+async fn close(change: &mut Change, chat: &mut Chat, text: String) -> Result<()> {
+    let was_queued = chat.status == ChatStatus::Queued;
+    chat.status = ChatStatus::Closed;
+    chat.closed_at = Some(change.now);
+    chat.queued_at = None;
+    chat.awaiting_reply_since = None;
+    chat.attention = Attention::Normal;
+    change.tx.update_chat(chat).await?;
+    change.system(chat, ChatEventKind::ChatClosed, text).await?;
+    for agent in change.watchers(chat).await? {
+        change.feed(&agent, FeedKind::ChatClosed, Some(chat), FeedData::default()).await?;
+    }
+    if was_queued {
+        change.queue_changed = true;
+    }
+    Ok(())
+}
+
+fn organization_of(caller: &Caller) -> &str {
+    match caller {
+        Caller::Agent(principal) => principal.organization_id(),
+        Caller::Customer(customer) => &customer.organization_id,
+    }
+}
+
+fn routable(load: &AgentLoad) -> bool {
+    load.agent.active && load.reachable && load.agent.routing_status == RoutingStatus::AcceptingChats
+}
+
+fn chat_limit(load: &AgentLoad, org: &Organization) -> i64 {
+    i64::from(load.agent.chat_limit.unwrap_or(org.settings.default_chat_limit))
+}
+
+/// Chat slots of the agents who accept chats of `group_id` now.
+fn accepting_slots(loads: &[AgentLoad], org: &Organization, group_id: Option<&str>) -> i64 {
+    loads
+        .iter()
+        .filter(|l| routable(l) && domain::in_chat_group(&l.agent, group_id))
+        .map(|l| chat_limit(l, org))
+        .sum()
+}
+
+/// A message's text: trimmed, present, not too long.
+fn message_text(text: &str) -> Result<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(Error::BadUserInput("the message must not be empty".into()));
+    }
+    if text.chars().count() > domain::MAX_MESSAGE_CHARS {
+        return Err(Error::BadUserInput(format!(
+            "the message must be at most {} characters",
+            domain::MAX_MESSAGE_CHARS
+        )));
+    }
+    Ok(text.to_owned())
+}
+
+fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) if v.chars().count() > max => {
+            Err(Error::BadUserInput(format!("{field} must be at most {max} characters")))
+        }
+        Some(v) => Ok(Some(v.to_owned())),
+    }
+}
+
+fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>> {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => Ok(Some(domain::validate_name(field, v, 100)?)),
+    }
+}
+
+fn not_found(err: crate::store::DbError, what: &str) -> Error {
+    match err {
+        crate::store::DbError::NotFound => Error::NotFound(format!("no such {what}")),
+        other => other.into(),
+    }
+}
