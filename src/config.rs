@@ -101,6 +101,15 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_TIMER_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub timer_interval: Duration,
 
+    /// Visitor sessions one client address may start per minute (the widget starts one per
+    /// page load of a new visitor).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_VISITOR_SESSIONS_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub visitor_sessions_per_minute: u32,
+
     /// Take the client address from X-Forwarded-For (only behind a proxy you run).
     #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,
@@ -160,7 +169,10 @@ impl Config {
         if self.access_token_ttl < Duration::from_secs(1) {
             return Err("SWITCHBOARD_ACCESS_TOKEN_TTL must be at least 1s".into());
         }
-        if self.ws_ping_interval.is_zero() || self.ws_init_timeout.is_zero() || self.timer_interval.is_zero() {
+        if self.ws_ping_interval.is_zero()
+            || self.ws_init_timeout.is_zero()
+            || self.timer_interval.is_zero()
+        {
             return Err("WebSocket intervals must be longer than zero".into());
         }
         if self.max_body_bytes < 1024 {

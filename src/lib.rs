@@ -86,9 +86,20 @@ impl App {
             )
             .await
             .map_err(StartupError::Bootstrap)?;
-        let chats = ChatService::new(store.clone(), bus.clone());
+        let chats = ChatService::new(
+            store.clone(),
+            bus.clone(),
+            config.visitor_sessions_per_minute,
+        );
         let presence = services::presence::Presence::new(store.clone());
-        let services = Arc::new(Services { store, bus, auth, accounts, chats, presence });
+        let services = Arc::new(Services {
+            store,
+            bus,
+            auth,
+            accounts,
+            chats,
+            presence,
+        });
         let schema = graphql::schema(
             services.clone(),
             QueryLimits {
@@ -115,12 +126,21 @@ impl App {
         let store = self.services.store.clone();
         let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
         let timers = tokio::spawn(
-            ChatTimers { services: self.services.clone(), interval: self.config.timer_interval }
-                .run(timers_stopped),
+            ChatTimers {
+                services: self.services.clone(),
+                interval: self.config.timer_interval,
+            }
+            .run(timers_stopped),
         );
-        let served =
-            http::serve(listener, self.schema, self.services, self.config, self.metrics, shutdown)
-                .await;
+        let served = http::serve(
+            listener,
+            self.schema,
+            self.services,
+            self.config,
+            self.metrics,
+            shutdown,
+        )
+        .await;
         let _ = stop_timers.send(true);
         let _ = timers.await;
         store.close().await;

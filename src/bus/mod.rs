@@ -26,7 +26,10 @@ pub enum Topic {
 #[derive(Debug, Clone, PartialEq)]
 pub enum BusEvent {
     /// An agent's profile, role, limit, groups, status or activity changed.
-    AgentChanged { organization_id: String, agent_id: String },
+    AgentChanged {
+        organization_id: String,
+        agent_id: String,
+    },
     /// An entry was appended to an agent's feed (committed).
     Feed(FeedEntry),
     /// An entry was appended to a chat's transcript (committed).
@@ -34,10 +37,17 @@ pub enum BusEvent {
     /// Someone started or stopped typing in a chat. Never stored.
     Typing(Typing),
     /// A queued chat's place in the queue, after the queue changed. Never stored.
-    QueuePosition { chat_id: String, position: i64, estimated_wait_seconds: i64 },
+    QueuePosition {
+        chat_id: String,
+        position: i64,
+        estimated_wait_seconds: i64,
+    },
     /// The organization's queue changed: every queued chat with its group, oldest first, and
     /// the chat that just joined it, if one did. Never stored.
-    QueueChanged { queued: Vec<QueuedChat>, joined: Option<String> },
+    QueueChanged {
+        queued: Vec<QueuedChat>,
+        joined: Option<String>,
+    },
 }
 
 /// A chat waiting in the queue, as agents' apps need to count what they may take.

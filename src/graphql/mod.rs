@@ -1,6 +1,7 @@
 //! The GraphQL API: schema, per-request context, and the mapping from use-case errors to
 //! GraphQL errors with `extensions.code`.
 
+mod chat_types;
 mod errors;
 mod mutation;
 mod query;

@@ -2,6 +2,9 @@
 
 use async_graphql::{Context, ID, Object};
 
+use crate::graphql::chat_types::{
+    Availability, Chat, OfflineMessage, QueueEntry, TransferCandidate,
+};
 use crate::graphql::types::{Agent, Group, Organization};
 use crate::graphql::{ApiResult, ContextExt};
 
@@ -52,6 +55,120 @@ impl QueryRoot {
             .await?
             .into_iter()
             .map(Group)
+            .collect())
+    }
+
+    /// Whether anyone accepts chats, for a widget choosing between chat and offline form.
+    /// Public.
+    async fn availability(&self, ctx: &Context<'_>, widget_key: String) -> ApiResult<Availability> {
+        let a = ctx.services().chats.availability(&widget_key).await?;
+        Ok(Availability {
+            online: a.online,
+            queue_length: a.queue_length,
+            estimated_wait_seconds: a.estimated_wait_seconds,
+        })
+    }
+
+    /// The signed-in agent's active chats, newest first.
+    async fn my_chats(&self, ctx: &Context<'_>) -> ApiResult<Vec<Chat>> {
+        let principal = ctx.principal()?;
+        Ok(ctx
+            .services()
+            .chats
+            .my_chats(principal)
+            .await?
+            .into_iter()
+            .map(Chat::loaded)
+            .collect())
+    }
+
+    /// Customers waiting for an agent, oldest first: those of the agent's groups (all, for
+    /// admins).
+    async fn queue(&self, ctx: &Context<'_>) -> ApiResult<Vec<QueueEntry>> {
+        let principal = ctx.principal()?;
+        let now = chrono::Utc::now();
+        Ok(ctx
+            .services()
+            .chats
+            .queue(principal)
+            .await?
+            .into_iter()
+            .map(|entry| QueueEntry {
+                wait_seconds: entry
+                    .chat
+                    .queued_at
+                    .map(|at| (now - at).num_seconds().max(0))
+                    .unwrap_or(0),
+                position: entry.position,
+                estimated_wait_seconds: entry.estimated_wait_seconds,
+                chat: Chat::loaded(entry.chat),
+            })
+            .collect())
+    }
+
+    /// Active and queued chats of the supervisor's groups (every group for admins).
+    async fn team_chats(&self, ctx: &Context<'_>) -> ApiResult<Vec<Chat>> {
+        let principal = ctx.principal()?;
+        Ok(ctx
+            .services()
+            .chats
+            .team_chats(principal)
+            .await?
+            .into_iter()
+            .map(Chat::loaded)
+            .collect())
+    }
+
+    /// Notes customers left while nobody was available, newest first.
+    async fn offline_messages(&self, ctx: &Context<'_>) -> ApiResult<Vec<OfflineMessage>> {
+        let principal = ctx.principal()?;
+        Ok(ctx
+            .services()
+            .chats
+            .offline_messages(principal)
+            .await?
+            .into_iter()
+            .map(OfflineMessage)
+            .collect())
+    }
+
+    /// One chat: agents see the chats they may; customers their own.
+    async fn chat(&self, ctx: &Context<'_>, id: ID) -> ApiResult<Chat> {
+        let caller = ctx.caller()?;
+        Ok(Chat::loaded(
+            ctx.services().chats.chat_for(&caller, &id).await?,
+        ))
+    }
+
+    /// Who a chat could go to, least loaded first.
+    async fn agents_for_transfer(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+    ) -> ApiResult<Vec<TransferCandidate>> {
+        let principal = ctx.principal()?;
+        let org = ctx
+            .services()
+            .store
+            .organization(principal.organization_id())
+            .await?;
+        Ok(ctx
+            .services()
+            .chats
+            .agents_for_transfer(principal, &chat_id)
+            .await?
+            .into_iter()
+            .map(|load| TransferCandidate {
+                chat_limit: i64::from(
+                    load.agent
+                        .chat_limit
+                        .unwrap_or(org.settings.default_chat_limit),
+                ),
+                routable: load.reachable
+                    && load.agent.routing_status == crate::domain::RoutingStatus::AcceptingChats,
+                active_chats: load.active_chats,
+                agent: Agent(load.agent),
+            })
             .collect())
     }
 }

@@ -2,15 +2,17 @@
 
 use std::sync::Arc;
 
-use async_graphql::{Context, Subscription};
-use futures_util::Stream;
+use async_graphql::{Context, ID, Subscription};
 use futures_util::stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::bus::Topic;
+use crate::graphql::chat_types::{AgentEvent, ChatEvent};
 use crate::graphql::types::Agent;
 use crate::graphql::{ApiError, ContextExt};
 use crate::services::Services;
+use crate::services::streams::{self, parse_cursor};
 
 /// The root of subscriptions.
 pub struct SubscriptionRoot;
@@ -55,5 +57,41 @@ impl SubscriptionRoot {
                 }
             },
         ))
+    }
+
+    /// Everything the signed-in agent's apps need live: chats assigned and transferred,
+    /// messages, the customer's typing with the sneak peek, the queue, attention and routing
+    /// status. With `since` (an event's cursor) it first replays what was missed, in order.
+    #[allow(clippy::unused_async)] // async-graphql's subscription fields are async fns
+    async fn agent_events(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<String>,
+    ) -> Result<impl Stream<Item = AgentEvent>, ApiError> {
+        let principal = ctx.principal()?.clone();
+        let since = parse_cursor(since.as_deref())?;
+        let organization_id = principal.organization_id().to_owned();
+        let events = streams::agent_events(ctx.services().clone(), principal, since).await?;
+        Ok(events.filter_map(move |event| {
+            std::future::ready(AgentEvent::from_stream(&organization_id, event))
+        }))
+    }
+
+    /// One chat's events: its transcript (from the start, or after `since`), typing, and the
+    /// customer's place in the queue. For its customer and for agents who may see the chat.
+    async fn chat_events(
+        &self,
+        ctx: &Context<'_>,
+        chat_id: ID,
+        since: Option<String>,
+    ) -> Result<impl Stream<Item = ChatEvent>, ApiError> {
+        let caller = ctx.caller()?;
+        let since = parse_cursor(since.as_deref())?;
+        let organization_id = match &caller {
+            crate::services::Caller::Agent(p) => p.organization_id().to_owned(),
+            crate::services::Caller::Customer(c) => c.organization_id.clone(),
+        };
+        let events = streams::chat_events(ctx.services().clone(), caller, &chat_id, since).await?;
+        Ok(events.map(move |event| ChatEvent::from_stream(&organization_id, event)))
     }
 }

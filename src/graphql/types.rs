@@ -147,6 +147,11 @@ impl Organization {
         self.0.settings.default_chat_limit
     }
 
+    /// Routing limits, thresholds and timeouts.
+    async fn settings(&self) -> crate::graphql::chat_types::OrganizationSettings {
+        self.0.settings.into()
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -198,8 +198,10 @@ impl Connection {
                                 == crate::domain::RoutingStatus::AcceptingChats;
                             if first
                                 && accepting
-                                && let Err(err) =
-                                    services.chats.drain_queue(principal.organization_id()).await
+                                && let Err(err) = services
+                                    .chats
+                                    .drain_queue(principal.organization_id())
+                                    .await
                             {
                                 tracing::warn!(error = %err, "could not route the queue");
                             }

@@ -196,8 +196,15 @@ impl AuthService {
         let now = domain::now();
         let agent = self.store.record_login(&agent.id, status, now).await?;
         // Signing in is a sign of life: the app connects its event stream next.
-        let grace = self.store.organization(&agent.organization_id).await?.settings.presence_grace;
-        self.store.set_presence(&[agent.id.clone()], now + grace).await?;
+        let grace = self
+            .store
+            .organization(&agent.organization_id)
+            .await?
+            .settings
+            .presence_grace;
+        self.store
+            .set_presence(std::slice::from_ref(&agent.id), now + grace)
+            .await?;
         self.bus.publish(
             Topic::Agent(agent.id.clone()),
             BusEvent::AgentChanged {
@@ -327,10 +334,17 @@ impl AuthService {
             .claims;
         match claims.kind.as_str() {
             "agent" => {
-                let agent = self.store.session_agent(&claims.sid, &claims.sub).await?.ok_or_else(
-                    || Error::Unauthenticated("the session has ended; sign in again".into()),
-                )?;
-                Ok(Caller::Agent(Box::new(Principal { agent, session_id: claims.sid })))
+                let agent = self
+                    .store
+                    .session_agent(&claims.sid, &claims.sub)
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Unauthenticated("the session has ended; sign in again".into())
+                    })?;
+                Ok(Caller::Agent(Box::new(Principal {
+                    agent,
+                    session_id: claims.sid,
+                })))
             }
             "visitor" => Ok(Caller::Customer(CustomerPrincipal {
                 customer_id: claims.sub,
@@ -353,8 +367,9 @@ impl AuthService {
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
-            .map_err(Error::internal)?;
+        let token =
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
+                .map_err(Error::internal)?;
         Ok((token, expires_at))
     }
 

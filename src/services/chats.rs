@@ -26,8 +26,6 @@ use crate::store::{AgentLoad, ChatTx, CustomerVisit, Database, NewChatEvent, Par
 
 /// Handling time assumed for wait estimates until the organization has closed chats today.
 const DEFAULT_HANDLE_SECONDS: i64 = 300;
-/// Visitor sessions one client address may start per minute.
-const VISITOR_SESSIONS_PER_MINUTE: u32 = 30;
 /// Messages one customer may send per minute.
 const CUSTOMER_MESSAGES_PER_MINUTE: u32 = 60;
 /// Longest URL, page title, referrer, user agent and free-text field we keep.
@@ -140,21 +138,42 @@ impl Change {
                 .await?;
             self.announce(Topic::Agent(agent_id), BusEvent::Feed(entry));
         }
-        self.announce(Topic::Chat(chat.id.clone()), BusEvent::Transcript(stored.clone()));
+        self.announce(
+            Topic::Chat(chat.id.clone()),
+            BusEvent::Transcript(stored.clone()),
+        );
         Ok(stored)
     }
 
     /// A system entry everybody sees.
-    async fn system(&mut self, chat: &Chat, kind: ChatEventKind, text: String) -> Result<ChatEvent> {
+    async fn system(
+        &mut self,
+        chat: &Chat,
+        kind: ChatEventKind,
+        text: String,
+    ) -> Result<ChatEvent> {
         let event = new_event(chat, kind, AuthorKind::System, None, None, text, self.now);
         self.append(chat, event).await
     }
 
     /// Adds an entry to one agent's feed.
-    async fn feed(&mut self, agent_id: &str, kind: FeedKind, chat: Option<&Chat>, data: FeedData) -> Result<()> {
+    async fn feed(
+        &mut self,
+        agent_id: &str,
+        kind: FeedKind,
+        chat: Option<&Chat>,
+        data: FeedData,
+    ) -> Result<()> {
         let entry = self
             .tx
-            .append_feed(agent_id, kind, chat.map(|c| c.id.as_str()), None, &data, self.now)
+            .append_feed(
+                agent_id,
+                kind,
+                chat.map(|c| c.id.as_str()),
+                None,
+                &data,
+                self.now,
+            )
             .await?;
         self.announce(Topic::Agent(agent_id.to_owned()), BusEvent::Feed(entry));
         Ok(())
@@ -169,7 +188,11 @@ impl Change {
                 watchers.push(agent);
             }
         }
-        for agent in self.tx.supervisors(&chat.organization_id, chat.group_id.as_deref()).await? {
+        for agent in self
+            .tx
+            .supervisors(&chat.organization_id, chat.group_id.as_deref())
+            .await?
+        {
             if !watchers.contains(&agent) {
                 watchers.push(agent);
             }
@@ -182,7 +205,13 @@ impl Change {
     }
 
     /// Gives `chat` to `agent_id`.
-    async fn assign(&mut self, chat: &mut Chat, agent_id: &str, feed: FeedKind, data: FeedData) -> Result<()> {
+    async fn assign(
+        &mut self,
+        chat: &mut Chat,
+        agent_id: &str,
+        feed: FeedKind,
+        data: FeedData,
+    ) -> Result<()> {
         let agent = self.tx.agent(&self.org.id, agent_id).await?;
         let was_queued = chat.status == ChatStatus::Queued;
         chat.status = ChatStatus::Active;
@@ -198,8 +227,12 @@ impl Change {
         self.tx.update_chat(chat).await?;
         self.tx.mark_assigned(&agent.id, self.now).await?;
         self.feed(&agent.id, feed, Some(chat), data).await?;
-        self.system(chat, ChatEventKind::AgentAssigned, format!("{} joined the chat", agent.name))
-            .await?;
+        self.system(
+            chat,
+            ChatEventKind::AgentAssigned,
+            format!("{} joined the chat", agent.name),
+        )
+        .await?;
         if was_queued {
             self.queue_changed = true;
         }
@@ -209,7 +242,14 @@ impl Change {
     /// Puts `chat` in the queue.
     async fn enqueue(&mut self, chat: &mut Chat) -> Result<()> {
         if let Some(previous) = chat.assignee_id.take() {
-            self.tx.add_participant(&chat.id, &previous, ParticipantRole::PreviousAssignee, self.now).await?;
+            self.tx
+                .add_participant(
+                    &chat.id,
+                    &previous,
+                    ParticipantRole::PreviousAssignee,
+                    self.now,
+                )
+                .await?;
         }
         chat.status = ChatStatus::Queued;
         chat.queued_at = Some(self.now);
@@ -230,10 +270,22 @@ impl Change {
 
     /// Routes `chat` in its group: to `preferred` or the least-loaded agent with room, else
     /// the queue. `Err(AGENTS_OFFLINE)` when nobody in the group accepts chats.
-    async fn route(&mut self, chat: &mut Chat, preferred: Option<&str>, excluded: &[String], feed: FeedKind, data: FeedData) -> Result<()> {
-        let candidates = self.tx.routing_candidates(&self.org, chat.group_id.as_deref(), self.now).await?;
-        let reachable: Vec<&RoutingCandidate> =
-            candidates.iter().filter(|c| !excluded.contains(&c.agent_id)).collect();
+    async fn route(
+        &mut self,
+        chat: &mut Chat,
+        preferred: Option<&str>,
+        excluded: &[String],
+        feed: FeedKind,
+        data: FeedData,
+    ) -> Result<()> {
+        let candidates = self
+            .tx
+            .routing_candidates(&self.org, chat.group_id.as_deref(), self.now)
+            .await?;
+        let reachable: Vec<&RoutingCandidate> = candidates
+            .iter()
+            .filter(|c| !excluded.contains(&c.agent_id))
+            .collect();
         if reachable.is_empty() {
             return Err(Error::AgentsOffline(
                 "nobody is accepting chats right now; leave an offline message instead".into(),
@@ -267,16 +319,28 @@ impl Change {
         let mut candidates: HashMap<Option<String>, Vec<RoutingCandidate>> = HashMap::new();
         for mut chat in queued {
             if !candidates.contains_key(&chat.group_id) {
-                let found = self.tx.routing_candidates(&self.org, chat.group_id.as_deref(), self.now).await?;
+                let found = self
+                    .tx
+                    .routing_candidates(&self.org, chat.group_id.as_deref(), self.now)
+                    .await?;
                 candidates.insert(chat.group_id.clone(), found);
             }
             let excluded = self.previous_assignees(&chat.id).await?;
             let group = &candidates[&chat.group_id];
-            let Some(chosen) = choose_agent(group, None, &excluded).map(|c| c.agent_id.clone()) else {
+            let Some(chosen) = choose_agent(group, None, &excluded).map(|c| c.agent_id.clone())
+            else {
                 continue;
             };
-            self.assign(&mut chat, &chosen, FeedKind::ChatAssigned, FeedData { reason: Some("queue".into()), ..FeedData::default() })
-                .await?;
+            self.assign(
+                &mut chat,
+                &chosen,
+                FeedKind::ChatAssigned,
+                FeedData {
+                    reason: Some("queue".into()),
+                    ..FeedData::default()
+                },
+            )
+            .await?;
             // The agent's load grew in every group they serve.
             for group in candidates.values_mut() {
                 for candidate in group.iter_mut().filter(|c| c.agent_id == chosen) {
@@ -300,7 +364,10 @@ impl Change {
 
     /// Loads a chat of this organization, as NOT_FOUND when there is none.
     async fn chat(&mut self, chat_id: &str) -> Result<Chat> {
-        self.tx.chat(&self.org.id, chat_id).await.map_err(|err| not_found(err, "chat"))
+        self.tx
+            .chat(&self.org.id, chat_id)
+            .await
+            .map_err(|err| not_found(err, "chat"))
     }
 }
 
@@ -329,24 +396,48 @@ fn new_event(
 
 impl ChatService {
     /// A chat service over `store`, announcing on `bus`.
-    pub fn new(store: Arc<dyn Database>, bus: Arc<dyn EventBus>) -> Self {
+    pub fn new(
+        store: Arc<dyn Database>,
+        bus: Arc<dyn EventBus>,
+        visitor_sessions_per_minute: u32,
+    ) -> Self {
         ChatService {
             store,
             bus,
-            visitor_sessions: FailureLimiter::new(VISITOR_SESSIONS_PER_MINUTE, Duration::from_secs(60)),
-            customer_messages: FailureLimiter::new(CUSTOMER_MESSAGES_PER_MINUTE, Duration::from_secs(60)),
+            visitor_sessions: FailureLimiter::new(
+                visitor_sessions_per_minute,
+                Duration::from_secs(60),
+            ),
+            customer_messages: FailureLimiter::new(
+                CUSTOMER_MESSAGES_PER_MINUTE,
+                Duration::from_secs(60),
+            ),
         }
     }
 
     async fn begin(&self, organization_id: &str) -> Result<Change> {
         let mut tx = self.store.begin().await?;
         let org = tx.lock_organization(organization_id).await?;
-        Ok(Change { tx, org, now: domain::now(), announcements: Vec::new(), queue_changed: false, joined_queue: None })
+        Ok(Change {
+            tx,
+            org,
+            now: domain::now(),
+            announcements: Vec::new(),
+            queue_changed: false,
+            joined_queue: None,
+        })
     }
 
     /// Commits and announces.
     async fn finish(&self, change: Change) -> Result<()> {
-        let Change { tx, org, announcements, queue_changed, joined_queue, .. } = change;
+        let Change {
+            tx,
+            org,
+            announcements,
+            queue_changed,
+            joined_queue,
+            ..
+        } = change;
         tx.commit().await?;
         for (topic, event) in announcements {
             self.bus.publish(topic, event);
@@ -372,19 +463,32 @@ impl ChatService {
         }
         let queued = entries
             .iter()
-            .map(|e| QueuedChat { chat_id: e.chat.id.clone(), group_id: e.chat.group_id.clone() })
+            .map(|e| QueuedChat {
+                chat_id: e.chat.id.clone(),
+                group_id: e.chat.group_id.clone(),
+            })
             .collect();
-        self.bus.publish(Topic::Organization(org.id.clone()), BusEvent::QueueChanged { queued, joined });
+        self.bus.publish(
+            Topic::Organization(org.id.clone()),
+            BusEvent::QueueChanged { queued, joined },
+        );
         Ok(())
     }
 
     /// The queue with places (per group: chats of other groups wait for other agents) and
     /// estimated waits.
     async fn queue_entries(&self, org: &Organization) -> Result<Vec<QueueEntry>> {
-        let mut queued = self.store.chats(&org.id, &[ChatStatus::Queued], None).await?;
+        let mut queued = self
+            .store
+            .chats(&org.id, &[ChatStatus::Queued], None)
+            .await?;
         queued.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then_with(|| a.id.cmp(&b.id)));
         let loads = self.store.agent_loads(&org.id, domain::now()).await?;
-        let handle = self.store.average_handle_seconds(&org.id).await?.unwrap_or(DEFAULT_HANDLE_SECONDS);
+        let handle = self
+            .store
+            .average_handle_seconds(&org.id)
+            .await?
+            .unwrap_or(DEFAULT_HANDLE_SECONDS);
         let mut positions: HashMap<Option<String>, i64> = HashMap::new();
         Ok(queued
             .into_iter()
@@ -413,7 +517,8 @@ impl ChatService {
         let key = client.to_string();
         if self.visitor_sessions.check(&key).is_err() {
             return Err(Error::RateLimited {
-                message: "too many visitor sessions from this address; try again in a minute".into(),
+                message: "too many visitor sessions from this address; try again in a minute"
+                    .into(),
                 retry_after_secs: 60,
             });
         }
@@ -425,7 +530,11 @@ impl ChatService {
             .map_err(|err| not_found(err, "widget key"))?;
         let visitor_id = match input.visitor_id.as_deref().map(str::trim) {
             Some(id) if !id.is_empty() => {
-                if id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                if id.len() > 64
+                    || !id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                {
                     return Err(Error::BadUserInput(
                         "visitorId must be at most 64 letters, digits, '-' or '_'".into(),
                     ));
@@ -438,18 +547,32 @@ impl ChatService {
             organization_id: org.id.clone(),
             visitor_id,
             name: optional_name("name", input.name.as_deref())?,
-            email: input.email.as_deref().map(str::trim).filter(|e| !e.is_empty()).map(domain::normalize_email).transpose()?,
+            email: input
+                .email
+                .as_deref()
+                .map(str::trim)
+                .filter(|e| !e.is_empty())
+                .map(domain::normalize_email)
+                .transpose()?,
             location: optional_text("location", input.location.as_deref(), 200)?,
             ip_address: Some(client.to_string()),
             page_url: optional_text("pageUrl", input.page_url.as_deref(), MAX_URL_CHARS)?,
             page_title: optional_text("pageTitle", input.page_title.as_deref(), MAX_TITLE_CHARS)?,
             referrer: optional_text("referrer", input.referrer.as_deref(), MAX_URL_CHARS)?,
-            user_agent: optional_text("userAgent", input.user_agent.as_deref(), MAX_USER_AGENT_CHARS)?,
+            user_agent: optional_text(
+                "userAgent",
+                input.user_agent.as_deref(),
+                MAX_USER_AGENT_CHARS,
+            )?,
             at: domain::now(),
         };
         let customer = self.store.record_visit(&visit, &domain::new_id()).await?;
         let (token, expires_at) = auth.visitor_token(&customer)?;
-        Ok(VisitorSession { token, expires_at, customer })
+        Ok(VisitorSession {
+            token,
+            expires_at,
+            customer,
+        })
     }
 
     /// Whether anyone accepts chats for the widget's organization, and the queue.
@@ -460,18 +583,31 @@ impl ChatService {
             .await
             .map_err(|err| not_found(err, "widget key"))?;
         let loads = self.store.agent_loads(&org.id, domain::now()).await?;
-        let online = loads.iter().any(|l| routable(l));
+        let online = loads.iter().any(routable);
         let queue = self.queue_entries(&org).await?;
         let queue_length = queue.len() as i64;
-        let handle = self.store.average_handle_seconds(&org.id).await?.unwrap_or(DEFAULT_HANDLE_SECONDS);
-        let estimated_wait_seconds = if !online {
-            0
-        } else if loads.iter().any(|l| routable(l) && l.active_chats < chat_limit(l, &org)) {
+        let handle = self
+            .store
+            .average_handle_seconds(&org.id)
+            .await?
+            .unwrap_or(DEFAULT_HANDLE_SECONDS);
+        let someone_has_room = loads
+            .iter()
+            .any(|l| routable(l) && l.active_chats < chat_limit(l, &org));
+        let estimated_wait_seconds = if !online || someone_has_room {
             0
         } else {
-            domain::estimate_wait_seconds(queue_length + 1, accepting_slots(&loads, &org, None), handle)
+            domain::estimate_wait_seconds(
+                queue_length + 1,
+                accepting_slots(&loads, &org, None),
+                handle,
+            )
         };
-        Ok(Availability { online, queue_length, estimated_wait_seconds })
+        Ok(Availability {
+            online,
+            queue_length,
+            estimated_wait_seconds,
+        })
     }
 
     /// A customer starts a chat with their first message.
@@ -492,7 +628,10 @@ impl ChatService {
             .customer(&customer.organization_id, &customer.customer_id)
             .await
             .map_err(|err| not_found(err, "customer"))?;
-        let author_name = customer_record.name.clone().unwrap_or_else(|| "Customer".into());
+        let author_name = customer_record
+            .name
+            .clone()
+            .unwrap_or_else(|| "Customer".into());
         // A second start (a double tap, a reload) continues the open chat.
         if let Some(open) = self
             .store
@@ -502,7 +641,8 @@ impl ChatService {
             .find(|c| c.status != ChatStatus::Closed)
         {
             drop(change);
-            self.send_message(&Caller::Customer(customer.clone()), &open.id, &text, None).await?;
+            self.send_message(&Caller::Customer(customer.clone()), &open.id, &text, None)
+                .await?;
             return Ok(self.store.chat(&customer.organization_id, &open.id).await?);
         }
         let now = change.now;
@@ -527,12 +667,41 @@ impl ChatService {
             last_activity_at: now,
             agent_typing_since: None,
         };
-        let previous = change.tx.previous_agent_of_customer(&customer.customer_id).await?;
+        let previous = change
+            .tx
+            .previous_agent_of_customer(&customer.customer_id)
+            .await?;
         change.tx.insert_chat(&chat).await?;
-        let event = new_event(&chat, ChatEventKind::Message, AuthorKind::Customer, Some((&customer.customer_id, &author_name)), None, text, now);
+        let event = new_event(
+            &chat,
+            ChatEventKind::Message,
+            AuthorKind::Customer,
+            Some((&customer.customer_id, &author_name)),
+            None,
+            text,
+            now,
+        );
         change.append(&chat, event).await?;
-        let data = FeedData { reason: Some(if previous.is_some() { "returning customer" } else { "new chat" }.into()), ..FeedData::default() };
-        change.route(&mut chat, previous.as_deref(), &[], FeedKind::ChatAssigned, data).await?;
+        let data = FeedData {
+            reason: Some(
+                if previous.is_some() {
+                    "returning customer"
+                } else {
+                    "new chat"
+                }
+                .into(),
+            ),
+            ..FeedData::default()
+        };
+        change
+            .route(
+                &mut chat,
+                previous.as_deref(),
+                &[],
+                FeedKind::ChatAssigned,
+                data,
+            )
+            .await?;
         self.finish(change).await?;
         Ok(chat)
     }
@@ -545,7 +714,8 @@ impl ChatService {
     ) -> Result<OfflineMessage> {
         self.limit_customer(customer)?;
         if let Some(group_id) = &input.group_id {
-            self.require_group(&customer.organization_id, group_id).await?;
+            self.require_group(&customer.organization_id, group_id)
+                .await?;
         }
         let message = OfflineMessage {
             id: domain::new_id(),
@@ -573,7 +743,13 @@ impl ChatService {
             .ok_or_else(|| Error::BadUserInput("url must not be empty".into()))?;
         let title = optional_text("title", title, MAX_TITLE_CHARS)?;
         self.store
-            .record_page_view(&customer.organization_id, &customer.customer_id, &url, title.as_deref(), domain::now())
+            .record_page_view(
+                &customer.organization_id,
+                &customer.customer_id,
+                &url,
+                title.as_deref(),
+                domain::now(),
+            )
             .await
             .map_err(|err| not_found(err, "customer"))
     }
@@ -638,16 +814,32 @@ impl ChatService {
                 if chat.customer_id != customer.customer_id {
                     return Err(Error::NotFound("no such chat".into()));
                 }
-                let name = self.store.customer(&customer.organization_id, &customer.customer_id).await?.name;
-                (AuthorKind::Customer, customer.customer_id.clone(), name.unwrap_or_else(|| "Customer".into()))
+                let name = self
+                    .store
+                    .customer(&customer.organization_id, &customer.customer_id)
+                    .await?
+                    .name;
+                (
+                    AuthorKind::Customer,
+                    customer.customer_id.clone(),
+                    name.unwrap_or_else(|| "Customer".into()),
+                )
             }
             Caller::Agent(principal) => {
-                self.require_participant(&mut change, principal, &chat).await?;
-                (AuthorKind::Agent, principal.agent.id.clone(), principal.agent.name.clone())
+                self.require_participant(&mut change, principal, &chat)
+                    .await?;
+                (
+                    AuthorKind::Agent,
+                    principal.agent.id.clone(),
+                    principal.agent.name.clone(),
+                )
             }
         };
         if let Some(client_id) = &client_id
-            && let Some(existing) = change.tx.message_by_client_id(&chat.id, &author_id, client_id).await?
+            && let Some(existing) = change
+                .tx
+                .message_by_client_id(&chat.id, &author_id, client_id)
+                .await?
         {
             return Ok(existing);
         }
@@ -675,7 +867,15 @@ impl ChatService {
             }
         }
         change.tx.update_chat(&chat).await?;
-        let event = new_event(&chat, ChatEventKind::Message, author_kind, Some((&author_id, &author_name)), client_id, text, now);
+        let event = new_event(
+            &chat,
+            ChatEventKind::Message,
+            author_kind,
+            Some((&author_id, &author_name)),
+            client_id,
+            text,
+            now,
+        );
         let stored = change.append(&chat, event).await?;
         if chat.attention != before {
             self.attention_changed(&mut change, &chat).await?;
@@ -686,7 +886,13 @@ impl ChatService {
 
     /// Typing indicators: the customer's draft is the agents' sneak peek; an agent's typing
     /// reaches the customer without any draft.
-    pub async fn set_typing(&self, caller: &Caller, chat_id: &str, is_typing: bool, draft: Option<&str>) -> Result<()> {
+    pub async fn set_typing(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        is_typing: bool,
+        draft: Option<&str>,
+    ) -> Result<()> {
         let chat = self
             .store
             .chat(organization_of(caller), chat_id)
@@ -704,19 +910,34 @@ impl ChatService {
                     author_kind: AuthorKind::Customer,
                     author_id: customer.customer_id.clone(),
                     is_typing,
-                    draft: draft.filter(|_| is_typing).map(|d| domain::truncate_chars(d, domain::MAX_DRAFT_CHARS).to_owned()),
+                    draft: draft
+                        .filter(|_| is_typing)
+                        .map(|d| domain::truncate_chars(d, domain::MAX_DRAFT_CHARS).to_owned()),
                 }
             }
             Caller::Agent(principal) => {
                 if chat.assignee_id.as_deref() != Some(principal.agent.id.as_str())
-                    && !self.store.participated(&chat.id, &principal.agent.id).await?
+                    && !self
+                        .store
+                        .participated(&chat.id, &principal.agent.id)
+                        .await?
                 {
-                    return Err(Error::Forbidden("only the chat's agents may type in it".into()));
+                    return Err(Error::Forbidden(
+                        "only the chat's agents may type in it".into(),
+                    ));
                 }
                 if chat.assignee_id.as_deref() == Some(principal.agent.id.as_str()) {
-                    self.store.set_agent_typing(&chat.id, is_typing, now).await?;
+                    self.store
+                        .set_agent_typing(&chat.id, is_typing, now)
+                        .await?;
                 }
-                Typing { chat_id: chat.id.clone(), author_kind: AuthorKind::Agent, author_id: principal.agent.id.clone(), is_typing, draft: None }
+                Typing {
+                    chat_id: chat.id.clone(),
+                    author_kind: AuthorKind::Agent,
+                    author_id: principal.agent.id.clone(),
+                    is_typing,
+                    draft: None,
+                }
             }
         };
         if chat.status == ChatStatus::Closed {
@@ -725,9 +946,13 @@ impl ChatService {
         if typing.author_kind == AuthorKind::Customer
             && let Some(assignee) = &chat.assignee_id
         {
-            self.bus.publish(Topic::Agent(assignee.clone()), BusEvent::Typing(typing.clone()));
+            self.bus.publish(
+                Topic::Agent(assignee.clone()),
+                BusEvent::Typing(typing.clone()),
+            );
         }
-        self.bus.publish(Topic::Chat(chat.id.clone()), BusEvent::Typing(typing));
+        self.bus
+            .publish(Topic::Chat(chat.id.clone()), BusEvent::Typing(typing));
         Ok(())
     }
 
@@ -744,7 +969,8 @@ impl ChatService {
             }
             Caller::Agent(principal) => {
                 if !principal.role().is_admin() {
-                    self.require_participant(&mut change, principal, &chat).await?;
+                    self.require_participant(&mut change, principal, &chat)
+                        .await?;
                 }
                 format!("{} closed the chat", principal.agent.name)
             }
@@ -761,18 +987,41 @@ impl ChatService {
     // ---- agents -----------------------------------------------------------------------
 
     /// Sets whether the agent gets new chats; every app of theirs hears of it.
-    pub async fn set_routing_status(&self, principal: &Principal, status: RoutingStatus) -> Result<Agent> {
+    pub async fn set_routing_status(
+        &self,
+        principal: &Principal,
+        status: RoutingStatus,
+    ) -> Result<Agent> {
         let mut change = self.begin(principal.organization_id()).await?;
-        change.tx.set_routing_status(&principal.agent.id, status).await?;
-        let data = FeedData { routing_status: Some(status), ..FeedData::default() };
-        change.feed(&principal.agent.id, FeedKind::RoutingStatusChanged, None, data).await?;
+        change
+            .tx
+            .set_routing_status(&principal.agent.id, status)
+            .await?;
+        let data = FeedData {
+            routing_status: Some(status),
+            ..FeedData::default()
+        };
+        change
+            .feed(
+                &principal.agent.id,
+                FeedKind::RoutingStatusChanged,
+                None,
+                data,
+            )
+            .await?;
         if status == RoutingStatus::AcceptingChats {
             change.drain_queue().await?;
         }
-        let agent = change.tx.agent(principal.organization_id(), &principal.agent.id).await?;
+        let agent = change
+            .tx
+            .agent(principal.organization_id(), &principal.agent.id)
+            .await?;
         change.announce(
             Topic::Agent(agent.id.clone()),
-            BusEvent::AgentChanged { organization_id: agent.organization_id.clone(), agent_id: agent.id.clone() },
+            BusEvent::AgentChanged {
+                organization_id: agent.organization_id.clone(),
+                agent_id: agent.id.clone(),
+            },
         );
         self.finish(change).await?;
         Ok(agent)
@@ -793,10 +1042,17 @@ impl ChatService {
             return Err(Error::NotFound("no such chat".into()));
         }
         if chat.status != ChatStatus::Queued {
-            return Err(Error::Conflict("the chat is no longer waiting in the queue".into()));
+            return Err(Error::Conflict(
+                "the chat is no longer waiting in the queue".into(),
+            ));
         }
-        let data = FeedData { reason: Some("taken from the queue".into()), ..FeedData::default() };
-        change.assign(&mut chat, &principal.agent.id, FeedKind::ChatAssigned, data).await?;
+        let data = FeedData {
+            reason: Some("taken from the queue".into()),
+            ..FeedData::default()
+        };
+        change
+            .assign(&mut chat, &principal.agent.id, FeedKind::ChatAssigned, data)
+            .await?;
         self.finish(change).await?;
         Ok(chat)
     }
@@ -814,24 +1070,54 @@ impl ChatService {
         let mut change = self.begin(principal.organization_id()).await?;
         let mut chat = change.chat(chat_id).await?;
         let is_assignee = chat.assignee_id.as_deref() == Some(principal.agent.id.as_str());
-        if !is_assignee && !(principal.role() >= domain::Role::Supervisor && domain::can_view_chat(&principal.agent, &chat, false)) {
-            if domain::can_view_chat(&principal.agent, &chat, self.store.participated(&chat.id, &principal.agent.id).await?) {
-                return Err(Error::Forbidden("only the chat's agent or a supervisor may transfer it".into()));
+        let may_transfer = is_assignee
+            || (principal.role() >= domain::Role::Supervisor
+                && domain::can_view_chat(&principal.agent, &chat, false));
+        if !may_transfer {
+            if domain::can_view_chat(
+                &principal.agent,
+                &chat,
+                self.store
+                    .participated(&chat.id, &principal.agent.id)
+                    .await?,
+            ) {
+                return Err(Error::Forbidden(
+                    "only the chat's agent or a supervisor may transfer it".into(),
+                ));
             }
             return Err(Error::NotFound("no such chat".into()));
         }
         if chat.status != ChatStatus::Active {
-            return Err(Error::Conflict(format!("only active chats can be transferred; this one is {}", chat.status.as_str().to_lowercase())));
+            return Err(Error::Conflict(format!(
+                "only active chats can be transferred; this one is {}",
+                chat.status.as_str().to_lowercase()
+            )));
         }
         let from = chat.assignee_id.clone();
         let from_name = principal.agent.name.clone();
         if let Some(previous) = &from {
-            change.tx.add_participant(&chat.id, previous, ParticipantRole::PreviousAssignee, change.now).await?;
+            change
+                .tx
+                .add_participant(
+                    &chat.id,
+                    previous,
+                    ParticipantRole::PreviousAssignee,
+                    change.now,
+                )
+                .await?;
         }
-        let mut data = FeedData { from_agent_id: from.clone(), note: note.clone(), ..FeedData::default() };
+        let mut data = FeedData {
+            from_agent_id: from.clone(),
+            note: note.clone(),
+            ..FeedData::default()
+        };
         let customer_text = match &target {
             TransferTarget::Agent(agent_id) => {
-                let agent = change.tx.agent(principal.organization_id(), agent_id).await.map_err(|err| not_found(err, "agent"))?;
+                let agent = change
+                    .tx
+                    .agent(principal.organization_id(), agent_id)
+                    .await
+                    .map_err(|err| not_found(err, "agent"))?;
                 if !agent.active {
                     return Err(Error::BadUserInput("that agent is deactivated".into()));
                 }
@@ -839,27 +1125,62 @@ impl ChatService {
                     return Err(Error::BadUserInput("the chat is already theirs".into()));
                 }
                 data.to_agent_id = Some(agent.id.clone());
-                change.assign(&mut chat, &agent.id, FeedKind::ChatTransferred, data.clone()).await?;
-                format!("You are being transferred to {}, who can see our whole conversation", agent.name)
+                change
+                    .assign(
+                        &mut chat,
+                        &agent.id,
+                        FeedKind::ChatTransferred,
+                        data.clone(),
+                    )
+                    .await?;
+                format!(
+                    "You are being transferred to {}, who can see our whole conversation",
+                    agent.name
+                )
             }
             TransferTarget::Group(group_id) => {
-                let group = self.require_group(principal.organization_id(), group_id).await?;
+                let group = self
+                    .require_group(principal.organization_id(), group_id)
+                    .await?;
                 chat.group_id = Some(group.id.clone());
                 data.to_group_id = Some(group.id.clone());
                 let excluded: Vec<String> = from.iter().cloned().collect();
-                change.route(&mut chat, None, &excluded, FeedKind::ChatTransferred, data.clone()).await?;
+                change
+                    .route(
+                        &mut chat,
+                        None,
+                        &excluded,
+                        FeedKind::ChatTransferred,
+                        data.clone(),
+                    )
+                    .await?;
                 data.to_agent_id = chat.assignee_id.clone();
-                format!("You are being transferred to our {} team, who can see our whole conversation", group.name)
+                format!(
+                    "You are being transferred to our {} team, who can see our whole conversation",
+                    group.name
+                )
             }
         };
         if let Some(note) = &note {
-            let mut event = new_event(&chat, ChatEventKind::TransferNote, AuthorKind::Agent, Some((&principal.agent.id, &from_name)), None, note.clone(), change.now);
+            let mut event = new_event(
+                &chat,
+                ChatEventKind::TransferNote,
+                AuthorKind::Agent,
+                Some((&principal.agent.id, &from_name)),
+                None,
+                note.clone(),
+                change.now,
+            );
             event.visibility = Visibility::Agents;
             change.append(&chat, event).await?;
         }
-        change.system(&chat, ChatEventKind::ChatTransferred, customer_text).await?;
+        change
+            .system(&chat, ChatEventKind::ChatTransferred, customer_text)
+            .await?;
         if let Some(previous) = &from {
-            change.feed(previous, FeedKind::ChatTransferred, Some(&chat), data).await?;
+            change
+                .feed(previous, FeedKind::ChatTransferred, Some(&chat), data)
+                .await?;
         }
         change.drain_queue().await?;
         self.finish(change).await?;
@@ -867,7 +1188,11 @@ impl ChatService {
     }
 
     /// The organization's agents a chat could go to, least loaded first.
-    pub async fn agents_for_transfer(&self, principal: &Principal, chat_id: &str) -> Result<Vec<AgentLoad>> {
+    pub async fn agents_for_transfer(
+        &self,
+        principal: &Principal,
+        chat_id: &str,
+    ) -> Result<Vec<AgentLoad>> {
         let chat = self.visible_chat(principal, chat_id).await?;
         let mut loads: Vec<AgentLoad> = self
             .store
@@ -898,43 +1223,106 @@ impl ChatService {
         if chat.status == ChatStatus::Closed {
             return Err(Error::Conflict("the chat is closed".into()));
         }
-        change.tx.add_participant(&chat.id, &principal.agent.id, ParticipantRole::Supervisor, change.now).await?;
-        change.system(&chat, ChatEventKind::SupervisorJoined, format!("{} joined the chat", principal.agent.name)).await?;
+        change
+            .tx
+            .add_participant(
+                &chat.id,
+                &principal.agent.id,
+                ParticipantRole::Supervisor,
+                change.now,
+            )
+            .await?;
+        change
+            .system(
+                &chat,
+                ChatEventKind::SupervisorJoined,
+                format!("{} joined the chat", principal.agent.name),
+            )
+            .await?;
         self.finish(change).await?;
         Ok(chat)
     }
 
     /// Changes the organization's routing settings. Admins only.
-    pub async fn update_settings(&self, principal: &Principal, update: SettingsUpdate) -> Result<Organization> {
+    pub async fn update_settings(
+        &self,
+        principal: &Principal,
+        update: SettingsUpdate,
+    ) -> Result<Organization> {
         principal.require_admin("change organization settings")?;
         let org = self.store.organization(principal.organization_id()).await?;
         let mut settings = org.settings;
-        let seconds = |name: &str, value: Option<i32>, current: chrono::Duration, min: i32, max: i32| -> Result<chrono::Duration> {
+        let seconds = |name: &str,
+                       value: Option<i32>,
+                       current: chrono::Duration,
+                       min: i32,
+                       max: i32|
+         -> Result<chrono::Duration> {
             match value {
                 None => Ok(current),
                 Some(v) if (min..=max).contains(&v) => Ok(chrono::Duration::seconds(i64::from(v))),
-                Some(_) => Err(Error::BadUserInput(format!("{name} must be between {min} and {max}"))),
+                Some(_) => Err(Error::BadUserInput(format!(
+                    "{name} must be between {min} and {max}"
+                ))),
             }
         };
         const DAY: i32 = 86_400;
-        settings.auto_transfer_after = seconds("autoTransferSeconds", update.auto_transfer_seconds, settings.auto_transfer_after, 1, DAY)?;
-        settings.waiting_long_after = seconds("waitingLongSeconds", update.waiting_long_seconds, settings.waiting_long_after, 1, DAY)?;
-        settings.customer_idle_after = seconds("customerIdleSeconds", update.customer_idle_seconds, settings.customer_idle_after, 1, DAY)?;
-        settings.auto_close_after = seconds("autoCloseSeconds", update.auto_close_seconds, settings.auto_close_after, 1, 7 * DAY)?;
-        settings.presence_grace = seconds("presenceGraceSeconds", update.presence_grace_seconds, settings.presence_grace, 1, DAY)?;
+        settings.auto_transfer_after = seconds(
+            "autoTransferSeconds",
+            update.auto_transfer_seconds,
+            settings.auto_transfer_after,
+            1,
+            DAY,
+        )?;
+        settings.waiting_long_after = seconds(
+            "waitingLongSeconds",
+            update.waiting_long_seconds,
+            settings.waiting_long_after,
+            1,
+            DAY,
+        )?;
+        settings.customer_idle_after = seconds(
+            "customerIdleSeconds",
+            update.customer_idle_seconds,
+            settings.customer_idle_after,
+            1,
+            DAY,
+        )?;
+        settings.auto_close_after = seconds(
+            "autoCloseSeconds",
+            update.auto_close_seconds,
+            settings.auto_close_after,
+            1,
+            7 * DAY,
+        )?;
+        settings.presence_grace = seconds(
+            "presenceGraceSeconds",
+            update.presence_grace_seconds,
+            settings.presence_grace,
+            1,
+            DAY,
+        )?;
         if let Some(limit) = update.default_chat_limit {
             if !(1..=domain::MAX_CHAT_LIMIT).contains(&limit) {
-                return Err(Error::BadUserInput(format!("defaultChatLimit must be between 1 and {}", domain::MAX_CHAT_LIMIT)));
+                return Err(Error::BadUserInput(format!(
+                    "defaultChatLimit must be between 1 and {}",
+                    domain::MAX_CHAT_LIMIT
+                )));
             }
             settings.default_chat_limit = limit;
         }
         if let Some(limit) = update.queue_limit {
             if !(0..=10_000).contains(&limit) {
-                return Err(Error::BadUserInput("queueLimit must be between 0 and 10000".into()));
+                return Err(Error::BadUserInput(
+                    "queueLimit must be between 0 and 10000".into(),
+                ));
             }
             settings.queue_limit = limit;
         }
-        let org = self.store.update_organization_settings(&org.id, &settings).await?;
+        let org = self
+            .store
+            .update_organization_settings(&org.id, &settings)
+            .await?;
         // A higher limit is room for queued chats.
         self.drain_queue(&org.id).await?;
         Ok(org)
@@ -947,7 +1335,11 @@ impl ChatService {
         match caller {
             Caller::Agent(principal) => self.visible_chat(principal, chat_id).await,
             Caller::Customer(customer) => {
-                let chat = self.store.chat(&customer.organization_id, chat_id).await.map_err(|err| not_found(err, "chat"))?;
+                let chat = self
+                    .store
+                    .chat(&customer.organization_id, chat_id)
+                    .await
+                    .map_err(|err| not_found(err, "chat"))?;
                 if chat.customer_id != customer.customer_id {
                     return Err(Error::NotFound("no such chat".into()));
                 }
@@ -958,8 +1350,15 @@ impl ChatService {
 
     /// A chat the agent may see, or NOT_FOUND.
     pub async fn visible_chat(&self, principal: &Principal, chat_id: &str) -> Result<Chat> {
-        let chat = self.store.chat(principal.organization_id(), chat_id).await.map_err(|err| not_found(err, "chat"))?;
-        let participated = self.store.participated(&chat.id, &principal.agent.id).await?;
+        let chat = self
+            .store
+            .chat(principal.organization_id(), chat_id)
+            .await
+            .map_err(|err| not_found(err, "chat"))?;
+        let participated = self
+            .store
+            .participated(&chat.id, &principal.agent.id)
+            .await?;
         if domain::can_view_chat(&principal.agent, &chat, participated) {
             Ok(chat)
         } else {
@@ -969,7 +1368,14 @@ impl ChatService {
 
     /// The agent's active chats, newest first.
     pub async fn my_chats(&self, principal: &Principal) -> Result<Vec<Chat>> {
-        Ok(self.store.chats(principal.organization_id(), &[ChatStatus::Active], Some(&principal.agent.id)).await?)
+        Ok(self
+            .store
+            .chats(
+                principal.organization_id(),
+                &[ChatStatus::Active],
+                Some(&principal.agent.id),
+            )
+            .await?)
     }
 
     /// The queue the agent may take from, oldest first.
@@ -979,14 +1385,25 @@ impl ChatService {
             .queue_entries(&org)
             .await?
             .into_iter()
-            .filter(|e| principal.role().is_admin() || domain::in_chat_group(&principal.agent, e.chat.group_id.as_deref()))
+            .filter(|e| {
+                principal.role().is_admin()
+                    || domain::in_chat_group(&principal.agent, e.chat.group_id.as_deref())
+            })
             .collect())
     }
 
     /// The customer's place in the queue, when their chat waits.
-    pub async fn queue_entry(&self, organization_id: &str, chat_id: &str) -> Result<Option<QueueEntry>> {
+    pub async fn queue_entry(
+        &self,
+        organization_id: &str,
+        chat_id: &str,
+    ) -> Result<Option<QueueEntry>> {
         let org = self.store.organization(organization_id).await?;
-        Ok(self.queue_entries(&org).await?.into_iter().find(|e| e.chat.id == chat_id))
+        Ok(self
+            .queue_entries(&org)
+            .await?
+            .into_iter()
+            .find(|e| e.chat.id == chat_id))
     }
 
     /// Active and queued chats of the supervisor's groups (every group for admins).
@@ -996,7 +1413,11 @@ impl ChatService {
         }
         Ok(self
             .store
-            .chats(principal.organization_id(), &[ChatStatus::Active, ChatStatus::Queued], None)
+            .chats(
+                principal.organization_id(),
+                &[ChatStatus::Active, ChatStatus::Queued],
+                None,
+            )
             .await?
             .into_iter()
             .filter(|chat| domain::can_view_chat(&principal.agent, chat, false))
@@ -1010,17 +1431,32 @@ impl ChatService {
             .offline_messages(principal.organization_id())
             .await?
             .into_iter()
-            .filter(|m| principal.role().is_admin() || domain::in_chat_group(&principal.agent, m.group_id.as_deref()))
+            .filter(|m| {
+                principal.role().is_admin()
+                    || domain::in_chat_group(&principal.agent, m.group_id.as_deref())
+            })
             .collect())
     }
 
     /// Marks an offline message handled (or not).
-    pub async fn set_offline_message_handled(&self, principal: &Principal, id: &str, handled: bool) -> Result<OfflineMessage> {
-        let visible = self.offline_messages(principal).await?.into_iter().any(|m| m.id == id);
+    pub async fn set_offline_message_handled(
+        &self,
+        principal: &Principal,
+        id: &str,
+        handled: bool,
+    ) -> Result<OfflineMessage> {
+        let visible = self
+            .offline_messages(principal)
+            .await?
+            .into_iter()
+            .any(|m| m.id == id);
         if !visible {
             return Err(Error::NotFound("no such offline message".into()));
         }
-        Ok(self.store.set_offline_message_handled(principal.organization_id(), id, handled).await?)
+        Ok(self
+            .store
+            .set_offline_message_handled(principal.organization_id(), id, handled)
+            .await?)
     }
 
     // ---- timers -----------------------------------------------------------------------
@@ -1032,7 +1468,12 @@ impl ChatService {
             let mut change = self.begin(&chat.organization_id).await?;
             let mut current = change.chat(&chat.id).await?;
             if domain::auto_close_due(&current, &change.org.settings, change.now) {
-                close(&mut change, &mut current, "The chat was closed after a period of inactivity".into()).await?;
+                close(
+                    &mut change,
+                    &mut current,
+                    "The chat was closed after a period of inactivity".into(),
+                )
+                .await?;
                 change.drain_queue().await?;
                 self.finish(change).await?;
             }
@@ -1065,40 +1506,71 @@ impl ChatService {
         if !domain::auto_transfer_due(&current, &change.org.settings, change.now) {
             return Ok(());
         }
-        let Some(from) = current.assignee_id.clone() else { return Ok(()) };
+        let Some(from) = current.assignee_id.clone() else {
+            return Ok(());
+        };
         let mut excluded = change.previous_assignees(&current.id).await?;
         excluded.push(from.clone());
-        let candidates = change.tx.routing_candidates(&change.org, current.group_id.as_deref(), change.now).await?;
-        let Some(to) = choose_agent(&candidates, None, &excluded).map(|c| c.agent_id.clone()) else {
+        let candidates = change
+            .tx
+            .routing_candidates(&change.org, current.group_id.as_deref(), change.now)
+            .await?;
+        let Some(to) = choose_agent(&candidates, None, &excluded).map(|c| c.agent_id.clone())
+        else {
             // Nobody else has room: the chat stays, red, with its agent.
             return Ok(());
         };
         let from_agent = change.tx.agent(&change.org.id, &from).await?;
-        change.tx.add_participant(&current.id, &from, ParticipantRole::PreviousAssignee, change.now).await?;
+        change
+            .tx
+            .add_participant(
+                &current.id,
+                &from,
+                ParticipantRole::PreviousAssignee,
+                change.now,
+            )
+            .await?;
         let minutes = change.org.settings.auto_transfer_after.num_seconds();
         let data = FeedData {
             from_agent_id: Some(from.clone()),
             to_agent_id: Some(to.clone()),
-            reason: Some(format!("{} did not reply within {minutes} seconds", from_agent.name)),
+            reason: Some(format!(
+                "{} did not reply within {minutes} seconds",
+                from_agent.name
+            )),
             ..FeedData::default()
         };
-        change.assign(&mut current, &to, FeedKind::ChatTransferred, data.clone()).await?;
-        change.feed(&from, FeedKind::ChatTransferred, Some(&current), data).await?;
+        change
+            .assign(&mut current, &to, FeedKind::ChatTransferred, data.clone())
+            .await?;
+        change
+            .feed(&from, FeedKind::ChatTransferred, Some(&current), data)
+            .await?;
         change.drain_queue().await?;
         self.finish(change).await
     }
 
     async fn attention_changed(&self, change: &mut Change, chat: &Chat) -> Result<()> {
-        let data = FeedData { attention: Some(chat.attention), ..FeedData::default() };
+        let data = FeedData {
+            attention: Some(chat.attention),
+            ..FeedData::default()
+        };
         for agent in change.watchers(chat).await? {
-            change.feed(&agent, FeedKind::AttentionChanged, Some(chat), data.clone()).await?;
+            change
+                .feed(&agent, FeedKind::AttentionChanged, Some(chat), data.clone())
+                .await?;
         }
         Ok(())
     }
 
     // ---- checks -----------------------------------------------------------------------
 
-    async fn require_participant(&self, change: &mut Change, principal: &Principal, chat: &Chat) -> Result<()> {
+    async fn require_participant(
+        &self,
+        change: &mut Change,
+        principal: &Principal,
+        chat: &Chat,
+    ) -> Result<()> {
         if chat.assignee_id.as_deref() == Some(principal.agent.id.as_str()) {
             return Ok(());
         }
@@ -1107,12 +1579,18 @@ impl ChatService {
             .participants(&chat.id)
             .await?
             .into_iter()
-            .any(|(agent, role)| agent == principal.agent.id && role == ParticipantRole::Supervisor);
+            .any(|(agent, role)| {
+                agent == principal.agent.id && role == ParticipantRole::Supervisor
+            });
         if joined {
             return Ok(());
         }
         if domain::can_view_chat(&principal.agent, chat, false) {
-            let hint = if chat.status == ChatStatus::Queued { "take it from the queue first" } else { "join it first" };
+            let hint = if chat.status == ChatStatus::Queued {
+                "take it from the queue first"
+            } else {
+                "join it first"
+            };
             return Err(Error::Forbidden(format!("this chat is not yours: {hint}")));
         }
         Err(Error::NotFound("no such chat".into()))
@@ -1149,7 +1627,14 @@ async fn close(change: &mut Change, chat: &mut Chat, text: String) -> Result<()>
     change.tx.update_chat(chat).await?;
     change.system(chat, ChatEventKind::ChatClosed, text).await?;
     for agent in change.watchers(chat).await? {
-        change.feed(&agent, FeedKind::ChatClosed, Some(chat), FeedData::default()).await?;
+        change
+            .feed(
+                &agent,
+                FeedKind::ChatClosed,
+                Some(chat),
+                FeedData::default(),
+            )
+            .await?;
     }
     if was_queued {
         change.queue_changed = true;
@@ -1165,11 +1650,17 @@ fn organization_of(caller: &Caller) -> &str {
 }
 
 fn routable(load: &AgentLoad) -> bool {
-    load.agent.active && load.reachable && load.agent.routing_status == RoutingStatus::AcceptingChats
+    load.agent.active
+        && load.reachable
+        && load.agent.routing_status == RoutingStatus::AcceptingChats
 }
 
 fn chat_limit(load: &AgentLoad, org: &Organization) -> i64 {
-    i64::from(load.agent.chat_limit.unwrap_or(org.settings.default_chat_limit))
+    i64::from(
+        load.agent
+            .chat_limit
+            .unwrap_or(org.settings.default_chat_limit),
+    )
 }
 
 /// Chat slots of the agents who accept chats of `group_id` now.
@@ -1199,9 +1690,9 @@ fn message_text(text: &str) -> Result<String> {
 fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>> {
     match value.map(str::trim).filter(|v| !v.is_empty()) {
         None => Ok(None),
-        Some(v) if v.chars().count() > max => {
-            Err(Error::BadUserInput(format!("{field} must be at most {max} characters")))
-        }
+        Some(v) if v.chars().count() > max => Err(Error::BadUserInput(format!(
+            "{field} must be at most {max} characters"
+        ))),
         Some(v) => Ok(Some(v.to_owned())),
     }
 }

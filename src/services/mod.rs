@@ -6,6 +6,7 @@ pub mod auth;
 pub mod chats;
 pub mod presence;
 pub mod rate_limit;
+pub mod streams;
 pub mod timers;
 
 use std::sync::Arc;
@@ -14,8 +15,8 @@ use crate::bus::EventBus;
 use crate::store::Database;
 
 pub use accounts::AccountService;
-pub use chats::ChatService;
 pub use auth::{AuthService, AuthSession, Caller, CustomerPrincipal, Principal};
+pub use chats::ChatService;
 
 /// Every use case, shared by the transports.
 pub struct Services {

@@ -42,7 +42,10 @@ impl Drop for Connected {
 impl Presence {
     /// No connections yet.
     pub fn new(store: Arc<dyn Database>) -> Arc<Self> {
-        Arc::new(Presence { store, connections: Mutex::new(HashMap::new()) })
+        Arc::new(Presence {
+            store,
+            connections: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Records a live connection of the principal. Returns the guard and whether this is the
@@ -58,11 +61,20 @@ impl Presence {
             entry.1 == 1
         };
         if first
-            && let Err(err) = self.store.set_presence(&[agent_id.clone()], domain::now() + LEASE).await
+            && let Err(err) = self
+                .store
+                .set_presence(std::slice::from_ref(&agent_id), domain::now() + LEASE)
+                .await
         {
             tracing::warn!(error = %err, "could not record an agent's presence");
         }
-        (Connected { presence: self.clone(), agent_id }, first)
+        (
+            Connected {
+                presence: self.clone(),
+                agent_id,
+            },
+            first,
+        )
     }
 
     async fn disconnected(&self, agent_id: &str) {
@@ -77,7 +89,9 @@ impl Presence {
                 None => return,
             }
         };
-        let Some(organization) = organization else { return };
+        let Some(organization) = organization else {
+            return;
+        };
         let grace = match self.store.organization(&organization).await {
             Ok(org) => org.settings.presence_grace,
             Err(err) => {
@@ -85,7 +99,11 @@ impl Presence {
                 domain::ChatSettings::default().presence_grace
             }
         };
-        if let Err(err) = self.store.set_presence(&[agent_id.to_owned()], domain::now() + grace).await {
+        if let Err(err) = self
+            .store
+            .set_presence(&[agent_id.to_owned()], domain::now() + grace)
+            .await
+        {
             tracing::warn!(error = %err, "could not record an agent's departure");
         }
     }
@@ -105,6 +123,9 @@ impl Presence {
 
     /// How many agents have a live connection here.
     pub fn connected_agents(&self) -> usize {
-        self.connections.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 }

@@ -1,0 +1,344 @@
+//! The live event streams behind the `agentEvents` and `chatEvents` subscriptions: replay
+//! from the store after a cursor, then live from the bus, with nothing lost and nothing twice.
+//!
+//! Stored entries carry gap-free sequence numbers (per agent for feeds, per chat for
+//! transcripts). The stream subscribes to the bus before it reads the store, skips live
+//! entries it already replayed, and goes back to the store whenever it sees a gap (a late
+//! publication, a lagging subscriber). Ephemeral events (typing, queue positions) carry the
+//! cursor of the last stored entry delivered, so resuming from them is exact too.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use futures_util::Stream;
+use futures_util::stream;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::bus::{BusEvent, BusReceiver, Topic, Typing};
+use crate::domain::{self, AuthorKind, ChatEvent, ChatStatus, FeedEntry, Visibility};
+use crate::error::{Error, Result};
+use crate::services::{Caller, Principal, Services};
+
+/// How many stored entries one store read replays.
+const REPLAY_PAGE: i64 = 200;
+
+/// An event of an agent's stream.
+#[derive(Debug, Clone)]
+pub enum AgentStreamEvent {
+    Feed(Box<FeedEntry>),
+    Typing {
+        cursor: i64,
+        typing: Typing,
+    },
+    QueueChanged {
+        cursor: i64,
+        queue_length: i64,
+        joined: Option<String>,
+    },
+}
+
+/// An event of a chat's stream.
+#[derive(Debug, Clone)]
+pub enum ChatStreamEvent {
+    Transcript(Box<ChatEvent>),
+    Typing {
+        cursor: i64,
+        typing: Typing,
+    },
+    QueuePosition {
+        cursor: i64,
+        chat_id: String,
+        position: i64,
+        estimated_wait_seconds: i64,
+    },
+}
+
+/// Parses a cursor handed out by a stream.
+pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
+    cursor
+        .map(|c| {
+            c.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                Error::BadUserInput(format!("{c:?} is not a cursor this server gave out"))
+            })
+        })
+        .transpose()
+}
+
+struct AgentStream {
+    services: Arc<Services>,
+    principal: Principal,
+    own: BusReceiver,
+    organization: BusReceiver,
+    cursor: i64,
+    pending: VecDeque<AgentStreamEvent>,
+    replay: bool,
+}
+
+/// The agent's stream from `since` (exclusive), or from now.
+pub async fn agent_events(
+    services: Arc<Services>,
+    principal: Principal,
+    since: Option<i64>,
+) -> Result<impl Stream<Item = AgentStreamEvent> + use<>> {
+    let own = services
+        .bus
+        .subscribe(Topic::Agent(principal.agent.id.clone()));
+    let organization = services
+        .bus
+        .subscribe(Topic::Organization(principal.organization_id().to_owned()));
+    let latest = services.store.feed_seq(&principal.agent.id).await?;
+    let (cursor, replay) = match since {
+        Some(since) if since > latest => {
+            return Err(Error::BadUserInput(
+                "the cursor is ahead of this agent's events".into(),
+            ));
+        }
+        Some(since) => (since, true),
+        None => (latest, false),
+    };
+    let state = AgentStream {
+        services,
+        principal,
+        own,
+        organization,
+        cursor,
+        pending: VecDeque::new(),
+        replay,
+    };
+    Ok(stream::unfold(state, |mut state| async move {
+        let event = state.next().await?;
+        Some((event, state))
+    }))
+}
+
+impl AgentStream {
+    async fn next(&mut self) -> Option<AgentStreamEvent> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.replay {
+                let entries = match self
+                    .services
+                    .store
+                    .feed(&self.principal.agent.id, self.cursor, REPLAY_PAGE)
+                    .await
+                {
+                    Ok(entries) => entries,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "agent stream could not replay; ending it");
+                        return None;
+                    }
+                };
+                self.replay = entries.len() as i64 == REPLAY_PAGE;
+                for entry in entries {
+                    self.cursor = entry.seq;
+                    self.pending
+                        .push_back(AgentStreamEvent::Feed(Box::new(entry)));
+                }
+                continue;
+            }
+            let received = tokio::select! {
+                event = self.own.recv() => event,
+                event = self.organization.recv() => event,
+            };
+            match received {
+                Ok(event) => self.accept(&event),
+                Err(RecvError::Lagged(_)) => self.replay = true,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn accept(&mut self, event: &BusEvent) {
+        match event {
+            BusEvent::Feed(entry) if entry.agent_id == self.principal.agent.id => {
+                if entry.seq == self.cursor + 1 {
+                    self.cursor = entry.seq;
+                    self.pending
+                        .push_back(AgentStreamEvent::Feed(Box::new(entry.clone())));
+                } else if entry.seq > self.cursor + 1 {
+                    self.replay = true;
+                }
+            }
+            BusEvent::Typing(typing) if typing.author_kind == AuthorKind::Customer => {
+                self.pending.push_back(AgentStreamEvent::Typing {
+                    cursor: self.cursor,
+                    typing: typing.clone(),
+                });
+            }
+            BusEvent::QueueChanged { queued, joined } => {
+                let agent = &self.principal.agent;
+                let visible = |group: Option<&str>| {
+                    agent.role.is_admin() || domain::in_chat_group(agent, group)
+                };
+                let queue_length = queued
+                    .iter()
+                    .filter(|q| visible(q.group_id.as_deref()))
+                    .count() as i64;
+                let joined = joined.clone().filter(|id| {
+                    queued
+                        .iter()
+                        .any(|q| &q.chat_id == id && visible(q.group_id.as_deref()))
+                });
+                self.pending.push_back(AgentStreamEvent::QueueChanged {
+                    cursor: self.cursor,
+                    queue_length,
+                    joined,
+                });
+            }
+            _ => {}
+        }
+    }
+}
+
+struct ChatStream {
+    services: Arc<Services>,
+    chat_id: String,
+    /// Customers see public entries and agents' typing; agents see everything.
+    for_customer: bool,
+    own_id: String,
+    topic: BusReceiver,
+    cursor: i64,
+    pending: VecDeque<ChatStreamEvent>,
+    replay: bool,
+}
+
+/// A chat's stream from `since` (exclusive), or from its beginning.
+pub async fn chat_events(
+    services: Arc<Services>,
+    caller: Caller,
+    chat_id: &str,
+    since: Option<i64>,
+) -> Result<impl Stream<Item = ChatStreamEvent> + use<>> {
+    let chat = services.chats.chat_for(&caller, chat_id).await?;
+    let topic = services.bus.subscribe(Topic::Chat(chat.id.clone()));
+    let latest = services.store.chat_event_seq(&chat.id).await?;
+    let since = since.unwrap_or(0);
+    if since > latest {
+        return Err(Error::BadUserInput(
+            "the cursor is ahead of this chat's events".into(),
+        ));
+    }
+    let (for_customer, own_id) = match &caller {
+        Caller::Customer(customer) => (true, customer.customer_id.clone()),
+        Caller::Agent(principal) => (false, principal.agent.id.clone()),
+    };
+    let mut state = ChatStream {
+        services: services.clone(),
+        chat_id: chat.id.clone(),
+        for_customer,
+        own_id,
+        topic,
+        cursor: since,
+        pending: VecDeque::new(),
+        replay: true,
+    };
+    state.replay_all().await?;
+    if chat.status == ChatStatus::Queued
+        && let Some(entry) = services
+            .chats
+            .queue_entry(&chat.organization_id, &chat.id)
+            .await?
+    {
+        state.pending.push_back(ChatStreamEvent::QueuePosition {
+            cursor: state.cursor,
+            chat_id: chat.id.clone(),
+            position: entry.position,
+            estimated_wait_seconds: entry.estimated_wait_seconds,
+        });
+    }
+    Ok(stream::unfold(state, |mut state| async move {
+        let event = state.next().await?;
+        Some((event, state))
+    }))
+}
+
+impl ChatStream {
+    async fn replay_all(&mut self) -> Result<()> {
+        while self.replay {
+            // Agents-only entries are read too, to move the cursor past them.
+            let events = self
+                .services
+                .store
+                .chat_events(&self.chat_id, self.cursor, REPLAY_PAGE, true)
+                .await?;
+            self.replay = events.len() as i64 == REPLAY_PAGE;
+            for event in events {
+                self.cursor = event.seq;
+                if self.visible(&event) {
+                    self.pending
+                        .push_back(ChatStreamEvent::Transcript(Box::new(event)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn visible(&self, event: &ChatEvent) -> bool {
+        !self.for_customer || event.visibility == Visibility::Public
+    }
+
+    async fn next(&mut self) -> Option<ChatStreamEvent> {
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(event);
+            }
+            if self.replay {
+                if let Err(err) = self.replay_all().await {
+                    tracing::warn!(error = %err, "chat stream could not replay; ending it");
+                    return None;
+                }
+                continue;
+            }
+            match self.topic.recv().await {
+                Ok(event) => self.accept(&event),
+                Err(RecvError::Lagged(_)) => self.replay = true,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    }
+
+    fn accept(&mut self, event: &BusEvent) {
+        match event {
+            BusEvent::Transcript(entry) if entry.chat_id == self.chat_id => {
+                if entry.seq == self.cursor + 1 {
+                    self.cursor = entry.seq;
+                    if self.visible(entry) {
+                        self.pending
+                            .push_back(ChatStreamEvent::Transcript(Box::new(entry.clone())));
+                    }
+                } else if entry.seq > self.cursor + 1 {
+                    self.replay = true;
+                }
+            }
+            BusEvent::Typing(typing) if typing.author_id != self.own_id => {
+                let mut typing = typing.clone();
+                if self.for_customer {
+                    if typing.author_kind == AuthorKind::Customer {
+                        return;
+                    }
+                    // An agent's draft never reaches the customer.
+                    typing.draft = None;
+                }
+                self.pending.push_back(ChatStreamEvent::Typing {
+                    cursor: self.cursor,
+                    typing,
+                });
+            }
+            BusEvent::QueuePosition {
+                chat_id,
+                position,
+                estimated_wait_seconds,
+            } => {
+                self.pending.push_back(ChatStreamEvent::QueuePosition {
+                    cursor: self.cursor,
+                    chat_id: chat_id.clone(),
+                    position: *position,
+                    estimated_wait_seconds: *estimated_wait_seconds,
+                });
+            }
+            _ => {}
+        }
+    }
+}
