@@ -6,6 +6,7 @@ mod support;
 
 mod accounts;
 mod auth;
+mod chats;
 mod cli;
 mod http;
 mod store;

@@ -421,3 +421,123 @@ impl WsClient {
         }
     }
 }
+
+/// The organization's widget key, read by an agent.
+pub async fn widget_key(server: &TestServer, token: &str) -> String {
+    server
+        .ok(Some(token), "{ organization { widgetKey } }", json!({}))
+        .await["organization"]["widgetKey"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Starts a visitor session and returns the visitor token.
+pub async fn visitor(server: &TestServer, widget_key: &str, visitor_id: &str) -> String {
+    let data = server
+        .ok(
+            None,
+            "mutation($input: StartVisitorSessionInput!) { startVisitorSession(input: $input) { token visitorId customer { id } } }",
+            json!({"input": {"widgetKey": widget_key, "visitorId": visitor_id, "name": format!("Visitor {visitor_id}"),
+                   "email": format!("{visitor_id}@customer.test"), "pageUrl": "https://shop.test/pricing", "pageTitle": "Pricing"}}),
+        )
+        .await;
+    data["startVisitorSession"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A customer starts a chat; returns the chat's id and status.
+pub async fn start_chat(server: &TestServer, visitor: &str, message: &str) -> (String, String) {
+    let data = server
+        .ok(
+            Some(visitor),
+            "mutation($m: String!) { startChat(input: {message: $m}) { id status } }",
+            json!({"m": message}),
+        )
+        .await;
+    (
+        data["startChat"]["id"].as_str().unwrap().to_owned(),
+        data["startChat"]["status"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Opens an agentEvents subscription (id "events") on a ready socket.
+pub async fn agent_events(server: &TestServer, token: &str, since: Option<&str>) -> WsClient {
+    let mut ws = server.ws_ready(token).await;
+    ws.send(json!({"id": "events", "type": "subscribe", "payload": {
+        "query": AGENT_EVENTS, "variables": {"since": since}}}))
+        .await;
+    ws
+}
+
+/// Opens a chatEvents subscription (id "chat") on a ready socket.
+pub async fn chat_events(
+    server: &TestServer,
+    token: &str,
+    chat_id: &str,
+    since: Option<&str>,
+) -> WsClient {
+    let mut ws = server.ws_ready(token).await;
+    ws.send(json!({"id": "chat", "type": "subscribe", "payload": {
+        "query": CHAT_EVENTS, "variables": {"chatId": chat_id, "since": since}}}))
+        .await;
+    ws
+}
+
+pub const AGENT_EVENTS: &str = "subscription($since: String) { agentEvents(since: $since) {
+    __typename cursor
+    ... on ChatAssigned { chat { id } reason }
+    ... on ChatTransferred { chat { id } note reason fromAgent { id } toAgent { id } }
+    ... on MessageAdded { chat { id } message { id text clientId author kind } }
+    ... on TypingChanged { chat { id } isTyping draft author }
+    ... on ChatQueued { chat { id } queueLength }
+    ... on QueueChanged { queueLength }
+    ... on ChatClosed { chat { id } }
+    ... on AttentionChanged { chat { id } attention }
+    ... on RoutingStatusChanged { routingStatus }
+} }";
+
+pub const CHAT_EVENTS: &str =
+    "subscription($chatId: ID!, $since: String) { chatEvents(chatId: $chatId, since: $since) {
+    __typename cursor
+    ... on MessageAdded { message { id text author kind visibility } }
+    ... on TypingChanged { isTyping draft author }
+    ... on QueuePositionChanged { position estimatedWaitSeconds }
+    ... on ChatClosed { message { text } }
+} }";
+
+impl WsClient {
+    /// The payload of the next `next` message of a subscription, skipping other events until
+    /// one of `typename` arrives.
+    pub async fn next_event(&mut self, typename: &str) -> Value {
+        loop {
+            let message = self.next().await;
+            assert_eq!(message["type"], "next", "expected an event, got {message}");
+            let data = message["payload"]["data"]
+                .as_object()
+                .unwrap()
+                .values()
+                .next()
+                .unwrap()
+                .clone();
+            if data["__typename"] == typename {
+                return data;
+            }
+        }
+    }
+
+    /// The next event, whatever it is.
+    pub async fn any_event(&mut self) -> Value {
+        let message = self.next().await;
+        assert_eq!(message["type"], "next", "expected an event, got {message}");
+        message["payload"]["data"]
+            .as_object()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .clone()
+    }
+}
