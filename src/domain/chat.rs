@@ -356,11 +356,6 @@ pub fn in_chat_group(agent: &Agent, group_id: Option<&str>) -> bool {
     }
 }
 
-/// Whether `agent` watches a chat's group as a supervisor and so hears its events live.
-pub fn supervises(agent: &Agent, group_id: Option<&str>) -> bool {
-    agent.role >= Role::Supervisor && agent.active && in_chat_group(agent, group_id)
-}
-
 /// Cuts `text` to at most `max` characters, on a character boundary.
 pub fn truncate_chars(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {

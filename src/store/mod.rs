@@ -297,7 +297,8 @@ pub trait ChatTx: Send {
         role: ParticipantRole,
         at: DateTime<Utc>,
     ) -> DbResult<()>;
-    /// Active supervisors (and admins) whose groups include `group_id`.
+    /// Active supervisors whose groups include `group_id` (or who have no groups): they hear
+    /// the chat's events live. Admins and owners look chats up instead of hearing every one.
     async fn supervisors(
         &mut self,
         organization_id: &str,

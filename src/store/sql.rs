@@ -918,7 +918,7 @@ impl ChatTx for SqlTx {
     ) -> DbResult<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT a.id FROM agents a WHERE a.organization_id = $1 AND a.active \
-             AND a.role IN ('SUPERVISOR', 'ADMIN', 'OWNER') \
+             AND a.role = 'SUPERVISOR' \
              AND ($2 = '' OR NOT EXISTS (SELECT 1 FROM group_members m WHERE m.agent_id = a.id) \
                   OR EXISTS (SELECT 1 FROM group_members m \
                              WHERE m.agent_id = a.id AND m.group_id = $2))",

@@ -9,5 +9,6 @@ mod auth;
 mod chats;
 mod cli;
 mod http;
+mod routing;
 mod store;
 mod websocket;
