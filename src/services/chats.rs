@@ -26,6 +26,9 @@ use crate::store::{AgentLoad, ChatTx, CustomerVisit, Database, NewChatEvent, Par
 
 /// Handling time assumed for wait estimates until the organization has closed chats today.
 const DEFAULT_HANDLE_SECONDS: i64 = 300;
+/// The shortest handling time wait estimates assume: a day of chats closed within seconds
+/// (tests, spam) must not tell waiting customers they wait for nothing.
+const MIN_HANDLE_SECONDS: i64 = 30;
 /// Messages one customer may send per minute.
 const CUSTOMER_MESSAGES_PER_MINUTE: u32 = 60;
 /// Longest URL, page title, referrer, user agent and free-text field we keep.
@@ -488,7 +491,9 @@ impl ChatService {
             .store
             .average_handle_seconds(&org.id)
             .await?
-            .unwrap_or(DEFAULT_HANDLE_SECONDS);
+            .map_or(DEFAULT_HANDLE_SECONDS, |seconds| {
+                seconds.max(MIN_HANDLE_SECONDS)
+            });
         let mut positions: HashMap<Option<String>, i64> = HashMap::new();
         Ok(queued
             .into_iter()
@@ -590,7 +595,9 @@ impl ChatService {
             .store
             .average_handle_seconds(&org.id)
             .await?
-            .unwrap_or(DEFAULT_HANDLE_SECONDS);
+            .map_or(DEFAULT_HANDLE_SECONDS, |seconds| {
+                seconds.max(MIN_HANDLE_SECONDS)
+            });
         let someone_has_room = loads
             .iter()
             .any(|l| routable(l) && l.active_chats < chat_limit(l, &org));

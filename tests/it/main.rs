@@ -9,6 +9,7 @@ mod auth;
 mod chats;
 mod cli;
 mod http;
+mod resume;
 mod routing;
 mod store;
 mod websocket;
