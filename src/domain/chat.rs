@@ -177,6 +177,8 @@ pub struct Chat {
     pub last_activity_at: DateTime<Utc>,
     /// Since when the assignee is typing; stops the auto-transfer clock.
     pub agent_typing_since: Option<DateTime<Utc>>,
+    /// For a chat assigned through a push: unacknowledged by then, it moves on.
+    pub acceptance_deadline: Option<DateTime<Utc>>,
 }
 
 /// A transcript entry. Its `seq` orders the chat's entries and is the customer's cursor.
@@ -261,6 +263,9 @@ pub struct ChatSettings {
     pub presence_grace: Duration,
     /// At most this many chats wait in the queue; beyond it customers leave a message.
     pub queue_limit: i32,
+    /// A chat assigned through a push must be acknowledged (a live connection or a reply)
+    /// this soon, or it moves on and the agent stops accepting chats.
+    pub acceptance_timeout: Duration,
 }
 
 impl Default for ChatSettings {
@@ -273,6 +278,7 @@ impl Default for ChatSettings {
             auto_close_after: Duration::minutes(30),
             presence_grace: Duration::seconds(60),
             queue_limit: 100,
+            acceptance_timeout: Duration::seconds(60),
         }
     }
 }
@@ -305,6 +311,11 @@ pub fn auto_transfer_due(chat: &Chat, settings: &ChatSettings, now: DateTime<Utc
         && chat
             .awaiting_reply_since
             .is_some_and(|since| now - since >= settings.auto_transfer_after)
+}
+
+/// Whether an assignment made through a push went unacknowledged for too long.
+pub fn acceptance_missed(chat: &Chat, now: DateTime<Utc>) -> bool {
+    chat.status == ChatStatus::Active && chat.acceptance_deadline.is_some_and(|d| now >= d)
 }
 
 /// Whether a chat has been left alone long enough to close.
@@ -390,6 +401,7 @@ mod tests {
             last_customer_activity_at: now,
             last_activity_at: now,
             agent_typing_since: None,
+            acceptance_deadline: None,
         }
     }
 

@@ -4,10 +4,12 @@
 //! unit-tested where they live.
 
 mod chat;
+mod push;
 mod routing;
 mod validation;
 
 pub use chat::*;
+pub use push::*;
 pub use routing::{RoutingCandidate, choose_agent};
 
 pub use validation::{ValidationError, normalize_email, validate_name, validate_password};

@@ -496,6 +496,8 @@ pub struct OrganizationSettings {
     pub auto_close_seconds: i64,
     pub presence_grace_seconds: i64,
     pub queue_limit: i32,
+    /// How soon a chat assigned through a push must be acknowledged.
+    pub acceptance_timeout_seconds: i64,
 }
 
 impl From<domain::ChatSettings> for OrganizationSettings {
@@ -508,6 +510,7 @@ impl From<domain::ChatSettings> for OrganizationSettings {
             auto_close_seconds: s.auto_close_after.num_seconds(),
             presence_grace_seconds: s.presence_grace.num_seconds(),
             queue_limit: s.queue_limit,
+            acceptance_timeout_seconds: s.acceptance_timeout.num_seconds(),
         }
     }
 }
@@ -873,4 +876,5 @@ pub struct UpdateOrganizationSettingsInput {
     pub auto_close_seconds: Option<i32>,
     pub presence_grace_seconds: Option<i32>,
     pub queue_limit: Option<i32>,
+    pub acceptance_timeout_seconds: Option<i32>,
 }

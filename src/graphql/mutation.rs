@@ -361,6 +361,7 @@ impl MutationRoot {
             auto_close_seconds: input.auto_close_seconds,
             presence_grace_seconds: input.presence_grace_seconds,
             queue_limit: input.queue_limit,
+            acceptance_timeout_seconds: input.acceptance_timeout_seconds,
         };
         Ok(Organization(
             ctx.services()

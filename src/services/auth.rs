@@ -203,7 +203,7 @@ impl AuthService {
             .settings
             .presence_grace;
         self.store
-            .set_presence(std::slice::from_ref(&agent.id), now + grace)
+            .set_presence(std::slice::from_ref(&agent.id), now + grace, false)
             .await?;
         self.bus.publish(
             Topic::Agent(agent.id.clone()),

@@ -101,6 +101,7 @@ pub struct SettingsUpdate {
     pub auto_close_seconds: Option<i32>,
     pub presence_grace_seconds: Option<i32>,
     pub queue_limit: Option<i32>,
+    pub acceptance_timeout_seconds: Option<i32>,
 }
 
 /// The chat use cases.
@@ -673,6 +674,7 @@ impl ChatService {
             last_customer_activity_at: now,
             last_activity_at: now,
             agent_typing_since: None,
+            acceptance_deadline: None,
         };
         let previous = change
             .tx
@@ -1307,6 +1309,13 @@ impl ChatService {
             update.presence_grace_seconds,
             settings.presence_grace,
             1,
+            DAY,
+        )?;
+        settings.acceptance_timeout = seconds(
+            "acceptanceTimeoutSeconds",
+            update.acceptance_timeout_seconds,
+            settings.acceptance_timeout,
+            5,
             DAY,
         )?;
         if let Some(limit) = update.default_chat_limit {

@@ -63,7 +63,7 @@ impl Presence {
         if first
             && let Err(err) = self
                 .store
-                .set_presence(std::slice::from_ref(&agent_id), domain::now() + LEASE)
+                .set_presence(std::slice::from_ref(&agent_id), domain::now() + LEASE, true)
                 .await
         {
             tracing::warn!(error = %err, "could not record an agent's presence");
@@ -101,7 +101,7 @@ impl Presence {
         };
         if let Err(err) = self
             .store
-            .set_presence(&[agent_id.to_owned()], domain::now() + grace)
+            .set_presence(&[agent_id.to_owned()], domain::now() + grace, false)
             .await
         {
             tracing::warn!(error = %err, "could not record an agent's departure");
@@ -115,7 +115,11 @@ impl Presence {
             connections.keys().cloned().collect()
         };
         for chunk in agents.chunks(500) {
-            if let Err(err) = self.store.set_presence(chunk, domain::now() + LEASE).await {
+            if let Err(err) = self
+                .store
+                .set_presence(chunk, domain::now() + LEASE, true)
+                .await
+            {
                 tracing::warn!(error = %err, "could not renew agents' presence");
             }
         }

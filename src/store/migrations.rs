@@ -23,6 +23,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "chats",
         include_str!("../../migrations/sqlite/0002_chats.sql"),
     ),
+    (
+        3,
+        "push",
+        include_str!("../../migrations/sqlite/0003_push.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -36,6 +41,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         2,
         "chats",
         include_str!("../../migrations/postgres/0002_chats.sql"),
+    ),
+    (
+        3,
+        "push",
+        include_str!("../../migrations/postgres/0003_push.sql"),
     ),
 ];
 

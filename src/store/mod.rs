@@ -18,8 +18,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Agent, Attention, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
-    Customer, FeedData, FeedEntry, FeedKind, Group, OfflineMessage, Organization, PageView, Role,
-    RoutingCandidate, RoutingStatus, UnknownVariant, Visibility,
+    Customer, FeedData, FeedEntry, FeedKind, Group, NotificationKind, OfflineMessage, Organization,
+    PageView, PushDevice, PushJob, PushJobStatus, Role, RoutingCandidate, RoutingStatus,
+    UnknownVariant, Visibility,
 };
 
 /// Why a store call failed.
@@ -128,7 +129,7 @@ pub enum RefreshOutcome {
 /// Everything Switchboard keeps. Methods that take an `organization_id` only ever see that
 /// organization's rows: tenancy is enforced here, not only above.
 #[async_trait]
-pub trait Database: ChatStore + Send + Sync + 'static {
+pub trait Database: ChatStore + PushStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
     /// Applies pending migrations.
@@ -327,6 +328,45 @@ pub trait ChatTx: Send {
     async fn mark_assigned(&mut self, agent_id: &str, at: DateTime<Utc>) -> DbResult<()>;
     /// The organization's queued chats, oldest first.
     async fn queued_chats(&mut self, organization_id: &str) -> DbResult<Vec<Chat>>;
+    /// Whether the agent has a live connection at `now`.
+    async fn agent_live(&mut self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool>;
+    /// The devices a push of `kind` goes to: the agent's enabled devices, unless the agent
+    /// switched `kind` off.
+    async fn push_targets(
+        &mut self,
+        agent_id: &str,
+        kind: NotificationKind,
+    ) -> DbResult<Vec<PushDevice>>;
+    async fn insert_push_job(&mut self, job: &PushJob) -> DbResult<()>;
+    /// Pending jobs of this agent, kind and chat, to merge a new push into.
+    async fn pending_push_jobs(
+        &mut self,
+        agent_id: &str,
+        kind: NotificationKind,
+        chat_id: Option<&str>,
+    ) -> DbResult<Vec<String>>;
+    async fn update_push_job_message(
+        &mut self,
+        job_id: &str,
+        message: &crate::domain::PushMessage,
+    ) -> DbResult<()>;
+    /// Whether a push of `kind` was queued for the agent since `since`.
+    async fn pushed_since(
+        &mut self,
+        agent_id: &str,
+        kind: NotificationKind,
+        since: DateTime<Utc>,
+    ) -> DbResult<bool>;
+    /// The text of the chat's latest customer message.
+    async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>>;
+    async fn customer_name(&mut self, customer_id: &str) -> DbResult<Option<String>>;
+    async fn insert_offline_message(&mut self, message: &OfflineMessage) -> DbResult<()>;
+    /// Active admins, owners and agents of the group (all agents for no group).
+    async fn offline_message_recipients(
+        &mut self,
+        organization_id: &str,
+        group_id: Option<&str>,
+    ) -> DbResult<Vec<String>>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
 }
 
@@ -387,8 +427,13 @@ pub trait ChatStore: Send + Sync {
         organization_id: &str,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<AgentLoad>>;
-    /// Records agents as reachable until `until`.
-    async fn set_presence(&self, agent_ids: &[String], until: DateTime<Utc>) -> DbResult<()>;
+    /// Records agents as reachable until `until`, with a live connection or not.
+    async fn set_presence(
+        &self,
+        agent_ids: &[String],
+        until: DateTime<Utc>,
+        live: bool,
+    ) -> DbResult<()>;
     /// The average length of chats closed in the last day, if any.
     async fn average_handle_seconds(&self, organization_id: &str) -> DbResult<Option<i64>>;
     /// Records customer activity (typing), at most every few seconds per chat.
@@ -409,4 +454,58 @@ pub trait ChatStore: Send + Sync {
         id: &str,
         handled: bool,
     ) -> DbResult<OfflineMessage>;
+}
+
+/// Push devices, preferences and the outbox.
+#[async_trait]
+pub trait PushStore: Send + Sync {
+    /// Registers a device, or updates the one with the same token (which moves to this
+    /// agent and is enabled again).
+    async fn upsert_push_device(&self, device: &PushDevice) -> DbResult<PushDevice>;
+    /// Removes the agent's device with this token; false when there was none.
+    async fn delete_push_device(&self, agent_id: &str, token: &str) -> DbResult<bool>;
+    async fn push_devices(&self, agent_id: &str) -> DbResult<Vec<PushDevice>>;
+    /// The kinds the agent switched on or off (others are on).
+    async fn push_preferences(&self, agent_id: &str) -> DbResult<Vec<(NotificationKind, bool)>>;
+    async fn set_push_preference(
+        &self,
+        agent_id: &str,
+        kind: NotificationKind,
+        enabled: bool,
+    ) -> DbResult<()>;
+    /// Claims up to `limit` due jobs (pending and due, or claimed by a worker whose lock ran
+    /// out) until `locked_until`, counting an attempt; with their devices.
+    async fn claim_push_jobs(
+        &self,
+        now: DateTime<Utc>,
+        locked_until: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<(PushJob, PushDevice)>>;
+    /// Records what became of a claimed job.
+    async fn finish_push_job(
+        &self,
+        job_id: &str,
+        status: PushJobStatus,
+        next_attempt_at: DateTime<Utc>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
+    async fn disable_push_device(
+        &self,
+        device_id: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
+    /// Jobs not yet sent, dead or cancelled.
+    async fn push_outbox_depth(&self) -> DbResult<i64>;
+    /// When the next pending job is due, if any.
+    async fn next_push_due(&self) -> DbResult<Option<DateTime<Utc>>>;
+    /// Jobs of an agent, newest first (for inspection).
+    async fn push_jobs(&self, agent_id: &str) -> DbResult<Vec<PushJob>>;
+    /// The agent's active chats with a customer message waiting for an answer: the badge.
+    async fn unread_chats(&self, agent_id: &str) -> DbResult<i64>;
+    /// Whether the agent has a live connection at `now`.
+    async fn agent_live(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool>;
+    /// A live connection acknowledges every assignment waiting for one.
+    async fn acknowledge_assignments(&self, agent_id: &str) -> DbResult<()>;
 }

@@ -12,6 +12,9 @@ type Db = sqlx::Postgres;
 /// How a SELECT locks the rows it reads for the rest of the transaction.
 const FOR_UPDATE: &str = " FOR UPDATE";
 
+/// How a worker's SELECT skips rows another worker has claimed.
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+
 #[allow(clippy::duplicate_mod)] // deliberate: the same SQL compiled for each backend
 #[path = "sql.rs"]
 mod sql;

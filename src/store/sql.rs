@@ -8,12 +8,13 @@ use sqlx::{Pool, Row as _, Transaction};
 use super::Db;
 use crate::domain::{
     Agent, Attention, Chat, ChatEvent, ChatSettings, ChatStatus, Customer, FeedData, FeedEntry,
-    FeedKind, Group, OfflineMessage, Organization, PageView, RoutingCandidate, RoutingStatus,
+    FeedKind, Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
+    PushJobStatus, RoutingCandidate, RoutingStatus,
 };
 use crate::store::migrations::migrator;
 use crate::store::{
     AgentLoad, AgentUpdate, ChatStore, ChatTx, CustomerVisit, Database, DbError, DbResult,
-    NewAgent, NewChatEvent, NewRefreshToken, ParticipantRole, PoolStats, RefreshOutcome,
+    NewAgent, NewChatEvent, NewRefreshToken, ParticipantRole, PoolStats, PushStore, RefreshOutcome,
     from_millis, on_unique, to_millis,
 };
 
@@ -56,9 +57,9 @@ impl SqlStore {
 
 const ORGANIZATION_COLUMNS: &str = "id, name, widget_key, default_chat_limit, \
      auto_transfer_seconds, waiting_long_seconds, customer_idle_seconds, auto_close_seconds, \
-     presence_grace_seconds, queue_limit, created_at";
+     presence_grace_seconds, queue_limit, acceptance_timeout_seconds, created_at";
 
-/// The columns of ORGANIZATION_COLUMNS, in order.
+/// The columns of ORGANIZATION_COLUMNS, in order: ids and names, the settings, creation.
 type OrganizationRow = (
     String,
     String,
@@ -70,36 +71,27 @@ type OrganizationRow = (
     i32,
     i32,
     i32,
+    i32,
     i64,
 );
 
 fn organization_from_row(row: OrganizationRow) -> Organization {
-    let (
-        id,
-        name,
-        widget_key,
-        default_chat_limit,
-        transfer,
-        waiting,
-        idle,
-        close,
-        grace,
-        queue,
-        at,
-    ) = row;
+    let (id, name, widget_key, limit, transfer, waiting, idle, close, grace, queue, accept, at) =
+        row;
     let seconds = |s: i32| chrono::Duration::seconds(i64::from(s));
     Organization {
         id,
         name,
         widget_key,
         settings: ChatSettings {
-            default_chat_limit,
+            default_chat_limit: limit,
             auto_transfer_after: seconds(transfer),
             waiting_long_after: seconds(waiting),
             customer_idle_after: seconds(idle),
             auto_close_after: seconds(close),
             presence_grace: seconds(grace),
             queue_limit: queue,
+            acceptance_timeout: seconds(accept),
         },
         created_at: from_millis(at),
     }
@@ -314,8 +306,9 @@ impl Database for SqlStore {
         sqlx::query(
             "INSERT INTO organizations (id, name, widget_key, default_chat_limit, \
              auto_transfer_seconds, waiting_long_seconds, customer_idle_seconds, \
-             auto_close_seconds, presence_grace_seconds, queue_limit, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             auto_close_seconds, presence_grace_seconds, queue_limit, \
+             acceptance_timeout_seconds, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&org.id)
         .bind(&org.name)
@@ -327,6 +320,7 @@ impl Database for SqlStore {
         .bind(seconds_i32(settings.auto_close_after))
         .bind(seconds_i32(settings.presence_grace))
         .bind(settings.queue_limit)
+        .bind(seconds_i32(settings.acceptance_timeout))
         .bind(to_millis(org.created_at))
         .execute(&mut *tx)
         .await?;
@@ -651,7 +645,8 @@ fn parse_opt<T: std::str::FromStr<Err = crate::domain::UnknownVariant>>(
 const CHAT_COLUMNS: &str = "c.id, c.organization_id, c.customer_id, c.group_id, c.channel, \
      c.status, c.assignee_id, c.attention, c.created_at, c.queued_at, c.assigned_at, \
      c.first_response_at, c.closed_at, c.rating, c.rating_comment, c.awaiting_reply_since, \
-     c.last_customer_activity_at, c.last_activity_at, c.agent_typing_since";
+     c.last_customer_activity_at, c.last_activity_at, c.agent_typing_since, \
+     c.acceptance_deadline";
 
 fn chat_from_row(row: &Row) -> DbResult<Chat> {
     let time = |column: &str| -> DbResult<Option<DateTime<Utc>>> {
@@ -677,6 +672,7 @@ fn chat_from_row(row: &Row) -> DbResult<Chat> {
         last_customer_activity_at: from_millis(row.try_get("last_customer_activity_at")?),
         last_activity_at: from_millis(row.try_get("last_activity_at")?),
         agent_typing_since: time("agent_typing_since")?,
+        acceptance_deadline: time("acceptance_deadline")?,
     })
 }
 
@@ -745,6 +741,11 @@ fn feed_data(json: &str) -> DbResult<FeedData> {
 const LOAD_SQL: &str = "SELECT COUNT(*) FROM chats l WHERE l.assignee_id = a.id \
      AND l.status = 'ACTIVE' AND l.attention <> 'CUSTOMER_IDLE'";
 
+/// Reachable at `$2`: a live connection, the grace period after one, or an enabled push
+/// device that stands in for the app.
+const REACHABLE_SQL: &str = "COALESCE(a.presence_expires_at, 0) > $2 OR EXISTS (SELECT 1 FROM push_devices d \
+     WHERE d.agent_id = a.id AND d.disabled_reason IS NULL)";
+
 /// A chat transaction on the writer connection.
 struct SqlTx {
     tx: Transaction<'static, Db>,
@@ -804,8 +805,8 @@ impl ChatTx for SqlTx {
             "UPDATE chats SET group_id = $1, status = $2, assignee_id = $3, attention = $4, \
              queued_at = $5, assigned_at = $6, first_response_at = $7, closed_at = $8, \
              rating = $9, rating_comment = $10, awaiting_reply_since = $11, \
-             last_customer_activity_at = $12, last_activity_at = $13, agent_typing_since = $14 \
-             WHERE id = $15",
+             last_customer_activity_at = $12, last_activity_at = $13, agent_typing_since = $14, \
+             acceptance_deadline = $15 WHERE id = $16",
         )
         .bind(&chat.group_id)
         .bind(chat.status.as_str())
@@ -821,6 +822,7 @@ impl ChatTx for SqlTx {
         .bind(to_millis(chat.last_customer_activity_at))
         .bind(to_millis(chat.last_activity_at))
         .bind(millis(chat.agent_typing_since))
+        .bind(millis(chat.acceptance_deadline))
         .bind(&chat.id)
         .execute(&mut *self.tx)
         .await?;
@@ -837,7 +839,7 @@ impl ChatTx for SqlTx {
         let rows: Vec<(String, Option<i32>, Option<i64>, i64)> = sqlx::query_as(&format!(
             "SELECT a.id, a.chat_limit, a.last_assigned_at, ({LOAD_SQL}) AS load \
              FROM agents a WHERE a.organization_id = $1 AND a.active \
-             AND a.routing_status = 'ACCEPTING_CHATS' AND a.presence_expires_at > $2 \
+             AND a.routing_status = 'ACCEPTING_CHATS' AND ({REACHABLE_SQL}) \
              AND ($3 = '' OR NOT EXISTS (SELECT 1 FROM group_members m WHERE m.agent_id = a.id) \
                   OR EXISTS (SELECT 1 FROM group_members m \
                              WHERE m.agent_id = a.id AND m.group_id = $3))"
@@ -1063,6 +1065,143 @@ impl ChatTx for SqlTx {
         rows.iter().map(chat_from_row).collect()
     }
 
+    async fn agent_live(&mut self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        let live: Option<i64> = sqlx::query_scalar("SELECT live_until FROM agents WHERE id = $1")
+            .bind(agent_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(live.is_some_and(|until| until > to_millis(now)))
+    }
+
+    async fn push_targets(
+        &mut self,
+        agent_id: &str,
+        kind: NotificationKind,
+    ) -> DbResult<Vec<PushDevice>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM push_devices WHERE agent_id = $1 \
+             AND disabled_reason IS NULL AND NOT EXISTS (SELECT 1 FROM push_preferences p \
+             WHERE p.agent_id = $1 AND p.kind = $2 AND NOT p.enabled) ORDER BY created_at"
+        ))
+        .bind(agent_id)
+        .bind(kind.as_str())
+        .fetch_all(&mut *self.tx)
+        .await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    async fn insert_push_job(&mut self, job: &PushJob) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO push_jobs (id, device_id, agent_id, organization_id, kind, chat_id, \
+             message, status, attempts, next_attempt_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(&job.id)
+        .bind(&job.device_id)
+        .bind(&job.agent_id)
+        .bind(&job.organization_id)
+        .bind(job.kind.as_str())
+        .bind(&job.chat_id)
+        .bind(push_message_json(&job.message)?)
+        .bind(job.status.as_str())
+        .bind(job.attempts)
+        .bind(to_millis(job.next_attempt_at))
+        .bind(to_millis(job.created_at))
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    async fn pending_push_jobs(
+        &mut self,
+        agent_id: &str,
+        kind: NotificationKind,
+        chat_id: Option<&str>,
+    ) -> DbResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM push_jobs WHERE agent_id = $1 AND kind = $2 AND status = 'PENDING' \
+             AND COALESCE(chat_id, '') = $3",
+        )
+        .bind(agent_id)
+        .bind(kind.as_str())
+        .bind(chat_id.unwrap_or(""))
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    async fn update_push_job_message(
+        &mut self,
+        job_id: &str,
+        message: &crate::domain::PushMessage,
+    ) -> DbResult<()> {
+        sqlx::query("UPDATE push_jobs SET message = $1 WHERE id = $2")
+            .bind(push_message_json(message)?)
+            .bind(job_id)
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn pushed_since(
+        &mut self,
+        agent_id: &str,
+        kind: NotificationKind,
+        since: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        let found: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM push_jobs WHERE agent_id = $1 AND kind = $2 AND created_at >= $3 \
+             LIMIT 1",
+        )
+        .bind(agent_id)
+        .bind(kind.as_str())
+        .bind(to_millis(since))
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        Ok(found.is_some())
+    }
+
+    async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT text FROM chat_events WHERE chat_id = $1 AND author_kind = 'CUSTOMER' \
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(chat_id)
+        .fetch_optional(&mut *self.tx)
+        .await?)
+    }
+
+    async fn customer_name(&mut self, customer_id: &str) -> DbResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
+                .bind(customer_id)
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .flatten(),
+        )
+    }
+
+    async fn insert_offline_message(&mut self, message: &OfflineMessage) -> DbResult<()> {
+        insert_offline_message(&mut self.tx, message).await
+    }
+
+    async fn offline_message_recipients(
+        &mut self,
+        organization_id: &str,
+        group_id: Option<&str>,
+    ) -> DbResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT a.id FROM agents a WHERE a.organization_id = $1 AND a.active \
+             AND (a.role IN ('ADMIN', 'OWNER') OR $2 = '' \
+                  OR NOT EXISTS (SELECT 1 FROM group_members m WHERE m.agent_id = a.id) \
+                  OR EXISTS (SELECT 1 FROM group_members m \
+                             WHERE m.agent_id = a.id AND m.group_id = $2))",
+        )
+        .bind(organization_id)
+        .bind(group_id.unwrap_or(""))
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
     async fn commit(self: Box<Self>) -> DbResult<()> {
         self.tx.commit().await?;
         Ok(())
@@ -1095,7 +1234,8 @@ impl ChatStore for SqlStore {
         let done = sqlx::query(
             "UPDATE organizations SET default_chat_limit = $1, auto_transfer_seconds = $2, \
              waiting_long_seconds = $3, customer_idle_seconds = $4, auto_close_seconds = $5, \
-             presence_grace_seconds = $6, queue_limit = $7 WHERE id = $8",
+             presence_grace_seconds = $6, queue_limit = $7, acceptance_timeout_seconds = $8 \
+             WHERE id = $9",
         )
         .bind(settings.default_chat_limit)
         .bind(seconds_i32(settings.auto_transfer_after))
@@ -1104,6 +1244,7 @@ impl ChatStore for SqlStore {
         .bind(seconds_i32(settings.auto_close_after))
         .bind(seconds_i32(settings.presence_grace))
         .bind(settings.queue_limit)
+        .bind(seconds_i32(settings.acceptance_timeout))
         .bind(organization_id)
         .execute(&self.write)
         .await?;
@@ -1380,35 +1521,44 @@ impl ChatStore for SqlStore {
         organization_id: &str,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<AgentLoad>> {
-        let loads: Vec<(String, i64, Option<i64>)> = sqlx::query_as(&format!(
-            "SELECT a.id, ({LOAD_SQL}) AS load, a.presence_expires_at FROM agents a \
+        let loads: Vec<(String, i64, bool)> = sqlx::query_as(&format!(
+            "SELECT a.id, ({LOAD_SQL}) AS load, ({REACHABLE_SQL}) AS reachable FROM agents a \
              WHERE a.organization_id = $1"
         ))
         .bind(organization_id)
+        .bind(to_millis(now))
         .fetch_all(&self.read)
         .await?;
         let agents = self.agents(organization_id).await?;
         Ok(agents
             .into_iter()
             .filter_map(|agent| {
-                let (_, load, expires) = loads.iter().find(|(id, _, _)| *id == agent.id)?;
+                let (_, load, reachable) = loads.iter().find(|(id, _, _)| *id == agent.id)?;
                 Some(AgentLoad {
                     active_chats: *load,
-                    reachable: expires.is_some_and(|e| e > to_millis(now)),
+                    reachable: *reachable,
                     agent,
                 })
             })
             .collect())
     }
 
-    async fn set_presence(&self, agent_ids: &[String], until: DateTime<Utc>) -> DbResult<()> {
+    async fn set_presence(
+        &self,
+        agent_ids: &[String],
+        until: DateTime<Utc>,
+        live: bool,
+    ) -> DbResult<()> {
         let mut tx = self.begin().await?;
         for id in agent_ids {
-            sqlx::query("UPDATE agents SET presence_expires_at = $1 WHERE id = $2")
-                .bind(to_millis(until))
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "UPDATE agents SET presence_expires_at = $1, live_until = $2 WHERE id = $3",
+            )
+            .bind(to_millis(until))
+            .bind(live.then(|| to_millis(until)))
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -1466,21 +1616,9 @@ impl ChatStore for SqlStore {
     }
 
     async fn insert_offline_message(&self, message: &OfflineMessage) -> DbResult<()> {
-        sqlx::query(
-            "INSERT INTO offline_messages (id, organization_id, customer_id, group_id, name, \
-             email, text, handled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&message.id)
-        .bind(&message.organization_id)
-        .bind(&message.customer_id)
-        .bind(&message.group_id)
-        .bind(&message.name)
-        .bind(&message.email)
-        .bind(&message.text)
-        .bind(message.handled)
-        .bind(to_millis(message.created_at))
-        .execute(&self.write)
-        .await?;
+        let mut tx = self.begin().await?;
+        insert_offline_message(&mut tx, message).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -1534,4 +1672,291 @@ async fn insert_page_view(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+async fn insert_offline_message(
+    tx: &mut Transaction<'static, Db>,
+    message: &OfflineMessage,
+) -> DbResult<()> {
+    sqlx::query(
+        "INSERT INTO offline_messages (id, organization_id, customer_id, group_id, name, \
+         email, text, handled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(&message.id)
+    .bind(&message.organization_id)
+    .bind(&message.customer_id)
+    .bind(&message.group_id)
+    .bind(&message.name)
+    .bind(&message.email)
+    .bind(&message.text)
+    .bind(message.handled)
+    .bind(to_millis(message.created_at))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+// ---- push ----------------------------------------------------------------------------------
+
+const DEVICE_COLUMNS: &str = "id, agent_id, organization_id, platform, token, app_id, \
+     environment, locale, device_name, disabled_reason, created_at, updated_at";
+
+fn device_from_row(row: &Row) -> DbResult<PushDevice> {
+    Ok(PushDevice {
+        id: row.try_get("id")?,
+        agent_id: row.try_get("agent_id")?,
+        organization_id: row.try_get("organization_id")?,
+        platform: parse(row.try_get("platform")?)?,
+        token: row.try_get("token")?,
+        app_id: row.try_get("app_id")?,
+        environment: parse(row.try_get("environment")?)?,
+        locale: row.try_get("locale")?,
+        device_name: row.try_get("device_name")?,
+        disabled_reason: row.try_get("disabled_reason")?,
+        created_at: from_millis(row.try_get("created_at")?),
+        updated_at: from_millis(row.try_get("updated_at")?),
+    })
+}
+
+const JOB_COLUMNS: &str = "id, device_id, agent_id, organization_id, kind, chat_id, message, \
+     status, attempts, next_attempt_at, last_error, created_at";
+
+fn job_from_row(row: &Row) -> DbResult<PushJob> {
+    let message: String = row.try_get("message")?;
+    Ok(PushJob {
+        id: row.try_get("id")?,
+        device_id: row.try_get("device_id")?,
+        agent_id: row.try_get("agent_id")?,
+        organization_id: row.try_get("organization_id")?,
+        kind: parse(row.try_get("kind")?)?,
+        chat_id: row.try_get("chat_id")?,
+        message: serde_json::from_str(&message)
+            .map_err(|err| DbError::Other(sqlx::Error::Decode(Box::new(err))))?,
+        status: parse(row.try_get("status")?)?,
+        attempts: row.try_get("attempts")?,
+        next_attempt_at: from_millis(row.try_get("next_attempt_at")?),
+        last_error: row.try_get("last_error")?,
+        created_at: from_millis(row.try_get("created_at")?),
+    })
+}
+
+fn push_message_json(message: &crate::domain::PushMessage) -> DbResult<String> {
+    serde_json::to_string(message).map_err(|err| DbError::Other(sqlx::Error::Encode(Box::new(err))))
+}
+
+#[async_trait]
+impl PushStore for SqlStore {
+    async fn upsert_push_device(&self, device: &PushDevice) -> DbResult<PushDevice> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO push_devices ({DEVICE_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $10) \
+             ON CONFLICT (token) DO UPDATE SET agent_id = excluded.agent_id, \
+             organization_id = excluded.organization_id, platform = excluded.platform, \
+             app_id = excluded.app_id, environment = excluded.environment, \
+             locale = excluded.locale, device_name = excluded.device_name, \
+             disabled_reason = NULL, updated_at = excluded.updated_at \
+             RETURNING {DEVICE_COLUMNS}"
+        ))
+        .bind(&device.id)
+        .bind(&device.agent_id)
+        .bind(&device.organization_id)
+        .bind(device.platform.as_str())
+        .bind(&device.token)
+        .bind(&device.app_id)
+        .bind(device.environment.as_str())
+        .bind(&device.locale)
+        .bind(&device.device_name)
+        .bind(to_millis(device.updated_at))
+        .fetch_one(&self.write)
+        .await?;
+        device_from_row(&row)
+    }
+
+    async fn delete_push_device(&self, agent_id: &str, token: &str) -> DbResult<bool> {
+        let mut tx = self.begin().await?;
+        let id: Option<String> =
+            sqlx::query_scalar("SELECT id FROM push_devices WHERE agent_id = $1 AND token = $2")
+                .bind(agent_id)
+                .bind(token)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(id) = id else { return Ok(false) };
+        sqlx::query("DELETE FROM push_jobs WHERE device_id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM push_devices WHERE id = $1")
+            .bind(&id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn push_devices(&self, agent_id: &str) -> DbResult<Vec<PushDevice>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DEVICE_COLUMNS} FROM push_devices WHERE agent_id = $1 ORDER BY created_at"
+        ))
+        .bind(agent_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(device_from_row).collect()
+    }
+
+    async fn push_preferences(&self, agent_id: &str) -> DbResult<Vec<(NotificationKind, bool)>> {
+        let rows: Vec<(String, bool)> =
+            sqlx::query_as("SELECT kind, enabled FROM push_preferences WHERE agent_id = $1")
+                .bind(agent_id)
+                .fetch_all(&self.read)
+                .await?;
+        rows.into_iter()
+            .map(|(kind, enabled)| Ok((parse(kind)?, enabled)))
+            .collect()
+    }
+
+    async fn set_push_preference(
+        &self,
+        agent_id: &str,
+        kind: NotificationKind,
+        enabled: bool,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO push_preferences (agent_id, kind, enabled) VALUES ($1, $2, $3) \
+             ON CONFLICT (agent_id, kind) DO UPDATE SET enabled = excluded.enabled",
+        )
+        .bind(agent_id)
+        .bind(kind.as_str())
+        .bind(enabled)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_push_jobs(
+        &self,
+        now: DateTime<Utc>,
+        locked_until: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<(PushJob, PushDevice)>> {
+        let mut tx = self.begin().await?;
+        let rows = sqlx::query(&format!(
+            "UPDATE push_jobs SET status = 'SENDING', locked_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM push_jobs WHERE (status = 'PENDING' AND \
+             next_attempt_at <= $2) OR (status = 'SENDING' AND locked_until <= $2) \
+             ORDER BY next_attempt_at LIMIT $3{}) RETURNING {JOB_COLUMNS}",
+            super::SKIP_LOCKED
+        ))
+        .bind(to_millis(locked_until))
+        .bind(to_millis(now))
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let job = job_from_row(row)?;
+            let device = sqlx::query(&format!(
+                "SELECT {DEVICE_COLUMNS} FROM push_devices WHERE id = $1"
+            ))
+            .bind(&job.device_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            claimed.push((job, device_from_row(&device)?));
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    async fn finish_push_job(
+        &self,
+        job_id: &str,
+        status: PushJobStatus,
+        next_attempt_at: DateTime<Utc>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "UPDATE push_jobs SET status = $1, next_attempt_at = $2, last_error = $3, \
+             locked_until = NULL, sent_at = CASE WHEN $1 = 'SENT' THEN $4 ELSE sent_at END \
+             WHERE id = $5",
+        )
+        .bind(status.as_str())
+        .bind(to_millis(next_attempt_at))
+        .bind(error)
+        .bind(to_millis(at))
+        .bind(job_id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn disable_push_device(
+        &self,
+        device_id: &str,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<()> {
+        sqlx::query("UPDATE push_devices SET disabled_reason = $1, updated_at = $2 WHERE id = $3")
+            .bind(reason)
+            .bind(to_millis(at))
+            .bind(device_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn push_outbox_depth(&self) -> DbResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM push_jobs WHERE status IN ('PENDING', 'SENDING')",
+        )
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    async fn next_push_due(&self) -> DbResult<Option<DateTime<Utc>>> {
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM push_jobs WHERE status = 'PENDING'",
+        )
+        .fetch_one(&self.read)
+        .await?;
+        Ok(next.map(from_millis))
+    }
+
+    async fn push_jobs(&self, agent_id: &str) -> DbResult<Vec<PushJob>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {JOB_COLUMNS} FROM push_jobs WHERE agent_id = $1 ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(agent_id)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    async fn unread_chats(&self, agent_id: &str) -> DbResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chats WHERE assignee_id = $1 AND status = 'ACTIVE' \
+             AND awaiting_reply_since IS NOT NULL",
+        )
+        .bind(agent_id)
+        .fetch_one(&self.read)
+        .await?)
+    }
+
+    async fn agent_live(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        let live: Option<i64> = sqlx::query_scalar("SELECT live_until FROM agents WHERE id = $1")
+            .bind(agent_id)
+            .fetch_one(&self.read)
+            .await?;
+        Ok(live.is_some_and(|until| until > to_millis(now)))
+    }
+
+    async fn acknowledge_assignments(&self, agent_id: &str) -> DbResult<()> {
+        sqlx::query(
+            "UPDATE chats SET acceptance_deadline = NULL WHERE assignee_id = $1 \
+             AND acceptance_deadline IS NOT NULL",
+        )
+        .bind(agent_id)
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
 }

@@ -15,6 +15,10 @@ type Db = sqlx::Sqlite;
 /// nothing: its one writer connection already serializes writers.
 const FOR_UPDATE: &str = "";
 
+/// How a worker's SELECT skips rows another worker has claimed. SQLite has one writer,
+/// so nothing is ever claimed concurrently.
+const SKIP_LOCKED: &str = "";
+
 #[allow(clippy::duplicate_mod)] // deliberate: the same SQL compiled for each backend
 #[path = "sql.rs"]
 mod sql;

@@ -6,6 +6,7 @@ mod support;
 
 mod accounts;
 mod auth;
+mod chat_access;
 mod chats;
 mod cli;
 mod http;

@@ -1,0 +1,317 @@
+//! Push notifications: devices, what a push says, and when a failed one is tried again. The
+//! senders (APNs, FCM) and the outbox worker live in `push/`; this is the part without I/O.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::UnknownVariant;
+use super::chat::truncate_chars;
+
+/// The most a push payload may weigh: APNs takes 4 KB, FCM 4 KB of data.
+pub const MAX_PAYLOAD_BYTES: usize = 4096;
+/// How much of a message a push previews.
+pub const PREVIEW_CHARS: usize = 120;
+/// Attempts before a job is given up as dead.
+pub const DEFAULT_MAX_ATTEMPTS: i32 = 8;
+/// Messages within this window share one push.
+pub const MESSAGE_DEBOUNCE: Duration = Duration::from_secs(10);
+/// At most one "customers waiting" push per agent in this window.
+pub const QUEUE_PUSH_INTERVAL: Duration = Duration::from_secs(60);
+
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            /// The spelling used in storage and in the API.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s { $($text => Ok($name::$variant),)+ other => Err(UnknownVariant(other.to_owned())) }
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// The phone's operating system, which decides the provider.
+    Platform {
+        /// Apple Push Notification service.
+        Ios = "IOS",
+        /// Firebase Cloud Messaging.
+        Android = "ANDROID",
+    }
+);
+
+string_enum!(
+    /// Which APNs environment a device token belongs to (FCM ignores it).
+    PushEnvironment {
+        Sandbox = "SANDBOX",
+        Production = "PRODUCTION",
+    }
+);
+
+string_enum!(
+    /// Why a push goes out; each can be switched off per agent.
+    NotificationKind {
+        NewChat = "NEW_CHAT",
+        TransferredChat = "TRANSFERRED_CHAT",
+        NewMessage = "NEW_MESSAGE",
+        QueuedCustomers = "QUEUED_CUSTOMERS",
+        OfflineMessage = "OFFLINE_MESSAGE",
+        MissedChat = "MISSED_CHAT",
+    }
+);
+
+string_enum!(
+    /// Where an outbox job is.
+    PushJobStatus {
+        /// Waiting for its time (`next_attempt_at`).
+        Pending = "PENDING",
+        /// Claimed by a worker until `locked_until`.
+        Sending = "SENDING",
+        /// Accepted by the provider.
+        Sent = "SENT",
+        /// Refused for good (a bad request, a dead token, too many attempts).
+        Dead = "DEAD",
+        /// No longer needed (the agent saw the messages).
+        Cancelled = "CANCELLED",
+    }
+);
+
+impl NotificationKind {
+    /// Every kind, for preferences.
+    pub const ALL: [NotificationKind; 6] = [
+        NotificationKind::NewChat,
+        NotificationKind::TransferredChat,
+        NotificationKind::NewMessage,
+        NotificationKind::QueuedCustomers,
+        NotificationKind::OfflineMessage,
+        NotificationKind::MissedChat,
+    ];
+
+    /// Whether the push should wake the phone at once (APNs priority 10, FCM HIGH).
+    pub fn urgent(self) -> bool {
+        matches!(
+            self,
+            NotificationKind::NewChat
+                | NotificationKind::TransferredChat
+                | NotificationKind::MissedChat
+        )
+    }
+}
+
+/// An agent's phone (or tablet) that gets pushes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushDevice {
+    pub id: String,
+    pub agent_id: String,
+    pub organization_id: String,
+    pub platform: Platform,
+    pub token: String,
+    /// The APNs topic (bundle id) or the Android package.
+    pub app_id: String,
+    pub environment: PushEnvironment,
+    pub locale: Option<String>,
+    pub device_name: Option<String>,
+    /// Why the provider refused the token, when it did; such devices get nothing.
+    pub disabled_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl PushDevice {
+    /// Whether pushes go to this device.
+    pub fn enabled(&self) -> bool {
+        self.disabled_reason.is_none()
+    }
+}
+
+/// What one push says: a title and body a person reads, and data the mobile SDK parses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PushMessage {
+    pub title: String,
+    pub body: String,
+    /// `type`, `chatId`, `organizationId`, `cursor`: strings, as FCM wants data.
+    pub data: BTreeMap<String, String>,
+    /// Wake the phone now (new and transferred chats).
+    pub urgent: bool,
+    /// Pushes with the same key replace each other on the phone (one per chat).
+    pub collapse_key: String,
+    /// Groups notifications by chat (APNs thread-id).
+    pub thread_id: Option<String>,
+}
+
+impl PushMessage {
+    /// Builds a push, keeping the body to a readable preview and the whole under 4 KB.
+    pub fn new(
+        kind: NotificationKind,
+        title: &str,
+        body: &str,
+        organization_id: &str,
+        chat_id: Option<&str>,
+        cursor: Option<&str>,
+    ) -> PushMessage {
+        let mut data = BTreeMap::new();
+        data.insert("type".to_owned(), kind.as_str().to_owned());
+        data.insert("organizationId".to_owned(), organization_id.to_owned());
+        if let Some(chat_id) = chat_id {
+            data.insert("chatId".to_owned(), chat_id.to_owned());
+        }
+        if let Some(cursor) = cursor {
+            data.insert("cursor".to_owned(), cursor.to_owned());
+        }
+        let collapse_key = match chat_id {
+            Some(chat_id) => format!("chat-{chat_id}"),
+            None => kind.as_str().to_lowercase(),
+        };
+        PushMessage {
+            title: truncate_chars(title, 80).to_owned(),
+            body: preview(body),
+            data,
+            urgent: kind.urgent(),
+            // APNs collapse ids are at most 64 bytes; UUIDs leave room.
+            collapse_key: truncate_chars(&collapse_key, 64).to_owned(),
+            thread_id: chat_id.map(str::to_owned),
+        }
+    }
+
+    /// The size of the message once encoded, a bound on any provider's payload.
+    pub fn encoded_len(&self) -> usize {
+        serde_json::to_vec(self)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
+    }
+}
+
+/// A message preview: one line, cut on a character boundary, with an ellipsis when cut.
+pub fn preview(text: &str) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= PREVIEW_CHARS {
+        line
+    } else {
+        format!("{}…", truncate_chars(&line, PREVIEW_CHARS - 1))
+    }
+}
+
+/// A push waiting in the outbox, for one device.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushJob {
+    pub id: String,
+    pub device_id: String,
+    pub agent_id: String,
+    pub organization_id: String,
+    pub kind: NotificationKind,
+    pub chat_id: Option<String>,
+    pub message: PushMessage,
+    pub status: PushJobStatus,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a provider said to one push.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Accepted.
+    Sent,
+    /// A passing failure (5xx, network, throttling): try again, after `after` if given.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// This push will never be accepted (a bad request); the token may still be fine.
+    Failed { reason: String },
+    /// The token is dead (uninstalled app, wrong topic): disable the device.
+    TokenInvalid { reason: String },
+}
+
+/// How long to wait before attempt `attempt` + 1 (1-based) after a passing failure:
+/// exponential from 2 s, capped at 10 minutes, times `jitter` in [0.5, 1.5) so that a burst of
+/// failures does not retry in lockstep; a provider's Retry-After wins when longer.
+pub fn retry_delay(attempt: i32, retry_after: Option<Duration>, jitter: f64) -> Duration {
+    const BASE_SECONDS: f64 = 2.0;
+    const CAP_SECONDS: f64 = 600.0;
+    let exponent = attempt.clamp(1, 20) - 1;
+    let backoff = (BASE_SECONDS * 2f64.powi(exponent)).min(CAP_SECONDS) * jitter.clamp(0.5, 1.5);
+    let backoff = Duration::from_secs_f64(backoff);
+    match retry_after {
+        Some(after) => after.max(backoff),
+        None => backoff,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn previews_are_one_line_and_cut_on_characters() {
+        assert_eq!(preview("Hello\n  there"), "Hello there");
+        let long = "é".repeat(500);
+        let cut = preview(&long);
+        assert_eq!(cut.chars().count(), PREVIEW_CHARS);
+        assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn messages_carry_string_data_and_stay_small() {
+        let message = PushMessage::new(
+            NotificationKind::NewChat,
+            &"Ada ".repeat(100),
+            &"😀".repeat(5000),
+            "org",
+            Some("chat-1"),
+            Some("42"),
+        );
+        assert_eq!(message.data["type"], "NEW_CHAT");
+        assert_eq!(message.data["chatId"], "chat-1");
+        assert_eq!(message.data["cursor"], "42");
+        assert!(message.urgent);
+        assert_eq!(message.collapse_key, "chat-chat-1");
+        assert!(
+            message.encoded_len() < MAX_PAYLOAD_BYTES,
+            "{}",
+            message.encoded_len()
+        );
+        let queue = PushMessage::new(
+            NotificationKind::QueuedCustomers,
+            "t",
+            "b",
+            "org",
+            None,
+            None,
+        );
+        assert!(!queue.urgent);
+        assert_eq!(queue.collapse_key, "queued_customers");
+    }
+
+    #[test]
+    fn retries_back_off_exponentially_with_jitter_and_honour_retry_after() {
+        assert_eq!(retry_delay(1, None, 1.0), Duration::from_secs(2));
+        assert_eq!(retry_delay(2, None, 1.0), Duration::from_secs(4));
+        assert_eq!(retry_delay(4, None, 1.0), Duration::from_secs(16));
+        assert_eq!(retry_delay(30, None, 1.0), Duration::from_secs(600));
+        assert_eq!(retry_delay(1, None, 0.5), Duration::from_secs(1));
+        assert_eq!(
+            retry_delay(1, Some(Duration::from_secs(60)), 1.0),
+            Duration::from_secs(60)
+        );
+        assert_eq!(
+            retry_delay(10, Some(Duration::from_secs(60)), 1.0),
+            Duration::from_secs(600)
+        );
+    }
+}
