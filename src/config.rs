@@ -110,6 +110,39 @@ pub struct Config {
     )]
     pub visitor_sessions_per_minute: u32,
 
+    /// Path to a Firebase service-account JSON (project_id, client_email, private_key,
+    /// token_uri): enables pushes to Android devices through FCM.
+    #[arg(long, env = "SWITCHBOARD_FCM_SERVICE_ACCOUNT")]
+    pub fcm_service_account: Option<PathBuf>,
+
+    /// Base URL of the FCM HTTP v1 API.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_FCM_ENDPOINT",
+        default_value = "https://fcm.googleapis.com"
+    )]
+    pub fcm_endpoint: String,
+
+    /// Path to the APNs auth key (.p8): enables pushes to iOS devices. Needs the key and team id.
+    #[arg(long, env = "SWITCHBOARD_APNS_KEY_PATH")]
+    pub apns_key_path: Option<PathBuf>,
+
+    /// The APNs key's id (10 characters, from the Apple developer account).
+    #[arg(long, env = "SWITCHBOARD_APNS_KEY_ID")]
+    pub apns_key_id: Option<String>,
+
+    /// The Apple developer team id.
+    #[arg(long, env = "SWITCHBOARD_APNS_TEAM_ID")]
+    pub apns_team_id: Option<String>,
+
+    /// Most push requests in flight at once per node.
+    #[arg(long, env = "SWITCHBOARD_PUSH_CONCURRENCY", default_value_t = 64)]
+    pub push_concurrency: usize,
+
+    /// Attempts before a push is given up.
+    #[arg(long, env = "SWITCHBOARD_PUSH_MAX_ATTEMPTS", default_value_t = 8)]
+    pub push_max_attempts: i32,
+
     /// Take the client address from X-Forwarded-For (only behind a proxy you run).
     #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,
@@ -174,6 +207,21 @@ impl Config {
             || self.timer_interval.is_zero()
         {
             return Err("WebSocket intervals must be longer than zero".into());
+        }
+        if self.apns_key_path.is_some()
+            && (self.apns_key_id.is_none() || self.apns_team_id.is_none())
+        {
+            return Err("SWITCHBOARD_APNS_KEY_PATH needs SWITCHBOARD_APNS_KEY_ID and SWITCHBOARD_APNS_TEAM_ID".into());
+        }
+        if !(self.fcm_endpoint.starts_with("http://") || self.fcm_endpoint.starts_with("https://"))
+        {
+            return Err("SWITCHBOARD_FCM_ENDPOINT must be an http(s) URL".into());
+        }
+        if self.push_max_attempts < 1 || self.push_concurrency < 1 {
+            return Err(
+                "SWITCHBOARD_PUSH_MAX_ATTEMPTS and SWITCHBOARD_PUSH_CONCURRENCY must be at least 1"
+                    .into(),
+            );
         }
         if self.max_body_bytes < 1024 {
             return Err("SWITCHBOARD_MAX_BODY_BYTES must be at least 1024".into());

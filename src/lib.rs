@@ -11,6 +11,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod push;
 pub mod services;
 pub mod store;
 
@@ -45,6 +46,8 @@ pub enum StartupError {
     Database(DbError),
     #[error("cannot create the first organization: {0}")]
     Bootstrap(error::Error),
+    #[error("push configuration: {0}")]
+    Push(String),
 }
 
 /// A built server, ready to serve.
@@ -53,6 +56,10 @@ pub struct App {
     pub services: Arc<Services>,
     pub schema: AppSchema,
     pub metrics: Arc<Metrics>,
+    /// The push providers the configuration enables.
+    pub senders: Arc<push::Senders>,
+    /// Wakes the push worker when a transaction queued pushes.
+    pub push_wake: Arc<tokio::sync::Notify>,
     /// What bootstrapping created, when the database was empty: print it once.
     pub bootstrapped: Option<Bootstrapped>,
 }
@@ -86,12 +93,16 @@ impl App {
             )
             .await
             .map_err(StartupError::Bootstrap)?;
+        let senders = Arc::new(push_senders(&config)?);
+        let push_wake = Arc::new(tokio::sync::Notify::new());
         let chats = ChatService::new(
             store.clone(),
             bus.clone(),
             config.visitor_sessions_per_minute,
+            push_wake.clone(),
         );
         let presence = services::presence::Presence::new(store.clone());
+        let push = services::push::PushService::new(store.clone());
         let services = Arc::new(Services {
             store,
             bus,
@@ -99,6 +110,7 @@ impl App {
             accounts,
             chats,
             presence,
+            push,
         });
         let schema = graphql::schema(
             services.clone(),
@@ -112,6 +124,8 @@ impl App {
             services,
             schema,
             metrics: Arc::new(Metrics::default()),
+            senders,
+            push_wake,
             bootstrapped,
         })
     }
@@ -130,6 +144,17 @@ impl App {
                 services: self.services.clone(),
                 interval: self.config.timer_interval,
             }
+            .run(timers_stopped.clone()),
+        );
+        let pushes = tokio::spawn(
+            push::PushWorker {
+                store: store.clone(),
+                senders: self.senders.clone(),
+                metrics: self.metrics.clone(),
+                wake: self.push_wake.clone(),
+                concurrency: self.config.push_concurrency,
+                max_attempts: self.config.push_max_attempts,
+            }
             .run(timers_stopped),
         );
         let served = http::serve(
@@ -143,9 +168,34 @@ impl App {
         .await;
         let _ = stop_timers.send(true);
         let _ = timers.await;
+        let _ = pushes.await;
         store.close().await;
         served
     }
+}
+
+/// The push providers the configuration enables.
+fn push_senders(config: &Config) -> Result<push::Senders, StartupError> {
+    let fcm = match &config.fcm_service_account {
+        Some(path) => Some(
+            push::fcm::FcmSender::from_file(path, &config.fcm_endpoint)
+                .map_err(StartupError::Push)?,
+        ),
+        None => None,
+    };
+    let apns = match (
+        &config.apns_key_path,
+        &config.apns_key_id,
+        &config.apns_team_id,
+    ) {
+        (Some(path), Some(key_id), Some(team_id)) => {
+            let transport = push::apns::A2Transport::from_key_file(path, key_id, team_id)
+                .map_err(StartupError::Push)?;
+            Some(push::apns::ApnsSender::new(Arc::new(transport)))
+        }
+        _ => None,
+    };
+    Ok(push::Senders { apns, fcm })
 }
 
 /// Opens the store the configuration names: Postgres or a SQLite file by URL, else SQLite in

@@ -116,6 +116,7 @@ async fn migrate(config: Config) -> Result<(), String> {
 }
 
 async fn serve(config: Config) -> Result<(), String> {
+    let shutdown = shutdown_signal();
     let listen = config.listen;
     let app = App::start(config).await.map_err(|err| err.to_string())?;
     if let Some(created) = &app.bootstrapped {
@@ -136,29 +137,36 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     tracing::info!(%address, backend = app.services.store.backend_name(), "listening");
     println!("Switchboard is listening on http://{address}/graphql");
-    app.serve(listener, shutdown_signal())
+    app.serve(listener, shutdown)
         .await
         .map_err(|err| format!("server failed: {err}"))
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Completes on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled, so a signal that arrives during start-up is not lost (nor
+/// does it kill the process the default way).
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let interrupt = signal(SignalKind::interrupt());
+        let terminate = signal(SignalKind::terminate());
+        async move {
+            match (interrupt, terminate) {
+                (Ok(mut interrupt), Ok(mut terminate)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
-            Err(_) => std::future::pending().await,
         }
-    };
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -19,6 +19,20 @@ pub struct Metrics {
     graphql_errors: Mutex<BTreeMap<String, u64>>,
     websockets_open: AtomicI64,
     websockets_total: AtomicU64,
+    /// Push outcomes by (provider, outcome): sent, failed, retried, token_disabled.
+    pushes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Enqueue-to-accepted latency of sent pushes, as cumulative bucket counts.
+    push_latency: Mutex<Histogram>,
+}
+
+/// Upper bounds (seconds) of the push latency histogram's buckets.
+const LATENCY_BUCKETS: [f64; 10] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum: f64,
 }
 
 /// Keeps the open-WebSocket gauge right however a connection ends.
@@ -55,13 +69,54 @@ impl Metrics {
         OpenWebSocket(self)
     }
 
+    /// Counts a push the provider accepted, with how long it took since it was queued.
+    pub fn push_sent(&self, provider: &'static str, latency: std::time::Duration) {
+        self.push_outcome(provider, "sent");
+        let seconds = latency.as_secs_f64();
+        let mut histogram = lock(&self.push_latency);
+        for (bucket, bound) in histogram.buckets.iter_mut().zip(LATENCY_BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        histogram.count += 1;
+        histogram.sum += seconds;
+    }
+
+    /// Counts a push given up (refused, dead token, too many attempts).
+    pub fn push_failed(&self, provider: &'static str) {
+        self.push_outcome(provider, "failed");
+    }
+
+    /// Counts a push scheduled for another attempt.
+    pub fn push_retried(&self, provider: &'static str) {
+        self.push_outcome(provider, "retried");
+    }
+
+    /// Counts a device token disabled on the provider's word.
+    pub fn push_token_disabled(&self, provider: &'static str) {
+        self.push_outcome(provider, "token_disabled");
+    }
+
+    fn push_outcome(&self, provider: &'static str, outcome: &'static str) {
+        *lock(&self.pushes).entry((provider, outcome)).or_default() += 1;
+    }
+
+    /// How many pushes of `provider` ended with `outcome`.
+    pub fn push_count(&self, provider: &'static str, outcome: &'static str) -> u64 {
+        lock(&self.pushes)
+            .get(&(provider, outcome))
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// How many WebSockets are open now.
     pub fn websockets_open(&self) -> i64 {
         self.websockets_open.load(Ordering::Relaxed)
     }
 
     /// The Prometheus text exposition of everything, with the database pools' state.
-    pub fn render(&self, pools: &[PoolStats]) -> String {
+    pub fn render(&self, pools: &[PoolStats], push_outbox_depth: Option<i64>) -> String {
         let mut out = String::new();
         header(
             &mut out,
@@ -138,6 +193,41 @@ impl Metrics {
                 );
             }
         }
+        header(
+            &mut out,
+            "switchboard_pushes_total",
+            "counter",
+            "Push attempts by provider and outcome.",
+        );
+        for ((provider, outcome), count) in lock(&self.pushes).iter() {
+            let _ = writeln!(
+                out,
+                "switchboard_pushes_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        if let Some(depth) = push_outbox_depth {
+            header(
+                &mut out,
+                "switchboard_push_outbox_depth",
+                "gauge",
+                "Pushes waiting to be sent.",
+            );
+            let _ = writeln!(out, "switchboard_push_outbox_depth {depth}");
+        }
+        let name = "switchboard_push_latency_seconds";
+        header(
+            &mut out,
+            name,
+            "histogram",
+            "Time from queueing a push to the provider accepting it.",
+        );
+        let histogram = lock(&self.push_latency);
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(histogram.buckets) {
+            let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", histogram.count);
+        let _ = writeln!(out, "{name}_sum {}", histogram.sum);
+        let _ = writeln!(out, "{name}_count {}", histogram.count);
         out
     }
 }
@@ -162,21 +252,29 @@ mod tests {
         metrics.http_request("/graphql", 200);
         metrics.graphql_operation("http", &["UNAUTHENTICATED".into()]);
         let guard = metrics.websocket_opened();
-        let text = metrics.render(&[PoolStats {
+        metrics.push_sent("fcm", std::time::Duration::from_millis(30));
+        metrics.push_retried("fcm");
+        let pools = [PoolStats {
             name: "main",
             size: 3,
             idle: 1,
-        }]);
+        }];
+        let text = metrics.render(&pools, Some(4));
         assert!(
             text.contains("switchboard_http_requests_total{route=\"/graphql\",status=\"200\"} 1")
         );
         assert!(text.contains("switchboard_graphql_errors_total{code=\"UNAUTHENTICATED\"} 1"));
         assert!(text.contains("switchboard_websockets_open 1"));
         assert!(text.contains("switchboard_db_pool_connections{pool=\"main\",state=\"busy\"} 2"));
+        assert!(text.contains("switchboard_pushes_total{provider=\"fcm\",outcome=\"sent\"} 1"));
+        assert!(text.contains("switchboard_pushes_total{provider=\"fcm\",outcome=\"retried\"} 1"));
+        assert!(text.contains("switchboard_push_outbox_depth 4"));
+        assert!(text.contains("switchboard_push_latency_seconds_bucket{le=\"0.025\"} 0"));
+        assert!(text.contains("switchboard_push_latency_seconds_bucket{le=\"0.05\"} 1"));
         drop(guard);
         assert!(
             metrics
-                .render(&[])
+                .render(&[], None)
                 .contains("switchboard_websockets_open 0")
         );
     }

@@ -878,3 +878,112 @@ pub struct UpdateOrganizationSettingsInput {
     pub queue_limit: Option<i32>,
     pub acceptance_timeout_seconds: Option<i32>,
 }
+
+// ---- push ----------------------------------------------------------------------------------
+
+/// The phone's operating system.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::domain::Platform")]
+pub enum Platform {
+    /// APNs.
+    Ios,
+    /// FCM.
+    Android,
+}
+
+/// Which APNs environment the token is for (ignored for Android).
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::domain::PushEnvironment")]
+pub enum PushEnvironment {
+    Sandbox,
+    Production,
+}
+
+/// Why a push goes out.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+#[graphql(remote = "crate::domain::NotificationKind")]
+pub enum NotificationKind {
+    /// A chat was assigned to you.
+    NewChat,
+    /// A chat was transferred to you.
+    TransferredChat,
+    /// A customer wrote while none of your apps was connected.
+    NewMessage,
+    /// Customers wait in the queue (at most one a minute).
+    QueuedCustomers,
+    /// A customer left an offline message.
+    OfflineMessage,
+    /// You did not accept a chat in time and stopped accepting chats.
+    MissedChat,
+}
+
+/// A device that gets pushes.
+pub struct PushDevice(pub domain::PushDevice);
+
+#[Object]
+impl PushDevice {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    async fn platform(&self) -> Platform {
+        self.0.platform.into()
+    }
+
+    async fn token(&self) -> &str {
+        &self.0.token
+    }
+
+    /// The APNs topic (bundle id) or Android package.
+    async fn app_id(&self) -> &str {
+        &self.0.app_id
+    }
+
+    async fn environment(&self) -> PushEnvironment {
+        self.0.environment.into()
+    }
+
+    async fn locale(&self) -> Option<&str> {
+        self.0.locale.as_deref()
+    }
+
+    async fn device_name(&self) -> Option<&str> {
+        self.0.device_name.as_deref()
+    }
+
+    /// False once the provider refused the token; register it again after a reinstall.
+    async fn enabled(&self) -> bool {
+        self.0.enabled()
+    }
+
+    /// Why the provider refused the token.
+    async fn disabled_reason(&self) -> Option<&str> {
+        self.0.disabled_reason.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+}
+
+/// Whether one kind of push is on.
+#[derive(SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "NotificationPreferenceInput")]
+pub struct NotificationPreference {
+    pub kind: NotificationKind,
+    pub enabled: bool,
+}
+
+/// A device to register.
+#[derive(async_graphql::InputObject)]
+pub struct RegisterPushDeviceInput {
+    pub platform: Platform,
+    /// The APNs device token (hex) or FCM registration token.
+    pub token: String,
+    /// The APNs topic (bundle id) or Android package.
+    pub app_id: String,
+    #[graphql(default_with = "PushEnvironment::Production")]
+    pub environment: PushEnvironment,
+    pub locale: Option<String>,
+    pub device_name: Option<String>,
+}

@@ -8,6 +8,7 @@ use crate::graphql::chat_types::{
     SendMessageInput, SetTypingInput, StartChatInput, StartVisitorSessionInput, TransferChatInput,
     UpdateOrganizationSettingsInput, UpdateVisitorPageInput, VisitorSession,
 };
+use crate::graphql::chat_types::{NotificationPreference, PushDevice, RegisterPushDeviceInput};
 use crate::graphql::types::{
     Agent, AuthPayload, ChangePasswordInput, CreateAgentInput, CreateGroupInput, Group, LoginInput,
     Organization, RoutingStatus, SignUpInput, UpdateAgentInput,
@@ -369,5 +370,70 @@ impl MutationRoot {
                 .update_settings(principal, update)
                 .await?,
         ))
+    }
+
+    /// Registers the signed-in agent's device for pushes (again: the same token updates it,
+    /// re-enables it, and moves it from any other agent). With a device, an agent who accepts
+    /// chats stays routable while the app is closed.
+    async fn register_push_device(
+        &self,
+        ctx: &Context<'_>,
+        input: RegisterPushDeviceInput,
+    ) -> ApiResult<PushDevice> {
+        let principal = ctx.principal()?;
+        let services = ctx.services();
+        let registration = crate::services::push::DeviceRegistration {
+            platform: input.platform.into(),
+            token: input.token,
+            app_id: input.app_id,
+            environment: input.environment.into(),
+            locale: input.locale,
+            device_name: input.device_name,
+        };
+        let device = services
+            .push
+            .register_device(principal, registration)
+            .await?;
+        // A reachable agent may take waiting chats.
+        services
+            .chats
+            .drain_queue(principal.organization_id())
+            .await?;
+        Ok(PushDevice(device))
+    }
+
+    /// Removes one of the signed-in agent's devices; false when it was not registered.
+    async fn unregister_push_device(&self, ctx: &Context<'_>, token: String) -> ApiResult<bool> {
+        let principal = ctx.principal()?;
+        Ok(ctx
+            .services()
+            .push
+            .unregister_device(principal, &token)
+            .await?)
+    }
+
+    /// Switches kinds of push on or off for the signed-in agent; returns every kind.
+    async fn update_notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+        preferences: Vec<NotificationPreference>,
+    ) -> ApiResult<Vec<NotificationPreference>> {
+        let principal = ctx.principal()?;
+        let changes: Vec<_> = preferences
+            .iter()
+            .map(|p| (p.kind.into(), p.enabled))
+            .collect();
+        let all = ctx
+            .services()
+            .push
+            .set_preferences(principal, &changes)
+            .await?;
+        Ok(all
+            .into_iter()
+            .map(|(kind, enabled)| NotificationPreference {
+                kind: kind.into(),
+                enabled,
+            })
+            .collect())
     }
 }

@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, Object};
 use crate::graphql::chat_types::{
     Availability, Chat, OfflineMessage, QueueEntry, TransferCandidate,
 };
+use crate::graphql::chat_types::{NotificationPreference, PushDevice};
 use crate::graphql::types::{Agent, Group, Organization};
 use crate::graphql::{ApiResult, ContextExt};
 
@@ -168,6 +169,38 @@ impl QueryRoot {
                     && load.agent.routing_status == crate::domain::RoutingStatus::AcceptingChats,
                 active_chats: load.active_chats,
                 agent: Agent(load.agent),
+            })
+            .collect())
+    }
+
+    /// The signed-in agent's push devices.
+    async fn my_push_devices(&self, ctx: &Context<'_>) -> ApiResult<Vec<PushDevice>> {
+        let principal = ctx.principal()?;
+        Ok(ctx
+            .services()
+            .push
+            .devices(principal)
+            .await?
+            .into_iter()
+            .map(PushDevice)
+            .collect())
+    }
+
+    /// Which kinds of push the signed-in agent gets.
+    async fn notification_preferences(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<NotificationPreference>> {
+        let principal = ctx.principal()?;
+        Ok(ctx
+            .services()
+            .push
+            .preferences(principal)
+            .await?
+            .into_iter()
+            .map(|(kind, enabled)| NotificationPreference {
+                kind: kind.into(),
+                enabled,
             })
             .collect())
     }

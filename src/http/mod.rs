@@ -97,7 +97,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let body = state.metrics.render(&state.services.store.pool_stats());
+    let depth = state.services.store.push_outbox_depth().await.ok();
+    let body = state
+        .metrics
+        .render(&state.services.store.pool_stats(), depth);
     let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -194,6 +194,14 @@ impl Connection {
                             let services = &self.state.services;
                             let (connected, first) = services.presence.connected(principal).await;
                             self.presence = Some(connected);
+                            // A live app acknowledges chats assigned to it through a push.
+                            if let Err(err) = services
+                                .store
+                                .acknowledge_assignments(&principal.agent.id)
+                                .await
+                            {
+                                tracing::warn!(error = %err, "could not acknowledge assignments");
+                            }
                             let accepting = principal.agent.routing_status
                                 == crate::domain::RoutingStatus::AcceptingChats;
                             if first

@@ -16,8 +16,9 @@ use chrono::{DateTime, Utc};
 use crate::bus::{BusEvent, EventBus, QueuedChat, Topic, Typing};
 use crate::domain::{
     self, Agent, Attention, AuthorKind, Channel, Chat, ChatEvent, ChatEventKind, ChatSettings,
-    ChatStatus, Customer, FeedData, FeedKind, OfflineMessage, Organization, Rating,
-    RoutingCandidate, RoutingStatus, Visibility, choose_agent,
+    ChatStatus, Customer, FeedData, FeedKind, NotificationKind, OfflineMessage, Organization,
+    PushJob, PushJobStatus, PushMessage, Rating, RoutingCandidate, RoutingStatus, Visibility,
+    choose_agent,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::{Caller, CustomerPrincipal, Principal};
@@ -110,6 +111,8 @@ pub struct ChatService {
     bus: Arc<dyn EventBus>,
     visitor_sessions: FailureLimiter,
     customer_messages: FailureLimiter,
+    /// Rung when a change queued pushes.
+    push_wake: Arc<tokio::sync::Notify>,
 }
 
 /// One change in progress: its transaction and what to announce after the commit.
@@ -122,6 +125,10 @@ struct Change {
     queue_changed: bool,
     /// A chat that just joined the queue.
     joined_queue: Option<String>,
+    /// Whether pushes were queued, so the push worker must wake up.
+    pushes_queued: bool,
+    /// The last feed cursor given to each agent in this change, for pushes to carry.
+    feed_cursors: HashMap<String, i64>,
 }
 
 impl Change {
@@ -140,6 +147,7 @@ impl Change {
                     self.now,
                 )
                 .await?;
+            self.feed_cursors.insert(agent_id.clone(), entry.seq);
             self.announce(Topic::Agent(agent_id), BusEvent::Feed(entry));
         }
         self.announce(
@@ -179,8 +187,64 @@ impl Change {
                 self.now,
             )
             .await?;
+        self.feed_cursors.insert(agent_id.to_owned(), entry.seq);
         self.announce(Topic::Agent(agent_id.to_owned()), BusEvent::Feed(entry));
         Ok(())
+    }
+
+    /// Queues a push of `kind` to each of the agent's devices that takes it, due after
+    /// `delay`, in this transaction: it goes out if and only if the change commits.
+    async fn push(
+        &mut self,
+        agent_id: &str,
+        kind: NotificationKind,
+        chat: Option<&Chat>,
+        title: &str,
+        body: &str,
+        delay: std::time::Duration,
+    ) -> Result<()> {
+        let devices = self.tx.push_targets(agent_id, kind).await?;
+        if devices.is_empty() {
+            return Ok(());
+        }
+        let cursor = self.feed_cursors.get(agent_id).map(i64::to_string);
+        let message = PushMessage::new(
+            kind,
+            title,
+            body,
+            &self.org.id,
+            chat.map(|c| c.id.as_str()),
+            cursor.as_deref(),
+        );
+        let due = self.now + chrono::Duration::from_std(delay).unwrap_or_default();
+        for device in devices {
+            let job = PushJob {
+                id: domain::new_id(),
+                device_id: device.id,
+                agent_id: agent_id.to_owned(),
+                organization_id: self.org.id.clone(),
+                kind,
+                chat_id: chat.map(|c| c.id.clone()),
+                message: message.clone(),
+                status: PushJobStatus::Pending,
+                attempts: 0,
+                next_attempt_at: due,
+                last_error: None,
+                created_at: self.now,
+            };
+            self.tx.insert_push_job(&job).await?;
+        }
+        self.pushes_queued = true;
+        Ok(())
+    }
+
+    /// The customer's name as pushes show it.
+    async fn customer_name(&mut self, chat: &Chat) -> Result<String> {
+        Ok(self
+            .tx
+            .customer_name(&chat.customer_id)
+            .await?
+            .unwrap_or_else(|| "A customer".into()))
     }
 
     /// The agents who hear a chat's events: its assignee, supervisors who joined, and the
@@ -228,6 +292,9 @@ impl Change {
         if chat.awaiting_reply_since.is_some() {
             chat.awaiting_reply_since = Some(self.now);
         }
+        // An agent with no app connected live must acknowledge in time (see the timers).
+        let live = self.tx.agent_live(&agent.id, self.now).await?;
+        chat.acceptance_deadline = (!live).then(|| self.now + self.org.settings.acceptance_timeout);
         self.tx.update_chat(chat).await?;
         self.tx.mark_assigned(&agent.id, self.now).await?;
         self.feed(&agent.id, feed, Some(chat), data).await?;
@@ -237,8 +304,72 @@ impl Change {
             format!("{} joined the chat", agent.name),
         )
         .await?;
+        let customer = self.customer_name(chat).await?;
+        let preview = self
+            .tx
+            .latest_customer_message(&chat.id)
+            .await?
+            .unwrap_or_default();
+        let (kind, title) = if feed == FeedKind::ChatTransferred {
+            (
+                NotificationKind::TransferredChat,
+                format!("Chat with {customer} transferred to you"),
+            )
+        } else {
+            (
+                NotificationKind::NewChat,
+                format!("New chat from {customer}"),
+            )
+        };
+        self.push(
+            &agent.id,
+            kind,
+            Some(chat),
+            &title,
+            &preview,
+            std::time::Duration::ZERO,
+        )
+        .await?;
         if was_queued {
             self.queue_changed = true;
+        }
+        Ok(())
+    }
+
+    /// One collapsed "customers waiting" push to each accepting agent of the chat's group who
+    /// has no app connected live, at most once a minute.
+    async fn push_queue_reminders(&mut self, chat: &Chat) -> Result<()> {
+        let waiting = self.tx.queued_chats(&self.org.id).await?.len();
+        let candidates = self
+            .tx
+            .routing_candidates(&self.org, chat.group_id.as_deref(), self.now)
+            .await?;
+        let since =
+            self.now - chrono::Duration::from_std(domain::QUEUE_PUSH_INTERVAL).unwrap_or_default();
+        for candidate in candidates {
+            let agent = candidate.agent_id;
+            if self.tx.agent_live(&agent, self.now).await?
+                || self
+                    .tx
+                    .pushed_since(&agent, NotificationKind::QueuedCustomers, since)
+                    .await?
+            {
+                continue;
+            }
+            let title = if waiting == 1 {
+                "1 customer is waiting".to_owned()
+            } else {
+                format!("{waiting} customers are waiting")
+            };
+            self.push(
+                &agent,
+                NotificationKind::QueuedCustomers,
+                None,
+                &title,
+                "Open the queue to take a chat",
+                std::time::Duration::ZERO,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -269,6 +400,7 @@ impl Change {
         .await?;
         self.queue_changed = true;
         self.joined_queue = Some(chat.id.clone());
+        self.push_queue_reminders(chat).await?;
         Ok(())
     }
 
@@ -404,10 +536,12 @@ impl ChatService {
         store: Arc<dyn Database>,
         bus: Arc<dyn EventBus>,
         visitor_sessions_per_minute: u32,
+        push_wake: Arc<tokio::sync::Notify>,
     ) -> Self {
         ChatService {
             store,
             bus,
+            push_wake,
             visitor_sessions: FailureLimiter::new(
                 visitor_sessions_per_minute,
                 Duration::from_secs(60),
@@ -429,6 +563,8 @@ impl ChatService {
             announcements: Vec::new(),
             queue_changed: false,
             joined_queue: None,
+            pushes_queued: false,
+            feed_cursors: HashMap::new(),
         })
     }
 
@@ -440,9 +576,13 @@ impl ChatService {
             announcements,
             queue_changed,
             joined_queue,
+            pushes_queued,
             ..
         } = change;
         tx.commit().await?;
+        if pushes_queued {
+            self.push_wake.notify_one();
+        }
         for (topic, event) in announcements {
             self.bus.publish(topic, event);
         }
@@ -737,7 +877,26 @@ impl ChatService {
             handled: false,
             created_at: domain::now(),
         };
-        self.store.insert_offline_message(&message).await?;
+        let mut change = self.begin(&customer.organization_id).await?;
+        change.tx.insert_offline_message(&message).await?;
+        let recipients = change
+            .tx
+            .offline_message_recipients(&customer.organization_id, message.group_id.as_deref())
+            .await?;
+        let title = format!("Offline message from {}", message.name);
+        for agent in recipients {
+            change
+                .push(
+                    &agent,
+                    NotificationKind::OfflineMessage,
+                    None,
+                    &title,
+                    &message.text,
+                    std::time::Duration::ZERO,
+                )
+                .await?;
+        }
+        self.finish(change).await?;
         Ok(message)
     }
 
@@ -869,6 +1028,8 @@ impl ChatService {
             _ => {
                 chat.awaiting_reply_since = None;
                 chat.agent_typing_since = None;
+                // A reply acknowledges an assignment made through a push.
+                chat.acceptance_deadline = None;
                 chat.first_response_at = chat.first_response_at.or(Some(now));
                 if chat.attention == Attention::WaitingLong {
                     chat.attention = Attention::Normal;
@@ -889,8 +1050,56 @@ impl ChatService {
         if chat.attention != before {
             self.attention_changed(&mut change, &chat).await?;
         }
+        if author_kind == AuthorKind::Customer
+            && let Some(assignee) = chat.assignee_id.clone()
+            && !change.tx.agent_live(&assignee, now).await?
+        {
+            self.push_message(&mut change, &chat, &assignee, &author_name, &stored.text)
+                .await?;
+        }
         self.finish(change).await?;
         Ok(stored)
+    }
+
+    /// A customer message for an agent with no app connected live: messages within the
+    /// debounce window share one push, which shows the latest.
+    async fn push_message(
+        &self,
+        change: &mut Change,
+        chat: &Chat,
+        agent_id: &str,
+        customer: &str,
+        text: &str,
+    ) -> Result<()> {
+        let pending = change
+            .tx
+            .pending_push_jobs(agent_id, NotificationKind::NewMessage, Some(&chat.id))
+            .await?;
+        if pending.is_empty() {
+            return change
+                .push(
+                    agent_id,
+                    NotificationKind::NewMessage,
+                    Some(chat),
+                    customer,
+                    text,
+                    domain::MESSAGE_DEBOUNCE,
+                )
+                .await;
+        }
+        let cursor = change.feed_cursors.get(agent_id).map(i64::to_string);
+        let message = PushMessage::new(
+            NotificationKind::NewMessage,
+            customer,
+            text,
+            &chat.organization_id,
+            Some(&chat.id),
+            cursor.as_deref(),
+        );
+        for job in pending {
+            change.tx.update_push_job_message(&job, &message).await?;
+        }
+        Ok(())
     }
 
     /// Typing indicators: the customer's draft is the agents' sneak peek; an agent's typing
@@ -1480,6 +1689,9 @@ impl ChatService {
     /// Applies the timers to one active chat: auto-close, auto-transfer, attention.
     pub async fn apply_timers(&self, chat: &Chat, settings: &ChatSettings) -> Result<()> {
         let now = domain::now();
+        if domain::acceptance_missed(chat, now) {
+            return self.missed_acceptance(chat).await;
+        }
         if domain::auto_close_due(chat, settings, now) {
             let mut change = self.begin(&chat.organization_id).await?;
             let mut current = change.chat(&chat.id).await?;
@@ -1514,6 +1726,106 @@ impl ChatService {
             }
         }
         Ok(())
+    }
+
+    /// The agent did not acknowledge a chat assigned through a push in time: the chat goes to
+    /// the next routable agent (or the queue), the agent stops accepting chats, and their
+    /// phone hears that they missed it.
+    async fn missed_acceptance(&self, chat: &Chat) -> Result<()> {
+        let mut change = self.begin(&chat.organization_id).await?;
+        let mut current = change.chat(&chat.id).await?;
+        if !domain::acceptance_missed(&current, change.now) {
+            return Ok(());
+        }
+        let Some(agent_id) = current.assignee_id.clone() else {
+            return Ok(());
+        };
+        if change.tx.agent_live(&agent_id, change.now).await? {
+            // They came back just now: that is an acknowledgement.
+            current.acceptance_deadline = None;
+            change.tx.update_chat(&current).await?;
+            return self.finish(change).await;
+        }
+        let agent = change.tx.agent(&change.org.id, &agent_id).await?;
+        change
+            .tx
+            .set_routing_status(&agent.id, RoutingStatus::NotAcceptingChats)
+            .await?;
+        let data = FeedData {
+            routing_status: Some(RoutingStatus::NotAcceptingChats),
+            ..FeedData::default()
+        };
+        change
+            .feed(&agent.id, FeedKind::RoutingStatusChanged, None, data)
+            .await?;
+        change.announce(
+            Topic::Agent(agent.id.clone()),
+            BusEvent::AgentChanged {
+                organization_id: agent.organization_id.clone(),
+                agent_id: agent.id.clone(),
+            },
+        );
+        change
+            .tx
+            .add_participant(
+                &current.id,
+                &agent.id,
+                ParticipantRole::PreviousAssignee,
+                change.now,
+            )
+            .await?;
+        let seconds = change.org.settings.acceptance_timeout.num_seconds();
+        let mut note = new_event(
+            &current,
+            ChatEventKind::ChatTransferred,
+            AuthorKind::System,
+            None,
+            None,
+            format!(
+                "{} did not accept the chat within {seconds} seconds and no longer accepts chats",
+                agent.name
+            ),
+            change.now,
+        );
+        note.visibility = Visibility::Agents;
+        change.append(&current, note).await?;
+        current.acceptance_deadline = None;
+        let excluded = change.previous_assignees(&current.id).await?;
+        let candidates = change
+            .tx
+            .routing_candidates(&change.org, current.group_id.as_deref(), change.now)
+            .await?;
+        let data = FeedData {
+            from_agent_id: Some(agent.id.clone()),
+            reason: Some(format!("{} did not accept the chat in time", agent.name)),
+            ..FeedData::default()
+        };
+        match choose_agent(&candidates, None, &excluded).map(|c| c.agent_id.clone()) {
+            Some(next) => {
+                change
+                    .assign(&mut current, &next, FeedKind::ChatAssigned, data.clone())
+                    .await?
+            }
+            None => {
+                current.assignee_id = None;
+                change.enqueue(&mut current).await?;
+            }
+        }
+        change
+            .feed(&agent.id, FeedKind::ChatTransferred, Some(&current), data)
+            .await?;
+        let customer = change.customer_name(&current).await?;
+        change
+            .push(
+                &agent.id,
+                NotificationKind::MissedChat,
+                Some(&current),
+                &format!("Missed chat from {customer}"),
+                "You did not accept it in time, so you no longer accept chats. Open the app to accept chats again.",
+                std::time::Duration::ZERO,
+            )
+            .await?;
+        self.finish(change).await
     }
 
     async fn auto_transfer(&self, chat: &Chat) -> Result<()> {

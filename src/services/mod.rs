@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod auth;
 pub mod chats;
 pub mod presence;
+pub mod push;
 pub mod rate_limit;
 pub mod streams;
 pub mod timers;
@@ -26,4 +27,5 @@ pub struct Services {
     pub accounts: AccountService,
     pub chats: ChatService,
     pub presence: Arc<presence::Presence>,
+    pub push: push::PushService,
 }
