@@ -1524,7 +1524,7 @@ impl ChatService {
             "acceptanceTimeoutSeconds",
             update.acceptance_timeout_seconds,
             settings.acceptance_timeout,
-            5,
+            1,
             DAY,
         )?;
         if let Some(limit) = update.default_chat_limit {
