@@ -961,3 +961,64 @@ async fn the_outbox_survives_a_restart_without_loss_or_duplicates() {
         "the first life tried and failed"
     );
 }
+
+#[tokio::test]
+async fn waiting_customers_and_offline_messages_reach_phones() {
+    let (fake, url) = fake_fcm().await;
+    let (server, owner, _dir) = push_server(Backend::Sqlite, &url, |_| {}).await;
+    server
+        .ok(Some(&owner), "mutation { updateOrganizationSettings(input: {acceptanceTimeoutSeconds: 3600, queueLimit: 10}) { id } }", json!({}))
+        .await;
+    let data = server
+        .ok(
+            Some(&owner),
+            "mutation { createAgent(input: {email: \"ada@example.com\", name: \"Ada\", password: \"agent-password-1\", chatLimit: 1}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert!(data["createAgent"]["id"].is_string());
+    let ada = server.agent_token("ada@example.com").await;
+    register(&server, &ada, "ada-phone").await;
+    register(&server, &owner, "owner-phone").await;
+    let key = widget_key(&server, &owner).await;
+    // The first chat fills Ada's only slot; the next two wait: one collapsed queue push.
+    for n in 0..3 {
+        let customer = visitor(&server, &key, &format!("q{n}")).await;
+        start_chat(&server, &customer, "hello").await;
+    }
+    let of_type = |token: &str, kind: &str| {
+        fake.sent_to(token)
+            .into_iter()
+            .filter(|m| m["message"]["data"]["type"] == kind)
+            .collect::<Vec<_>>()
+    };
+    wait_until("a queue push", || {
+        !of_type("ada-phone", "QUEUED_CUSTOMERS").is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let queue = of_type("ada-phone", "QUEUED_CUSTOMERS");
+    assert_eq!(queue.len(), 1, "at most one a minute");
+    assert_eq!(queue[0]["message"]["android"]["priority"], "NORMAL");
+    assert!(
+        of_type("owner-phone", "QUEUED_CUSTOMERS").is_empty(),
+        "only agents who accept chats"
+    );
+
+    // An offline message reaches the admins (the owner) and the group's agents.
+    let customer = visitor(&server, &key, "after-hours").await;
+    server
+        .ok(
+            Some(&customer),
+            "mutation { leaveOfflineMessage(input: {name: \"Sam\", email: \"sam@example.com\", text: \"Call me back\"}) { id } }",
+            json!({}),
+        )
+        .await;
+    wait_until("the owner's offline-message push", || {
+        !of_type("owner-phone", "OFFLINE_MESSAGE").is_empty()
+    })
+    .await;
+    let offline = &of_type("owner-phone", "OFFLINE_MESSAGE")[0]["message"];
+    assert_eq!(offline["notification"]["title"], "Offline message from Sam");
+    assert_eq!(offline["notification"]["body"], "Call me back");
+}
