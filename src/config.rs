@@ -143,6 +143,14 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_PUSH_MAX_ATTEMPTS", default_value_t = 8)]
     pub push_max_attempts: i32,
 
+    /// Messages one customer may send per minute.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CUSTOMER_MESSAGES_PER_MINUTE",
+        default_value_t = 60
+    )]
+    pub customer_messages_per_minute: u32,
+
     /// Take the client address from X-Forwarded-For (only behind a proxy you run).
     #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,

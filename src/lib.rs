@@ -99,6 +99,7 @@ impl App {
             store.clone(),
             bus.clone(),
             config.visitor_sessions_per_minute,
+            config.customer_messages_per_minute,
             push_wake.clone(),
         );
         let presence = services::presence::Presence::new(store.clone());

@@ -43,10 +43,10 @@ pub enum BusEvent {
         estimated_wait_seconds: i64,
     },
     /// The organization's queue changed: every queued chat with its group, oldest first, and
-    /// the chat that just joined it, if one did. Never stored.
+    /// the chats that joined it since the last announcement. Never stored.
     QueueChanged {
         queued: Vec<QueuedChat>,
-        joined: Option<String>,
+        joined: Vec<String>,
     },
 }
 

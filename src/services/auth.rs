@@ -475,9 +475,20 @@ fn too_many_attempts(wait: Duration) -> Error {
     }
 }
 
-/// Hashes a password with Argon2id on the blocking pool: hashing takes tens of milliseconds of
-/// CPU by design, which must not stall the async workers.
+/// Password hashes computed at once. Each Argon2id hash takes 19 MiB and tens of milliseconds
+/// of CPU by design; a burst of logins must not take the server's memory with it (every
+/// blocking thread would keep its own allocator arena) nor its cores.
+fn hashing_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
+
+/// Hashes a password with Argon2id on the blocking pool, so that it does not stall the async
+/// workers, at most one per core at a time.
 pub async fn hash_password(password: String) -> Result<String> {
+    let _permit = hashing_permits().acquire().await.map_err(Error::internal)?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -491,6 +502,7 @@ pub async fn hash_password(password: String) -> Result<String> {
 
 /// Checks a password against an Argon2 PHC string, on the blocking pool.
 async fn verify_password(hash: String, password: String) -> Result<bool> {
+    let _permit = hashing_permits().acquire().await.map_err(Error::internal)?;
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&hash).map_err(|err| Error::internal(err.to_string()))?;
         Ok(Argon2::default()

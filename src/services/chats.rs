@@ -30,8 +30,6 @@ const DEFAULT_HANDLE_SECONDS: i64 = 300;
 /// The shortest handling time wait estimates assume: a day of chats closed within seconds
 /// (tests, spam) must not tell waiting customers they wait for nothing.
 const MIN_HANDLE_SECONDS: i64 = 30;
-/// Messages one customer may send per minute.
-const CUSTOMER_MESSAGES_PER_MINUTE: u32 = 60;
 /// Longest URL, page title, referrer, user agent and free-text field we keep.
 const MAX_URL_CHARS: usize = 2048;
 const MAX_TITLE_CHARS: usize = 300;
@@ -113,7 +111,13 @@ pub struct ChatService {
     customer_messages: FailureLimiter,
     /// Rung when a change queued pushes.
     push_wake: Arc<tokio::sync::Notify>,
+    /// Organizations whose queue changed and is about to be announced, with the chats that
+    /// joined it meanwhile.
+    pending_queue_announcements: Arc<std::sync::Mutex<HashMap<String, Vec<String>>>>,
 }
+
+/// How long queue changes gather before one announcement.
+const QUEUE_ANNOUNCEMENT_DELAY: Duration = Duration::from_millis(50);
 
 /// One change in progress: its transaction and what to announce after the commit.
 struct Change {
@@ -339,28 +343,22 @@ impl Change {
     /// One collapsed "customers waiting" push to each accepting agent of the chat's group who
     /// has no app connected live, at most once a minute.
     async fn push_queue_reminders(&mut self, chat: &Chat) -> Result<()> {
-        let waiting = self.tx.queued_chats(&self.org.id).await?.len();
-        let candidates = self
-            .tx
-            .routing_candidates(&self.org, chat.group_id.as_deref(), self.now)
-            .await?;
         let since =
             self.now - chrono::Duration::from_std(domain::QUEUE_PUSH_INTERVAL).unwrap_or_default();
-        for candidate in candidates {
-            let agent = candidate.agent_id;
-            if self.tx.agent_live(&agent, self.now).await?
-                || self
-                    .tx
-                    .pushed_since(&agent, NotificationKind::QueuedCustomers, since)
-                    .await?
-            {
-                continue;
-            }
-            let title = if waiting == 1 {
-                "1 customer is waiting".to_owned()
-            } else {
-                format!("{waiting} customers are waiting")
-            };
+        let recipients = self
+            .tx
+            .queue_push_recipients(&self.org.id, chat.group_id.as_deref(), since, self.now)
+            .await?;
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        let waiting = self.tx.queued_count(&self.org.id).await?;
+        let title = if waiting == 1 {
+            "1 customer is waiting".to_owned()
+        } else {
+            format!("{waiting} customers are waiting")
+        };
+        for agent in recipients {
             self.push(
                 &agent,
                 NotificationKind::QueuedCustomers,
@@ -536,18 +534,20 @@ impl ChatService {
         store: Arc<dyn Database>,
         bus: Arc<dyn EventBus>,
         visitor_sessions_per_minute: u32,
+        customer_messages_per_minute: u32,
         push_wake: Arc<tokio::sync::Notify>,
     ) -> Self {
         ChatService {
             store,
             bus,
             push_wake,
+            pending_queue_announcements: Arc::default(),
             visitor_sessions: FailureLimiter::new(
                 visitor_sessions_per_minute,
                 Duration::from_secs(60),
             ),
             customer_messages: FailureLimiter::new(
-                CUSTOMER_MESSAGES_PER_MINUTE,
+                customer_messages_per_minute,
                 Duration::from_secs(60),
             ),
         }
@@ -587,68 +587,45 @@ impl ChatService {
             self.bus.publish(topic, event);
         }
         if queue_changed {
-            self.announce_queue(&org, joined_queue).await?;
+            self.queue_changed(&org, joined_queue);
         }
         Ok(())
     }
 
-    /// Tells every queued customer their place and wait, and the agents the queue's shape.
-    async fn announce_queue(&self, org: &Organization, joined: Option<String>) -> Result<()> {
-        let entries = self.queue_entries(org).await?;
-        for entry in &entries {
-            self.bus.publish(
-                Topic::Chat(entry.chat.id.clone()),
-                BusEvent::QueuePosition {
-                    chat_id: entry.chat.id.clone(),
-                    position: entry.position,
-                    estimated_wait_seconds: entry.estimated_wait_seconds,
-                },
-            );
+    /// Announces the organization's queue shortly, once for every change made meanwhile:
+    /// a burst of a thousand chats costs one announcement, not a thousand.
+    fn queue_changed(&self, org: &Organization, joined: Option<String>) {
+        let mut pending = self
+            .pending_queue_announcements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(joined_so_far) = pending.get_mut(&org.id) {
+            joined_so_far.extend(joined);
+            return;
         }
-        let queued = entries
-            .iter()
-            .map(|e| QueuedChat {
-                chat_id: e.chat.id.clone(),
-                group_id: e.chat.group_id.clone(),
-            })
-            .collect();
-        self.bus.publish(
-            Topic::Organization(org.id.clone()),
-            BusEvent::QueueChanged { queued, joined },
+        pending.insert(org.id.clone(), joined.into_iter().collect());
+        let (store, bus, pending) = (
+            self.store.clone(),
+            self.bus.clone(),
+            self.pending_queue_announcements.clone(),
         );
-        Ok(())
+        let org = org.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(QUEUE_ANNOUNCEMENT_DELAY).await;
+            let joined = pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&org.id)
+                .unwrap_or_default();
+            if let Err(err) = announce_queue(store.as_ref(), bus.as_ref(), &org, joined).await {
+                tracing::warn!(error = %err, "could not announce the queue");
+            }
+        });
     }
 
-    /// The queue with places (per group: chats of other groups wait for other agents) and
-    /// estimated waits.
+    /// The queue with places and estimated waits.
     async fn queue_entries(&self, org: &Organization) -> Result<Vec<QueueEntry>> {
-        let mut queued = self
-            .store
-            .chats(&org.id, &[ChatStatus::Queued], None)
-            .await?;
-        queued.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then_with(|| a.id.cmp(&b.id)));
-        let loads = self.store.agent_loads(&org.id, domain::now()).await?;
-        let handle = self
-            .store
-            .average_handle_seconds(&org.id)
-            .await?
-            .map_or(DEFAULT_HANDLE_SECONDS, |seconds| {
-                seconds.max(MIN_HANDLE_SECONDS)
-            });
-        let mut positions: HashMap<Option<String>, i64> = HashMap::new();
-        Ok(queued
-            .into_iter()
-            .map(|chat| {
-                let position = positions.entry(chat.group_id.clone()).or_default();
-                *position += 1;
-                let slots = accepting_slots(&loads, org, chat.group_id.as_deref());
-                QueueEntry {
-                    position: *position,
-                    estimated_wait_seconds: domain::estimate_wait_seconds(*position, slots, handle),
-                    chat,
-                }
-            })
-            .collect())
+        queue_entries(self.store.as_ref(), org).await
     }
 
     // ---- customers --------------------------------------------------------------------
@@ -1943,6 +1920,66 @@ impl ChatService {
         self.customer_messages.record(&customer.customer_id);
         Ok(())
     }
+}
+
+/// Tells every queued customer their place and wait, and the agents the queue's shape.
+async fn announce_queue(
+    store: &dyn Database,
+    bus: &dyn EventBus,
+    org: &Organization,
+    joined: Vec<String>,
+) -> Result<()> {
+    let entries = queue_entries(store, org).await?;
+    for entry in &entries {
+        bus.publish(
+            Topic::Chat(entry.chat.id.clone()),
+            BusEvent::QueuePosition {
+                chat_id: entry.chat.id.clone(),
+                position: entry.position,
+                estimated_wait_seconds: entry.estimated_wait_seconds,
+            },
+        );
+    }
+    let queued = entries
+        .iter()
+        .map(|e| QueuedChat {
+            chat_id: e.chat.id.clone(),
+            group_id: e.chat.group_id.clone(),
+        })
+        .collect();
+    bus.publish(
+        Topic::Organization(org.id.clone()),
+        BusEvent::QueueChanged { queued, joined },
+    );
+    Ok(())
+}
+
+/// The queue with places (per group: chats of other groups wait for other agents) and
+/// estimated waits.
+async fn queue_entries(store: &dyn Database, org: &Organization) -> Result<Vec<QueueEntry>> {
+    let mut queued = store.chats(&org.id, &[ChatStatus::Queued], None).await?;
+    queued.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then_with(|| a.id.cmp(&b.id)));
+    let loads = store.agent_loads(&org.id, domain::now()).await?;
+    let handle = store
+        .average_handle_seconds(&org.id)
+        .await?
+        .map_or(DEFAULT_HANDLE_SECONDS, |seconds| {
+            seconds.max(MIN_HANDLE_SECONDS)
+        });
+    let mut positions: HashMap<Option<String>, i64> = HashMap::new();
+    Ok(queued
+        .into_iter()
+        .map(|chat| {
+            let position = positions.entry(chat.group_id.clone()).or_default();
+            *position += 1;
+            let slots = accepting_slots(&loads, org, chat.group_id.as_deref());
+            QueueEntry {
+                position: *position,
+                estimated_wait_seconds: domain::estimate_wait_seconds(*position, slots, handle),
+                chat,
+            }
+        })
+        .collect())
 }
 
 async fn close(change: &mut Change, chat: &mut Chat, text: String) -> Result<()> {

@@ -176,16 +176,29 @@ impl AgentStream {
                     .iter()
                     .filter(|q| visible(q.group_id.as_deref()))
                     .count() as i64;
-                let joined = joined.clone().filter(|id| {
-                    queued
-                        .iter()
-                        .any(|q| &q.chat_id == id && visible(q.group_id.as_deref()))
-                });
-                self.pending.push_back(AgentStreamEvent::QueueChanged {
-                    cursor: self.cursor,
-                    queue_length,
-                    joined,
-                });
+                let visible_joined: Vec<String> = joined
+                    .iter()
+                    .filter(|id| {
+                        queued
+                            .iter()
+                            .any(|q| &q.chat_id == *id && visible(q.group_id.as_deref()))
+                    })
+                    .cloned()
+                    .collect();
+                if visible_joined.is_empty() {
+                    self.pending.push_back(AgentStreamEvent::QueueChanged {
+                        cursor: self.cursor,
+                        queue_length,
+                        joined: None,
+                    });
+                }
+                for chat_id in visible_joined {
+                    self.pending.push_back(AgentStreamEvent::QueueChanged {
+                        cursor: self.cursor,
+                        queue_length,
+                        joined: Some(chat_id),
+                    });
+                }
             }
             _ => {}
         }
@@ -202,6 +215,8 @@ struct ChatStream {
     cursor: i64,
     pending: VecDeque<ChatStreamEvent>,
     replay: bool,
+    /// The last place in the queue told, so that repeats are not sent again.
+    last_position: Option<(i64, i64)>,
 }
 
 /// A chat's stream from `since` (exclusive), or from its beginning.
@@ -233,6 +248,7 @@ pub async fn chat_events(
         cursor: since,
         pending: VecDeque::new(),
         replay: true,
+        last_position: None,
     };
     state.replay_all().await?;
     if chat.status == ChatStatus::Queued
@@ -241,6 +257,7 @@ pub async fn chat_events(
             .queue_entry(&chat.organization_id, &chat.id)
             .await?
     {
+        state.last_position = Some((entry.position, entry.estimated_wait_seconds));
         state.pending.push_back(ChatStreamEvent::QueuePosition {
             cursor: state.cursor,
             chat_id: chat.id.clone(),
@@ -331,6 +348,11 @@ impl ChatStream {
                 position,
                 estimated_wait_seconds,
             } => {
+                let place = (*position, *estimated_wait_seconds);
+                if self.last_position == Some(place) {
+                    return;
+                }
+                self.last_position = Some(place);
                 self.pending.push_back(ChatStreamEvent::QueuePosition {
                     cursor: self.cursor,
                     chat_id: chat_id.clone(),

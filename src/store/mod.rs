@@ -350,13 +350,17 @@ pub trait ChatTx: Send {
         job_id: &str,
         message: &crate::domain::PushMessage,
     ) -> DbResult<()>;
-    /// Whether a push of `kind` was queued for the agent since `since`.
-    async fn pushed_since(
+    /// Agents to tell that customers wait in `group_id`'s queue: accepting chats, with an
+    /// enabled device, no live app, and no such push since `since`.
+    async fn queue_push_recipients(
         &mut self,
-        agent_id: &str,
-        kind: NotificationKind,
+        organization_id: &str,
+        group_id: Option<&str>,
         since: DateTime<Utc>,
-    ) -> DbResult<bool>;
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<String>>;
+    /// How many chats wait in the organization's queue.
+    async fn queued_count(&mut self, organization_id: &str) -> DbResult<i64>;
     /// The text of the chat's latest customer message.
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>>;
     async fn customer_name(&mut self, customer_id: &str) -> DbResult<Option<String>>;

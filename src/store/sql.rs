@@ -1142,22 +1142,39 @@ impl ChatTx for SqlTx {
         Ok(())
     }
 
-    async fn pushed_since(
+    async fn queue_push_recipients(
         &mut self,
-        agent_id: &str,
-        kind: NotificationKind,
+        organization_id: &str,
+        group_id: Option<&str>,
         since: DateTime<Utc>,
-    ) -> DbResult<bool> {
-        let found: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM push_jobs WHERE agent_id = $1 AND kind = $2 AND created_at >= $3 \
-             LIMIT 1",
+        now: DateTime<Utc>,
+    ) -> DbResult<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT a.id FROM agents a WHERE a.organization_id = $1 AND a.active \
+             AND a.routing_status = 'ACCEPTING_CHATS' AND COALESCE(a.live_until, 0) <= $2 \
+             AND EXISTS (SELECT 1 FROM push_devices d \
+                         WHERE d.agent_id = a.id AND d.disabled_reason IS NULL) \
+             AND ($3 = '' OR NOT EXISTS (SELECT 1 FROM group_members m WHERE m.agent_id = a.id) \
+                  OR EXISTS (SELECT 1 FROM group_members m \
+                             WHERE m.agent_id = a.id AND m.group_id = $3)) \
+             AND NOT EXISTS (SELECT 1 FROM push_jobs j WHERE j.agent_id = a.id \
+                             AND j.kind = 'QUEUED_CUSTOMERS' AND j.created_at >= $4)",
         )
-        .bind(agent_id)
-        .bind(kind.as_str())
+        .bind(organization_id)
+        .bind(to_millis(now))
+        .bind(group_id.unwrap_or(""))
         .bind(to_millis(since))
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        Ok(found.is_some())
+        .fetch_all(&mut *self.tx)
+        .await?)
+    }
+
+    async fn queued_count(&mut self, organization_id: &str) -> DbResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM chats WHERE organization_id = $1 AND status = 'QUEUED'",
+        )
+        .bind(organization_id)
+        .fetch_one(&mut *self.tx)
+        .await?)
     }
 
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>> {

@@ -1,0 +1,193 @@
+//! The Switchboard load harness. It starts the server (a release build on SQLite in a
+//! temporary directory) or attaches to one at a URL, drives it over real HTTP and
+//! graphql-transport-ws from this separate process, prints a table and writes
+//! bench/results/<scenario>.json.
+//!
+//! `cargo run -p switchboard-bench --release -- <scenario> [options]`
+
+mod client;
+mod scenarios;
+mod server;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+
+/// Load scenarios for Switchboard.
+#[derive(Parser)]
+#[command(name = "switchboard-bench")]
+struct Cli {
+    /// Use the server at this URL (e.g. one on Postgres) instead of starting one.
+    #[arg(long, global = true)]
+    url: Option<String>,
+    /// The owner's email on an attached server.
+    #[arg(long, global = true, default_value = server::OWNER_EMAIL)]
+    owner_email: String,
+    /// The owner's password on an attached server.
+    #[arg(long, global = true, default_value = server::OWNER_PASSWORD)]
+    owner_password: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// N agents' connections each holding an agentEvents subscription: memory and connect time.
+    Connections {
+        #[arg(long, default_value_t = 2000)]
+        connections: usize,
+        /// Distinct agents the connections sign in as (logins hash passwords, which is slow
+        /// on purpose); connections are spread over them.
+        #[arg(long, default_value_t = 50)]
+        agents: usize,
+    },
+    /// M concurrent chats exchanging messages at a total rate: delivery latency.
+    Conversation {
+        #[arg(long, default_value_t = 100)]
+        chats: usize,
+        #[arg(long, default_value_t = 20)]
+        agents: usize,
+        /// Messages per second, customers and agents together.
+        #[arg(long, default_value_t = 500)]
+        rate: u64,
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
+    /// K customers start chats at once against A agents: settle time and correctness.
+    Routing {
+        #[arg(long, default_value_t = 1000)]
+        customers: usize,
+        #[arg(long, default_value_t = 50)]
+        agents: usize,
+        #[arg(long, default_value_t = 10)]
+        chat_limit: usize,
+    },
+    /// P assignments to agents with devices and no live connection, against a local fake FCM.
+    Push {
+        #[arg(long, default_value_t = 500)]
+        pushes: usize,
+        #[arg(long, default_value_t = 50)]
+        agents: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    raise_file_limit();
+    let cli = Cli::parse();
+    let attach = |cli: &Cli| {
+        cli.url
+            .as_deref()
+            .map(|url| server::Server::attach(url, &cli.owner_email, &cli.owner_password))
+    };
+    let (name, parameters, results) = match &cli.scenario {
+        Scenario::Connections {
+            connections,
+            agents,
+        } => {
+            let server = match attach(&cli) {
+                Some(server) => server,
+                None => server::Server::start(&[]).await?,
+            };
+            let results = scenarios::connections(&server, *connections, *agents).await?;
+            (
+                "connections",
+                json!({"connections": connections, "agents": agents}),
+                results,
+            )
+        }
+        Scenario::Conversation {
+            chats,
+            agents,
+            rate,
+            seconds,
+        } => {
+            let server = match attach(&cli) {
+                Some(server) => server,
+                None => server::Server::start(&[]).await?,
+            };
+            let results = scenarios::conversation(
+                &server,
+                *chats,
+                *agents,
+                *rate,
+                Duration::from_secs(*seconds),
+            )
+            .await?;
+            (
+                "conversation",
+                json!({"chats": chats, "agents": agents, "rate": rate, "seconds": seconds}),
+                results,
+            )
+        }
+        Scenario::Routing {
+            customers,
+            agents,
+            chat_limit,
+        } => {
+            let server = match attach(&cli) {
+                Some(server) => server,
+                None => server::Server::start(&[]).await?,
+            };
+            let results = scenarios::routing(&server, *customers, *agents, *chat_limit).await?;
+            (
+                "routing",
+                json!({"customers": customers, "agents": agents, "chatLimit": chat_limit}),
+                results,
+            )
+        }
+        Scenario::Push { pushes, agents } => {
+            let results = scenarios::push(attach(&cli), *pushes, *agents).await?;
+            ("push", json!({"pushes": pushes, "agents": agents}), results)
+        }
+    };
+    report(name, parameters, results)
+}
+
+/// Prints the results as a table and writes them with the machine and commit to
+/// bench/results/<scenario>.json.
+fn report(name: &str, parameters: Value, results: Vec<(&'static str, Value)>) -> Result<()> {
+    println!("\n{name}");
+    let width = results.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    for (key, value) in &results {
+        println!("  {key:<width$}  {value}");
+    }
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<u64>().ok())
+        })
+        .map(|kib| kib * 1024);
+    let document = json!({
+        "scenario": name,
+        "commit": commit,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        "memoryBytes": memory,
+        "parameters": parameters,
+        "results": results.into_iter().map(|(k, v)| (k.to_owned(), v)).collect::<serde_json::Map<_, _>>(),
+    });
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("results");
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&document)? + "\n")?;
+    println!("\nwrote {}", path.display());
+    Ok(())
+}
+
+/// Many connections need many file descriptors, here and in the server it starts.
+fn raise_file_limit() {
+    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
+        let _ = rlimit::Resource::NOFILE.set(hard, hard);
+    }
+}

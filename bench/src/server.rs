@@ -1,0 +1,131 @@
+//! The server under test: a release build started in a temporary directory, or one already
+//! running at a URL.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The bootstrap owner of a server the harness starts.
+pub const OWNER_EMAIL: &str = "owner@example.com";
+pub const OWNER_PASSWORD: &str = "bench-owner-password";
+
+/// A running server.
+pub struct Server {
+    /// http://host:port
+    pub base: String,
+    pub owner_email: String,
+    pub owner_password: String,
+    child: Option<Child>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// Builds the server in release mode and starts it on SQLite in a temporary directory,
+    /// with limits raised for load and `env` on top.
+    pub async fn start(env: &[(&str, String)]) -> Result<Server> {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(&cargo)
+            .args([
+                "build",
+                "--release",
+                "-p",
+                "switchboard",
+                "--bin",
+                "switchboard",
+            ])
+            .current_dir(&root)
+            .status()
+            .await
+            .context("cannot run cargo to build the server")?;
+        if !status.success() {
+            bail!("building the server failed");
+        }
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or(root.join("target"));
+        let binary = target.join("release").join("switchboard");
+        let dir = tempfile::tempdir()?;
+        let mut command = Command::new(&binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
+            .env("SWITCHBOARD_DATA_DIR", dir.path())
+            .env("SWITCHBOARD_BOOTSTRAP_OWNER_PASSWORD", OWNER_PASSWORD)
+            .env(
+                "SWITCHBOARD_JWT_SECRET",
+                "bench-secret-bench-secret-bench-secret",
+            )
+            .env("SWITCHBOARD_VISITOR_SESSIONS_PER_MINUTE", "100000000")
+            .env("SWITCHBOARD_CUSTOMER_MESSAGES_PER_MINUTE", "100000000")
+            .env("SWITCHBOARD_LOGIN_FAILURES_PER_ADDRESS", "100000000")
+            .env("SWITCHBOARD_ACCESS_TOKEN_TTL", "1d")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command
+            .spawn()
+            .with_context(|| format!("cannot start {}", binary.display()))?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let base = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(address) = line.strip_prefix("Switchboard is listening on ") {
+                    return Ok(address.trim_end_matches("/graphql").to_owned());
+                }
+            }
+            bail!("the server exited before listening")
+        })
+        .await
+        .context("the server did not start within 60 s")??;
+        // Keep draining stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server {
+            base,
+            owner_email: OWNER_EMAIL.into(),
+            owner_password: OWNER_PASSWORD.into(),
+            child: Some(child),
+            _dir: Some(dir),
+        })
+    }
+
+    /// A server started elsewhere (for example on Postgres).
+    pub fn attach(base: &str, owner_email: &str, owner_password: &str) -> Server {
+        Server {
+            base: base
+                .trim_end_matches('/')
+                .trim_end_matches("/graphql")
+                .to_owned(),
+            owner_email: owner_email.into(),
+            owner_password: owner_password.into(),
+            child: None,
+            _dir: None,
+        }
+    }
+
+    pub fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.base)
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("{}/graphql", self.base.replacen("http", "ws", 1))
+    }
+
+    /// The server process's resident memory, when the harness started it (Linux).
+    pub fn rss_bytes(&self) -> Option<u64> {
+        let pid = self.child.as_ref()?.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+}
