@@ -185,9 +185,16 @@ fn report(name: &str, parameters: Value, results: Vec<(&'static str, Value)>) ->
     Ok(())
 }
 
-/// Many connections need many file descriptors, here and in the server it starts.
+/// Many connections need many file descriptors, here and in the server it starts (which
+/// inherits the limit). Raising the hard limit needs privileges; without them the soft limit
+/// goes up to the hard one.
 fn raise_file_limit() {
-    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get() {
+    const WANTED: u64 = 1 << 16;
+    if let Ok((_, hard)) = rlimit::Resource::NOFILE.get()
+        && rlimit::Resource::NOFILE
+            .set(WANTED.max(hard), WANTED.max(hard))
+            .is_err()
+    {
         let _ = rlimit::Resource::NOFILE.set(hard, hard);
     }
 }

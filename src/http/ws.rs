@@ -28,7 +28,7 @@ use crate::services::Caller;
 const PROTOCOL: &str = "graphql-transport-ws";
 /// tungstenite reads into a buffer of this size; its 128 KiB default would cost 2.5 GiB for
 /// 20,000 idle agents.
-const READ_BUFFER_BYTES: usize = 4 * 1024;
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// A client that stops reading may not make the server buffer more than this for it.
 const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 

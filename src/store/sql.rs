@@ -1967,6 +1967,16 @@ impl PushStore for SqlStore {
     }
 
     async fn acknowledge_assignments(&self, agent_id: &str) -> DbResult<()> {
+        // Almost every connection has nothing to acknowledge: look before taking the writer.
+        let waiting: Option<i32> = sqlx::query_scalar(
+            "SELECT 1 FROM chats WHERE assignee_id = $1 AND acceptance_deadline IS NOT NULL LIMIT 1",
+        )
+        .bind(agent_id)
+        .fetch_optional(&self.read)
+        .await?;
+        if waiting.is_none() {
+            return Ok(());
+        }
         sqlx::query(
             "UPDATE chats SET acceptance_deadline = NULL WHERE assignee_id = $1 \
              AND acceptance_deadline IS NOT NULL",
