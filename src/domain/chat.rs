@@ -1,12 +1,10 @@
 //! Chats, their transcript and the per-agent event feed: the types, and the rules that need no
 //! I/O (who may see a chat, the attention state, the queue's estimated wait).
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Agent, Role, UnknownVariant};
+use super::{Agent, Role};
 
 /// Longest message, in characters. Longer text belongs in an email or a link.
 pub const MAX_MESSAGE_CHARS: usize = 4000;
@@ -14,28 +12,6 @@ pub const MAX_MESSAGE_CHARS: usize = 4000;
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 /// Longest draft forwarded as a sneak peek; the rest is cut.
 pub const MAX_DRAFT_CHARS: usize = 1000;
-
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
-
-        impl $name {
-            /// The spelling used in storage and in the API.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownVariant;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s { $($text => Ok($name::$variant),)+ other => Err(UnknownVariant(other.to_owned())) }
-            }
-        }
-    };
-}
 
 string_enum!(
     /// Where a chat is in its life.

@@ -3,6 +3,29 @@
 //! Everything here is used by every other layer and uses none of them, so the rules are
 //! unit-tested where they live.
 
+/// An enum stored and sent as its SCREAMING_SNAKE_CASE spelling.
+macro_rules! string_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
+        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            /// The spelling used in storage and in the API.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::domain::UnknownVariant;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s { $($text => Ok($name::$variant),)+ other => Err($crate::domain::UnknownVariant(other.to_owned())) }
+            }
+        }
+    };
+}
+
 mod chat;
 mod push;
 mod routing;

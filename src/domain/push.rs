@@ -7,7 +7,6 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::UnknownVariant;
 use super::chat::truncate_chars;
 
 /// The most a push payload may weigh: APNs takes 4 KB, FCM 4 KB of data.
@@ -20,28 +19,6 @@ pub const DEFAULT_MAX_ATTEMPTS: i32 = 8;
 pub const MESSAGE_DEBOUNCE: Duration = Duration::from_secs(10);
 /// At most one "customers waiting" push per agent in this window.
 pub const QUEUE_PUSH_INTERVAL: Duration = Duration::from_secs(60);
-
-macro_rules! string_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $name { $($(#[$vmeta])* #[serde(rename = $text)] $variant),+ }
-
-        impl $name {
-            /// The spelling used in storage and in the API.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = UnknownVariant;
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                match s { $($text => Ok($name::$variant),)+ other => Err(UnknownVariant(other.to_owned())) }
-            }
-        }
-    };
-}
 
 string_enum!(
     /// The phone's operating system, which decides the provider.
