@@ -115,6 +115,9 @@ impl Connection {
         }
     }
 
+    /// The connection's loop. It lives as long as the connection, mostly idle, so its future
+    /// is kept small: the work done per message (authentication, executing an operation) is
+    /// boxed and exists only while it runs.
     async fn run(mut self) {
         let metrics = self.state.metrics.clone();
         let _open = metrics.websocket_opened();
@@ -147,7 +150,8 @@ impl Connection {
                     }
                 }
                 Some((id, item)) = self.operations.next(), if !self.operations.is_empty() => {
-                    if let Err(end) = self.deliver(id, item).await {
+                    // Boxed: the idle connection's future stays small (see run's docs).
+                    if let Err(end) = Box::pin(self.deliver(id, item)).await {
                         break end;
                     }
                 }
@@ -161,7 +165,7 @@ impl Connection {
                         }
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break End::Drop,
                     };
-                    if let Err(end) = self.handle(&text).await {
+                    if let Err(end) = Box::pin(self.handle(&text)).await {
                         break end;
                     }
                 }
