@@ -102,14 +102,6 @@ impl Metrics {
         *lock(&self.pushes).entry((provider, outcome)).or_default() += 1;
     }
 
-    /// How many pushes of `provider` ended with `outcome`.
-    pub fn push_count(&self, provider: &'static str, outcome: &'static str) -> u64 {
-        lock(&self.pushes)
-            .get(&(provider, outcome))
-            .copied()
-            .unwrap_or(0)
-    }
-
     /// How many WebSockets are open now.
     pub fn websockets_open(&self) -> i64 {
         self.websockets_open.load(Ordering::Relaxed)

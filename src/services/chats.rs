@@ -308,32 +308,35 @@ impl Change {
             format!("{} joined the chat", agent.name),
         )
         .await?;
-        let customer = self.customer_name(chat).await?;
-        let preview = self
-            .tx
-            .latest_customer_message(&chat.id)
-            .await?
-            .unwrap_or_default();
-        let (kind, title) = if feed == FeedKind::ChatTransferred {
-            (
-                NotificationKind::TransferredChat,
-                format!("Chat with {customer} transferred to you"),
-            )
+        let kind = if feed == FeedKind::ChatTransferred {
+            NotificationKind::TransferredChat
         } else {
-            (
-                NotificationKind::NewChat,
-                format!("New chat from {customer}"),
-            )
+            NotificationKind::NewChat
         };
-        self.push(
-            &agent.id,
-            kind,
-            Some(chat),
-            &title,
-            &preview,
-            std::time::Duration::ZERO,
-        )
-        .await?;
+        // Most assignments go to agents without a phone: look that up before writing text.
+        if !self.tx.push_targets(&agent.id, kind).await?.is_empty() {
+            let customer = self.customer_name(chat).await?;
+            let preview = self
+                .tx
+                .latest_customer_message(&chat.id)
+                .await?
+                .unwrap_or_default();
+            let title = match kind {
+                NotificationKind::TransferredChat => {
+                    format!("Chat with {customer} transferred to you")
+                }
+                _ => format!("New chat from {customer}"),
+            };
+            self.push(
+                &agent.id,
+                kind,
+                Some(chat),
+                &title,
+                &preview,
+                std::time::Duration::ZERO,
+            )
+            .await?;
+        }
         if was_queued {
             self.queue_changed = true;
         }

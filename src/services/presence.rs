@@ -124,12 +124,4 @@ impl Presence {
             }
         }
     }
-
-    /// How many agents have a live connection here.
-    pub fn connected_agents(&self) -> usize {
-        self.connections
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
-    }
 }

@@ -17,10 +17,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Agent, Attention, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
-    Customer, FeedData, FeedEntry, FeedKind, Group, NotificationKind, OfflineMessage, Organization,
-    PageView, PushDevice, PushJob, PushJobStatus, Role, RoutingCandidate, RoutingStatus,
-    UnknownVariant, Visibility,
+    Agent, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus, Customer,
+    FeedData, FeedEntry, FeedKind, Group, NotificationKind, OfflineMessage, Organization, PageView,
+    PushDevice, PushJob, PushJobStatus, Role, RoutingCandidate, RoutingStatus, UnknownVariant,
+    Visibility,
 };
 
 /// Why a store call failed.
@@ -423,8 +423,6 @@ pub trait ChatStore: Send + Sync {
     async fn feed_seq(&self, agent_id: &str) -> DbResult<i64>;
     /// Every active chat with its organization's settings, for the timers.
     async fn active_chats(&self) -> DbResult<Vec<(Chat, ChatSettings)>>;
-    /// Sets the attention of a chat if it still has `from`; false when someone was faster.
-    async fn set_attention(&self, chat_id: &str, from: Attention, to: Attention) -> DbResult<bool>;
     /// Every agent of the organization with their load and reachability.
     async fn agent_loads(
         &self,
@@ -450,7 +448,6 @@ pub trait ChatStore: Send + Sync {
         typing: bool,
         at: DateTime<Utc>,
     ) -> DbResult<()>;
-    async fn insert_offline_message(&self, message: &OfflineMessage) -> DbResult<()>;
     async fn offline_messages(&self, organization_id: &str) -> DbResult<Vec<OfflineMessage>>;
     async fn set_offline_message_handled(
         &self,

@@ -7,8 +7,8 @@ use sqlx::{Pool, Row as _, Transaction};
 
 use super::Db;
 use crate::domain::{
-    Agent, Attention, Chat, ChatEvent, ChatSettings, ChatStatus, Customer, FeedData, FeedEntry,
-    FeedKind, Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
+    Agent, Chat, ChatEvent, ChatSettings, ChatStatus, Customer, FeedData, FeedEntry, FeedKind,
+    Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
     PushJobStatus, RoutingCandidate, RoutingStatus,
 };
 use crate::store::migrations::migrator;
@@ -156,6 +156,19 @@ fn group_from_row((id, organization_id, name, created_at): GroupRow) -> Group {
         name,
         created_at: from_millis(created_at),
     }
+}
+
+/// Whether the agent has a live connection at `now`, through any connection.
+async fn agent_live(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    agent_id: &str,
+    now: DateTime<Utc>,
+) -> DbResult<bool> {
+    let live: Option<i64> = sqlx::query_scalar("SELECT live_until FROM agents WHERE id = $1")
+        .bind(agent_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(live.is_some_and(|until| until > to_millis(now)))
 }
 
 /// Loads one agent with their groups through any connection (pool or transaction).
@@ -1066,11 +1079,7 @@ impl ChatTx for SqlTx {
     }
 
     async fn agent_live(&mut self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
-        let live: Option<i64> = sqlx::query_scalar("SELECT live_until FROM agents WHERE id = $1")
-            .bind(agent_id)
-            .fetch_one(&mut *self.tx)
-            .await?;
-        Ok(live.is_some_and(|until| until > to_millis(now)))
+        agent_live(&mut self.tx, agent_id, now).await
     }
 
     async fn push_targets(
@@ -1521,18 +1530,6 @@ impl ChatStore for SqlStore {
         Ok(chats)
     }
 
-    async fn set_attention(&self, chat_id: &str, from: Attention, to: Attention) -> DbResult<bool> {
-        let done = sqlx::query(
-            "UPDATE chats SET attention = $1 WHERE id = $2 AND attention = $3 AND status = 'ACTIVE'",
-        )
-        .bind(to.as_str())
-        .bind(chat_id)
-        .bind(from.as_str())
-        .execute(&self.write)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     async fn agent_loads(
         &self,
         organization_id: &str,
@@ -1629,13 +1626,6 @@ impl ChatStore for SqlStore {
             .bind(chat_id)
             .execute(&self.write)
             .await?;
-        Ok(())
-    }
-
-    async fn insert_offline_message(&self, message: &OfflineMessage) -> DbResult<()> {
-        let mut tx = self.begin().await?;
-        insert_offline_message(&mut tx, message).await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -1959,11 +1949,8 @@ impl PushStore for SqlStore {
     }
 
     async fn agent_live(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
-        let live: Option<i64> = sqlx::query_scalar("SELECT live_until FROM agents WHERE id = $1")
-            .bind(agent_id)
-            .fetch_one(&self.read)
-            .await?;
-        Ok(live.is_some_and(|until| until > to_millis(now)))
+        let mut conn = self.read.acquire().await?;
+        agent_live(&mut conn, agent_id, now).await
     }
 
     async fn acknowledge_assignments(&self, agent_id: &str) -> DbResult<()> {
