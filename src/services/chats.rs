@@ -1236,7 +1236,11 @@ impl ChatService {
     pub async fn take_chat(&self, principal: &Principal, chat_id: &str) -> Result<Chat> {
         let mut change = self.begin(principal.organization_id()).await?;
         let mut chat = change.chat(chat_id).await?;
-        if !domain::can_view_chat(&principal.agent, &chat, false) {
+        // A chat of the agent's queue that a teammate took a moment ago is a conflict, not a
+        // mystery; other chats are not the agent's to know about.
+        let in_their_queue = principal.role().is_admin()
+            || domain::in_chat_group(&principal.agent, chat.group_id.as_deref());
+        if !in_their_queue {
             return Err(Error::NotFound("no such chat".into()));
         }
         if chat.status != ChatStatus::Queued {

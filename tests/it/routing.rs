@@ -412,3 +412,116 @@ async fn settings_are_validated_and_admin_only() {
         json!({"defaultChatLimit": 5, "waitingLongSeconds": 30})
     );
 }
+
+#[tokio::test]
+async fn take_join_and_transfer_to_a_group() {
+    let server = TestServer::start().await;
+    let (owner, team) = team(&server, 2, 1).await;
+    let sales = server
+        .ok(
+            Some(&owner),
+            "mutation { createGroup(input: {name: \"Sales\"}) { id } }",
+            json!({}),
+        )
+        .await["createGroup"]["id"]
+        .clone();
+    let key = widget_key(&server, &owner).await;
+    // Both agents get one chat each (limit 1); the third waits and an agent takes it.
+    for n in 0..2 {
+        let customer = visitor(&server, &key, &format!("busy{n}")).await;
+        start_chat(&server, &customer, "hello").await;
+    }
+    let waiting = visitor(&server, &key, "waiting").await;
+    let (queued, status) = start_chat(&server, &waiting, "anyone?").await;
+    assert_eq!(status, "QUEUED");
+    let taken = server
+        .ok(
+            Some(&team[0].1),
+            "mutation($c: ID!) { takeChat(chatId: $c) { status assignee { id } } }",
+            json!({"c": queued}),
+        )
+        .await;
+    assert_eq!(
+        taken["takeChat"]["assignee"]["id"],
+        team[0].0.as_str(),
+        "taking ignores the limit"
+    );
+    let again = server
+        .error_code(
+            Some(&team[1].1),
+            "mutation($c: ID!) { takeChat(chatId: $c) { id } }",
+            json!({"c": queued}),
+        )
+        .await;
+    assert_eq!(again, "CONFLICT");
+
+    // An agent may not join; a supervisor of the chat's group may, and then writes in it.
+    assert_eq!(
+        server
+            .error_code(
+                Some(&team[1].1),
+                "mutation($c: ID!) { joinChat(chatId: $c) { id } }",
+                json!({"c": queued})
+            )
+            .await,
+        "FORBIDDEN"
+    );
+    let supervisor_id = server
+        .create_agent(&owner, "sam@example.com", "SUPERVISOR")
+        .await;
+    let supervisor = server.agent_token("sam@example.com").await;
+    server
+        .ok(
+            Some(&supervisor),
+            "mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }",
+            json!({}),
+        )
+        .await;
+    server
+        .ok(
+            Some(&supervisor),
+            "mutation($c: ID!) { joinChat(chatId: $c) { id } }",
+            json!({"c": queued}),
+        )
+        .await;
+    server
+        .ok(Some(&supervisor), "mutation($c: ID!) { sendMessage(input: {chatId: $c, text: \"Supervisor here\"}) { id } }", json!({"c": queued}))
+        .await;
+    let transcript = server
+        .ok(
+            Some(&waiting),
+            "query($c: ID!) { chat(id: $c) { events { items { text kind } } } }",
+            json!({"c": queued}),
+        )
+        .await;
+    let items = transcript["chat"]["events"]["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        items.iter().any(|i| i["kind"] == "SUPERVISOR_JOINED"),
+        "{items:?}"
+    );
+    assert!(items.iter().any(|i| i["text"] == "Supervisor here"));
+
+    // A transfer to a group goes to an agent of that group, over their limit or not.
+    server
+        .ok(
+            Some(&owner),
+            "mutation($id: ID!, $g: [ID!]) { updateAgent(input: {id: $id, groupIds: $g, chatLimit: 5}) { id } }",
+            json!({"id": team[1].0, "g": [sales]}),
+        )
+        .await;
+    server
+        .ok(Some(&owner), "mutation($id: ID!) { updateAgent(input: {id: $id, groupIds: [], chatLimit: 5}) { id } }", json!({"id": supervisor_id}))
+        .await;
+    let moved = server
+        .ok(
+            Some(&team[0].1),
+            "mutation($c: ID!, $g: ID!) { transferChat(input: {chatId: $c, toGroupId: $g}) { status group { name } assignee { id } } }",
+            json!({"c": queued, "g": sales}),
+        )
+        .await;
+    assert_eq!(moved["transferChat"]["group"]["name"], "Sales");
+    assert_eq!(moved["transferChat"]["assignee"]["id"], team[1].0.as_str());
+}
