@@ -1,0 +1,558 @@
+//! The agent client: sign-in, chats, messages, pushes and the live event stream.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::error::{Result, SdkError};
+use crate::models::*;
+use crate::ops;
+use crate::outbox::{Outbox, OutgoingMessage};
+use crate::runtime::{AbortOnDrop, Backoff, run, runtime};
+use crate::session::{Auth, Session, SessionStore};
+use crate::stream::{self, EventListener, TaskHandle};
+use crate::transport::Transport;
+
+/// Where the server is and where the SDK may keep its files.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ClientConfig {
+    /// The server's address, e.g. "https://chat.example.com" (with or without "/graphql").
+    pub server_url: String,
+    /// A directory of the app's own (Application Support on iOS, `filesDir` on Android). The
+    /// outbox and the event cursor live here, so they survive app restarts.
+    pub data_dir: String,
+}
+
+/// The longest message the server takes.
+const MAX_MESSAGE_CHARS: usize = 4000;
+
+/// State shared by the client, its sender and its subscriptions.
+pub(crate) struct Inner {
+    pub(crate) auth: Auth,
+    pub(crate) data_dir: PathBuf,
+    outbox: Outbox,
+    /// Wakes the sender: a new message, or a reason to try again now.
+    outbox_wake: Notify,
+    /// Wakes everything waiting out a backoff.
+    pub(crate) network_back: Notify,
+    listeners: Mutex<Vec<(u64, Arc<dyn EventListener>)>>,
+    next_listener: std::sync::atomic::AtomicU64,
+}
+
+impl Inner {
+    /// The event stream just connected: the network is back, so try the outbox now.
+    pub(crate) fn connected(&self) {
+        self.outbox_wake.notify_one();
+    }
+
+    fn listeners(&self) -> Vec<Arc<dyn EventListener>> {
+        let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
+        listeners.iter().map(|(_, l)| l.clone()).collect()
+    }
+
+    fn agent_id(&self) -> Result<String> {
+        self.auth
+            .session()
+            .map(|s| s.agent_id)
+            .ok_or_else(|| SdkError::unauthenticated("not signed in"))
+    }
+}
+
+/// Removes a subscriber's listener when its stream ends.
+struct ListenerGuard {
+    inner: Arc<Inner>,
+    id: u64,
+}
+
+impl Drop for ListenerGuard {
+    fn drop(&mut self) {
+        let mut listeners = self
+            .inner
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        listeners.retain(|(id, _)| *id != self.id);
+    }
+}
+
+/// One agent's connection to a Switchboard server.
+#[derive(uniffi::Object)]
+pub struct Client {
+    inner: Arc<Inner>,
+    _sender: AbortOnDrop,
+}
+
+#[uniffi::export]
+impl Client {
+    /// A client for the server at `config.server_url`. Messages an earlier run left unsent
+    /// go out as soon as there is a session (after `login` or `restore`).
+    #[uniffi::constructor]
+    pub fn new(config: ClientConfig, session_store: Box<dyn SessionStore>) -> Result<Arc<Client>> {
+        let transport = Transport::new(&config.server_url)?;
+        let data_dir = PathBuf::from(&config.data_dir);
+        let outbox = Outbox::open(&data_dir)?;
+        let inner = Arc::new(Inner {
+            auth: Auth::new(transport, session_store),
+            data_dir,
+            outbox,
+            outbox_wake: Notify::new(),
+            network_back: Notify::new(),
+            listeners: Mutex::new(Vec::new()),
+            next_listener: 0.into(),
+        });
+        let sender = runtime().spawn(send_outbox(inner.clone()));
+        Ok(Arc::new(Client {
+            inner,
+            _sender: AbortOnDrop(sender.abort_handle()),
+        }))
+    }
+
+    /// Signs in. The session goes to the `SessionStore` and is kept fresh from then on.
+    pub async fn login(&self, email: String, password: String) -> Result<Agent> {
+        let inner = self.inner.clone();
+        run(async move {
+            let (_, agent) = inner.auth.login(&email, &password).await?;
+            inner.outbox_wake.notify_one();
+            Ok(agent)
+        })
+        .await
+    }
+
+    /// Resumes a session the app kept from an earlier run. Works offline: the tokens are
+    /// checked (and refreshed) on first use; an expired session shows as `Unauthenticated`.
+    pub fn restore(&self, session: Session) {
+        self.inner.auth.restore(session);
+        self.inner.outbox_wake.notify_one();
+    }
+
+    /// The current session, if signed in.
+    pub fn session(&self) -> Option<Session> {
+        self.inner.auth.session()
+    }
+
+    /// Signs out here and on the server, and drops messages this agent left unsent.
+    pub async fn logout(&self) -> Result<()> {
+        let inner = self.inner.clone();
+        run(async move {
+            let agent_id = inner.auth.session().map(|s| s.agent_id);
+            inner.auth.logout().await?;
+            if let Some(agent_id) = agent_id {
+                inner.outbox.forget_agent(&agent_id);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The signed-in agent as the server knows them now.
+    pub async fn me(&self) -> Result<Agent> {
+        let inner = self.inner.clone();
+        run(async move {
+            let data = inner.auth.run::<ops::Me>(ops::me::Variables).await?;
+            Ok(data.me.into())
+        })
+        .await
+    }
+
+    /// Whether the agent gets new chats; all their apps hear of it.
+    pub async fn set_routing_status(&self, status: RoutingStatus) -> Result<Agent> {
+        let inner = self.inner.clone();
+        run(async move {
+            use ops::set_routing_status::RoutingStatus as S;
+            let status = match status {
+                RoutingStatus::AcceptingChats => S::AcceptingChats,
+                RoutingStatus::NotAcceptingChats => S::NotAcceptingChats,
+                RoutingStatus::Offline => S::Offline,
+            };
+            let data = inner
+                .auth
+                .run::<ops::SetRoutingStatus>(ops::set_routing_status::Variables { status })
+                .await?;
+            Ok(data.set_routing_status.into())
+        })
+        .await
+    }
+
+    /// The agent's active chats, newest first.
+    pub async fn my_chats(&self) -> Result<Vec<Chat>> {
+        let inner = self.inner.clone();
+        run(async move {
+            let data = inner
+                .auth
+                .run::<ops::MyChats>(ops::my_chats::Variables)
+                .await?;
+            Ok(data.my_chats.into_iter().map(Into::into).collect())
+        })
+        .await
+    }
+
+    /// Customers waiting in the queues the agent serves, next first.
+    pub async fn queue(&self) -> Result<Vec<QueueEntry>> {
+        let inner = self.inner.clone();
+        run(async move {
+            let data = inner.auth.run::<ops::Queue>(ops::queue::Variables).await?;
+            Ok(data
+                .queue
+                .into_iter()
+                .map(|entry| QueueEntry {
+                    chat: entry.chat.into(),
+                    position: entry.position,
+                    wait_seconds: entry.wait_seconds,
+                    estimated_wait_seconds: entry.estimated_wait_seconds,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// One chat and a page of its transcript: `first` entries (1 to 100) after `after` (a
+    /// message's cursor; none for the start).
+    pub async fn chat(&self, id: String, after: Option<String>, first: u32) -> Result<ChatDetail> {
+        let inner = self.inner.clone();
+        run(async move {
+            if !(1..=100).contains(&first) {
+                return Err(SdkError::bad_input("first must be between 1 and 100"));
+            }
+            let data = inner
+                .auth
+                .run::<ops::ChatDetail>(ops::chat_detail::Variables {
+                    id,
+                    after,
+                    first: i64::from(first),
+                })
+                .await?;
+            let chat = data.chat;
+            Ok(ChatDetail {
+                messages: chat.events.items.into_iter().map(Into::into).collect(),
+                end_cursor: chat.events.end_cursor,
+                has_more: chat.events.has_more,
+                chat: chat.chat_fields.into(),
+            })
+        })
+        .await
+    }
+
+    /// Takes a chat from the queue, whatever the agent's limit.
+    pub async fn take_chat(&self, chat_id: String) -> Result<Chat> {
+        let inner = self.inner.clone();
+        run(async move {
+            let data = inner
+                .auth
+                .run::<ops::TakeChat>(ops::take_chat::Variables { chat_id })
+                .await?;
+            Ok(data.take_chat.into())
+        })
+        .await
+    }
+
+    /// Hands a chat to another agent or a group, with a note the customer does not see.
+    pub async fn transfer_chat(
+        &self,
+        chat_id: String,
+        target: TransferTarget,
+        note: Option<String>,
+    ) -> Result<Chat> {
+        let inner = self.inner.clone();
+        run(async move {
+            let (to_agent_id, to_group_id) = match target {
+                TransferTarget::Agent { agent_id } => (Some(agent_id), None),
+                TransferTarget::Group { group_id } => (None, Some(group_id)),
+            };
+            let input = ops::transfer_chat::TransferChatInput {
+                chat_id,
+                to_agent_id,
+                to_group_id,
+                note,
+            };
+            let data = inner
+                .auth
+                .run::<ops::TransferChat>(ops::transfer_chat::Variables { input })
+                .await?;
+            Ok(data.transfer_chat.into())
+        })
+        .await
+    }
+
+    /// Who a chat could go to, least loaded first.
+    pub async fn agents_for_transfer(&self, chat_id: String) -> Result<Vec<TransferCandidate>> {
+        let inner = self.inner.clone();
+        run(async move {
+            let data = inner
+                .auth
+                .run::<ops::AgentsForTransfer>(ops::agents_for_transfer::Variables { chat_id })
+                .await?;
+            Ok(data
+                .agents_for_transfer
+                .into_iter()
+                .map(|c| TransferCandidate {
+                    agent: c.agent.into(),
+                    active_chats: c.active_chats,
+                    chat_limit: c.chat_limit,
+                    routable: c.routable,
+                })
+                .collect())
+        })
+        .await
+    }
+
+    pub async fn close_chat(&self, chat_id: String) -> Result<Chat> {
+        let inner = self.inner.clone();
+        run(async move {
+            let data = inner
+                .auth
+                .run::<ops::CloseChat>(ops::close_chat::Variables { chat_id })
+                .await?;
+            Ok(data.close_chat.into())
+        })
+        .await
+    }
+
+    /// Says the agent is typing (or stopped); the customer sees "typing...".
+    pub async fn set_typing(&self, chat_id: String, is_typing: bool) -> Result<()> {
+        let inner = self.inner.clone();
+        run(async move {
+            inner
+                .auth
+                .run::<ops::SetTyping>(ops::set_typing::Variables { chat_id, is_typing })
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Queues a message and returns it at once as PENDING. The SDK delivers it, retrying
+    /// across reconnects and app restarts, until the server has it (SENT) or refuses it for
+    /// good (FAILED); subscribers hear both through `on_outgoing_message`.
+    pub fn send_message(&self, chat_id: String, text: String) -> Result<OutgoingMessage> {
+        let agent_id = self.inner.agent_id()?;
+        let length = text.chars().count();
+        if text.trim().is_empty() || length > MAX_MESSAGE_CHARS {
+            return Err(SdkError::bad_input(format!(
+                "a message has 1 to {MAX_MESSAGE_CHARS} characters; this one has {length}"
+            )));
+        }
+        if chat_id.is_empty() {
+            return Err(SdkError::bad_input("chat_id is empty"));
+        }
+        let message = self.inner.outbox.add(&agent_id, &chat_id, &text)?;
+        self.inner.outbox_wake.notify_one();
+        Ok(message)
+    }
+
+    /// The signed-in agent's messages not yet on the server (PENDING) or refused (FAILED),
+    /// oldest first.
+    pub fn outbox(&self) -> Vec<OutgoingMessage> {
+        match self.inner.agent_id() {
+            Ok(agent_id) => self.inner.outbox.list(&agent_id),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Sends a FAILED message again.
+    pub fn retry_message(&self, client_id: String) -> Result<OutgoingMessage> {
+        let message = self.inner.outbox.retry(&client_id)?;
+        self.inner.outbox_wake.notify_one();
+        Ok(message)
+    }
+
+    /// Drops a message from the outbox.
+    pub fn discard_message(&self, client_id: String) -> Result<()> {
+        self.inner.outbox.discard(&client_id)
+    }
+
+    /// Registers this phone for pushes; with a device, an agent who accepts chats gets them
+    /// while the app is closed.
+    pub async fn register_push_device(&self, device: PushDeviceRegistration) -> Result<PushDevice> {
+        let inner = self.inner.clone();
+        run(async move {
+            use ops::register_push_device as op;
+            let input = op::RegisterPushDeviceInput {
+                platform: match device.platform {
+                    Platform::Ios => op::Platform::Ios,
+                    Platform::Android => op::Platform::Android,
+                },
+                token: device.token,
+                app_id: device.app_id,
+                environment: match device.environment {
+                    PushEnvironment::Sandbox => op::PushEnvironment::Sandbox,
+                    PushEnvironment::Production => op::PushEnvironment::Production,
+                },
+                locale: device.locale,
+                device_name: device.device_name,
+            };
+            let data = inner
+                .auth
+                .run::<ops::RegisterPushDevice>(op::Variables { input })
+                .await?;
+            Ok(data.register_push_device.into())
+        })
+        .await
+    }
+
+    /// Stops pushes to a device (at logout, say); false when it was not registered.
+    pub async fn unregister_push_device(&self, token: String) -> Result<bool> {
+        let inner = self.inner.clone();
+        run(async move {
+            let data = inner
+                .auth
+                .run::<ops::UnregisterPushDevice>(ops::unregister_push_device::Variables { token })
+                .await?;
+            Ok(data.unregister_push_device)
+        })
+        .await
+    }
+
+    /// Which kinds of push the agent gets.
+    pub async fn notification_preferences(&self) -> Result<Vec<NotificationPreference>> {
+        let inner = self.inner.clone();
+        run(async move {
+            let data = inner
+                .auth
+                .run::<ops::NotificationPreferences>(ops::notification_preferences::Variables)
+                .await?;
+            Ok(data
+                .notification_preferences
+                .into_iter()
+                .filter_map(|p| {
+                    Option::<NotificationKind>::from(p.kind).map(|kind| NotificationPreference {
+                        kind,
+                        enabled: p.enabled,
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Switches kinds of push on or off; returns every kind.
+    pub async fn set_notification_preferences(
+        &self,
+        preferences: Vec<NotificationPreference>,
+    ) -> Result<Vec<NotificationPreference>> {
+        let inner = self.inner.clone();
+        run(async move {
+            use ops::update_notification_preferences as op;
+            let preferences = preferences
+                .into_iter()
+                .map(|p| op::NotificationPreferenceInput {
+                    kind: match p.kind {
+                        NotificationKind::NewChat => op::NotificationKind::NewChat,
+                        NotificationKind::TransferredChat => op::NotificationKind::TransferredChat,
+                        NotificationKind::NewMessage => op::NotificationKind::NewMessage,
+                        NotificationKind::QueuedCustomers => op::NotificationKind::QueuedCustomers,
+                        NotificationKind::OfflineMessage => op::NotificationKind::OfflineMessage,
+                        NotificationKind::MissedChat => op::NotificationKind::MissedChat,
+                    },
+                    enabled: p.enabled,
+                })
+                .collect();
+            let data = inner
+                .auth
+                .run::<ops::UpdateNotificationPreferences>(op::Variables { preferences })
+                .await?;
+            Ok(data
+                .update_notification_preferences
+                .into_iter()
+                .filter_map(|p| {
+                    Option::<NotificationKind>::from(p.kind).map(|kind| NotificationPreference {
+                        kind,
+                        enabled: p.enabled,
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Starts the live event stream. It reconnects by itself with backoff and jitter and
+    /// resumes after the last event delivered (also after an app restart), so the listener
+    /// sees every event once. Runs until the handle is dropped or cancelled, or the session
+    /// ends (`ConnectionState::SignedOut`).
+    pub fn subscribe(&self, listener: Box<dyn EventListener>) -> Arc<TaskHandle> {
+        let listener: Arc<dyn EventListener> = Arc::from(listener);
+        let id = self
+            .inner
+            .next_listener
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner
+            .listeners
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((id, listener.clone()));
+        let guard = ListenerGuard {
+            inner: self.inner.clone(),
+            id,
+        };
+        let inner = self.inner.clone();
+        let task = runtime().spawn(async move {
+            let _guard = guard;
+            stream::run(inner, listener).await;
+        });
+        Arc::new(TaskHandle {
+            task: task.abort_handle(),
+        })
+    }
+
+    /// Tries the event stream and the outbox again now instead of waiting out their backoff,
+    /// e.g. when the phone's network comes back or the app returns to the foreground.
+    pub fn reconnect_now(&self) {
+        self.inner.network_back.notify_waiters();
+        self.inner.outbox_wake.notify_one();
+    }
+}
+
+/// The sender: delivers the outbox in order, one message at a time.
+async fn send_outbox(inner: Arc<Inner>) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut sessions = inner.auth.watch();
+    loop {
+        let Some(agent_id) = inner.auth.session().map(|s| s.agent_id) else {
+            let _ = sessions.changed().await;
+            continue;
+        };
+        let Some(pending) = inner.outbox.next(&agent_id) else {
+            inner.outbox_wake.notified().await;
+            continue;
+        };
+        let result = inner
+            .auth
+            .run::<ops::SendMessage>(ops::send_message::Variables {
+                chat_id: pending.chat_id,
+                text: pending.text,
+                client_id: pending.client_id.clone(),
+            })
+            .await;
+        let update = match result {
+            Ok(data) => {
+                backoff.reset();
+                inner
+                    .outbox
+                    .sent(&pending.client_id, data.send_message.into())
+            }
+            Err(SdkError::Unauthenticated { .. }) => {
+                // Kept for when this agent signs in again.
+                let _ = sessions.changed().await;
+                continue;
+            }
+            Err(err) if err.is_transient() => {
+                let delay = backoff.next_delay();
+                tracing::debug!(%err, ?delay, "message not sent yet");
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = inner.outbox_wake.notified() => {}
+                    _ = inner.network_back.notified() => {}
+                }
+                continue;
+            }
+            Err(SdkError::Server { code, message }) => {
+                inner.outbox.failed(&pending.client_id, &code, &message)
+            }
+            Err(SdkError::Network { .. }) => unreachable!("network errors are transient"),
+        };
+        if let Some(update) = update {
+            stream::announce(&inner.listeners(), &update);
+        }
+    }
+}

@@ -1,0 +1,493 @@
+//! What apps see: records and enums shaped for Swift and Kotlin, converted from the operations
+//! generated from the schema (see `ops.rs`).
+
+use std::time::{Duration, SystemTime};
+
+use crate::ops;
+
+/// What an agent may do in their organization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Role {
+    Agent,
+    Supervisor,
+    Admin,
+    Owner,
+}
+
+/// Whether an agent gets new chats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum RoutingStatus {
+    /// Gets new chats while below their chat limit.
+    AcceptingChats,
+    /// Gets no new chats; current chats continue.
+    NotAcceptingChats,
+    /// Signed off.
+    Offline,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ChatStatus {
+    /// Waiting for an agent with room.
+    Queued,
+    /// An agent has it.
+    Active,
+    Closed,
+}
+
+/// Where a chat came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Channel {
+    Widget,
+    Messenger,
+    Api,
+    /// A channel this SDK version does not know yet.
+    Unknown,
+}
+
+/// The colour of a chat's circle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Attention {
+    Normal,
+    /// Red: the customer's last message has waited too long for an answer.
+    WaitingLong,
+    /// Grey: the customer has been silent for a while.
+    CustomerIdle,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum AuthorKind {
+    Agent,
+    Customer,
+    System,
+}
+
+/// A message someone wrote, or a system event with a sentence to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum MessageKind {
+    Message,
+    ChatQueued,
+    AgentAssigned,
+    ChatTransferred,
+    /// The note a transferring agent left for the next one; agents only.
+    TransferNote,
+    SupervisorJoined,
+    ChatClosed,
+    ChatRated,
+    /// An entry this SDK version does not know yet; show its text.
+    Unknown,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Visibility {
+    Public,
+    /// Agents only (transfer notes).
+    Agents,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Rating {
+    Good,
+    Bad,
+}
+
+/// Why a push went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum NotificationKind {
+    NewChat,
+    TransferredChat,
+    NewMessage,
+    QueuedCustomers,
+    OfflineMessage,
+    /// The agent did not accept a chat in time and stopped accepting chats.
+    MissedChat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Platform {
+    /// APNs.
+    Ios,
+    /// FCM.
+    Android,
+}
+
+/// Which APNs environment a token is for (ignored for Android).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PushEnvironment {
+    Sandbox,
+    Production,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Agent {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub routing_status: RoutingStatus,
+    /// How many active chats the agent handles at once.
+    pub chat_limit: i64,
+}
+
+/// Another agent or a group, by id and name.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct NamedRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Page {
+    pub url: String,
+    pub title: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Customer {
+    pub id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    /// Free text such as "Berlin, Germany", as the widget reported it.
+    pub location: Option<String>,
+    /// The page the customer is on now.
+    pub current_page: Option<Page>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Chat {
+    pub id: String,
+    pub status: ChatStatus,
+    pub channel: Channel,
+    pub attention: Attention,
+    pub customer: Customer,
+    /// The agent who has the chat.
+    pub assignee: Option<NamedRef>,
+    pub group: Option<NamedRef>,
+    pub created_at: SystemTime,
+    pub queued_at: Option<SystemTime>,
+    pub assigned_at: Option<SystemTime>,
+    pub closed_at: Option<SystemTime>,
+    /// Seconds the customer has waited in the queue, while queued.
+    pub wait_seconds: Option<i64>,
+    pub rating: Option<Rating>,
+}
+
+/// A transcript entry.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Message {
+    pub id: String,
+    /// Where the entry sits in its chat; pass it as `after` to `chat()` for the next page.
+    pub cursor: String,
+    pub chat_id: String,
+    pub kind: MessageKind,
+    pub text: String,
+    /// The id the sender chose; for messages sent with `send_message`, the outgoing message's
+    /// `client_id`, so an app can replace its pending bubble.
+    pub client_id: Option<String>,
+    pub author: AuthorKind,
+    pub author_id: Option<String>,
+    pub author_name: Option<String>,
+    pub visibility: Visibility,
+    pub created_at: SystemTime,
+}
+
+/// A chat with one page of its transcript, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ChatDetail {
+    pub chat: Chat,
+    pub messages: Vec<Message>,
+    /// Pass as `after` for the next page.
+    pub end_cursor: Option<String>,
+    pub has_more: bool,
+}
+
+/// A waiting customer.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct QueueEntry {
+    pub chat: Chat,
+    /// 1 is next.
+    pub position: i64,
+    pub wait_seconds: i64,
+    pub estimated_wait_seconds: i64,
+}
+
+/// An agent a chat could be transferred to.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TransferCandidate {
+    pub agent: Agent,
+    pub active_chats: i64,
+    pub chat_limit: i64,
+    /// Accepting chats and reachable now.
+    pub routable: bool,
+}
+
+/// Who a chat goes to.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum TransferTarget {
+    /// This agent, even over their limit.
+    Agent { agent_id: String },
+    /// Whoever in the group has room; queued there otherwise.
+    Group { group_id: String },
+}
+
+/// A device to register for pushes.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PushDeviceRegistration {
+    pub platform: Platform,
+    /// The APNs device token (hex) or the FCM registration token.
+    pub token: String,
+    /// The APNs topic (bundle id) or the Android package.
+    pub app_id: String,
+    pub environment: PushEnvironment,
+    pub locale: Option<String>,
+    pub device_name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PushDevice {
+    pub id: String,
+    pub platform: Platform,
+    pub token: String,
+    pub app_id: String,
+    pub environment: PushEnvironment,
+    /// False once the provider refused the token; register it again.
+    pub enabled: bool,
+}
+
+/// Whether one kind of push is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct NotificationPreference {
+    pub kind: NotificationKind,
+    pub enabled: bool,
+}
+
+/// The server's RFC 3339 times as SystemTime (Date in Swift, Instant in Kotlin).
+pub(crate) fn time(text: &str) -> SystemTime {
+    match chrono::DateTime::parse_from_rfc3339(text) {
+        Ok(at) => {
+            let millis = at.timestamp_millis();
+            if millis >= 0 {
+                SystemTime::UNIX_EPOCH + Duration::from_millis(millis as u64)
+            } else {
+                SystemTime::UNIX_EPOCH - Duration::from_millis(millis.unsigned_abs())
+            }
+        }
+        Err(err) => {
+            tracing::warn!(%text, %err, "the server sent a time that is not RFC 3339");
+            SystemTime::UNIX_EPOCH
+        }
+    }
+}
+
+fn opt_time(text: Option<String>) -> Option<SystemTime> {
+    text.as_deref().map(time)
+}
+
+// ---- conversions from the generated types ---------------------------------------------------
+//
+// graphql_client generates a module per operation, each with its own copy of the fragments
+// and enums it uses. These macros write the same conversion for each copy.
+
+macro_rules! enum_from {
+    ($target:ident, [$($module:ident),*], $variants:tt, other => $other:expr) => {
+        $(enum_from!(@one $target, $module, $variants, $other);)*
+    };
+    (@one $target:ident, $module:ident, { $($variant:ident),* }, $other:expr) => {
+        impl From<ops::$module::$target> for $target {
+            fn from(value: ops::$module::$target) -> Self {
+                match value {
+                    $(ops::$module::$target::$variant => $target::$variant,)*
+                    ops::$module::$target::Other(_) => $other,
+                }
+            }
+        }
+    };
+}
+
+enum_from!(Role, [login, refresh_token, me, set_routing_status, agents_for_transfer],
+    { Agent, Supervisor, Admin, Owner }, other => Role::Agent);
+enum_from!(RoutingStatus,
+    [login, refresh_token, me, set_routing_status, agents_for_transfer, agent_events],
+    { AcceptingChats, NotAcceptingChats, Offline }, other => RoutingStatus::NotAcceptingChats);
+enum_from!(ChatStatus,
+    [my_chats, queue, chat_detail, take_chat, transfer_chat, close_chat, agent_events],
+    { Queued, Active, Closed }, other => ChatStatus::Active);
+enum_from!(Channel,
+    [my_chats, queue, chat_detail, take_chat, transfer_chat, close_chat, agent_events],
+    { Widget, Messenger, Api }, other => Channel::Unknown);
+enum_from!(Attention,
+    [my_chats, queue, chat_detail, take_chat, transfer_chat, close_chat, agent_events],
+    { Normal, WaitingLong, CustomerIdle }, other => Attention::Normal);
+enum_from!(Rating,
+    [my_chats, queue, chat_detail, take_chat, transfer_chat, close_chat, agent_events],
+    { Good, Bad }, other => Rating::Good);
+enum_from!(AuthorKind, [chat_detail, send_message, agent_events],
+    { Agent, Customer, System }, other => AuthorKind::System);
+enum_from!(MessageKind, [chat_detail, send_message, agent_events],
+    { Message, ChatQueued, AgentAssigned, ChatTransferred, TransferNote, SupervisorJoined,
+      ChatClosed, ChatRated }, other => MessageKind::Unknown);
+enum_from!(Visibility, [chat_detail, send_message, agent_events],
+    { Public, Agents }, other => Visibility::Agents);
+enum_from!(Platform, [register_push_device], { Ios, Android }, other => Platform::Android);
+enum_from!(PushEnvironment, [register_push_device], { Sandbox, Production },
+    other => PushEnvironment::Production);
+
+macro_rules! agent_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::AgentFields> for Agent {
+                fn from(a: ops::$module::AgentFields) -> Self {
+                    Agent {
+                        id: a.id,
+                        email: a.email,
+                        name: a.name,
+                        role: a.role.into(),
+                        routing_status: a.routing_status.into(),
+                        chat_limit: a.chat_limit,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+agent_from!(
+    login,
+    refresh_token,
+    me,
+    set_routing_status,
+    agents_for_transfer
+);
+
+macro_rules! chat_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::ChatFields> for Chat {
+                fn from(c: ops::$module::ChatFields) -> Self {
+                    Chat {
+                        id: c.id,
+                        status: c.status.into(),
+                        channel: c.channel.into(),
+                        attention: c.attention.into(),
+                        customer: Customer {
+                            id: c.customer.id,
+                            name: c.customer.name,
+                            email: c.customer.email,
+                            location: c.customer.location,
+                            current_page: c.customer.current_page.map(|p| Page {
+                                url: p.url,
+                                title: p.title,
+                            }),
+                        },
+                        assignee: c.assignee.map(|a| NamedRef { id: a.id, name: a.name }),
+                        group: c.group.map(|g| NamedRef { id: g.id, name: g.name }),
+                        created_at: time(&c.created_at),
+                        queued_at: opt_time(c.queued_at),
+                        assigned_at: opt_time(c.assigned_at),
+                        closed_at: opt_time(c.closed_at),
+                        wait_seconds: c.wait_seconds,
+                        rating: c.rating.map(Into::into),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+chat_from!(
+    my_chats,
+    queue,
+    chat_detail,
+    take_chat,
+    transfer_chat,
+    close_chat,
+    agent_events
+);
+
+macro_rules! message_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::MessageFields> for Message {
+                fn from(m: ops::$module::MessageFields) -> Self {
+                    Message {
+                        id: m.id,
+                        cursor: m.cursor,
+                        chat_id: m.chat_id,
+                        kind: m.kind.into(),
+                        text: m.text,
+                        client_id: m.client_id,
+                        author: m.author.into(),
+                        author_id: m.author_id,
+                        author_name: m.author_name,
+                        visibility: m.visibility.into(),
+                        created_at: time(&m.created_at),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+message_from!(chat_detail, send_message, agent_events);
+
+impl From<ops::register_push_device::RegisterPushDeviceRegisterPushDevice> for PushDevice {
+    fn from(d: ops::register_push_device::RegisterPushDeviceRegisterPushDevice) -> Self {
+        PushDevice {
+            id: d.id,
+            platform: d.platform.into(),
+            token: d.token,
+            app_id: d.app_id,
+            environment: d.environment.into(),
+            enabled: d.enabled,
+        }
+    }
+}
+
+macro_rules! notification_kind {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::NotificationKind> for Option<NotificationKind> {
+                fn from(kind: ops::$module::NotificationKind) -> Self {
+                    use ops::$module::NotificationKind as K;
+                    Some(match kind {
+                        K::NewChat => NotificationKind::NewChat,
+                        K::TransferredChat => NotificationKind::TransferredChat,
+                        K::NewMessage => NotificationKind::NewMessage,
+                        K::QueuedCustomers => NotificationKind::QueuedCustomers,
+                        K::OfflineMessage => NotificationKind::OfflineMessage,
+                        K::MissedChat => NotificationKind::MissedChat,
+                        K::Other(_) => return None,
+                    })
+                }
+            }
+        )*
+    };
+}
+
+notification_kind!(notification_preferences, update_notification_preferences);
+
+impl NotificationKind {
+    /// The name the server and push payloads use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotificationKind::NewChat => "NEW_CHAT",
+            NotificationKind::TransferredChat => "TRANSFERRED_CHAT",
+            NotificationKind::NewMessage => "NEW_MESSAGE",
+            NotificationKind::QueuedCustomers => "QUEUED_CUSTOMERS",
+            NotificationKind::OfflineMessage => "OFFLINE_MESSAGE",
+            NotificationKind::MissedChat => "MISSED_CHAT",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<NotificationKind> {
+        [
+            NotificationKind::NewChat,
+            NotificationKind::TransferredChat,
+            NotificationKind::NewMessage,
+            NotificationKind::QueuedCustomers,
+            NotificationKind::OfflineMessage,
+            NotificationKind::MissedChat,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+}

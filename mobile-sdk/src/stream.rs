@@ -1,0 +1,498 @@
+//! The live event stream: agentEvents over graphql-transport-ws, reconnected with backoff and
+//! resumed from the last cursor, so no event is missed and none is delivered twice.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use graphql_client::{GraphQLQuery, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::client::Inner;
+use crate::error::SdkError;
+use crate::models::{Attention, AuthorKind, Chat, Message, RoutingStatus};
+use crate::ops::{self, agent_events};
+use crate::outbox::OutgoingMessage;
+use crate::runtime::Backoff;
+use crate::transport::graphql_error;
+
+/// Something that happened to the signed-in agent.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum AgentEvent {
+    /// A chat was given to you. `reason`: "new chat", "returning customer", "queue", ...
+    ChatAssigned {
+        cursor: String,
+        chat: Chat,
+        reason: Option<String>,
+    },
+    /// A chat moved to another agent or group: to you, or away from you.
+    ChatTransferred {
+        cursor: String,
+        chat: Chat,
+        from_agent_id: Option<String>,
+        to_agent_id: Option<String>,
+        to_group_id: Option<String>,
+        /// The transferring agent's note for the next one.
+        note: Option<String>,
+        /// Set for automatic transfers.
+        reason: Option<String>,
+    },
+    /// A transcript entry in one of your chats: a message or a system event.
+    MessageAdded { cursor: String, message: Message },
+    /// A chat of yours ended.
+    ChatClosed { cursor: String, chat: Chat },
+    /// A chat turned red, grey or back to normal.
+    AttentionChanged {
+        cursor: String,
+        chat_id: String,
+        attention: Attention,
+    },
+    /// Your routing status changed, in this app or another.
+    RoutingStatusChanged {
+        cursor: String,
+        routing_status: RoutingStatus,
+    },
+    /// The customer is typing; `draft` is the sneak peek. Live only: not replayed.
+    TypingChanged {
+        chat_id: String,
+        author: AuthorKind,
+        is_typing: bool,
+        draft: Option<String>,
+    },
+    /// A customer joined a queue you serve. Live only.
+    ChatQueued { chat: Chat, queue_length: i64 },
+    /// The queue you serve changed length. Live only.
+    QueueChanged { queue_length: i64 },
+}
+
+impl AgentEvent {
+    /// The cursor of events the server keeps and replays; none for live-only ones.
+    pub fn cursor(&self) -> Option<&str> {
+        match self {
+            AgentEvent::ChatAssigned { cursor, .. }
+            | AgentEvent::ChatTransferred { cursor, .. }
+            | AgentEvent::MessageAdded { cursor, .. }
+            | AgentEvent::ChatClosed { cursor, .. }
+            | AgentEvent::AttentionChanged { cursor, .. }
+            | AgentEvent::RoutingStatusChanged { cursor, .. } => Some(cursor),
+            AgentEvent::TypingChanged { .. }
+            | AgentEvent::ChatQueued { .. }
+            | AgentEvent::QueueChanged { .. } => None,
+        }
+    }
+}
+
+/// Whether the event stream is live.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum ConnectionState {
+    /// Opening the connection (first time, or after a wait).
+    Connecting,
+    /// Live: events arrive as they happen, after any missed ones.
+    Connected,
+    /// The connection dropped or could not be made; the next try is in `retry_in_ms`
+    /// (`Client::reconnect_now` tries at once, e.g. when the phone's network comes back).
+    WaitingForNetwork { retry_in_ms: u64, reason: String },
+    /// The session ended: the stream stopped. Show the login screen.
+    SignedOut,
+}
+
+/// What a subscriber hears. Called on the SDK's threads: hop to the main thread before
+/// touching the UI.
+#[uniffi::export(callback_interface)]
+pub trait EventListener: Send + Sync {
+    fn on_event(&self, event: AgentEvent);
+    fn on_connection_state(&self, state: ConnectionState);
+    /// A message sent with `send_message` reached the server (SENT) or was refused (FAILED).
+    fn on_outgoing_message(&self, message: OutgoingMessage);
+}
+
+/// A running subscription. Dropping it (or `cancel`) stops the stream.
+#[derive(uniffi::Object)]
+pub struct TaskHandle {
+    pub(crate) task: tokio::task::AbortHandle,
+}
+
+#[uniffi::export]
+impl TaskHandle {
+    pub fn cancel(&self) {
+        self.task.abort();
+    }
+
+    /// Whether the stream has stopped: cancelled, or signed out.
+    pub fn is_finished(&self) -> bool {
+        self.task.is_finished()
+    }
+}
+
+impl Drop for TaskHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// How a connection ended.
+enum Ended {
+    /// The server refused the token: refresh it and connect again.
+    Unauthorized,
+    /// Dropped, refused or silent; `live` says whether it had been connected.
+    Lost { reason: String, live: bool },
+    /// The server refused the cursor (a server reset): start from now.
+    CursorRefused,
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const PING_EVERY: Duration = Duration::from_secs(15);
+/// With pings every 15 s, a connection silent this long is dead.
+const SILENCE_LIMIT: Duration = Duration::from_secs(40);
+
+/// The last cursor delivered, kept in the data directory so a restarted app resumes.
+#[derive(Serialize, Deserialize, Default)]
+struct Position {
+    agent_id: String,
+    cursor: Option<String>,
+}
+
+pub(crate) struct Cursor {
+    path: PathBuf,
+    agent_id: String,
+    last: Option<u64>,
+}
+
+impl Cursor {
+    pub(crate) fn load(dir: &std::path::Path, agent_id: &str) -> Cursor {
+        let path = dir.join("event-cursor.json");
+        let position: Position = std::fs::read(&path)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+            .unwrap_or_default();
+        let last = (position.agent_id == agent_id)
+            .then(|| position.cursor.and_then(|c| c.parse().ok()))
+            .flatten();
+        Cursor {
+            path,
+            agent_id: agent_id.to_owned(),
+            last,
+        }
+    }
+
+    fn since(&self) -> Option<String> {
+        self.last.map(|n| n.to_string())
+    }
+
+    /// Whether the event at `cursor` is new; remembers it when it is.
+    fn advance(&mut self, cursor: &str) -> bool {
+        let Ok(n) = cursor.parse::<u64>() else {
+            return true;
+        };
+        if self.last.is_some_and(|last| n <= last) {
+            return false;
+        }
+        self.last = Some(n);
+        let position = Position {
+            agent_id: self.agent_id.clone(),
+            cursor: Some(n.to_string()),
+        };
+        let temporary = self.path.with_extension("json.tmp");
+        let written = serde_json::to_vec(&position)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&temporary, bytes))
+            .and_then(|_| std::fs::rename(&temporary, &self.path));
+        if let Err(err) = written {
+            tracing::warn!(%err, "could not keep the event cursor");
+        }
+        true
+    }
+
+    fn reset(&mut self) {
+        self.last = None;
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The subscription's life: connect, stream, and on any loss wait and resume.
+pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn EventListener>) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut cursor: Option<Cursor> = None;
+    loop {
+        listener.on_connection_state(ConnectionState::Connecting);
+        let token = match inner.auth.access_token().await {
+            Ok(token) => token,
+            Err(SdkError::Unauthenticated { .. }) => {
+                listener.on_connection_state(ConnectionState::SignedOut);
+                return;
+            }
+            Err(err) => {
+                wait(&inner, &*listener, backoff.next_delay(), err.to_string()).await;
+                continue;
+            }
+        };
+        let Some(session) = inner.auth.session() else {
+            listener.on_connection_state(ConnectionState::SignedOut);
+            return;
+        };
+        // A different agent signed in on this client: their own cursor.
+        if cursor
+            .as_ref()
+            .is_none_or(|c| c.agent_id != session.agent_id)
+        {
+            cursor = Some(Cursor::load(&inner.data_dir, &session.agent_id));
+        }
+        let position = cursor.as_mut().expect("loaded above");
+        match connection(&inner, &*listener, &token, position).await {
+            Ended::Unauthorized => {
+                if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(&token).await {
+                    listener.on_connection_state(ConnectionState::SignedOut);
+                    return;
+                }
+            }
+            Ended::CursorRefused => position.reset(),
+            Ended::Lost { reason, live } => {
+                if live {
+                    backoff.reset();
+                }
+                tracing::debug!(%reason, "event stream lost");
+                wait(&inner, &*listener, backoff.next_delay(), reason).await;
+            }
+        }
+    }
+}
+
+async fn wait(inner: &Inner, listener: &dyn EventListener, delay: Duration, reason: String) {
+    listener.on_connection_state(ConnectionState::WaitingForNetwork {
+        retry_in_ms: delay.as_millis() as u64,
+        reason,
+    });
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = inner.network_back.notified() => {}
+    }
+}
+
+/// One WebSocket connection, from the handshake until it ends.
+async fn connection(
+    inner: &Inner,
+    listener: &dyn EventListener,
+    token: &str,
+    cursor: &mut Cursor,
+) -> Ended {
+    let lost = |reason: String, live: bool| Ended::Lost { reason, live };
+    let mut request = match inner.auth.transport.websocket_url().into_client_request() {
+        Ok(request) => request,
+        Err(err) => return lost(err.to_string(), false),
+    };
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static("graphql-transport-ws"),
+    );
+    let socket = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request));
+    let mut socket = match socket.await {
+        Ok(Ok((socket, _))) => socket,
+        Ok(Err(err)) => return lost(format!("cannot connect: {err}"), false),
+        Err(_) => return lost("the server did not answer in time".into(), false),
+    };
+
+    let init =
+        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}});
+    if let Err(err) = socket.send(WsMessage::text(init.to_string())).await {
+        return lost(err.to_string(), false);
+    }
+    match tokio::time::timeout(CONNECT_TIMEOUT, socket.next()).await {
+        Ok(Some(Ok(WsMessage::Text(text)))) => {
+            let ack: Value = serde_json::from_str(&text).unwrap_or_default();
+            if ack["type"] != "connection_ack" {
+                return lost(
+                    format!("unexpected answer to connection_init: {text}"),
+                    false,
+                );
+            }
+        }
+        Ok(Some(Ok(WsMessage::Close(frame)))) => return closed(frame, false),
+        Ok(Some(Ok(other))) => return lost(format!("unexpected frame {other:?}"), false),
+        Ok(Some(Err(err))) => return lost(err.to_string(), false),
+        Ok(None) => return lost("the server closed the connection".into(), false),
+        Err(_) => return lost("no connection_ack in time".into(), false),
+    }
+
+    let query = ops::AgentEvents::build_query(agent_events::Variables {
+        since: cursor.since(),
+    });
+    let subscribe = json!({"id": "events", "type": "subscribe", "payload": query});
+    if let Err(err) = socket.send(WsMessage::text(subscribe.to_string())).await {
+        return lost(err.to_string(), false);
+    }
+    listener.on_connection_state(ConnectionState::Connected);
+    inner.connected();
+
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        let frame = tokio::select! {
+            frame = tokio::time::timeout(SILENCE_LIMIT, socket.next()) => frame,
+            _ = ping.tick() => {
+                if let Err(err) = socket.send(WsMessage::text(r#"{"type":"ping"}"#)).await {
+                    return lost(err.to_string(), true);
+                }
+                continue;
+            }
+        };
+        let text = match frame {
+            Ok(Some(Ok(WsMessage::Text(text)))) => text,
+            Ok(Some(Ok(WsMessage::Close(frame)))) => return closed(frame, true),
+            Ok(Some(Ok(_))) => continue, // WebSocket pings are answered by tungstenite
+            Ok(Some(Err(err))) => return lost(err.to_string(), true),
+            Ok(None) => return lost("the server closed the connection".into(), true),
+            Err(_) => return lost("the connection went silent".into(), true),
+        };
+        let message: Value = match serde_json::from_str(&text) {
+            Ok(message) => message,
+            Err(err) => return lost(format!("unreadable message: {err}"), true),
+        };
+        match message["type"].as_str() {
+            Some("next") => {
+                if let Some(ended) = deliver(listener, cursor, message["payload"].clone()) {
+                    return ended;
+                }
+            }
+            Some("ping") => {
+                if let Err(err) = socket.send(WsMessage::text(r#"{"type":"pong"}"#)).await {
+                    return lost(err.to_string(), true);
+                }
+            }
+            Some("error") => {
+                let errors: Vec<graphql_client::Error> =
+                    serde_json::from_value(message["payload"].clone()).unwrap_or_default();
+                let error = errors.first().map(graphql_error);
+                return match error {
+                    Some(SdkError::Unauthenticated { .. }) => Ended::Unauthorized,
+                    Some(SdkError::Server { code, .. }) if code == "BAD_USER_INPUT" => {
+                        Ended::CursorRefused
+                    }
+                    other => lost(format!("the subscription failed: {other:?}"), true),
+                };
+            }
+            // The server ends the stream when the session ends.
+            Some("complete") => return Ended::Unauthorized,
+            _ => {}
+        }
+    }
+}
+
+fn closed(
+    frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+    live: bool,
+) -> Ended {
+    match frame {
+        Some(frame) if matches!(u16::from(frame.code), 4401 | 4403) => Ended::Unauthorized,
+        Some(frame) if frame.code == CloseCode::Away => Ended::Lost {
+            reason: "the server is restarting".into(),
+            live,
+        },
+        Some(frame) => Ended::Lost {
+            reason: format!(
+                "closed by the server ({}): {}",
+                u16::from(frame.code),
+                frame.reason
+            ),
+            live,
+        },
+        None => Ended::Lost {
+            reason: "closed by the server".into(),
+            live,
+        },
+    }
+}
+
+/// Hands one `next` payload to the listener, unless it was already delivered.
+fn deliver(listener: &dyn EventListener, cursor: &mut Cursor, payload: Value) -> Option<Ended> {
+    let response: Response<agent_events::ResponseData> = match serde_json::from_value(payload) {
+        Ok(response) => response,
+        Err(err) => {
+            // An event type newer than this SDK: skip it, but never stall the stream on it.
+            tracing::warn!(%err, "skipped an event this SDK version cannot read");
+            return None;
+        }
+    };
+    if let Some(error) = response.errors.as_ref().and_then(|e| e.first()) {
+        return match graphql_error(error) {
+            SdkError::Unauthenticated { .. } => Some(Ended::Unauthorized),
+            err => {
+                tracing::warn!(%err, "an event could not be read");
+                None
+            }
+        };
+    }
+    let event = AgentEvent::from(response.data?.agent_events);
+    if let Some(at) = event.cursor()
+        && !cursor.advance(at)
+    {
+        return None;
+    }
+    listener.on_event(event);
+    None
+}
+
+impl From<agent_events::AgentEventsAgentEvents> for AgentEvent {
+    fn from(event: agent_events::AgentEventsAgentEvents) -> Self {
+        use agent_events::AgentEventsAgentEventsOn as On;
+        let cursor = event.cursor;
+        match event.on {
+            On::ChatAssigned(e) => AgentEvent::ChatAssigned {
+                cursor,
+                chat: e.chat.into(),
+                reason: e.reason,
+            },
+            On::ChatTransferred(e) => AgentEvent::ChatTransferred {
+                cursor,
+                chat: e.chat.into(),
+                from_agent_id: e.from_agent.map(|a| a.id),
+                to_agent_id: e.to_agent.map(|a| a.id),
+                to_group_id: e.to_group_id,
+                note: e.note,
+                reason: e.reason,
+            },
+            On::MessageAdded(e) => AgentEvent::MessageAdded {
+                cursor,
+                message: e.message.into(),
+            },
+            On::ChatClosed(e) => AgentEvent::ChatClosed {
+                cursor,
+                chat: e.chat.into(),
+            },
+            On::AttentionChanged(e) => AgentEvent::AttentionChanged {
+                cursor,
+                chat_id: e.chat.id,
+                attention: e.attention.into(),
+            },
+            On::RoutingStatusChanged(e) => AgentEvent::RoutingStatusChanged {
+                cursor,
+                routing_status: e.routing_status.into(),
+            },
+            On::TypingChanged(e) => AgentEvent::TypingChanged {
+                chat_id: e.chat.id,
+                author: e.author.into(),
+                is_typing: e.is_typing,
+                draft: e.draft,
+            },
+            On::ChatQueued(e) => AgentEvent::ChatQueued {
+                chat: e.chat.into(),
+                queue_length: e.queue_length,
+            },
+            On::QueueChanged(e) => AgentEvent::QueueChanged {
+                queue_length: e.queue_length,
+            },
+        }
+    }
+}
+
+/// Tells every subscriber about an outgoing message.
+pub(crate) fn announce(listeners: &[Arc<dyn EventListener>], message: &OutgoingMessage) {
+    for listener in listeners {
+        listener.on_outgoing_message(message.clone());
+    }
+}

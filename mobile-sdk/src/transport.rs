@@ -1,0 +1,145 @@
+//! GraphQL over HTTP: one request, its answer, and the error an app can act on.
+
+use std::time::Duration;
+
+use graphql_client::{GraphQLQuery, Response};
+
+use crate::error::{Result, SdkError};
+
+/// The server's GraphQL endpoint and an HTTP client for it.
+#[derive(Clone)]
+pub(crate) struct Transport {
+    http: reqwest::Client,
+    graphql_url: reqwest::Url,
+}
+
+impl Transport {
+    pub(crate) fn new(server_url: &str) -> Result<Transport> {
+        let graphql_url = graphql_url(server_url)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(30))
+            .user_agent(concat!("switchboard-sdk/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(SdkError::network)?;
+        Ok(Transport { http, graphql_url })
+    }
+
+    /// The WebSocket address of the same endpoint.
+    pub(crate) fn websocket_url(&self) -> String {
+        let mut url = self.graphql_url.clone();
+        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+        // http(s) to ws(s) always succeeds for these special schemes.
+        let _ = url.set_scheme(scheme);
+        url.to_string()
+    }
+
+    /// Runs one operation, with the access token when there is one.
+    pub(crate) async fn execute<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+        token: Option<&str>,
+    ) -> Result<Q::ResponseData> {
+        let body = Q::build_query(variables);
+        let mut request = self.http.post(self.graphql_url.clone()).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.map_err(SdkError::network)?;
+        let status = response.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            // A proxy in front of the server, or the server restarting.
+            return Err(SdkError::network(format!("the server answered {status}")));
+        }
+        let text = response.text().await.map_err(SdkError::network)?;
+        let response: Response<Q::ResponseData> =
+            serde_json::from_str(&text).map_err(|err| SdkError::Server {
+                code: "INVALID_RESPONSE".into(),
+                message: format!("the server's answer ({status}) is not GraphQL: {err}"),
+            })?;
+        if let Some(error) = response.errors.as_ref().and_then(|errors| errors.first()) {
+            return Err(graphql_error(error));
+        }
+        response.data.ok_or_else(|| SdkError::Server {
+            code: "INVALID_RESPONSE".into(),
+            message: "the server answered without data or errors".into(),
+        })
+    }
+}
+
+/// The first GraphQL error as the SDK's error, by its `extensions.code`.
+pub(crate) fn graphql_error(error: &graphql_client::Error) -> SdkError {
+    let code = error
+        .extensions
+        .as_ref()
+        .and_then(|extensions| extensions.get("code"))
+        .and_then(|code| code.as_str())
+        .unwrap_or("INTERNAL")
+        .to_owned();
+    error_from_code(code, error.message.clone())
+}
+
+pub(crate) fn error_from_code(code: String, message: String) -> SdkError {
+    if code == "UNAUTHENTICATED" {
+        SdkError::Unauthenticated { message }
+    } else {
+        SdkError::Server { code, message }
+    }
+}
+
+/// The server URL as given by the app ("https://chat.example.com", with or without
+/// "/graphql") as the GraphQL endpoint.
+fn graphql_url(server_url: &str) -> Result<reqwest::Url> {
+    let mut url = reqwest::Url::parse(server_url.trim())
+        .map_err(|err| SdkError::bad_input(format!("{server_url:?} is not a server URL: {err}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(SdkError::bad_input(format!(
+            "{server_url:?} is not an http or https URL"
+        )));
+    }
+    if !url.path().trim_end_matches('/').ends_with("/graphql") {
+        let path = format!("{}/graphql", url.path().trim_end_matches('/'));
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_become_the_graphql_endpoint() {
+        let cases = [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080/graphql"),
+            (
+                "https://chat.example.com/",
+                "https://chat.example.com/graphql",
+            ),
+            (
+                "https://chat.example.com/graphql",
+                "https://chat.example.com/graphql",
+            ),
+            (
+                "https://example.com/support/",
+                "https://example.com/support/graphql",
+            ),
+        ];
+        for (given, expected) in cases {
+            assert_eq!(graphql_url(given).unwrap().as_str(), expected);
+        }
+        let transport = Transport::new("https://chat.example.com").unwrap();
+        assert_eq!(transport.websocket_url(), "wss://chat.example.com/graphql");
+    }
+
+    #[test]
+    fn bad_server_urls_are_refused() {
+        for bad in ["", "chat.example.com", "ftp://example.com"] {
+            let err = graphql_url(bad).unwrap_err();
+            assert!(
+                matches!(&err, SdkError::Server { code, .. } if code == "BAD_USER_INPUT"),
+                "{bad:?}: {err:?}"
+            );
+        }
+    }
+}
