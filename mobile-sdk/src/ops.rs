@@ -30,6 +30,7 @@ operations!(
     Login,
     RefreshToken,
     Logout,
+    AgentEventsCursor,
     Me,
     SetRoutingStatus,
     MyChats,

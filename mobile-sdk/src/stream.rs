@@ -244,6 +244,27 @@ pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn EventListener>) {
             cursor = Some(Cursor::load(&inner.data_dir, &session.agent_id));
         }
         let position = cursor.as_mut().expect("loaded above");
+        // A first subscription starts from the server's latest cursor rather than from "live":
+        // live would miss whatever happens while the subscription is being set up.
+        if position.last.is_none() {
+            match inner
+                .auth
+                .run::<ops::AgentEventsCursor>(ops::agent_events_cursor::Variables)
+                .await
+            {
+                Ok(data) => {
+                    position.advance(&data.agent_events_cursor);
+                }
+                Err(SdkError::Unauthenticated { .. }) => {
+                    listener.on_connection_state(ConnectionState::SignedOut);
+                    return;
+                }
+                Err(err) => {
+                    wait(&inner, &*listener, backoff.next_delay(), err.to_string()).await;
+                    continue;
+                }
+            }
+        }
         match connection(&inner, &*listener, &token, position).await {
             Ended::Unauthorized => {
                 if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(&token).await {

@@ -19,6 +19,15 @@ impl QueryRoot {
         Ok(Agent(ctx.principal()?.agent.clone()))
     }
 
+    /// The cursor of the signed-in agent's latest event. Subscribing to `agentEvents` with it
+    /// as `since` misses nothing from now on, not even what happens while the subscription
+    /// starts.
+    async fn agent_events_cursor(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        let principal = ctx.principal()?;
+        let seq = ctx.services().store.feed_seq(&principal.agent.id).await?;
+        Ok(seq.to_string())
+    }
+
     /// The signed-in agent's organization.
     async fn organization(&self, ctx: &Context<'_>) -> ApiResult<Organization> {
         let principal = ctx.principal()?;

@@ -13,5 +13,6 @@ mod http;
 mod push;
 mod resume;
 mod routing;
+mod sdk;
 mod store;
 mod websocket;

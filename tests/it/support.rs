@@ -143,6 +143,9 @@ pub struct TestServer {
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// What `start_again` starts with: the same database, port and configuration.
+    config: Config,
+    addr: std::net::SocketAddr,
     _dir: tempfile::TempDir,
     _postgres: Option<PostgresDatabase>,
 }
@@ -167,17 +170,9 @@ impl TestServer {
             }
         };
         configure(&mut config);
-        let app = App::start(config).await.expect("the server starts");
-        let store = app.services.store.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            let signal = async move {
-                let _ = shutdown_rx.await;
-            };
-            app.serve(listener, signal).await.expect("the server runs");
-        });
+        let (store, shutdown, task) = Self::run(config.clone(), listener).await;
         TestServer {
             base_url: format!("http://{addr}"),
             graphql_url: format!("http://{addr}/graphql"),
@@ -186,9 +181,40 @@ impl TestServer {
             http: reqwest::Client::new(),
             shutdown: Some(shutdown),
             task: Some(task),
+            config,
+            addr,
             _dir: dir,
             _postgres: postgres,
         }
+    }
+
+    async fn run(
+        config: Config,
+        listener: tokio::net::TcpListener,
+    ) -> (Arc<dyn Database>, oneshot::Sender<()>, JoinHandle<()>) {
+        let app = App::start(config).await.expect("the server starts");
+        let store = app.services.store.clone();
+        let (shutdown, shutdown_rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let signal = async move {
+                let _ = shutdown_rx.await;
+            };
+            app.serve(listener, signal).await.expect("the server runs");
+        });
+        (store, shutdown, task)
+    }
+
+    /// Starts the server again after `shut_down`: same database, same address, as after a
+    /// deploy or a crash.
+    pub async fn start_again(&mut self) {
+        assert!(self.task.is_none(), "shut the server down first");
+        let listener = tokio::net::TcpListener::bind(self.addr)
+            .await
+            .expect("the old address is free again");
+        let (store, shutdown, task) = Self::run(self.config.clone(), listener).await;
+        self.store = store;
+        self.shutdown = Some(shutdown);
+        self.task = Some(task);
     }
 
     /// Starts a graceful shutdown and waits until the server has stopped.

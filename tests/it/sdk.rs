@@ -1,0 +1,504 @@
+//! The mobile SDK (switchboard-sdk) against the real server: sign-in and sessions, token
+//! refresh, the event stream across a server restart, and the outbox across a server outage
+//! and an app restart.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use serde_json::{Value, json};
+use switchboard_sdk::{
+    AgentEvent, AuthorKind, Client, ClientConfig, ConnectionState, EventListener, MessageKind,
+    OutgoingMessage, OutgoingState, RoutingStatus, SdkError, Session, SessionStore,
+};
+use tokio::sync::mpsc;
+
+use crate::support::{OWNER_EMAIL, OWNER_PASSWORD, TestServer, start_chat, visitor, widget_key};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// The app's keychain: every session the SDK handed over, and whether it was cleared.
+#[derive(Default)]
+struct Keychain {
+    saved: Mutex<Vec<Session>>,
+    cleared: Mutex<u32>,
+}
+
+impl Keychain {
+    fn last(&self) -> Option<Session> {
+        self.saved.lock().unwrap().last().cloned()
+    }
+}
+
+struct SharedKeychain(Arc<Keychain>);
+
+impl SessionStore for SharedKeychain {
+    fn save(&self, session: Session) {
+        self.0.saved.lock().unwrap().push(session);
+    }
+
+    fn clear(&self) {
+        *self.0.cleared.lock().unwrap() += 1;
+    }
+}
+
+/// What a listener heard, as channels a test can wait on.
+struct Heard {
+    events: mpsc::UnboundedReceiver<AgentEvent>,
+    states: mpsc::UnboundedReceiver<ConnectionState>,
+    outgoing: mpsc::UnboundedReceiver<OutgoingMessage>,
+}
+
+struct Recorder {
+    events: mpsc::UnboundedSender<AgentEvent>,
+    states: mpsc::UnboundedSender<ConnectionState>,
+    outgoing: mpsc::UnboundedSender<OutgoingMessage>,
+}
+
+impl EventListener for Recorder {
+    fn on_event(&self, event: AgentEvent) {
+        let _ = self.events.send(event);
+    }
+
+    fn on_connection_state(&self, state: ConnectionState) {
+        let _ = self.states.send(state);
+    }
+
+    fn on_outgoing_message(&self, message: OutgoingMessage) {
+        let _ = self.outgoing.send(message);
+    }
+}
+
+fn recorder() -> (Box<Recorder>, Heard) {
+    let (events, events_rx) = mpsc::unbounded_channel();
+    let (states, states_rx) = mpsc::unbounded_channel();
+    let (outgoing, outgoing_rx) = mpsc::unbounded_channel();
+    (
+        Box::new(Recorder {
+            events,
+            states,
+            outgoing,
+        }),
+        Heard {
+            events: events_rx,
+            states: states_rx,
+            outgoing: outgoing_rx,
+        },
+    )
+}
+
+impl Heard {
+    async fn state(&mut self, wanted: impl Fn(&ConnectionState) -> bool) -> ConnectionState {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let state = tokio::time::timeout_at(deadline, self.states.recv())
+                .await
+                .expect("the stream reaches the state in time")
+                .expect("the stream is running");
+            if wanted(&state) {
+                return state;
+            }
+        }
+    }
+
+    async fn connected(&mut self) {
+        self.state(|s| *s == ConnectionState::Connected).await;
+    }
+
+    /// The next event that `wanted` picks, skipping the others.
+    async fn event(&mut self, wanted: impl Fn(&AgentEvent) -> bool) -> AgentEvent {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let event = tokio::time::timeout_at(deadline, self.events.recv())
+                .await
+                .expect("the event arrives in time")
+                .expect("the stream is running");
+            if wanted(&event) {
+                return event;
+            }
+        }
+    }
+
+    async fn outgoing(&mut self) -> OutgoingMessage {
+        tokio::time::timeout(WAIT, self.outgoing.recv())
+            .await
+            .expect("the outbox reports in time")
+            .expect("the listener is registered")
+    }
+}
+
+fn client(server_url: &str, dir: &std::path::Path, keychain: &Arc<Keychain>) -> Arc<Client> {
+    Client::new(
+        ClientConfig {
+            server_url: server_url.to_owned(),
+            data_dir: dir.to_string_lossy().into_owned(),
+        },
+        Box::new(SharedKeychain(keychain.clone())),
+    )
+    .expect("a client for a valid URL")
+}
+
+fn code(err: SdkError) -> String {
+    match err {
+        SdkError::Server { code, .. } => code,
+        other => panic!("expected a server error, got {other:?}"),
+    }
+}
+
+/// The customer writes in their chat.
+async fn say(server: &TestServer, customer: &str, chat_id: &str, text: &str) {
+    server
+        .ok(
+            Some(customer),
+            "mutation($c: ID!, $t: String!) { sendMessage(input: {chatId: $c, text: $t}) { id } }",
+            json!({"c": chat_id, "t": text}),
+        )
+        .await;
+}
+
+/// The texts of the customer's messages in a chat's transcript, as the customer reads it.
+async fn transcript(server: &TestServer, visitor: &str, chat_id: &str) -> Vec<(String, Value)> {
+    let data = server
+        .ok(
+            Some(visitor),
+            "query($id: ID!) { chat(id: $id) { events(first: 100) { items { kind text clientId } } } }",
+            json!({"id": chat_id}),
+        )
+        .await;
+    data["chat"]["events"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|item| item["kind"] == "MESSAGE")
+        .map(|item| {
+            (
+                item["text"].as_str().unwrap().to_owned(),
+                item["clientId"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_operations_restore_and_logout() {
+    let server = TestServer::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let keychain = Arc::new(Keychain::default());
+    let app = client(&server.base_url, dir.path(), &keychain);
+
+    // Bad input gets errors an app can act on.
+    let wrong = app
+        .login(OWNER_EMAIL.into(), "not-the-password".into())
+        .await;
+    assert!(
+        matches!(wrong, Err(SdkError::Unauthenticated { .. })),
+        "{wrong:?}"
+    );
+    assert!(matches!(
+        app.me().await,
+        Err(SdkError::Unauthenticated { .. })
+    ));
+    assert!(matches!(
+        app.send_message("chat".into(), "hi".into()),
+        Err(SdkError::Unauthenticated { .. })
+    ));
+
+    let agent = app
+        .login(OWNER_EMAIL.into(), OWNER_PASSWORD.into())
+        .await
+        .unwrap();
+    assert_eq!(agent.email, OWNER_EMAIL);
+    let session = keychain.last().expect("the session went to the keychain");
+    assert_eq!(session.agent_id, agent.id);
+    assert_eq!(app.session(), Some(session.clone()));
+
+    assert!(app.my_chats().await.unwrap().is_empty());
+    assert!(app.queue().await.unwrap().is_empty());
+    let changed = app
+        .set_routing_status(RoutingStatus::NotAcceptingChats)
+        .await
+        .unwrap();
+    assert_eq!(changed.routing_status, RoutingStatus::NotAcceptingChats);
+    assert_eq!(
+        code(app.chat("no-such-chat".into(), None, 20).await.unwrap_err()),
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        code(app.chat("x".into(), None, 0).await.unwrap_err()),
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        code(app.send_message("chat".into(), " ".into()).unwrap_err()),
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        code(
+            app.send_message("chat".into(), "x".repeat(4001))
+                .unwrap_err()
+        ),
+        "BAD_USER_INPUT"
+    );
+    let preferences = app.notification_preferences().await.unwrap();
+    assert_eq!(preferences.len(), 6, "every kind of push: {preferences:?}");
+
+    // The app starts again with the session from its keychain, before any network call.
+    let restarted = client(&server.base_url, dir.path(), &keychain);
+    restarted.restore(session);
+    assert_eq!(restarted.me().await.unwrap().id, agent.id);
+
+    restarted.logout().await.unwrap();
+    assert_eq!(*keychain.cleared.lock().unwrap(), 1);
+    assert_eq!(restarted.session(), None);
+    // The server ended the session: the first client's tokens stop working too.
+    assert!(matches!(
+        app.me().await,
+        Err(SdkError::Unauthenticated { .. })
+    ));
+
+    // Nothing listens on port 1; a URL that is not one is refused before any request.
+    let unreachable = client("http://127.0.0.1:1", dir.path(), &keychain);
+    assert!(matches!(
+        unreachable
+            .login(OWNER_EMAIL.into(), OWNER_PASSWORD.into())
+            .await,
+        Err(SdkError::Network { .. })
+    ));
+    let bad_url = Client::new(
+        ClientConfig {
+            server_url: "chat.example.com".into(),
+            data_dir: dir.path().to_string_lossy().into_owned(),
+        },
+        Box::new(SharedKeychain(keychain.clone())),
+    );
+    assert_eq!(code(bad_url.err().unwrap()), "BAD_USER_INPUT");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_access_tokens_are_refreshed_transparently() {
+    let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| {
+        config.access_token_ttl = Duration::from_secs(1);
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let keychain = Arc::new(Keychain::default());
+    let app = client(&server.base_url, dir.path(), &keychain);
+    app.login(OWNER_EMAIL.into(), OWNER_PASSWORD.into())
+        .await
+        .unwrap();
+    let first = keychain.last().unwrap();
+    // Expiry is in whole seconds: a 1 s token is good for up to 2 s.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    // The SDK sees the token is about to expire and refreshes before the request.
+    app.me().await.unwrap();
+    let second = keychain.last().unwrap();
+    assert_ne!(
+        second.refresh_token, first.refresh_token,
+        "a new refresh token was kept"
+    );
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+
+    // A phone whose clock is wrong thinks its expired token is good for an hour: the server
+    // answers UNAUTHENTICATED, and the SDK refreshes and sends the request again.
+    let skewed = client(&server.base_url, dir.path(), &keychain);
+    skewed.restore(Session {
+        access_token_expires_at: SystemTime::now() + Duration::from_secs(3600),
+        ..second.clone()
+    });
+    assert_eq!(skewed.me().await.unwrap().id, second.agent_id);
+    let third = keychain.last().unwrap();
+    assert_ne!(third.refresh_token, second.refresh_token);
+
+    // The event stream connects with a fresh token too.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (listener, mut heard) = recorder();
+    let _stream = skewed.subscribe(listener);
+    heard.connected().await;
+
+    // A refresh token used twice ends the session: the SDK reports it and clears it.
+    let replayed = client(&server.base_url, dir.path(), &keychain);
+    replayed.restore(Session {
+        access_token_expires_at: SystemTime::UNIX_EPOCH,
+        ..second
+    });
+    assert!(matches!(
+        replayed.me().await,
+        Err(SdkError::Unauthenticated { .. })
+    ));
+    assert_eq!(replayed.session(), None);
+    assert!(*keychain.cleared.lock().unwrap() >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_survives_a_server_restart_without_losing_or_repeating_events() {
+    let mut server = TestServer::start().await;
+    let owner = server.owner_token().await;
+    let key = widget_key(&server, &owner).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keychain = Arc::new(Keychain::default());
+    let app = client(&server.base_url, dir.path(), &keychain);
+    app.login(OWNER_EMAIL.into(), OWNER_PASSWORD.into())
+        .await
+        .unwrap();
+    let (listener, mut heard) = recorder();
+    let stream = app.subscribe(listener);
+    heard.connected().await;
+
+    let customer = visitor(&server, &key, "restart-visitor").await;
+    let (chat_id, status) = start_chat(&server, &customer, "m1").await;
+    assert_eq!(status, "ACTIVE");
+    let mut seen = Vec::new();
+    loop {
+        let event = heard.event(|_| true).await;
+        let assigned = matches!(&event, AgentEvent::ChatAssigned { chat, .. }
+            if chat.id == chat_id && chat.customer.name.as_deref() == Some("Visitor restart-visitor"));
+        seen.push(event);
+        if assigned {
+            break;
+        }
+    }
+    say(&server, &customer, &chat_id, "m2").await;
+
+    // Every event the listener gets, in order, until the customer's message `last`.
+    async fn until(heard: &mut Heard, last: &str, seen: &mut Vec<AgentEvent>) {
+        loop {
+            let event = heard.event(|_| true).await;
+            let done =
+                matches!(&event, AgentEvent::MessageAdded { message, .. } if message.text == last);
+            seen.push(event);
+            if done {
+                return;
+            }
+        }
+    }
+    until(&mut heard, "m2", &mut seen).await;
+
+    server.shut_down().await;
+    heard
+        .state(|s| matches!(s, ConnectionState::WaitingForNetwork { .. }))
+        .await;
+    server.start_again().await;
+    // Written before the app is back: replayed from its cursor when it reconnects.
+    say(&server, &customer, &chat_id, "m3").await;
+    say(&server, &customer, &chat_id, "m4").await;
+    heard.connected().await;
+    say(&server, &customer, &chat_id, "m5").await;
+    until(&mut heard, "m5", &mut seen).await;
+
+    let customer_texts: Vec<&str> = seen
+        .iter()
+        .filter_map(|e| match e {
+            AgentEvent::MessageAdded { message, .. }
+                if message.kind == MessageKind::Message
+                    && message.author == AuthorKind::Customer =>
+            {
+                Some(message.text.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    // m1 opened the chat: the agent reads it in ChatAssigned's transcript, not as an event.
+    assert_eq!(customer_texts, ["m2", "m3", "m4", "m5"], "{seen:#?}");
+    let cursors: Vec<u64> = seen
+        .iter()
+        .filter_map(|e| e.cursor())
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert!(
+        cursors.windows(2).all(|w| w[0] < w[1]),
+        "each event once, in order: {cursors:?}"
+    );
+
+    // Dropping the handle stops the stream.
+    drop(stream);
+    say(&server, &customer, &chat_id, "m6").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        heard.events.try_recv().is_err(),
+        "no events after the handle is dropped"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_sent_while_the_server_is_down_is_delivered_once_when_it_returns() {
+    let mut server = TestServer::start().await;
+    let owner = server.owner_token().await;
+    let key = widget_key(&server, &owner).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keychain = Arc::new(Keychain::default());
+    let app = client(&server.base_url, dir.path(), &keychain);
+    app.login(OWNER_EMAIL.into(), OWNER_PASSWORD.into())
+        .await
+        .unwrap();
+    let (listener, mut heard) = recorder();
+    let stream = app.subscribe(listener);
+    heard.connected().await;
+    let customer = visitor(&server, &key, "outage-visitor").await;
+    let (chat_id, _) = start_chat(&server, &customer, "Is anyone there?").await;
+
+    // Online: PENDING at once, then SENT with the transcript entry.
+    let online = app
+        .send_message(chat_id.clone(), "Yes, how can I help?".into())
+        .unwrap();
+    assert_eq!(online.state, OutgoingState::Pending);
+    let sent = heard.outgoing().await;
+    assert_eq!(sent.state, OutgoingState::Sent);
+    assert_eq!(sent.client_id, online.client_id);
+    assert_eq!(
+        sent.message.as_ref().unwrap().client_id.as_deref(),
+        Some(online.client_id.as_str())
+    );
+
+    // A chat that does not exist is refused for good, and does not hold up later messages.
+    let doomed = app
+        .send_message("no-such-chat".into(), "lost".into())
+        .unwrap();
+    let failed = heard.outgoing().await;
+    assert_eq!(failed.client_id, doomed.client_id);
+    assert_eq!(failed.state, OutgoingState::Failed);
+    assert_eq!(failed.error_code.as_deref(), Some("NOT_FOUND"));
+    app.discard_message(doomed.client_id).unwrap();
+
+    // The server goes down; the agent writes anyway, then the app is killed.
+    server.shut_down().await;
+    let offline = app
+        .send_message(
+            chat_id.clone(),
+            "Sorry, my train went into a tunnel.".into(),
+        )
+        .unwrap();
+    assert_eq!(offline.state, OutgoingState::Pending);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(
+        app.outbox(),
+        vec![offline.clone()],
+        "still pending while down"
+    );
+    let session = app.session().unwrap();
+    drop(stream);
+    drop(app);
+
+    // The app starts again (offline), then the server comes back.
+    let app = client(&server.base_url, dir.path(), &keychain);
+    app.restore(session);
+    assert_eq!(
+        app.outbox(),
+        vec![offline.clone()],
+        "the outbox survived the restart"
+    );
+    let (listener, mut heard) = recorder();
+    let _stream = app.subscribe(listener);
+    server.start_again().await;
+    let delivered = heard.outgoing().await;
+    assert_eq!(delivered.client_id, offline.client_id);
+    assert_eq!(delivered.state, OutgoingState::Sent);
+    assert!(app.outbox().is_empty());
+
+    let client_id = Value::String(offline.client_id.clone());
+    let texts = transcript(&server, &customer, &chat_id).await;
+    let copies = texts.iter().filter(|(_, id)| *id == client_id).count();
+    assert_eq!(copies, 1, "delivered exactly once: {texts:?}");
+    assert_eq!(
+        texts.last().map(|(text, _)| text.as_str()),
+        Some("Sorry, my train went into a tunnel.")
+    );
+}
