@@ -247,6 +247,26 @@ impl Client {
         .await
     }
 
+    /// The organization's groups (departments), for transferring a chat to one.
+    pub async fn groups(&self) -> Result<Vec<NamedRef>> {
+        let inner = self.inner.clone();
+        run(async move {
+            let data = inner
+                .auth
+                .run::<ops::Groups>(ops::groups::Variables)
+                .await?;
+            Ok(data
+                .groups
+                .into_iter()
+                .map(|g| NamedRef {
+                    id: g.id,
+                    name: g.name,
+                })
+                .collect())
+        })
+        .await
+    }
+
     /// Hands a chat to another agent or a group, with a note the customer does not see.
     pub async fn transfer_chat(
         &self,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use graphql_client::{GraphQLQuery, Response};
+use graphql_client::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::client::Inner;
 use crate::error::SdkError;
-use crate::models::{Attention, AuthorKind, Chat, Message, RoutingStatus};
+use crate::models::{Attention, AuthorKind, Chat, Message, NamedRef, RoutingStatus};
 use crate::ops::{self, agent_events};
 use crate::outbox::OutgoingMessage;
 use crate::runtime::Backoff;
@@ -35,8 +35,10 @@ pub enum AgentEvent {
     ChatTransferred {
         cursor: String,
         chat: Chat,
-        from_agent_id: Option<String>,
-        to_agent_id: Option<String>,
+        /// Who handed it over; none for automatic transfers.
+        from_agent: Option<NamedRef>,
+        /// The agent who has it now; none when it went to a group's queue.
+        to_agent: Option<NamedRef>,
         to_group_id: Option<String>,
         /// The transferring agent's note for the next one.
         note: Option<String>,
@@ -144,7 +146,14 @@ enum Ended {
     Lost { reason: String, live: bool },
     /// The server refused the cursor (a server reset): start from now.
     CursorRefused,
+    /// The session ended (logout, or a refused refresh token).
+    SignedOut,
 }
+
+/// A connection that delivered events, or stayed up this long, was healthy: the next loss
+/// starts the backoff from the beginning. One that fails sooner keeps backing off, so a server
+/// that accepts connections and then refuses the subscription is not hammered.
+const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(15);
@@ -272,7 +281,15 @@ pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn EventListener>) {
                     return;
                 }
             }
-            Ended::CursorRefused => position.reset(),
+            Ended::CursorRefused => {
+                position.reset();
+                let reason = "the server no longer knows the event cursor".to_owned();
+                wait(&inner, &*listener, backoff.next_delay(), reason).await;
+            }
+            Ended::SignedOut => {
+                listener.on_connection_state(ConnectionState::SignedOut);
+                return;
+            }
             Ended::Lost { reason, live } => {
                 if live {
                     backoff.reset();
@@ -340,7 +357,7 @@ async fn connection(
         Err(_) => return lost("no connection_ack in time".into(), false),
     }
 
-    let query = ops::AgentEvents::build_query(agent_events::Variables {
+    let query = ops::request_body::<ops::AgentEvents>(agent_events::Variables {
         since: cursor.since(),
     });
     let subscribe = json!({"id": "events", "type": "subscribe", "payload": query});
@@ -350,11 +367,45 @@ async fn connection(
     listener.on_connection_state(ConnectionState::Connected);
     inner.connected();
 
+    let opened = tokio::time::Instant::now();
+    let mut delivered = false;
+    let ended = stream(inner, listener, cursor, &mut socket, &mut delivered).await;
+    match ended {
+        Ended::Lost { reason, live: true } if !delivered && opened.elapsed() < STABLE_AFTER => {
+            Ended::Lost {
+                reason,
+                live: false,
+            }
+        }
+        other => other,
+    }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Reads a connected stream until it ends; `delivered` says whether any event came.
+async fn stream(
+    inner: &Inner,
+    listener: &dyn EventListener,
+    cursor: &mut Cursor,
+    socket: &mut Socket,
+    delivered: &mut bool,
+) -> Ended {
+    let lost = |reason: String, live: bool| Ended::Lost { reason, live };
+    let mut sessions = inner.auth.watch();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
     loop {
         let frame = tokio::select! {
             frame = tokio::time::timeout(SILENCE_LIMIT, socket.next()) => frame,
+            _ = sessions.changed() => {
+                if inner.auth.session().is_none() {
+                    let _ = socket.close(None).await;
+                    return Ended::SignedOut;
+                }
+                continue;
+            }
             _ = ping.tick() => {
                 if let Err(err) = socket.send(WsMessage::text(r#"{"type":"ping"}"#)).await {
                     return lost(err.to_string(), true);
@@ -376,6 +427,7 @@ async fn connection(
         };
         match message["type"].as_str() {
             Some("next") => {
+                *delivered = true;
                 if let Some(ended) = deliver(listener, cursor, message["payload"].clone()) {
                     return ended;
                 }
@@ -471,8 +523,14 @@ impl From<agent_events::AgentEventsAgentEvents> for AgentEvent {
             On::ChatTransferred(e) => AgentEvent::ChatTransferred {
                 cursor,
                 chat: e.chat.into(),
-                from_agent_id: e.from_agent.map(|a| a.id),
-                to_agent_id: e.to_agent.map(|a| a.id),
+                from_agent: e.from_agent.map(|a| NamedRef {
+                    id: a.id,
+                    name: a.name,
+                }),
+                to_agent: e.to_agent.map(|a| NamedRef {
+                    id: a.id,
+                    name: a.name,
+                }),
                 to_group_id: e.to_group_id,
                 note: e.note,
                 reason: e.reason,

@@ -40,7 +40,7 @@ impl Transport {
         variables: Q::Variables,
         token: Option<&str>,
     ) -> Result<Q::ResponseData> {
-        let body = Q::build_query(variables);
+        let body = crate::ops::request_body::<Q>(variables);
         let mut request = self.http.post(self.graphql_url.clone()).json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);

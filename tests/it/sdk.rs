@@ -237,6 +237,7 @@ async fn login_operations_restore_and_logout() {
         ),
         "BAD_USER_INPUT"
     );
+    assert!(app.groups().await.unwrap().is_empty());
     let preferences = app.notification_preferences().await.unwrap();
     assert_eq!(preferences.len(), 6, "every kind of push: {preferences:?}");
 
@@ -245,8 +246,21 @@ async fn login_operations_restore_and_logout() {
     restarted.restore(session);
     assert_eq!(restarted.me().await.unwrap().id, agent.id);
 
+    let (listener, mut heard) = recorder();
+    let stream = restarted.subscribe(listener);
+    heard.connected().await;
+
     restarted.logout().await.unwrap();
     assert_eq!(*keychain.cleared.lock().unwrap(), 1);
+    // The open stream hears of it and stops.
+    heard.state(|s| *s == ConnectionState::SignedOut).await;
+    tokio::time::timeout(WAIT, async {
+        while !stream.is_finished() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the stream stops after SIGNED_OUT");
     assert_eq!(restarted.session(), None);
     // The server ended the session: the first client's tokens stop working too.
     assert!(matches!(

@@ -1,0 +1,198 @@
+"""Fixtures for the SDK's Python tests: the generated bindings and a real Switchboard server.
+
+Environment:
+  SWITCHBOARD_SDK_BINDINGS  directory holding switchboard_sdk.py and libswitchboard_sdk.so
+                            (from `mobile-sdk/bindgen.sh python DIR`)
+  SWITCHBOARD_SERVER_BIN    the server binary (target/debug/switchboard)
+
+mobile-sdk/tests/python/run.sh sets both.
+"""
+
+import asyncio
+import importlib
+import json
+import os
+import queue
+import re
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+OWNER_EMAIL = "owner@example.com"
+OWNER_PASSWORD = "correct-horse-battery-staple"
+SERVER_START_TIMEOUT = 60.0
+# Longest any single SDK coroutine may take before the test fails instead of hanging.
+CALL_TIMEOUT = 30.0
+
+
+def _required_env(name, what):
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(
+            f"{name} is not set: it must name {what}. "
+            "Run mobile-sdk/tests/python/run.sh, which builds and sets everything.",
+            pytrace=False,
+        )
+    return value
+
+
+@pytest.fixture(scope="session")
+def sdk():
+    """The generated `switchboard_sdk` module."""
+    bindings = _required_env(
+        "SWITCHBOARD_SDK_BINDINGS",
+        "the directory with the generated switchboard_sdk.py (mobile-sdk/bindgen.sh python DIR)",
+    )
+    module_path = os.path.join(bindings, "switchboard_sdk.py")
+    if not os.path.isfile(module_path):
+        pytest.fail(
+            f"SWITCHBOARD_SDK_BINDINGS={bindings!r} has no switchboard_sdk.py",
+            pytrace=False,
+        )
+    if bindings not in sys.path:
+        sys.path.insert(0, bindings)
+    return importlib.import_module("switchboard_sdk")
+
+
+class Server:
+    def __init__(self, base_url, graphql_url, widget_key, email, password, stderr_path):
+        self.base_url = base_url
+        self.graphql_url = graphql_url
+        self.widget_key = widget_key
+        self.email = email
+        self.password = password
+        self.stderr_path = stderr_path
+
+    def graphql(self, query, variables=None, token=None):
+        """POSTs one GraphQL operation; returns `data`, failing the test on any error."""
+        body = json.dumps({"query": query, "variables": variables or {}}).encode()
+        request = urllib.request.Request(
+            self.graphql_url,
+            data=body,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as err:
+            answer = json.loads(err.read() or b"{}")
+            if not answer.get("errors"):
+                raise AssertionError(f"HTTP {err.code} from the server for {query!r}") from err
+        if answer.get("errors"):
+            raise AssertionError(f"GraphQL errors for {query!r}: {answer['errors']}")
+        return answer["data"]
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    """A fresh server on an empty SQLite database, with a bootstrapped owner."""
+    binary = _required_env(
+        "SWITCHBOARD_SERVER_BIN", "the server binary (cargo build --bin switchboard)"
+    )
+    if not os.access(binary, os.X_OK):
+        pytest.fail(f"SWITCHBOARD_SERVER_BIN={binary!r} is not an executable", pytrace=False)
+
+    data_dir = tmp_path_factory.mktemp("server-data")
+    stderr_path = data_dir / "server.stderr.log"
+    env = dict(os.environ)
+    for key in list(env):
+        # Nothing from the caller's shell (DATABASE_URL, a JWT secret, ...) may leak in.
+        if key.startswith("SWITCHBOARD_") or key == "DATABASE_URL":
+            del env[key]
+    env.update(
+        SWITCHBOARD_DATA_DIR=str(data_dir),
+        SWITCHBOARD_LISTEN="127.0.0.1:0",
+        SWITCHBOARD_BOOTSTRAP_OWNER_EMAIL=OWNER_EMAIL,
+        SWITCHBOARD_BOOTSTRAP_OWNER_PASSWORD=OWNER_PASSWORD,
+        RUST_LOG=env.get("RUST_LOG", "info,sqlx=warn"),
+    )
+    stderr_file = open(stderr_path, "wb")
+    process = subprocess.Popen(
+        [binary],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=stderr_file,
+        text=True,
+    )
+
+    lines = queue.Queue()
+
+    def pump():
+        # Keeps draining stdout for the server's whole life so it never blocks on a full pipe.
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, name="server-stdout", daemon=True).start()
+
+    def stop():
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        stderr_file.close()
+
+    seen = []
+    widget_key = None
+    listening = None
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    try:
+        while listening is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(
+                    f"the server did not print its listening line within {SERVER_START_TIMEOUT:.0f} s"
+                )
+            try:
+                line = lines.get(timeout=left)
+            except queue.Empty:
+                continue
+            if line is None:
+                process.wait(timeout=10)
+                raise AssertionError(
+                    f"the server exited ({process.returncode}) before listening"
+                )
+            seen.append(line)
+            key = re.match(r"\s*widget key:\s*(\S+)", line)
+            if key:
+                widget_key = key.group(1)
+            address = re.search(r"Switchboard is listening on (http://\S+)", line)
+            if address:
+                listening = address.group(1)
+        if widget_key is None:
+            raise AssertionError("the server printed no widget key (was its database not empty?)")
+    except AssertionError as err:
+        stop()
+        stdout = "".join(seen)
+        stderr = stderr_path.read_text(errors="replace")
+        pytest.fail(f"{err}\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}", pytrace=False)
+
+    graphql_url = listening
+    base_url = graphql_url.rsplit("/graphql", 1)[0]
+    yield Server(base_url, graphql_url, widget_key, OWNER_EMAIL, OWNER_PASSWORD, stderr_path)
+    stop()
+
+
+@pytest.fixture
+def run():
+    """Runs an SDK coroutine to completion on this test's own event loop, bounded in time."""
+    loop = asyncio.new_event_loop()
+
+    def run(coroutine, timeout=CALL_TIMEOUT):
+        return loop.run_until_complete(asyncio.wait_for(coroutine, timeout))
+
+    yield run
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    loop.close()

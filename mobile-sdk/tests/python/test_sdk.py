@@ -1,0 +1,212 @@
+"""The agent SDK through its generated Python bindings, against the real server.
+
+The agent side goes only through `switchboard_sdk`; the customer side (which has no SDK) posts
+GraphQL over HTTP. Every wait is bounded and fails with what was seen instead.
+"""
+
+import queue
+import threading
+import time
+
+import pytest
+
+ASSIGNMENT_TIMEOUT = 10.0
+CONNECT_TIMEOUT = 15.0
+SEND_TIMEOUT = 15.0
+
+
+class RecordingSessionStore:
+    """A SessionStore that remembers every call (it is called on SDK threads)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.saved = []
+        self.cleared = 0
+
+    def save(self, session):
+        with self._lock:
+            self.saved.append(session)
+
+    def clear(self):
+        with self._lock:
+            self.cleared += 1
+
+    def snapshot(self):
+        with self._lock:
+            return list(self.saved), self.cleared
+
+
+class RecordingListener:
+    """An EventListener that hands each callback to the test thread through queues."""
+
+    def __init__(self):
+        self.events = queue.Queue()
+        self.states = queue.Queue()
+        self.outgoing = queue.Queue()
+
+    def on_event(self, event):
+        self.events.put(event)
+
+    def on_connection_state(self, state):
+        self.states.put(state)
+
+    def on_outgoing_message(self, message):
+        self.outgoing.put(message)
+
+
+def wait_for(source, matches, timeout, what):
+    """Takes items from `source` until one `matches`; fails after `timeout` seconds, listing
+    what arrived instead. Returns the matching item and those before it."""
+    deadline = time.monotonic() + timeout
+    seen = []
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            listed = "\n  ".join(str(item) for item in seen) or "(nothing)"
+            pytest.fail(f"no {what} within {timeout:.0f} s; received instead:\n  {listed}")
+        try:
+            item = source.get(timeout=left)
+        except queue.Empty:
+            continue
+        if matches(item):
+            return item, seen
+        seen.append(item)
+
+
+def new_client(sdk, server_url, data_dir, store=None):
+    store = store if store is not None else RecordingSessionStore()
+    config = sdk.ClientConfig(server_url=server_url, data_dir=str(data_dir))
+    return sdk.Client(config, store), store
+
+
+def start_customer_chat(server, text):
+    """A visitor opens the widget and starts a chat; returns (visitor token, chat)."""
+    session = server.graphql(
+        'mutation($k: String!) { startVisitorSession(input: {widgetKey: $k, name: "Ada"}) { token } }',
+        {"k": server.widget_key},
+    )["startVisitorSession"]
+    token = session["token"]
+    chat = server.graphql(
+        "mutation($m: String!) { startChat(input: {message: $m}) { id status } }",
+        {"m": text},
+        token=token,
+    )["startChat"]
+    return token, chat
+
+
+def test_login_assignment_and_sending_a_message(sdk, server, run, tmp_path):
+    client, store = new_client(sdk, server.base_url, tmp_path / "agent")
+
+    # 1. Login: the agent, and the session handed to the app's store.
+    agent = run(client.login(server.email, server.password))
+    assert agent.email == server.email
+    saved, cleared = store.snapshot()
+    assert saved, "login did not call SessionStore.save"
+    assert cleared == 0, "login called SessionStore.clear"
+    assert saved[-1].agent_id == agent.id, (saved[-1], agent)
+    assert saved[-1].email == server.email
+    assert saved[-1].access_token and saved[-1].refresh_token
+    assert client.session() == saved[-1]
+    assert run(client.me()).id == agent.id
+
+    # 2. The live stream: connected, then a customer's new chat is assigned to the owner.
+    listener = RecordingListener()
+    handle = client.subscribe(listener)
+    try:
+        wait_for(
+            listener.states,
+            lambda state: state.is_connected(),
+            CONNECT_TIMEOUT,
+            "ConnectionState.CONNECTED",
+        )
+        assert not handle.is_finished()
+
+        visitor_token, chat = start_customer_chat(server, "Hello")
+        chat_id = chat["id"]
+        event, _ = wait_for(
+            listener.events,
+            lambda e: e.is_chat_assigned() and e.chat.id == chat_id,
+            ASSIGNMENT_TIMEOUT,
+            f"AgentEvent.CHAT_ASSIGNED for chat {chat_id}",
+        )
+        assert event.cursor, event
+        assert chat_id in [c.id for c in run(client.my_chats())]
+
+        # 3. Sending: PENDING at once, SENT through the listener, on the server exactly once.
+        text = "Hi Ada, how can I help?"
+        outgoing = client.send_message(chat_id, text)
+        assert outgoing.state == sdk.OutgoingState.PENDING, outgoing
+        assert outgoing.chat_id == chat_id
+        assert outgoing.text == text
+        assert outgoing.client_id
+        assert outgoing.message is None
+
+        sent, _ = wait_for(
+            listener.outgoing,
+            lambda m: m.client_id == outgoing.client_id and m.state != sdk.OutgoingState.PENDING,
+            SEND_TIMEOUT,
+            f"on_outgoing_message for {outgoing.client_id}",
+        )
+        assert sent.state == sdk.OutgoingState.SENT, sent
+        assert sent.error_code is None, sent
+        assert sent.message is not None, sent
+        assert sent.message.client_id == outgoing.client_id, sent.message
+        assert sent.message.chat_id == chat_id
+        assert sent.message.text == text
+        assert all(m.client_id != outgoing.client_id for m in client.outbox()), client.outbox()
+
+        transcript = server.graphql(
+            "query($id: ID!) { chat(id: $id) { events(first: 100) { items { text clientId } } } }",
+            {"id": chat_id},
+            token=visitor_token,
+        )["chat"]["events"]["items"]
+        copies = [item for item in transcript if item["clientId"] == outgoing.client_id]
+        assert copies == [{"text": text, "clientId": outgoing.client_id}], transcript
+    finally:
+        handle.cancel()
+
+
+def test_wrong_password_is_unauthenticated(sdk, server, run, tmp_path):
+    client, store = new_client(sdk, server.base_url, tmp_path / "agent")
+    with pytest.raises(sdk.SdkError.Unauthenticated):
+        run(client.login(server.email, "not-the-password"))
+    assert store.snapshot() == ([], 0)
+    assert client.session() is None
+
+
+def test_empty_message_is_refused_before_sending(sdk, server, run, tmp_path):
+    client, _ = new_client(sdk, server.base_url, tmp_path / "agent")
+    run(client.login(server.email, server.password))
+    for text in ["", "   "]:
+        with pytest.raises(sdk.SdkError.Server) as refused:
+            client.send_message("some-chat", text)
+        assert refused.value.code == "BAD_USER_INPUT", refused.value
+    assert client.outbox() == []
+
+
+def test_unreachable_server_is_a_network_error(sdk, run, tmp_path):
+    client, store = new_client(sdk, "http://127.0.0.1:1", tmp_path / "agent")
+    with pytest.raises(sdk.SdkError.Network):
+        run(client.login("owner@example.com", "whatever-password"))
+    assert store.snapshot() == ([], 0)
+
+
+@pytest.mark.parametrize("url", ["not a url", "ftp://example.com"])
+def test_invalid_server_url_is_bad_user_input(sdk, tmp_path, url):
+    with pytest.raises(sdk.SdkError.Server) as refused:
+        new_client(sdk, url, tmp_path / "agent")
+    assert refused.value.code == "BAD_USER_INPUT", refused.value
+
+
+def test_parse_push(sdk):
+    push = sdk.parse_push(
+        {"type": "NEW_CHAT", "organizationId": "o", "chatId": "c", "cursor": "7"}
+    )
+    assert push is not None
+    assert push.kind == sdk.NotificationKind.NEW_CHAT
+    assert push.organization_id == "o"
+    assert push.chat_id == "c"
+    assert push.cursor == "7"
+
+    assert sdk.parse_push({"title": "50% off everything", "body": "today only"}) is None
+    assert sdk.parse_push({}) is None
