@@ -144,6 +144,40 @@ fn code(err: SdkError) -> String {
     }
 }
 
+/// The owner signed in through the SDK with a live stream, and the organization's widget key.
+struct Signedin {
+    key: String,
+    dir: tempfile::TempDir,
+    keychain: Arc<Keychain>,
+    app: Arc<Client>,
+    stream: Arc<switchboard_sdk::TaskHandle>,
+    heard: Heard,
+}
+
+impl Signedin {
+    async fn owner(server: &TestServer) -> Signedin {
+        let owner = server.owner_token().await;
+        let key = widget_key(server, &owner).await;
+        let dir = tempfile::tempdir().unwrap();
+        let keychain = Arc::new(Keychain::default());
+        let app = client(&server.base_url, dir.path(), &keychain);
+        app.login(OWNER_EMAIL.into(), OWNER_PASSWORD.into())
+            .await
+            .unwrap();
+        let (listener, mut heard) = recorder();
+        let stream = app.subscribe(listener);
+        heard.connected().await;
+        Signedin {
+            key,
+            dir,
+            keychain,
+            app,
+            stream,
+            heard,
+        }
+    }
+}
+
 /// The customer writes in their chat.
 async fn say(server: &TestServer, customer: &str, chat_id: &str, text: &str) {
     server
@@ -345,17 +379,14 @@ async fn expired_access_tokens_are_refreshed_transparently() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_stream_survives_a_server_restart_without_losing_or_repeating_events() {
     let mut server = TestServer::start().await;
-    let owner = server.owner_token().await;
-    let key = widget_key(&server, &owner).await;
-    let dir = tempfile::tempdir().unwrap();
-    let keychain = Arc::new(Keychain::default());
-    let app = client(&server.base_url, dir.path(), &keychain);
-    app.login(OWNER_EMAIL.into(), OWNER_PASSWORD.into())
-        .await
-        .unwrap();
-    let (listener, mut heard) = recorder();
-    let stream = app.subscribe(listener);
-    heard.connected().await;
+    let Signedin {
+        key,
+        dir: _dir,
+        keychain: _,
+        app: _app,
+        stream,
+        mut heard,
+    } = Signedin::owner(&server).await;
 
     let customer = visitor(&server, &key, "restart-visitor").await;
     let (chat_id, status) = start_chat(&server, &customer, "m1").await;
@@ -435,17 +466,14 @@ async fn the_event_stream_survives_a_server_restart_without_losing_or_repeating_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_sent_while_the_server_is_down_is_delivered_once_when_it_returns() {
     let mut server = TestServer::start().await;
-    let owner = server.owner_token().await;
-    let key = widget_key(&server, &owner).await;
-    let dir = tempfile::tempdir().unwrap();
-    let keychain = Arc::new(Keychain::default());
-    let app = client(&server.base_url, dir.path(), &keychain);
-    app.login(OWNER_EMAIL.into(), OWNER_PASSWORD.into())
-        .await
-        .unwrap();
-    let (listener, mut heard) = recorder();
-    let stream = app.subscribe(listener);
-    heard.connected().await;
+    let Signedin {
+        key,
+        dir,
+        keychain,
+        app,
+        stream,
+        mut heard,
+    } = Signedin::owner(&server).await;
     let customer = visitor(&server, &key, "outage-visitor").await;
     let (chat_id, _) = start_chat(&server, &customer, "Is anyone there?").await;
 
