@@ -805,7 +805,7 @@ impl App {
                     print_agent(&agent);
                     signed_in = true;
                 }
-                Err(SdkError::Unauthenticated { message }) => {
+                Err(SdkError::Unauthenticated { msg: message }) => {
                     say(format!("The kept session is no longer valid ({message})."));
                 }
                 Err(err) => {
@@ -1313,10 +1313,10 @@ fn say(text: impl AsRef<str>) {
 /// An SDK error, said plainly.
 fn describe(err: &SdkError) -> String {
     match err {
-        SdkError::Unauthenticated { message } if message == "not signed in" => message.clone(),
-        SdkError::Unauthenticated { message } => format!("not signed in: {message}"),
-        SdkError::Network { message } => format!("cannot reach the server: {message}"),
-        SdkError::Server { code, message } => format!("server said {code}: {message}"),
+        SdkError::Unauthenticated { msg: message } if message == "not signed in" => message.clone(),
+        SdkError::Unauthenticated { msg: message } => format!("not signed in: {message}"),
+        SdkError::Network { msg: message } => format!("cannot reach the server: {message}"),
+        SdkError::Server { code, msg: message } => format!("server said {code}: {message}"),
     }
 }
 

@@ -566,8 +566,8 @@ async fn send_outbox(inner: Arc<Inner>) {
                 }
                 continue;
             }
-            Err(SdkError::Server { code, message }) => {
-                inner.outbox.failed(&pending.client_id, &code, &message)
+            Err(SdkError::Server { code, msg }) => {
+                inner.outbox.failed(&pending.client_id, &code, &msg)
             }
             Err(SdkError::Network { .. }) => unreachable!("network errors are transient"),
         };

@@ -130,7 +130,7 @@ impl Outbox {
         };
         write().map_err(|err| SdkError::Server {
             code: "STORAGE".into(),
-            message: format!("cannot write the outbox {:?}: {err}", self.path),
+            msg: format!("cannot write the outbox {:?}: {err}", self.path),
         })
     }
 
@@ -253,7 +253,7 @@ impl Outbox {
 fn not_in_outbox(client_id: &str) -> SdkError {
     SdkError::Server {
         code: "NOT_FOUND".into(),
-        message: format!("no outgoing message {client_id} in the outbox"),
+        msg: format!("no outgoing message {client_id} in the outbox"),
     }
 }
 

@@ -55,14 +55,14 @@ impl Transport {
         let response: Response<Q::ResponseData> =
             serde_json::from_str(&text).map_err(|err| SdkError::Server {
                 code: "INVALID_RESPONSE".into(),
-                message: format!("the server's answer ({status}) is not GraphQL: {err}"),
+                msg: format!("the server's answer ({status}) is not GraphQL: {err}"),
             })?;
         if let Some(error) = response.errors.as_ref().and_then(|errors| errors.first()) {
             return Err(graphql_error(error));
         }
         response.data.ok_or_else(|| SdkError::Server {
             code: "INVALID_RESPONSE".into(),
-            message: "the server answered without data or errors".into(),
+            msg: "the server answered without data or errors".into(),
         })
     }
 }
@@ -81,9 +81,9 @@ pub(crate) fn graphql_error(error: &graphql_client::Error) -> SdkError {
 
 pub(crate) fn error_from_code(code: String, message: String) -> SdkError {
     if code == "UNAUTHENTICATED" {
-        SdkError::Unauthenticated { message }
+        SdkError::Unauthenticated { msg: message }
     } else {
-        SdkError::Server { code, message }
+        SdkError::Server { code, msg: message }
     }
 }
 
