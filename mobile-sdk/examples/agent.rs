@@ -46,7 +46,7 @@
 //! prefix of the id of a chat the app has seen. (Ids are UUIDv7s, whose first characters are
 //! a timestamp: chats started close together share long prefixes, hence the short names.)
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -93,8 +93,6 @@ commands (<chat> is #N, a full chat id, or a unique prefix of one):
 
 /// How many transcript entries `open` shows.
 const OPEN_LAST: usize = 20;
-/// How many pages of 100 `open` reads at most to reach the end of a transcript.
-const OPEN_MAX_PAGES: usize = 50;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -995,36 +993,14 @@ impl App {
 
     async fn open(&self, rest: &str) -> Result<(), String> {
         let chat_id = self.chat_arg(rest, "open <chat>")?;
-        // Pages run oldest first: read to the end, keeping the last few.
-        let mut last: VecDeque<Message> = VecDeque::with_capacity(OPEN_LAST);
-        let mut after = None;
-        let mut total = 0;
-        let mut chat = None;
-        for _ in 0..OPEN_MAX_PAGES {
-            let page = self
-                .client
-                .chat(chat_id.clone(), after.take(), 100)
-                .await
-                .map_err(|e| describe(&e))?;
-            total += page.messages.len();
-            for message in page.messages {
-                if last.len() == OPEN_LAST {
-                    last.pop_front();
-                }
-                last.push_back(message);
-            }
-            chat = Some(page.chat);
-            if !page.has_more {
-                break;
-            }
-            match page.end_cursor {
-                Some(cursor) => after = Some(cursor),
-                None => break,
-            }
-        }
-        let Some(chat) = chat else {
-            return Ok(());
-        };
+        // The end of the transcript: what a chat screen opens with.
+        let page = self
+            .client
+            .chat_latest(chat_id, None, OPEN_LAST as u32)
+            .await
+            .map_err(|e| describe(&e))?;
+        let chat = page.chat;
+        let last = page.messages;
         let name = self.shared.note(&chat);
         say(self.chat_line(&chat));
         let mut details: Vec<String> = chat.customer.email.iter().cloned().collect();
@@ -1032,8 +1008,8 @@ impl App {
         if !details.is_empty() {
             say(format!("  customer: {}", details.join(", ")));
         }
-        if total > last.len() {
-            say(format!("  ... {} earlier entries", total - last.len()));
+        if page.has_more {
+            say("  ... earlier entries above");
         }
         for message in &last {
             let line = format_message(&name, message, Some(&customer_name(&chat)), &self.shared);

@@ -226,8 +226,48 @@ impl Client {
             let chat = data.chat;
             Ok(ChatDetail {
                 messages: chat.events.items.into_iter().map(Into::into).collect(),
+                start_cursor: chat.events.start_cursor,
                 end_cursor: chat.events.end_cursor,
                 has_more: chat.events.has_more,
+                chat: chat.chat_fields.into(),
+            })
+        })
+        .await
+    }
+
+    /// One chat and the end of its transcript, oldest first: the `last` messages (1 to 100)
+    /// before `before` (a message's cursor; none for the latest). What a chat screen opens
+    /// with; page back with `start_cursor` while `has_more`.
+    pub async fn chat_latest(
+        &self,
+        id: String,
+        before: Option<String>,
+        last: u32,
+    ) -> Result<ChatDetail> {
+        let inner = self.inner.clone();
+        run(async move {
+            if !(1..=100).contains(&last) {
+                return Err(SdkError::bad_input("last must be between 1 and 100"));
+            }
+            let data = inner
+                .auth
+                .run::<ops::ChatLatest>(ops::chat_latest::Variables {
+                    id,
+                    before,
+                    last: i64::from(last),
+                })
+                .await?;
+            let chat = data.chat;
+            Ok(ChatDetail {
+                messages: chat
+                    .latest_events
+                    .items
+                    .into_iter()
+                    .map(Into::into)
+                    .collect(),
+                start_cursor: chat.latest_events.start_cursor,
+                end_cursor: chat.latest_events.end_cursor,
+                has_more: chat.latest_events.has_more,
                 chat: chat.chat_fields.into(),
             })
         })

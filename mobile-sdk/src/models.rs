@@ -169,6 +169,9 @@ pub struct Chat {
     /// Seconds the customer has waited in the queue, while queued.
     pub wait_seconds: Option<i64>,
     pub rating: Option<Rating>,
+    /// The latest message someone wrote (system entries aside): the preview in a list of
+    /// chats. In `ChatAssigned`, the customer's opening message.
+    pub last_message: Option<Message>,
 }
 
 /// A transcript entry.
@@ -195,8 +198,11 @@ pub struct Message {
 pub struct ChatDetail {
     pub chat: Chat,
     pub messages: Vec<Message>,
-    /// Pass as `after` for the next page.
+    /// The first message's cursor: pass it as `before` to `chat_latest` for older messages.
+    pub start_cursor: Option<String>,
+    /// The last message's cursor: pass it as `after` to `chat` for newer messages.
     pub end_cursor: Option<String>,
+    /// From `chat`: whether newer messages exist. From `chat_latest`: whether older ones do.
     pub has_more: bool,
 }
 
@@ -309,23 +315,26 @@ enum_from!(RoutingStatus,
     [login, refresh_token, me, set_routing_status, agents_for_transfer, agent_events],
     { AcceptingChats, NotAcceptingChats, Offline }, other => RoutingStatus::NotAcceptingChats);
 enum_from!(ChatStatus,
-    [my_chats, queue, chat_detail, take_chat, transfer_chat, close_chat, agent_events],
+    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events],
     { Queued, Active, Closed }, other => ChatStatus::Active);
 enum_from!(Channel,
-    [my_chats, queue, chat_detail, take_chat, transfer_chat, close_chat, agent_events],
+    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events],
     { Widget, Messenger, Api }, other => Channel::Unknown);
 enum_from!(Attention,
-    [my_chats, queue, chat_detail, take_chat, transfer_chat, close_chat, agent_events],
+    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events],
     { Normal, WaitingLong, CustomerIdle }, other => Attention::Normal);
 enum_from!(Rating,
-    [my_chats, queue, chat_detail, take_chat, transfer_chat, close_chat, agent_events],
+    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events],
     { Good, Bad }, other => Rating::Good);
-enum_from!(AuthorKind, [chat_detail, send_message, agent_events],
+enum_from!(AuthorKind, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
+    close_chat, send_message, agent_events],
     { Agent, Customer, System }, other => AuthorKind::System);
-enum_from!(MessageKind, [chat_detail, send_message, agent_events],
+enum_from!(MessageKind, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
+    close_chat, send_message, agent_events],
     { Message, ChatQueued, AgentAssigned, ChatTransferred, TransferNote, SupervisorJoined,
       ChatClosed, ChatRated }, other => MessageKind::Unknown);
-enum_from!(Visibility, [chat_detail, send_message, agent_events],
+enum_from!(Visibility, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
+    close_chat, send_message, agent_events],
     { Public, Agents }, other => Visibility::Agents);
 enum_from!(Platform, [register_push_device], { Ios, Android }, other => Platform::Android);
 enum_from!(PushEnvironment, [register_push_device], { Sandbox, Production },
@@ -386,6 +395,7 @@ macro_rules! chat_from {
                         closed_at: opt_time(c.closed_at),
                         wait_seconds: c.wait_seconds,
                         rating: c.rating.map(Into::into),
+                        last_message: c.last_message.map(Into::into),
                     }
                 }
             }
@@ -397,6 +407,7 @@ chat_from!(
     my_chats,
     queue,
     chat_detail,
+    chat_latest,
     take_chat,
     transfer_chat,
     close_chat,
@@ -427,7 +438,17 @@ macro_rules! message_from {
     };
 }
 
-message_from!(chat_detail, send_message, agent_events);
+message_from!(
+    my_chats,
+    queue,
+    chat_detail,
+    chat_latest,
+    take_chat,
+    transfer_chat,
+    close_chat,
+    send_message,
+    agent_events
+);
 
 impl From<ops::register_push_device::RegisterPushDeviceRegisterPushDevice> for PushDevice {
     fn from(d: ops::register_push_device::RegisterPushDeviceRegisterPushDevice) -> Self {

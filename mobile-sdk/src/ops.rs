@@ -37,6 +37,7 @@ operations!(
     MyChats,
     Queue,
     ChatDetail,
+    ChatLatest,
     TakeChat,
     TransferChat,
     AgentsForTransfer,

@@ -251,10 +251,62 @@ impl Chat {
         let has_more = events.len() > first as usize;
         events.truncate(first as usize);
         Ok(ChatEventPage {
+            start_cursor: events.first().map(|e| e.seq.to_string()),
             end_cursor: events.last().map(|e| e.seq.to_string()),
             items: events.into_iter().map(Message).collect(),
             has_more,
         })
+    }
+
+    /// The end of the transcript, oldest first: the `last` entries before the cursor `before`
+    /// (or the latest ones). What a chat screen shows first; `hasMore` says whether older
+    /// entries exist, and `startCursor` is the `before` for them.
+    async fn latest_events(
+        &self,
+        ctx: &Context<'_>,
+        before: Option<String>,
+        #[graphql(default = 50)] last: i32,
+    ) -> ApiResult<ChatEventPage> {
+        if !(1..=200).contains(&last) {
+            return Err(Error::BadUserInput("last must be between 1 and 200".into()).into());
+        }
+        let before = crate::services::streams::parse_cursor(before.as_deref())?.unwrap_or(i64::MAX);
+        let mut events = self
+            .events_before(ctx, before, i64::from(last) + 1, false)
+            .await?;
+        let has_more = events.len() > last as usize;
+        events.truncate(last as usize);
+        events.reverse();
+        Ok(ChatEventPage {
+            start_cursor: events.first().map(|e| e.seq.to_string()),
+            end_cursor: events.last().map(|e| e.seq.to_string()),
+            items: events.into_iter().map(Message).collect(),
+            has_more,
+        })
+    }
+
+    /// The latest message someone wrote (not a system entry): the preview in a list of chats.
+    async fn last_message(&self, ctx: &Context<'_>) -> ApiResult<Option<Message>> {
+        let events = self.events_before(ctx, i64::MAX, 1, true).await?;
+        Ok(events.into_iter().next().map(Message))
+    }
+}
+
+impl Chat {
+    /// Entries before `before`, newest first, as the caller may see them.
+    async fn events_before(
+        &self,
+        ctx: &Context<'_>,
+        before: i64,
+        limit: i64,
+        messages_only: bool,
+    ) -> ApiResult<Vec<domain::ChatEvent>> {
+        let for_agents = matches!(ctx.caller()?, Caller::Agent(_));
+        Ok(ctx
+            .services()
+            .store
+            .chat_events_before(&self.id, before, limit, for_agents, messages_only)
+            .await?)
     }
 }
 
@@ -262,6 +314,8 @@ impl Chat {
 #[derive(SimpleObject)]
 pub struct ChatEventPage {
     pub items: Vec<Message>,
+    /// The first item's cursor: pass it as `before` to `latestEvents` for older entries.
+    pub start_cursor: Option<String>,
     /// Pass as `after` for the next page.
     pub end_cursor: Option<String>,
     pub has_more: bool,

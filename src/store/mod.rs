@@ -417,6 +417,16 @@ pub trait ChatStore: Send + Sync {
         limit: i64,
         include_agents_only: bool,
     ) -> DbResult<Vec<ChatEvent>>;
+    /// The `limit` transcript entries before `before_seq`, newest first; agents-only ones when
+    /// asked; only messages people wrote (no system entries) when asked.
+    async fn chat_events_before(
+        &self,
+        chat_id: &str,
+        before_seq: i64,
+        limit: i64,
+        include_agents_only: bool,
+        messages_only: bool,
+    ) -> DbResult<Vec<ChatEvent>>;
     async fn chat_event_seq(&self, chat_id: &str) -> DbResult<i64>;
     /// Feed entries after `after_seq`, oldest first.
     async fn feed(&self, agent_id: &str, after_seq: i64, limit: i64) -> DbResult<Vec<FeedEntry>>;

@@ -1460,6 +1460,29 @@ impl ChatStore for SqlStore {
         rows.iter().map(event_from_row).collect()
     }
 
+    async fn chat_events_before(
+        &self,
+        chat_id: &str,
+        before_seq: i64,
+        limit: i64,
+        include_agents_only: bool,
+        messages_only: bool,
+    ) -> DbResult<Vec<ChatEvent>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM chat_events e WHERE e.chat_id = $1 AND e.seq < $2 \
+             AND ($3 OR e.visibility = 'PUBLIC') AND (NOT $5 OR e.kind = 'MESSAGE') \
+             ORDER BY e.seq DESC LIMIT $4"
+        ))
+        .bind(chat_id)
+        .bind(before_seq)
+        .bind(include_agents_only)
+        .bind(limit)
+        .bind(messages_only)
+        .fetch_all(&self.read)
+        .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
     async fn chat_event_seq(&self, chat_id: &str) -> DbResult<i64> {
         Ok(
             sqlx::query_scalar("SELECT last_event_seq FROM chats WHERE id = $1")

@@ -1,5 +1,6 @@
 //! Resuming event streams after a dropped socket (`since`), full transcript replays, bad
-//! cursors, presence (who stays routable without a socket) and live queue positions.
+//! cursors, reading a transcript from its end, presence (who stays routable without a
+//! socket) and live queue positions.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use crate::support::{
 };
 
 on_both_backends!(
+    a_chat_screen_reads_the_transcript_from_its_end,
     agent_events_resume_after_a_dropped_socket_with_nothing_lost_or_repeated,
     chat_events_resume_after_a_dropped_socket_with_nothing_lost_or_repeated,
     chat_events_without_since_replay_the_whole_transcript_by_visibility,
@@ -561,4 +563,79 @@ async fn queued_customers_hear_their_position_and_wait_whenever_they_change(back
         )
         .await;
     assert_eq!(third_status["chat"]["status"], "QUEUED");
+}
+
+async fn a_chat_screen_reads_the_transcript_from_its_end(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    let key = widget_key(&server, &owner).await;
+    let _live = agent_events(&server, &owner, None).await;
+    let customer = visitor(&server, &key, "pager").await;
+    let (chat_id, _) = start_chat(&server, &customer, "one").await;
+    for text in ["two", "three", "four"] {
+        server
+            .ok(
+                Some(&customer),
+                "mutation($c: ID!, $t: String!) { sendMessage(input: {chatId: $c, text: $t}) { id } }",
+                json!({"c": chat_id, "t": text}),
+            )
+            .await;
+    }
+    const PAGE: &str = "query($id: ID!, $before: String, $last: Int!) { chat(id: $id) {
+        lastMessage { text }
+        latestEvents(before: $before, last: $last) { items { text kind cursor } startCursor endCursor hasMore } } }";
+    let texts = |page: &Value| -> Vec<String> {
+        page["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let data = server
+        .ok(Some(&owner), PAGE, json!({"id": chat_id, "last": 2}))
+        .await;
+    assert_eq!(data["chat"]["lastMessage"]["text"], "four");
+    let latest = &data["chat"]["latestEvents"];
+    assert_eq!(texts(latest), ["three", "four"], "oldest first");
+    assert_eq!(latest["hasMore"], true);
+    assert_eq!(latest["startCursor"], latest["items"][0]["cursor"]);
+    assert_eq!(latest["endCursor"], latest["items"][1]["cursor"]);
+
+    // Paging back from startCursor reaches the start, with the system entries between.
+    let data = server
+        .ok(
+            Some(&owner),
+            PAGE,
+            json!({"id": chat_id, "before": latest["startCursor"], "last": 200}),
+        )
+        .await;
+    let older = &data["chat"]["latestEvents"];
+    assert_eq!(older["hasMore"], false);
+    let older_texts = texts(older);
+    assert_eq!(older_texts.first().map(String::as_str), Some("one"));
+    assert_eq!(older_texts.last().map(String::as_str), Some("two"));
+
+    // The customer reads the same end of their chat.
+    let data = server
+        .ok(Some(&customer), PAGE, json!({"id": chat_id, "last": 1}))
+        .await;
+    assert_eq!(texts(&data["chat"]["latestEvents"]), ["four"]);
+    assert_eq!(data["chat"]["lastMessage"]["text"], "four");
+
+    for (variables, why) in [
+        (json!({"id": chat_id, "last": 0}), "last below 1"),
+        (json!({"id": chat_id, "last": 201}), "last above 200"),
+        (
+            json!({"id": chat_id, "last": 5, "before": "x"}),
+            "a cursor the server never gave",
+        ),
+    ] {
+        assert_eq!(
+            server.error_code(Some(&owner), PAGE, variables).await,
+            "BAD_USER_INPUT",
+            "{why}"
+        );
+    }
 }

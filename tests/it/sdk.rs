@@ -394,8 +394,11 @@ async fn the_event_stream_survives_a_server_restart_without_losing_or_repeating_
     let mut seen = Vec::new();
     loop {
         let event = heard.event(|_| true).await;
+        // The opening message comes with the assignment, as the chat's last message.
         let assigned = matches!(&event, AgentEvent::ChatAssigned { chat, .. }
-            if chat.id == chat_id && chat.customer.name.as_deref() == Some("Visitor restart-visitor"));
+            if chat.id == chat_id
+                && chat.customer.name.as_deref() == Some("Visitor restart-visitor")
+                && chat.last_message.as_ref().map(|m| m.text.as_str()) == Some("m1"));
         seen.push(event);
         if assigned {
             break;
@@ -542,5 +545,33 @@ async fn a_message_sent_while_the_server_is_down_is_delivered_once_when_it_retur
     assert_eq!(
         texts.last().map(|(text, _)| text.as_str()),
         Some("Sorry, my train went into a tunnel.")
+    );
+
+    // The chat screen opens at the end of the transcript and pages back to its start.
+    let latest = app.chat_latest(chat_id.clone(), None, 1).await.unwrap();
+    assert_eq!(latest.messages.len(), 1);
+    assert_eq!(
+        latest.messages[0].client_id,
+        Some(offline.client_id.clone())
+    );
+    assert_eq!(latest.chat.last_message, Some(latest.messages[0].clone()));
+    assert!(latest.has_more);
+    let older = app
+        .chat_latest(chat_id.clone(), latest.start_cursor.clone(), 100)
+        .await
+        .unwrap();
+    assert!(!older.has_more);
+    assert_eq!(older.messages[0].text, "Is anyone there?");
+    let cursor = |c: &str| c.parse::<u64>().unwrap();
+    assert!(
+        cursor(&older.messages.last().unwrap().cursor)
+            < cursor(latest.start_cursor.as_deref().unwrap()),
+        "the older page ends before the latest one starts"
+    );
+    let from_start = app.chat(chat_id.clone(), None, 100).await.unwrap();
+    assert_eq!(from_start.messages.len(), older.messages.len() + 1);
+    assert_eq!(
+        code(app.chat_latest(chat_id, None, 0).await.unwrap_err()),
+        "BAD_USER_INPUT"
     );
 }
