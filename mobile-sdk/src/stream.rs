@@ -228,6 +228,8 @@ impl Cursor {
 pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn EventListener>) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
     let mut cursor: Option<Cursor> = None;
+    // Connections refused in a row despite a fresh token.
+    let mut refused = 0u32;
     loop {
         listener.on_connection_state(ConnectionState::Connecting);
         let token = match inner.auth.access_token().await {
@@ -274,11 +276,21 @@ pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn EventListener>) {
                 }
             }
         }
-        match connection(&inner, &*listener, &token, position).await {
+        let ended = connection(&inner, &*listener, &token, position).await;
+        if !matches!(ended, Ended::Unauthorized) {
+            refused = 0;
+        }
+        match ended {
             Ended::Unauthorized => {
                 if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(&token).await {
                     listener.on_connection_state(ConnectionState::SignedOut);
                     return;
+                }
+                // Refused again right after a refresh: something else is wrong; don't spin.
+                refused += 1;
+                if refused > 1 {
+                    let reason = "the server refused the connection".to_owned();
+                    wait(&inner, &*listener, backoff.next_delay(), reason).await;
                 }
             }
             Ended::CursorRefused => {
