@@ -72,6 +72,11 @@ impl Server {
         for (key, value) in env {
             command.env(key, value);
         }
+        // Allocator tuning under test (MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_, ...) reaches
+        // the server; everything else stays cleared.
+        for (key, value) in std::env::vars().filter(|(key, _)| key.starts_with("MALLOC_")) {
+            command.env(key, value);
+        }
         let mut child = command
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
