@@ -42,6 +42,11 @@ enum Scenario {
         /// on purpose); connections are spread over them.
         #[arg(long, default_value_t = 50)]
         agents: usize,
+        /// Which agentEvents document each connection subscribes with: `minimal` (the event
+        /// type and a message's author) or `sdk` (what the mobile SDK sends: every event with
+        /// its chat, bench/queries/sdk-agent-events.graphql).
+        #[arg(long, default_value = "minimal", value_parser = ["minimal", "sdk"])]
+        document: String,
     },
     /// M concurrent chats exchanging messages at a total rate: delivery latency.
     Conversation {
@@ -86,15 +91,17 @@ async fn main() -> Result<()> {
         Scenario::Connections {
             connections,
             agents,
+            document,
         } => {
             let server = match attach(&cli) {
                 Some(server) => server,
                 None => server::Server::start(&[]).await?,
             };
-            let results = scenarios::connections(&server, *connections, *agents).await?;
+            let results =
+                scenarios::connections(&server, *connections, *agents, document == "sdk").await?;
             (
                 "connections",
-                json!({"connections": connections, "agents": agents}),
+                json!({"connections": connections, "agents": agents, "document": document}),
                 results,
             )
         }

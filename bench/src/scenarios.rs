@@ -20,6 +20,9 @@ const SETUP_CONCURRENCY: usize = 32;
 
 const AGENT_EVENTS: &str = "subscription { agentEvents {
     __typename ... on MessageAdded { message { clientId author } } } }";
+/// The mobile SDK's agentEvents subscription, as it sends it (an SDK test keeps this copy
+/// equal to the SDK's).
+const SDK_AGENT_EVENTS: &str = include_str!("../queries/sdk-agent-events.graphql");
 const CHAT_EVENTS: &str =
     "subscription($chatId: ID!, $since: String) { chatEvents(chatId: $chatId, since: $since) {
     __typename ... on MessageAdded { message { clientId author } } } }";
@@ -150,7 +153,17 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// N connections each holding an agentEvents subscription.
-pub async fn connections(server: &Server, n: usize, agent_count: usize) -> Result<Rows> {
+pub async fn connections(
+    server: &Server,
+    n: usize,
+    agent_count: usize,
+    sdk_document: bool,
+) -> Result<Rows> {
+    let document = if sdk_document {
+        SDK_AGENT_EVENTS
+    } else {
+        AGENT_EVENTS
+    };
     let org = setup(server).await?;
     let team = agents(&org, agent_count.max(1), 3).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -161,7 +174,7 @@ pub async fn connections(server: &Server, n: usize, agent_count: usize) -> Resul
         .map(|i| {
             let url = url.clone();
             let token = team[i % team.len()].1.clone();
-            async move { client::subscribe(&url, &token, AGENT_EVENTS, json!({})).await }
+            async move { client::subscribe(&url, &token, document, json!({})).await }
         })
         .buffer_unordered(256)
         .collect()

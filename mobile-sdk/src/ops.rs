@@ -144,6 +144,12 @@ mod tests {
 
         let login = document(full, "Login");
         assert!(login.contains("fragment AuthFields") && login.contains("fragment AgentFields"));
+        // The load harness measures connections with the very subscription the SDK sends.
+        assert_eq!(
+            document(full, "AgentEvents"),
+            include_str!("../../bench/queries/sdk-agent-events.graphql"),
+            "bench/queries/sdk-agent-events.graphql is out of date: write document(QUERY, \"AgentEvents\") there"
+        );
         // Every operation of the file is found.
         for name in [
             "Logout",
