@@ -952,9 +952,19 @@ impl ChatService {
             }
             other => other.map(str::to_owned),
         };
-        if let Caller::Customer(customer) = caller {
-            self.limit_customer(customer)?;
-        }
+        // The customer's name is read before the transaction: the single SQLite writer should
+        // not wait on a read it does not need.
+        let customer_name = match caller {
+            Caller::Customer(customer) => {
+                self.limit_customer(customer)?;
+                let customer = self
+                    .store
+                    .customer(&customer.organization_id, &customer.customer_id)
+                    .await?;
+                customer.name
+            }
+            Caller::Agent(_) => None,
+        };
         let mut change = self.begin(organization_of(caller)).await?;
         let mut chat = change.chat(chat_id).await?;
         let (author_kind, author_id, author_name) = match caller {
@@ -962,16 +972,8 @@ impl ChatService {
                 if chat.customer_id != customer.customer_id {
                     return Err(Error::NotFound("no such chat".into()));
                 }
-                let name = self
-                    .store
-                    .customer(&customer.organization_id, &customer.customer_id)
-                    .await?
-                    .name;
-                (
-                    AuthorKind::Customer,
-                    customer.customer_id.clone(),
-                    name.unwrap_or_else(|| "Customer".into()),
-                )
+                let name = customer_name.unwrap_or_else(|| "Customer".into());
+                (AuthorKind::Customer, customer.customer_id.clone(), name)
             }
             Caller::Agent(principal) => {
                 self.require_participant(&mut change, principal, &chat)
