@@ -747,9 +747,11 @@ impl ChatService {
     ) -> Result<Chat> {
         let text = message_text(message)?;
         self.limit_customer(customer)?;
-        let mut change = self.begin(&customer.organization_id).await?;
+        // Reads the transaction does not need come first: the single SQLite writer should not
+        // wait on them.
         if let Some(group_id) = group_id {
-            self.require_group(&change.org.id, group_id).await?;
+            self.require_group(&customer.organization_id, group_id)
+                .await?;
         }
         let customer_record = self
             .store
@@ -760,6 +762,7 @@ impl ChatService {
             .name
             .clone()
             .unwrap_or_else(|| "Customer".into());
+        let mut change = self.begin(&customer.organization_id).await?;
         // A second start (a double tap, a reload) continues the open chat.
         if let Some(open) = self
             .store
