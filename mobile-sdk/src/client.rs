@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use graphql_client::GraphQLQuery;
 use tokio::sync::Notify;
 
 use crate::error::{Result, SdkError};
@@ -84,6 +85,19 @@ pub struct Client {
     _sender: AbortOnDrop,
 }
 
+impl Client {
+    /// Runs one operation as the signed-in agent, on the SDK's runtime.
+    async fn op<Q>(&self, variables: Q::Variables) -> Result<Q::ResponseData>
+    where
+        Q: GraphQLQuery + 'static,
+        Q::Variables: Clone + Send + 'static,
+        Q::ResponseData: Send + 'static,
+    {
+        let inner = self.inner.clone();
+        run(async move { inner.auth.run::<Q>(variables).await }).await
+    }
+}
+
 #[uniffi::export]
 impl Client {
     /// A client for the server at `config.server_url`. Messages an earlier run left unsent
@@ -148,91 +162,66 @@ impl Client {
 
     /// The signed-in agent as the server knows them now.
     pub async fn me(&self) -> Result<Agent> {
-        let inner = self.inner.clone();
-        run(async move {
-            let data = inner.auth.run::<ops::Me>(ops::me::Variables).await?;
-            Ok(data.me.into())
-        })
-        .await
+        let data = self.op::<ops::Me>(ops::me::Variables).await?;
+        Ok(data.me.into())
     }
 
     /// Whether the agent gets new chats; all their apps hear of it.
     pub async fn set_routing_status(&self, status: RoutingStatus) -> Result<Agent> {
-        let inner = self.inner.clone();
-        run(async move {
-            use ops::set_routing_status::RoutingStatus as S;
-            let status = match status {
-                RoutingStatus::AcceptingChats => S::AcceptingChats,
-                RoutingStatus::NotAcceptingChats => S::NotAcceptingChats,
-                RoutingStatus::Offline => S::Offline,
-            };
-            let data = inner
-                .auth
-                .run::<ops::SetRoutingStatus>(ops::set_routing_status::Variables { status })
-                .await?;
-            Ok(data.set_routing_status.into())
-        })
-        .await
+        use ops::set_routing_status::RoutingStatus as S;
+        let status = match status {
+            RoutingStatus::AcceptingChats => S::AcceptingChats,
+            RoutingStatus::NotAcceptingChats => S::NotAcceptingChats,
+            RoutingStatus::Offline => S::Offline,
+        };
+        let data = self
+            .op::<ops::SetRoutingStatus>(ops::set_routing_status::Variables { status })
+            .await?;
+        Ok(data.set_routing_status.into())
     }
 
     /// The agent's active chats, newest first.
     pub async fn my_chats(&self) -> Result<Vec<Chat>> {
-        let inner = self.inner.clone();
-        run(async move {
-            let data = inner
-                .auth
-                .run::<ops::MyChats>(ops::my_chats::Variables)
-                .await?;
-            Ok(data.my_chats.into_iter().map(Into::into).collect())
-        })
-        .await
+        let data = self.op::<ops::MyChats>(ops::my_chats::Variables).await?;
+        Ok(data.my_chats.into_iter().map(Into::into).collect())
     }
 
     /// Customers waiting in the queues the agent serves, next first.
     pub async fn queue(&self) -> Result<Vec<QueueEntry>> {
-        let inner = self.inner.clone();
-        run(async move {
-            let data = inner.auth.run::<ops::Queue>(ops::queue::Variables).await?;
-            Ok(data
-                .queue
-                .into_iter()
-                .map(|entry| QueueEntry {
-                    chat: entry.chat.into(),
-                    position: entry.position,
-                    wait_seconds: entry.wait_seconds,
-                    estimated_wait_seconds: entry.estimated_wait_seconds,
-                })
-                .collect())
-        })
-        .await
+        let data = self.op::<ops::Queue>(ops::queue::Variables).await?;
+        Ok(data
+            .queue
+            .into_iter()
+            .map(|entry| QueueEntry {
+                chat: entry.chat.into(),
+                position: entry.position,
+                wait_seconds: entry.wait_seconds,
+                estimated_wait_seconds: entry.estimated_wait_seconds,
+            })
+            .collect())
     }
 
     /// One chat and a page of its transcript: `first` entries (1 to 100) after `after` (a
     /// message's cursor; none for the start).
     pub async fn chat(&self, id: String, after: Option<String>, first: u32) -> Result<ChatDetail> {
-        let inner = self.inner.clone();
-        run(async move {
-            if !(1..=100).contains(&first) {
-                return Err(SdkError::bad_input("first must be between 1 and 100"));
-            }
-            let data = inner
-                .auth
-                .run::<ops::ChatDetail>(ops::chat_detail::Variables {
-                    id,
-                    after,
-                    first: i64::from(first),
-                })
-                .await?;
-            let chat = data.chat;
-            Ok(ChatDetail {
-                messages: chat.events.items.into_iter().map(Into::into).collect(),
-                start_cursor: chat.events.start_cursor,
-                end_cursor: chat.events.end_cursor,
-                has_more: chat.events.has_more,
-                chat: chat.chat_fields.into(),
+        if !(1..=100).contains(&first) {
+            return Err(SdkError::bad_input("first must be between 1 and 100"));
+        }
+        let data = self
+            .op::<ops::ChatDetail>(ops::chat_detail::Variables {
+                id,
+                after,
+                first: i64::from(first),
             })
+            .await?;
+        let chat = data.chat;
+        Ok(ChatDetail {
+            messages: chat.events.items.into_iter().map(Into::into).collect(),
+            start_cursor: chat.events.start_cursor,
+            end_cursor: chat.events.end_cursor,
+            has_more: chat.events.has_more,
+            chat: chat.chat_fields.into(),
         })
-        .await
     }
 
     /// One chat and the end of its transcript, oldest first: the `last` messages (1 to 100)
@@ -244,67 +233,50 @@ impl Client {
         before: Option<String>,
         last: u32,
     ) -> Result<ChatDetail> {
-        let inner = self.inner.clone();
-        run(async move {
-            if !(1..=100).contains(&last) {
-                return Err(SdkError::bad_input("last must be between 1 and 100"));
-            }
-            let data = inner
-                .auth
-                .run::<ops::ChatLatest>(ops::chat_latest::Variables {
-                    id,
-                    before,
-                    last: i64::from(last),
-                })
-                .await?;
-            let chat = data.chat;
-            Ok(ChatDetail {
-                messages: chat
-                    .latest_events
-                    .items
-                    .into_iter()
-                    .map(Into::into)
-                    .collect(),
-                start_cursor: chat.latest_events.start_cursor,
-                end_cursor: chat.latest_events.end_cursor,
-                has_more: chat.latest_events.has_more,
-                chat: chat.chat_fields.into(),
+        if !(1..=100).contains(&last) {
+            return Err(SdkError::bad_input("last must be between 1 and 100"));
+        }
+        let data = self
+            .op::<ops::ChatLatest>(ops::chat_latest::Variables {
+                id,
+                before,
+                last: i64::from(last),
             })
+            .await?;
+        let chat = data.chat;
+        Ok(ChatDetail {
+            messages: chat
+                .latest_events
+                .items
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            start_cursor: chat.latest_events.start_cursor,
+            end_cursor: chat.latest_events.end_cursor,
+            has_more: chat.latest_events.has_more,
+            chat: chat.chat_fields.into(),
         })
-        .await
     }
 
     /// Takes a chat from the queue, whatever the agent's limit.
     pub async fn take_chat(&self, chat_id: String) -> Result<Chat> {
-        let inner = self.inner.clone();
-        run(async move {
-            let data = inner
-                .auth
-                .run::<ops::TakeChat>(ops::take_chat::Variables { chat_id })
-                .await?;
-            Ok(data.take_chat.into())
-        })
-        .await
+        let data = self
+            .op::<ops::TakeChat>(ops::take_chat::Variables { chat_id })
+            .await?;
+        Ok(data.take_chat.into())
     }
 
     /// The organization's groups (departments), for transferring a chat to one.
     pub async fn groups(&self) -> Result<Vec<NamedRef>> {
-        let inner = self.inner.clone();
-        run(async move {
-            let data = inner
-                .auth
-                .run::<ops::Groups>(ops::groups::Variables)
-                .await?;
-            Ok(data
-                .groups
-                .into_iter()
-                .map(|g| NamedRef {
-                    id: g.id,
-                    name: g.name,
-                })
-                .collect())
-        })
-        .await
+        let data = self.op::<ops::Groups>(ops::groups::Variables).await?;
+        Ok(data
+            .groups
+            .into_iter()
+            .map(|g| NamedRef {
+                id: g.id,
+                name: g.name,
+            })
+            .collect())
     }
 
     /// Hands a chat to another agent or a group, with a note the customer does not see.
@@ -314,72 +286,51 @@ impl Client {
         target: TransferTarget,
         note: Option<String>,
     ) -> Result<Chat> {
-        let inner = self.inner.clone();
-        run(async move {
-            let (to_agent_id, to_group_id) = match target {
-                TransferTarget::Agent { agent_id } => (Some(agent_id), None),
-                TransferTarget::Group { group_id } => (None, Some(group_id)),
-            };
-            let input = ops::transfer_chat::TransferChatInput {
-                chat_id,
-                to_agent_id,
-                to_group_id,
-                note,
-            };
-            let data = inner
-                .auth
-                .run::<ops::TransferChat>(ops::transfer_chat::Variables { input })
-                .await?;
-            Ok(data.transfer_chat.into())
-        })
-        .await
+        let (to_agent_id, to_group_id) = match target {
+            TransferTarget::Agent { agent_id } => (Some(agent_id), None),
+            TransferTarget::Group { group_id } => (None, Some(group_id)),
+        };
+        let input = ops::transfer_chat::TransferChatInput {
+            chat_id,
+            to_agent_id,
+            to_group_id,
+            note,
+        };
+        let data = self
+            .op::<ops::TransferChat>(ops::transfer_chat::Variables { input })
+            .await?;
+        Ok(data.transfer_chat.into())
     }
 
     /// Who a chat could go to, least loaded first.
     pub async fn agents_for_transfer(&self, chat_id: String) -> Result<Vec<TransferCandidate>> {
-        let inner = self.inner.clone();
-        run(async move {
-            let data = inner
-                .auth
-                .run::<ops::AgentsForTransfer>(ops::agents_for_transfer::Variables { chat_id })
-                .await?;
-            Ok(data
-                .agents_for_transfer
-                .into_iter()
-                .map(|c| TransferCandidate {
-                    agent: c.agent.into(),
-                    active_chats: c.active_chats,
-                    chat_limit: c.chat_limit,
-                    routable: c.routable,
-                })
-                .collect())
-        })
-        .await
+        let data = self
+            .op::<ops::AgentsForTransfer>(ops::agents_for_transfer::Variables { chat_id })
+            .await?;
+        Ok(data
+            .agents_for_transfer
+            .into_iter()
+            .map(|c| TransferCandidate {
+                agent: c.agent.into(),
+                active_chats: c.active_chats,
+                chat_limit: c.chat_limit,
+                routable: c.routable,
+            })
+            .collect())
     }
 
     pub async fn close_chat(&self, chat_id: String) -> Result<Chat> {
-        let inner = self.inner.clone();
-        run(async move {
-            let data = inner
-                .auth
-                .run::<ops::CloseChat>(ops::close_chat::Variables { chat_id })
-                .await?;
-            Ok(data.close_chat.into())
-        })
-        .await
+        let data = self
+            .op::<ops::CloseChat>(ops::close_chat::Variables { chat_id })
+            .await?;
+        Ok(data.close_chat.into())
     }
 
     /// Says the agent is typing (or stopped); the customer sees "typing...".
     pub async fn set_typing(&self, chat_id: String, is_typing: bool) -> Result<()> {
-        let inner = self.inner.clone();
-        run(async move {
-            inner
-                .auth
-                .run::<ops::SetTyping>(ops::set_typing::Variables { chat_id, is_typing })
-                .await?;
-            Ok(())
-        })
-        .await
+        self.op::<ops::SetTyping>(ops::set_typing::Variables { chat_id, is_typing })
+            .await?;
+        Ok(())
     }
 
     /// Queues a message and returns it at once as PENDING. The SDK delivers it, retrying
@@ -425,65 +376,50 @@ impl Client {
     /// Registers this phone for pushes; with a device, an agent who accepts chats gets them
     /// while the app is closed.
     pub async fn register_push_device(&self, device: PushDeviceRegistration) -> Result<PushDevice> {
-        let inner = self.inner.clone();
-        run(async move {
-            use ops::register_push_device as op;
-            let input = op::RegisterPushDeviceInput {
-                platform: match device.platform {
-                    Platform::Ios => op::Platform::Ios,
-                    Platform::Android => op::Platform::Android,
-                },
-                token: device.token,
-                app_id: device.app_id,
-                environment: match device.environment {
-                    PushEnvironment::Sandbox => op::PushEnvironment::Sandbox,
-                    PushEnvironment::Production => op::PushEnvironment::Production,
-                },
-                locale: device.locale,
-                device_name: device.device_name,
-            };
-            let data = inner
-                .auth
-                .run::<ops::RegisterPushDevice>(op::Variables { input })
-                .await?;
-            Ok(data.register_push_device.into())
-        })
-        .await
+        use ops::register_push_device as op;
+        let input = op::RegisterPushDeviceInput {
+            platform: match device.platform {
+                Platform::Ios => op::Platform::Ios,
+                Platform::Android => op::Platform::Android,
+            },
+            token: device.token,
+            app_id: device.app_id,
+            environment: match device.environment {
+                PushEnvironment::Sandbox => op::PushEnvironment::Sandbox,
+                PushEnvironment::Production => op::PushEnvironment::Production,
+            },
+            locale: device.locale,
+            device_name: device.device_name,
+        };
+        let data = self
+            .op::<ops::RegisterPushDevice>(op::Variables { input })
+            .await?;
+        Ok(data.register_push_device.into())
     }
 
     /// Stops pushes to a device (at logout, say); false when it was not registered.
     pub async fn unregister_push_device(&self, token: String) -> Result<bool> {
-        let inner = self.inner.clone();
-        run(async move {
-            let data = inner
-                .auth
-                .run::<ops::UnregisterPushDevice>(ops::unregister_push_device::Variables { token })
-                .await?;
-            Ok(data.unregister_push_device)
-        })
-        .await
+        let data = self
+            .op::<ops::UnregisterPushDevice>(ops::unregister_push_device::Variables { token })
+            .await?;
+        Ok(data.unregister_push_device)
     }
 
     /// Which kinds of push the agent gets.
     pub async fn notification_preferences(&self) -> Result<Vec<NotificationPreference>> {
-        let inner = self.inner.clone();
-        run(async move {
-            let data = inner
-                .auth
-                .run::<ops::NotificationPreferences>(ops::notification_preferences::Variables)
-                .await?;
-            Ok(data
-                .notification_preferences
-                .into_iter()
-                .filter_map(|p| {
-                    Option::<NotificationKind>::from(p.kind).map(|kind| NotificationPreference {
-                        kind,
-                        enabled: p.enabled,
-                    })
+        let data = self
+            .op::<ops::NotificationPreferences>(ops::notification_preferences::Variables)
+            .await?;
+        Ok(data
+            .notification_preferences
+            .into_iter()
+            .filter_map(|p| {
+                Option::<NotificationKind>::from(p.kind).map(|kind| NotificationPreference {
+                    kind,
+                    enabled: p.enabled,
                 })
-                .collect())
-        })
-        .await
+            })
+            .collect())
     }
 
     /// Switches kinds of push on or off; returns every kind.
@@ -491,39 +427,34 @@ impl Client {
         &self,
         preferences: Vec<NotificationPreference>,
     ) -> Result<Vec<NotificationPreference>> {
-        let inner = self.inner.clone();
-        run(async move {
-            use ops::update_notification_preferences as op;
-            let preferences = preferences
-                .into_iter()
-                .map(|p| op::NotificationPreferenceInput {
-                    kind: match p.kind {
-                        NotificationKind::NewChat => op::NotificationKind::NewChat,
-                        NotificationKind::TransferredChat => op::NotificationKind::TransferredChat,
-                        NotificationKind::NewMessage => op::NotificationKind::NewMessage,
-                        NotificationKind::QueuedCustomers => op::NotificationKind::QueuedCustomers,
-                        NotificationKind::OfflineMessage => op::NotificationKind::OfflineMessage,
-                        NotificationKind::MissedChat => op::NotificationKind::MissedChat,
-                    },
+        use ops::update_notification_preferences as op;
+        let preferences = preferences
+            .into_iter()
+            .map(|p| op::NotificationPreferenceInput {
+                kind: match p.kind {
+                    NotificationKind::NewChat => op::NotificationKind::NewChat,
+                    NotificationKind::TransferredChat => op::NotificationKind::TransferredChat,
+                    NotificationKind::NewMessage => op::NotificationKind::NewMessage,
+                    NotificationKind::QueuedCustomers => op::NotificationKind::QueuedCustomers,
+                    NotificationKind::OfflineMessage => op::NotificationKind::OfflineMessage,
+                    NotificationKind::MissedChat => op::NotificationKind::MissedChat,
+                },
+                enabled: p.enabled,
+            })
+            .collect();
+        let data = self
+            .op::<ops::UpdateNotificationPreferences>(op::Variables { preferences })
+            .await?;
+        Ok(data
+            .update_notification_preferences
+            .into_iter()
+            .filter_map(|p| {
+                Option::<NotificationKind>::from(p.kind).map(|kind| NotificationPreference {
+                    kind,
                     enabled: p.enabled,
                 })
-                .collect();
-            let data = inner
-                .auth
-                .run::<ops::UpdateNotificationPreferences>(op::Variables { preferences })
-                .await?;
-            Ok(data
-                .update_notification_preferences
-                .into_iter()
-                .filter_map(|p| {
-                    Option::<NotificationKind>::from(p.kind).map(|kind| NotificationPreference {
-                        kind,
-                        enabled: p.enabled,
-                    })
-                })
-                .collect())
-        })
-        .await
+            })
+            .collect())
     }
 
     /// Starts the live event stream. It reconnects by itself with backoff and jitter and

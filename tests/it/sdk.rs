@@ -575,3 +575,180 @@ async fn a_message_sent_while_the_server_is_down_is_delivered_once_when_it_retur
         "BAD_USER_INPUT"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_settings() {
+    let server = TestServer::start().await;
+    let Signedin {
+        key,
+        dir: _dir,
+        keychain: _,
+        app,
+        stream: _stream,
+        mut heard,
+    } = Signedin::owner(&server).await;
+    let owner = server.owner_token().await;
+
+    // A chat for the owner, the only agent so far.
+    let ann = visitor(&server, &key, "day-ann").await;
+    let (first, status) = start_chat(&server, &ann, "Hello").await;
+    assert_eq!(status, "ACTIVE");
+    app.set_typing(first.clone(), true).await.unwrap();
+    assert_eq!(
+        code(
+            app.set_typing("no-such-chat".into(), true)
+                .await
+                .unwrap_err()
+        ),
+        "NOT_FOUND"
+    );
+
+    // Bob joins, live, and the owner hands the chat over with a note.
+    let bob_id = server
+        .create_agent(&owner, "bob@example.com", "AGENT")
+        .await;
+    let bob = server.agent_token("bob@example.com").await;
+    let _bob_live = crate::support::agent_events(&server, &bob, None).await;
+    let candidates = app.agents_for_transfer(first.clone()).await.unwrap();
+    assert!(
+        candidates.iter().any(|c| c.agent.id == bob_id),
+        "{candidates:?}"
+    );
+    let moved = app
+        .transfer_chat(
+            first.clone(),
+            switchboard_sdk::TransferTarget::Agent {
+                agent_id: bob_id.clone(),
+            },
+            Some("Wants a refund".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.assignee.map(|a| a.id), Some(bob_id.clone()));
+    let transferred = heard
+        .event(|e| matches!(e, AgentEvent::ChatTransferred { .. }))
+        .await;
+    let AgentEvent::ChatTransferred {
+        from_agent,
+        to_agent,
+        note,
+        ..
+    } = transferred
+    else {
+        unreachable!()
+    };
+    assert_eq!(
+        from_agent.map(|a| a.name),
+        Some(app.me().await.unwrap().name)
+    );
+    assert_eq!(to_agent.map(|a| a.id), Some(bob_id));
+    assert_eq!(note.as_deref(), Some("Wants a refund"));
+    assert_eq!(
+        code(
+            app.transfer_chat(
+                "no-such-chat".into(),
+                switchboard_sdk::TransferTarget::Group {
+                    group_id: "no-such-group".into()
+                },
+                None
+            )
+            .await
+            .unwrap_err()
+        ),
+        "NOT_FOUND"
+    );
+
+    // With a limit of one and Bob away, a second customer fills the owner and a third waits.
+    server
+        .ok(
+            Some(&owner),
+            "mutation { updateOrganizationSettings(input: {defaultChatLimit: 1}) { id } }",
+            json!({}),
+        )
+        .await;
+    server
+        .ok(
+            Some(&bob),
+            "mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }",
+            json!({}),
+        )
+        .await;
+    let cy = visitor(&server, &key, "day-cy").await;
+    assert_eq!(start_chat(&server, &cy, "Hi there").await.1, "ACTIVE");
+    let dee = visitor(&server, &key, "day-dee").await;
+    let (waiting, status) = start_chat(&server, &dee, "Anyone?").await;
+    assert_eq!(status, "QUEUED");
+    let queue = app.queue().await.unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0].chat.id, waiting);
+    assert_eq!(queue[0].position, 1);
+    assert_eq!(
+        queue[0].chat.last_message.as_ref().map(|m| m.text.as_str()),
+        Some("Anyone?")
+    );
+    let taken = app.take_chat(waiting.clone()).await.unwrap();
+    assert_eq!(taken.status, switchboard_sdk::ChatStatus::Active);
+    assert_eq!(app.my_chats().await.unwrap().len(), 2);
+
+    // Closed: a message written afterwards fails for good, and retrying fails the same way.
+    let closed = app.close_chat(waiting.clone()).await.unwrap();
+    assert_eq!(closed.status, switchboard_sdk::ChatStatus::Closed);
+    let late = app.send_message(waiting, "One more thing".into()).unwrap();
+    let failed = heard.outgoing().await;
+    assert_eq!(
+        (failed.client_id.as_str(), failed.state),
+        (late.client_id.as_str(), OutgoingState::Failed)
+    );
+    assert_eq!(failed.error_code.as_deref(), Some("CONFLICT"));
+    assert_eq!(
+        app.retry_message(late.client_id.clone()).unwrap().state,
+        OutgoingState::Pending
+    );
+    let again = heard.outgoing().await;
+    assert_eq!(again.state, OutgoingState::Failed);
+    assert_eq!(app.outbox(), vec![again]);
+
+    // The phone's push token, and which pushes the agent wants.
+    let registration = switchboard_sdk::PushDeviceRegistration {
+        platform: switchboard_sdk::Platform::Android,
+        token: "fcm-token-1".into(),
+        app_id: "dev.switchboard.agent".into(),
+        environment: switchboard_sdk::PushEnvironment::Production,
+        locale: Some("en".into()),
+        device_name: Some("Pixel".into()),
+    };
+    let device = app
+        .register_push_device(registration.clone())
+        .await
+        .unwrap();
+    assert!(device.enabled);
+    assert_eq!(device.token, "fcm-token-1");
+    assert_eq!(
+        code(
+            app.register_push_device(switchboard_sdk::PushDeviceRegistration {
+                token: String::new(),
+                ..registration
+            })
+            .await
+            .unwrap_err()
+        ),
+        "BAD_USER_INPUT"
+    );
+    assert!(
+        app.unregister_push_device("fcm-token-1".into())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !app.unregister_push_device("fcm-token-1".into())
+            .await
+            .unwrap()
+    );
+    let off = switchboard_sdk::NotificationPreference {
+        kind: switchboard_sdk::NotificationKind::NewMessage,
+        enabled: false,
+    };
+    let updated = app.set_notification_preferences(vec![off]).await.unwrap();
+    assert!(updated.contains(&off));
+    assert!(app.notification_preferences().await.unwrap().contains(&off));
+}
