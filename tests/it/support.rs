@@ -490,7 +490,21 @@ pub async fn start_chat(server: &TestServer, visitor: &str, message: &str) -> (S
 }
 
 /// Opens an agentEvents subscription (id "events") on a ready socket.
+///
+/// Without `since` the stream starts at the agent's latest event as of this call, read with
+/// `agentEventsCursor` the way the SDK does it: graphql-transport-ws does not say when a
+/// subscription is live, so one that starts "from now" would miss whatever another
+/// connection does before the server has set it up.
 pub async fn agent_events(server: &TestServer, token: &str, since: Option<&str>) -> WsClient {
+    let since = match since {
+        Some(since) => since.to_owned(),
+        None => server
+            .ok(Some(token), "{ agentEventsCursor }", json!({}))
+            .await["agentEventsCursor"]
+            .as_str()
+            .expect("a cursor")
+            .to_owned(),
+    };
     let mut ws = server.ws_ready(token).await;
     ws.send(json!({"id": "events", "type": "subscribe", "payload": {
         "query": AGENT_EVENTS, "variables": {"since": since}}}))
