@@ -61,7 +61,7 @@ pub enum RequestAuth {
     /// No credentials.
     Anonymous,
     /// A signed-in agent.
-    Agent(Box<Principal>),
+    Agent(Arc<Principal>),
     /// A website visitor with a visitor token.
     Customer(CustomerPrincipal),
     /// Credentials were sent but refused; operations that need a principal report why.
@@ -75,7 +75,7 @@ pub struct ClientAddr(pub IpAddr);
 /// What resolvers read from the request context.
 pub(crate) trait ContextExt {
     fn services(&self) -> &Arc<Services>;
-    fn principal(&self) -> Result<&Principal, ApiError>;
+    fn principal(&self) -> Result<&Arc<Principal>, ApiError>;
     fn customer(&self) -> Result<&CustomerPrincipal, ApiError>;
     fn caller(&self) -> Result<Caller, ApiError>;
     fn client_addr(&self) -> IpAddr;
@@ -86,7 +86,7 @@ impl ContextExt for Context<'_> {
         self.data_unchecked::<Arc<Services>>()
     }
 
-    fn principal(&self) -> Result<&Principal, ApiError> {
+    fn principal(&self) -> Result<&Arc<Principal>, ApiError> {
         match self.data_opt::<RequestAuth>() {
             Some(RequestAuth::Agent(principal)) => Ok(principal),
             Some(RequestAuth::Customer(_)) => Err(Error::Forbidden(

@@ -71,10 +71,20 @@ impl SubscriptionRoot {
         let principal = ctx.principal()?.clone();
         let since = parse_cursor(since.as_deref())?;
         let organization_id = principal.organization_id().to_owned();
-        let events = streams::agent_events(ctx.services().clone(), principal, since).await?;
-        Ok(events.filter_map(move |event| {
-            std::future::ready(AgentEvent::from_stream(&organization_id, event))
-        }))
+        // Both boxed: async-graphql keeps this function's future and its stream in one
+        // enum for the subscription's life, sized for the larger. Boxed, an idle agent's
+        // subscription holds the stream alone.
+        let events = Box::pin(streams::agent_events(
+            ctx.services().clone(),
+            principal,
+            since,
+        ))
+        .await?;
+        Ok(events
+            .filter_map(move |event| {
+                std::future::ready(AgentEvent::from_stream(&organization_id, event))
+            })
+            .boxed())
     }
 
     /// One chat's events: its transcript (from the start, or after `since`), typing, and the
@@ -91,7 +101,16 @@ impl SubscriptionRoot {
             crate::services::Caller::Agent(p) => p.organization_id().to_owned(),
             crate::services::Caller::Customer(c) => c.organization_id.clone(),
         };
-        let events = streams::chat_events(ctx.services().clone(), caller, &chat_id, since).await?;
-        Ok(events.map(move |event| ChatEvent::from_stream(&organization_id, event)))
+        // Boxed for the reason agent_events gives.
+        let events = Box::pin(streams::chat_events(
+            ctx.services().clone(),
+            caller,
+            &chat_id,
+            since,
+        ))
+        .await?;
+        Ok(events
+            .map(move |event| ChatEvent::from_stream(&organization_id, event))
+            .boxed())
     }
 }

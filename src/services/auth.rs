@@ -68,7 +68,7 @@ pub struct CustomerPrincipal {
 /// Whoever presented a valid token.
 #[derive(Debug, Clone)]
 pub enum Caller {
-    Agent(Box<Principal>),
+    Agent(Arc<Principal>),
     Customer(CustomerPrincipal),
 }
 
@@ -341,7 +341,7 @@ impl AuthService {
                     .ok_or_else(|| {
                         Error::Unauthenticated("the session has ended; sign in again".into())
                     })?;
-                Ok(Caller::Agent(Box::new(Principal {
+                Ok(Caller::Agent(Arc::new(Principal {
                     agent,
                     session_id: claims.sid,
                 })))

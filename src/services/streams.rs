@@ -66,7 +66,7 @@ pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
 
 struct AgentStream {
     services: Arc<Services>,
-    principal: Principal,
+    principal: Arc<Principal>,
     own: BusReceiver,
     organization: BusReceiver,
     cursor: i64,
@@ -77,7 +77,7 @@ struct AgentStream {
 /// The agent's stream from `since` (exclusive), or from now.
 pub async fn agent_events(
     services: Arc<Services>,
-    principal: Principal,
+    principal: Arc<Principal>,
     since: Option<i64>,
 ) -> Result<impl Stream<Item = AgentStreamEvent> + use<>> {
     let own = services
@@ -105,7 +105,9 @@ pub async fn agent_events(
         pending: VecDeque::new(),
         replay,
     };
-    Ok(stream::unfold(state, |mut state| async move {
+    // Boxed: `unfold` keeps the state beside the future that holds it, so unboxed an idle
+    // stream would carry two copies.
+    Ok(stream::unfold(Box::new(state), |mut state| async move {
         let event = state.next().await?;
         Some((event, state))
     }))
@@ -265,7 +267,9 @@ pub async fn chat_events(
             estimated_wait_seconds: entry.estimated_wait_seconds,
         });
     }
-    Ok(stream::unfold(state, |mut state| async move {
+    // Boxed: `unfold` keeps the state beside the future that holds it, so unboxed an idle
+    // stream would carry two copies.
+    Ok(stream::unfold(Box::new(state), |mut state| async move {
         let event = state.next().await?;
         Some((event, state))
     }))
