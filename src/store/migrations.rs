@@ -28,6 +28,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "push",
         include_str!("../../migrations/sqlite/0003_push.sql"),
     ),
+    (
+        4,
+        "load_index",
+        include_str!("../../migrations/sqlite/0004_load_index.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -46,6 +51,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         3,
         "push",
         include_str!("../../migrations/postgres/0003_push.sql"),
+    ),
+    (
+        4,
+        "load_index",
+        include_str!("../../migrations/postgres/0004_load_index.sql"),
     ),
 ];
 
