@@ -355,7 +355,7 @@ impl Change {
         if recipients.is_empty() {
             return Ok(());
         }
-        let waiting = self.tx.queued_count(&self.org.id).await?;
+        let waiting = self.tx.queued_count(&self.org.id, None).await?;
         let title = if waiting == 1 {
             "1 customer is waiting".to_owned()
         } else {
@@ -434,8 +434,10 @@ impl Change {
                 self.assign(chat, &agent_id, feed, data).await
             }
             None => {
-                let queued = self.tx.queued_chats(&self.org.id).await?.len();
-                if queued >= usize::try_from(self.org.settings.queue_limit).unwrap_or(0) {
+                // A new chat is stored as queued before it is routed: it is not ahead of
+                // itself.
+                let ahead = self.tx.queued_count(&self.org.id, Some(&chat.id)).await?;
+                if ahead >= i64::from(self.org.settings.queue_limit) {
                     return Err(Error::AgentsOffline(
                         "every agent is busy and the queue is full; leave an offline message \
                          instead"
@@ -764,17 +766,15 @@ impl ChatService {
             .unwrap_or_else(|| "Customer".into());
         let mut change = self.begin(&customer.organization_id).await?;
         // A second start (a double tap, a reload) continues the open chat.
-        if let Some(open) = self
-            .store
-            .customer_chats(&customer.customer_id)
+        if let Some(open) = change
+            .tx
+            .open_chat_of_customer(&customer.customer_id)
             .await?
-            .into_iter()
-            .find(|c| c.status != ChatStatus::Closed)
         {
             drop(change);
-            self.send_message(&Caller::Customer(customer.clone()), &open.id, &text, None)
+            self.send_message(&Caller::Customer(customer.clone()), &open, &text, None)
                 .await?;
-            return Ok(self.store.chat(&customer.organization_id, &open.id).await?);
+            return Ok(self.store.chat(&customer.organization_id, &open).await?);
         }
         let now = change.now;
         let mut chat = Chat {

@@ -9,6 +9,7 @@
 //! `sqlx::Database` would do the same with far worse compile errors and higher-ranked trait
 //! bounds on every future.
 
+mod chat_sql;
 mod migrations;
 pub mod postgres;
 pub mod sqlite;
@@ -45,6 +46,24 @@ impl From<sqlx::Error> for DbError {
                 DbError::Conflict("already exists".into())
             }
             other => DbError::Other(other),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for DbError {
+    fn from(err: rusqlite::Error) -> Self {
+        use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
+        match err {
+            rusqlite::Error::QueryReturnedNoRows => DbError::NotFound,
+            rusqlite::Error::SqliteFailure(ref failure, _)
+                if matches!(
+                    failure.extended_code,
+                    SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY
+                ) =>
+            {
+                DbError::Conflict("already exists".into())
+            }
+            other => DbError::Other(sqlx::Error::AnyDriverError(Box::new(other))),
         }
     }
 }
@@ -241,6 +260,26 @@ pub struct NewChatEvent {
     pub at: DateTime<Utc>,
 }
 
+impl NewChatEvent {
+    /// The entry as stored under number `seq`, with a new id.
+    fn stored(&self, seq: i64) -> ChatEvent {
+        ChatEvent {
+            id: crate::domain::new_id(),
+            chat_id: self.chat_id.clone(),
+            organization_id: self.organization_id.clone(),
+            seq,
+            kind: self.kind,
+            author_kind: self.author_kind,
+            author_id: self.author_id.clone(),
+            author_name: self.author_name.clone(),
+            text: self.text.clone(),
+            client_id: self.client_id.clone(),
+            visibility: self.visibility,
+            created_at: self.at,
+        }
+    }
+}
+
 /// How an agent took part in a chat besides being its assignee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParticipantRole {
@@ -257,6 +296,14 @@ impl ParticipantRole {
             ParticipantRole::Supervisor => "SUPERVISOR",
         }
     }
+
+    fn from_stored(role: &str) -> Self {
+        if role == "SUPERVISOR" {
+            ParticipantRole::Supervisor
+        } else {
+            ParticipantRole::PreviousAssignee
+        }
+    }
 }
 
 /// An agent's current load, for choosing a transfer target.
@@ -266,6 +313,45 @@ pub struct AgentLoad {
     pub active_chats: i64,
     /// Reachable now: a live connection, or within the grace period after the last one.
     pub reachable: bool,
+}
+
+/// Keeps a [`Direct`] waiting while it lives.
+pub(crate) type WriterHold = Box<dyn Send>;
+
+/// SQLite's direct path (`sqlite/writer.rs`): chat transactions, the push outbox's writes and
+/// the point reads of every request run in place on rusqlite connections instead of through
+/// sqlx's worker threads. The store's other writes take [`Direct::hold`] first, since SQLite
+/// admits one writer at a time.
+#[async_trait]
+pub(crate) trait Direct: Send + Sync {
+    async fn begin(&self) -> DbResult<Box<dyn ChatTx>>;
+    async fn hold(&self) -> WriterHold;
+    /// Refuses everything from now on, as a closed pool does.
+    fn close(&self);
+    /// [`Database::session_agent`]: every agent request asks it.
+    async fn session_agent(&self, session_id: &str, agent_id: &str) -> DbResult<Option<Agent>>;
+    /// [`ChatStore::customer`]: every customer message asks it.
+    async fn customer(&self, organization_id: &str, customer_id: &str) -> DbResult<Customer>;
+    /// [`PushStore::unread_chats`]: the badge of every push.
+    async fn unread_chats(&self, agent_id: &str) -> DbResult<i64>;
+    /// [`PushStore::next_push_due`]: the push worker asks it whenever it goes idle.
+    async fn next_push_due(&self) -> DbResult<Option<DateTime<Utc>>>;
+    /// [`PushStore::claim_push_jobs`], in one transaction on the writer.
+    async fn claim_push_jobs(
+        &self,
+        now: DateTime<Utc>,
+        locked_until: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<(PushJob, PushDevice)>>;
+    /// [`PushStore::finish_push_job`]: one per push sent, so it skips sqlx too.
+    async fn finish_push_job(
+        &self,
+        job_id: &str,
+        status: PushJobStatus,
+        next_attempt_at: DateTime<Utc>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
 }
 
 /// A transaction for the chat use cases. Every one starts by locking its organization, which
@@ -290,6 +376,8 @@ pub trait ChatTx: Send {
     ) -> DbResult<Vec<RoutingCandidate>>;
     /// The agent of the customer's most recent earlier chat.
     async fn previous_agent_of_customer(&mut self, customer_id: &str) -> DbResult<Option<String>>;
+    /// The id of the customer's chat that is not closed yet, if any.
+    async fn open_chat_of_customer(&mut self, customer_id: &str) -> DbResult<Option<String>>;
     async fn participants(&mut self, chat_id: &str) -> DbResult<Vec<(String, ParticipantRole)>>;
     async fn add_participant(
         &mut self,
@@ -359,8 +447,8 @@ pub trait ChatTx: Send {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<String>>;
-    /// How many chats wait in the organization's queue.
-    async fn queued_count(&mut self, organization_id: &str) -> DbResult<i64>;
+    /// How many chats wait in the organization's queue, not counting chat `except`.
+    async fn queued_count(&mut self, organization_id: &str, except: Option<&str>) -> DbResult<i64>;
     /// The text of the chat's latest customer message.
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>>;
     async fn customer_name(&mut self, customer_id: &str) -> DbResult<Option<String>>;

@@ -6,6 +6,9 @@ use sqlx::postgres::PgPoolOptions;
 
 use super::DbResult;
 
+/// Its row type, named concretely so that `sql.rs` may implement traits for it.
+type Row = sqlx::postgres::PgRow;
+
 /// The sqlx database type `sql.rs` is compiled for here.
 type Db = sqlx::Postgres;
 
@@ -32,6 +35,7 @@ pub async fn connect(url: &str, max_connections: u32) -> DbResult<PostgresStore>
         pool.clone(),
         pool,
         true,
+        None,
         "postgres",
         super::migrations::POSTGRES,
     ))

@@ -1,6 +1,8 @@
 //! The SQL implementation of [`Database`], compiled once per backend (see the store's module
 //! docs). `super::Db` is the sqlx database type of the backend that includes this file.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{Pool, Row as _, Transaction};
@@ -11,23 +13,61 @@ use crate::domain::{
     Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
     PushJobStatus, RoutingCandidate, RoutingStatus,
 };
+use crate::store::chat_sql::{
+    self as stmt, AGENT_COLUMNS, AgentRow, CHAT_COLUMNS, CUSTOMER_COLUMNS, CandidateRow, Columns,
+    DEVICE_COLUMNS, EVENT_COLUMNS, JOB_COLUMNS, LOAD_SQL, ORGANIZATION_COLUMNS, OrganizationRow,
+    REACHABLE_SQL, agent_from_row, candidate_from_row, chat_from as chat_from_row,
+    customer_from as customer_from_row, device_from as device_from_row,
+    event_from as event_from_row, feed_data_json, job_from as job_from_row, json_error,
+    organization_from_row, parse, push_message_json,
+};
 use crate::store::migrations::migrator;
 use crate::store::{
-    AgentLoad, AgentUpdate, ChatStore, ChatTx, CustomerVisit, Database, DbError, DbResult,
+    AgentLoad, AgentUpdate, ChatStore, ChatTx, CustomerVisit, Database, DbError, DbResult, Direct,
     NewAgent, NewChatEvent, NewRefreshToken, ParticipantRole, PoolStats, PushStore, RefreshOutcome,
-    from_millis, on_unique, to_millis,
+    WriterHold, from_millis, on_unique, to_millis,
 };
 
 /// A store on one SQL backend. SQLite gets a single writer connection (SQLite allows one
-/// writer at a time; queuing in the pool beats `SQLITE_BUSY`) and a pool of readers.
-/// Postgres uses one pool for both.
+/// writer at a time; queuing in the pool beats `SQLITE_BUSY`), a pool of readers, and a
+/// [`Direct`] that runs chat transactions; Postgres uses one pool for everything.
 pub struct SqlStore {
     read: Pool<Db>,
     write: Pool<Db>,
     /// Whether `read` and `write` are the same pool (Postgres).
     shared_pool: bool,
+    /// Runs chat transactions; writes through `write` wait for it.
+    direct: Option<Arc<dyn Direct>>,
     backend: &'static str,
     migrations: &'static [(i64, &'static str, &'static str)],
+}
+
+/// A transaction on the write pool that holds off the direct writer while it lives. Dropped
+/// without a commit, sqlx queues its rollback on the connection's thread; should the direct
+/// writer begin before that ran, SQLite's busy timeout makes it wait the moment out.
+struct WriteTx {
+    tx: Transaction<'static, Db>,
+    _hold: Option<WriterHold>,
+}
+
+impl WriteTx {
+    async fn commit(self) -> DbResult<()> {
+        Ok(self.tx.commit().await?)
+    }
+}
+
+impl std::ops::Deref for WriteTx {
+    type Target = <Db as sqlx::Database>::Connection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
 }
 
 impl SqlStore {
@@ -35,6 +75,7 @@ impl SqlStore {
         read: Pool<Db>,
         write: Pool<Db>,
         shared_pool: bool,
+        direct: Option<Arc<dyn Direct>>,
         backend: &'static str,
         migrations: &'static [(i64, &'static str, &'static str)],
     ) -> Self {
@@ -42,108 +83,34 @@ impl SqlStore {
             read,
             write,
             shared_pool,
+            direct,
             backend,
             migrations,
         }
     }
 
-    async fn begin(&self) -> DbResult<Transaction<'static, Db>> {
-        Ok(self.write.begin().await?)
+    /// Waits for the direct writer, if any, to finish, and keeps it waiting.
+    async fn hold(&self) -> Option<WriterHold> {
+        match &self.direct {
+            Some(direct) => Some(direct.hold().await),
+            None => None,
+        }
+    }
+
+    async fn begin(&self) -> DbResult<WriteTx> {
+        let hold = self.hold().await;
+        Ok(WriteTx {
+            tx: self.write.begin().await?,
+            _hold: hold,
+        })
     }
 }
 
 // Rows are read as tuples: sqlx's `FromRow` derive would pull in its macro crate, which builds
 // both database drivers a second time.
 
-const ORGANIZATION_COLUMNS: &str = "id, name, widget_key, default_chat_limit, \
-     auto_transfer_seconds, waiting_long_seconds, customer_idle_seconds, auto_close_seconds, \
-     presence_grace_seconds, queue_limit, acceptance_timeout_seconds, created_at";
-
-/// The columns of ORGANIZATION_COLUMNS, in order: ids and names, the settings, creation.
-type OrganizationRow = (
-    String,
-    String,
-    String,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    i32,
-    i64,
-);
-
-fn organization_from_row(row: OrganizationRow) -> Organization {
-    let (id, name, widget_key, limit, transfer, waiting, idle, close, grace, queue, accept, at) =
-        row;
-    let seconds = |s: i32| chrono::Duration::seconds(i64::from(s));
-    Organization {
-        id,
-        name,
-        widget_key,
-        settings: ChatSettings {
-            default_chat_limit: limit,
-            auto_transfer_after: seconds(transfer),
-            waiting_long_after: seconds(waiting),
-            customer_idle_after: seconds(idle),
-            auto_close_after: seconds(close),
-            presence_grace: seconds(grace),
-            queue_limit: queue,
-            acceptance_timeout: seconds(accept),
-        },
-        created_at: from_millis(at),
-    }
-}
-
 fn seconds_i32(d: chrono::Duration) -> i32 {
     i32::try_from(d.num_seconds()).unwrap_or(i32::MAX)
-}
-
-const AGENT_COLUMNS: &str = "a.id, a.organization_id, a.email, a.name, a.role, \
-     a.routing_status, a.chat_limit, a.active, a.last_login_at, a.created_at";
-
-/// The columns of AGENT_COLUMNS, in order.
-type AgentRow = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Option<i32>,
-    bool,
-    Option<i64>,
-    i64,
-);
-
-fn agent_from_row(row: AgentRow, group_ids: Vec<String>) -> DbResult<Agent> {
-    let (
-        id,
-        organization_id,
-        email,
-        name,
-        role,
-        routing_status,
-        chat_limit,
-        active,
-        last_login_at,
-        created_at,
-    ) = row;
-    Ok(Agent {
-        id,
-        organization_id,
-        email,
-        name,
-        role: role.parse()?,
-        routing_status: routing_status.parse()?,
-        chat_limit,
-        group_ids,
-        active,
-        last_login_at: last_login_at.map(from_millis),
-        created_at: from_millis(created_at),
-    })
 }
 
 /// id, organization_id, name, created_at
@@ -164,7 +131,7 @@ async fn agent_live(
     agent_id: &str,
     now: DateTime<Utc>,
 ) -> DbResult<bool> {
-    let live: Option<i64> = sqlx::query_scalar("SELECT live_until FROM agents WHERE id = $1")
+    let live: Option<i64> = sqlx::query_scalar(stmt::AGENT_LIVE)
         .bind(agent_id)
         .fetch_one(&mut *conn)
         .await?;
@@ -177,24 +144,23 @@ async fn load_agent(
     organization_id: &str,
     agent_id: &str,
 ) -> DbResult<Agent> {
-    let row: AgentRow = sqlx::query_as(&format!(
-        "SELECT {AGENT_COLUMNS} FROM agents a WHERE a.id = $1 AND a.organization_id = $2"
-    ))
-    .bind(agent_id)
-    .bind(organization_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    .ok_or(DbError::NotFound)?;
-    let group_ids: Vec<String> = sqlx::query_scalar(
-        "SELECT group_id FROM group_members WHERE agent_id = $1 ORDER BY group_id",
-    )
-    .bind(agent_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let row: AgentRow = sqlx::query_as(stmt::AGENT)
+        .bind(agent_id)
+        .bind(organization_id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(DbError::NotFound)?;
+    let group_ids: Vec<String> = sqlx::query_scalar(stmt::AGENT_GROUPS)
+        .bind(agent_id)
+        .fetch_all(&mut *conn)
+        .await?;
     agent_from_row(row, group_ids)
 }
 
-async fn insert_agent(tx: &mut Transaction<'static, Db>, agent: &NewAgent) -> DbResult<()> {
+async fn insert_agent(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    agent: &NewAgent,
+) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO agents (id, organization_id, email, name, password_hash, role, chat_limit, \
          created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
@@ -207,20 +173,20 @@ async fn insert_agent(tx: &mut Transaction<'static, Db>, agent: &NewAgent) -> Db
     .bind(agent.role.as_str())
     .bind(agent.chat_limit)
     .bind(to_millis(agent.created_at))
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await
     .map_err(on_unique("an agent with this email already exists"))?;
-    replace_groups(tx, &agent.id, &agent.group_ids).await
+    replace_groups(conn, &agent.id, &agent.group_ids).await
 }
 
 async fn replace_groups(
-    tx: &mut Transaction<'static, Db>,
+    conn: &mut <Db as sqlx::Database>::Connection,
     agent_id: &str,
     group_ids: &[String],
 ) -> DbResult<()> {
     sqlx::query("DELETE FROM group_members WHERE agent_id = $1")
         .bind(agent_id)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     for group_id in group_ids {
         sqlx::query(
@@ -229,14 +195,14 @@ async fn replace_groups(
         )
         .bind(group_id)
         .bind(agent_id)
-        .execute(&mut **tx)
+        .execute(&mut *conn)
         .await?;
     }
     Ok(())
 }
 
 async fn insert_refresh_token(
-    tx: &mut Transaction<'static, Db>,
+    conn: &mut <Db as sqlx::Database>::Connection,
     token: &NewRefreshToken,
 ) -> DbResult<()> {
     sqlx::query(
@@ -247,13 +213,13 @@ async fn insert_refresh_token(
     .bind(&token.session_id)
     .bind(to_millis(token.created_at))
     .bind(to_millis(token.expires_at))
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 async fn revoke(
-    tx: &mut Transaction<'static, Db>,
+    conn: &mut <Db as sqlx::Database>::Connection,
     session_id: &str,
     reason: &str,
     at: DateTime<Utc>,
@@ -265,7 +231,7 @@ async fn revoke(
     .bind(to_millis(at))
     .bind(reason)
     .bind(session_id)
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
@@ -277,6 +243,7 @@ impl Database for SqlStore {
     }
 
     async fn migrate(&self) -> DbResult<()> {
+        let _hold = self.hold().await;
         let migrator = migrator(self.migrations).await?;
         migrator
             .run(&self.write)
@@ -303,6 +270,9 @@ impl Database for SqlStore {
     }
 
     async fn close(&self) {
+        if let Some(direct) = &self.direct {
+            direct.close();
+        }
         self.read.close().await;
         self.write.close().await;
     }
@@ -467,6 +437,7 @@ impl Database for SqlStore {
     }
 
     async fn set_password_hash(&self, agent_id: &str, password_hash: &str) -> DbResult<()> {
+        let _hold = self.hold().await;
         let done = sqlx::query("UPDATE agents SET password_hash = $1 WHERE id = $2")
             .bind(password_hash)
             .bind(agent_id)
@@ -511,6 +482,7 @@ impl Database for SqlStore {
     }
 
     async fn create_group(&self, group: &Group) -> DbResult<Group> {
+        let _hold = self.hold().await;
         sqlx::query(
             "INSERT INTO org_groups (id, organization_id, name, created_at) \
              VALUES ($1, $2, $3, $4)",
@@ -623,15 +595,15 @@ impl Database for SqlStore {
     }
 
     async fn session_agent(&self, session_id: &str, agent_id: &str) -> DbResult<Option<Agent>> {
+        if let Some(direct) = &self.direct {
+            return direct.session_agent(session_id, agent_id).await;
+        }
         let mut conn = self.read.acquire().await?;
-        let organization_id: Option<String> = sqlx::query_scalar(
-            "SELECT a.organization_id FROM sessions s JOIN agents a ON a.id = s.agent_id \
-             WHERE s.id = $1 AND s.agent_id = $2 AND s.revoked_at IS NULL AND a.active",
-        )
-        .bind(session_id)
-        .bind(agent_id)
-        .fetch_optional(&mut *conn)
-        .await?;
+        let organization_id: Option<String> = sqlx::query_scalar(stmt::SESSION_ORGANIZATION)
+            .bind(session_id)
+            .bind(agent_id)
+            .fetch_optional(&mut *conn)
+            .await?;
         match organization_id {
             Some(organization_id) => Ok(Some(
                 load_agent(&mut conn, &organization_id, agent_id).await?,
@@ -643,93 +615,28 @@ impl Database for SqlStore {
 
 // ---- chats ---------------------------------------------------------------------------------
 
-type Row = <Db as sqlx::Database>::Row;
+use super::Row;
 
-fn parse<T: std::str::FromStr<Err = crate::domain::UnknownVariant>>(text: String) -> DbResult<T> {
-    Ok(text.parse()?)
-}
+impl Columns for Row {
+    fn text(&self, column: &str) -> DbResult<String> {
+        Ok(self.try_get(column)?)
+    }
 
-fn parse_opt<T: std::str::FromStr<Err = crate::domain::UnknownVariant>>(
-    text: Option<String>,
-) -> DbResult<Option<T>> {
-    text.map(parse).transpose()
-}
+    fn opt_text(&self, column: &str) -> DbResult<Option<String>> {
+        Ok(self.try_get(column)?)
+    }
 
-const CHAT_COLUMNS: &str = "c.id, c.organization_id, c.customer_id, c.group_id, c.channel, \
-     c.status, c.assignee_id, c.attention, c.created_at, c.queued_at, c.assigned_at, \
-     c.first_response_at, c.closed_at, c.rating, c.rating_comment, c.awaiting_reply_since, \
-     c.last_customer_activity_at, c.last_activity_at, c.agent_typing_since, \
-     c.acceptance_deadline";
+    fn int(&self, column: &str) -> DbResult<i64> {
+        Ok(self.try_get(column)?)
+    }
 
-fn chat_from_row(row: &Row) -> DbResult<Chat> {
-    let time = |column: &str| -> DbResult<Option<DateTime<Utc>>> {
-        Ok(row.try_get::<Option<i64>, _>(column)?.map(from_millis))
-    };
-    Ok(Chat {
-        id: row.try_get("id")?,
-        organization_id: row.try_get("organization_id")?,
-        customer_id: row.try_get("customer_id")?,
-        group_id: row.try_get("group_id")?,
-        channel: parse(row.try_get("channel")?)?,
-        status: parse(row.try_get("status")?)?,
-        assignee_id: row.try_get("assignee_id")?,
-        attention: parse(row.try_get("attention")?)?,
-        created_at: from_millis(row.try_get("created_at")?),
-        queued_at: time("queued_at")?,
-        assigned_at: time("assigned_at")?,
-        first_response_at: time("first_response_at")?,
-        closed_at: time("closed_at")?,
-        rating: parse_opt(row.try_get("rating")?)?,
-        rating_comment: row.try_get("rating_comment")?,
-        awaiting_reply_since: time("awaiting_reply_since")?,
-        last_customer_activity_at: from_millis(row.try_get("last_customer_activity_at")?),
-        last_activity_at: from_millis(row.try_get("last_activity_at")?),
-        agent_typing_since: time("agent_typing_since")?,
-        acceptance_deadline: time("acceptance_deadline")?,
-    })
-}
+    fn opt_int(&self, column: &str) -> DbResult<Option<i64>> {
+        Ok(self.try_get(column)?)
+    }
 
-const CUSTOMER_COLUMNS: &str = "id, organization_id, visitor_id, name, email, location, \
-     ip_address, current_page_url, current_page_title, referrer, user_agent, visits, \
-     created_at, last_seen_at";
-
-fn customer_from_row(row: &Row) -> DbResult<Customer> {
-    Ok(Customer {
-        id: row.try_get("id")?,
-        organization_id: row.try_get("organization_id")?,
-        visitor_id: row.try_get("visitor_id")?,
-        name: row.try_get("name")?,
-        email: row.try_get("email")?,
-        location: row.try_get("location")?,
-        ip_address: row.try_get("ip_address")?,
-        current_page_url: row.try_get("current_page_url")?,
-        current_page_title: row.try_get("current_page_title")?,
-        referrer: row.try_get("referrer")?,
-        user_agent: row.try_get("user_agent")?,
-        visits: row.try_get("visits")?,
-        created_at: from_millis(row.try_get("created_at")?),
-        last_seen_at: from_millis(row.try_get("last_seen_at")?),
-    })
-}
-
-const EVENT_COLUMNS: &str = "e.id, e.chat_id, e.organization_id, e.seq, e.kind, e.author_kind, \
-     e.author_id, e.author_name, e.text, e.client_id, e.visibility, e.created_at";
-
-fn event_from_row(row: &Row) -> DbResult<ChatEvent> {
-    Ok(ChatEvent {
-        id: row.try_get("id")?,
-        chat_id: row.try_get("chat_id")?,
-        organization_id: row.try_get("organization_id")?,
-        seq: row.try_get("seq")?,
-        kind: parse(row.try_get("kind")?)?,
-        author_kind: parse(row.try_get("author_kind")?)?,
-        author_id: row.try_get("author_id")?,
-        author_name: row.try_get("author_name")?,
-        text: row.try_get("text")?,
-        client_id: row.try_get("client_id")?,
-        visibility: parse(row.try_get("visibility")?)?,
-        created_at: from_millis(row.try_get("created_at")?),
-    })
+    fn int32(&self, column: &str) -> DbResult<i32> {
+        Ok(self.try_get(column)?)
+    }
 }
 
 fn offline_message_from_row(row: &Row) -> DbResult<OfflineMessage> {
@@ -747,33 +654,22 @@ fn offline_message_from_row(row: &Row) -> DbResult<OfflineMessage> {
 }
 
 fn feed_data(json: &str) -> DbResult<FeedData> {
-    serde_json::from_str(json).map_err(|err| DbError::Other(sqlx::Error::Decode(Box::new(err))))
+    serde_json::from_str(json).map_err(json_error)
 }
-
-/// Active chats that count toward an agent's limit: grey (idle) chats do not.
-const LOAD_SQL: &str = "SELECT COUNT(*) FROM chats l WHERE l.assignee_id = a.id \
-     AND l.status = 'ACTIVE' AND l.attention <> 'CUSTOMER_IDLE'";
-
-/// Reachable at `$2`: a live connection, the grace period after one, or an enabled push
-/// device that stands in for the app.
-const REACHABLE_SQL: &str = "COALESCE(a.presence_expires_at, 0) > $2 OR EXISTS (SELECT 1 FROM push_devices d \
-     WHERE d.agent_id = a.id AND d.disabled_reason IS NULL)";
 
 /// A chat transaction on the writer connection.
 struct SqlTx {
-    tx: Transaction<'static, Db>,
+    tx: WriteTx,
 }
 
 #[async_trait]
 impl ChatTx for SqlTx {
     async fn lock_organization(&mut self, organization_id: &str) -> DbResult<Organization> {
-        let row: OrganizationRow = sqlx::query_as(&format!(
-            "SELECT {ORGANIZATION_COLUMNS} FROM organizations WHERE id = $1{}",
-            super::FOR_UPDATE
-        ))
-        .bind(organization_id)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        let row: OrganizationRow =
+            sqlx::query_as(&format!("{}{}", stmt::ORGANIZATION, super::FOR_UPDATE))
+                .bind(organization_id)
+                .fetch_one(&mut *self.tx)
+                .await?;
         Ok(organization_from_row(row))
     }
 
@@ -782,63 +678,51 @@ impl ChatTx for SqlTx {
     }
 
     async fn chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<Chat> {
-        let row = sqlx::query(&format!(
-            "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.id = $1 AND c.organization_id = $2"
-        ))
-        .bind(chat_id)
-        .bind(organization_id)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        let row = sqlx::query(stmt::CHAT)
+            .bind(chat_id)
+            .bind(organization_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
         chat_from_row(&row)
     }
 
     async fn insert_chat(&mut self, chat: &Chat) -> DbResult<()> {
-        sqlx::query(
-            "INSERT INTO chats (id, organization_id, customer_id, group_id, channel, status, \
-             created_at, last_customer_activity_at, last_activity_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&chat.id)
-        .bind(&chat.organization_id)
-        .bind(&chat.customer_id)
-        .bind(&chat.group_id)
-        .bind(chat.channel.as_str())
-        .bind(chat.status.as_str())
-        .bind(to_millis(chat.created_at))
-        .bind(to_millis(chat.last_customer_activity_at))
-        .bind(to_millis(chat.last_activity_at))
-        .execute(&mut *self.tx)
-        .await?;
+        sqlx::query(stmt::INSERT_CHAT)
+            .bind(&chat.id)
+            .bind(&chat.organization_id)
+            .bind(&chat.customer_id)
+            .bind(&chat.group_id)
+            .bind(chat.channel.as_str())
+            .bind(chat.status.as_str())
+            .bind(to_millis(chat.created_at))
+            .bind(to_millis(chat.last_customer_activity_at))
+            .bind(to_millis(chat.last_activity_at))
+            .execute(&mut *self.tx)
+            .await?;
         self.update_chat(chat).await
     }
 
     async fn update_chat(&mut self, chat: &Chat) -> DbResult<()> {
         let millis = |t: Option<DateTime<Utc>>| t.map(to_millis);
-        sqlx::query(
-            "UPDATE chats SET group_id = $1, status = $2, assignee_id = $3, attention = $4, \
-             queued_at = $5, assigned_at = $6, first_response_at = $7, closed_at = $8, \
-             rating = $9, rating_comment = $10, awaiting_reply_since = $11, \
-             last_customer_activity_at = $12, last_activity_at = $13, agent_typing_since = $14, \
-             acceptance_deadline = $15 WHERE id = $16",
-        )
-        .bind(&chat.group_id)
-        .bind(chat.status.as_str())
-        .bind(&chat.assignee_id)
-        .bind(chat.attention.as_str())
-        .bind(millis(chat.queued_at))
-        .bind(millis(chat.assigned_at))
-        .bind(millis(chat.first_response_at))
-        .bind(millis(chat.closed_at))
-        .bind(chat.rating.map(|r| r.as_str()))
-        .bind(&chat.rating_comment)
-        .bind(millis(chat.awaiting_reply_since))
-        .bind(to_millis(chat.last_customer_activity_at))
-        .bind(to_millis(chat.last_activity_at))
-        .bind(millis(chat.agent_typing_since))
-        .bind(millis(chat.acceptance_deadline))
-        .bind(&chat.id)
-        .execute(&mut *self.tx)
-        .await?;
+        sqlx::query(stmt::UPDATE_CHAT)
+            .bind(&chat.group_id)
+            .bind(chat.status.as_str())
+            .bind(&chat.assignee_id)
+            .bind(chat.attention.as_str())
+            .bind(millis(chat.queued_at))
+            .bind(millis(chat.assigned_at))
+            .bind(millis(chat.first_response_at))
+            .bind(millis(chat.closed_at))
+            .bind(chat.rating.map(|r| r.as_str()))
+            .bind(&chat.rating_comment)
+            .bind(millis(chat.awaiting_reply_since))
+            .bind(to_millis(chat.last_customer_activity_at))
+            .bind(to_millis(chat.last_activity_at))
+            .bind(millis(chat.agent_typing_since))
+            .bind(millis(chat.acceptance_deadline))
+            .bind(&chat.id)
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -848,61 +732,40 @@ impl ChatTx for SqlTx {
         group_id: Option<&str>,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<RoutingCandidate>> {
-        // An agent without groups takes chats of every group.
-        let rows: Vec<(String, Option<i32>, Option<i64>, i64)> = sqlx::query_as(&format!(
-            "SELECT a.id, a.chat_limit, a.last_assigned_at, ({LOAD_SQL}) AS load \
-             FROM agents a WHERE a.organization_id = $1 AND a.active \
-             AND a.routing_status = 'ACCEPTING_CHATS' AND ({REACHABLE_SQL}) \
-             AND ($3 = '' OR NOT EXISTS (SELECT 1 FROM group_members m WHERE m.agent_id = a.id) \
-                  OR EXISTS (SELECT 1 FROM group_members m \
-                             WHERE m.agent_id = a.id AND m.group_id = $3))"
-        ))
-        .bind(&organization.id)
-        .bind(to_millis(now))
-        .bind(group_id.unwrap_or(""))
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows: Vec<CandidateRow> = sqlx::query_as(stmt::ROUTING_CANDIDATES)
+            .bind(&organization.id)
+            .bind(to_millis(now))
+            .bind(group_id.unwrap_or(""))
+            .fetch_all(&mut *self.tx)
+            .await?;
         Ok(rows
             .into_iter()
-            .map(
-                |(agent_id, limit, last_assigned_at, load)| RoutingCandidate {
-                    agent_id,
-                    load,
-                    chat_limit: i64::from(
-                        limit.unwrap_or(organization.settings.default_chat_limit),
-                    ),
-                    last_assigned_at: last_assigned_at.map(from_millis),
-                },
-            )
+            .map(|row| candidate_from_row(organization, row))
             .collect())
     }
 
     async fn previous_agent_of_customer(&mut self, customer_id: &str) -> DbResult<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT assignee_id FROM chats WHERE customer_id = $1 AND assignee_id IS NOT NULL \
-             ORDER BY created_at DESC LIMIT 1",
-        )
-        .bind(customer_id)
-        .fetch_optional(&mut *self.tx)
-        .await?)
+        Ok(sqlx::query_scalar(stmt::PREVIOUS_AGENT_OF_CUSTOMER)
+            .bind(customer_id)
+            .fetch_optional(&mut *self.tx)
+            .await?)
+    }
+
+    async fn open_chat_of_customer(&mut self, customer_id: &str) -> DbResult<Option<String>> {
+        Ok(sqlx::query_scalar(stmt::OPEN_CHAT_OF_CUSTOMER)
+            .bind(customer_id)
+            .fetch_optional(&mut *self.tx)
+            .await?)
     }
 
     async fn participants(&mut self, chat_id: &str) -> DbResult<Vec<(String, ParticipantRole)>> {
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT agent_id, role FROM chat_participants WHERE chat_id = $1")
-                .bind(chat_id)
-                .fetch_all(&mut *self.tx)
-                .await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(stmt::PARTICIPANTS)
+            .bind(chat_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
         Ok(rows
             .into_iter()
-            .map(|(agent, role)| {
-                let role = if role == "SUPERVISOR" {
-                    ParticipantRole::Supervisor
-                } else {
-                    ParticipantRole::PreviousAssignee
-                };
-                (agent, role)
-            })
+            .map(|(agent, role)| (agent, ParticipantRole::from_stored(&role)))
             .collect())
     }
 
@@ -913,16 +776,13 @@ impl ChatTx for SqlTx {
         role: ParticipantRole,
         at: DateTime<Utc>,
     ) -> DbResult<()> {
-        sqlx::query(
-            "INSERT INTO chat_participants (chat_id, agent_id, role, joined_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(chat_id)
-        .bind(agent_id)
-        .bind(role.as_str())
-        .bind(to_millis(at))
-        .execute(&mut *self.tx)
-        .await?;
+        sqlx::query(stmt::ADD_PARTICIPANT)
+            .bind(chat_id)
+            .bind(agent_id)
+            .bind(role.as_str())
+            .bind(to_millis(at))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -931,61 +791,34 @@ impl ChatTx for SqlTx {
         organization_id: &str,
         group_id: Option<&str>,
     ) -> DbResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT a.id FROM agents a WHERE a.organization_id = $1 AND a.active \
-             AND a.role = 'SUPERVISOR' \
-             AND ($2 = '' OR NOT EXISTS (SELECT 1 FROM group_members m WHERE m.agent_id = a.id) \
-                  OR EXISTS (SELECT 1 FROM group_members m \
-                             WHERE m.agent_id = a.id AND m.group_id = $2))",
-        )
-        .bind(organization_id)
-        .bind(group_id.unwrap_or(""))
-        .fetch_all(&mut *self.tx)
-        .await?)
+        Ok(sqlx::query_scalar(stmt::SUPERVISORS)
+            .bind(organization_id)
+            .bind(group_id.unwrap_or(""))
+            .fetch_all(&mut *self.tx)
+            .await?)
     }
 
     async fn append_event(&mut self, event: &NewChatEvent) -> DbResult<ChatEvent> {
-        // Taking the next number locks the chat row: entries commit in number order.
-        let seq: i64 = sqlx::query_scalar(
-            "UPDATE chats SET last_event_seq = last_event_seq + 1 WHERE id = $1 \
-             RETURNING last_event_seq",
-        )
-        .bind(&event.chat_id)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let stored = ChatEvent {
-            id: crate::domain::new_id(),
-            chat_id: event.chat_id.clone(),
-            organization_id: event.organization_id.clone(),
-            seq,
-            kind: event.kind,
-            author_kind: event.author_kind,
-            author_id: event.author_id.clone(),
-            author_name: event.author_name.clone(),
-            text: event.text.clone(),
-            client_id: event.client_id.clone(),
-            visibility: event.visibility,
-            created_at: event.at,
-        };
-        sqlx::query(
-            "INSERT INTO chat_events (id, chat_id, organization_id, seq, kind, author_kind, \
-             author_id, author_name, text, client_id, visibility, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(&stored.id)
-        .bind(&stored.chat_id)
-        .bind(&stored.organization_id)
-        .bind(stored.seq)
-        .bind(stored.kind.as_str())
-        .bind(stored.author_kind.as_str())
-        .bind(&stored.author_id)
-        .bind(&stored.author_name)
-        .bind(&stored.text)
-        .bind(&stored.client_id)
-        .bind(stored.visibility.as_str())
-        .bind(to_millis(stored.created_at))
-        .execute(&mut *self.tx)
-        .await?;
+        let seq: i64 = sqlx::query_scalar(stmt::NEXT_EVENT_SEQ)
+            .bind(&event.chat_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let stored = event.stored(seq);
+        sqlx::query(stmt::INSERT_EVENT)
+            .bind(&stored.id)
+            .bind(&stored.chat_id)
+            .bind(&stored.organization_id)
+            .bind(stored.seq)
+            .bind(stored.kind.as_str())
+            .bind(stored.author_kind.as_str())
+            .bind(&stored.author_id)
+            .bind(&stored.author_name)
+            .bind(&stored.text)
+            .bind(&stored.client_id)
+            .bind(stored.visibility.as_str())
+            .bind(to_millis(stored.created_at))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(stored)
     }
 
@@ -995,15 +828,12 @@ impl ChatTx for SqlTx {
         author_id: &str,
         client_id: &str,
     ) -> DbResult<Option<ChatEvent>> {
-        let row = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM chat_events e \
-             WHERE e.chat_id = $1 AND e.author_id = $2 AND e.client_id = $3"
-        ))
-        .bind(chat_id)
-        .bind(author_id)
-        .bind(client_id)
-        .fetch_optional(&mut *self.tx)
-        .await?;
+        let row = sqlx::query(stmt::MESSAGE_BY_CLIENT_ID)
+            .bind(chat_id)
+            .bind(author_id)
+            .bind(client_id)
+            .fetch_optional(&mut *self.tx)
+            .await?;
         row.as_ref().map(event_from_row).transpose()
     }
 
@@ -1016,28 +846,21 @@ impl ChatTx for SqlTx {
         data: &FeedData,
         at: DateTime<Utc>,
     ) -> DbResult<FeedEntry> {
-        // Taking the next number locks the agent row: entries commit in number order.
-        let seq: i64 = sqlx::query_scalar(
-            "UPDATE agents SET feed_seq = feed_seq + 1 WHERE id = $1 RETURNING feed_seq",
-        )
-        .bind(agent_id)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let json = serde_json::to_string(data)
-            .map_err(|err| DbError::Other(sqlx::Error::Encode(Box::new(err))))?;
-        sqlx::query(
-            "INSERT INTO agent_feed (agent_id, seq, kind, chat_id, event_id, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(agent_id)
-        .bind(seq)
-        .bind(kind.as_str())
-        .bind(chat_id)
-        .bind(event.map(|e| e.id.as_str()))
-        .bind(&json)
-        .bind(to_millis(at))
-        .execute(&mut *self.tx)
-        .await?;
+        let seq: i64 = sqlx::query_scalar(stmt::NEXT_FEED_SEQ)
+            .bind(agent_id)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        let json = feed_data_json(data)?;
+        sqlx::query(stmt::INSERT_FEED)
+            .bind(agent_id)
+            .bind(seq)
+            .bind(kind.as_str())
+            .bind(chat_id)
+            .bind(event.map(|e| e.id.as_str()))
+            .bind(&json)
+            .bind(to_millis(at))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(FeedEntry {
             agent_id: agent_id.to_owned(),
             seq,
@@ -1050,7 +873,7 @@ impl ChatTx for SqlTx {
     }
 
     async fn set_routing_status(&mut self, agent_id: &str, status: RoutingStatus) -> DbResult<()> {
-        sqlx::query("UPDATE agents SET routing_status = $1 WHERE id = $2")
+        sqlx::query(stmt::SET_ROUTING_STATUS)
             .bind(status.as_str())
             .bind(agent_id)
             .execute(&mut *self.tx)
@@ -1059,7 +882,7 @@ impl ChatTx for SqlTx {
     }
 
     async fn mark_assigned(&mut self, agent_id: &str, at: DateTime<Utc>) -> DbResult<()> {
-        sqlx::query("UPDATE agents SET last_assigned_at = $1 WHERE id = $2")
+        sqlx::query(stmt::MARK_ASSIGNED)
             .bind(to_millis(at))
             .bind(agent_id)
             .execute(&mut *self.tx)
@@ -1068,13 +891,10 @@ impl ChatTx for SqlTx {
     }
 
     async fn queued_chats(&mut self, organization_id: &str) -> DbResult<Vec<Chat>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {CHAT_COLUMNS} FROM chats c WHERE c.organization_id = $1 \
-             AND c.status = 'QUEUED' ORDER BY c.queued_at, c.id"
-        ))
-        .bind(organization_id)
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = sqlx::query(stmt::QUEUED_CHATS)
+            .bind(organization_id)
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(chat_from_row).collect()
     }
 
@@ -1087,37 +907,29 @@ impl ChatTx for SqlTx {
         agent_id: &str,
         kind: NotificationKind,
     ) -> DbResult<Vec<PushDevice>> {
-        let rows = sqlx::query(&format!(
-            "SELECT {DEVICE_COLUMNS} FROM push_devices WHERE agent_id = $1 \
-             AND disabled_reason IS NULL AND NOT EXISTS (SELECT 1 FROM push_preferences p \
-             WHERE p.agent_id = $1 AND p.kind = $2 AND NOT p.enabled) ORDER BY created_at"
-        ))
-        .bind(agent_id)
-        .bind(kind.as_str())
-        .fetch_all(&mut *self.tx)
-        .await?;
+        let rows = sqlx::query(stmt::PUSH_TARGETS)
+            .bind(agent_id)
+            .bind(kind.as_str())
+            .fetch_all(&mut *self.tx)
+            .await?;
         rows.iter().map(device_from_row).collect()
     }
 
     async fn insert_push_job(&mut self, job: &PushJob) -> DbResult<()> {
-        sqlx::query(
-            "INSERT INTO push_jobs (id, device_id, agent_id, organization_id, kind, chat_id, \
-             message, status, attempts, next_attempt_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-        )
-        .bind(&job.id)
-        .bind(&job.device_id)
-        .bind(&job.agent_id)
-        .bind(&job.organization_id)
-        .bind(job.kind.as_str())
-        .bind(&job.chat_id)
-        .bind(push_message_json(&job.message)?)
-        .bind(job.status.as_str())
-        .bind(job.attempts)
-        .bind(to_millis(job.next_attempt_at))
-        .bind(to_millis(job.created_at))
-        .execute(&mut *self.tx)
-        .await?;
+        sqlx::query(stmt::INSERT_PUSH_JOB)
+            .bind(&job.id)
+            .bind(&job.device_id)
+            .bind(&job.agent_id)
+            .bind(&job.organization_id)
+            .bind(job.kind.as_str())
+            .bind(&job.chat_id)
+            .bind(push_message_json(&job.message)?)
+            .bind(job.status.as_str())
+            .bind(job.attempts)
+            .bind(to_millis(job.next_attempt_at))
+            .bind(to_millis(job.created_at))
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 
@@ -1127,15 +939,12 @@ impl ChatTx for SqlTx {
         kind: NotificationKind,
         chat_id: Option<&str>,
     ) -> DbResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM push_jobs WHERE agent_id = $1 AND kind = $2 AND status = 'PENDING' \
-             AND COALESCE(chat_id, '') = $3",
-        )
-        .bind(agent_id)
-        .bind(kind.as_str())
-        .bind(chat_id.unwrap_or(""))
-        .fetch_all(&mut *self.tx)
-        .await?)
+        Ok(sqlx::query_scalar(stmt::PENDING_PUSH_JOBS)
+            .bind(agent_id)
+            .bind(kind.as_str())
+            .bind(chat_id.unwrap_or(""))
+            .fetch_all(&mut *self.tx)
+            .await?)
     }
 
     async fn update_push_job_message(
@@ -1143,7 +952,7 @@ impl ChatTx for SqlTx {
         job_id: &str,
         message: &crate::domain::PushMessage,
     ) -> DbResult<()> {
-        sqlx::query("UPDATE push_jobs SET message = $1 WHERE id = $2")
+        sqlx::query(stmt::UPDATE_PUSH_JOB_MESSAGE)
             .bind(push_message_json(message)?)
             .bind(job_id)
             .execute(&mut *self.tx)
@@ -1158,52 +967,36 @@ impl ChatTx for SqlTx {
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT a.id FROM agents a WHERE a.organization_id = $1 AND a.active \
-             AND a.routing_status = 'ACCEPTING_CHATS' AND COALESCE(a.live_until, 0) <= $2 \
-             AND EXISTS (SELECT 1 FROM push_devices d \
-                         WHERE d.agent_id = a.id AND d.disabled_reason IS NULL) \
-             AND ($3 = '' OR NOT EXISTS (SELECT 1 FROM group_members m WHERE m.agent_id = a.id) \
-                  OR EXISTS (SELECT 1 FROM group_members m \
-                             WHERE m.agent_id = a.id AND m.group_id = $3)) \
-             AND NOT EXISTS (SELECT 1 FROM push_jobs j WHERE j.agent_id = a.id \
-                             AND j.kind = 'QUEUED_CUSTOMERS' AND j.created_at >= $4)",
-        )
-        .bind(organization_id)
-        .bind(to_millis(now))
-        .bind(group_id.unwrap_or(""))
-        .bind(to_millis(since))
-        .fetch_all(&mut *self.tx)
-        .await?)
+        Ok(sqlx::query_scalar(stmt::QUEUE_PUSH_RECIPIENTS)
+            .bind(organization_id)
+            .bind(to_millis(now))
+            .bind(group_id.unwrap_or(""))
+            .bind(to_millis(since))
+            .fetch_all(&mut *self.tx)
+            .await?)
     }
 
-    async fn queued_count(&mut self, organization_id: &str) -> DbResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM chats WHERE organization_id = $1 AND status = 'QUEUED'",
-        )
-        .bind(organization_id)
-        .fetch_one(&mut *self.tx)
-        .await?)
+    async fn queued_count(&mut self, organization_id: &str, except: Option<&str>) -> DbResult<i64> {
+        Ok(sqlx::query_scalar(stmt::QUEUED_COUNT)
+            .bind(organization_id)
+            .bind(except.unwrap_or(""))
+            .fetch_one(&mut *self.tx)
+            .await?)
     }
 
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT text FROM chat_events WHERE chat_id = $1 AND author_kind = 'CUSTOMER' \
-             ORDER BY seq DESC LIMIT 1",
-        )
-        .bind(chat_id)
-        .fetch_optional(&mut *self.tx)
-        .await?)
+        Ok(sqlx::query_scalar(stmt::LATEST_CUSTOMER_MESSAGE)
+            .bind(chat_id)
+            .fetch_optional(&mut *self.tx)
+            .await?)
     }
 
     async fn customer_name(&mut self, customer_id: &str) -> DbResult<Option<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT name FROM customers WHERE id = $1")
-                .bind(customer_id)
-                .fetch_optional(&mut *self.tx)
-                .await?
-                .flatten(),
-        )
+        Ok(sqlx::query_scalar(stmt::CUSTOMER_NAME)
+            .bind(customer_id)
+            .fetch_optional(&mut *self.tx)
+            .await?
+            .flatten())
     }
 
     async fn insert_offline_message(&mut self, message: &OfflineMessage) -> DbResult<()> {
@@ -1215,17 +1008,11 @@ impl ChatTx for SqlTx {
         organization_id: &str,
         group_id: Option<&str>,
     ) -> DbResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT a.id FROM agents a WHERE a.organization_id = $1 AND a.active \
-             AND (a.role IN ('ADMIN', 'OWNER') OR $2 = '' \
-                  OR NOT EXISTS (SELECT 1 FROM group_members m WHERE m.agent_id = a.id) \
-                  OR EXISTS (SELECT 1 FROM group_members m \
-                             WHERE m.agent_id = a.id AND m.group_id = $2))",
-        )
-        .bind(organization_id)
-        .bind(group_id.unwrap_or(""))
-        .fetch_all(&mut *self.tx)
-        .await?)
+        Ok(sqlx::query_scalar(stmt::OFFLINE_MESSAGE_RECIPIENTS)
+            .bind(organization_id)
+            .bind(group_id.unwrap_or(""))
+            .fetch_all(&mut *self.tx)
+            .await?)
     }
 
     async fn commit(self: Box<Self>) -> DbResult<()> {
@@ -1237,6 +1024,9 @@ impl ChatTx for SqlTx {
 #[async_trait]
 impl ChatStore for SqlStore {
     async fn begin(&self) -> DbResult<Box<dyn ChatTx>> {
+        if let Some(direct) = &self.direct {
+            return direct.begin().await;
+        }
         Ok(Box::new(SqlTx {
             tx: self.begin().await?,
         }))
@@ -1257,6 +1047,7 @@ impl ChatStore for SqlStore {
         organization_id: &str,
         settings: &ChatSettings,
     ) -> DbResult<Organization> {
+        let _hold = self.hold().await;
         let done = sqlx::query(
             "UPDATE organizations SET default_chat_limit = $1, auto_transfer_seconds = $2, \
              waiting_long_seconds = $3, customer_idle_seconds = $4, auto_close_seconds = $5, \
@@ -1331,13 +1122,14 @@ impl ChatStore for SqlStore {
     }
 
     async fn customer(&self, organization_id: &str, customer_id: &str) -> DbResult<Customer> {
-        let row = sqlx::query(&format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers WHERE id = $1 AND organization_id = $2"
-        ))
-        .bind(customer_id)
-        .bind(organization_id)
-        .fetch_one(&self.read)
-        .await?;
+        if let Some(direct) = &self.direct {
+            return direct.customer(organization_id, customer_id).await;
+        }
+        let row = sqlx::query(stmt::CUSTOMER)
+            .bind(customer_id)
+            .bind(organization_id)
+            .fetch_one(&self.read)
+            .await?;
         customer_from_row(&row)
     }
 
@@ -1616,6 +1408,7 @@ impl ChatStore for SqlStore {
     }
 
     async fn touch_customer_activity(&self, chat_id: &str, at: DateTime<Utc>) -> DbResult<()> {
+        let _hold = self.hold().await;
         /// Typing is reported often; the idle timers need a resolution of seconds, not keys.
         const RESOLUTION_MS: i64 = 5_000;
         sqlx::query(
@@ -1636,6 +1429,7 @@ impl ChatStore for SqlStore {
         typing: bool,
         at: DateTime<Utc>,
     ) -> DbResult<()> {
+        let _hold = self.hold().await;
         let sql = if typing {
             "UPDATE chats SET agent_typing_since = $1 WHERE id = $2 AND agent_typing_since IS NULL"
         } else {
@@ -1670,6 +1464,7 @@ impl ChatStore for SqlStore {
         id: &str,
         handled: bool,
     ) -> DbResult<OfflineMessage> {
+        let _hold = self.hold().await;
         let row = sqlx::query(
             "UPDATE offline_messages SET handled = $1 WHERE id = $2 AND organization_id = $3 \
              RETURNING id, organization_id, customer_id, group_id, name, email, text, handled, \
@@ -1685,7 +1480,7 @@ impl ChatStore for SqlStore {
 }
 
 async fn insert_page_view(
-    tx: &mut Transaction<'static, Db>,
+    conn: &mut <Db as sqlx::Database>::Connection,
     customer_id: &str,
     url: &str,
     title: Option<&str>,
@@ -1699,84 +1494,36 @@ async fn insert_page_view(
     .bind(url)
     .bind(title)
     .bind(to_millis(at))
-    .execute(&mut **tx)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
 async fn insert_offline_message(
-    tx: &mut Transaction<'static, Db>,
+    conn: &mut <Db as sqlx::Database>::Connection,
     message: &OfflineMessage,
 ) -> DbResult<()> {
-    sqlx::query(
-        "INSERT INTO offline_messages (id, organization_id, customer_id, group_id, name, \
-         email, text, handled, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(&message.id)
-    .bind(&message.organization_id)
-    .bind(&message.customer_id)
-    .bind(&message.group_id)
-    .bind(&message.name)
-    .bind(&message.email)
-    .bind(&message.text)
-    .bind(message.handled)
-    .bind(to_millis(message.created_at))
-    .execute(&mut **tx)
-    .await?;
+    sqlx::query(stmt::INSERT_OFFLINE_MESSAGE)
+        .bind(&message.id)
+        .bind(&message.organization_id)
+        .bind(&message.customer_id)
+        .bind(&message.group_id)
+        .bind(&message.name)
+        .bind(&message.email)
+        .bind(&message.text)
+        .bind(message.handled)
+        .bind(to_millis(message.created_at))
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
 // ---- push ----------------------------------------------------------------------------------
 
-const DEVICE_COLUMNS: &str = "id, agent_id, organization_id, platform, token, app_id, \
-     environment, locale, device_name, disabled_reason, created_at, updated_at";
-
-fn device_from_row(row: &Row) -> DbResult<PushDevice> {
-    Ok(PushDevice {
-        id: row.try_get("id")?,
-        agent_id: row.try_get("agent_id")?,
-        organization_id: row.try_get("organization_id")?,
-        platform: parse(row.try_get("platform")?)?,
-        token: row.try_get("token")?,
-        app_id: row.try_get("app_id")?,
-        environment: parse(row.try_get("environment")?)?,
-        locale: row.try_get("locale")?,
-        device_name: row.try_get("device_name")?,
-        disabled_reason: row.try_get("disabled_reason")?,
-        created_at: from_millis(row.try_get("created_at")?),
-        updated_at: from_millis(row.try_get("updated_at")?),
-    })
-}
-
-const JOB_COLUMNS: &str = "id, device_id, agent_id, organization_id, kind, chat_id, message, \
-     status, attempts, next_attempt_at, last_error, created_at";
-
-fn job_from_row(row: &Row) -> DbResult<PushJob> {
-    let message: String = row.try_get("message")?;
-    Ok(PushJob {
-        id: row.try_get("id")?,
-        device_id: row.try_get("device_id")?,
-        agent_id: row.try_get("agent_id")?,
-        organization_id: row.try_get("organization_id")?,
-        kind: parse(row.try_get("kind")?)?,
-        chat_id: row.try_get("chat_id")?,
-        message: serde_json::from_str(&message)
-            .map_err(|err| DbError::Other(sqlx::Error::Decode(Box::new(err))))?,
-        status: parse(row.try_get("status")?)?,
-        attempts: row.try_get("attempts")?,
-        next_attempt_at: from_millis(row.try_get("next_attempt_at")?),
-        last_error: row.try_get("last_error")?,
-        created_at: from_millis(row.try_get("created_at")?),
-    })
-}
-
-fn push_message_json(message: &crate::domain::PushMessage) -> DbResult<String> {
-    serde_json::to_string(message).map_err(|err| DbError::Other(sqlx::Error::Encode(Box::new(err))))
-}
-
 #[async_trait]
 impl PushStore for SqlStore {
     async fn upsert_push_device(&self, device: &PushDevice) -> DbResult<PushDevice> {
+        let _hold = self.hold().await;
         let row = sqlx::query(&format!(
             "INSERT INTO push_devices ({DEVICE_COLUMNS}) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $10) \
@@ -1850,6 +1597,7 @@ impl PushStore for SqlStore {
         kind: NotificationKind,
         enabled: bool,
     ) -> DbResult<()> {
+        let _hold = self.hold().await;
         sqlx::query(
             "INSERT INTO push_preferences (agent_id, kind, enabled) VALUES ($1, $2, $3) \
              ON CONFLICT (agent_id, kind) DO UPDATE SET enabled = excluded.enabled",
@@ -1868,13 +1616,15 @@ impl PushStore for SqlStore {
         locked_until: DateTime<Utc>,
         limit: i64,
     ) -> DbResult<Vec<(PushJob, PushDevice)>> {
+        if let Some(direct) = &self.direct {
+            return direct.claim_push_jobs(now, locked_until, limit).await;
+        }
         let mut tx = self.begin().await?;
         let rows = sqlx::query(&format!(
-            "UPDATE push_jobs SET status = 'SENDING', locked_until = $1, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM push_jobs WHERE (status = 'PENDING' AND \
-             next_attempt_at <= $2) OR (status = 'SENDING' AND locked_until <= $2) \
-             ORDER BY next_attempt_at LIMIT $3{}) RETURNING {JOB_COLUMNS}",
-            super::SKIP_LOCKED
+            "{}{}{}",
+            stmt::CLAIM_PUSH_JOBS_HEAD,
+            super::SKIP_LOCKED,
+            stmt::CLAIM_PUSH_JOBS_TAIL
         ))
         .bind(to_millis(locked_until))
         .bind(to_millis(now))
@@ -1884,12 +1634,10 @@ impl PushStore for SqlStore {
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
             let job = job_from_row(row)?;
-            let device = sqlx::query(&format!(
-                "SELECT {DEVICE_COLUMNS} FROM push_devices WHERE id = $1"
-            ))
-            .bind(&job.device_id)
-            .fetch_one(&mut *tx)
-            .await?;
+            let device = sqlx::query(stmt::DEVICE)
+                .bind(&job.device_id)
+                .fetch_one(&mut *tx)
+                .await?;
             claimed.push((job, device_from_row(&device)?));
         }
         tx.commit().await?;
@@ -1904,18 +1652,19 @@ impl PushStore for SqlStore {
         error: Option<&str>,
         at: DateTime<Utc>,
     ) -> DbResult<()> {
-        sqlx::query(
-            "UPDATE push_jobs SET status = $1, next_attempt_at = $2, last_error = $3, \
-             locked_until = NULL, sent_at = CASE WHEN $1 = 'SENT' THEN $4 ELSE sent_at END \
-             WHERE id = $5",
-        )
-        .bind(status.as_str())
-        .bind(to_millis(next_attempt_at))
-        .bind(error)
-        .bind(to_millis(at))
-        .bind(job_id)
-        .execute(&self.write)
-        .await?;
+        if let Some(direct) = &self.direct {
+            return direct
+                .finish_push_job(job_id, status, next_attempt_at, error, at)
+                .await;
+        }
+        sqlx::query(stmt::FINISH_PUSH_JOB)
+            .bind(status.as_str())
+            .bind(to_millis(next_attempt_at))
+            .bind(error)
+            .bind(to_millis(at))
+            .bind(job_id)
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
@@ -1925,6 +1674,7 @@ impl PushStore for SqlStore {
         reason: &str,
         at: DateTime<Utc>,
     ) -> DbResult<()> {
+        let _hold = self.hold().await;
         sqlx::query("UPDATE push_devices SET disabled_reason = $1, updated_at = $2 WHERE id = $3")
             .bind(reason)
             .bind(to_millis(at))
@@ -1943,11 +1693,12 @@ impl PushStore for SqlStore {
     }
 
     async fn next_push_due(&self) -> DbResult<Option<DateTime<Utc>>> {
-        let next: Option<i64> = sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM push_jobs WHERE status = 'PENDING'",
-        )
-        .fetch_one(&self.read)
-        .await?;
+        if let Some(direct) = &self.direct {
+            return direct.next_push_due().await;
+        }
+        let next: Option<i64> = sqlx::query_scalar(stmt::NEXT_PUSH_DUE)
+            .fetch_one(&self.read)
+            .await?;
         Ok(next.map(from_millis))
     }
 
@@ -1962,13 +1713,13 @@ impl PushStore for SqlStore {
     }
 
     async fn unread_chats(&self, agent_id: &str) -> DbResult<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM chats WHERE assignee_id = $1 AND status = 'ACTIVE' \
-             AND awaiting_reply_since IS NOT NULL",
-        )
-        .bind(agent_id)
-        .fetch_one(&self.read)
-        .await?)
+        if let Some(direct) = &self.direct {
+            return direct.unread_chats(agent_id).await;
+        }
+        Ok(sqlx::query_scalar(stmt::UNREAD_CHATS)
+            .bind(agent_id)
+            .fetch_one(&self.read)
+            .await?)
     }
 
     async fn agent_live(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
@@ -1977,6 +1728,7 @@ impl PushStore for SqlStore {
     }
 
     async fn acknowledge_assignments(&self, agent_id: &str) -> DbResult<()> {
+        let _hold = self.hold().await;
         // Almost every connection has nothing to acknowledge: look before taking the writer.
         let waiting: Option<i32> = sqlx::query_scalar(
             "SELECT 1 FROM chats WHERE assignee_id = $1 AND acceptance_deadline IS NOT NULL LIMIT 1",

@@ -126,7 +126,10 @@ async fn agents_not_accepting_chats_get_none_and_keep_theirs() {
         .await;
 }
 
-on_both_backends!(a_burst_of_300_chats_fills_every_slot_once_and_queues_the_rest);
+on_both_backends!(
+    a_burst_of_300_chats_fills_every_slot_once_and_queues_the_rest,
+    a_full_queue_turns_customers_away_and_a_second_start_continues_the_open_chat,
+);
 
 /// 300 chats started at once against 10 agents with a limit of 3: exactly 30 assigned, 270
 /// queued, none assigned twice; closing a chat pulls the oldest queued chat to that agent.
@@ -209,6 +212,47 @@ async fn a_burst_of_300_chats_fills_every_slot_once_and_queues_the_rest(backend:
         now.iter().any(|c| c["id"] == oldest),
         "the oldest queued chat went to the agent with room"
     );
+}
+
+/// One agent with room for one chat and a queue of one: the third customer is told to leave
+/// an offline message, and a customer who starts again keeps their place and chat.
+async fn a_full_queue_turns_customers_away_and_a_second_start_continues_the_open_chat(
+    backend: Backend,
+) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let (owner, _team) = team(&server, 1, 1).await;
+    settings(&server, &owner, json!({"queueLimit": 1})).await;
+    let key = widget_key(&server, &owner).await;
+    let (first, second, third) = (
+        visitor(&server, &key, "q1").await,
+        visitor(&server, &key, "q2").await,
+        visitor(&server, &key, "q3").await,
+    );
+    assert_eq!(start_chat(&server, &first, "one").await.1, "ACTIVE");
+    let (queued, status) = start_chat(&server, &second, "two").await;
+    assert_eq!(status, "QUEUED");
+
+    let start = "mutation { startChat(input: {message: \"three\"}) { id } }";
+    let body = server.gql(Some(&third), start, json!({})).await;
+    assert_eq!(
+        body["errors"][0]["extensions"]["code"], "AGENTS_OFFLINE",
+        "{body}"
+    );
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("queue is full"), "{message}");
+
+    let (again, status) = start_chat(&server, &second, "still there?").await;
+    assert_eq!(
+        (again.as_str(), status.as_str()),
+        (queued.as_str(), "QUEUED")
+    );
+    let queue = server
+        .ok(Some(&owner), "{ queue { chat { id } } }", json!({}))
+        .await["queue"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(queue, 1, "the second start made no second chat");
 }
 
 #[tokio::test]

@@ -18,6 +18,8 @@ on_both_backends!(
     refresh_tokens_rotate_once_and_reuse_revokes,
     deactivation_revokes_every_session,
     concurrent_rotations_let_exactly_one_win,
+    a_chat_change_dropped_before_commit_leaves_nothing,
+    chat_changes_of_one_organization_take_turns,
 );
 
 /// A store on `backend`, migrated, with the bootstrapped organization in it.
@@ -35,6 +37,16 @@ fn organization(name: &str) -> Organization {
         settings: Default::default(),
         created_at: domain::now(),
     }
+}
+
+/// Organization "Acme" with its owner, o@acme.test.
+async fn acme(store: &dyn Database) -> (Organization, switchboard::domain::Agent) {
+    let org = organization("Acme");
+    let owner = store
+        .create_organization(&org, &new_agent(&org.id, "o@acme.test", Role::Owner))
+        .await
+        .unwrap();
+    (org, owner)
 }
 
 fn new_agent(organization_id: &str, email: &str, role: Role) -> NewAgent {
@@ -212,11 +224,7 @@ async fn agent_updates_replace_groups_and_respect_tenancy(backend: Backend) {
 
 async fn refresh_tokens_rotate_once_and_reuse_revokes(backend: Backend) {
     let (_server, store) = store(backend).await;
-    let org = organization("Acme");
-    let agent = store
-        .create_organization(&org, &new_agent(&org.id, "o@acme.test", Role::Owner))
-        .await
-        .unwrap();
+    let (_org, agent) = acme(store.as_ref()).await;
     store
         .create_session("s1", &agent.id, &token("h1", "s1", Duration::days(1)))
         .await
@@ -361,11 +369,7 @@ async fn deactivation_revokes_every_session(backend: Backend) {
 
 async fn concurrent_rotations_let_exactly_one_win(backend: Backend) {
     let (_server, store) = store(backend).await;
-    let org = organization("Acme");
-    let agent = store
-        .create_organization(&org, &new_agent(&org.id, "o@acme.test", Role::Owner))
-        .await
-        .unwrap();
+    let (_org, agent) = acme(store.as_ref()).await;
     store
         .create_session("s", &agent.id, &token("h0", "s", Duration::days(1)))
         .await
@@ -390,4 +394,77 @@ async fn concurrent_rotations_let_exactly_one_win(backend: Backend) {
         }
     }
     assert_eq!(rotated, 1, "a refresh token is spent exactly once");
+}
+
+async fn a_chat_change_dropped_before_commit_leaves_nothing(backend: Backend) {
+    let (_server, store) = store(backend).await;
+    let (org, owner) = acme(store.as_ref()).await;
+    let before = owner.routing_status;
+    let after = match before {
+        RoutingStatus::AcceptingChats => RoutingStatus::NotAcceptingChats,
+        _ => RoutingStatus::AcceptingChats,
+    };
+
+    let mut change = store.begin().await.unwrap();
+    change.lock_organization(&org.id).await.unwrap();
+    change.set_routing_status(&owner.id, after).await.unwrap();
+    drop(change);
+    let agent = store.agent(&org.id, &owner.id).await.unwrap();
+    assert_eq!(agent.routing_status, before);
+
+    // The writer is free again, and a committed change stays.
+    let mut change = store.begin().await.unwrap();
+    change.lock_organization(&org.id).await.unwrap();
+    change.set_routing_status(&owner.id, after).await.unwrap();
+    change.commit().await.unwrap();
+    let agent = store.agent(&org.id, &owner.id).await.unwrap();
+    assert_eq!(agent.routing_status, after);
+}
+
+async fn chat_changes_of_one_organization_take_turns(backend: Backend) {
+    let (_server, store) = store(backend).await;
+    let (org, owner) = acme(store.as_ref()).await;
+    let mut first = store.begin().await.unwrap();
+    first.lock_organization(&org.id).await.unwrap();
+
+    let second = tokio::spawn({
+        let (store, org_id) = (store.clone(), org.id.clone());
+        async move {
+            let mut change = store.begin().await.unwrap();
+            change.lock_organization(&org_id).await.unwrap();
+            change.commit().await.unwrap();
+        }
+    });
+    // Other writes wait too where the database has one writer (SQLite), and none fails.
+    let group = tokio::spawn({
+        let store = store.clone();
+        let group = Group {
+            id: domain::new_id(),
+            organization_id: org.id.clone(),
+            name: "Sales".into(),
+            created_at: domain::now(),
+        };
+        async move { store.create_group(&group).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !second.is_finished(),
+        "the second change waits for the first"
+    );
+
+    first
+        .set_routing_status(&owner.id, RoutingStatus::AcceptingChats)
+        .await
+        .unwrap();
+    first.commit().await.unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), second)
+        .await
+        .expect("the second change goes on once the first commits")
+        .unwrap();
+    let created = tokio::time::timeout(std::time::Duration::from_secs(10), group)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("a write beside chat changes succeeds");
+    assert_eq!(created.name, "Sales");
 }
