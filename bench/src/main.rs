@@ -71,10 +71,13 @@ enum Scenario {
     },
     /// P assignments to agents with devices and no live connection, against a local fake FCM.
     Push {
-        #[arg(long, default_value_t = 500)]
+        #[arg(long, default_value_t = 3000)]
         pushes: usize,
         #[arg(long, default_value_t = 50)]
         agents: usize,
+        /// Chat starts (so pushes) per second; 0 starts them all at once
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
     },
 }
 
@@ -145,9 +148,17 @@ async fn main() -> Result<()> {
                 results,
             )
         }
-        Scenario::Push { pushes, agents } => {
-            let results = scenarios::push(attach(&cli), *pushes, *agents).await?;
-            ("push", json!({"pushes": pushes, "agents": agents}), results)
+        Scenario::Push {
+            pushes,
+            agents,
+            rate,
+        } => {
+            let results = scenarios::push(attach(&cli), *pushes, *agents, *rate).await?;
+            (
+                "push",
+                json!({"pushes": pushes, "agents": agents, "rate": rate}),
+                results,
+            )
         }
     };
     report(name, parameters, results)

@@ -425,7 +425,12 @@ pub async fn routing(
 }
 
 /// P assignments pushed to agents' phones through a local fake FCM.
-pub async fn push(attached: Option<Server>, pushes: usize, agent_count: usize) -> Result<Rows> {
+pub async fn push(
+    attached: Option<Server>,
+    pushes: usize,
+    agent_count: usize,
+    rate: u32,
+) -> Result<Rows> {
     let (fake, fake_url) = fake_fcm::start().await?;
     let dir = tempfile::tempdir()?;
     let account = fake_fcm::service_account(dir.path(), &fake_url)?;
@@ -455,10 +460,14 @@ pub async fn push(attached: Option<Server>, pushes: usize, agent_count: usize) -
             .await?;
     }
     let customers = visitors(&org, pushes).await?;
+    let interval = (rate > 0).then(|| Duration::from_secs_f64(1.0 / f64::from(rate)));
     let started = Instant::now();
     let started_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let mut starts = tokio::task::JoinSet::new();
-    for customer in customers {
+    for (n, customer) in customers.into_iter().enumerate() {
+        if let Some(interval) = interval {
+            tokio::time::sleep_until((started + interval.mul_f64(n as f64)).into()).await;
+        }
         let gql = org.gql.clone();
         let started_at = started_at.clone();
         starts.spawn(async move {
@@ -490,15 +499,20 @@ pub async fn push(attached: Option<Server>, pushes: usize, agent_count: usize) -
         .collect();
     let last = receipts.iter().map(|(_, at)| *at).max().unwrap_or(started);
     let span = (last - started).as_secs_f64().max(0.001);
-    let metrics = reqwest::get(format!("{}/metrics", server.base))
-        .await?
-        .text()
-        .await?;
-    let server_latency: Vec<String> = metrics
-        .lines()
-        .filter(|l| l.starts_with("switchboard_push_latency_seconds"))
-        .map(str::to_owned)
-        .collect();
+    // The server records a push's latency after the provider's answer: wait for the last.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let histogram = loop {
+        let metrics = reqwest::get(format!("{}/metrics", server.base))
+            .await?
+            .text()
+            .await?;
+        let histogram = push_histogram(&metrics);
+        let recorded = histogram.last().map_or(0, |(_, count)| *count);
+        if recorded >= receipts.len() as u64 || Instant::now() > deadline {
+            break histogram;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     Ok(vec![
         ("pushes", json!(pushes)),
         ("delivered", json!(receipts.len())),
@@ -507,8 +521,46 @@ pub async fn push(attached: Option<Server>, pushes: usize, agent_count: usize) -
             json!((receipts.len() as f64 / span * 10.0).round() / 10.0),
         ),
         ("startChatToProviderLatency", percentiles(&mut latencies)),
-        ("serverEnqueueToAcceptedHistogram", json!(server_latency)),
+        (
+            "serverEnqueueToAcceptedP99AtMostMs",
+            json!(bucket_quantile(&histogram, 0.99)),
+        ),
+        (
+            "serverEnqueueToAcceptedBuckets",
+            json!(
+                histogram
+                    .iter()
+                    .map(|(le, count)| format!("le {le}: {count}"))
+                    .collect::<Vec<_>>()
+            ),
+        ),
     ])
+}
+
+/// The server's push latency histogram: (upper bound in seconds, cumulative count), `+Inf`
+/// last, from its Prometheus text.
+fn push_histogram(metrics: &str) -> Vec<(String, u64)> {
+    metrics
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("switchboard_push_latency_seconds_bucket{le=\"")?;
+            let (le, count) = rest.split_once("\"} ")?;
+            Some((le.to_owned(), count.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// The upper bound, in milliseconds, of the bucket that holds quantile `q`: the histogram's
+/// resolution is the bucket, so the true value is at most this. `None` when nothing was
+/// recorded or the quantile lies in `+Inf`.
+fn bucket_quantile(histogram: &[(String, u64)], q: f64) -> Option<f64> {
+    let total = histogram.last()?.1;
+    if total == 0 {
+        return None;
+    }
+    let wanted = (q * total as f64).ceil() as u64;
+    let (le, _) = histogram.iter().find(|(_, count)| *count >= wanted)?;
+    le.parse::<f64>().ok().map(|s| s * 1000.0)
 }
 
 mod fake_fcm {
