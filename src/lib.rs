@@ -147,6 +147,14 @@ impl App {
             }
             .run(timers_stopped.clone()),
         );
+        let access = tokio::spawn(
+            services::presence::AccessWatch {
+                store: store.clone(),
+                bus: self.services.bus.clone(),
+                presence: self.services.presence.clone(),
+            }
+            .run(timers_stopped.clone()),
+        );
         let pushes = tokio::spawn(
             push::PushWorker {
                 store: store.clone(),
@@ -169,6 +177,7 @@ impl App {
         .await;
         let _ = stop_timers.send(true);
         let _ = timers.await;
+        let _ = access.await;
         let _ = pushes.await;
         store.close().await;
         served

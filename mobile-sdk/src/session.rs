@@ -77,6 +77,12 @@ impl Auth {
         self.generation.send_modify(|generation| *generation += 1);
     }
 
+    /// The server ended the session (it closed the event stream saying so): forget it here.
+    pub(crate) fn ended_by_server(&self) {
+        tracing::info!("the server ended the session; signed out");
+        self.set(None);
+    }
+
     pub(crate) fn restore(&self, session: Session) {
         *self.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(session);
         self.generation.send_modify(|generation| *generation += 1);

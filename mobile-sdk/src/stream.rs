@@ -142,6 +142,11 @@ impl Drop for TaskHandle {
 enum Ended {
     /// The server refused the token: refresh it and connect again.
     Unauthorized,
+    /// The access token expired while connected: refresh it and reconnect at once.
+    TokenExpired,
+    /// The server ended the session (logout elsewhere, deactivation, a new password): signed
+    /// out now, without waiting for the next call to find out.
+    SessionOver,
     /// Dropped, refused or silent; `live` says whether it had been connected.
     Lost { reason: String, live: bool },
     /// The server refused the cursor (a server reset): start from now.
@@ -154,6 +159,11 @@ enum Ended {
 /// starts the backoff from the beginning. One that fails sooner keeps backing off, so a server
 /// that accepts connections and then refuses the subscription is not hammered.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
+
+/// The close reason of a socket whose session the server ended.
+const SESSION_ENDED: &str = "the session has ended";
+/// The close reason of a socket whose access token expired.
+const TOKEN_EXPIRED: &str = "the access token has expired";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(15);
@@ -281,6 +291,17 @@ pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn EventListener>) {
             refused = 0;
         }
         match ended {
+            Ended::TokenExpired => {
+                if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(&token).await {
+                    listener.on_connection_state(ConnectionState::SignedOut);
+                    return;
+                }
+            }
+            Ended::SessionOver => {
+                inner.auth.ended_by_server();
+                listener.on_connection_state(ConnectionState::SignedOut);
+                return;
+            }
             Ended::Unauthorized => {
                 if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(&token).await {
                     listener.on_connection_state(ConnectionState::SignedOut);
@@ -473,6 +494,14 @@ fn closed(
     live: bool,
 ) -> Ended {
     match frame {
+        // The server says why it refuses: an ended session or an expired token (see the
+        // server's README, "WebSocket").
+        Some(frame) if u16::from(frame.code) == 4403 && frame.reason.contains(SESSION_ENDED) => {
+            Ended::SessionOver
+        }
+        Some(frame) if u16::from(frame.code) == 4403 && frame.reason.contains(TOKEN_EXPIRED) => {
+            Ended::TokenExpired
+        }
         Some(frame) if matches!(u16::from(frame.code), 4401 | 4403) => Ended::Unauthorized,
         Some(frame) if frame.code == CloseCode::Away => Ended::Lost {
             reason: "the server is restarting".into(),

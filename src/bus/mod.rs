@@ -20,6 +20,9 @@ pub enum Topic {
     Organization(String),
     /// Everything the participants of one chat (the customer above all) should hear about.
     Chat(String),
+    /// Changes of agents' access (a session ended; role, groups, password or active changed),
+    /// for every node's WebSockets to re-check their rights.
+    Access,
 }
 
 /// Something that happened.
@@ -30,6 +33,9 @@ pub enum BusEvent {
         organization_id: String,
         agent_id: String,
     },
+    /// An agent's access changed (committed): their connections re-check their session and
+    /// rights against the store.
+    AccessChanged { agent_id: String },
     /// An entry was appended to an agent's feed (committed).
     Feed(FeedEntry),
     /// An entry was appended to a chat's transcript (committed).

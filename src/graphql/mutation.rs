@@ -74,7 +74,12 @@ impl MutationRoot {
         let principal = ctx.principal()?;
         ctx.services()
             .auth
-            .change_password(principal, &input.current_password, &input.new_password)
+            .change_password(
+                principal,
+                &input.current_password,
+                &input.new_password,
+                ctx.client_addr(),
+            )
             .await?;
         Ok(true)
     }

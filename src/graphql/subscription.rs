@@ -11,8 +11,8 @@ use crate::bus::Topic;
 use crate::graphql::chat_types::{AgentEvent, ChatEvent};
 use crate::graphql::types::Agent;
 use crate::graphql::{ApiError, ContextExt};
-use crate::services::Services;
 use crate::services::streams::{self, parse_cursor};
+use crate::services::{LivePrincipal, Services};
 
 /// The root of subscriptions.
 pub struct SubscriptionRoot;
@@ -77,6 +77,7 @@ impl SubscriptionRoot {
         let events = Box::pin(streams::agent_events(
             ctx.services().clone(),
             principal,
+            ctx.data_opt::<LivePrincipal>().cloned(),
             since,
         ))
         .await?;
@@ -105,6 +106,7 @@ impl SubscriptionRoot {
         let events = Box::pin(streams::chat_events(
             ctx.services().clone(),
             caller,
+            ctx.data_opt::<LivePrincipal>().cloned(),
             &chat_id,
             since,
         ))

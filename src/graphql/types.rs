@@ -59,6 +59,13 @@ impl Agent {
         self.0.routing_status.into()
     }
 
+    /// Whether chats can reach the agent now: a live app connection (or the grace period
+    /// after one), or an enabled push device. An agent who accepts chats but is unreachable
+    /// gets none; apps show them as unreachable rather than accepting.
+    async fn reachable(&self, ctx: &Context<'_>) -> ApiResult<bool> {
+        Ok(ctx.services().presence.reachable(&self.0.id).await?)
+    }
+
     /// How many active chats the agent handles at once: their own limit, or the
     /// organization's default when they have none.
     async fn chat_limit(&self, ctx: &Context<'_>) -> ApiResult<i32> {

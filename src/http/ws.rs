@@ -8,6 +8,14 @@
 //! One task per connection runs everything: reading, the operations' streams (a `StreamMap`,
 //! not a task each), pings and shutdown. Buffers are small because most agent connections sit
 //! idle for hours.
+//!
+//! A socket never keeps rights its agent lost. Every operation is authorized against the
+//! session and the agent as the store has them at that moment, as over HTTP. When the agent's
+//! access changes anywhere (logout, deactivation, a new password, a reused refresh token, a new
+//! role or groups), [`crate::services::presence::AccessWatch`] wakes the connection: an ended
+//! session closes it with 4403, new rights replace the old for the streams that run. When the
+//! access token expires the socket closes with 4403 too; apps refresh and reconnect from their
+//! cursor, so nothing is lost.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -21,9 +29,16 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_stream::StreamMap;
 
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
 use super::AppState;
+use crate::error::Error;
 use crate::graphql::{ClientAddr, RequestAuth, finalize_errors};
-use crate::services::Caller;
+use crate::services::auth::{SESSION_ENDED, TOKEN_EXPIRED};
+use crate::services::{Caller, LivePrincipal, Principal};
 
 const PROTOCOL: &str = "graphql-transport-ws";
 /// tungstenite reads into a buffer of this size; its 128 KiB default would cost 2.5 GiB for
@@ -96,6 +111,10 @@ struct Connection {
     client: IpAddr,
     init_received: bool,
     caller: Option<Caller>,
+    /// When the access token of `caller` expires; the socket closes then.
+    expires_at: Option<DateTime<Utc>>,
+    /// An agent's rights as they are now, for the streams that run on this socket.
+    rights: Option<watch::Sender<Arc<Principal>>>,
     /// Keeps the agent reachable while the connection lives.
     presence: Option<crate::services::presence::Connected>,
     operations: StreamMap<String, Operation>,
@@ -111,6 +130,8 @@ impl Connection {
             client,
             init_received: false,
             caller: None,
+            expires_at: None,
+            rights: None,
             presence: None,
             // Nearly every connection runs one operation.
             operations: StreamMap::with_capacity(1),
@@ -126,10 +147,10 @@ impl Connection {
         let _open = metrics.websocket_opened();
         let _done = self.state.websocket_done.clone();
         let mut shutdown = self.state.shutdown.clone();
-        // Boxed and dropped once the client has initialised: idle connections keep no timer.
-        let mut init_deadline = Some(Box::pin(tokio::time::sleep(
-            self.state.config.ws_init_timeout,
-        )));
+        // Boxed, so the idle connection's future does not hold a timer inline: first the time
+        // to initialise, then the access token's expiry.
+        let mut deadline = Box::pin(tokio::time::sleep(self.state.config.ws_init_timeout));
+        let mut expiry_armed = false;
         let ping_every = self.state.config.ws_ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -142,10 +163,18 @@ impl Connection {
                         break End::Close(1001, "server shutting down".into());
                     }
                 }
-                () = async { init_deadline.as_mut().expect("guarded").await },
-                    if init_deadline.is_some() =>
+                () = deadline.as_mut() => {
+                    if !self.init_received {
+                        break End::Close(4408, "Connection initialisation timeout".into());
+                    }
+                    break End::Close(4403, format!("Forbidden: {TOKEN_EXPIRED}"));
+                }
+                () = async { self.presence.as_mut().expect("guarded").access_changed().await },
+                    if self.presence.is_some() =>
                 {
-                    break End::Close(4408, "Connection initialisation timeout".into());
+                    if let Err(end) = Box::pin(self.recheck()).await {
+                        break end;
+                    }
                 }
                 _ = ping.tick() => {
                     if last_heard.elapsed() >= ping_every * 2 {
@@ -171,13 +200,21 @@ impl Connection {
                         Some(Ok(Message::Binary(_))) => {
                             break End::Close(4400, "Binary messages are not part of the protocol".into());
                         }
+                        Some(Err(err)) if too_big(&err) => {
+                            break End::Close(1009, "Message too big".into());
+                        }
                         Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break End::Drop,
                     };
                     if let Err(end) = Box::pin(self.handle(&text)).await {
                         break end;
                     }
-                    if self.init_received {
-                        init_deadline = None;
+                    if self.init_received
+                        && !expiry_armed
+                        && let Some(expires_at) = self.expires_at
+                    {
+                        let left = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
+                        deadline.as_mut().reset(Instant::now() + left);
+                        expiry_armed = true;
                     }
                 }
             }
@@ -203,9 +240,11 @@ impl Connection {
                         "Forbidden: no authorization in payload".into(),
                     ));
                 };
-                match self.state.services.auth.authenticate(&token).await {
-                    Ok(caller) => {
+                match self.state.services.auth.authenticate_until(&token).await {
+                    Ok((caller, expires_at)) => {
+                        self.expires_at = Some(expires_at);
                         if let Caller::Agent(principal) = &caller {
+                            self.rights = Some(watch::channel(principal.clone()).0);
                             let services = &self.state.services;
                             let (connected, first) = services.presence.connected(principal).await;
                             self.presence = Some(connected);
@@ -247,6 +286,11 @@ impl Connection {
     }
 
     async fn subscribe(&mut self, id: String, request: async_graphql::Request) -> Result<(), End> {
+        if self.caller.is_none() {
+            return Err(End::Close(4401, "Unauthorized".into()));
+        }
+        // Authorized as the session and the agent are now, exactly as over HTTP.
+        self.recheck().await?;
         let Some(caller) = self.caller.clone() else {
             return Err(End::Close(4401, "Unauthorized".into()));
         };
@@ -266,9 +310,12 @@ impl Connection {
                 .send(json!({ "type": "error", "id": id, "payload": [error] }))
                 .await;
         }
-        let request = request
+        let mut request = request
             .data(RequestAuth::from(caller))
             .data(ClientAddr(self.client));
+        if let Some(rights) = &self.rights {
+            request = request.data::<LivePrincipal>(rights.subscribe());
+        }
         let responses = self.state.schema.execute_stream(request);
         let operation = responses
             .map(|response| Some(Box::new(response)))
@@ -309,12 +356,62 @@ impl Connection {
             .await
     }
 
+    /// Re-reads an agent's session and rights from the store: an ended session closes the
+    /// socket with 4403; new rights replace the old for this socket's operations and streams.
+    /// A customer's visitor token has no session; only its expiry ends it.
+    async fn recheck(&mut self) -> Result<(), End> {
+        if self
+            .expires_at
+            .is_some_and(|expires_at| expires_at <= chrono::Utc::now())
+        {
+            return Err(End::Close(4403, format!("Forbidden: {TOKEN_EXPIRED}")));
+        }
+        let Some(rights) = &self.rights else {
+            return Ok(());
+        };
+        let current = rights.borrow().clone();
+        match self.state.services.auth.revalidate(&current).await {
+            Ok(principal) => {
+                let agent = &principal.agent;
+                let changed = agent.role != current.agent.role
+                    || agent.group_ids != current.agent.group_ids
+                    || agent.active != current.agent.active;
+                self.caller = Some(Caller::Agent(principal.clone()));
+                if changed {
+                    rights.send_replace(principal);
+                }
+                Ok(())
+            }
+            Err(Error::Unauthenticated(_)) => {
+                tracing::info!(agent = %current.agent.id, "closing a WebSocket of an ended session");
+                Err(End::Close(4403, format!("Forbidden: {SESSION_ENDED}")))
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "could not re-check a WebSocket's session");
+                Err(End::Close(
+                    1011,
+                    "could not check the session; reconnect".into(),
+                ))
+            }
+        }
+    }
+
     async fn send(&mut self, message: Value) -> Result<(), End> {
         self.socket
             .send(Message::Text(message.to_string().into()))
             .await
             .map_err(|_| End::Drop)
     }
+}
+
+/// Whether reading failed because the peer sent a message or frame over the size limit.
+fn too_big(err: &axum::Error) -> bool {
+    use std::error::Error as _;
+    matches!(
+        err.source()
+            .and_then(|source| source.downcast_ref::<tungstenite::Error>()),
+        Some(tungstenite::Error::Capacity(_))
+    )
 }
 
 /// The token from `{"authorization": "Bearer …"}` (any capitalisation of the key; the

@@ -221,8 +221,15 @@ impl AccountService {
         Ok(self.store.create_group(&group).await?)
     }
 
-    /// Tells the agent's apps that the agent changed.
+    /// Tells the agent's apps that the agent changed, and every node's connections of theirs to
+    /// re-check their rights (a new role or groups, a deactivation).
     fn announce(&self, agent: &Agent) {
+        self.bus.publish(
+            Topic::Access,
+            BusEvent::AccessChanged {
+                agent_id: agent.id.clone(),
+            },
+        );
         self.bus.publish(
             Topic::Agent(agent.id.clone()),
             BusEvent::AgentChanged {

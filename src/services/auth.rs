@@ -28,6 +28,11 @@ const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 const SIGNUPS_PER_ADDRESS_PER_HOUR: u32 = 10;
 /// The message for every failed login: it must not tell which of email or password was wrong.
 const BAD_CREDENTIALS: &str = "invalid email or password";
+/// Why a token of an ended session (logout, deactivation, a new password, a reused refresh
+/// token) is refused. WebSockets close with it too; apps then sign the user out.
+pub const SESSION_ENDED: &str = "the session has ended; sign in again";
+/// Why an expired access token is refused; apps refresh it (and reconnect) and carry on.
+pub const TOKEN_EXPIRED: &str = "the access token has expired; refresh it";
 
 /// A signed-in agent, checked against the store for this request: the session is live and the
 /// agent active, so role and organization are current, not what the token said.
@@ -57,6 +62,10 @@ impl Principal {
         }
     }
 }
+
+/// An agent's rights as they are now, on a WebSocket: the connection replaces them when the
+/// agent's access changes, and streams re-check what they deliver against them.
+pub type LivePrincipal = tokio::sync::watch::Receiver<Arc<Principal>>;
 
 /// A customer chatting through the widget, identified by a visitor token.
 #[derive(Debug, Clone)]
@@ -167,11 +176,14 @@ impl AuthService {
         let email = domain::normalize_email(email)?;
         let account_key = format!("account:{email}");
         let address_key = format!("address:{client}");
-        if let Err(wait) = self
-            .failures_per_account
-            .check(&account_key)
-            .and_then(|()| self.failures_per_address.check(&address_key))
-        {
+        // Each guess takes its place in both windows before the password is checked, so
+        // guesses sent together are counted together: a burst gets `limit` checks, not one
+        // per request.
+        self.failures_per_account
+            .try_acquire(&account_key)
+            .map_err(too_many_attempts)?;
+        if let Err(wait) = self.failures_per_address.try_acquire(&address_key) {
+            self.failures_per_account.refund(&account_key);
             return Err(too_many_attempts(wait));
         }
 
@@ -184,35 +196,36 @@ impl AuthService {
         let agent = match found {
             Some((agent, _)) if password_ok && agent.active => agent,
             _ => {
-                self.failures_per_account.record(&account_key);
-                self.failures_per_address.record(&address_key);
+                tracing::warn!(%client, "failed login");
                 return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
             }
         };
         self.failures_per_account.clear(&account_key);
+        self.failures_per_address.refund(&address_key);
 
         let status =
             RoutingStatus::after_login(agent.routing_status, agent.last_login_at.is_none());
         let now = domain::now();
         let agent = self.store.record_login(&agent.id, status, now).await?;
+        let session = self.start_session(agent).await?;
         // Signing in is a sign of life: the app connects its event stream next.
         let grace = self
             .store
-            .organization(&agent.organization_id)
+            .organization(&session.agent.organization_id)
             .await?
             .settings
             .presence_grace;
         self.store
-            .set_presence(std::slice::from_ref(&agent.id), now + grace, false)
+            .set_presence(std::slice::from_ref(&session.agent.id), now + grace, false)
             .await?;
         self.bus.publish(
-            Topic::Agent(agent.id.clone()),
+            Topic::Agent(session.agent.id.clone()),
             BusEvent::AgentChanged {
-                organization_id: agent.organization_id.clone(),
-                agent_id: agent.id.clone(),
+                organization_id: session.agent.organization_id.clone(),
+                agent_id: session.agent.id.clone(),
             },
         );
-        self.start_session(agent).await
+        Ok(session)
     }
 
     /// Creates an organization and its owner, and signs the owner in.
@@ -277,6 +290,7 @@ impl AuthService {
                 session_id,
             } => {
                 tracing::warn!(%agent_id, %session_id, "refresh token reused; session revoked");
+                self.access_changed(&agent_id);
                 Err(Error::Unauthenticated(
                     "this refresh token was already used, so the session has been signed out; \
                      sign in again"
@@ -289,69 +303,132 @@ impl AuthService {
         }
     }
 
-    /// Ends the principal's session: its refresh token and access tokens stop working.
+    /// Ends the principal's session: its refresh token and access tokens stop working and its
+    /// WebSockets close. Signing out of the last app (no other session, no push device) makes
+    /// the agent unreachable at once, so no chat is routed to them in the grace period.
     pub async fn logout(&self, principal: &Principal) -> Result<()> {
+        let agent = &principal.agent;
         self.store
-            .revoke_session(&principal.session_id, "logout", domain::now())
+            .sign_out_session(&principal.session_id, &agent.id, domain::now())
             .await?;
+        self.access_changed(&agent.id);
+        self.bus.publish(
+            Topic::Agent(agent.id.clone()),
+            BusEvent::AgentChanged {
+                organization_id: agent.organization_id.clone(),
+                agent_id: agent.id.clone(),
+            },
+        );
         Ok(())
     }
 
-    /// Changes the principal's password after checking the current one.
+    /// Changes the principal's password after checking the current one, and ends every other
+    /// session of theirs (a stolen session does not outlive the new password). Wrong current
+    /// passwords count like failed logins.
     pub async fn change_password(
         &self,
         principal: &Principal,
         current_password: &str,
         new_password: &str,
+        client: IpAddr,
     ) -> Result<()> {
         domain::validate_password(new_password)?;
+        let account_key = format!("account:{}", principal.agent.email);
+        let address_key = format!("address:{client}");
+        self.failures_per_account
+            .try_acquire(&account_key)
+            .map_err(too_many_attempts)?;
+        if let Err(wait) = self.failures_per_address.try_acquire(&address_key) {
+            self.failures_per_account.refund(&account_key);
+            return Err(too_many_attempts(wait));
+        }
         let (_, hash) = self
             .store
             .agent_credentials(&principal.agent.email)
             .await?
             .ok_or_else(|| Error::Unauthenticated("the account no longer exists".into()))?;
         if !verify_password(hash, current_password.to_owned()).await? {
+            tracing::warn!(agent = %principal.agent.id, %client, "wrong current password");
             return Err(Error::BadUserInput("the current password is wrong".into()));
         }
+        self.failures_per_account.refund(&account_key);
+        self.failures_per_address.refund(&address_key);
         let hash = hash_password(new_password.to_owned()).await?;
         self.store
-            .set_password_hash(&principal.agent.id, &hash)
+            .change_password(
+                &principal.agent.id,
+                &hash,
+                &principal.session_id,
+                domain::now(),
+            )
             .await?;
+        self.access_changed(&principal.agent.id);
         Ok(())
+    }
+
+    /// The principal as the store has it now: the session must still be live and the agent
+    /// active; role and groups are current. WebSockets call it for every operation and when
+    /// they hear that the agent's access changed.
+    pub async fn revalidate(&self, principal: &Principal) -> Result<Arc<Principal>> {
+        let agent = self
+            .store
+            .session_agent(&principal.session_id, &principal.agent.id)
+            .await?
+            .ok_or_else(|| Error::Unauthenticated(SESSION_ENDED.into()))?;
+        Ok(Arc::new(Principal {
+            agent,
+            session_id: principal.session_id.clone(),
+        }))
+    }
+
+    /// Tells every node's connections of the agent to re-check their session and rights. The
+    /// change is committed first; nodes that miss this find it by polling the store.
+    pub fn access_changed(&self, agent_id: &str) {
+        self.bus.publish(
+            Topic::Access,
+            BusEvent::AccessChanged {
+                agent_id: agent_id.to_owned(),
+            },
+        );
     }
 
     /// Checks an access token: an agent's (and the session behind it) or a visitor's.
     pub async fn authenticate(&self, access_token: &str) -> Result<Caller> {
+        Ok(self.authenticate_until(access_token).await?.0)
+    }
+
+    /// [`AuthService::authenticate`], with when the token expires: a WebSocket closes then.
+    pub async fn authenticate_until(&self, access_token: &str) -> Result<(Caller, DateTime<Utc>)> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
         let claims = jsonwebtoken::decode::<Claims>(access_token, &self.decoding_key, &validation)
             .map_err(|err| match err.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
-                    Error::Unauthenticated("the access token has expired; refresh it".into())
+                    Error::Unauthenticated(TOKEN_EXPIRED.into())
                 }
                 _ => Error::Unauthenticated("the access token is invalid".into()),
             })?
             .claims;
-        match claims.kind.as_str() {
+        let expires_at = DateTime::from_timestamp(claims.exp, 0).unwrap_or_default();
+        let caller = match claims.kind.as_str() {
             "agent" => {
                 let agent = self
                     .store
                     .session_agent(&claims.sid, &claims.sub)
                     .await?
-                    .ok_or_else(|| {
-                        Error::Unauthenticated("the session has ended; sign in again".into())
-                    })?;
-                Ok(Caller::Agent(Arc::new(Principal {
+                    .ok_or_else(|| Error::Unauthenticated(SESSION_ENDED.into()))?;
+                Caller::Agent(Arc::new(Principal {
                     agent,
                     session_id: claims.sid,
-                })))
+                }))
             }
-            "visitor" => Ok(Caller::Customer(CustomerPrincipal {
+            "visitor" => Caller::Customer(CustomerPrincipal {
                 customer_id: claims.sub,
                 organization_id: claims.org,
-            })),
-            _ => Err(Error::Unauthenticated("the access token is invalid".into())),
-        }
+            }),
+            _ => return Err(Error::Unauthenticated("the access token is invalid".into())),
+        };
+        Ok((caller, expires_at))
     }
 
     /// A token for a website visitor: it lets them chat as `customer`, nothing more. The widget

@@ -16,7 +16,7 @@ use crate::bus::EventBus;
 use crate::store::Database;
 
 pub use accounts::AccountService;
-pub use auth::{AuthService, AuthSession, Caller, CustomerPrincipal, Principal};
+pub use auth::{AuthService, AuthSession, Caller, CustomerPrincipal, LivePrincipal, Principal};
 pub use chats::ChatService;
 
 /// Every use case, shared by the transports.

@@ -2,12 +2,21 @@
 //! lease (`presence_expires_at`) so every node routes by the same truth. While an agent has a
 //! connection the lease is renewed; when their last connection closes it runs out after the
 //! organization's grace period, and the agent stops getting chats.
+//!
+//! The same registry tells an agent's connections on this node when the agent's access changed
+//! (a session ended, a new role or groups): [`AccessWatch`] hears it on the bus from this node
+//! and polls the store for changes made on other nodes, and each connection then re-checks its
+//! session against the store.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
 
 use chrono::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 
+use crate::bus::{BusEvent, EventBus, Topic};
 use crate::domain;
 use crate::services::Principal;
 use crate::store::Database;
@@ -19,14 +28,32 @@ pub const LEASE: Duration = Duration::seconds(30);
 /// Live connections of this node, per agent.
 pub struct Presence {
     store: Arc<dyn Database>,
-    /// agent id → (organization id, open connections)
-    connections: Mutex<HashMap<String, (String, usize)>>,
+    connections: Mutex<HashMap<String, Local>>,
+}
+
+/// One agent's connections on this node.
+struct Local {
+    organization_id: String,
+    count: usize,
+    /// Bumped when the agent's access changed; every connection of theirs watches it.
+    access: watch::Sender<u64>,
 }
 
 /// Counts a connection until dropped.
 pub struct Connected {
     presence: Arc<Presence>,
     agent_id: String,
+    access: watch::Receiver<u64>,
+}
+
+impl Connected {
+    /// Completes when the agent's access may have changed: re-check the session then.
+    pub async fn access_changed(&mut self) {
+        if self.access.changed().await.is_err() {
+            // The registry never drops a sender while a guard lives; wait forever if it did.
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 impl Drop for Connected {
@@ -48,17 +75,44 @@ impl Presence {
         })
     }
 
+    /// Tells every connection of the agent on this node to re-check its session and rights.
+    pub fn access_changed(&self, agent_id: &str) {
+        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(local) = connections.get(agent_id) {
+            local.access.send_modify(|generation| *generation += 1);
+        }
+    }
+
+    /// Whether any agent is connected to this node.
+    fn has_connections(&self) -> bool {
+        !self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+    }
+
+    /// Whether the agent is reachable now by routing's rule: a live connection (on any node),
+    /// the grace period after one, or an enabled push device.
+    pub async fn reachable(&self, agent_id: &str) -> crate::store::DbResult<bool> {
+        self.store.agent_reachable(agent_id, domain::now()).await
+    }
+
     /// Records a live connection of the principal. Returns the guard and whether this is the
     /// agent's first connection here (capacity may have appeared).
     pub async fn connected(self: &Arc<Self>, principal: &Principal) -> (Connected, bool) {
         let agent_id = principal.agent.id.clone();
-        let first = {
+        let (first, access) = {
             let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-            let entry = connections
+            let local = connections
                 .entry(agent_id.clone())
-                .or_insert_with(|| (principal.organization_id().to_owned(), 0));
-            entry.1 += 1;
-            entry.1 == 1
+                .or_insert_with(|| Local {
+                    organization_id: principal.organization_id().to_owned(),
+                    count: 0,
+                    access: watch::channel(0).0,
+                });
+            local.count += 1;
+            (local.count == 1, local.access.subscribe())
         };
         if first
             && let Err(err) = self
@@ -72,6 +126,7 @@ impl Presence {
             Connected {
                 presence: self.clone(),
                 agent_id,
+                access,
             },
             first,
         )
@@ -81,11 +136,13 @@ impl Presence {
         let organization = {
             let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
             match connections.get_mut(agent_id) {
-                Some(entry) if entry.1 > 1 => {
-                    entry.1 -= 1;
+                Some(local) if local.count > 1 => {
+                    local.count -= 1;
                     return;
                 }
-                Some(_) => connections.remove(agent_id).map(|(org, _)| org),
+                Some(_) => connections
+                    .remove(agent_id)
+                    .map(|local| local.organization_id),
                 None => return,
             }
         };
@@ -121,6 +178,73 @@ impl Presence {
                 .await
             {
                 tracing::warn!(error = %err, "could not renew agents' presence");
+            }
+        }
+    }
+}
+
+/// How often each node asks the store whose access changed: a session ended or rights changed on
+/// another node reaches this node's WebSockets within this time (the bus is faster where it
+/// reaches).
+pub const ACCESS_POLL_INTERVAL: StdDuration = StdDuration::from_millis(250);
+
+/// How far back each poll looks. Changes are stamped by the database's clock (or the writing
+/// node's), so the window covers clock differences between nodes and a slow poll; changes seen
+/// before are remembered and not announced twice.
+const ACCESS_POLL_WINDOW: Duration = Duration::seconds(30);
+
+/// Tells this node's connections when their agent's access changed: at once for changes
+/// announced on the bus, and by polling the store for the rest (the store is the truth).
+pub struct AccessWatch {
+    pub store: Arc<dyn Database>,
+    pub bus: Arc<dyn EventBus>,
+    pub presence: Arc<Presence>,
+}
+
+impl AccessWatch {
+    /// Runs until `shutdown` says stop.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut announced = self.bus.subscribe(Topic::Access);
+        let mut poll = tokio::time::interval(ACCESS_POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // agent id → the change last seen, so a change is announced once.
+        let mut seen: HashMap<String, i64> = HashMap::new();
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                event = announced.recv() => match event {
+                    Ok(event) => {
+                        if let BusEvent::AccessChanged { agent_id } = &*event {
+                            self.presence.access_changed(agent_id);
+                        }
+                    }
+                    // Missed announcements: the next poll finds them.
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return,
+                },
+                _ = poll.tick() => self.poll(&mut seen).await,
+            }
+        }
+    }
+
+    async fn poll(&self, seen: &mut HashMap<String, i64>) {
+        let since = domain::now() - ACCESS_POLL_WINDOW;
+        if !self.presence.has_connections() {
+            seen.clear();
+            return;
+        }
+        let changes = match self.store.access_changes_since(since).await {
+            Ok(changes) => changes,
+            Err(err) => {
+                tracing::warn!(error = %err, "could not read agents' access changes");
+                return;
+            }
+        };
+        let oldest = since.timestamp_millis();
+        seen.retain(|_, at| *at > oldest);
+        for (agent_id, at) in changes {
+            if seen.insert(agent_id.clone(), at) != Some(at) {
+                self.presence.access_changed(&agent_id);
             }
         }
     }

@@ -67,6 +67,46 @@ impl FailureLimiter {
         window.failures += 1;
     }
 
+    /// Counts one attempt of `key` now, unless it has used up its attempts (then `Err(wait)`).
+    /// Checking and counting are one step, so attempts that arrive together cannot all pass
+    /// the check before any is counted. A success may [`FailureLimiter::refund`] its attempt.
+    pub fn try_acquire(&self, key: &str) -> Result<(), Duration> {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if windows.len() > SWEEP_ABOVE {
+            windows.retain(|_, w| w.started.elapsed() < self.window);
+        }
+        let now = Instant::now();
+        let window = windows.entry(key.to_owned()).or_insert(Window {
+            started: now,
+            failures: 0,
+        });
+        if window.started.elapsed() >= self.window {
+            *window = Window {
+                started: now,
+                failures: 0,
+            };
+        }
+        if window.failures >= self.limit {
+            return Err(self.window.saturating_sub(window.started.elapsed()));
+        }
+        window.failures += 1;
+        Ok(())
+    }
+
+    /// Gives back one attempt counted by [`FailureLimiter::try_acquire`].
+    pub fn refund(&self, key: &str) {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(window) = windows.get_mut(key) {
+            window.failures = window.failures.saturating_sub(1);
+        }
+    }
+
     /// Forgets the failures of `key`, after a success.
     pub fn clear(&self, key: &str) {
         self.windows
@@ -79,6 +119,7 @@ impl FailureLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     #[test]
     fn refuses_after_the_limit_until_the_window_ends() {
@@ -91,6 +132,27 @@ mod tests {
         assert!(limiter.check("other").is_ok());
         std::thread::sleep(Duration::from_millis(60));
         assert!(limiter.check("k").is_ok());
+    }
+
+    #[test]
+    fn acquiring_counts_atomically_and_refunds_give_back() {
+        let limiter = Arc::new(FailureLimiter::new(5, Duration::from_secs(60)));
+        let threads: Vec<_> = (0..50)
+            .map(|_| {
+                let limiter = limiter.clone();
+                std::thread::spawn(move || limiter.try_acquire("k").is_ok())
+            })
+            .collect();
+        let passed = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(passed, 5);
+        assert!(limiter.try_acquire("k").is_err());
+        limiter.refund("k");
+        assert!(limiter.try_acquire("k").is_ok());
+        assert!(limiter.try_acquire("k").is_err());
     }
 
     #[test]

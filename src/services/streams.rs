@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::bus::{BusEvent, BusReceiver, Topic, Typing};
 use crate::domain::{self, AuthorKind, ChatEvent, ChatStatus, FeedEntry, Visibility};
 use crate::error::{Error, Result};
-use crate::services::{Caller, Principal, Services};
+use crate::services::{Caller, LivePrincipal, Principal, Services};
 
 /// How many stored entries one store read replays.
 const REPLAY_PAGE: i64 = 200;
@@ -67,6 +67,8 @@ pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
 struct AgentStream {
     services: Arc<Services>,
     principal: Arc<Principal>,
+    /// The agent's rights as they are now (on a WebSocket): what the queue shows follows them.
+    rights: Option<LivePrincipal>,
     own: BusReceiver,
     organization: BusReceiver,
     cursor: i64,
@@ -74,10 +76,12 @@ struct AgentStream {
     replay: bool,
 }
 
-/// The agent's stream from `since` (exclusive), or from now.
+/// The agent's stream from `since` (exclusive), or from now. With `rights`, what it shows
+/// follows the agent's rights as they change.
 pub async fn agent_events(
     services: Arc<Services>,
     principal: Arc<Principal>,
+    rights: Option<LivePrincipal>,
     since: Option<i64>,
 ) -> Result<impl Stream<Item = AgentStreamEvent> + use<>> {
     let own = services
@@ -99,6 +103,7 @@ pub async fn agent_events(
     let state = AgentStream {
         services,
         principal,
+        rights,
         own,
         organization,
         cursor,
@@ -170,6 +175,11 @@ impl AgentStream {
                 });
             }
             BusEvent::QueueChanged { queued, joined } => {
+                if let Some(rights) = &mut self.rights
+                    && rights.has_changed().unwrap_or(false)
+                {
+                    self.principal = rights.borrow_and_update().clone();
+                }
                 let agent = &self.principal.agent;
                 let visible = |group: Option<&str>| {
                     agent.role.is_admin() || domain::in_chat_group(agent, group)
@@ -210,6 +220,9 @@ impl AgentStream {
 struct ChatStream {
     services: Arc<Services>,
     chat_id: String,
+    /// An agent's rights as they are now (on a WebSocket): the stream ends when they no longer
+    /// let the agent see the chat.
+    rights: Option<LivePrincipal>,
     /// Customers see public entries and agents' typing; agents see everything.
     for_customer: bool,
     own_id: String,
@@ -221,10 +234,12 @@ struct ChatStream {
     last_position: Option<(i64, i64)>,
 }
 
-/// A chat's stream from `since` (exclusive), or from its beginning.
+/// A chat's stream from `since` (exclusive), or from its beginning. With an agent's `rights`,
+/// it ends when they no longer let the agent see the chat.
 pub async fn chat_events(
     services: Arc<Services>,
     caller: Caller,
+    rights: Option<LivePrincipal>,
     chat_id: &str,
     since: Option<i64>,
 ) -> Result<impl Stream<Item = ChatStreamEvent> + use<>> {
@@ -241,9 +256,14 @@ pub async fn chat_events(
         Caller::Customer(customer) => (true, customer.customer_id.clone()),
         Caller::Agent(principal) => (false, principal.agent.id.clone()),
     };
+    let rights = match caller {
+        Caller::Agent(_) => rights,
+        Caller::Customer(_) => None,
+    };
     let mut state = ChatStream {
         services: services.clone(),
         chat_id: chat.id.clone(),
+        rights,
         for_customer,
         own_id,
         topic,
@@ -312,10 +332,42 @@ impl ChatStream {
                 }
                 continue;
             }
-            match self.topic.recv().await {
-                Ok(event) => self.accept(&event),
-                Err(RecvError::Lagged(_)) => self.replay = true,
-                Err(RecvError::Closed) => return None,
+            let received = match &mut self.rights {
+                Some(rights) => tokio::select! {
+                    changed = rights.changed() => match changed {
+                        Ok(()) => None,
+                        // The socket is gone; so is this stream.
+                        Err(_) => return None,
+                    },
+                    event = self.topic.recv() => Some(event),
+                },
+                None => Some(self.topic.recv().await),
+            };
+            match received {
+                Some(Ok(event)) => self.accept(&event),
+                Some(Err(RecvError::Lagged(_))) => self.replay = true,
+                Some(Err(RecvError::Closed)) => return None,
+                None => {
+                    if !self.still_visible().await {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the agent's new rights still let them see the chat.
+    async fn still_visible(&mut self) -> bool {
+        let Some(rights) = &mut self.rights else {
+            return true;
+        };
+        let principal = rights.borrow_and_update().clone();
+        let caller = Caller::Agent(principal);
+        match self.services.chats.chat_for(&caller, &self.chat_id).await {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::debug!(chat = %self.chat_id, error = %err, "chat stream ends: rights changed");
+                false
             }
         }
     }

@@ -137,6 +137,13 @@ pub const DEVICE: &str = concat!(
 );
 pub const REACHABLE_SQL: &str = reachable_sql!();
 
+/// Whether agent `$1` is reachable at `$2`.
+pub const AGENT_REACHABLE: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM agents a WHERE a.id = $1 AND (",
+    reachable_sql!(),
+    "))"
+);
+
 /// Postgres appends `FOR UPDATE`: every change of an organization's chats starts here.
 pub const ORGANIZATION: &str = concat!(
     "SELECT ",

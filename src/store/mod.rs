@@ -219,6 +219,29 @@ pub trait Database: ChatStore + PushStore + Send + Sync + 'static {
     /// The agent behind a live session: `None` when the session was revoked or the agent
     /// deactivated. Checked on every request, so a logout or deactivation takes effect at once.
     async fn session_agent(&self, session_id: &str, agent_id: &str) -> DbResult<Option<Agent>>;
+    /// Sets the agent's password and ends every other session of theirs, in one transaction.
+    async fn change_password(
+        &self,
+        agent_id: &str,
+        password_hash: &str,
+        keep_session_id: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
+    /// Ends a session as its app signs out. When the agent has no other session and no enabled
+    /// push device, nothing can reach them any more: their presence lease ends at `at` too, so
+    /// no chat is routed to them in the grace period. Returns whether they are still reachable.
+    async fn sign_out_session(
+        &self,
+        session_id: &str,
+        agent_id: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<bool>;
+    /// Agents whose access (sessions, role, groups, password, active) changed after `since`,
+    /// with when: nodes poll it to re-check their WebSockets.
+    async fn access_changes_since(&self, since: DateTime<Utc>) -> DbResult<Vec<(String, i64)>>;
+    /// Whether the agent is reachable at `now` by routing's rule: a live connection, the grace
+    /// period after one, or an enabled push device.
+    async fn agent_reachable(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool>;
 }
 
 fn to_millis(t: DateTime<Utc>) -> i64 {
@@ -527,7 +550,8 @@ pub trait ChatStore: Send + Sync {
         organization_id: &str,
         now: DateTime<Utc>,
     ) -> DbResult<Vec<AgentLoad>>;
-    /// Records agents as reachable until `until`, with a live connection or not.
+    /// Records agents as reachable until `until`, with a live connection or not. Agents
+    /// without a session (signed out of every app) are left as they are.
     async fn set_presence(
         &self,
         agent_ids: &[String],

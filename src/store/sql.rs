@@ -611,6 +611,81 @@ impl Database for SqlStore {
             None => Ok(None),
         }
     }
+
+    async fn change_password(
+        &self,
+        agent_id: &str,
+        password_hash: &str,
+        keep_session_id: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<()> {
+        let mut tx = self.begin().await?;
+        let done = sqlx::query("UPDATE agents SET password_hash = $1 WHERE id = $2")
+            .bind(password_hash)
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
+        sqlx::query(
+            "UPDATE sessions SET revoked_at = $1, revoked_reason = 'password changed' \
+             WHERE agent_id = $2 AND id <> $3 AND revoked_at IS NULL",
+        )
+        .bind(to_millis(at))
+        .bind(agent_id)
+        .bind(keep_session_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn sign_out_session(
+        &self,
+        session_id: &str,
+        agent_id: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        let mut tx = self.begin().await?;
+        revoke(&mut tx, session_id, "logout", at).await?;
+        let reachable: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE agent_id = $1 AND revoked_at IS NULL) \
+             OR EXISTS (SELECT 1 FROM push_devices \
+                        WHERE agent_id = $1 AND disabled_reason IS NULL)",
+        )
+        .bind(agent_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if !reachable {
+            sqlx::query(
+                "UPDATE agents SET presence_expires_at = $1, live_until = NULL WHERE id = $2",
+            )
+            .bind(to_millis(at))
+            .bind(agent_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(reachable)
+    }
+
+    async fn access_changes_since(&self, since: DateTime<Utc>) -> DbResult<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT id, access_changed_at FROM agents WHERE access_changed_at > $1")
+                .bind(to_millis(since))
+                .fetch_all(&self.read)
+                .await?,
+        )
+    }
+
+    async fn agent_reachable(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        Ok(sqlx::query_scalar(crate::store::chat_sql::AGENT_REACHABLE)
+            .bind(agent_id)
+            .bind(to_millis(now))
+            .fetch_one(&self.read)
+            .await?)
+    }
 }
 
 // ---- chats ---------------------------------------------------------------------------------
@@ -1380,8 +1455,12 @@ impl ChatStore for SqlStore {
     ) -> DbResult<()> {
         let mut tx = self.begin().await?;
         for id in agent_ids {
+            // An agent signed out of every app has no presence to extend: a socket closing
+            // after its session ended must not make them reachable for another grace period.
             sqlx::query(
-                "UPDATE agents SET presence_expires_at = $1, live_until = $2 WHERE id = $3",
+                "UPDATE agents SET presence_expires_at = $1, live_until = $2 WHERE id = $3 \
+                 AND EXISTS (SELECT 1 FROM sessions s \
+                             WHERE s.agent_id = agents.id AND s.revoked_at IS NULL)",
             )
             .bind(to_millis(until))
             .bind(live.then(|| to_millis(until)))

@@ -14,5 +14,6 @@ mod push;
 mod resume;
 mod routing;
 mod sdk;
+mod sessions;
 mod store;
 mod websocket;

@@ -377,6 +377,64 @@ async fn expired_access_tokens_are_refreshed_transparently() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_signs_out_at_once_when_the_server_ends_the_session() {
+    let server = TestServer::start().await;
+    let mut signed = Signedin::owner(&server).await;
+    // The owner changes the password from another app: every other session ends, this one
+    // included, and the stream says so without waiting for the app's next call.
+    let desk = server.owner_token().await;
+    let started = std::time::Instant::now();
+    server
+        .ok(
+            Some(&desk),
+            "mutation($p: String!) { changePassword(input: {currentPassword: $p, newPassword: \"another-password-9\"}) }",
+            json!({"p": OWNER_PASSWORD}),
+        )
+        .await;
+    signed
+        .heard
+        .state(|s| *s == ConnectionState::SignedOut)
+        .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "signed out after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(signed.app.session(), None);
+    assert!(*signed.keychain.cleared.lock().unwrap() >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_expiring_on_an_open_stream_is_refreshed_and_the_stream_goes_on() {
+    let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| {
+        config.access_token_ttl = Duration::from_secs(1);
+    })
+    .await;
+    let mut signed = Signedin::owner(&server).await;
+    let first = signed.keychain.last().unwrap();
+    // The server closes the socket whenever the token expires; each time the SDK refreshes
+    // and reconnects at once, never signing out nor backing off as from a refusal.
+    let mut reconnections = 0;
+    while reconnections < 3 {
+        match signed.heard.state(|_| true).await {
+            ConnectionState::Connected => reconnections += 1,
+            ConnectionState::Connecting => {}
+            other => panic!("an expiring token led to {other:?}"),
+        }
+    }
+    assert_ne!(
+        signed.keychain.last().unwrap().access_token,
+        first.access_token
+    );
+    let customer = visitor(&server, &signed.key, "expiry-visitor").await;
+    let (chat_id, _) = start_chat(&server, &customer, "still there?").await;
+    signed
+        .heard
+        .event(|e| matches!(e, AgentEvent::ChatAssigned { chat, .. } if chat.id == chat_id))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_event_stream_survives_a_server_restart_without_losing_or_repeating_events() {
     let mut server = TestServer::start().await;
     let Signedin {

@@ -204,6 +204,28 @@ impl TestServer {
         (store, shutdown, task)
     }
 
+    /// A second node of the same cluster: another server process on the same database and
+    /// JWT secret, on its own port, sharing nothing else with this one (no in-process bus).
+    /// Drop it before this one, which owns the database.
+    pub async fn another_node(&self) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (store, shutdown, task) = Self::run(self.config.clone(), listener).await;
+        TestServer {
+            base_url: format!("http://{addr}"),
+            graphql_url: format!("http://{addr}/graphql"),
+            ws_url: format!("ws://{addr}/graphql"),
+            store,
+            http: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            task: Some(task),
+            config: self.config.clone(),
+            addr,
+            _dir: tempfile::tempdir().unwrap(),
+            _postgres: None,
+        }
+    }
+
     /// Starts the server again after `shut_down`: same database, same address, as after a
     /// deploy or a crash.
     pub async fn start_again(&mut self) {
