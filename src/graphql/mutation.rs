@@ -45,7 +45,12 @@ impl MutationRoot {
         let session = ctx
             .services()
             .auth
-            .login(&input.email, &input.password, ctx.client_addr())
+            .login(
+                &input.email,
+                &input.password,
+                input.organization_id.as_ref().map(|id| id.as_str()),
+                ctx.client_addr(),
+            )
             .await?;
         Ok(session.into())
     }

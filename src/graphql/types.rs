@@ -202,6 +202,10 @@ pub struct SignUpInput {
 pub struct LoginInput {
     pub email: String,
     pub password: String,
+    /// Which organization to sign in to, for a person who is an agent of several with the same
+    /// email. Without it, the account whose password matches is signed in (the one signed in
+    /// most recently, should several match).
+    pub organization_id: Option<ID>,
 }
 
 #[derive(InputObject)]

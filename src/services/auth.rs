@@ -172,7 +172,13 @@ impl AuthService {
     }
 
     /// Signs an agent in with email and password.
-    pub async fn login(&self, email: &str, password: &str, client: IpAddr) -> Result<AuthSession> {
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        organization_id: Option<&str>,
+        client: IpAddr,
+    ) -> Result<AuthSession> {
         let email = domain::normalize_email(email)?;
         let account_key = format!("account:{email}");
         let address_key = format!("address:{client}");
@@ -187,18 +193,28 @@ impl AuthService {
             return Err(too_many_attempts(wait));
         }
 
-        let found = self.store.agent_credentials(&email).await?;
-        let hash = match &found {
-            Some((_, hash)) => hash.clone(),
-            None => self.decoy_hash().await?,
-        };
-        let password_ok = verify_password(hash, password.to_owned()).await?;
-        let agent = match found {
-            Some((agent, _)) if password_ok && agent.active => agent,
-            _ => {
-                tracing::warn!(%client, "failed login");
-                return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
+        // Emails are unique per organization: a person may have accounts in several.
+        let candidates: Vec<_> = self
+            .store
+            .agent_credentials(&email)
+            .await?
+            .into_iter()
+            .filter(|(agent, _)| organization_id.is_none_or(|id| agent.organization_id == id))
+            .collect();
+        if candidates.is_empty() {
+            // The same work as for a known email, so timing tells nothing.
+            verify_password(self.decoy_hash().await?, password.to_owned()).await?;
+        }
+        let mut signed_in = None;
+        for (agent, hash) in candidates {
+            if verify_password(hash, password.to_owned()).await? && agent.active {
+                signed_in = Some(agent);
+                break;
             }
+        }
+        let Some(agent) = signed_in else {
+            tracing::warn!(%client, "failed login");
+            return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
         };
         self.failures_per_account.clear(&account_key);
         self.failures_per_address.refund(&address_key);
@@ -346,6 +362,8 @@ impl AuthService {
             .store
             .agent_credentials(&principal.agent.email)
             .await?
+            .into_iter()
+            .find(|(agent, _)| agent.id == principal.agent.id)
             .ok_or_else(|| Error::Unauthenticated("the account no longer exists".into()))?;
         if !verify_password(hash, current_password.to_owned()).await? {
             tracing::warn!(agent = %principal.agent.id, %client, "wrong current password");

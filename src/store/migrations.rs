@@ -38,6 +38,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "access_changes",
         include_str!("../../migrations/sqlite/0007_access_changes.sql"),
     ),
+    (
+        8,
+        "email_per_organization",
+        include_str!("../../migrations/sqlite/0008_email_per_organization.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -66,6 +71,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         7,
         "access_changes",
         include_str!("../../migrations/postgres/0007_access_changes.sql"),
+    ),
+    (
+        8,
+        "email_per_organization",
+        include_str!("../../migrations/postgres/0008_email_per_organization.sql"),
     ),
 ];
 

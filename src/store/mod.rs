@@ -167,8 +167,9 @@ pub trait Database: ChatStore + PushStore + Send + Sync + 'static {
     async fn organization(&self, id: &str) -> DbResult<Organization>;
 
     async fn agent(&self, organization_id: &str, agent_id: &str) -> DbResult<Agent>;
-    /// The agent with this (normalized) email and their password hash, active or not.
-    async fn agent_credentials(&self, email: &str) -> DbResult<Option<(Agent, String)>>;
+    /// The agents with this (normalized) email, in any organization, active or not, with their
+    /// password hashes: the most recently signed in first, at most a few.
+    async fn agent_credentials(&self, email: &str) -> DbResult<Vec<(Agent, String)>>;
     async fn agents(&self, organization_id: &str) -> DbResult<Vec<Agent>>;
     async fn create_agent(&self, agent: &NewAgent) -> DbResult<Agent>;
     async fn update_agent(

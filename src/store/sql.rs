@@ -245,10 +245,26 @@ impl Database for SqlStore {
     async fn migrate(&self) -> DbResult<()> {
         let _hold = self.hold().await;
         let migrator = migrator(self.migrations).await?;
-        migrator
+        // SQLite rebuilds a table to change a constraint, and dropping the old table would
+        // cascade through foreign keys; sqlx runs each migration in a transaction, where the
+        // pragma cannot change, so it is switched off around all of them, on SQLite's one
+        // writer connection. A rebuild checks the keys itself before it commits (migration 8).
+        let sqlite = self.backend == "sqlite";
+        if sqlite {
+            sqlx::query("PRAGMA foreign_keys = OFF")
+                .execute(&self.write)
+                .await?;
+        }
+        let migrated = migrator
             .run(&self.write)
             .await
-            .map_err(|err| DbError::Other(err.into()))
+            .map_err(|err| DbError::Other(err.into()));
+        if sqlite {
+            sqlx::query("PRAGMA foreign_keys = ON")
+                .execute(&self.write)
+                .await?;
+        }
+        migrated
     }
 
     async fn ping(&self) -> DbResult<()> {
@@ -328,19 +344,22 @@ impl Database for SqlStore {
         load_agent(&mut conn, organization_id, agent_id).await
     }
 
-    async fn agent_credentials(&self, email: &str) -> DbResult<Option<(Agent, String)>> {
+    async fn agent_credentials(&self, email: &str) -> DbResult<Vec<(Agent, String)>> {
         let mut conn = self.read.acquire().await?;
-        let found: Option<(String, String, String)> = sqlx::query_as(
-            "SELECT id, organization_id, password_hash FROM agents WHERE email = $1",
+        // A handful at most: login checks the password against each.
+        let found: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT id, organization_id, password_hash FROM agents WHERE email = $1 \
+             ORDER BY COALESCE(last_login_at, 0) DESC, created_at DESC LIMIT 5",
         )
         .bind(email)
-        .fetch_optional(&mut *conn)
+        .fetch_all(&mut *conn)
         .await?;
-        let Some((id, organization_id, password_hash)) = found else {
-            return Ok(None);
-        };
-        let agent = load_agent(&mut conn, &organization_id, &id).await?;
-        Ok(Some((agent, password_hash)))
+        let mut credentials = Vec::with_capacity(found.len());
+        for (id, organization_id, password_hash) in found {
+            let agent = load_agent(&mut conn, &organization_id, &id).await?;
+            credentials.push((agent, password_hash));
+        }
+        Ok(credentials)
     }
 
     async fn agents(&self, organization_id: &str) -> DbResult<Vec<Agent>> {

@@ -95,6 +95,110 @@ async fn connect(options: SqliteConnectOptions) -> DbResult<SqliteStore> {
 
 #[cfg(test)]
 mod tests {
+    use crate::store::Database;
+
+    /// Migration 8 rebuilds `agents`: every row, every reference to it and every trigger on
+    /// it must come through, on a database that has data.
+    #[tokio::test]
+    async fn rebuilding_agents_keeps_rows_references_and_triggers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let options = super::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .foreign_keys(true);
+        let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+        let before_rebuild = &super::super::migrations::SQLITE[..5];
+        assert_eq!(before_rebuild.last().unwrap().0, 7);
+        super::super::migrations::migrator(before_rebuild)
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        for statement in [
+            "INSERT INTO organizations (id, name, widget_key, default_chat_limit, created_at) \
+             VALUES ('o', 'Acme', 'wk_1', 3, 0)",
+            "INSERT INTO agents (id, organization_id, email, name, password_hash, role, \
+             created_at, feed_seq) VALUES ('a', 'o', 'ada@acme.test', 'Ada', 'h', 'ADMIN', 0, 7)",
+            "INSERT INTO org_groups (id, organization_id, name, created_at) \
+             VALUES ('g', 'o', 'Sales', 0)",
+            "INSERT INTO group_members (group_id, agent_id) VALUES ('g', 'a')",
+            "INSERT INTO sessions (id, agent_id, created_at, last_used_at) VALUES ('s', 'a', 0, 0)",
+            "INSERT INTO push_devices (id, agent_id, organization_id, platform, token, app_id, \
+             environment, created_at, updated_at) \
+             VALUES ('d', 'a', 'o', 'IOS', 't', 'app', 'SANDBOX', 0, 0)",
+        ] {
+            sqlx::query(statement).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+
+        let store = super::open(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        let pool = sqlx::SqlitePool::connect_with(
+            super::SqliteConnectOptions::new()
+                .filename(&path)
+                .foreign_keys(true),
+        )
+        .await
+        .unwrap();
+        let agent: (String, String, i64) =
+            sqlx::query_as("SELECT email, role, feed_seq FROM agents WHERE id = 'a'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(agent, ("ada@acme.test".into(), "ADMIN".into(), 7));
+        let broken: Vec<(String,)> =
+            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert!(broken.is_empty(), "{broken:?}");
+        let integrity: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(integrity, "ok");
+        // Foreign keys hold again, and the access trigger came back with the table.
+        let orphan = sqlx::query(
+            "INSERT INTO sessions (id, agent_id, created_at, last_used_at) \
+             VALUES ('x', 'missing', 0, 0)",
+        )
+        .execute(&pool)
+        .await;
+        assert!(orphan.is_err(), "sessions still reference agents");
+        sqlx::query("UPDATE agents SET role = 'AGENT' WHERE id = 'a'")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let changed: i64 =
+            sqlx::query_scalar("SELECT access_changed_at FROM agents WHERE id = 'a'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert!(changed > 0);
+        // A second agent with the same email fits in another organization only.
+        sqlx::query(
+            "INSERT INTO organizations (id, name, widget_key, default_chat_limit, created_at) \
+             VALUES ('o2', 'Other', 'wk_2', 3, 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let insert = |org: &'static str, id: &'static str| {
+            sqlx::query(
+                "INSERT INTO agents (id, organization_id, email, name, password_hash, role, \
+                 created_at) VALUES ($1, $2, 'ada@acme.test', 'Ada', 'h', 'AGENT', 0)",
+            )
+            .bind(id)
+            .bind(org)
+            .execute(&pool)
+        };
+        assert!(insert("o2", "b").await.is_ok());
+        assert!(insert("o", "c").await.is_err());
+        store.close().await;
+    }
+
     #[tokio::test]
     async fn an_in_memory_database_is_refused_with_the_reason() {
         let Err(err) = super::open_url("sqlite::memory:").await else {

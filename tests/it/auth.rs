@@ -320,8 +320,74 @@ async fn sign_up_creates_an_organization_and_its_owner() {
             .unwrap()
             .starts_with("wk_")
     );
-    // The same email again clashes.
-    assert_eq!(server.error_code(None, SIGN_UP, input).await, "CONFLICT");
+    // The same email again is another company's owner: sign-up says nothing of accounts
+    // elsewhere. Each password signs in to its own organization.
+    let again = json!({"input": {"organizationName": "Other", "name": "Wile", "email": "wile@acme.test", "password": "other-password"}});
+    let other = server.ok(None, SIGN_UP, again).await;
+    let other_token = other["signUp"]["accessToken"].as_str().unwrap();
+    assert_eq!(organization(&server, other_token).await["name"], "Other");
+    let acme = server.login("wile@acme.test", "acme-password").await;
+    assert_eq!(
+        organization(&server, acme["accessToken"].as_str().unwrap()).await["name"],
+        "Acme"
+    );
+    let other = server.login("wile@acme.test", "other-password").await;
+    assert_eq!(
+        organization(&server, other["accessToken"].as_str().unwrap()).await["name"],
+        "Other"
+    );
+}
+
+/// The organization a token signs in to.
+async fn organization(server: &TestServer, token: &str) -> serde_json::Value {
+    server
+        .ok(Some(token), "{ organization { id name } }", json!({}))
+        .await["organization"]
+        .clone()
+}
+
+#[tokio::test]
+async fn an_email_used_in_another_organization_is_neither_revealed_nor_refused() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| c.allow_signup = true).await;
+    let owner = server.owner_token().await;
+    let acme = server
+        .ok(
+            None,
+            SIGN_UP,
+            json!({"input": {"organizationName": "Acme", "name": "Wile", "email": "wile@acme.test", "password": "acme-password"}}),
+        )
+        .await;
+    let acme_owner = acme["signUp"]["accessToken"].as_str().unwrap();
+    // Creating an agent whose email Acme uses answers as for an unknown email.
+    let create = "mutation($e: String!) { createAgent(input: {email: $e, name: \"W\", password: \"agent-password-1\", role: AGENT}) { email } }";
+    let taken_elsewhere = server
+        .ok(Some(&owner), create, json!({"e": "wile@acme.test"}))
+        .await;
+    let unknown = server
+        .ok(Some(&owner), create, json!({"e": "nobody@acme.test"}))
+        .await;
+    assert_eq!(taken_elsewhere["createAgent"]["email"], "wile@acme.test");
+    assert_eq!(unknown["createAgent"]["email"], "nobody@acme.test");
+    // Within one organization an email is still unique.
+    assert_eq!(
+        server
+            .error_code(Some(acme_owner), create, json!({"e": "wile@acme.test"}))
+            .await,
+        "CONFLICT"
+    );
+    // Both Wiles sign in to their own organization; organizationId picks one explicitly.
+    let mine = server.login("wile@acme.test", "agent-password-1").await;
+    let my_org = organization(&server, mine["accessToken"].as_str().unwrap()).await;
+    assert_eq!(my_org["name"], "My Company");
+    let acme_org = organization(&server, acme_owner).await["id"].clone();
+    let wrong_org = server
+        .gql(
+            None,
+            "mutation($o: ID!) { login(input: {email: \"wile@acme.test\", password: \"agent-password-1\", organizationId: $o}) { accessToken } }",
+            json!({"o": acme_org}),
+        )
+        .await;
+    assert_eq!(error_code(&wrong_org), "UNAUTHENTICATED");
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use crate::support::{Backend, TestServer};
 
 on_both_backends!(
     organizations_and_agents_round_trip,
-    emails_are_unique_across_organizations,
+    emails_are_unique_within_an_organization_only,
     agent_updates_replace_groups_and_respect_tenancy,
     refresh_tokens_rotate_once_and_reuse_revokes,
     deactivation_revokes_every_session,
@@ -90,19 +90,17 @@ async fn organizations_and_agents_round_trip(backend: Backend) {
     assert_eq!(created.created_at, owner.created_at);
     assert_eq!(store.organization(&org.id).await.unwrap(), org);
 
-    let (found, hash) = store
-        .agent_credentials("wile@acme.test")
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found, created);
-    assert_eq!(hash, owner.password_hash);
+    let credentials = store.agent_credentials("wile@acme.test").await.unwrap();
+    assert_eq!(
+        credentials,
+        vec![(created.clone(), owner.password_hash.clone())]
+    );
     assert!(
         store
             .agent_credentials("nobody@acme.test")
             .await
             .unwrap()
-            .is_none()
+            .is_empty()
     );
 
     let at = domain::now();
@@ -118,31 +116,50 @@ async fn organizations_and_agents_round_trip(backend: Backend) {
     ));
 }
 
-async fn emails_are_unique_across_organizations(backend: Backend) {
+async fn emails_are_unique_within_an_organization_only(backend: Backend) {
     let (_server, store) = store(backend).await;
     let first = organization("One");
-    store
+    let first_owner = store
         .create_organization(
             &first,
             &new_agent(&first.id, "same@example.com", Role::Owner),
         )
         .await
         .unwrap();
+    // Another company may have an agent with the same email: nothing tells either about the
+    // other.
     let second = organization("Two");
-    let clash = store
+    let second_owner = store
         .create_organization(
             &second,
             &new_agent(&second.id, "same@example.com", Role::Owner),
         )
+        .await
+        .unwrap();
+    let clash = store
+        .create_agent(&new_agent(&second.id, "same@example.com", Role::Agent))
         .await;
     assert!(
         matches!(clash, Err(DbError::Conflict(ref m)) if m.contains("email")),
         "{clash:?}"
     );
-    assert!(
-        matches!(store.organization(&second.id).await, Err(DbError::NotFound)),
-        "rolled back"
-    );
+    // The one signed in most recently comes first.
+    store
+        .record_login(
+            &first_owner.id,
+            RoutingStatus::AcceptingChats,
+            domain::now(),
+        )
+        .await
+        .unwrap();
+    let ids: Vec<String> = store
+        .agent_credentials("same@example.com")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(agent, _)| agent.id)
+        .collect();
+    assert_eq!(ids, vec![first_owner.id, second_owner.id]);
 }
 
 async fn agent_updates_replace_groups_and_respect_tenancy(backend: Backend) {
