@@ -33,6 +33,10 @@ pub enum DbError {
     /// A unique constraint refused the write; the message says what already exists.
     #[error("{0}")]
     Conflict(String),
+    /// The change would leave the organization without an active owner. Checked in the
+    /// change's own transaction, so two owners removing each other cannot both succeed.
+    #[error("the organization must keep an active owner")]
+    LastActiveOwner,
     /// Anything else: connection, I/O, a bug in SQL.
     #[error(transparent)]
     Other(sqlx::Error),
@@ -171,13 +175,16 @@ pub trait Database: ChatStore + PushStore + Send + Sync + 'static {
     async fn agent_credentials(&self, email: &str) -> DbResult<Option<(Agent, String)>>;
     async fn agents(&self, organization_id: &str) -> DbResult<Vec<Agent>>;
     async fn create_agent(&self, agent: &NewAgent) -> DbResult<Agent>;
+    /// Changes an agent; [`DbError::LastActiveOwner`] when it would demote the organization's
+    /// last active owner.
     async fn update_agent(
         &self,
         organization_id: &str,
         agent_id: &str,
         update: &AgentUpdate,
     ) -> DbResult<Agent>;
-    /// Deactivates an agent and revokes all their sessions in one transaction.
+    /// Deactivates an agent and revokes all their sessions in one transaction;
+    /// [`DbError::LastActiveOwner`] when they are the organization's last active owner.
     async fn deactivate_agent(
         &self,
         organization_id: &str,

@@ -11,7 +11,7 @@ use super::Db;
 use crate::domain::{
     Agent, Chat, ChatEvent, ChatSettings, ChatStatus, Customer, FeedData, FeedEntry, FeedKind,
     Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
-    PushJobStatus, RoutingCandidate, RoutingStatus,
+    PushJobStatus, Role, RoutingCandidate, RoutingStatus,
 };
 use crate::store::chat_sql::{
     self as stmt, AGENT_COLUMNS, AgentRow, CHAT_COLUMNS, CUSTOMER_COLUMNS, CandidateRow, Columns,
@@ -155,6 +155,45 @@ async fn load_agent(
         .fetch_all(&mut *conn)
         .await?;
     agent_from_row(row, group_ids)
+}
+
+/// Locks the organization's row until the transaction ends, serializing the changes that
+/// must see each other (on Postgres; SQLite's single writer serializes them already).
+async fn lock_organization_row(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    organization_id: &str,
+) -> DbResult<()> {
+    sqlx::query(&format!(
+        "SELECT id FROM organizations WHERE id = $1{}",
+        super::FOR_UPDATE
+    ))
+    .bind(organization_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(DbError::NotFound)?;
+    Ok(())
+}
+
+/// Refuses a change that would leave the organization without an active owner besides
+/// `agent_id`. Run after [`lock_organization_row`], so no concurrent change slips between
+/// this check and the write.
+async fn ensure_another_active_owner(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    organization_id: &str,
+    agent_id: &str,
+) -> DbResult<()> {
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM agents WHERE organization_id = $1 AND role = 'OWNER' \
+         AND active AND id <> $2",
+    )
+    .bind(organization_id)
+    .bind(agent_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if others == 0 {
+        return Err(DbError::LastActiveOwner);
+    }
+    Ok(())
 }
 
 async fn insert_agent(
@@ -386,9 +425,13 @@ impl Database for SqlStore {
         update: &AgentUpdate,
     ) -> DbResult<Agent> {
         let mut tx = self.begin().await?;
+        lock_organization_row(&mut tx, organization_id).await?;
         let current = load_agent(&mut tx, organization_id, agent_id).await?;
         let name = update.name.as_ref().unwrap_or(&current.name);
         let role = update.role.unwrap_or(current.role);
+        if current.active && current.role == Role::Owner && role != Role::Owner {
+            ensure_another_active_owner(&mut tx, organization_id, agent_id).await?;
+        }
         let chat_limit = update.chat_limit.unwrap_or(current.chat_limit);
         sqlx::query("UPDATE agents SET name = $1, role = $2, chat_limit = $3 WHERE id = $4")
             .bind(name)
@@ -412,6 +455,11 @@ impl Database for SqlStore {
         at: DateTime<Utc>,
     ) -> DbResult<Agent> {
         let mut tx = self.begin().await?;
+        lock_organization_row(&mut tx, organization_id).await?;
+        let current = load_agent(&mut tx, organization_id, agent_id).await?;
+        if current.active && current.role == Role::Owner {
+            ensure_another_active_owner(&mut tx, organization_id, agent_id).await?;
+        }
         let done = sqlx::query(
             "UPDATE agents SET active = FALSE, routing_status = 'OFFLINE' \
              WHERE id = $1 AND organization_id = $2",
