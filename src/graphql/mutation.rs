@@ -373,7 +373,8 @@ impl MutationRoot {
     }
 
     /// Registers the signed-in agent's device for pushes (again: the same token updates it,
-    /// re-enables it, and moves it from any other agent). With a device, an agent who accepts
+    /// re-enables it, and moves it from any other agent of the organization; a token registered
+    /// in another organization is refused with CONFLICT). With a device, an agent who accepts
     /// chats stays routable while the app is closed.
     async fn register_push_device(
         &self,

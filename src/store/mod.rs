@@ -566,7 +566,8 @@ pub trait ChatStore: Send + Sync {
 #[async_trait]
 pub trait PushStore: Send + Sync {
     /// Registers a device, or updates the one with the same token (which moves to this
-    /// agent and is enabled again).
+    /// agent and is enabled again). A token registered in another organization stays there:
+    /// [`DbError::Conflict`].
     async fn upsert_push_device(&self, device: &PushDevice) -> DbResult<PushDevice>;
     /// Removes the agent's device with this token; false when there was none.
     async fn delete_push_device(&self, agent_id: &str, token: &str) -> DbResult<bool>;

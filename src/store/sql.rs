@@ -1580,6 +1580,7 @@ impl PushStore for SqlStore {
              app_id = excluded.app_id, environment = excluded.environment, \
              locale = excluded.locale, device_name = excluded.device_name, \
              disabled_reason = NULL, updated_at = excluded.updated_at \
+             WHERE push_devices.organization_id = excluded.organization_id \
              RETURNING {DEVICE_COLUMNS}"
         ))
         .bind(&device.id)
@@ -1592,8 +1593,10 @@ impl PushStore for SqlStore {
         .bind(&device.locale)
         .bind(&device.device_name)
         .bind(to_millis(device.updated_at))
-        .fetch_one(&self.write)
-        .await?;
+        .fetch_optional(&self.write)
+        .await?
+        // The token belongs to an agent of another organization: it stays there.
+        .ok_or_else(|| DbError::Conflict("this device token cannot be registered".into()))?;
         device_from_row(&row)
     }
 

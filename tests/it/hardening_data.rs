@@ -12,7 +12,10 @@ const UPDATE_ROLE: &str =
     "mutation($id: ID!, $role: Role!) { updateAgent(input: {id: $id, role: $role}) { id role } }";
 const DEACTIVATE: &str = "mutation($id: ID!) { deactivateAgent(id: $id) { id isActive } }";
 
-on_both_backends!(two_owners_removing_each_other_at_once_leave_one_owner);
+on_both_backends!(
+    two_owners_removing_each_other_at_once_leave_one_owner,
+    a_push_token_never_moves_to_another_organization,
+);
 
 /// Signs in the agent with `email` (created with the harness's password): token and id.
 async fn sign_in(server: &TestServer, email: &str) -> (String, String) {
@@ -109,4 +112,66 @@ async fn two_owners_removing_each_other_at_once_leave_one_owner(backend: Backend
         let owners = active_owners(&server, &survivor).await;
         assert_eq!(owners.len(), 1, "round {round} leaves one active owner");
     }
+}
+
+const REGISTER_DEVICE: &str = "mutation($token: String!) { registerPushDevice(input: {platform: ANDROID, token: $token, appId: \"com.example.agent\", environment: PRODUCTION}) { token } }";
+const MY_DEVICES: &str = "{ myPushDevices { token } }";
+
+/// A token moves between agents of one organization (a phone changes hands), never from an
+/// agent of another: that would divert their pushes to whoever learned the token.
+async fn a_push_token_never_moves_to_another_organization(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.allow_signup = true).await;
+    let owner = server.owner_token().await;
+    server
+        .ok(Some(&owner), REGISTER_DEVICE, json!({"token": "phone-1"}))
+        .await;
+    let outsider = server
+        .ok(
+            None,
+            "mutation { signUp(input: {organizationName: \"Other\", name: \"Eve\", email: \"eve@other.test\", password: \"other-password\"}) { accessToken } }",
+            json!({}),
+        )
+        .await["signUp"]["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let refused = server
+        .gql(
+            Some(&outsider),
+            REGISTER_DEVICE,
+            json!({"token": "phone-1"}),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "CONFLICT", "{refused}");
+    assert!(
+        !refused.to_string().contains("owner@example.com"),
+        "the answer names nobody: {refused}"
+    );
+    assert_eq!(
+        server.ok(Some(&outsider), MY_DEVICES, json!({})).await["myPushDevices"],
+        json!([])
+    );
+    assert_eq!(
+        server.ok(Some(&owner), MY_DEVICES, json!({})).await["myPushDevices"],
+        json!([{"token": "phone-1"}]),
+        "the token stays with its agent"
+    );
+
+    // Within the organization the phone changes hands.
+    server
+        .create_agent(&owner, "ada@example.com", "AGENT")
+        .await;
+    let ada = server.agent_token("ada@example.com").await;
+    server
+        .ok(Some(&ada), REGISTER_DEVICE, json!({"token": "phone-1"}))
+        .await;
+    assert_eq!(
+        server.ok(Some(&ada), MY_DEVICES, json!({})).await["myPushDevices"],
+        json!([{"token": "phone-1"}])
+    );
+    assert_eq!(
+        server.ok(Some(&owner), MY_DEVICES, json!({})).await["myPushDevices"],
+        json!([])
+    );
 }
