@@ -468,8 +468,13 @@ impl Customer {
 pub struct VisitorSession {
     /// Send it as `Authorization: Bearer <token>` or in connection_init.
     pub token: String,
-    /// Keep it in the browser: the next visit with it is the same customer.
+    /// Keep it in the browser: the next visit with it (and `visitorSecret`) is the same
+    /// customer.
     pub visitor_id: String,
+    /// Keep it in the browser with `visitorId` and send both on the next visit. Returned only
+    /// by the session that issued it (a new customer, or one from before visitor secrets);
+    /// null when the session presented it. Agents never see it.
+    pub visitor_secret: Option<String>,
     pub expires_at: DateTime<Utc>,
     pub customer: Customer,
 }
@@ -853,6 +858,9 @@ pub struct StartVisitorSessionInput {
     /// The id the widget keeps for this browser (letters, digits, '-', '_'); omitted on a
     /// first visit, and returned in the session.
     pub visitor_id: Option<String>,
+    /// The secret the session that issued `visitorId` returned. Without it (or with a wrong
+    /// one) a known `visitorId` starts a new customer under a new `visitorId`.
+    pub visitor_secret: Option<String>,
     pub name: Option<String>,
     pub email: Option<String>,
     /// Free text such as "Berlin, Germany".

@@ -143,8 +143,9 @@ impl MutationRoot {
         ))
     }
 
-    /// Starts a customer's session from the widget. Public; a known `visitorId` is the same
-    /// customer again, with one more visit.
+    /// Starts a customer's session from the widget. Public; a known `visitorId` with its
+    /// `visitorSecret` is the same customer again, with one more visit; without the secret it
+    /// is a new customer.
     async fn start_visitor_session(
         &self,
         ctx: &Context<'_>,
@@ -154,6 +155,7 @@ impl MutationRoot {
         let input = chats::VisitorSessionInput {
             widget_key: input.widget_key,
             visitor_id: input.visitor_id,
+            visitor_secret: input.visitor_secret,
             name: input.name,
             email: input.email,
             location: input.location,
@@ -169,6 +171,7 @@ impl MutationRoot {
         Ok(VisitorSession {
             token: session.token,
             visitor_id: session.customer.visitor_id.clone(),
+            visitor_secret: session.visitor_secret,
             expires_at: session.expires_at,
             customer: Customer(session.customer),
         })

@@ -250,6 +250,20 @@ pub struct CustomerVisit {
     pub referrer: Option<String>,
     pub user_agent: Option<String>,
     pub at: DateTime<Utc>,
+    /// The hash of a new visitor secret, kept when the visit creates the customer or claims
+    /// one from before visitor secrets.
+    pub new_secret_hash: String,
+    /// The hash of the secret the widget presented: a returning customer must match it.
+    pub presented_secret_hash: Option<String>,
+}
+
+/// What recording a visit led to.
+#[derive(Debug, Clone)]
+pub struct RecordedVisit {
+    pub customer: Customer,
+    /// Whether the visit's new secret is now the customer's (a new customer, or one from
+    /// before visitor secrets), so the widget must be given it.
+    pub secret_issued: bool,
 }
 
 /// A transcript entry about to be appended; the store numbers it.
@@ -480,7 +494,10 @@ pub trait ChatStore: Send + Sync {
         organization_id: &str,
         settings: &ChatSettings,
     ) -> DbResult<Organization>;
-    async fn record_visit(&self, visit: &CustomerVisit, new_id: &str) -> DbResult<Customer>;
+    /// Creates the customer, or updates the returning one whose secret the visit presents.
+    /// A visit to a known visitor id with a missing or wrong secret creates a new customer
+    /// under a new visitor id instead, and leaves the known one untouched.
+    async fn record_visit(&self, visit: &CustomerVisit, new_id: &str) -> DbResult<RecordedVisit>;
     async fn customer(&self, organization_id: &str, customer_id: &str) -> DbResult<Customer>;
     async fn record_page_view(
         &self,

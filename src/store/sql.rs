@@ -24,8 +24,8 @@ use crate::store::chat_sql::{
 use crate::store::migrations::migrator;
 use crate::store::{
     AgentLoad, AgentUpdate, ChatStore, ChatTx, CustomerVisit, Database, DbError, DbResult, Direct,
-    NewAgent, NewChatEvent, NewRefreshToken, ParticipantRole, PoolStats, PushStore, RefreshOutcome,
-    WriterHold, from_millis, on_unique, to_millis,
+    NewAgent, NewChatEvent, NewRefreshToken, ParticipantRole, PoolStats, PushStore, RecordedVisit,
+    RefreshOutcome, WriterHold, from_millis, on_unique, to_millis,
 };
 
 /// A store on one SQL backend. SQLite gets a single writer connection (SQLite allows one
@@ -1119,46 +1119,24 @@ impl ChatStore for SqlStore {
         self.organization(organization_id).await
     }
 
-    async fn record_visit(&self, visit: &CustomerVisit, new_id: &str) -> DbResult<Customer> {
+    async fn record_visit(&self, visit: &CustomerVisit, new_id: &str) -> DbResult<RecordedVisit> {
         let mut tx = self.begin().await?;
-        let at = to_millis(visit.at);
-        // A returning visitor keeps what they told us before unless they tell us anew.
-        let row = sqlx::query(&format!(
-            "INSERT INTO customers (id, organization_id, visitor_id, name, email, location, \
-             ip_address, current_page_url, current_page_title, referrer, user_agent, visits, \
-             created_at, last_seen_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12) \
-             ON CONFLICT (organization_id, visitor_id) DO UPDATE SET \
-             name = COALESCE(excluded.name, customers.name), \
-             email = COALESCE(excluded.email, customers.email), \
-             location = COALESCE(excluded.location, customers.location), \
-             ip_address = COALESCE(excluded.ip_address, customers.ip_address), \
-             current_page_url = COALESCE(excluded.current_page_url, customers.current_page_url), \
-             current_page_title = COALESCE(excluded.current_page_title, customers.current_page_title), \
-             referrer = COALESCE(excluded.referrer, customers.referrer), \
-             user_agent = COALESCE(excluded.user_agent, customers.user_agent), \
-             visits = customers.visits + 1, last_seen_at = excluded.last_seen_at \
-             RETURNING {CUSTOMER_COLUMNS}"
-        ))
-        .bind(new_id)
-        .bind(&visit.organization_id)
-        .bind(&visit.visitor_id)
-        .bind(&visit.name)
-        .bind(&visit.email)
-        .bind(&visit.location)
-        .bind(&visit.ip_address)
-        .bind(&visit.page_url)
-        .bind(&visit.page_title)
-        .bind(&visit.referrer)
-        .bind(&visit.user_agent)
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await?;
-        let customer = customer_from_row(&row)?;
+        let recorded = match upsert_customer(&mut tx, visit, &visit.visitor_id, new_id).await? {
+            Some(recorded) => recorded,
+            // Someone else's visitor id: a customer of their own, under an id of their own.
+            None => upsert_customer(
+                &mut tx,
+                visit,
+                &crate::domain::new_id(),
+                &crate::domain::new_id(),
+            )
+            .await?
+            .ok_or(DbError::NotFound)?,
+        };
         if let Some(url) = &visit.page_url {
             insert_page_view(
                 &mut tx,
-                &customer.id,
+                &recorded.customer.id,
                 url,
                 visit.page_title.as_deref(),
                 visit.at,
@@ -1166,7 +1144,7 @@ impl ChatStore for SqlStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(customer)
+        Ok(recorded)
     }
 
     async fn customer(&self, organization_id: &str, customer_id: &str) -> DbResult<Customer> {
@@ -1525,6 +1503,60 @@ impl ChatStore for SqlStore {
         .await?;
         offline_message_from_row(&row)
     }
+}
+
+/// Inserts the customer `visitor_id`, or updates them when the visit presents their secret
+/// (or they have none yet, from before secrets: the visit claims them with its new one).
+/// `None` when the customer exists and the secret does not match: nothing was written.
+async fn upsert_customer(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    visit: &CustomerVisit,
+    visitor_id: &str,
+    new_id: &str,
+) -> DbResult<Option<RecordedVisit>> {
+    let at = to_millis(visit.at);
+    // A returning visitor keeps what they told us before unless they tell us anew.
+    let row = sqlx::query(&format!(
+        "INSERT INTO customers (id, organization_id, visitor_id, name, email, location, \
+         ip_address, current_page_url, current_page_title, referrer, user_agent, visits, \
+         created_at, last_seen_at, visitor_secret_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13) \
+         ON CONFLICT (organization_id, visitor_id) DO UPDATE SET \
+         name = COALESCE(excluded.name, customers.name), \
+         email = COALESCE(excluded.email, customers.email), \
+         location = COALESCE(excluded.location, customers.location), \
+         ip_address = COALESCE(excluded.ip_address, customers.ip_address), \
+         current_page_url = COALESCE(excluded.current_page_url, customers.current_page_url), \
+         current_page_title = COALESCE(excluded.current_page_title, customers.current_page_title), \
+         referrer = COALESCE(excluded.referrer, customers.referrer), \
+         user_agent = COALESCE(excluded.user_agent, customers.user_agent), \
+         visits = customers.visits + 1, last_seen_at = excluded.last_seen_at, \
+         visitor_secret_hash = COALESCE(customers.visitor_secret_hash, excluded.visitor_secret_hash) \
+         WHERE customers.visitor_secret_hash IS NULL OR customers.visitor_secret_hash = $14 \
+         RETURNING {CUSTOMER_COLUMNS}, visitor_secret_hash"
+    ))
+    .bind(new_id)
+    .bind(&visit.organization_id)
+    .bind(visitor_id)
+    .bind(&visit.name)
+    .bind(&visit.email)
+    .bind(&visit.location)
+    .bind(&visit.ip_address)
+    .bind(&visit.page_url)
+    .bind(&visit.page_title)
+    .bind(&visit.referrer)
+    .bind(&visit.user_agent)
+    .bind(at)
+    .bind(&visit.new_secret_hash)
+    .bind(&visit.presented_secret_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let stored_hash: Option<String> = row.try_get("visitor_secret_hash")?;
+    Ok(Some(RecordedVisit {
+        customer: customer_from_row(&row)?,
+        secret_issued: stored_hash.as_deref() == Some(visit.new_secret_hash.as_str()),
+    }))
 }
 
 async fn insert_page_view(

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestServer, error_code};
+use crate::support::{Backend, TestServer, error_code, start_chat, widget_key};
 
 const UPDATE_ROLE: &str =
     "mutation($id: ID!, $role: Role!) { updateAgent(input: {id: $id, role: $role}) { id role } }";
@@ -15,6 +15,8 @@ const DEACTIVATE: &str = "mutation($id: ID!) { deactivateAgent(id: $id) { id isA
 on_both_backends!(
     two_owners_removing_each_other_at_once_leave_one_owner,
     a_push_token_never_moves_to_another_organization,
+    a_visitor_id_without_its_secret_gets_a_new_customer,
+    a_customer_from_before_visitor_secrets_is_claimed_by_the_next_session,
 );
 
 /// Signs in the agent with `email` (created with the harness's password): token and id.
@@ -174,4 +176,169 @@ async fn a_push_token_never_moves_to_another_organization(backend: Backend) {
         server.ok(Some(&owner), MY_DEVICES, json!({})).await["myPushDevices"],
         json!([])
     );
+}
+
+const START_SESSION: &str =
+    "mutation($input: StartVisitorSessionInput!) { startVisitorSession(input: $input) {
+    token visitorId visitorSecret customer { id name email visits } } }";
+const CUSTOMER_OF_CHAT: &str =
+    "query($id: ID!) { chat(id: $id) { customer { id visitorId name email visits } } }";
+
+/// Starts a visitor session with `input` (the widget key added) and returns it.
+async fn session(server: &TestServer, key: &str, mut input: Value) -> Value {
+    input["widgetKey"] = json!(key);
+    server
+        .ok(None, START_SESSION, json!({"input": input}))
+        .await["startVisitorSession"]
+        .clone()
+}
+
+/// Agents read visitor ids; a visitor id alone must not open the customer's chat or let
+/// anyone rewrite their name and email. Only the secret issued with it does.
+async fn a_visitor_id_without_its_secret_gets_a_new_customer(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    let key = widget_key(&server, &owner).await;
+
+    let alice = session(
+        &server,
+        &key,
+        json!({"visitorId": "alice", "name": "Alice", "email": "alice@customer.test"}),
+    )
+    .await;
+    assert_eq!(alice["visitorId"], "alice");
+    let secret = alice["visitorSecret"]
+        .as_str()
+        .expect("a first session issues a secret");
+    assert!(secret.len() >= 32, "{secret}");
+    let alice_token = alice["token"].as_str().unwrap();
+    let (alice_chat, _) = start_chat(&server, alice_token, "Where is my parcel?").await;
+
+    // Agents see the visitor id, never the secret.
+    let seen = server
+        .ok(Some(&owner), CUSTOMER_OF_CHAT, json!({"id": alice_chat}))
+        .await;
+    assert_eq!(seen["chat"]["customer"]["visitorId"], "alice");
+    let customer_fields = server
+        .ok(
+            Some(&owner),
+            "{ __type(name: \"Customer\") { fields { name } } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        !customer_fields
+            .to_string()
+            .to_lowercase()
+            .contains("secret"),
+        "{customer_fields}"
+    );
+
+    // Whoever learned the id, without the secret or with a wrong one, is someone new.
+    for (attempt, secret) in [(0, None), (1, Some("not-the-secret"))] {
+        let mallory = session(
+            &server,
+            &key,
+            json!({"visitorId": "alice", "visitorSecret": secret,
+                   "name": format!("Mallory {attempt}"), "email": "mallory@evil.test"}),
+        )
+        .await;
+        assert_ne!(mallory["visitorId"], "alice", "{mallory}");
+        assert_ne!(mallory["customer"]["id"], alice["customer"]["id"]);
+        assert_eq!(mallory["customer"]["visits"], 1);
+        assert_eq!(mallory["customer"]["name"], format!("Mallory {attempt}"));
+        assert!(
+            mallory["visitorSecret"].is_string(),
+            "a new customer gets a secret"
+        );
+        let mallory_token = mallory["token"].as_str().unwrap();
+        let code = server
+            .error_code(
+                Some(mallory_token),
+                "query($id: ID!) { chat(id: $id) { id } }",
+                json!({"id": alice_chat}),
+            )
+            .await;
+        assert!(
+            ["NOT_FOUND", "FORBIDDEN"].contains(&code.as_str()),
+            "{code}"
+        );
+        let (mallory_chat, _) = start_chat(&server, mallory_token, "Hi").await;
+        assert_ne!(mallory_chat, alice_chat, "not the customer's open chat");
+    }
+    let unchanged = server
+        .ok(Some(&owner), CUSTOMER_OF_CHAT, json!({"id": alice_chat}))
+        .await["chat"]["customer"]
+        .clone();
+    assert_eq!(unchanged["name"], "Alice");
+    assert_eq!(unchanged["email"], "alice@customer.test");
+    assert_eq!(unchanged["visits"], 1);
+
+    // The widget that kept both is the same customer, and is not given the secret again.
+    let back = session(
+        &server,
+        &key,
+        json!({"visitorId": "alice", "visitorSecret": secret}),
+    )
+    .await;
+    assert_eq!(back["visitorId"], "alice");
+    assert_eq!(back["customer"]["id"], alice["customer"]["id"]);
+    assert_eq!(back["customer"]["visits"], 2);
+    assert_eq!(back["customer"]["name"], "Alice");
+    assert!(back["visitorSecret"].is_null(), "{back}");
+    let chat = server
+        .ok(
+            back["token"].as_str(),
+            "query($id: ID!) { chat(id: $id) { id } }",
+            json!({"id": alice_chat}),
+        )
+        .await;
+    assert_eq!(chat["chat"]["id"], alice_chat.as_str());
+
+    // A secret no widget could have been given is refused as such.
+    let too_long = server
+        .gql(
+            None,
+            START_SESSION,
+            json!({"input": {"widgetKey": key, "visitorId": "alice", "visitorSecret": "x".repeat(500)}}),
+        )
+        .await;
+    assert_eq!(error_code(&too_long), "BAD_USER_INPUT");
+}
+
+/// Customers stored before visitor secrets have none: the next session claims them and is
+/// given the secret, after which the visitor id alone no longer opens them.
+async fn a_customer_from_before_visitor_secrets_is_claimed_by_the_next_session(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    let key = widget_key(&server, &owner).await;
+    let first = session(
+        &server,
+        &key,
+        json!({"visitorId": "old-timer", "name": "Olga"}),
+    )
+    .await;
+    server
+        .execute_sql("UPDATE customers SET visitor_secret_hash = NULL")
+        .await;
+
+    let claimed = session(&server, &key, json!({"visitorId": "old-timer"})).await;
+    assert_eq!(claimed["customer"]["id"], first["customer"]["id"]);
+    assert_eq!(claimed["customer"]["name"], "Olga");
+    assert_eq!(claimed["customer"]["visits"], 2);
+    let secret = claimed["visitorSecret"]
+        .as_str()
+        .expect("the claim issues a secret");
+    assert_ne!(Some(secret), first["visitorSecret"].as_str());
+
+    let without = session(&server, &key, json!({"visitorId": "old-timer"})).await;
+    assert_ne!(without["customer"]["id"], first["customer"]["id"]);
+    let with = session(
+        &server,
+        &key,
+        json!({"visitorId": "old-timer", "visitorSecret": secret}),
+    )
+    .await;
+    assert_eq!(with["customer"]["id"], first["customer"]["id"]);
+    assert_eq!(with["customer"]["visits"], 3);
 }
