@@ -30,8 +30,9 @@ pub enum BusEvent {
         organization_id: String,
         agent_id: String,
     },
-    /// An entry was appended to an agent's feed (committed).
-    Feed(FeedEntry),
+    /// An entry was appended to an agent's feed (committed). Boxed: the largest event by far,
+    /// and every broadcast slot is sized for the largest.
+    Feed(Box<FeedEntry>),
     /// An entry was appended to a chat's transcript (committed).
     Transcript(ChatEvent),
     /// Someone started or stopped typing in a chat. Never stored.

@@ -693,6 +693,30 @@ pub struct RoutingStatusChanged {
     pub routing_status: RoutingStatus,
 }
 
+/// A customer left an offline message you may read (one `offlineMessages` lists).
+pub struct OfflineMessageReceived {
+    cursor: String,
+    offline_message_id: String,
+}
+
+#[Object]
+impl OfflineMessageReceived {
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+
+    /// The message as it is now: a replayed event shows whether it has been handled since.
+    async fn offline_message(&self, ctx: &Context<'_>) -> ApiResult<OfflineMessage> {
+        let principal = ctx.principal()?;
+        Ok(OfflineMessage(
+            ctx.services()
+                .chats
+                .offline_message(principal, &self.offline_message_id)
+                .await?,
+        ))
+    }
+}
+
 /// The customer's place in the queue changed.
 #[derive(SimpleObject)]
 pub struct QueuePositionChanged {
@@ -716,6 +740,7 @@ pub enum AgentEvent {
     ChatClosed(ChatClosed),
     AttentionChanged(AttentionChanged),
     RoutingStatusChanged(RoutingStatusChanged),
+    OfflineMessageReceived(OfflineMessageReceived),
 }
 
 /// What a chat's participants hear. Pass the last `cursor` as `since` to resume.
@@ -770,6 +795,12 @@ impl AgentEvent {
                         AgentEvent::RoutingStatusChanged(RoutingStatusChanged {
                             cursor,
                             routing_status: entry.data.routing_status?.into(),
+                        })
+                    }
+                    domain::FeedKind::OfflineMessageReceived => {
+                        AgentEvent::OfflineMessageReceived(OfflineMessageReceived {
+                            cursor,
+                            offline_message_id: entry.data.offline_message_id?,
                         })
                     }
                 }

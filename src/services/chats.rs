@@ -161,7 +161,7 @@ impl Change {
                 )
                 .await?;
             self.feed_cursors.insert(agent_id.clone(), entry.seq);
-            self.announce(Topic::Agent(agent_id), BusEvent::Feed(entry));
+            self.announce(Topic::Agent(agent_id), BusEvent::Feed(Box::new(entry)));
         }
         self.announce(
             Topic::Chat(chat.id.clone()),
@@ -201,7 +201,10 @@ impl Change {
             )
             .await?;
         self.feed_cursors.insert(agent_id.to_owned(), entry.seq);
-        self.announce(Topic::Agent(agent_id.to_owned()), BusEvent::Feed(entry));
+        self.announce(
+            Topic::Agent(agent_id.to_owned()),
+            BusEvent::Feed(Box::new(entry)),
+        );
         Ok(())
     }
 
@@ -860,7 +863,8 @@ impl ChatService {
         Ok(chat)
     }
 
-    /// A customer leaves a note for when someone is back.
+    /// A customer leaves a note for when someone is back. Every agent who may read it hears
+    /// `OfflineMessageReceived` in their feed, and gets a push where they switched it on.
     pub async fn leave_offline_message(
         &self,
         customer: &CustomerPrincipal,
@@ -890,6 +894,17 @@ impl ChatService {
             .await?;
         let title = format!("Offline message from {}", message.name);
         for agent in recipients {
+            change
+                .feed(
+                    &agent,
+                    FeedKind::OfflineMessageReceived,
+                    None,
+                    FeedData {
+                        offline_message_id: Some(message.id.clone()),
+                        ..FeedData::default()
+                    },
+                )
+                .await?;
             change
                 .push(
                     &agent,
@@ -1667,11 +1682,21 @@ impl ChatService {
             .offline_messages(principal.organization_id())
             .await?
             .into_iter()
-            .filter(|m| {
-                principal.role().is_admin()
-                    || domain::in_chat_group(&principal.agent, m.group_id.as_deref())
-            })
+            .filter(|m| may_read_offline_message(principal, m))
             .collect())
+    }
+
+    /// One offline message the agent may read (as in [`Self::offline_messages`]).
+    pub async fn offline_message(&self, principal: &Principal, id: &str) -> Result<OfflineMessage> {
+        let message = self
+            .store
+            .offline_message(principal.organization_id(), id)
+            .await
+            .map_err(|err| not_found(err, "offline message"))?;
+        if !may_read_offline_message(principal, &message) {
+            return Err(Error::NotFound("no such offline message".into()));
+        }
+        Ok(message)
     }
 
     /// Marks an offline message handled (or not).
@@ -2101,6 +2126,13 @@ fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>> {
         None => Ok(None),
         Some(v) => Ok(Some(domain::validate_name(field, v, 100)?)),
     }
+}
+
+/// Who may read an offline message: admins and owners, and the agents of its group (every
+/// agent, for a message to no group). `offline_message_recipients` selects the same agents.
+fn may_read_offline_message(principal: &Principal, message: &OfflineMessage) -> bool {
+    principal.role().is_admin()
+        || domain::in_chat_group(&principal.agent, message.group_id.as_deref())
 }
 
 /// How visitor secrets are stored: SHA-256, hex. They are random, so no salt or slow hash is

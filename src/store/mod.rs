@@ -571,6 +571,7 @@ pub trait ChatStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> DbResult<()>;
     async fn offline_messages(&self, organization_id: &str) -> DbResult<Vec<OfflineMessage>>;
+    async fn offline_message(&self, organization_id: &str, id: &str) -> DbResult<OfflineMessage>;
     async fn set_offline_message_handled(
         &self,
         organization_id: &str,

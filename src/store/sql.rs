@@ -1484,6 +1484,18 @@ impl ChatStore for SqlStore {
         rows.iter().map(offline_message_from_row).collect()
     }
 
+    async fn offline_message(&self, organization_id: &str, id: &str) -> DbResult<OfflineMessage> {
+        let row = sqlx::query(
+            "SELECT id, organization_id, customer_id, group_id, name, email, text, handled, \
+             created_at FROM offline_messages WHERE id = $1 AND organization_id = $2",
+        )
+        .bind(id)
+        .bind(organization_id)
+        .fetch_one(&self.read)
+        .await?;
+        offline_message_from_row(&row)
+    }
+
     async fn set_offline_message_handled(
         &self,
         organization_id: &str,

@@ -6,7 +6,9 @@
 use serde_json::{Value, json};
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestServer, error_code, start_chat, widget_key};
+use crate::support::{
+    Backend, TestServer, agent_events, error_code, start_chat, visitor, widget_key,
+};
 
 const UPDATE_ROLE: &str =
     "mutation($id: ID!, $role: Role!) { updateAgent(input: {id: $id, role: $role}) { id role } }";
@@ -17,6 +19,7 @@ on_both_backends!(
     a_push_token_never_moves_to_another_organization,
     a_visitor_id_without_its_secret_gets_a_new_customer,
     a_customer_from_before_visitor_secrets_is_claimed_by_the_next_session,
+    an_offline_message_reaches_the_agents_who_may_read_it_as_an_event,
 );
 
 /// Signs in the agent with `email` (created with the harness's password): token and id.
@@ -341,4 +344,99 @@ async fn a_customer_from_before_visitor_secrets_is_claimed_by_the_next_session(b
     .await;
     assert_eq!(with["customer"]["id"], first["customer"]["id"]);
     assert_eq!(with["customer"]["visits"], 3);
+}
+
+/// Creates a group and puts the agent `email` (created now) in it: the agent's token.
+async fn agent_in_group(server: &TestServer, owner: &str, email: &str, group: &str) -> String {
+    let group_id = server
+        .ok(
+            Some(owner),
+            "mutation($name: String!) { createGroup(input: {name: $name}) { id } }",
+            json!({"name": group}),
+        )
+        .await["createGroup"]["id"]
+        .clone();
+    let id = server.create_agent(owner, email, "AGENT").await;
+    server
+        .ok(
+            Some(owner),
+            "mutation($id: ID!, $groups: [ID!]!) { updateAgent(input: {id: $id, groupIds: $groups}) { id } }",
+            json!({"id": id, "groups": [group_id]}),
+        )
+        .await;
+    server.agent_token(email).await
+}
+
+/// An offline message is an agent event for exactly the agents who may list it, stored in
+/// their feeds: a stream resumed from an earlier cursor replays it.
+async fn an_offline_message_reaches_the_agents_who_may_read_it_as_an_event(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    let ada = agent_in_group(&server, &owner, "ada@example.com", "Sales").await;
+    let bob = agent_in_group(&server, &owner, "bob@example.com", "Support").await;
+    let sales = server
+        .ok(Some(&owner), "{ groups { id name } }", json!({}))
+        .await["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "Sales")
+        .unwrap()["id"]
+        .clone();
+    let ada_cursor = server
+        .ok(Some(&ada), "{ agentEventsCursor }", json!({}))
+        .await["agentEventsCursor"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut ada_live = agent_events(&server, &ada, Some(&ada_cursor)).await;
+    let mut owner_live = agent_events(&server, &owner, None).await;
+    let mut bob_live = agent_events(&server, &bob, None).await;
+
+    let key = widget_key(&server, &owner).await;
+    let customer = visitor(&server, &key, "offline-olga").await;
+    let left = server
+        .ok(
+            Some(&customer),
+            "mutation($group: ID) { leaveOfflineMessage(input: {name: \"Olga\", email: \"olga@customer.test\", text: \"Call me back\", groupId: $group}) { id createdAt } }",
+            json!({"group": sales}),
+        )
+        .await["leaveOfflineMessage"]
+        .clone();
+
+    let expected = json!({"id": left["id"], "name": "Olga", "email": "olga@customer.test",
+        "text": "Call me back", "groupId": sales, "createdAt": left["createdAt"], "handled": false});
+    let received = ada_live.next_event("OfflineMessageReceived").await;
+    assert_eq!(received["offlineMessage"], expected);
+    let cursor = received["cursor"].as_str().unwrap().to_owned();
+    assert_eq!(
+        owner_live.next_event("OfflineMessageReceived").await["offlineMessage"],
+        expected,
+        "owners read every offline message"
+    );
+
+    // Bob is not in Sales: his next event is the one he causes next, not the message.
+    server
+        .ok(
+            Some(&bob),
+            "mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }",
+            json!({}),
+        )
+        .await;
+    let next = bob_live.any_event().await;
+    assert_eq!(next["__typename"], "RoutingStatusChanged", "{next}");
+
+    // Stored like the other feed events: resuming before it replays it, as it is now.
+    server
+        .ok(
+            Some(&ada),
+            "mutation($id: ID!) { markOfflineMessageHandled(id: $id) { handled } }",
+            json!({"id": left["id"]}),
+        )
+        .await;
+    let mut replay = agent_events(&server, &ada, Some(&ada_cursor)).await;
+    let replayed = replay.next_event("OfflineMessageReceived").await;
+    assert_eq!(replayed["cursor"], cursor.as_str());
+    assert_eq!(replayed["offlineMessage"]["id"], left["id"]);
+    assert_eq!(replayed["offlineMessage"]["handled"], true);
 }

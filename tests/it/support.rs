@@ -557,6 +557,7 @@ pub const AGENT_EVENTS: &str = "subscription($since: String) { agentEvents(since
     ... on ChatClosed { chat { id } }
     ... on AttentionChanged { chat { id } attention }
     ... on RoutingStatusChanged { routingStatus }
+    ... on OfflineMessageReceived { offlineMessage { id name email text groupId createdAt handled } }
 } }";
 
 pub const CHAT_EVENTS: &str =
