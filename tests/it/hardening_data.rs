@@ -4,6 +4,8 @@
 //! event feeds.
 
 use serde_json::{Value, json};
+use switchboard::domain::{self, Organization, Role};
+use switchboard::store::{AgentUpdate, DbError, NewAgent};
 
 use crate::on_both_backends;
 use crate::support::{
@@ -16,6 +18,7 @@ const DEACTIVATE: &str = "mutation($id: ID!) { deactivateAgent(id: $id) { id isA
 
 on_both_backends!(
     two_owners_removing_each_other_at_once_leave_one_owner,
+    the_store_keeps_an_active_owner_whatever_runs_at_once,
     a_push_token_never_moves_to_another_organization,
     a_visitor_id_without_its_secret_gets_a_new_customer,
     a_customer_from_before_visitor_secrets_is_claimed_by_the_next_session,
@@ -116,6 +119,69 @@ async fn two_owners_removing_each_other_at_once_leave_one_owner(backend: Backend
         survivor = succeeded[0].0.clone();
         let owners = active_owners(&server, &survivor).await;
         assert_eq!(owners.len(), 1, "round {round} leaves one active owner");
+    }
+}
+
+fn owner_of(organization_id: &str, email: &str) -> NewAgent {
+    NewAgent {
+        id: domain::new_id(),
+        organization_id: organization_id.into(),
+        email: email.into(),
+        name: "Owner".into(),
+        password_hash: "$argon2id$not-a-real-hash".into(),
+        role: Role::Owner,
+        chat_limit: None,
+        group_ids: vec![],
+        created_at: domain::now(),
+    }
+}
+
+/// The same rule at the store, without HTTP between the two changes: a deactivation and a
+/// demotion of the two owners, started together, never both commit.
+async fn the_store_keeps_an_active_owner_whatever_runs_at_once(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let store = server.store.clone();
+    for round in 0..20 {
+        let org = Organization {
+            id: domain::new_id(),
+            name: format!("Org {round}"),
+            widget_key: format!("wk_{}", domain::new_id()),
+            settings: Default::default(),
+            created_at: domain::now(),
+        };
+        let first = store
+            .create_organization(&org, &owner_of(&org.id, &format!("a{round}@org.test")))
+            .await
+            .unwrap();
+        let second = store
+            .create_agent(&owner_of(&org.id, &format!("b{round}@org.test")))
+            .await
+            .unwrap();
+        let demotion = AgentUpdate {
+            role: Some(Role::Admin),
+            ..AgentUpdate::default()
+        };
+        let (deactivated, demoted) = tokio::join!(
+            store.deactivate_agent(&org.id, &second.id, domain::now()),
+            store.update_agent(&org.id, &first.id, &demotion),
+        );
+        let refused = [deactivated.is_err(), demoted.is_err()];
+        assert_eq!(
+            refused.iter().filter(|r| **r).count(),
+            1,
+            "round {round}: {deactivated:?} {demoted:?}"
+        );
+        for result in [deactivated.err(), demoted.err()].into_iter().flatten() {
+            assert!(matches!(result, DbError::LastActiveOwner), "{result:?}");
+        }
+        let owners = store
+            .agents(&org.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.role == Role::Owner && a.active)
+            .count();
+        assert_eq!(owners, 1, "round {round}");
     }
 }
 
