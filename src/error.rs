@@ -74,6 +74,7 @@ impl From<DbError> for Error {
         match err {
             DbError::NotFound => Error::NotFound("not found".into()),
             DbError::Conflict(what) => Error::Conflict(what),
+            DbError::LastActiveOwner => Error::BadUserInput(DbError::LastActiveOwner.to_string()),
             DbError::Other(err) => Error::internal(err),
         }
     }

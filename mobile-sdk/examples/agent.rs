@@ -612,6 +612,21 @@ impl Printer {
             AgentEvent::RoutingStatusChanged { routing_status, .. } => {
                 format!("[status] {}", routing_label(routing_status))
             }
+            AgentEvent::OfflineMessageReceived {
+                offline_message, ..
+            } => {
+                let handled = if offline_message.handled {
+                    " (handled)"
+                } else {
+                    ""
+                };
+                format!(
+                    "[offline message] from {} <{}>{handled}\n    {}",
+                    offline_message.name,
+                    offline_message.email,
+                    indent(&offline_message.text)
+                )
+            }
             AgentEvent::TypingChanged {
                 chat_id,
                 author,

@@ -175,6 +175,20 @@ pub struct Chat {
 }
 
 /// A transcript entry.
+/// A note a customer left while nobody was available.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct OfflineMessage {
+    pub id: String,
+    pub name: String,
+    pub email: String,
+    pub text: String,
+    /// The department it was left for; none: anyone.
+    pub group_id: Option<String>,
+    pub created_at: SystemTime,
+    /// Whether an agent has dealt with it (as the server saw it when it sent the event).
+    pub handled: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Message {
     pub id: String,

@@ -16,7 +16,9 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::client::Inner;
 use crate::error::SdkError;
-use crate::models::{Attention, AuthorKind, Chat, Message, NamedRef, RoutingStatus};
+use crate::models::{
+    Attention, AuthorKind, Chat, Message, NamedRef, OfflineMessage, RoutingStatus, time,
+};
 use crate::ops::{self, agent_events};
 use crate::outbox::OutgoingMessage;
 use crate::runtime::Backoff;
@@ -60,6 +62,11 @@ pub enum AgentEvent {
         cursor: String,
         routing_status: RoutingStatus,
     },
+    /// A customer left an offline message you may read (one `offlineMessages` lists).
+    OfflineMessageReceived {
+        cursor: String,
+        offline_message: OfflineMessage,
+    },
     /// The customer is typing; `draft` is the sneak peek. Live only: not replayed.
     TypingChanged {
         chat_id: String,
@@ -82,7 +89,8 @@ impl AgentEvent {
             | AgentEvent::MessageAdded { cursor, .. }
             | AgentEvent::ChatClosed { cursor, .. }
             | AgentEvent::AttentionChanged { cursor, .. }
-            | AgentEvent::RoutingStatusChanged { cursor, .. } => Some(cursor),
+            | AgentEvent::RoutingStatusChanged { cursor, .. }
+            | AgentEvent::OfflineMessageReceived { cursor, .. } => Some(cursor),
             AgentEvent::TypingChanged { .. }
             | AgentEvent::ChatQueued { .. }
             | AgentEvent::QueueChanged { .. } => None,
@@ -592,6 +600,18 @@ impl From<agent_events::AgentEventsAgentEvents> for AgentEvent {
             On::RoutingStatusChanged(e) => AgentEvent::RoutingStatusChanged {
                 cursor,
                 routing_status: e.routing_status.into(),
+            },
+            On::OfflineMessageReceived(e) => AgentEvent::OfflineMessageReceived {
+                cursor,
+                offline_message: OfflineMessage {
+                    id: e.offline_message.id,
+                    name: e.offline_message.name,
+                    email: e.offline_message.email,
+                    text: e.offline_message.text,
+                    group_id: e.offline_message.group_id,
+                    created_at: time(&e.offline_message.created_at),
+                    handled: e.offline_message.handled,
+                },
             },
             On::TypingChanged(e) => AgentEvent::TypingChanged {
                 chat_id: e.chat.id,

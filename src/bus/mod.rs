@@ -36,8 +36,9 @@ pub enum BusEvent {
     /// An agent's access changed (committed): their connections re-check their session and
     /// rights against the store.
     AccessChanged { agent_id: String },
-    /// An entry was appended to an agent's feed (committed).
-    Feed(FeedEntry),
+    /// An entry was appended to an agent's feed (committed). Boxed: the largest event by far,
+    /// and every broadcast slot is sized for the largest.
+    Feed(Box<FeedEntry>),
     /// An entry was appended to a chat's transcript (committed).
     Transcript(ChatEvent),
     /// Someone started or stopped typing in a chat. Never stored.

@@ -96,6 +96,8 @@ string_enum!(
         ChatClosed = "CHAT_CLOSED",
         AttentionChanged = "ATTENTION_CHANGED",
         RoutingStatusChanged = "ROUTING_STATUS_CHANGED",
+        /// A customer left an offline message the agent may read.
+        OfflineMessageReceived = "OFFLINE_MESSAGE_RECEIVED",
     }
 );
 
@@ -206,6 +208,10 @@ pub struct FeedData {
     pub attention: Option<Attention>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing_status: Option<super::RoutingStatus>,
+    /// The message itself is read when the entry is shown, so a replay shows whether it has
+    /// been handled since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offline_message_id: Option<String>,
 }
 
 /// A note a customer left while nobody was available.

@@ -468,8 +468,13 @@ impl Customer {
 pub struct VisitorSession {
     /// Send it as `Authorization: Bearer <token>` or in connection_init.
     pub token: String,
-    /// Keep it in the browser: the next visit with it is the same customer.
+    /// Keep it in the browser: the next visit with it (and `visitorSecret`) is the same
+    /// customer.
     pub visitor_id: String,
+    /// Keep it in the browser with `visitorId` and send both on the next visit. Returned only
+    /// by the session that issued it (a new customer, or one from before visitor secrets);
+    /// null when the session presented it. Agents never see it.
+    pub visitor_secret: Option<String>,
     pub expires_at: DateTime<Utc>,
     pub customer: Customer,
 }
@@ -688,6 +693,30 @@ pub struct RoutingStatusChanged {
     pub routing_status: RoutingStatus,
 }
 
+/// A customer left an offline message you may read (one `offlineMessages` lists).
+pub struct OfflineMessageReceived {
+    cursor: String,
+    offline_message_id: String,
+}
+
+#[Object]
+impl OfflineMessageReceived {
+    async fn cursor(&self) -> &str {
+        &self.cursor
+    }
+
+    /// The message as it is now: a replayed event shows whether it has been handled since.
+    async fn offline_message(&self, ctx: &Context<'_>) -> ApiResult<OfflineMessage> {
+        let principal = ctx.principal()?;
+        Ok(OfflineMessage(
+            ctx.services()
+                .chats
+                .offline_message(principal, &self.offline_message_id)
+                .await?,
+        ))
+    }
+}
+
 /// The customer's place in the queue changed.
 #[derive(SimpleObject)]
 pub struct QueuePositionChanged {
@@ -711,6 +740,7 @@ pub enum AgentEvent {
     ChatClosed(ChatClosed),
     AttentionChanged(AttentionChanged),
     RoutingStatusChanged(RoutingStatusChanged),
+    OfflineMessageReceived(OfflineMessageReceived),
 }
 
 /// What a chat's participants hear. Pass the last `cursor` as `since` to resume.
@@ -765,6 +795,12 @@ impl AgentEvent {
                         AgentEvent::RoutingStatusChanged(RoutingStatusChanged {
                             cursor,
                             routing_status: entry.data.routing_status?.into(),
+                        })
+                    }
+                    domain::FeedKind::OfflineMessageReceived => {
+                        AgentEvent::OfflineMessageReceived(OfflineMessageReceived {
+                            cursor,
+                            offline_message_id: entry.data.offline_message_id?,
                         })
                     }
                 }
@@ -853,6 +889,9 @@ pub struct StartVisitorSessionInput {
     /// The id the widget keeps for this browser (letters, digits, '-', '_'); omitted on a
     /// first visit, and returned in the session.
     pub visitor_id: Option<String>,
+    /// The secret the session that issued `visitorId` returned. Without it (or with a wrong
+    /// one) a known `visitorId` starts a new customer under a new `visitorId`.
+    pub visitor_secret: Option<String>,
     pub name: Option<String>,
     pub email: Option<String>,
     /// Free text such as "Berlin, Germany".

@@ -153,8 +153,9 @@ impl MutationRoot {
         ))
     }
 
-    /// Starts a customer's session from the widget. Public; a known `visitorId` is the same
-    /// customer again, with one more visit.
+    /// Starts a customer's session from the widget. Public; a known `visitorId` with its
+    /// `visitorSecret` is the same customer again, with one more visit; without the secret it
+    /// is a new customer.
     async fn start_visitor_session(
         &self,
         ctx: &Context<'_>,
@@ -164,6 +165,7 @@ impl MutationRoot {
         let input = chats::VisitorSessionInput {
             widget_key: input.widget_key,
             visitor_id: input.visitor_id,
+            visitor_secret: input.visitor_secret,
             name: input.name,
             email: input.email,
             location: input.location,
@@ -179,6 +181,7 @@ impl MutationRoot {
         Ok(VisitorSession {
             token: session.token,
             visitor_id: session.customer.visitor_id.clone(),
+            visitor_secret: session.visitor_secret,
             expires_at: session.expires_at,
             customer: Customer(session.customer),
         })
@@ -383,7 +386,8 @@ impl MutationRoot {
     }
 
     /// Registers the signed-in agent's device for pushes (again: the same token updates it,
-    /// re-enables it, and moves it from any other agent). With a device, an agent who accepts
+    /// re-enables it, and moves it from any other agent of the organization; a token registered
+    /// in another organization is refused with CONFLICT). With a device, an agent who accepts
     /// chats stays routable while the app is closed.
     async fn register_push_device(
         &self,

@@ -60,8 +60,9 @@ impl SubscriptionRoot {
     }
 
     /// Everything the signed-in agent's apps need live: chats assigned and transferred,
-    /// messages, the customer's typing with the sneak peek, the queue, attention and routing
-    /// status. With `since` (an event's cursor) it first replays what was missed, in order.
+    /// messages, the customer's typing with the sneak peek, the queue, attention, routing
+    /// status and offline messages. With `since` (an event's cursor) it first replays what was
+    /// missed, in order.
     #[allow(clippy::unused_async)] // async-graphql's subscription fields are async fns
     async fn agent_events(
         &self,

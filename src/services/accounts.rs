@@ -152,13 +152,11 @@ impl AccountService {
                 target.role
             )));
         }
-        if let Some(role) = input.role {
-            if !principal.role().can_manage(role) {
-                return Err(Error::forbidden(&format!("give agents the role {role}")));
-            }
-            if target.role == Role::Owner && role != Role::Owner {
-                self.ensure_another_owner(principal, &target).await?;
-            }
+        // Demoting the last active owner is refused by the store, in the change's transaction.
+        if let Some(role) = input.role
+            && !principal.role().can_manage(role)
+        {
+            return Err(Error::forbidden(&format!("give agents the role {role}")));
         }
         let name = input
             .name
@@ -198,9 +196,7 @@ impl AccountService {
                 target.role
             )));
         }
-        if target.role == Role::Owner {
-            self.ensure_another_owner(principal, &target).await?;
-        }
+        // The store refuses to deactivate the last active owner, in the same transaction.
         let agent = self
             .store
             .deactivate_agent(principal.organization_id(), agent_id, domain::now())
@@ -265,22 +261,6 @@ impl AccountService {
             }
         }
         Ok(valid)
-    }
-
-    /// An organization must keep at least one active owner.
-    async fn ensure_another_owner(&self, principal: &Principal, target: &Agent) -> Result<()> {
-        let other_owners = self
-            .agents(principal)
-            .await?
-            .iter()
-            .filter(|a| a.role == Role::Owner && a.active && a.id != target.id)
-            .count();
-        if other_owners == 0 {
-            return Err(Error::BadUserInput(
-                "the organization must keep an active owner".into(),
-            ));
-        }
-        Ok(())
     }
 }
 

@@ -21,7 +21,7 @@ use crate::domain::{
     choose_agent,
 };
 use crate::error::{Error, Result};
-use crate::services::auth::{Caller, CustomerPrincipal, Principal};
+use crate::services::auth::{Caller, CustomerPrincipal, Principal, random_token};
 use crate::services::rate_limit::FailureLimiter;
 use crate::store::{AgentLoad, ChatTx, CustomerVisit, Database, NewChatEvent, ParticipantRole};
 
@@ -35,12 +35,19 @@ const MAX_URL_CHARS: usize = 2048;
 const MAX_TITLE_CHARS: usize = 300;
 const MAX_USER_AGENT_CHARS: usize = 512;
 const MAX_COMMENT_CHARS: usize = 1000;
+/// Random bytes in a visitor secret: as strong as a refresh token.
+const VISITOR_SECRET_BYTES: usize = 32;
+/// Longest visitor secret accepted; ours are 43 characters.
+const MAX_VISITOR_SECRET_CHARS: usize = 128;
 
 /// What a widget sends to start a visitor session.
 #[derive(Debug, Clone, Default)]
 pub struct VisitorSessionInput {
     pub widget_key: String,
     pub visitor_id: Option<String>,
+    /// The secret the widget was given with the visitor id; without it a known visitor id
+    /// starts a new customer.
+    pub visitor_secret: Option<String>,
     pub name: Option<String>,
     pub email: Option<String>,
     pub location: Option<String>,
@@ -56,6 +63,8 @@ pub struct VisitorSession {
     pub token: String,
     pub expires_at: DateTime<Utc>,
     pub customer: Customer,
+    /// A new secret for the widget to keep with the visitor id, when this session issued one.
+    pub visitor_secret: Option<String>,
 }
 
 /// Whether a widget should offer a chat or the offline form.
@@ -152,7 +161,7 @@ impl Change {
                 )
                 .await?;
             self.feed_cursors.insert(agent_id.clone(), entry.seq);
-            self.announce(Topic::Agent(agent_id), BusEvent::Feed(entry));
+            self.announce(Topic::Agent(agent_id), BusEvent::Feed(Box::new(entry)));
         }
         self.announce(
             Topic::Chat(chat.id.clone()),
@@ -192,7 +201,10 @@ impl Change {
             )
             .await?;
         self.feed_cursors.insert(agent_id.to_owned(), entry.seq);
-        self.announce(Topic::Agent(agent_id.to_owned()), BusEvent::Feed(entry));
+        self.announce(
+            Topic::Agent(agent_id.to_owned()),
+            BusEvent::Feed(Box::new(entry)),
+        );
         Ok(())
     }
 
@@ -671,6 +683,16 @@ impl ChatService {
             }
             _ => domain::new_id(),
         };
+        let presented_secret = match input.visitor_secret.as_deref().map(str::trim) {
+            Some(secret) if secret.len() > MAX_VISITOR_SECRET_CHARS => {
+                return Err(Error::BadUserInput(format!(
+                    "visitorSecret must be at most {MAX_VISITOR_SECRET_CHARS} characters"
+                )));
+            }
+            Some(secret) if !secret.is_empty() => Some(secret),
+            _ => None,
+        };
+        let new_secret = random_token(VISITOR_SECRET_BYTES);
         let visit = CustomerVisit {
             organization_id: org.id.clone(),
             visitor_id,
@@ -693,13 +715,16 @@ impl ChatService {
                 MAX_USER_AGENT_CHARS,
             )?,
             at: domain::now(),
+            new_secret_hash: visitor_secret_hash(&new_secret),
+            presented_secret_hash: presented_secret.map(visitor_secret_hash),
         };
-        let customer = self.store.record_visit(&visit, &domain::new_id()).await?;
-        let (token, expires_at) = auth.visitor_token(&customer)?;
+        let recorded = self.store.record_visit(&visit, &domain::new_id()).await?;
+        let (token, expires_at) = auth.visitor_token(&recorded.customer)?;
         Ok(VisitorSession {
             token,
             expires_at,
-            customer,
+            customer: recorded.customer,
+            visitor_secret: recorded.secret_issued.then_some(new_secret),
         })
     }
 
@@ -838,7 +863,8 @@ impl ChatService {
         Ok(chat)
     }
 
-    /// A customer leaves a note for when someone is back.
+    /// A customer leaves a note for when someone is back. Every agent who may read it hears
+    /// `OfflineMessageReceived` in their feed, and gets a push where they switched it on.
     pub async fn leave_offline_message(
         &self,
         customer: &CustomerPrincipal,
@@ -868,6 +894,17 @@ impl ChatService {
             .await?;
         let title = format!("Offline message from {}", message.name);
         for agent in recipients {
+            change
+                .feed(
+                    &agent,
+                    FeedKind::OfflineMessageReceived,
+                    None,
+                    FeedData {
+                        offline_message_id: Some(message.id.clone()),
+                        ..FeedData::default()
+                    },
+                )
+                .await?;
             change
                 .push(
                     &agent,
@@ -1645,11 +1682,21 @@ impl ChatService {
             .offline_messages(principal.organization_id())
             .await?
             .into_iter()
-            .filter(|m| {
-                principal.role().is_admin()
-                    || domain::in_chat_group(&principal.agent, m.group_id.as_deref())
-            })
+            .filter(|m| may_read_offline_message(principal, m))
             .collect())
+    }
+
+    /// One offline message the agent may read (as in [`Self::offline_messages`]).
+    pub async fn offline_message(&self, principal: &Principal, id: &str) -> Result<OfflineMessage> {
+        let message = self
+            .store
+            .offline_message(principal.organization_id(), id)
+            .await
+            .map_err(|err| not_found(err, "offline message"))?;
+        if !may_read_offline_message(principal, &message) {
+            return Err(Error::NotFound("no such offline message".into()));
+        }
+        Ok(message)
     }
 
     /// Marks an offline message handled (or not).
@@ -2079,6 +2126,23 @@ fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>> {
         None => Ok(None),
         Some(v) => Ok(Some(domain::validate_name(field, v, 100)?)),
     }
+}
+
+/// Who may read an offline message: admins and owners, and the agents of its group (every
+/// agent, for a message to no group). `offline_message_recipients` selects the same agents.
+fn may_read_offline_message(principal: &Principal, message: &OfflineMessage) -> bool {
+    principal.role().is_admin()
+        || domain::in_chat_group(&principal.agent, message.group_id.as_deref())
+}
+
+/// How visitor secrets are stored: SHA-256, hex. They are random, so no salt or slow hash is
+/// needed, and a stolen database does not yield secrets that open customers' chats.
+fn visitor_secret_hash(secret: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn not_found(err: crate::store::DbError, what: &str) -> Error {

@@ -33,7 +33,9 @@ impl PushService {
     }
 
     /// Registers (or re-registers) a device for the principal. A token registered by another
-    /// agent before moves to this one: a phone changes hands, its token stays.
+    /// agent of the organization before moves to this one: a phone changes hands, its token
+    /// stays. A token of another organization's agent is refused (CONFLICT) and stays there:
+    /// otherwise anyone who learned a token could divert that agent's pushes.
     pub async fn register_device(
         &self,
         principal: &Principal,

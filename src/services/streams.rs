@@ -163,7 +163,7 @@ impl AgentStream {
                 if entry.seq == self.cursor + 1 {
                     self.cursor = entry.seq;
                     self.pending
-                        .push_back(AgentStreamEvent::Feed(Box::new(entry.clone())));
+                        .push_back(AgentStreamEvent::Feed(entry.clone()));
                 } else if entry.seq > self.cursor + 1 {
                     self.replay = true;
                 }

@@ -34,6 +34,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         include_str!("../../migrations/sqlite/0004_load_index.sql"),
     ),
     (
+        6,
+        "visitor_secret",
+        include_str!("../../migrations/sqlite/0006_visitor_secret.sql"),
+    ),
+    (
         7,
         "access_changes",
         include_str!("../../migrations/sqlite/0007_access_changes.sql"),
@@ -66,6 +71,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         4,
         "load_index",
         include_str!("../../migrations/postgres/0004_load_index.sql"),
+    ),
+    (
+        6,
+        "visitor_secret",
+        include_str!("../../migrations/postgres/0006_visitor_secret.sql"),
     ),
     (
         7,

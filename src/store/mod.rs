@@ -33,6 +33,10 @@ pub enum DbError {
     /// A unique constraint refused the write; the message says what already exists.
     #[error("{0}")]
     Conflict(String),
+    /// The change would leave the organization without an active owner. Checked in the
+    /// change's own transaction, so two owners removing each other cannot both succeed.
+    #[error("the organization must keep an active owner")]
+    LastActiveOwner,
     /// Anything else: connection, I/O, a bug in SQL.
     #[error(transparent)]
     Other(sqlx::Error),
@@ -172,13 +176,16 @@ pub trait Database: ChatStore + PushStore + Send + Sync + 'static {
     async fn agent_credentials(&self, email: &str) -> DbResult<Vec<(Agent, String)>>;
     async fn agents(&self, organization_id: &str) -> DbResult<Vec<Agent>>;
     async fn create_agent(&self, agent: &NewAgent) -> DbResult<Agent>;
+    /// Changes an agent; [`DbError::LastActiveOwner`] when it would demote the organization's
+    /// last active owner.
     async fn update_agent(
         &self,
         organization_id: &str,
         agent_id: &str,
         update: &AgentUpdate,
     ) -> DbResult<Agent>;
-    /// Deactivates an agent and revokes all their sessions in one transaction.
+    /// Deactivates an agent and revokes all their sessions in one transaction;
+    /// [`DbError::LastActiveOwner`] when they are the organization's last active owner.
     async fn deactivate_agent(
         &self,
         organization_id: &str,
@@ -267,6 +274,20 @@ pub struct CustomerVisit {
     pub referrer: Option<String>,
     pub user_agent: Option<String>,
     pub at: DateTime<Utc>,
+    /// The hash of a new visitor secret, kept when the visit creates the customer or claims
+    /// one from before visitor secrets.
+    pub new_secret_hash: String,
+    /// The hash of the secret the widget presented: a returning customer must match it.
+    pub presented_secret_hash: Option<String>,
+}
+
+/// What recording a visit led to.
+#[derive(Debug, Clone)]
+pub struct RecordedVisit {
+    pub customer: Customer,
+    /// Whether the visit's new secret is now the customer's (a new customer, or one from
+    /// before visitor secrets), so the widget must be given it.
+    pub secret_issued: bool,
 }
 
 /// A transcript entry about to be appended; the store numbers it.
@@ -497,7 +518,10 @@ pub trait ChatStore: Send + Sync {
         organization_id: &str,
         settings: &ChatSettings,
     ) -> DbResult<Organization>;
-    async fn record_visit(&self, visit: &CustomerVisit, new_id: &str) -> DbResult<Customer>;
+    /// Creates the customer, or updates the returning one whose secret the visit presents.
+    /// A visit to a known visitor id with a missing or wrong secret creates a new customer
+    /// under a new visitor id instead, and leaves the known one untouched.
+    async fn record_visit(&self, visit: &CustomerVisit, new_id: &str) -> DbResult<RecordedVisit>;
     async fn customer(&self, organization_id: &str, customer_id: &str) -> DbResult<Customer>;
     async fn record_page_view(
         &self,
@@ -572,6 +596,7 @@ pub trait ChatStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> DbResult<()>;
     async fn offline_messages(&self, organization_id: &str) -> DbResult<Vec<OfflineMessage>>;
+    async fn offline_message(&self, organization_id: &str, id: &str) -> DbResult<OfflineMessage>;
     async fn set_offline_message_handled(
         &self,
         organization_id: &str,
@@ -584,7 +609,8 @@ pub trait ChatStore: Send + Sync {
 #[async_trait]
 pub trait PushStore: Send + Sync {
     /// Registers a device, or updates the one with the same token (which moves to this
-    /// agent and is enabled again).
+    /// agent and is enabled again). A token registered in another organization stays there:
+    /// [`DbError::Conflict`].
     async fn upsert_push_device(&self, device: &PushDevice) -> DbResult<PushDevice>;
     /// Removes the agent's device with this token; false when there was none.
     async fn delete_push_device(&self, agent_id: &str, token: &str) -> DbResult<bool>;

@@ -11,7 +11,7 @@ use super::Db;
 use crate::domain::{
     Agent, Chat, ChatEvent, ChatSettings, ChatStatus, Customer, FeedData, FeedEntry, FeedKind,
     Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
-    PushJobStatus, RoutingCandidate, RoutingStatus,
+    PushJobStatus, Role, RoutingCandidate, RoutingStatus,
 };
 use crate::store::chat_sql::{
     self as stmt, AGENT_COLUMNS, AgentRow, CHAT_COLUMNS, CUSTOMER_COLUMNS, CandidateRow, Columns,
@@ -24,8 +24,8 @@ use crate::store::chat_sql::{
 use crate::store::migrations::migrator;
 use crate::store::{
     AgentLoad, AgentUpdate, ChatStore, ChatTx, CustomerVisit, Database, DbError, DbResult, Direct,
-    NewAgent, NewChatEvent, NewRefreshToken, ParticipantRole, PoolStats, PushStore, RefreshOutcome,
-    WriterHold, from_millis, on_unique, to_millis,
+    NewAgent, NewChatEvent, NewRefreshToken, ParticipantRole, PoolStats, PushStore, RecordedVisit,
+    RefreshOutcome, WriterHold, from_millis, on_unique, to_millis,
 };
 
 /// A store on one SQL backend. SQLite gets a single writer connection (SQLite allows one
@@ -155,6 +155,45 @@ async fn load_agent(
         .fetch_all(&mut *conn)
         .await?;
     agent_from_row(row, group_ids)
+}
+
+/// Locks the organization's row until the transaction ends, serializing the changes that
+/// must see each other (on Postgres; SQLite's single writer serializes them already).
+async fn lock_organization_row(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    organization_id: &str,
+) -> DbResult<()> {
+    sqlx::query(&format!(
+        "SELECT id FROM organizations WHERE id = $1{}",
+        super::FOR_UPDATE
+    ))
+    .bind(organization_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or(DbError::NotFound)?;
+    Ok(())
+}
+
+/// Refuses a change that would leave the organization without an active owner besides
+/// `agent_id`. Run after [`lock_organization_row`], so no concurrent change slips between
+/// this check and the write.
+async fn ensure_another_active_owner(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    organization_id: &str,
+    agent_id: &str,
+) -> DbResult<()> {
+    let others: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM agents WHERE organization_id = $1 AND role = 'OWNER' \
+         AND active AND id <> $2",
+    )
+    .bind(organization_id)
+    .bind(agent_id)
+    .fetch_one(&mut *conn)
+    .await?;
+    if others == 0 {
+        return Err(DbError::LastActiveOwner);
+    }
+    Ok(())
 }
 
 async fn insert_agent(
@@ -405,9 +444,13 @@ impl Database for SqlStore {
         update: &AgentUpdate,
     ) -> DbResult<Agent> {
         let mut tx = self.begin().await?;
+        lock_organization_row(&mut tx, organization_id).await?;
         let current = load_agent(&mut tx, organization_id, agent_id).await?;
         let name = update.name.as_ref().unwrap_or(&current.name);
         let role = update.role.unwrap_or(current.role);
+        if current.active && current.role == Role::Owner && role != Role::Owner {
+            ensure_another_active_owner(&mut tx, organization_id, agent_id).await?;
+        }
         let chat_limit = update.chat_limit.unwrap_or(current.chat_limit);
         sqlx::query("UPDATE agents SET name = $1, role = $2, chat_limit = $3 WHERE id = $4")
             .bind(name)
@@ -431,6 +474,11 @@ impl Database for SqlStore {
         at: DateTime<Utc>,
     ) -> DbResult<Agent> {
         let mut tx = self.begin().await?;
+        lock_organization_row(&mut tx, organization_id).await?;
+        let current = load_agent(&mut tx, organization_id, agent_id).await?;
+        if current.active && current.role == Role::Owner {
+            ensure_another_active_owner(&mut tx, organization_id, agent_id).await?;
+        }
         let done = sqlx::query(
             "UPDATE agents SET active = FALSE, routing_status = 'OFFLINE' \
              WHERE id = $1 AND organization_id = $2",
@@ -1165,46 +1213,24 @@ impl ChatStore for SqlStore {
         self.organization(organization_id).await
     }
 
-    async fn record_visit(&self, visit: &CustomerVisit, new_id: &str) -> DbResult<Customer> {
+    async fn record_visit(&self, visit: &CustomerVisit, new_id: &str) -> DbResult<RecordedVisit> {
         let mut tx = self.begin().await?;
-        let at = to_millis(visit.at);
-        // A returning visitor keeps what they told us before unless they tell us anew.
-        let row = sqlx::query(&format!(
-            "INSERT INTO customers (id, organization_id, visitor_id, name, email, location, \
-             ip_address, current_page_url, current_page_title, referrer, user_agent, visits, \
-             created_at, last_seen_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12) \
-             ON CONFLICT (organization_id, visitor_id) DO UPDATE SET \
-             name = COALESCE(excluded.name, customers.name), \
-             email = COALESCE(excluded.email, customers.email), \
-             location = COALESCE(excluded.location, customers.location), \
-             ip_address = COALESCE(excluded.ip_address, customers.ip_address), \
-             current_page_url = COALESCE(excluded.current_page_url, customers.current_page_url), \
-             current_page_title = COALESCE(excluded.current_page_title, customers.current_page_title), \
-             referrer = COALESCE(excluded.referrer, customers.referrer), \
-             user_agent = COALESCE(excluded.user_agent, customers.user_agent), \
-             visits = customers.visits + 1, last_seen_at = excluded.last_seen_at \
-             RETURNING {CUSTOMER_COLUMNS}"
-        ))
-        .bind(new_id)
-        .bind(&visit.organization_id)
-        .bind(&visit.visitor_id)
-        .bind(&visit.name)
-        .bind(&visit.email)
-        .bind(&visit.location)
-        .bind(&visit.ip_address)
-        .bind(&visit.page_url)
-        .bind(&visit.page_title)
-        .bind(&visit.referrer)
-        .bind(&visit.user_agent)
-        .bind(at)
-        .fetch_one(&mut *tx)
-        .await?;
-        let customer = customer_from_row(&row)?;
+        let recorded = match upsert_customer(&mut tx, visit, &visit.visitor_id, new_id).await? {
+            Some(recorded) => recorded,
+            // Someone else's visitor id: a customer of their own, under an id of their own.
+            None => upsert_customer(
+                &mut tx,
+                visit,
+                &crate::domain::new_id(),
+                &crate::domain::new_id(),
+            )
+            .await?
+            .ok_or(DbError::NotFound)?,
+        };
         if let Some(url) = &visit.page_url {
             insert_page_view(
                 &mut tx,
-                &customer.id,
+                &recorded.customer.id,
                 url,
                 visit.page_title.as_deref(),
                 visit.at,
@@ -1212,7 +1238,7 @@ impl ChatStore for SqlStore {
             .await?;
         }
         tx.commit().await?;
-        Ok(customer)
+        Ok(recorded)
     }
 
     async fn customer(&self, organization_id: &str, customer_id: &str) -> DbResult<Customer> {
@@ -1556,6 +1582,18 @@ impl ChatStore for SqlStore {
         rows.iter().map(offline_message_from_row).collect()
     }
 
+    async fn offline_message(&self, organization_id: &str, id: &str) -> DbResult<OfflineMessage> {
+        let row = sqlx::query(
+            "SELECT id, organization_id, customer_id, group_id, name, email, text, handled, \
+             created_at FROM offline_messages WHERE id = $1 AND organization_id = $2",
+        )
+        .bind(id)
+        .bind(organization_id)
+        .fetch_one(&self.read)
+        .await?;
+        offline_message_from_row(&row)
+    }
+
     async fn set_offline_message_handled(
         &self,
         organization_id: &str,
@@ -1575,6 +1613,60 @@ impl ChatStore for SqlStore {
         .await?;
         offline_message_from_row(&row)
     }
+}
+
+/// Inserts the customer `visitor_id`, or updates them when the visit presents their secret
+/// (or they have none yet, from before secrets: the visit claims them with its new one).
+/// `None` when the customer exists and the secret does not match: nothing was written.
+async fn upsert_customer(
+    conn: &mut <Db as sqlx::Database>::Connection,
+    visit: &CustomerVisit,
+    visitor_id: &str,
+    new_id: &str,
+) -> DbResult<Option<RecordedVisit>> {
+    let at = to_millis(visit.at);
+    // A returning visitor keeps what they told us before unless they tell us anew.
+    let row = sqlx::query(&format!(
+        "INSERT INTO customers (id, organization_id, visitor_id, name, email, location, \
+         ip_address, current_page_url, current_page_title, referrer, user_agent, visits, \
+         created_at, last_seen_at, visitor_secret_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, $12, $12, $13) \
+         ON CONFLICT (organization_id, visitor_id) DO UPDATE SET \
+         name = COALESCE(excluded.name, customers.name), \
+         email = COALESCE(excluded.email, customers.email), \
+         location = COALESCE(excluded.location, customers.location), \
+         ip_address = COALESCE(excluded.ip_address, customers.ip_address), \
+         current_page_url = COALESCE(excluded.current_page_url, customers.current_page_url), \
+         current_page_title = COALESCE(excluded.current_page_title, customers.current_page_title), \
+         referrer = COALESCE(excluded.referrer, customers.referrer), \
+         user_agent = COALESCE(excluded.user_agent, customers.user_agent), \
+         visits = customers.visits + 1, last_seen_at = excluded.last_seen_at, \
+         visitor_secret_hash = COALESCE(customers.visitor_secret_hash, excluded.visitor_secret_hash) \
+         WHERE customers.visitor_secret_hash IS NULL OR customers.visitor_secret_hash = $14 \
+         RETURNING {CUSTOMER_COLUMNS}, visitor_secret_hash"
+    ))
+    .bind(new_id)
+    .bind(&visit.organization_id)
+    .bind(visitor_id)
+    .bind(&visit.name)
+    .bind(&visit.email)
+    .bind(&visit.location)
+    .bind(&visit.ip_address)
+    .bind(&visit.page_url)
+    .bind(&visit.page_title)
+    .bind(&visit.referrer)
+    .bind(&visit.user_agent)
+    .bind(at)
+    .bind(&visit.new_secret_hash)
+    .bind(&visit.presented_secret_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let stored_hash: Option<String> = row.try_get("visitor_secret_hash")?;
+    Ok(Some(RecordedVisit {
+        customer: customer_from_row(&row)?,
+        secret_issued: stored_hash.as_deref() == Some(visit.new_secret_hash.as_str()),
+    }))
 }
 
 async fn insert_page_view(
@@ -1630,6 +1722,7 @@ impl PushStore for SqlStore {
              app_id = excluded.app_id, environment = excluded.environment, \
              locale = excluded.locale, device_name = excluded.device_name, \
              disabled_reason = NULL, updated_at = excluded.updated_at \
+             WHERE push_devices.organization_id = excluded.organization_id \
              RETURNING {DEVICE_COLUMNS}"
         ))
         .bind(&device.id)
@@ -1642,8 +1735,10 @@ impl PushStore for SqlStore {
         .bind(&device.locale)
         .bind(&device.device_name)
         .bind(to_millis(device.updated_at))
-        .fetch_one(&self.write)
-        .await?;
+        .fetch_optional(&self.write)
+        .await?
+        // The token belongs to an agent of another organization: it stays there.
+        .ok_or_else(|| DbError::Conflict("this device token cannot be registered".into()))?;
         device_from_row(&row)
     }
 

@@ -81,14 +81,21 @@ async fn other_organization(server: &TestServer) -> (String, String) {
     )
 }
 
-/// Starts a visitor session and returns the whole VisitorSession.
-async fn visitor_session(server: &TestServer, key: &str, visitor_id: &str) -> Value {
+/// Starts a visitor session, with the secret an earlier one issued, and returns the whole
+/// VisitorSession.
+async fn visitor_session(
+    server: &TestServer,
+    key: &str,
+    visitor_id: &str,
+    visitor_secret: Option<&str>,
+) -> Value {
     server
         .ok(
             None,
             "mutation($input: StartVisitorSessionInput!) { startVisitorSession(input: $input) {
-                token visitorId customer { id visits } } }",
-            json!({"input": {"widgetKey": key, "visitorId": visitor_id, "name": "Returning Rob"}}),
+                token visitorId visitorSecret customer { id visits } } }",
+            json!({"input": {"widgetKey": key, "visitorId": visitor_id,
+                   "visitorSecret": visitor_secret, "name": "Returning Rob"}}),
         )
         .await["startVisitorSession"]
         .clone()
@@ -966,7 +973,8 @@ async fn a_returning_customer_goes_back_to_their_previous_agent() {
     let mut ada_events = agent_events(&server, &ada, Some("0")).await;
 
     // Ada is the only one accepting: she gets Rob's chat and another.
-    let first_visit = visitor_session(&server, &key, "rob").await;
+    let first_visit = visitor_session(&server, &key, "rob", None).await;
+    let rob_secret = first_visit["visitorSecret"].as_str().unwrap().to_owned();
     assert_eq!(first_visit["customer"]["visits"], 1);
     let rob = first_visit["token"].as_str().unwrap().to_owned();
     let (first_chat, _) = start_chat_for(&server, &rob, "Where is my parcel?", None).await;
@@ -982,7 +990,7 @@ async fn a_returning_customer_goes_back_to_their_previous_agent() {
 
     // Bob signs in with no chats; ada still has one.
     let bob = server.agent_token("bob@example.com").await;
-    let second_visit = visitor_session(&server, &key, "rob").await;
+    let second_visit = visitor_session(&server, &key, "rob", Some(&rob_secret)).await;
     assert_eq!(second_visit["visitorId"], "rob");
     assert_eq!(second_visit["customer"]["visits"], 2);
     assert_eq!(
@@ -1010,7 +1018,7 @@ async fn a_returning_customer_goes_back_to_their_previous_agent() {
         .ok(Some(&ada), CLOSE, json!({"c": second_chat}))
         .await;
     not_accepting(&server, &ada).await;
-    let third_visit = visitor_session(&server, &key, "rob").await;
+    let third_visit = visitor_session(&server, &key, "rob", Some(&rob_secret)).await;
     assert_eq!(third_visit["customer"]["visits"], 3);
     let rob = third_visit["token"].as_str().unwrap().to_owned();
     let (third_chat, _) = start_chat_for(&server, &rob, "Third time", None).await;

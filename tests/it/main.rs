@@ -9,6 +9,7 @@ mod auth;
 mod chat_access;
 mod chats;
 mod cli;
+mod hardening_data;
 mod http;
 mod push;
 mod resume;

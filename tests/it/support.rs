@@ -342,6 +342,26 @@ impl TestServer {
         ws
     }
 
+    /// Runs one SQL statement on the server's database, for states the API cannot make (rows
+    /// written by an older version).
+    pub async fn execute_sql(&self, statement: &str) {
+        use sqlx::Connection;
+        match &self.config.database_url {
+            Some(url) if url.starts_with("postgres") => {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+            }
+            _ => {
+                let path = self.config.data_dir.join("switchboard.db");
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .unwrap();
+                sqlx::query(statement).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+
     /// Reads /metrics.
     pub async fn metrics(&self) -> String {
         self.http
@@ -559,6 +579,7 @@ pub const AGENT_EVENTS: &str = "subscription($since: String) { agentEvents(since
     ... on ChatClosed { chat { id } }
     ... on AttentionChanged { chat { id } attention }
     ... on RoutingStatusChanged { routingStatus }
+    ... on OfflineMessageReceived { offlineMessage { id name email text groupId createdAt handled } }
 } }";
 
 pub const CHAT_EVENTS: &str =
