@@ -151,8 +151,14 @@ pub struct Config {
     )]
     pub customer_messages_per_minute: u32,
 
-    /// Take the client address from X-Forwarded-For (only behind a proxy you run).
-    #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
+    /// How many proxies you run in front of the server. With N > 0 the client address (for
+    /// rate limits) is the X-Forwarded-For entry N places from the right, the one your outermost
+    /// proxy wrote; entries further left are written by the client and ignored. 0: the TCP peer.
+    #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", default_value_t = 0)]
+    pub trusted_proxies: usize,
+
+    /// Deprecated: `true` means SWITCHBOARD_TRUSTED_PROXIES=1.
+    #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set, hide = true)]
     pub trust_forwarded_for: bool,
 
     /// Failed logins per account within 15 minutes before further attempts are refused.
@@ -173,6 +179,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// Proxy hops in front of the server, counting the deprecated
+    /// SWITCHBOARD_TRUST_FORWARDED_FOR as one.
+    pub fn trusted_proxy_hops(&self) -> usize {
+        if self.trust_forwarded_for {
+            self.trusted_proxies.max(1)
+        } else {
+            self.trusted_proxies
+        }
+    }
+
     /// The configuration with every default, for tests and tools.
     pub fn defaults() -> Self {
         #[derive(clap::Parser)]

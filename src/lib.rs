@@ -68,6 +68,12 @@ impl App {
     /// Opens and migrates the store, bootstraps an empty database, builds the services.
     pub async fn start(config: Config) -> Result<App, StartupError> {
         config.validate().map_err(StartupError::Config)?;
+        if config.trust_forwarded_for {
+            tracing::warn!(
+                "SWITCHBOARD_TRUST_FORWARDED_FOR is deprecated: set SWITCHBOARD_TRUSTED_PROXIES to \
+                 the number of proxies in front of the server (taken as 1 now)"
+            );
+        }
         let store = open_store(&config).await?;
         store.migrate().await.map_err(StartupError::Database)?;
         let jwt_secret = jwt_secret(&config)?;

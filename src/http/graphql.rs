@@ -216,22 +216,13 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> RequestAuth {
     }
 }
 
-/// The client's address: the peer, or the first X-Forwarded-For hop behind a trusted proxy.
+/// The client's address as the configured proxies report it.
 pub(super) fn client_addr(
     state: &AppState,
     headers: &HeaderMap,
     peer: SocketAddr,
 ) -> std::net::IpAddr {
-    if state.config.trust_forwarded_for
-        && let Some(forwarded) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return forwarded;
-    }
-    peer.ip()
+    super::client_addr::client_addr(headers, peer, state.config.trusted_proxy_hops())
 }
 
 fn accepts(headers: &HeaderMap, media: &str) -> bool {

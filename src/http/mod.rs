@@ -1,6 +1,7 @@
 //! The HTTP surface: /graphql (POST, GET, WebSocket), /healthz, /readyz, /metrics, and the
 //! server loop with graceful shutdown.
 
+mod client_addr;
 mod graphql;
 mod ws;
 

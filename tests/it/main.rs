@@ -10,6 +10,7 @@ mod chat_access;
 mod chats;
 mod cli;
 mod http;
+mod perimeter;
 mod push;
 mod resume;
 mod routing;
