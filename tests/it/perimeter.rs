@@ -46,3 +46,34 @@ async fn a_forged_left_most_forwarded_hop_does_not_change_the_rate_limit_key() {
     let body = visitor_session_via_proxy(&server, &key, "198.51.100.3, 203.0.113.8").await;
     assert!(body.get("errors").is_none(), "{body}");
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_and_its_files_are_private_to_the_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut data_dir = None;
+    let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| {
+        config.data_dir = config.data_dir.join("fresh").join("data");
+        config.jwt_secret = None;
+        data_dir = Some(config.data_dir.clone());
+    })
+    .await;
+    // A write makes sure the WAL and its index exist.
+    server.owner_token().await;
+    let data_dir = data_dir.unwrap();
+    let mode = |name: &str| {
+        let path = data_dir.join(name);
+        let metadata = std::fs::metadata(&path)
+            .unwrap_or_else(|err| panic!("{} is missing: {err}", path.display()));
+        metadata.permissions().mode() & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the data directory");
+    for file in [
+        "switchboard.db",
+        "switchboard.db-wal",
+        "switchboard.db-shm",
+        "jwt-secret",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+}
