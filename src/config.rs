@@ -77,6 +77,35 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Time a client has to send a request's headers, from when it connects or starts the
+    /// request; a slower client (slowloris) is disconnected.
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Time a client has to send a request's body; a slower one gets 408 and is disconnected.
+    #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// How long a kept-alive HTTP connection may sit unused before it is closed. WebSockets are
+    /// not affected: they have SWITCHBOARD_WS_PING_INTERVAL.
+    #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most connections (HTTP and WebSocket) open at once from one client address; 0: no cap.
+    /// Not applied behind SWITCHBOARD_TRUSTED_PROXIES, where every connection comes from a proxy.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: usize,
+
+    /// Most connections open at once. Unset: the open-file limit (raised to its hard limit at
+    /// start) minus a reserve for the database, pushes and health checks. A larger value is
+    /// lowered to that.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
     /// Deepest nesting of fields a query may have.
     #[arg(long, env = "SWITCHBOARD_MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
@@ -225,6 +254,19 @@ impl Config {
             .map_err(|err| format!("SWITCHBOARD_BOOTSTRAP_OWNER_EMAIL: {err}"))?;
         if self.access_token_ttl < Duration::from_secs(1) {
             return Err("SWITCHBOARD_ACCESS_TOKEN_TTL must be at least 1s".into());
+        }
+        if self.header_read_timeout.is_zero()
+            || self.request_timeout.is_zero()
+            || self.idle_timeout.is_zero()
+        {
+            return Err(
+                "SWITCHBOARD_HEADER_READ_TIMEOUT, SWITCHBOARD_REQUEST_TIMEOUT and \
+                        SWITCHBOARD_IDLE_TIMEOUT must be longer than zero"
+                    .into(),
+            );
+        }
+        if self.max_connections == Some(0) {
+            return Err("SWITCHBOARD_MAX_CONNECTIONS must be at least 1 (or unset)".into());
         }
         if self.ws_ping_interval.is_zero()
             || self.ws_init_timeout.is_zero()

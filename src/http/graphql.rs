@@ -40,17 +40,35 @@ pub(super) async fn post(
         );
     }
     let limit = state.config.max_body_bytes;
-    let bytes = match to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                media,
-                "PAYLOAD_TOO_LARGE",
-                format!("the request body is larger than {limit} bytes"),
-            );
-        }
-    };
+    let bytes =
+        match tokio::time::timeout(state.config.request_timeout, to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Err(_) => {
+                // A body trickled in slowly would hold the connection (and its memory) for as long
+                // as the client likes.
+                let mut response = refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    media,
+                    "REQUEST_TIMEOUT",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        state.config.request_timeout.as_secs_f64()
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+            Ok(Err(_)) => {
+                return refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    media,
+                    "PAYLOAD_TOO_LARGE",
+                    format!("the request body is larger than {limit} bytes"),
+                );
+            }
+        };
     let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(request) => request,
         Err(err) => {

@@ -1,9 +1,13 @@
 //! The server's perimeter: client addresses behind proxies, connection limits and timeouts,
 //! query cost limits, input the databases refuse, readiness, and file modes.
 
-use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
-use crate::support::{TestServer, error_code, widget_key};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{Backend, OWNER_EMAIL, TestServer, error_code, widget_key};
 
 const START_VISITOR_SESSION: &str = "mutation($input: StartVisitorSessionInput!) {
     startVisitorSession(input: $input) { token } }";
@@ -26,7 +30,7 @@ async fn visitor_session_via_proxy(server: &TestServer, key: &str, forwarded_for
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_left_most_forwarded_hop_does_not_change_the_rate_limit_key() {
-    let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
         config.trusted_proxies = 1;
         config.visitor_sessions_per_minute = 2;
     })
@@ -52,7 +56,7 @@ async fn a_forged_left_most_forwarded_hop_does_not_change_the_rate_limit_key() {
 async fn the_data_directory_and_its_files_are_private_to_the_owner() {
     use std::os::unix::fs::PermissionsExt;
     let mut data_dir = None;
-    let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
         config.data_dir = config.data_dir.join("fresh").join("data");
         config.jwt_secret = None;
         data_dir = Some(config.data_dir.clone());
@@ -76,4 +80,247 @@ async fn the_data_directory_and_its_files_are_private_to_the_owner() {
     ] {
         assert_eq!(mode(file), 0o600, "{file}");
     }
+}
+
+/// A raw TCP connection to the server, for clients no HTTP library would imitate.
+async fn connect(server: &TestServer) -> TcpStream {
+    TcpStream::connect(server.base_url.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+/// Reads until the server closes the connection (or resets it); returns what came. Panics if
+/// it stays open longer than `within`.
+async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> String {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(within, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server kept the connection open past {within:?}"
+    );
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// Whether the connection is still open after `quiet` without the server saying anything.
+async fn stays_open(stream: &mut TcpStream, quiet: Duration) -> bool {
+    let mut buf = [0u8; 1];
+    tokio::time::timeout(quiet, stream.read(&mut buf))
+        .await
+        .is_err()
+}
+
+/// GET /healthz on a fresh connection (no pooled one), as a probe would.
+async fn healthz(server: &TestServer) -> reqwest::StatusCode {
+    reqwest::Client::new()
+        .get(format!("{}/healthz", server.base_url))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_per_address_cap_are_refused() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.max_connections_per_address = 4;
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = connect(&server).await;
+        // A request proves the server counts this connection before the next one connects.
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 256];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(stream);
+    }
+    let mut refused = connect(&server).await;
+    let _ = refused
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await;
+    let answer = read_until_closed(&mut refused, Duration::from_secs(3)).await;
+    assert_eq!(answer, "", "the fifth connection is closed unanswered");
+    // A closed connection frees its place.
+    drop(held.pop());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let status = reqwest::Client::new()
+            .get(format!("{}/healthz", server.base_url))
+            .send()
+            .await
+            .map(|response| response.status());
+        if status.is_ok_and(|status| status == 200) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no place freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slowloris_connection_is_closed_after_the_header_timeout() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.header_read_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let started = Instant::now();
+    let mut stream = connect(&server).await;
+    let (mut reader, mut writer) = stream.split();
+    // One header line every 100 ms, never the blank line that ends them.
+    let trickle = async {
+        let _ = writer.write_all(b"GET /healthz HTTP/1.1\r\n").await;
+        for i in 0.. {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if writer
+                .write_all(format!("x-slow-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    };
+    let closed = async {
+        let mut buf = [0u8; 256];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::select! {
+        () = closed => {}
+        () = trickle => {}
+        () = tokio::time::sleep(Duration::from_secs(5)) => panic!("still open after 5 s"),
+    }
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= Duration::from_millis(400),
+        "closed too early: {elapsed:?}"
+    );
+    // A connection that never sends anything is closed the same way.
+    let mut silent = connect(&server).await;
+    read_until_closed(&mut silent, Duration::from_secs(3)).await;
+    assert_eq!(healthz(&server).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickled_request_body_gets_408() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.request_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut stream = connect(&server).await;
+    stream
+        .write_all(
+            b"POST /graphql HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+              content-length: 1000\r\n\r\n{\"query\":",
+        )
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut stream, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.idle_timeout = Duration::from_millis(800);
+    })
+    .await;
+    let mut stream = connect(&server).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let n = stream.read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    // Kept alive for a while after the response, then closed.
+    assert!(stays_open(&mut stream, Duration::from_millis(300)).await);
+    read_until_closed(&mut stream, Duration::from_secs(3)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_checks_answer_while_the_connection_cap_is_reached() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.max_connections = Some(4);
+    })
+    .await;
+    let mut idle = Vec::new();
+    for _ in 0..4 {
+        let mut stream = connect(&server).await;
+        // Half a request: the connection is taken and stays so.
+        stream.write_all(b"GET /hea").await.unwrap();
+        idle.push(stream);
+    }
+    // The server accepts in order; wait until the four are counted, i.e. a request on a new
+    // connection gets the over-capacity answer.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let body = reqwest::Client::new()
+            .post(&server.graphql_url)
+            .json(&json!({"query": "{ __typename }"}))
+            .send()
+            .await
+            .unwrap();
+        if body.status() == 503 {
+            assert_eq!(body.headers()["retry-after"], "1");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cap is never reached"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(healthz(&server).await, 200);
+    let ready = reqwest::Client::new()
+        .get(format!("{}/readyz", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    for stream in &mut idle {
+        assert!(stays_open(stream, Duration::from_millis(10)).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_established_websocket_outlives_http_timeouts_and_the_cap() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.max_connections = Some(2);
+        config.header_read_timeout = Duration::from_millis(300);
+        config.idle_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let owner = server.owner_token().await;
+    let mut ws = server.ws_ready(&owner).await;
+    // The second and last place.
+    let mut other = connect(&server).await;
+    other.write_all(b"GET /hea").await.unwrap();
+    // Past both HTTP timeouts: the plain connection is gone, the WebSocket is not.
+    read_until_closed(&mut other, Duration::from_secs(3)).await;
+    let mut filler = connect(&server).await;
+    filler.write_all(b"GET /hea").await.unwrap();
+    ws.send(json!({"id": "me", "type": "subscribe", "payload": {"query": "{ me { email } }"}}))
+        .await;
+    let answer = ws.next().await;
+    assert_eq!(answer["type"], "next", "{answer}");
+    assert_eq!(answer["payload"]["data"]["me"]["email"], OWNER_EMAIL);
 }
