@@ -110,9 +110,14 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
 
-    /// Highest complexity (roughly, fields selected) a query may have.
-    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_COMPLEXITY", default_value_t = 500)]
+    /// Highest complexity a query may have: one per field selected, a list's items counted
+    /// as many times as its page size (`first`, `last`) allows, or 10 times without one.
+    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_COMPLEXITY", default_value_t = 4000)]
     pub max_query_complexity: usize,
+
+    /// Most aliased fields one operation may have: each alias repeats a field's whole work.
+    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_ALIASES", default_value_t = 30)]
+    pub max_query_aliases: usize,
 
     /// How long a WebSocket may stay open without sending connection_init (closed with 4408).
     #[arg(long, env = "SWITCHBOARD_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]

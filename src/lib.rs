@@ -124,6 +124,7 @@ impl App {
             QueryLimits {
                 max_depth: config.max_query_depth,
                 max_complexity: config.max_query_complexity,
+                max_aliases: config.max_query_aliases,
             },
         );
         Ok(App {

@@ -324,3 +324,248 @@ async fn an_established_websocket_outlives_http_timeouts_and_the_cap() {
     assert_eq!(answer["type"], "next", "{answer}");
     assert_eq!(answer["payload"]["data"]["me"]["email"], OWNER_EMAIL);
 }
+
+/// A visitor with a chat of their own, the way the widget sets one up.
+async fn visitor_with_chat(server: &TestServer) -> (String, String) {
+    let owner = server.owner_token().await;
+    let key = widget_key(server, &owner).await;
+    let visitor = crate::support::visitor(server, &key, "amplifier").await;
+    let (chat, _) = crate::support::start_chat(server, &visitor, "hello").await;
+    (visitor, chat)
+}
+
+/// `count` aliases of the customer's page history, `first` entries each.
+fn aliased_page_history(count: usize, first: i32) -> String {
+    let aliases: String = (0..count)
+        .map(|i| format!(" h{i}: pageHistory(first: {first}) {{ url title viewedAt }}"))
+        .collect();
+    format!("query($id: ID!) {{ chat(id: $id) {{ customer {{ {aliases} }} }} }}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundreds_of_aliases_are_refused() {
+    let server = TestServer::start().await;
+    let (visitor, chat) = visitor_with_chat(&server).await;
+    let body = server
+        .gql(
+            Some(&visitor),
+            &aliased_page_history(240, 100),
+            json!({"id": chat}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("aliased fields"),
+        "{body}"
+    );
+    assert!(body.get("data").is_none_or(Value::is_null), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_costs_multiply_by_their_page_size() {
+    let server = TestServer::start().await;
+    let (visitor, chat) = visitor_with_chat(&server).await;
+    let body = server
+        .gql(
+            Some(&visitor),
+            &aliased_page_history(30, 100),
+            json!({"id": chat}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+    // The same fields on small pages are fine: the cost is the page size, not the field count.
+    server
+        .ok(
+            Some(&visitor),
+            &aliased_page_history(30, 5),
+            json!({"id": chat}),
+        )
+        .await;
+    // Variables count as much as literals.
+    let body = server
+        .gql(
+            Some(&visitor),
+            "query($id: ID!, $n: Int!) { chat(id: $id) { a: events(first: $n) { items { id text author kind createdAt } }
+                b: events(first: $n) { items { id text author kind createdAt } }
+                c: latestEvents(last: $n) { items { id text author kind createdAt } }
+                d: latestEvents(last: $n) { items { id text author kind createdAt } } } }",
+            json!({"id": chat, "n": 200}),
+        )
+        .await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_list_argument_is_validated_the_same_way() {
+    let server = TestServer::start().await;
+    let (visitor, chat) = visitor_with_chat(&server).await;
+    for field in [
+        "customer { pageHistory(first: -5) { url } }",
+        "customer { pageHistory(first: 0) { url } }",
+        "customer { pageHistory(first: 101) { url } }",
+        "events(first: -5) { hasMore }",
+        "events(first: 201) { hasMore }",
+        "latestEvents(last: 0) { hasMore }",
+    ] {
+        let body = server
+            .gql(
+                Some(&visitor),
+                &format!("query($id: ID!) {{ chat(id: $id) {{ {field} }} }}"),
+                json!({"id": chat}),
+            )
+            .await;
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{field}: {body}");
+        assert!(
+            body["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("must be between 1 and"),
+            "{field}: {body}"
+        );
+    }
+}
+
+/// The SDK's operations as it sends them: each with the fragments it uses, by name.
+fn sdk_operations() -> std::collections::BTreeMap<String, String> {
+    let source = include_str!("../../mobile-sdk/graphql/operations.graphql");
+    // Top-level definitions, split where braces balance (comments hold none).
+    let mut definitions = Vec::new();
+    let (mut current, mut depth) = (String::new(), 0);
+    for line in source
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+    {
+        current.push_str(line);
+        current.push('\n');
+        depth += line.matches('{').count() as i32 - line.matches('}').count() as i32;
+        if depth == 0 && !current.trim().is_empty() {
+            definitions.push(std::mem::take(&mut current));
+        }
+    }
+    let name_of = |definition: &str| {
+        let mut words = definition.split(|c: char| !(c.is_alphanumeric() || c == '_'));
+        let _keyword = words.find(|w| !w.is_empty());
+        words.find(|w| !w.is_empty()).unwrap_or_default().to_owned()
+    };
+    let fragments: std::collections::BTreeMap<String, String> = definitions
+        .iter()
+        .filter(|d| d.trim_start().starts_with("fragment"))
+        .map(|d| (name_of(d), d.clone()))
+        .collect();
+    let spreads = |text: &str| -> Vec<String> {
+        text.split("...")
+            .skip(1)
+            .map(|rest| rest.trim_start())
+            .filter(|rest| !rest.starts_with("on "))
+            .map(|rest| {
+                rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    definitions
+        .iter()
+        .filter(|d| !d.trim_start().starts_with("fragment"))
+        .map(|operation| {
+            let mut used: Vec<String> = Vec::new();
+            let mut pending = spreads(operation);
+            while let Some(name) = pending.pop() {
+                if !used.contains(&name) {
+                    let fragment = fragments
+                        .get(&name)
+                        .unwrap_or_else(|| panic!("no fragment {name}"));
+                    pending.extend(spreads(fragment));
+                    used.push(name);
+                }
+            }
+            let mut document = operation.clone();
+            for name in used {
+                document.push_str(&fragments[&name]);
+            }
+            (name_of(operation), document)
+        })
+        .collect()
+}
+
+/// Values of the right type for every variable the SDK's operations declare, at the largest
+/// page sizes the server allows, so the worst case of each document is what gets checked.
+fn sdk_variables(operation: &str) -> Value {
+    let input = match operation {
+        "TransferChat" => json!({"chatId": "none", "toAgentId": "none"}),
+        "RegisterPushDevice" => json!({"platform": "IOS", "token": "t", "appId": "a"}),
+        _ => Value::Null,
+    };
+    json!({
+        "email": "nobody@example.com", "password": "wrong-password", "refreshToken": "x",
+        "status": "ACCEPTING_CHATS", "id": "none", "chatId": "none", "first": 200, "last": 200,
+        "isTyping": true, "text": "hi", "clientId": "c", "token": "t", "preferences": [],
+        "input": input,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mobile_sdk_operations_pass_the_default_limits() {
+    let server = TestServer::start().await;
+    let owner = server.owner_token().await;
+    let operations = sdk_operations();
+    assert!(operations.len() > 20, "{:?}", operations.keys());
+    let refused = [
+        "GRAPHQL_PARSE_FAILED",
+        "GRAPHQL_VALIDATION_FAILED",
+        "QUERY_TOO_COMPLEX",
+    ];
+    for (name, document) in &operations {
+        if name == "AgentEvents" {
+            continue; // a subscription: checked over the WebSocket below
+        }
+        let body: Value = server
+            .http
+            .post(&server.graphql_url)
+            .bearer_auth(&owner)
+            .json(&json!({"query": document, "variables": sdk_variables(name)}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for error in body["errors"].as_array().into_iter().flatten() {
+            let code = error["extensions"]["code"].as_str().unwrap_or_default();
+            assert!(!refused.contains(&code), "{name} was refused: {body}");
+        }
+    }
+    for (name, query, variables) in [
+        ("AgentEvents", operations["AgentEvents"].as_str(), json!({})),
+        ("AGENT_EVENTS", crate::support::AGENT_EVENTS, json!({})),
+        (
+            "CHAT_EVENTS",
+            crate::support::CHAT_EVENTS,
+            json!({"chatId": "none"}),
+        ),
+    ] {
+        // The loop above ran Logout: sign in again.
+        let owner = server.owner_token().await;
+        let mut ws = server.ws_ready(&owner).await;
+        let payload = json!({"query": query, "variables": variables});
+        ws.send(json!({"id": "1", "type": "subscribe", "payload": payload}))
+            .await;
+        // A refusal comes at once; an accepted subscription stays quiet until something happens.
+        for answer in ws.quiet_for(Duration::from_secs(1)).await {
+            let codes: Vec<&str> = answer["payload"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|error| error["extensions"]["code"].as_str())
+                .collect();
+            assert!(
+                codes.iter().all(|code| !refused.contains(code)),
+                "{name} was refused: {answer}"
+            );
+        }
+    }
+}
