@@ -7,6 +7,7 @@ pub mod limits;
 mod mutation;
 mod query;
 mod subscription;
+mod text_input;
 mod types;
 
 use std::net::IpAddr;
@@ -44,6 +45,7 @@ fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Subscr
         .extension(limits::AliasLimit {
             max: limits.max_aliases,
         })
+        .extension(text_input::RefuseNul)
 }
 
 /// The schema serving `services`.

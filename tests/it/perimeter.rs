@@ -569,3 +569,76 @@ async fn the_mobile_sdk_operations_pass_the_default_limits() {
         }
     }
 }
+
+/// Asserts `body` refused a NUL character as BAD_USER_INPUT, saying so.
+fn assert_nul_refused(body: &Value, operation: &str) {
+    assert_eq!(error_code(body), "BAD_USER_INPUT", "{operation}: {body}");
+    assert!(
+        body["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("NUL character"),
+        "{operation}: {body}"
+    );
+}
+
+async fn nul_characters_are_refused_as_bad_user_input(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    let key = widget_key(&server, &owner).await;
+
+    // Anonymous, in a variable.
+    let body = server
+        .gql(
+            None,
+            START_VISITOR_SESSION,
+            json!({"input": {"widgetKey": key, "visitorId": "v-nul", "name": "Ada\u{0}"}}),
+        )
+        .await;
+    assert_nul_refused(&body, "startVisitorSession");
+    // Anonymous, inline.
+    let body = server
+        .gql(
+            None,
+            r#"mutation { login(input: {email: "owner@example.com\u0000", password: "x"}) { accessToken } }"#,
+            json!({}),
+        )
+        .await;
+    assert_nul_refused(&body, "login");
+    // A customer, in a variable.
+    let visitor = crate::support::visitor(&server, &key, "v-nul").await;
+    let body = server
+        .gql(
+            Some(&visitor),
+            "mutation($m: String!) { startChat(input: {message: $m}) { id } }",
+            json!({"m": "hello\u{0}"}),
+        )
+        .await;
+    assert_nul_refused(&body, "startChat");
+    // An agent, inline in a nested input.
+    let body = server
+        .gql(
+            Some(&owner),
+            r#"mutation { createAgent(input: {email: "nul@example.com", name: "Bad\u0000Name",
+                password: "agent-password-1", role: AGENT}) { id } }"#,
+            json!({}),
+        )
+        .await;
+    assert_nul_refused(&body, "createAgent");
+    // Over the WebSocket too.
+    let mut ws = server.ws_ready(&owner).await;
+    ws.send(json!({"id": "1", "type": "subscribe", "payload": {
+        "query": "query($id: ID!) { chat(id: $id) { id } }", "variables": {"id": "x\u{0}"}}}))
+        .await;
+    let answer = ws.next().await;
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert_eq!(answer["payload"][0]["extensions"]["code"], "BAD_USER_INPUT");
+
+    // Nothing was stored, and the same operations without the NUL work.
+    crate::support::start_chat(&server, &visitor, "hello").await;
+    server
+        .create_agent(&owner, "nul@example.com", "AGENT")
+        .await;
+}
+
+crate::on_both_backends!(nul_characters_are_refused_as_bad_user_input);
