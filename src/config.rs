@@ -106,6 +106,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
 
+    /// Free space the SQLite database's filesystem must have for /readyz to say ready (e.g.
+    /// 64MB, 1GB), so a filling disk is reported before writes fail.
+    #[arg(long, env = "SWITCHBOARD_MIN_FREE_DISK", default_value = "64MB", value_parser = parse_bytes)]
+    pub min_free_disk: u64,
+
     /// Deepest nesting of fields a query may have.
     #[arg(long, env = "SWITCHBOARD_MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
@@ -329,9 +334,46 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is too long"))
 }
 
+/// Parses `512KB`, `64MB`, `1GB`, `1TB` (powers of 1024) or a bare number of bytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 64MB or 1GB"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit (use KB, MB, GB or TB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(parse_bytes("64MB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1gb").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("5PB").is_err());
+        assert!(parse_bytes("99999999999TB").is_err());
+    }
 
     #[test]
     fn durations_take_units() {

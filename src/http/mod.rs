@@ -4,6 +4,7 @@
 mod client_addr;
 mod connections;
 mod graphql;
+mod readiness;
 mod ws;
 
 use std::future::Future;
@@ -110,11 +111,15 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.services.store.ping().await {
+    match readiness::check(state.services.store.as_ref(), &state.config).await {
         Ok(()) => "ready\n".into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {reason}\n"),
+            )
+                .into_response()
         }
     }
 }

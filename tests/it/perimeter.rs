@@ -641,4 +641,156 @@ async fn nul_characters_are_refused_as_bad_user_input(backend: Backend) {
         .await;
 }
 
-crate::on_both_backends!(nul_characters_are_refused_as_bad_user_input);
+/// GET /readyz on a fresh connection: its status, body, and how long it took.
+async fn readyz(server: &TestServer) -> (u16, String, Duration) {
+    let started = Instant::now();
+    let response = reqwest::Client::new()
+        .get(format!("{}/readyz", server.base_url))
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await
+        .expect("/readyz answers within 15 s");
+    let status = response.status().as_u16();
+    let body = response.text().await.unwrap();
+    (status, body, started.elapsed())
+}
+
+async fn readyz_says_ready_when_the_database_takes_writes(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let (status, body, _) = readyz(&server).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_reports_a_full_disk_under_sqlite_at_once() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.min_free_disk = u64::MAX;
+    })
+    .await;
+    let (status, body, took) = readyz(&server).await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("SWITCHBOARD_MIN_FREE_DISK"), "{body}");
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    // Liveness is a different question.
+    assert_eq!(healthz(&server).await, 200);
+}
+
+/// A TCP proxy in front of Postgres that can be made to swallow everything, as a network
+/// partition would: connections stay open, nothing gets through.
+struct Blackhole {
+    addr: std::net::SocketAddr,
+    swallowing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Blackhole {
+    async fn start(upstream: String) -> Blackhole {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let swallowing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = swallowing.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let flag = flag.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    if flag.load(Ordering::SeqCst) {
+                        let _held = client;
+                        std::future::pending::<()>().await;
+                        return;
+                    }
+                    let Ok(server) = TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        Self::pipe(client_read, server_write, flag.clone()),
+                        Self::pipe(server_read, client_write, flag),
+                    );
+                });
+            }
+        });
+        Blackhole { addr, swallowing }
+    }
+
+    async fn pipe(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        swallowing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if swallowing.load(std::sync::atomic::Ordering::SeqCst) {
+                // Keep both ends open and say nothing, like a dead route.
+                let _held = (from, to);
+                std::future::pending::<()>().await;
+                return;
+            }
+            if to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn swallow(&self) {
+        self.swallowing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `url` with its host and port replaced by `addr`.
+fn through(url: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (credentials, rest) = match rest.split_once('@') {
+        Some((credentials, rest)) => (format!("{credentials}@"), rest),
+        None => (String::new(), rest),
+    };
+    let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+    format!("{scheme}://{credentials}{addr}{path}")
+}
+
+fn host_and_port(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let rest = rest.rsplit_once('@').map(|(_, rest)| rest).unwrap_or(rest);
+    let host = rest.split('/').next().unwrap();
+    if host.contains(':') {
+        host.to_owned()
+    } else {
+        format!("{host}:5432")
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_reports_an_unreachable_postgres_within_a_second() {
+    let Some(backend) = Backend::postgres() else {
+        return;
+    };
+    let Backend::Postgres(base) = &backend else {
+        unreachable!()
+    };
+    let proxy = Blackhole::start(host_and_port(base)).await;
+    let server = TestServer::start_with(backend.clone(), |config| {
+        let url = config.database_url.take().unwrap();
+        config.database_url = Some(through(&url, proxy.addr));
+    })
+    .await;
+    let (status, body, _) = readyz(&server).await;
+    assert_eq!(status, 200, "{body}");
+
+    proxy.swallow();
+    let (status, body, took) = readyz(&server).await;
+    assert_eq!(status, 503, "{body}");
+    // One second in the server; the rest is slack for a loaded machine.
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(healthz(&server).await, 200);
+}
+
+crate::on_both_backends!(
+    nul_characters_are_refused_as_bad_user_input,
+    readyz_says_ready_when_the_database_takes_writes,
+);
