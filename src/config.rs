@@ -77,13 +77,52 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_MAX_BODY_BYTES", default_value_t = 256 * 1024)]
     pub max_body_bytes: usize,
 
+    /// Time a client has to send a request's headers, from when it connects or starts the
+    /// request; a slower client (slowloris) is disconnected.
+    #[arg(long, env = "SWITCHBOARD_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Time a client has to send a request's body; a slower one gets 408 and is disconnected.
+    #[arg(long, env = "SWITCHBOARD_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// How long a kept-alive HTTP connection may sit unused before it is closed. WebSockets are
+    /// not affected: they have SWITCHBOARD_WS_PING_INTERVAL.
+    #[arg(long, env = "SWITCHBOARD_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most connections (HTTP and WebSocket) open at once from one client address; 0: no cap.
+    /// Not applied behind SWITCHBOARD_TRUSTED_PROXIES, where every connection comes from a proxy.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = 256
+    )]
+    pub max_connections_per_address: usize,
+
+    /// Most connections open at once. Unset: the open-file limit (raised to its hard limit at
+    /// start) minus a reserve for the database, pushes and health checks. A larger value is
+    /// lowered to that.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Free space the SQLite database's filesystem must have for /readyz to say ready (e.g.
+    /// 64MB, 1GB), so a filling disk is reported before writes fail.
+    #[arg(long, env = "SWITCHBOARD_MIN_FREE_DISK", default_value = "64MB", value_parser = parse_bytes)]
+    pub min_free_disk: u64,
+
     /// Deepest nesting of fields a query may have.
     #[arg(long, env = "SWITCHBOARD_MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
 
-    /// Highest complexity (roughly, fields selected) a query may have.
-    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_COMPLEXITY", default_value_t = 500)]
+    /// Highest complexity a query may have: one per field selected, a list's items counted
+    /// as many times as its page size (`first`, `last`) allows, or 10 times without one.
+    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_COMPLEXITY", default_value_t = 4000)]
     pub max_query_complexity: usize,
+
+    /// Most aliased fields one operation may have: each alias repeats a field's whole work.
+    #[arg(long, env = "SWITCHBOARD_MAX_QUERY_ALIASES", default_value_t = 30)]
+    pub max_query_aliases: usize,
 
     /// How long a WebSocket may stay open without sending connection_init (closed with 4408).
     #[arg(long, env = "SWITCHBOARD_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -151,8 +190,14 @@ pub struct Config {
     )]
     pub customer_messages_per_minute: u32,
 
-    /// Take the client address from X-Forwarded-For (only behind a proxy you run).
-    #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
+    /// How many proxies you run in front of the server. With N > 0 the client address (for
+    /// rate limits) is the X-Forwarded-For entry N places from the right, the one your outermost
+    /// proxy wrote; entries further left are written by the client and ignored. 0: the TCP peer.
+    #[arg(long, env = "SWITCHBOARD_TRUSTED_PROXIES", default_value_t = 0)]
+    pub trusted_proxies: usize,
+
+    /// Deprecated: `true` means SWITCHBOARD_TRUSTED_PROXIES=1.
+    #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set, hide = true)]
     pub trust_forwarded_for: bool,
 
     /// Failed logins per account within 15 minutes before further attempts are refused.
@@ -173,6 +218,16 @@ pub struct Config {
 }
 
 impl Config {
+    /// Proxy hops in front of the server, counting the deprecated
+    /// SWITCHBOARD_TRUST_FORWARDED_FOR as one.
+    pub fn trusted_proxy_hops(&self) -> usize {
+        if self.trust_forwarded_for {
+            self.trusted_proxies.max(1)
+        } else {
+            self.trusted_proxies
+        }
+    }
+
     /// The configuration with every default, for tests and tools.
     pub fn defaults() -> Self {
         #[derive(clap::Parser)]
@@ -209,6 +264,19 @@ impl Config {
             .map_err(|err| format!("SWITCHBOARD_BOOTSTRAP_OWNER_EMAIL: {err}"))?;
         if self.access_token_ttl < Duration::from_secs(1) {
             return Err("SWITCHBOARD_ACCESS_TOKEN_TTL must be at least 1s".into());
+        }
+        if self.header_read_timeout.is_zero()
+            || self.request_timeout.is_zero()
+            || self.idle_timeout.is_zero()
+        {
+            return Err(
+                "SWITCHBOARD_HEADER_READ_TIMEOUT, SWITCHBOARD_REQUEST_TIMEOUT and \
+                        SWITCHBOARD_IDLE_TIMEOUT must be longer than zero"
+                    .into(),
+            );
+        }
+        if self.max_connections == Some(0) {
+            return Err("SWITCHBOARD_MAX_CONNECTIONS must be at least 1 (or unset)".into());
         }
         if self.ws_ping_interval.is_zero()
             || self.ws_init_timeout.is_zero()
@@ -266,9 +334,46 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is too long"))
 }
 
+/// Parses `512KB`, `64MB`, `1GB`, `1TB` (powers of 1024) or a bare number of bytes.
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size such as 64MB or 1GB"))?;
+    let multiplier: u64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1,
+        "K" | "KB" | "KIB" => 1 << 10,
+        "M" | "MB" | "MIB" => 1 << 20,
+        "G" | "GB" | "GIB" => 1 << 30,
+        "T" | "TB" | "TIB" => 1 << 40,
+        _ => {
+            return Err(format!(
+                "{text:?} has an unknown unit (use KB, MB, GB or TB)"
+            ));
+        }
+    };
+    number
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_take_units() {
+        assert_eq!(parse_bytes("64MB").unwrap(), 64 << 20);
+        assert_eq!(parse_bytes("1gb").unwrap(), 1 << 30);
+        assert_eq!(parse_bytes("4096").unwrap(), 4096);
+        assert!(parse_bytes("lots").is_err());
+        assert!(parse_bytes("5PB").is_err());
+        assert!(parse_bytes("99999999999TB").is_err());
+    }
 
     #[test]
     fn durations_take_units() {

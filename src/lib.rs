@@ -68,6 +68,12 @@ impl App {
     /// Opens and migrates the store, bootstraps an empty database, builds the services.
     pub async fn start(config: Config) -> Result<App, StartupError> {
         config.validate().map_err(StartupError::Config)?;
+        if config.trust_forwarded_for {
+            tracing::warn!(
+                "SWITCHBOARD_TRUST_FORWARDED_FOR is deprecated: set SWITCHBOARD_TRUSTED_PROXIES to \
+                 the number of proxies in front of the server (taken as 1 now)"
+            );
+        }
         let store = open_store(&config).await?;
         store.migrate().await.map_err(StartupError::Database)?;
         let jwt_secret = jwt_secret(&config)?;
@@ -118,6 +124,7 @@ impl App {
             QueryLimits {
                 max_depth: config.max_query_depth,
                 max_complexity: config.max_query_complexity,
+                max_aliases: config.max_query_aliases,
             },
         );
         Ok(App {
@@ -225,6 +232,10 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Database>, StartupErr
         None => {
             create_data_dir(&config.data_dir)?;
             let path = config.data_dir.join("switchboard.db");
+            create_private_file(&path).map_err(|source| StartupError::DataDir {
+                path: path.display().to_string(),
+                source,
+            })?;
             Arc::new(
                 store::sqlite::open(&path)
                     .await
@@ -235,11 +246,31 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Database>, StartupErr
     Ok(store)
 }
 
+/// Creates the data directory (and its missing parents) readable by the owner only: it holds
+/// every conversation and the token-signing secret. An existing directory keeps its mode.
 fn create_data_dir(dir: &Path) -> Result<(), StartupError> {
-    std::fs::create_dir_all(dir).map_err(|source| StartupError::DataDir {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| StartupError::DataDir {
         path: dir.display().to_string(),
         source,
     })
+}
+
+/// Creates an empty file readable by the owner only, unless it exists. SQLite gives its -wal
+/// and -shm files the mode of the database file, so creating that one first covers all three.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
 }
 
 /// The configured secret, or the one kept in the data directory, generated on first start.

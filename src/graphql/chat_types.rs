@@ -5,9 +5,8 @@ use chrono::{DateTime, Utc};
 use tokio::sync::OnceCell;
 
 use crate::domain;
-use crate::error::Error;
 use crate::graphql::types::{Agent, Group, RoutingStatus};
-use crate::graphql::{ApiResult, ContextExt};
+use crate::graphql::{ApiResult, ContextExt, limits};
 use crate::services::Caller;
 use crate::services::streams::{AgentStreamEvent, ChatStreamEvent};
 
@@ -232,15 +231,16 @@ impl Chat {
 
     /// The transcript, oldest first, `first` entries after the cursor `after` (a message's
     /// `cursor`). Customers see what is meant for them; agents also see transfer notes.
+    #[graphql(
+        complexity = "limits::paged_list_cost(first, limits::MAX_EVENTS_PAGE, child_complexity)"
+    )]
     async fn events(
         &self,
         ctx: &Context<'_>,
         after: Option<String>,
         #[graphql(default = 50)] first: i32,
     ) -> ApiResult<ChatEventPage> {
-        if !(1..=200).contains(&first) {
-            return Err(Error::BadUserInput("first must be between 1 and 200".into()).into());
-        }
+        limits::page_size("first", first, limits::MAX_EVENTS_PAGE)?;
         let after = crate::services::streams::parse_cursor(after.as_deref())?.unwrap_or(0);
         let for_agents = matches!(ctx.caller()?, Caller::Agent(_));
         let mut events = ctx
@@ -261,15 +261,16 @@ impl Chat {
     /// The end of the transcript, oldest first: the `last` entries before the cursor `before`
     /// (or the latest ones). What a chat screen shows first; `hasMore` says whether older
     /// entries exist, and `startCursor` is the `before` for them.
+    #[graphql(
+        complexity = "limits::paged_list_cost(last, limits::MAX_EVENTS_PAGE, child_complexity)"
+    )]
     async fn latest_events(
         &self,
         ctx: &Context<'_>,
         before: Option<String>,
         #[graphql(default = 50)] last: i32,
     ) -> ApiResult<ChatEventPage> {
-        if !(1..=200).contains(&last) {
-            return Err(Error::BadUserInput("last must be between 1 and 200".into()).into());
-        }
+        limits::page_size("last", last, limits::MAX_EVENTS_PAGE)?;
         let before = crate::services::streams::parse_cursor(before.as_deref())?.unwrap_or(i64::MAX);
         let mut events = self
             .events_before(ctx, before, i64::from(last) + 1, false)
@@ -421,12 +422,15 @@ impl Customer {
     }
 
     /// The pages they viewed, newest first.
+    #[graphql(
+        complexity = "limits::paged_list_cost(first, limits::MAX_PAGE_HISTORY, child_complexity)"
+    )]
     async fn page_history(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = 20)] first: i32,
     ) -> ApiResult<Vec<Page>> {
-        let first = i64::from(first.clamp(1, 100));
+        let first = limits::page_size("first", first, limits::MAX_PAGE_HISTORY)? as i64;
         Ok(ctx
             .services()
             .store

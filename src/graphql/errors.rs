@@ -145,6 +145,10 @@ impl Extension for ErrorCodes {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables).await.map_err(|err| {
+            if has_code(&err) {
+                // Raised by a later extension (limits, input checks) with its own code.
+                return err;
+            }
             let code = limit_or(&err, "GRAPHQL_PARSE_FAILED");
             set_code(err, code)
         })

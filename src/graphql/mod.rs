@@ -3,9 +3,11 @@
 
 mod chat_types;
 mod errors;
+pub mod limits;
 mod mutation;
 mod query;
 mod subscription;
+mod text_input;
 mod types;
 
 use std::net::IpAddr;
@@ -29,6 +31,8 @@ pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 pub struct QueryLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
+    /// Most aliased fields an operation may have.
+    pub max_aliases: usize,
 }
 
 fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
@@ -38,6 +42,10 @@ fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Subscr
         .limit_recursive_depth(32)
         .limit_directives(16)
         .extension(errors::ErrorCodes)
+        .extension(limits::AliasLimit {
+            max: limits.max_aliases,
+        })
+        .extension(text_input::RefuseNul)
 }
 
 /// The schema serving `services`.
@@ -50,6 +58,7 @@ pub fn sdl() -> String {
     builder(QueryLimits {
         max_depth: 1,
         max_complexity: 1,
+        max_aliases: 0,
     })
     .finish()
     .sdl()

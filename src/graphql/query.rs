@@ -7,7 +7,7 @@ use crate::graphql::chat_types::{
 };
 use crate::graphql::chat_types::{NotificationPreference, PushDevice};
 use crate::graphql::types::{Agent, Group, Organization};
-use crate::graphql::{ApiResult, ContextExt};
+use crate::graphql::{ApiResult, ContextExt, limits};
 
 /// The root of queries.
 pub struct QueryRoot;
@@ -37,6 +37,7 @@ impl QueryRoot {
     }
 
     /// Every agent of the organization, deactivated ones included.
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
     async fn agents(&self, ctx: &Context<'_>) -> ApiResult<Vec<Agent>> {
         let principal = ctx.principal()?;
         Ok(ctx
@@ -56,6 +57,7 @@ impl QueryRoot {
     }
 
     /// The organization's groups.
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
     async fn groups(&self, ctx: &Context<'_>) -> ApiResult<Vec<Group>> {
         let principal = ctx.principal()?;
         Ok(ctx
@@ -80,6 +82,7 @@ impl QueryRoot {
     }
 
     /// The signed-in agent's active chats, newest first.
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
     async fn my_chats(&self, ctx: &Context<'_>) -> ApiResult<Vec<Chat>> {
         let principal = ctx.principal()?;
         Ok(ctx
@@ -94,6 +97,7 @@ impl QueryRoot {
 
     /// Customers waiting for an agent, oldest first: those of the agent's groups (all, for
     /// admins).
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
     async fn queue(&self, ctx: &Context<'_>) -> ApiResult<Vec<QueueEntry>> {
         let principal = ctx.principal()?;
         let now = chrono::Utc::now();
@@ -117,6 +121,7 @@ impl QueryRoot {
     }
 
     /// Active and queued chats of the supervisor's groups (every group for admins).
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
     async fn team_chats(&self, ctx: &Context<'_>) -> ApiResult<Vec<Chat>> {
         let principal = ctx.principal()?;
         Ok(ctx
@@ -130,6 +135,7 @@ impl QueryRoot {
     }
 
     /// Notes customers left while nobody was available, newest first.
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
     async fn offline_messages(&self, ctx: &Context<'_>) -> ApiResult<Vec<OfflineMessage>> {
         let principal = ctx.principal()?;
         Ok(ctx
@@ -151,6 +157,7 @@ impl QueryRoot {
     }
 
     /// Who a chat could go to, least loaded first.
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
     async fn agents_for_transfer(
         &self,
         ctx: &Context<'_>,
@@ -183,6 +190,7 @@ impl QueryRoot {
     }
 
     /// The signed-in agent's push devices.
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
     async fn my_push_devices(&self, ctx: &Context<'_>) -> ApiResult<Vec<PushDevice>> {
         let principal = ctx.principal()?;
         Ok(ctx
@@ -196,6 +204,7 @@ impl QueryRoot {
     }
 
     /// Which kinds of push the signed-in agent gets.
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
     async fn notification_preferences(
         &self,
         ctx: &Context<'_>,

@@ -5,7 +5,7 @@ use async_graphql::{Context, Enum, ID, InputObject, MaybeUndefined, Object, Simp
 use chrono::{DateTime, Utc};
 
 use crate::domain;
-use crate::graphql::{ApiResult, ContextExt};
+use crate::graphql::{ApiResult, ContextExt, limits};
 use crate::services::AuthSession;
 
 /// What an agent may do in their organization.
@@ -87,6 +87,7 @@ impl Agent {
     }
 
     /// The groups (departments) the agent belongs to.
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
     async fn groups(&self, ctx: &Context<'_>) -> ApiResult<Vec<Group>> {
         if self.0.group_ids.is_empty() {
             return Ok(Vec::new());

@@ -40,17 +40,35 @@ pub(super) async fn post(
         );
     }
     let limit = state.config.max_body_bytes;
-    let bytes = match to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
-        Err(_) => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                media,
-                "PAYLOAD_TOO_LARGE",
-                format!("the request body is larger than {limit} bytes"),
-            );
-        }
-    };
+    let bytes =
+        match tokio::time::timeout(state.config.request_timeout, to_bytes(body, limit)).await {
+            Ok(Ok(bytes)) => bytes,
+            Err(_) => {
+                // A body trickled in slowly would hold the connection (and its memory) for as long
+                // as the client likes.
+                let mut response = refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    media,
+                    "REQUEST_TIMEOUT",
+                    format!(
+                        "the request body did not arrive within {} s",
+                        state.config.request_timeout.as_secs_f64()
+                    ),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+            Ok(Err(_)) => {
+                return refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    media,
+                    "PAYLOAD_TOO_LARGE",
+                    format!("the request body is larger than {limit} bytes"),
+                );
+            }
+        };
     let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(request) => request,
         Err(err) => {
@@ -216,22 +234,13 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> RequestAuth {
     }
 }
 
-/// The client's address: the peer, or the first X-Forwarded-For hop behind a trusted proxy.
+/// The client's address as the configured proxies report it.
 pub(super) fn client_addr(
     state: &AppState,
     headers: &HeaderMap,
     peer: SocketAddr,
 ) -> std::net::IpAddr {
-    if state.config.trust_forwarded_for
-        && let Some(forwarded) = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .and_then(|v| v.trim().parse().ok())
-    {
-        return forwarded;
-    }
-    peer.ip()
+    super::client_addr::client_addr(headers, peer, state.config.trusted_proxy_hops())
 }
 
 fn accepts(headers: &HeaderMap, media: &str) -> bool {

@@ -1,11 +1,13 @@
 //! The HTTP surface: /graphql (POST, GET, WebSocket), /healthz, /readyz, /metrics, and the
 //! server loop with graceful shutdown.
 
+mod client_addr;
+mod connections;
 mod graphql;
+mod readiness;
 mod ws;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -31,7 +33,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Flips to `true` when the server starts shutting down; WebSockets then close.
     shutdown: watch::Receiver<bool>,
-    /// Held by every WebSocket task; shutdown waits until all are dropped.
+    /// Held by every connection and WebSocket task; shutdown waits until all are dropped.
     websocket_done: mpsc::Sender<()>,
 }
 
@@ -49,6 +51,25 @@ fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// What a connection past the global cap is served: the health checks, so orchestrators still
+/// see the truth, and a 503 for anything else.
+fn health_only_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(at_capacity)
+        .with_state(state)
+}
+
+async fn at_capacity() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "1")],
+        "the server is at its connection limit; retry shortly\n",
+    )
+        .into_response()
+}
+
 /// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
 /// requests finish, closes every WebSocket with 1001 and waits for them to go.
 pub async fn serve(
@@ -60,25 +81,28 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (notify_shutdown, shutdown_rx) = watch::channel(false);
-    let (websocket_done, mut all_websockets_done) = mpsc::channel::<()>(1);
+    let (connection_done, mut all_connections_done) = mpsc::channel::<()>(1);
+    let limits = connections::ConnectionLimits::from_config(&config);
     let state = AppState {
         schema,
         services,
         config,
         metrics,
         shutdown: shutdown_rx,
-        websocket_done,
+        websocket_done: connection_done.clone(),
     };
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down: finishing requests and closing WebSockets");
-            let _ = notify_shutdown.send(true);
-        })
-        .await?;
-    // The router (and its senders) is gone; only WebSocket tasks still hold one.
-    let _ = all_websockets_done.recv().await;
+    connections::accept_until_shutdown(
+        listener,
+        router(state.clone()),
+        health_only_router(state),
+        limits,
+        shutdown,
+        notify_shutdown,
+        connection_done,
+    )
+    .await;
+    // Every connection and WebSocket task holds a sender; recv ends when the last is gone.
+    let _ = all_connections_done.recv().await;
     Ok(())
 }
 
@@ -87,11 +111,15 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.services.store.ping().await {
+    match readiness::check(state.services.store.as_ref(), &state.config).await {
         Ok(()) => "ready\n".into_response(),
-        Err(err) => {
-            tracing::warn!(error = %err, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        Err(reason) => {
+            tracing::warn!(%reason, "not ready");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {reason}\n"),
+            )
+                .into_response()
         }
     }
 }

@@ -157,7 +157,8 @@ pub trait Database: ChatStore + PushStore + Send + Sync + 'static {
     fn backend_name(&self) -> &'static str;
     /// Applies pending migrations.
     async fn migrate(&self) -> DbResult<()>;
-    /// Checks that the database answers, for /readyz.
+    /// Checks that the database accepts writes, for /readyz: a write that changes nothing,
+    /// rolled back. (Answering a SELECT says nothing of a read-only or locked database.)
     async fn ping(&self) -> DbResult<()>;
     /// Connection pool usage, for /metrics.
     fn pool_stats(&self) -> Vec<PoolStats>;

@@ -11,6 +11,7 @@ mod chats;
 mod cli;
 mod hardening_data;
 mod http;
+mod perimeter;
 mod push;
 mod resume;
 mod routing;

@@ -1,0 +1,137 @@
+//! /readyz: whether this node can do its work now. It must answer quickly and tell the truth:
+//! a database that cannot write (a full disk, a read-only or unreachable server) means not
+//! ready, and saying so within a second lets a load balancer move traffic before clients time
+//! out.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::store::Database;
+
+/// How long the database check may take before the node counts as not ready.
+const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Why the node is not ready, in words for whoever reads the probe.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum NotReady {
+    #[error("the database does not accept writes: {0}")]
+    DatabaseRefused(String),
+    #[error("the database did not answer within {} s", DATABASE_CHECK_TIMEOUT.as_secs())]
+    DatabaseTimeout,
+    #[error(
+        "{} has {free} bytes free, less than the {minimum} SWITCHBOARD_MIN_FREE_DISK asks for",
+        dir.display()
+    )]
+    DiskLow {
+        dir: PathBuf,
+        free: u64,
+        minimum: u64,
+    },
+    #[error("cannot read the free space of {}: {error}", dir.display())]
+    DiskUnknown { dir: PathBuf, error: String },
+}
+
+/// Checks the disk under a SQLite database, then a rolled-back write, within a second.
+pub(super) async fn check(store: &dyn Database, config: &Config) -> Result<(), NotReady> {
+    tokio::time::timeout(DATABASE_CHECK_TIMEOUT, check_untimed(store, config))
+        .await
+        .unwrap_or(Err(NotReady::DatabaseTimeout))
+}
+
+async fn check_untimed(store: &dyn Database, config: &Config) -> Result<(), NotReady> {
+    if let Some(dir) = sqlite_directory(config) {
+        let minimum = config.min_free_disk;
+        let reported_dir = dir.clone();
+        tokio::task::spawn_blocking(move || check_free_space(&dir, minimum))
+            .await
+            .map_err(|join_error| NotReady::DiskUnknown {
+                dir: reported_dir,
+                error: join_error.to_string(),
+            })??;
+    }
+    store
+        .ping()
+        .await
+        .map_err(|err| NotReady::DatabaseRefused(err.to_string()))
+}
+
+/// The directory holding the SQLite database, when SQLite is the backend.
+fn sqlite_directory(config: &Config) -> Option<PathBuf> {
+    match config.database_url.as_deref() {
+        None => Some(config.data_dir.clone()),
+        Some(url) if url.starts_with("sqlite:") => {
+            let path = url
+                .trim_start_matches("sqlite:")
+                .trim_start_matches("//")
+                .split('?')
+                .next()
+                .unwrap_or_default();
+            let parent = Path::new(path).parent()?;
+            Some(if parent.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                parent.to_owned()
+            })
+        }
+        Some(_) => None,
+    }
+}
+
+#[cfg(unix)]
+fn check_free_space(dir: &Path, minimum: u64) -> Result<(), NotReady> {
+    let stats = rustix::fs::statvfs(dir).map_err(|error| NotReady::DiskUnknown {
+        dir: dir.to_owned(),
+        error: error.to_string(),
+    })?;
+    // What an unprivileged process may still use, not the root-reserved blocks.
+    let free = stats.f_bavail.saturating_mul(stats.f_frsize);
+    if free < minimum {
+        return Err(NotReady::DiskLow {
+            dir: dir.to_owned(),
+            free,
+            minimum,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_free_space(_dir: &Path, _minimum: u64) -> Result<(), NotReady> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sqlite_directory_comes_from_the_url_or_the_data_dir() {
+        let mut config = Config::defaults();
+        config.data_dir = "/srv/switchboard".into();
+        assert_eq!(
+            sqlite_directory(&config),
+            Some(PathBuf::from("/srv/switchboard"))
+        );
+        config.database_url = Some("sqlite:///var/lib/sb/chat.db?mode=rwc".into());
+        assert_eq!(
+            sqlite_directory(&config),
+            Some(PathBuf::from("/var/lib/sb"))
+        );
+        config.database_url = Some("sqlite:chat.db".into());
+        assert_eq!(sqlite_directory(&config), Some(PathBuf::from(".")));
+        config.database_url = Some("postgres://db/switchboard".into());
+        assert_eq!(sqlite_directory(&config), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_absurd_minimum_is_never_met() {
+        let dir = std::env::temp_dir();
+        assert!(check_free_space(&dir, 0).is_ok());
+        assert!(matches!(
+            check_free_space(&dir, u64::MAX),
+            Err(NotReady::DiskLow { .. })
+        ));
+    }
+}
