@@ -151,6 +151,24 @@ pub struct Config {
     )]
     pub customer_messages_per_minute: u32,
 
+    /// Typing notices (setTyping) one customer may send per minute: widgets send about one a
+    /// second while the customer types, so this budget is separate and larger.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CUSTOMER_TYPING_PER_MINUTE",
+        default_value_t = 120
+    )]
+    pub customer_typing_per_minute: u32,
+
+    /// Other customer operations (rateChat, updateVisitorPage, closeChat) one customer may
+    /// make per minute.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CUSTOMER_ACTIONS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub customer_actions_per_minute: u32,
+
     /// Take the client address from X-Forwarded-For (only behind a proxy you run).
     #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,

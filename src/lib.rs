@@ -98,8 +98,12 @@ impl App {
         let chats = ChatService::new(
             store.clone(),
             bus.clone(),
-            config.visitor_sessions_per_minute,
-            config.customer_messages_per_minute,
+            services::chats::CustomerLimits {
+                visitor_sessions_per_minute: config.visitor_sessions_per_minute,
+                messages_per_minute: config.customer_messages_per_minute,
+                typing_per_minute: config.customer_typing_per_minute,
+                actions_per_minute: config.customer_actions_per_minute,
+            },
             push_wake.clone(),
         );
         let presence = services::presence::Presence::new(store.clone());

@@ -103,12 +103,27 @@ pub struct SettingsUpdate {
     pub acceptance_timeout_seconds: Option<i32>,
 }
 
+/// What customers may do per minute. Every customer operation draws on one of these budgets.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerLimits {
+    /// Visitor sessions per client address.
+    pub visitor_sessions_per_minute: u32,
+    /// Messages per customer: startChat, sendMessage, leaveOfflineMessage.
+    pub messages_per_minute: u32,
+    /// Typing notices per customer: frequent while someone types, so a budget of their own.
+    pub typing_per_minute: u32,
+    /// Everything else a customer does: rateChat, updateVisitorPage, closeChat.
+    pub actions_per_minute: u32,
+}
+
 /// The chat use cases.
 pub struct ChatService {
     store: Arc<dyn Database>,
     bus: Arc<dyn EventBus>,
     visitor_sessions: FailureLimiter,
     customer_messages: FailureLimiter,
+    customer_typing: FailureLimiter,
+    customer_actions: FailureLimiter,
     /// Rung when a change queued pushes.
     push_wake: Arc<tokio::sync::Notify>,
     /// Organizations whose queue changed and is about to be announced, with the chats that
@@ -538,23 +553,19 @@ impl ChatService {
     pub fn new(
         store: Arc<dyn Database>,
         bus: Arc<dyn EventBus>,
-        visitor_sessions_per_minute: u32,
-        customer_messages_per_minute: u32,
+        limits: CustomerLimits,
         push_wake: Arc<tokio::sync::Notify>,
     ) -> Self {
+        let per_minute = |limit: u32| FailureLimiter::new(limit, Duration::from_secs(60));
         ChatService {
             store,
             bus,
             push_wake,
             pending_queue_announcements: Arc::default(),
-            visitor_sessions: FailureLimiter::new(
-                visitor_sessions_per_minute,
-                Duration::from_secs(60),
-            ),
-            customer_messages: FailureLimiter::new(
-                customer_messages_per_minute,
-                Duration::from_secs(60),
-            ),
+            visitor_sessions: per_minute(limits.visitor_sessions_per_minute),
+            customer_messages: per_minute(limits.messages_per_minute),
+            customer_typing: per_minute(limits.typing_per_minute),
+            customer_actions: per_minute(limits.actions_per_minute),
         }
     }
 
@@ -890,6 +901,7 @@ impl ChatService {
         url: &str,
         title: Option<&str>,
     ) -> Result<Customer> {
+        self.limit_customer_action(customer)?;
         let url = optional_text("url", Some(url), MAX_URL_CHARS)?
             .ok_or_else(|| Error::BadUserInput("url must not be empty".into()))?;
         let title = optional_text("title", title, MAX_TITLE_CHARS)?;
@@ -913,15 +925,23 @@ impl ChatService {
         rating: Rating,
         comment: Option<&str>,
     ) -> Result<Chat> {
+        self.limit_customer_action(customer)?;
         let comment = optional_text("comment", comment, MAX_COMMENT_CHARS)?;
         let mut change = self.begin(&customer.organization_id).await?;
         let mut chat = change.chat(chat_id).await?;
         if chat.customer_id != customer.customer_id {
             return Err(Error::NotFound("no such chat".into()));
         }
+        // A chat has one rating: a change of mind replaces it, and the transcript keeps the
+        // one entry the first rating wrote (the organization lock orders concurrent ratings).
+        let first_rating = chat.rating.is_none();
         chat.rating = Some(rating);
         chat.rating_comment = comment.clone();
         change.tx.update_chat(&chat).await?;
+        if !first_rating {
+            self.finish(change).await?;
+            return Ok(chat);
+        }
         let verdict = match rating {
             Rating::Good => "good",
             Rating::Bad => "bad",
@@ -1096,6 +1116,9 @@ impl ChatService {
         is_typing: bool,
         draft: Option<&str>,
     ) -> Result<()> {
+        if let Caller::Customer(customer) = caller {
+            self.limit_customer_typing(customer)?;
+        }
         let chat = self
             .store
             .chat(organization_of(caller), chat_id)
@@ -1161,6 +1184,9 @@ impl ChatService {
 
     /// Closes a chat: its customer, its agents or an admin may.
     pub async fn close_chat(&self, caller: &Caller, chat_id: &str) -> Result<Chat> {
+        if let Caller::Customer(customer) = caller {
+            self.limit_customer_action(customer)?;
+        }
         let mut change = self.begin(organization_of(caller)).await?;
         let mut chat = change.chat(chat_id).await?;
         let who = match caller {
@@ -1923,15 +1949,39 @@ impl ChatService {
     }
 
     fn limit_customer(&self, customer: &CustomerPrincipal) -> Result<()> {
-        if self.customer_messages.check(&customer.customer_id).is_err() {
-            return Err(Error::RateLimited {
-                message: "you are sending messages too fast; wait a moment".into(),
-                retry_after_secs: 60,
-            });
-        }
-        self.customer_messages.record(&customer.customer_id);
-        Ok(())
+        limit(
+            &self.customer_messages,
+            customer,
+            "you are sending messages too fast; wait a moment",
+        )
     }
+
+    fn limit_customer_typing(&self, customer: &CustomerPrincipal) -> Result<()> {
+        limit(
+            &self.customer_typing,
+            customer,
+            "typing notices come too fast; send at most one a second",
+        )
+    }
+
+    fn limit_customer_action(&self, customer: &CustomerPrincipal) -> Result<()> {
+        limit(
+            &self.customer_actions,
+            customer,
+            "too many requests from this visitor; wait a moment",
+        )
+    }
+}
+
+/// Draws one request of `customer` from `budget`, or RATE_LIMITED with the wait.
+fn limit(budget: &FailureLimiter, customer: &CustomerPrincipal, message: &str) -> Result<()> {
+    budget
+        .acquire(&customer.customer_id)
+        .map_err(|wait| Error::RateLimited {
+            message: message.into(),
+            // Rounded up: a client that waits this long is let through.
+            retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        })
 }
 
 /// Tells every queued customer their place and wait, and the agents the queue's shape.

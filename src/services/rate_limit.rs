@@ -44,6 +44,35 @@ impl FailureLimiter {
         }
     }
 
+    /// Counts one attempt unless `key` has used up its budget, in one step under the lock:
+    /// requests that arrive together cannot all pass a check before any of them is counted.
+    /// `Err(wait)` says how long until the key may try again.
+    pub fn acquire(&self, key: &str) -> Result<(), Duration> {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if windows.len() > SWEEP_ABOVE {
+            windows.retain(|_, w| w.started.elapsed() < self.window);
+        }
+        let now = Instant::now();
+        let window = windows.entry(key.to_owned()).or_insert(Window {
+            started: now,
+            failures: 0,
+        });
+        if window.started.elapsed() >= self.window {
+            *window = Window {
+                started: now,
+                failures: 0,
+            };
+        }
+        if window.failures >= self.limit {
+            return Err(self.window.saturating_sub(window.started.elapsed()));
+        }
+        window.failures += 1;
+        Ok(())
+    }
+
     /// Counts one failure (or one attempt, for limiters that count every attempt).
     pub fn record(&self, key: &str) {
         let mut windows = self
@@ -91,6 +120,24 @@ mod tests {
         assert!(limiter.check("other").is_ok());
         std::thread::sleep(Duration::from_millis(60));
         assert!(limiter.check("k").is_ok());
+    }
+
+    #[test]
+    fn acquire_counts_and_refuses_in_one_step() {
+        let limiter = std::sync::Arc::new(FailureLimiter::new(5, Duration::from_secs(60)));
+        let threads: Vec<_> = (0..20)
+            .map(|_| {
+                let limiter = limiter.clone();
+                std::thread::spawn(move || limiter.acquire("k").is_ok())
+            })
+            .collect();
+        let passed = threads
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .filter(|ok| *ok)
+            .count();
+        assert_eq!(passed, 5);
+        assert!(limiter.acquire("k").unwrap_err() <= Duration::from_secs(60));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod auth;
 mod chat_access;
 mod chats;
 mod cli;
+mod hardening_routing;
 mod http;
 mod push;
 mod resume;
