@@ -1089,7 +1089,7 @@ impl App {
         let note = Some(note.trim().to_owned()).filter(|n| !n.is_empty());
         let chat = self
             .client
-            .transfer_chat(chat_id, target, note)
+            .transfer_chat(chat_id, target, note, false)
             .await
             .map_err(|e| describe(&e))?;
         say(format!("  Transferred: {}", self.chat_line(&chat)));

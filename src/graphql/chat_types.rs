@@ -503,6 +503,9 @@ pub struct TransferCandidate {
     pub chat_limit: i64,
     /// Accepting chats and reachable now.
     pub routable: bool,
+    /// A transfer would reach them now: an app open (or just closed), or a phone for pushes,
+    /// and not offline. Others can only be forced.
+    pub reachable: bool,
 }
 
 /// A note a customer left while nobody was available.
@@ -918,6 +921,10 @@ pub struct TransferChatInput {
     pub to_group_id: Option<ID>,
     /// For the next agent; the customer does not see it.
     pub note: Option<String>,
+    /// Transfer even to an agent who cannot be reached now (no app open, no phone) or is
+    /// offline; supervisors and admins only. Without it (null or false) such a transfer is a
+    /// CONFLICT.
+    pub force: Option<bool>,
 }
 
 /// Omitted fields stay as they are; times in seconds.

@@ -310,7 +310,13 @@ impl MutationRoot {
         let chat = ctx
             .services()
             .chats
-            .transfer_chat(principal, &input.chat_id, target, input.note.as_deref())
+            .transfer_chat(
+                principal,
+                &input.chat_id,
+                target,
+                input.note.as_deref(),
+                input.force.unwrap_or(false),
+            )
             .await?;
         Ok(Chat::loaded(chat))
     }

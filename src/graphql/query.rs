@@ -176,6 +176,8 @@ impl QueryRoot {
                 ),
                 routable: load.reachable
                     && load.agent.routing_status == crate::domain::RoutingStatus::AcceptingChats,
+                reachable: load.reachable
+                    && load.agent.routing_status != crate::domain::RoutingStatus::Offline,
                 active_chats: load.active_chats,
                 agent: Agent(load.agent),
             })

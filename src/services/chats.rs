@@ -73,6 +73,12 @@ pub enum TransferTarget {
     Group(String),
 }
 
+/// A transfer's target once checked.
+enum Destination {
+    Agent(Agent),
+    Group(domain::Group),
+}
+
 /// A queued chat with its place and expected wait.
 #[derive(Debug, Clone)]
 pub struct QueueEntry {
@@ -328,8 +334,10 @@ impl Change {
         } else {
             NotificationKind::NewChat
         };
-        // Most assignments go to agents without a phone: look that up before writing text.
-        if !self.tx.push_targets(&agent.id, kind).await?.is_empty() {
+        // An agent with the app open sees the assignment there; a push would ring a phone
+        // beside it. Most assignments go to agents without a phone: look that up before
+        // writing text.
+        if !live && !self.tx.push_targets(&agent.id, kind).await?.is_empty() {
             let customer = self.customer_name(chat).await?;
             let preview = self
                 .tx
@@ -1291,15 +1299,21 @@ impl ChatService {
     }
 
     /// Hands a chat to another agent (who may exceed their limit) or group (routed like a new
-    /// chat), with a note for the agents; the customer is told.
+    /// chat), with a note for the agents; the customer is told first, then sees who joined.
+    /// An agent who cannot be reached (or is offline) is refused unless a supervisor or admin
+    /// `force`s it: the chat would wait on someone who does not see it.
     pub async fn transfer_chat(
         &self,
         principal: &Principal,
         chat_id: &str,
         target: TransferTarget,
         note: Option<&str>,
+        force: bool,
     ) -> Result<Chat> {
         let note = optional_text("note", note, MAX_COMMENT_CHARS)?;
+        if force && principal.role() < domain::Role::Supervisor {
+            return Err(Error::forbidden("force a transfer"));
+        }
         let mut change = self.begin(principal.organization_id()).await?;
         let mut chat = change.chat(chat_id).await?;
         let is_assignee = chat.assignee_id.as_deref() == Some(principal.agent.id.as_str());
@@ -1344,7 +1358,8 @@ impl ChatService {
             note: note.clone(),
             ..FeedData::default()
         };
-        let customer_text = match &target {
+        // Checked before anything is written: a refused transfer leaves no trace.
+        let destination = match &target {
             TransferTarget::Agent(agent_id) => {
                 let agent = change
                     .tx
@@ -1357,42 +1372,20 @@ impl ChatService {
                 if from.as_deref() == Some(agent.id.as_str()) {
                     return Err(Error::BadUserInput("the chat is already theirs".into()));
                 }
-                data.to_agent_id = Some(agent.id.clone());
-                change
-                    .assign(
-                        &mut chat,
-                        &agent.id,
-                        FeedKind::ChatTransferred,
-                        data.clone(),
-                    )
-                    .await?;
-                format!(
-                    "You are being transferred to {}, who can see our whole conversation",
-                    agent.name
-                )
+                let available = agent.routing_status != RoutingStatus::Offline
+                    && change.tx.agent_reachable(&agent.id, change.now).await?;
+                if !available && !force {
+                    return Err(Error::Conflict(format!(
+                        "{} is not available: they have no app open and no phone to reach;                          choose someone else, transfer to a group, or (supervisors and admins)                          force it",
+                        agent.name
+                    )));
+                }
+                Destination::Agent(agent)
             }
-            TransferTarget::Group(group_id) => {
-                let group = self
-                    .require_group(principal.organization_id(), group_id)
-                    .await?;
-                chat.group_id = Some(group.id.clone());
-                data.to_group_id = Some(group.id.clone());
-                let excluded: Vec<String> = from.iter().cloned().collect();
-                change
-                    .route(
-                        &mut chat,
-                        None,
-                        &excluded,
-                        FeedKind::ChatTransferred,
-                        data.clone(),
-                    )
-                    .await?;
-                data.to_agent_id = chat.assignee_id.clone();
-                format!(
-                    "You are being transferred to our {} team, who can see our whole conversation",
-                    group.name
-                )
-            }
+            TransferTarget::Group(group_id) => Destination::Group(
+                self.require_group(principal.organization_id(), group_id)
+                    .await?,
+            ),
         };
         if let Some(note) = &note {
             let mut event = new_event(
@@ -1407,9 +1400,48 @@ impl ChatService {
             event.visibility = Visibility::Agents;
             change.append(&chat, event).await?;
         }
+        // The customer hears where they are going before whoever takes them joins.
+        let customer_text = match &destination {
+            Destination::Agent(agent) => format!(
+                "You are being transferred to {}, who can see our whole conversation",
+                agent.name
+            ),
+            Destination::Group(group) => format!(
+                "You are being transferred to our {} team, who can see our whole conversation",
+                group.name
+            ),
+        };
         change
             .system(&chat, ChatEventKind::ChatTransferred, customer_text)
             .await?;
+        match destination {
+            Destination::Agent(agent) => {
+                data.to_agent_id = Some(agent.id.clone());
+                change
+                    .assign(
+                        &mut chat,
+                        &agent.id,
+                        FeedKind::ChatTransferred,
+                        data.clone(),
+                    )
+                    .await?;
+            }
+            Destination::Group(group) => {
+                chat.group_id = Some(group.id.clone());
+                data.to_group_id = Some(group.id.clone());
+                let excluded: Vec<String> = from.iter().cloned().collect();
+                change
+                    .route(
+                        &mut chat,
+                        None,
+                        &excluded,
+                        FeedKind::ChatTransferred,
+                        data.clone(),
+                    )
+                    .await?;
+                data.to_agent_id = chat.assignee_id.clone();
+            }
+        }
         if let Some(previous) = &from {
             change
                 .feed(previous, FeedKind::ChatTransferred, Some(&chat), data)
@@ -1815,7 +1847,19 @@ impl ChatService {
             reason: Some(format!("{} did not accept the chat in time", agent.name)),
             ..FeedData::default()
         };
-        match choose_agent(&candidates, None, &excluded).map(|c| c.agent_id.clone()) {
+        let next = choose_agent(&candidates, None, &excluded).map(|c| c.agent_id.clone());
+        let next_name = match &next {
+            Some(next) => Some(change.tx.agent(&change.org.id, next).await?.name),
+            None => None,
+        };
+        change
+            .system(
+                &current,
+                ChatEventKind::ChatTransferred,
+                not_answering(&agent.name, next_name.as_deref()),
+            )
+            .await?;
+        match next {
             Some(next) => {
                 change
                     .assign(&mut current, &next, FeedKind::ChatAssigned, data.clone())
@@ -1883,6 +1927,14 @@ impl ChatService {
             )),
             ..FeedData::default()
         };
+        let to_agent = change.tx.agent(&change.org.id, &to).await?;
+        change
+            .system(
+                &current,
+                ChatEventKind::ChatTransferred,
+                not_answering(&from_agent.name, Some(&to_agent.name)),
+            )
+            .await?;
         change
             .assign(&mut current, &to, FeedKind::ChatTransferred, data.clone())
             .await?;
@@ -2067,6 +2119,17 @@ async fn close(change: &mut Change, chat: &mut Chat, text: String) -> Result<()>
         change.queue_changed = true;
     }
     Ok(())
+}
+
+/// What the customer is told when their agent does not answer and the chat moves on.
+fn not_answering(agent: &str, next: Option<&str>) -> String {
+    match next {
+        Some(next) => format!(
+            "{agent} is not answering; transferring you to {next}, who can see our whole \
+             conversation"
+        ),
+        None => format!("{agent} is not answering; we are finding you someone else"),
+    }
 }
 
 fn organization_of(caller: &Caller) -> &str {

@@ -273,6 +273,13 @@ pub const QUEUE_PUSH_RECIPIENTS: &str = concat!(
      AND j.kind = 'QUEUED_CUSTOMERS' AND j.created_at >= $4)"
 );
 
+/// 1 when agent `$1` is reachable at `$2`, else 0.
+pub const AGENT_REACHABLE: &str = concat!(
+    "SELECT COUNT(*) FROM agents a WHERE a.id = $1 AND (",
+    reachable_sql!(),
+    ")"
+);
+
 /// Queued chats of the organization, but for chat `$2` ('' for none).
 pub const QUEUED_COUNT: &str = "SELECT COUNT(*) FROM chats WHERE organization_id = $1 \
      AND status = 'QUEUED' AND id <> $2";

@@ -449,6 +449,9 @@ pub trait ChatTx: Send {
     ) -> DbResult<Vec<String>>;
     /// How many chats wait in the organization's queue, not counting chat `except`.
     async fn queued_count(&mut self, organization_id: &str, except: Option<&str>) -> DbResult<i64>;
+    /// Whether a chat given to the agent now would reach them: a live connection, the grace
+    /// period after one, or an enabled push device.
+    async fn agent_reachable(&mut self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool>;
     /// The text of the chat's latest customer message.
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>>;
     async fn customer_name(&mut self, customer_id: &str) -> DbResult<Option<String>>;

@@ -984,6 +984,15 @@ impl ChatTx for SqlTx {
             .await?)
     }
 
+    async fn agent_reachable(&mut self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        let count: i64 = sqlx::query_scalar(stmt::AGENT_REACHABLE)
+            .bind(agent_id)
+            .bind(to_millis(now))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(count > 0)
+    }
+
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>> {
         Ok(sqlx::query_scalar(stmt::LATEST_CUSTOMER_MESSAGE)
             .bind(chat_id)

@@ -2,15 +2,83 @@
 //! chat into the void: transfers, deactivation, availability per group, pushes only to agents
 //! who are away, and what the customer is told.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
+use switchboard::domain::NotificationKind;
 
 use crate::on_both_backends;
-use crate::support::{Backend, TestServer, error_code, start_chat, visitor, widget_key};
+use crate::support::{
+    Backend, TestServer, WsClient, agent_events, chat_events, error_code, start_chat, visitor,
+    widget_key,
+};
 
 on_both_backends!(
     every_customer_operation_has_a_budget_that_holds_under_concurrency,
     a_chat_keeps_one_rating_and_one_rating_entry,
+    a_transfer_to_an_agent_nobody_can_reach_is_refused_unless_forced,
+    the_customer_hears_of_a_transfer_before_the_next_agent_joins,
+    an_agent_who_does_not_answer_is_named_and_the_chat_moves_on,
+    new_and_transferred_chats_push_only_to_agents_whose_app_is_closed,
 );
+
+const NOT_ACCEPTING: &str = "mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }";
+const MY_CHATS: &str = "{ myChats { id } }";
+const TRANSFER: &str = "mutation($c: ID!, $a: ID!, $force: Boolean) { transferChat(input: {chatId: $c, toAgentId: $a, force: $force}) { status assignee { id } } }";
+
+/// Creates an agent called `name` (email `<name>@example.com`) and returns their id.
+async fn named_agent(server: &TestServer, owner: &str, name: &str, role: &str) -> String {
+    server
+        .ok(
+            Some(owner),
+            "mutation($input: CreateAgentInput!) { createAgent(input: $input) { id } }",
+            json!({"input": {"email": format!("{}@example.com", name.to_lowercase()), "name": name,
+                   "password": "agent-password-1", "role": role}}),
+        )
+        .await["createAgent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// The ids of the agent's active chats.
+async fn my_chats(server: &TestServer, token: &str) -> Vec<String> {
+    server.ok(Some(token), MY_CHATS, json!({})).await["myChats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Reads a customer's chatEvents until an entry with `text` arrives; returns every transcript
+/// text seen on the way, in order.
+async fn texts_until(ws: &mut WsClient, text: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    loop {
+        let event = ws.any_event().await;
+        if let Some(t) = event["message"]["text"].as_str() {
+            seen.push(t.to_owned());
+            if t == text {
+                return seen;
+            }
+        }
+    }
+}
+
+/// Polls `done` every 50 ms for at most 5 s.
+async fn eventually<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut done: impl FnMut() -> F,
+) {
+    for _ in 0..100 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
 
 /// The chat's transcript as its customer sees it: (kind, text) oldest first.
 async fn transcript(server: &TestServer, token: &str, chat: &str) -> Vec<(String, String)> {
@@ -172,4 +240,214 @@ async fn a_chat_keeps_one_rating_and_one_rating_entry(backend: Backend) {
         )
         .await;
     assert_eq!(seen["chat"]["rating"], "BAD");
+}
+
+/// A transfer to an agent with no app open and no phone would leave the customer waiting on
+/// nobody: CONFLICT, nothing written. A supervisor or admin may force it; an agent may not.
+async fn a_transfer_to_an_agent_nobody_can_reach_is_refused_unless_forced(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    server.ok(Some(&owner), NOT_ACCEPTING, json!({})).await;
+    named_agent(&server, &owner, "Ada", "AGENT").await;
+    // Bob has an account but has never signed in: no app, no phone.
+    let bob_id = named_agent(&server, &owner, "Bob", "AGENT").await;
+    let ada = server.agent_token("ada@example.com").await;
+    let key = widget_key(&server, &owner).await;
+    let customer = visitor(&server, &key, "v").await;
+    let (chat, _) = start_chat(&server, &customer, "hello").await;
+    assert_eq!(my_chats(&server, &ada).await, vec![chat.clone()]);
+
+    let candidates = server
+        .ok(
+            Some(&ada),
+            "query($c: ID!) { agentsForTransfer(chatId: $c) { agent { id } reachable routable } }",
+            json!({"c": chat}),
+        )
+        .await["agentsForTransfer"]
+        .clone();
+    let bob = candidates
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["agent"]["id"] == bob_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(bob["reachable"], false, "{candidates}");
+    assert_eq!(bob["routable"], false);
+
+    let before = transcript(&server, &owner, &chat).await;
+    let refused = server
+        .gql(Some(&ada), TRANSFER, json!({"c": chat, "a": bob_id}))
+        .await;
+    assert_eq!(error_code(&refused), "CONFLICT");
+    let message = refused["errors"][0]["message"].as_str().unwrap();
+    assert!(message.starts_with("Bob is not available"), "{message}");
+    assert_eq!(
+        transcript(&server, &owner, &chat).await,
+        before,
+        "nothing written"
+    );
+    assert_eq!(my_chats(&server, &ada).await, vec![chat.clone()]);
+    assert_eq!(
+        server
+            .error_code(
+                Some(&ada),
+                TRANSFER,
+                json!({"c": chat, "a": bob_id, "force": true})
+            )
+            .await,
+        "FORBIDDEN",
+        "only supervisors and admins force"
+    );
+
+    let forced = server
+        .ok(
+            Some(&owner),
+            TRANSFER,
+            json!({"c": chat, "a": bob_id, "force": true}),
+        )
+        .await;
+    assert_eq!(forced["transferChat"]["assignee"]["id"], bob_id.as_str());
+}
+
+/// The customer reads "You are being transferred to Bob…" and then "Bob joined the chat".
+async fn the_customer_hears_of_a_transfer_before_the_next_agent_joins(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    server.ok(Some(&owner), NOT_ACCEPTING, json!({})).await;
+    named_agent(&server, &owner, "Ada", "AGENT").await;
+    let bob_id = named_agent(&server, &owner, "Bob", "AGENT").await;
+    let ada = server.agent_token("ada@example.com").await;
+    let bob = server.agent_token("bob@example.com").await;
+    server.ok(Some(&bob), NOT_ACCEPTING, json!({})).await;
+    let key = widget_key(&server, &owner).await;
+    let customer = visitor(&server, &key, "v").await;
+    let (chat, _) = start_chat(&server, &customer, "hello").await;
+    let mut stream = chat_events(&server, &customer, &chat, None).await;
+    texts_until(&mut stream, "Ada joined the chat").await;
+
+    server
+        .ok(Some(&ada), TRANSFER, json!({"c": chat, "a": bob_id}))
+        .await;
+    let seen = texts_until(&mut stream, "Bob joined the chat").await;
+    assert_eq!(
+        seen,
+        vec![
+            "You are being transferred to Bob, who can see our whole conversation",
+            "Bob joined the chat"
+        ]
+    );
+}
+
+/// An unanswered chat moves on by itself; the customer is told why and to whom, before the
+/// next agent joins.
+async fn an_agent_who_does_not_answer_is_named_and_the_chat_moves_on(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.timer_interval = Duration::from_millis(100)).await;
+    let owner = server.owner_token().await;
+    server.ok(Some(&owner), NOT_ACCEPTING, json!({})).await;
+    server
+        .ok(
+            Some(&owner),
+            "mutation { updateOrganizationSettings(input: {autoTransferSeconds: 1}) { id } }",
+            json!({}),
+        )
+        .await;
+    named_agent(&server, &owner, "Ada", "AGENT").await;
+    named_agent(&server, &owner, "Bob", "AGENT").await;
+    let ada = server.agent_token("ada@example.com").await;
+    let bob = server.agent_token("bob@example.com").await;
+    server.ok(Some(&bob), NOT_ACCEPTING, json!({})).await;
+    let key = widget_key(&server, &owner).await;
+    let customer = visitor(&server, &key, "v").await;
+    let (chat, _) = start_chat(&server, &customer, "hello?").await;
+    assert_eq!(my_chats(&server, &ada).await, vec![chat.clone()]);
+    let mut stream = chat_events(&server, &customer, &chat, None).await;
+    texts_until(&mut stream, "Ada joined the chat").await;
+    // Bob becomes free; Ada never answers.
+    server
+        .ok(
+            Some(&bob),
+            "mutation { setRoutingStatus(status: ACCEPTING_CHATS) { id } }",
+            json!({}),
+        )
+        .await;
+    let seen = texts_until(&mut stream, "Bob joined the chat").await;
+    assert_eq!(
+        seen,
+        vec![
+            "Ada is not answering; transferring you to Bob, who can see our whole conversation",
+            "Bob joined the chat"
+        ]
+    );
+}
+
+/// An agent with the app open sees new and transferred chats there: no push rings their phone
+/// too. Once the app is closed, the phone gets them.
+async fn new_and_transferred_chats_push_only_to_agents_whose_app_is_closed(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    server.ok(Some(&owner), NOT_ACCEPTING, json!({})).await;
+    let ada_id = named_agent(&server, &owner, "Ada", "AGENT").await;
+    let bob_id = named_agent(&server, &owner, "Bob", "AGENT").await;
+    let ada = server.agent_token("ada@example.com").await;
+    let bob = server.agent_token("bob@example.com").await;
+    server.ok(Some(&bob), NOT_ACCEPTING, json!({})).await;
+    let register = "mutation($t: String!) { registerPushDevice(input: {platform: ANDROID, token: $t, appId: \"com.example.agent\", environment: PRODUCTION}) { id } }";
+    server
+        .ok(Some(&ada), register, json!({"t": "ada-phone"}))
+        .await;
+    server
+        .ok(Some(&bob), register, json!({"t": "bob-phone"}))
+        .await;
+    let pushes = |agent: String, kind: NotificationKind| {
+        let store = server.store.clone();
+        async move {
+            store
+                .push_jobs(&agent)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|job| job.kind == kind)
+                .count()
+        }
+    };
+
+    let ada_app = agent_events(&server, &ada, None).await;
+    let bob_app = agent_events(&server, &bob, None).await;
+    let key = widget_key(&server, &owner).await;
+    let first = visitor(&server, &key, "first").await;
+    let (chat, _) = start_chat(&server, &first, "hello").await;
+    assert_eq!(my_chats(&server, &ada).await, vec![chat.clone()]);
+    assert_eq!(pushes(ada_id.clone(), NotificationKind::NewChat).await, 0);
+    server
+        .ok(Some(&ada), TRANSFER, json!({"c": chat, "a": bob_id}))
+        .await;
+    assert_eq!(
+        pushes(bob_id.clone(), NotificationKind::TransferredChat).await,
+        0
+    );
+
+    // Both put their phones away.
+    drop(ada_app);
+    drop(bob_app);
+    for agent in [&ada_id, &bob_id] {
+        let store = server.store.clone();
+        eventually("the app's connection is gone", || {
+            let store = store.clone();
+            let agent = agent.clone();
+            async move { !store.agent_live(&agent, chrono::Utc::now()).await.unwrap() }
+        })
+        .await;
+    }
+    let second = visitor(&server, &key, "second").await;
+    let (chat, _) = start_chat(&server, &second, "hello").await;
+    assert_eq!(pushes(ada_id.clone(), NotificationKind::NewChat).await, 1);
+    server
+        .ok(Some(&ada), TRANSFER, json!({"c": chat, "a": bob_id}))
+        .await;
+    assert_eq!(
+        pushes(bob_id.clone(), NotificationKind::TransferredChat).await,
+        1
+    );
 }
