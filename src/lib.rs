@@ -84,18 +84,9 @@ impl App {
                 login_failures_per_address: config.login_failures_per_address,
             },
         );
-        let accounts = AccountService::new(store.clone(), bus.clone());
-        let bootstrapped = accounts
-            .bootstrap(
-                &config.bootstrap_organization,
-                &config.bootstrap_owner_email,
-                config.bootstrap_owner_password.as_deref(),
-            )
-            .await
-            .map_err(StartupError::Bootstrap)?;
-        let senders = Arc::new(push_senders(&config)?);
         let push_wake = Arc::new(tokio::sync::Notify::new());
-        let chats = ChatService::new(
+        // Shared with the accounts: a deactivated agent's chats are routed on at once.
+        let chats = Arc::new(ChatService::new(
             store.clone(),
             bus.clone(),
             services::chats::CustomerLimits {
@@ -105,7 +96,17 @@ impl App {
                 actions_per_minute: config.customer_actions_per_minute,
             },
             push_wake.clone(),
-        );
+        ));
+        let accounts = AccountService::new(store.clone(), bus.clone(), chats.clone());
+        let bootstrapped = accounts
+            .bootstrap(
+                &config.bootstrap_organization,
+                &config.bootstrap_owner_email,
+                config.bootstrap_owner_password.as_deref(),
+            )
+            .await
+            .map_err(StartupError::Bootstrap)?;
+        let senders = Arc::new(push_senders(&config)?);
         let presence = services::presence::Presence::new(store.clone());
         let push = services::push::PushService::new(store.clone());
         let services = Arc::new(Services {

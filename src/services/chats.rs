@@ -1452,6 +1452,69 @@ impl ChatService {
         Ok(chat)
     }
 
+    /// A deactivated agent's active chats (pending acceptances included) go on at once, each
+    /// routed in its group like a transfer, with a word to the customer. Where nobody in the
+    /// group accepts chats, or the queue is full, the chat still waits in the queue: it was
+    /// already under way, and staying with someone who is gone is worse.
+    pub async fn reroute_chats_of_deactivated(&self, agent: &Agent) -> Result<()> {
+        let chats = self
+            .store
+            .chats(
+                &agent.organization_id,
+                &[ChatStatus::Active],
+                Some(&agent.id),
+            )
+            .await?;
+        if chats.is_empty() {
+            return Ok(());
+        }
+        let mut change = self.begin(&agent.organization_id).await?;
+        for listed in chats {
+            let mut chat = change.chat(&listed.id).await?;
+            if chat.status != ChatStatus::Active
+                || chat.assignee_id.as_deref() != Some(agent.id.as_str())
+            {
+                continue;
+            }
+            change
+                .tx
+                .add_participant(
+                    &chat.id,
+                    &agent.id,
+                    ParticipantRole::PreviousAssignee,
+                    change.now,
+                )
+                .await?;
+            change
+                .system(
+                    &chat,
+                    ChatEventKind::ChatTransferred,
+                    format!(
+                        "{} is no longer available; transferring you to a colleague, who can \
+                         see our whole conversation",
+                        agent.name
+                    ),
+                )
+                .await?;
+            chat.acceptance_deadline = None;
+            let data = FeedData {
+                from_agent_id: Some(agent.id.clone()),
+                reason: Some(format!("{} was deactivated", agent.name)),
+                ..FeedData::default()
+            };
+            let excluded = vec![agent.id.clone()];
+            match change
+                .route(&mut chat, None, &excluded, FeedKind::ChatTransferred, data)
+                .await
+            {
+                Ok(()) => {}
+                Err(Error::AgentsOffline(_)) => change.enqueue(&mut chat).await?,
+                Err(other) => return Err(other),
+            }
+        }
+        self.finish(change).await
+    }
+
     /// The organization's agents a chat could go to, least loaded first.
     pub async fn agents_for_transfer(
         &self,

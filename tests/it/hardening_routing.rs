@@ -20,6 +20,7 @@ on_both_backends!(
     the_customer_hears_of_a_transfer_before_the_next_agent_joins,
     an_agent_who_does_not_answer_is_named_and_the_chat_moves_on,
     new_and_transferred_chats_push_only_to_agents_whose_app_is_closed,
+    a_deactivated_agents_chats_move_on_at_once,
 );
 
 const NOT_ACCEPTING: &str = "mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }";
@@ -450,4 +451,77 @@ async fn new_and_transferred_chats_push_only_to_agents_whose_app_is_closed(backe
         pushes(bob_id.clone(), NotificationKind::TransferredChat).await,
         1
     );
+}
+
+/// Deactivating an agent routes their chats on at once, like transfers: to a colleague with
+/// room, else the queue; each customer is told before anyone joins.
+async fn a_deactivated_agents_chats_move_on_at_once(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    server.ok(Some(&owner), NOT_ACCEPTING, json!({})).await;
+    let ada_id = named_agent(&server, &owner, "Ada", "AGENT").await;
+    let bob_id = named_agent(&server, &owner, "Bob", "AGENT").await;
+    server
+        .ok(
+            Some(&owner),
+            "mutation($id: ID!) { updateAgent(input: {id: $id, chatLimit: 1}) { id } }",
+            json!({"id": bob_id}),
+        )
+        .await;
+    let ada = server.agent_token("ada@example.com").await;
+    let bob = server.agent_token("bob@example.com").await;
+    server.ok(Some(&bob), NOT_ACCEPTING, json!({})).await;
+    let key = widget_key(&server, &owner).await;
+    let mut customers = Vec::new();
+    for n in 0..2 {
+        let customer = visitor(&server, &key, &format!("c{n}")).await;
+        let (chat, _) = start_chat(&server, &customer, "hello").await;
+        customers.push((customer, chat));
+    }
+    assert_eq!(my_chats(&server, &ada).await.len(), 2);
+    server
+        .ok(
+            Some(&bob),
+            "mutation { setRoutingStatus(status: ACCEPTING_CHATS) { id } }",
+            json!({}),
+        )
+        .await;
+    let mut streams = Vec::new();
+    for (customer, chat) in &customers {
+        let mut stream = chat_events(&server, customer, chat, None).await;
+        texts_until(&mut stream, "Ada joined the chat").await;
+        streams.push(stream);
+    }
+
+    server
+        .ok(
+            Some(&owner),
+            "mutation($id: ID!) { deactivateAgent(id: $id) { id } }",
+            json!({"id": ada_id}),
+        )
+        .await;
+    let mut statuses = Vec::new();
+    for ((_, chat), stream) in customers.iter().zip(&mut streams) {
+        let now = server
+            .ok(
+                Some(&owner),
+                "query($c: ID!) { chat(id: $c) { status assignee { id } } }",
+                json!({"c": chat}),
+            )
+            .await["chat"]
+            .clone();
+        let told = "Ada is no longer available; transferring you to a colleague, who can see our whole conversation";
+        let next = if now["status"] == "ACTIVE" {
+            assert_eq!(now["assignee"]["id"], bob_id.as_str());
+            "Bob joined the chat"
+        } else {
+            assert_eq!(now["status"], "QUEUED");
+            "All our agents are busy right now; you are in the queue and will be connected as soon as someone is free"
+        };
+        assert_eq!(texts_until(stream, next).await, vec![told, next]);
+        statuses.push(now["status"].as_str().unwrap().to_owned());
+    }
+    statuses.sort();
+    assert_eq!(statuses, ["ACTIVE", "QUEUED"], "Bob has room for one");
+    assert_eq!(my_chats(&server, &bob).await.len(), 1);
 }
