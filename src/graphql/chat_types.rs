@@ -555,6 +555,12 @@ pub struct OrganizationSettings {
     pub queue_limit: i32,
     /// How soon a chat assigned through a push must be acknowledged.
     pub acceptance_timeout_seconds: i64,
+    /// A queued chat whose customer has had no live connection and done nothing for this long
+    /// leaves the queue (default 180).
+    pub queue_abandon_seconds: i64,
+    /// Most chats that may start within a minute; more are refused with RATE_LIMITED
+    /// (default 60).
+    pub new_chats_per_minute: i32,
 }
 
 impl From<domain::ChatSettings> for OrganizationSettings {
@@ -568,6 +574,8 @@ impl From<domain::ChatSettings> for OrganizationSettings {
             presence_grace_seconds: s.presence_grace.num_seconds(),
             queue_limit: s.queue_limit,
             acceptance_timeout_seconds: s.acceptance_timeout.num_seconds(),
+            queue_abandon_seconds: s.queue_abandon_after.num_seconds(),
+            new_chats_per_minute: s.new_chats_per_minute,
         }
     }
 }
@@ -938,6 +946,10 @@ pub struct UpdateOrganizationSettingsInput {
     pub presence_grace_seconds: Option<i32>,
     pub queue_limit: Option<i32>,
     pub acceptance_timeout_seconds: Option<i32>,
+    /// 10 to 86400.
+    pub queue_abandon_seconds: Option<i32>,
+    /// 1 to 1000000.
+    pub new_chats_per_minute: Option<i32>,
 }
 
 // ---- push ----------------------------------------------------------------------------------

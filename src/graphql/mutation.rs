@@ -369,6 +369,8 @@ impl MutationRoot {
             presence_grace_seconds: input.presence_grace_seconds,
             queue_limit: input.queue_limit,
             acceptance_timeout_seconds: input.acceptance_timeout_seconds,
+            queue_abandon_seconds: input.queue_abandon_seconds,
+            new_chats_per_minute: input.new_chats_per_minute,
         };
         Ok(Organization(
             ctx.services()

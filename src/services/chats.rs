@@ -107,6 +107,8 @@ pub struct SettingsUpdate {
     pub presence_grace_seconds: Option<i32>,
     pub queue_limit: Option<i32>,
     pub acceptance_timeout_seconds: Option<i32>,
+    pub queue_abandon_seconds: Option<i32>,
+    pub new_chats_per_minute: Option<i32>,
 }
 
 /// What customers may do per minute. Every customer operation draws on one of these budgets.
@@ -795,6 +797,24 @@ impl ChatService {
                 .await?;
             return Ok(self.store.chat(&customer.organization_id, &open).await?);
         }
+        // Counted under the organization's lock, in the database: exact under concurrency
+        // and on any number of nodes.
+        let minute = chrono::Duration::minutes(1);
+        let (started, oldest) = change
+            .tx
+            .chats_started_since(&customer.organization_id, change.now - minute)
+            .await?;
+        if started >= i64::from(change.org.settings.new_chats_per_minute) {
+            let wait = oldest.map_or(60, |oldest| {
+                (oldest + minute - change.now).num_seconds() + 1
+            });
+            return Err(Error::RateLimited {
+                message: "too many chats are starting right now; try again in a moment or \
+                          leave a message"
+                    .into(),
+                retry_after_secs: wait.clamp(1, 60) as u64,
+            });
+        }
         let now = change.now;
         let mut chat = Chat {
             id: domain::new_id(),
@@ -817,6 +837,7 @@ impl ChatService {
             last_activity_at: now,
             agent_typing_since: None,
             acceptance_deadline: None,
+            customer_seen_at: None,
         };
         let previous = change
             .tx
@@ -1646,6 +1667,22 @@ impl ChatService {
             }
             settings.default_chat_limit = limit;
         }
+        // At least 10 seconds: a reconnecting widget needs a moment.
+        settings.queue_abandon_after = seconds(
+            "queueAbandonSeconds",
+            update.queue_abandon_seconds,
+            settings.queue_abandon_after,
+            10,
+            DAY,
+        )?;
+        if let Some(cap) = update.new_chats_per_minute {
+            if !(1..=1_000_000).contains(&cap) {
+                return Err(Error::BadUserInput(
+                    "newChatsPerMinute must be between 1 and 1000000".into(),
+                ));
+            }
+            settings.new_chats_per_minute = cap;
+        }
         if let Some(limit) = update.queue_limit {
             if !(0..=10_000).contains(&limit) {
                 return Err(Error::BadUserInput(
@@ -1836,6 +1873,49 @@ impl ChatService {
             }
         }
         Ok(())
+    }
+
+    /// Queued chats whose customer has gone (no live subscription, no activity for the
+    /// organization's threshold) leave the queue with a word in their transcript; the queue
+    /// is announced again. Each is checked again under its organization's lock.
+    pub async fn expire_abandoned_queue(&self) -> Result<()> {
+        let abandoned = self.store.abandoned_queued_chats(domain::now()).await?;
+        let mut by_organization: Vec<(String, Vec<String>)> = Vec::new();
+        for (chat_id, organization_id) in abandoned {
+            match by_organization.last_mut() {
+                Some((org, chats)) if *org == organization_id => chats.push(chat_id),
+                _ => by_organization.push((organization_id, vec![chat_id])),
+            }
+        }
+        for (organization_id, chat_ids) in by_organization {
+            let mut change = self.begin(&organization_id).await?;
+            for chat_id in chat_ids {
+                let mut chat = change.chat(&chat_id).await?;
+                if domain::queue_abandoned(&chat, &change.org.settings, change.now) {
+                    close(&mut change, &mut chat, "The customer left the queue".into()).await?;
+                }
+            }
+            self.finish(change).await?;
+        }
+        Ok(())
+    }
+
+    /// The customer of a queued chat is connected: their chat stays in the queue. Returns
+    /// when to say so again: a few times within the organization's threshold, at most every
+    /// 30 seconds (the threshold is read each time, so a lowered one takes effect).
+    pub async fn customer_present(&self, organization_id: &str, chat_id: &str) -> Result<Duration> {
+        self.store
+            .renew_customer_presence(chat_id, domain::now())
+            .await?;
+        let threshold = self
+            .store
+            .organization(organization_id)
+            .await?
+            .settings
+            .queue_abandon_after
+            .to_std()
+            .unwrap_or_default();
+        Ok((threshold / 4).clamp(Duration::from_secs(1), Duration::from_secs(30)))
     }
 
     /// The agent did not acknowledge a chat assigned through a push in time: the chat goes to

@@ -15,12 +15,17 @@ use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::bus::{BusEvent, BusReceiver, Topic, Typing};
-use crate::domain::{self, AuthorKind, ChatEvent, ChatStatus, FeedEntry, Visibility};
+use crate::domain::{
+    self, AuthorKind, ChatEvent, ChatEventKind, ChatStatus, FeedEntry, Visibility,
+};
 use crate::error::{Error, Result};
 use crate::services::{Caller, Principal, Services};
 
 /// How many stored entries one store read replays.
 const REPLAY_PAGE: i64 = 200;
+
+/// How soon a customer's subscription says again that they are there when saying so failed.
+const CUSTOMER_PRESENCE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An event of an agent's stream.
 #[derive(Debug, Clone)]
@@ -219,6 +224,9 @@ struct ChatStream {
     replay: bool,
     /// The last place in the queue told, so that repeats are not sent again.
     last_position: Option<(i64, i64)>,
+    /// For a customer whose chat waits in the queue: when to say again that they are here.
+    renew_presence_at: Option<tokio::time::Instant>,
+    organization_id: String,
 }
 
 /// A chat's stream from `since` (exclusive), or from its beginning.
@@ -251,7 +259,16 @@ pub async fn chat_events(
         pending: VecDeque::new(),
         replay: true,
         last_position: None,
+        renew_presence_at: None,
+        organization_id: chat.organization_id.clone(),
     };
+    if for_customer && chat.status == ChatStatus::Queued {
+        let again = services
+            .chats
+            .customer_present(&chat.organization_id, &chat.id)
+            .await?;
+        state.renew_presence_at = Some(tokio::time::Instant::now() + again);
+    }
     state.replay_all().await?;
     if chat.status == ChatStatus::Queued
         && let Some(entry) = services
@@ -312,7 +329,17 @@ impl ChatStream {
                 }
                 continue;
             }
-            match self.topic.recv().await {
+            let received = match self.renew_presence_at {
+                Some(at) => tokio::select! {
+                    event = self.topic.recv() => event,
+                    () = tokio::time::sleep_until(at) => {
+                        self.renew_presence().await;
+                        continue;
+                    }
+                },
+                None => self.topic.recv().await,
+            };
+            match received {
                 Ok(event) => self.accept(&event),
                 Err(RecvError::Lagged(_)) => self.replay = true,
                 Err(RecvError::Closed) => return None,
@@ -320,9 +347,33 @@ impl ChatStream {
         }
     }
 
+    /// Keeps the customer's queued chat in the queue while this subscription is open.
+    async fn renew_presence(&mut self) {
+        let again = match self
+            .services
+            .chats
+            .customer_present(&self.organization_id, &self.chat_id)
+            .await
+        {
+            Ok(again) => again,
+            Err(err) => {
+                tracing::warn!(chat = %self.chat_id, error = %err, "could not renew a customer's presence");
+                CUSTOMER_PRESENCE_RETRY
+            }
+        };
+        self.renew_presence_at = Some(tokio::time::Instant::now() + again);
+    }
+
     fn accept(&mut self, event: &BusEvent) {
         match event {
             BusEvent::Transcript(entry) if entry.chat_id == self.chat_id => {
+                // Out of the queue, the chat needs no sign of the customer's presence.
+                if matches!(
+                    entry.kind,
+                    ChatEventKind::AgentAssigned | ChatEventKind::ChatClosed
+                ) {
+                    self.renew_presence_at = None;
+                }
                 if entry.seq == self.cursor + 1 {
                     self.cursor = entry.seq;
                     if self.visible(entry) {
@@ -353,6 +404,10 @@ impl ChatStream {
                 estimated_wait_seconds,
             } => {
                 let place = (*position, *estimated_wait_seconds);
+                // Back in the queue (an agent missed it): the customer's presence counts again.
+                if self.for_customer && self.renew_presence_at.is_none() {
+                    self.renew_presence_at = Some(tokio::time::Instant::now());
+                }
                 if self.last_position == Some(place) {
                     return;
                 }

@@ -33,6 +33,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "load_index",
         include_str!("../../migrations/sqlite/0004_load_index.sql"),
     ),
+    (
+        5,
+        "queue_protection",
+        include_str!("../../migrations/sqlite/0005_queue_protection.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -56,6 +61,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         4,
         "load_index",
         include_str!("../../migrations/postgres/0004_load_index.sql"),
+    ),
+    (
+        5,
+        "queue_protection",
+        include_str!("../../migrations/postgres/0005_queue_protection.sql"),
     ),
 ];
 

@@ -21,6 +21,8 @@ on_both_backends!(
     an_agent_who_does_not_answer_is_named_and_the_chat_moves_on,
     new_and_transferred_chats_push_only_to_agents_whose_app_is_closed,
     a_deactivated_agents_chats_move_on_at_once,
+    a_flood_of_new_chats_is_capped_per_organization_and_minute,
+    customers_who_left_leave_the_queue_and_those_connected_stay,
 );
 
 const NOT_ACCEPTING: &str = "mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }";
@@ -524,4 +526,147 @@ async fn a_deactivated_agents_chats_move_on_at_once(backend: Backend) {
     statuses.sort();
     assert_eq!(statuses, ["ACTIVE", "QUEUED"], "Bob has room for one");
     assert_eq!(my_chats(&server, &bob).await.len(), 1);
+}
+
+/// At most `newChatsPerMinute` chats start in a minute, however many arrive at once; the rest
+/// are RATE_LIMITED with a retry hint, and a customer's second start still continues their chat.
+async fn a_flood_of_new_chats_is_capped_per_organization_and_minute(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    let defaults = server
+        .ok(
+            Some(&owner),
+            "{ organization { settings { newChatsPerMinute queueAbandonSeconds } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        defaults["organization"]["settings"],
+        json!({"newChatsPerMinute": 60, "queueAbandonSeconds": 180})
+    );
+    server
+        .ok(
+            Some(&owner),
+            "mutation { updateOrganizationSettings(input: {newChatsPerMinute: 5}) { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        server
+            .error_code(
+                Some(&owner),
+                "mutation { updateOrganizationSettings(input: {newChatsPerMinute: 0}) { id } }",
+                json!({})
+            )
+            .await,
+        "BAD_USER_INPUT"
+    );
+    let key = widget_key(&server, &owner).await;
+    let mut customers = Vec::new();
+    for n in 0..12 {
+        customers.push(visitor(&server, &key, &format!("flood{n}")).await);
+    }
+    let starts: Vec<_> = customers
+        .iter()
+        .map(|customer| {
+            let request = server
+                .http
+                .post(&server.graphql_url)
+                .bearer_auth(customer)
+                .json(&json!({"query": "mutation { startChat(input: {message: \"hi\"}) { id } }"}));
+            tokio::spawn(
+                async move { request.send().await.unwrap().json::<Value>().await.unwrap() },
+            )
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for start in starts {
+        bodies.push(start.await.unwrap());
+    }
+    assert_eq!(passed_or_rate_limited(&bodies), 5);
+    let started = bodies
+        .iter()
+        .position(|b| b.get("errors").is_none())
+        .unwrap();
+    // A customer whose chat started may still write: their second start is a message.
+    server
+        .ok(
+            Some(&customers[started]),
+            "mutation { startChat(input: {message: \"still me\"}) { id } }",
+            json!({}),
+        )
+        .await;
+}
+
+/// A queued chat whose customer has gone (no subscription, nothing done) leaves the queue with
+/// a word in its transcript, and those behind move up; a customer whose chatEvents subscription
+/// is open stays, however quiet.
+async fn customers_who_left_leave_the_queue_and_those_connected_stay(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.timer_interval = Duration::from_millis(100)).await;
+    let owner = server.owner_token().await;
+    server
+        .ok(Some(&owner), "mutation { updateOrganizationSettings(input: {queueAbandonSeconds: 10, defaultChatLimit: 1}) { id } }", json!({}))
+        .await;
+    let key = widget_key(&server, &owner).await;
+    let busy = visitor(&server, &key, "busy").await;
+    let (_, status) = start_chat(&server, &busy, "first").await;
+    assert_eq!(status, "ACTIVE");
+    let gone = visitor(&server, &key, "gone").await;
+    let (gone_chat, status) = start_chat(&server, &gone, "anyone?").await;
+    assert_eq!(status, "QUEUED");
+    let waiting = visitor(&server, &key, "waiting").await;
+    let (waiting_chat, status) = start_chat(&server, &waiting, "I will wait").await;
+    assert_eq!(status, "QUEUED");
+    let mut stream = chat_events(&server, &waiting, &waiting_chat, None).await;
+    assert_eq!(
+        stream.next_event("QueuePositionChanged").await["position"],
+        2
+    );
+
+    // The customer who has gone is out after 10 s; the connected one moves up.
+    let status_of = |chat: String| {
+        let server = &server;
+        let owner = owner.clone();
+        async move {
+            server
+                .ok(
+                    Some(&owner),
+                    "query($c: ID!) { chat(id: $c) { status } }",
+                    json!({"c": chat}),
+                )
+                .await["chat"]["status"]
+                .clone()
+        }
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while status_of(gone_chat.clone()).await != "CLOSED" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "out of the queue within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        stream.next_event("QueuePositionChanged").await["position"],
+        1
+    );
+    assert_eq!(
+        transcript(&server, &gone, &gone_chat).await.last().unwrap(),
+        &(
+            "CHAT_CLOSED".to_owned(),
+            "The customer left the queue".to_owned()
+        )
+    );
+    // Quiet for longer than the threshold, but connected: still waiting.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let still = server
+        .ok(
+            Some(&owner),
+            "query($c: ID!) { chat(id: $c) { status } queue { chat { id } } }",
+            json!({"c": waiting_chat}),
+        )
+        .await;
+    assert_eq!(still["chat"]["status"], "QUEUED");
+    assert_eq!(still["queue"].as_array().unwrap().len(), 1);
 }
