@@ -477,8 +477,13 @@ pub struct VisitorSession {
 /// Whether to offer a chat or the offline form.
 #[derive(SimpleObject)]
 pub struct Availability {
-    /// Someone accepts chats.
+    /// A chat started now would be accepted: an agent of the group accepts chats and has
+    /// room, or the queue has. False: offer the offline form.
     pub online: bool,
+    /// Agents accept chats, but none can start now: every agent is busy and the queue is at
+    /// its limit, or too many chats started in the last minute. (online is false then.)
+    pub queue_full: bool,
+    /// Customers waiting for the group asked (every one waiting, when no group is asked).
     pub queue_length: i64,
     /// About how long a new chat would wait for an agent; 0 when someone has room.
     pub estimated_wait_seconds: i64,

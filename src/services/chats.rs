@@ -58,10 +58,16 @@ pub struct VisitorSession {
     pub customer: Customer,
 }
 
-/// Whether a widget should offer a chat or the offline form.
+/// Whether a widget should offer a chat or the offline form, for one group or any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Availability {
+    /// A chat started now would be accepted: someone of the group accepts chats, and has room
+    /// or the queue does.
     pub online: bool,
+    /// Agents of the group accept chats, but a new chat cannot start now: every one is full
+    /// and the queue is at its limit, or the organization's per-minute cap is reached.
+    pub queue_full: bool,
+    /// Customers waiting for the group.
     pub queue_length: i64,
     pub estimated_wait_seconds: i64,
 }
@@ -724,38 +730,67 @@ impl ChatService {
         })
     }
 
-    /// Whether anyone accepts chats for the widget's organization, and the queue.
-    pub async fn availability(&self, widget_key: &str) -> Result<Availability> {
+    /// Whether a chat for `group_id` (any group when `None`) can start now, by the rules
+    /// startChat applies: a widget that follows it never offers a chat startChat refuses.
+    pub async fn availability(
+        &self,
+        widget_key: &str,
+        group_id: Option<&str>,
+    ) -> Result<Availability> {
         let org = self
             .store
             .organization_by_widget_key(widget_key.trim())
             .await
             .map_err(|err| not_found(err, "widget key"))?;
-        let loads = self.store.agent_loads(&org.id, domain::now()).await?;
-        let online = loads.iter().any(routable);
-        let queue = self.queue_entries(&org).await?;
-        let queue_length = queue.len() as i64;
-        let handle = self
+        if let Some(group_id) = group_id {
+            self.require_group(&org.id, group_id).await?;
+        }
+        let now = domain::now();
+        let loads: Vec<AgentLoad> = self
             .store
-            .average_handle_seconds(&org.id)
+            .agent_loads(&org.id, now)
             .await?
-            .map_or(DEFAULT_HANDLE_SECONDS, |seconds| {
-                seconds.max(MIN_HANDLE_SECONDS)
-            });
-        let someone_has_room = loads
-            .iter()
-            .any(|l| routable(l) && l.active_chats < chat_limit(l, &org));
+            .into_iter()
+            .filter(|l| routable(l) && domain::in_chat_group(&l.agent, group_id))
+            .collect();
+        let accepting = !loads.is_empty();
+        let someone_has_room = loads.iter().any(|l| l.active_chats < chat_limit(l, &org));
+        let queue = self.queue_entries(&org).await?;
+        // The limit counts the whole queue, as startChat does; the wait only the group's.
+        let queue_is_full = queue.len() as i64 >= i64::from(org.settings.queue_limit);
+        let queue_length = match group_id {
+            Some(group) => queue
+                .iter()
+                .filter(|e| e.chat.group_id.as_deref() == Some(group))
+                .count() as i64,
+            None => queue.len() as i64,
+        };
+        let started = self
+            .store
+            .chats_started_since(&org.id, now - chrono::Duration::minutes(1))
+            .await?;
+        let capped = started >= i64::from(org.settings.new_chats_per_minute);
+        let queue_full = accepting && (capped || (!someone_has_room && queue_is_full));
+        let online = accepting && !queue_full;
         let estimated_wait_seconds = if !online || someone_has_room {
             0
         } else {
+            let handle = self
+                .store
+                .average_handle_seconds(&org.id)
+                .await?
+                .map_or(DEFAULT_HANDLE_SECONDS, |seconds| {
+                    seconds.max(MIN_HANDLE_SECONDS)
+                });
             domain::estimate_wait_seconds(
                 queue_length + 1,
-                accepting_slots(&loads, &org, None),
+                accepting_slots(&loads, &org, group_id),
                 handle,
             )
         };
         Ok(Availability {
             online,
+            queue_full,
             queue_length,
             estimated_wait_seconds,
         })

@@ -546,6 +546,13 @@ pub trait ChatStore: Send + Sync {
     ) -> DbResult<()>;
     /// The average length of chats closed in the last day, if any.
     async fn average_handle_seconds(&self, organization_id: &str) -> DbResult<Option<i64>>;
+    /// How many chats the organization started after `since` (for availability; startChat
+    /// counts inside its transaction).
+    async fn chats_started_since(
+        &self,
+        organization_id: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<i64>;
     /// Records that the customer of a queued chat is connected now (their chatEvents
     /// subscription is open); a chat no longer queued is left alone.
     async fn renew_customer_presence(&self, chat_id: &str, at: DateTime<Utc>) -> DbResult<()>;

@@ -1434,6 +1434,19 @@ impl ChatStore for SqlStore {
         Ok(average.map(|ms| (ms / 1000.0).round() as i64))
     }
 
+    async fn chats_started_since(
+        &self,
+        organization_id: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<i64> {
+        let (count, _oldest): (i64, Option<i64>) = sqlx::query_as(stmt::CHATS_STARTED_SINCE)
+            .bind(organization_id)
+            .bind(to_millis(since))
+            .fetch_one(&self.read)
+            .await?;
+        Ok(count)
+    }
+
     async fn renew_customer_presence(&self, chat_id: &str, at: DateTime<Utc>) -> DbResult<()> {
         let _hold = self.hold().await;
         sqlx::query("UPDATE chats SET customer_seen_at = $1 WHERE id = $2 AND status = 'QUEUED'")

@@ -23,6 +23,7 @@ on_both_backends!(
     a_deactivated_agents_chats_move_on_at_once,
     a_flood_of_new_chats_is_capped_per_organization_and_minute,
     customers_who_left_leave_the_queue_and_those_connected_stay,
+    availability_answers_for_the_group_asked_and_agrees_with_start_chat,
 );
 
 const NOT_ACCEPTING: &str = "mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }";
@@ -584,6 +585,18 @@ async fn a_flood_of_new_chats_is_capped_per_organization_and_minute(backend: Bac
         bodies.push(start.await.unwrap());
     }
     assert_eq!(passed_or_rate_limited(&bodies), 5);
+    // A widget asking now is told not to offer a chat.
+    let availability = server
+        .ok(
+            None,
+            "query($k: String!) { availability(widgetKey: $k) { online queueFull } }",
+            json!({"k": key}),
+        )
+        .await;
+    assert_eq!(
+        availability["availability"],
+        json!({"online": false, "queueFull": true})
+    );
     let started = bodies
         .iter()
         .position(|b| b.get("errors").is_none())
@@ -669,4 +682,106 @@ async fn customers_who_left_leave_the_queue_and_those_connected_stay(backend: Ba
         .await;
     assert_eq!(still["chat"]["status"], "QUEUED");
     assert_eq!(still["queue"].as_array().unwrap().len(), 1);
+}
+
+/// `availability` answers for the group a widget will start its chat in, and says when the
+/// queue is full: whenever it says online, startChat accepts; whenever not, startChat refuses.
+async fn availability_answers_for_the_group_asked_and_agrees_with_start_chat(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    server.ok(Some(&owner), NOT_ACCEPTING, json!({})).await;
+    let group = |name: &'static str| {
+        let server = &server;
+        let owner = owner.clone();
+        async move {
+            server
+                .ok(
+                    Some(&owner),
+                    "mutation($n: String!) { createGroup(input: {name: $n}) { id } }",
+                    json!({"n": name}),
+                )
+                .await["createGroup"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let support = group("Support").await;
+    let sales = group("Sales").await;
+    let ada_id = named_agent(&server, &owner, "Ada", "AGENT").await;
+    let carol_id = named_agent(&server, &owner, "Carol", "AGENT").await;
+    for (id, groups) in [(&ada_id, &support), (&carol_id, &sales)] {
+        server
+            .ok(Some(&owner), "mutation($id: ID!, $g: ID!) { updateAgent(input: {id: $id, groupIds: [$g], chatLimit: 1}) { id } }", json!({"id": id, "g": groups}))
+            .await;
+    }
+    server.agent_token("ada@example.com").await;
+    let carol = server.agent_token("carol@example.com").await;
+    server.ok(Some(&carol), NOT_ACCEPTING, json!({})).await;
+    server
+        .ok(
+            Some(&owner),
+            "mutation { updateOrganizationSettings(input: {queueLimit: 1}) { id } }",
+            json!({}),
+        )
+        .await;
+    let key = widget_key(&server, &owner).await;
+    let availability = |group: Option<String>| {
+        let server = &server;
+        let key = key.clone();
+        async move {
+            server
+                .ok(None, "query($k: String!, $g: ID) { availability(widgetKey: $k, groupId: $g) { online queueFull queueLength } }", json!({"k": key, "g": group}))
+                .await["availability"]
+                .clone()
+        }
+    };
+    let start = |visitor_id: &'static str, group: String| {
+        let server = &server;
+        let key = key.clone();
+        async move {
+            let customer = visitor(server, &key, visitor_id).await;
+            server
+                .gql(Some(&customer), "mutation($g: ID) { startChat(input: {message: \"hi\", groupId: $g}) { status } }", json!({"g": group}))
+                .await
+        }
+    };
+
+    // Sales has nobody accepting chats, Support has Ada: each group answers for itself.
+    let offline = json!({"online": false, "queueFull": false, "queueLength": 0});
+    assert_eq!(availability(Some(sales.clone())).await, offline);
+    assert_eq!(
+        error_code(&start("s1", sales.clone()).await),
+        "AGENTS_OFFLINE"
+    );
+    let free = json!({"online": true, "queueFull": false, "queueLength": 0});
+    assert_eq!(availability(Some(support.clone())).await, free);
+    assert_eq!(availability(None).await, free);
+    assert_eq!(
+        server
+            .error_code(
+                None,
+                "query($k: String!) { availability(widgetKey: $k, groupId: \"nope\") { online } }",
+                json!({"k": key})
+            )
+            .await,
+        "BAD_USER_INPUT"
+    );
+
+    // Ada takes one chat (her limit); the queue takes one more; then it is full.
+    assert_eq!(
+        start("p1", support.clone()).await["data"]["startChat"]["status"],
+        "ACTIVE"
+    );
+    assert_eq!(availability(Some(support.clone())).await["online"], true);
+    assert_eq!(
+        start("p2", support.clone()).await["data"]["startChat"]["status"],
+        "QUEUED"
+    );
+    let full = json!({"online": false, "queueFull": true, "queueLength": 1});
+    assert_eq!(availability(Some(support.clone())).await, full);
+    assert_eq!(
+        error_code(&start("p3", support.clone()).await),
+        "AGENTS_OFFLINE"
+    );
 }
