@@ -169,6 +169,15 @@ pub struct Config {
     )]
     pub customer_actions_per_minute: u32,
 
+    /// Chats one client address may start per minute, whatever visitor it claims to be: one
+    /// source cannot use up the organization's per-minute cap on new chats alone.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CHAT_STARTS_PER_ADDRESS_PER_MINUTE",
+        default_value_t = 10
+    )]
+    pub chat_starts_per_address_per_minute: u32,
+
     /// Take the client address from X-Forwarded-For (only behind a proxy you run).
     #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set)]
     pub trust_forwarded_for: bool,

@@ -94,6 +94,7 @@ impl App {
                 messages_per_minute: config.customer_messages_per_minute,
                 typing_per_minute: config.customer_typing_per_minute,
                 actions_per_minute: config.customer_actions_per_minute,
+                chat_starts_per_address_per_minute: config.chat_starts_per_address_per_minute,
             },
             push_wake.clone(),
         ));

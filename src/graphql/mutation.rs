@@ -182,7 +182,7 @@ impl MutationRoot {
         Ok(Chat::loaded(
             ctx.services()
                 .chats
-                .start_chat(customer, &input.message, group)
+                .start_chat(customer, &input.message, group, ctx.client_addr())
                 .await?,
         ))
     }

@@ -128,6 +128,8 @@ pub struct CustomerLimits {
     pub typing_per_minute: u32,
     /// Everything else a customer does: rateChat, updateVisitorPage, closeChat.
     pub actions_per_minute: u32,
+    /// Chats started per client address, across the visitors it creates.
+    pub chat_starts_per_address_per_minute: u32,
 }
 
 /// The chat use cases.
@@ -138,6 +140,7 @@ pub struct ChatService {
     customer_messages: FailureLimiter,
     customer_typing: FailureLimiter,
     customer_actions: FailureLimiter,
+    chat_starts_per_address: FailureLimiter,
     /// Rung when a change queued pushes.
     push_wake: Arc<tokio::sync::Notify>,
     /// Organizations whose queue changed and is about to be announced, with the chats that
@@ -582,6 +585,7 @@ impl ChatService {
             customer_messages: per_minute(limits.messages_per_minute),
             customer_typing: per_minute(limits.typing_per_minute),
             customer_actions: per_minute(limits.actions_per_minute),
+            chat_starts_per_address: per_minute(limits.chat_starts_per_address_per_minute),
         }
     }
 
@@ -669,15 +673,13 @@ impl ChatService {
         input: VisitorSessionInput,
         client: IpAddr,
     ) -> Result<VisitorSession> {
-        let key = client.to_string();
-        if self.visitor_sessions.check(&key).is_err() {
+        if let Err(wait) = self.visitor_sessions.acquire(&client.to_string()) {
             return Err(Error::RateLimited {
                 message: "too many visitor sessions from this address; try again in a minute"
                     .into(),
-                retry_after_secs: 60,
+                retry_after_secs: whole_seconds(wait),
             });
         }
-        self.visitor_sessions.record(&key);
         let org = self
             .store
             .organization_by_widget_key(input.widget_key.trim())
@@ -796,15 +798,22 @@ impl ChatService {
         })
     }
 
-    /// A customer starts a chat with their first message.
+    /// A customer starts a chat with their first message, from `client`.
     pub async fn start_chat(
         &self,
         customer: &CustomerPrincipal,
         message: &str,
         group_id: Option<&str>,
+        client: IpAddr,
     ) -> Result<Chat> {
         let text = message_text(message)?;
         self.limit_customer(customer)?;
+        if let Err(wait) = self.chat_starts_per_address.acquire(&client.to_string()) {
+            return Err(Error::RateLimited {
+                message: "too many chats started from this address; try again in a minute".into(),
+                retry_after_secs: whole_seconds(wait),
+            });
+        }
         // Reads the transaction does not need come first: the single SQLite writer should not
         // wait on them.
         if let Some(group_id) = group_id {
@@ -2209,9 +2218,14 @@ fn limit(budget: &FailureLimiter, customer: &CustomerPrincipal, message: &str) -
         .acquire(&customer.customer_id)
         .map_err(|wait| Error::RateLimited {
             message: message.into(),
-            // Rounded up: a client that waits this long is let through.
-            retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            retry_after_secs: whole_seconds(wait),
         })
+}
+
+/// A wait in whole seconds, rounded up (a client that waits this long is let through), at
+/// least one.
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// Tells every queued customer their place and wait, and the agents the queue's shape.

@@ -24,6 +24,7 @@ on_both_backends!(
     a_flood_of_new_chats_is_capped_per_organization_and_minute,
     customers_who_left_leave_the_queue_and_those_connected_stay,
     availability_answers_for_the_group_asked_and_agrees_with_start_chat,
+    one_address_starts_a_bounded_number_of_chats_whatever_visitors_it_makes,
 );
 
 const NOT_ACCEPTING: &str = "mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }";
@@ -784,4 +785,36 @@ async fn availability_answers_for_the_group_asked_and_agrees_with_start_chat(bac
         error_code(&start("p3", support.clone()).await),
         "AGENTS_OFFLINE"
     );
+}
+
+/// One address cannot use up the organization's new chats alone by making visitor after
+/// visitor: its chat starts are capped, counted exactly when they arrive together.
+async fn one_address_starts_a_bounded_number_of_chats_whatever_visitors_it_makes(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.chat_starts_per_address_per_minute = 3).await;
+    let owner = server.owner_token().await;
+    let key = widget_key(&server, &owner).await;
+    let mut starts = Vec::new();
+    for n in 0..8 {
+        let customer = visitor(&server, &key, &format!("sock{n}")).await;
+        let request = server
+            .http
+            .post(&server.graphql_url)
+            .bearer_auth(customer)
+            .json(&json!({"query": "mutation { startChat(input: {message: \"hi\"}) { id } }"}));
+        starts.push(request);
+    }
+    let starts: Vec<_> = starts
+        .into_iter()
+        .map(|request| {
+            tokio::spawn(
+                async move { request.send().await.unwrap().json::<Value>().await.unwrap() },
+            )
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for start in starts {
+        bodies.push(start.await.unwrap());
+    }
+    assert_eq!(passed_or_rate_limited(&bodies), 3);
 }
