@@ -1062,7 +1062,11 @@ impl App {
                 c.active_chats,
                 c.chat_limit,
                 routing_label(c.agent.routing_status),
-                if c.routable { "" } else { ", not reachable" },
+                if c.reachable {
+                    ""
+                } else {
+                    ", not reachable (a transfer needs force)"
+                },
                 c.agent.id,
             ));
         }
