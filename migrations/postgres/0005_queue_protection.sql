@@ -14,3 +14,7 @@ ALTER TABLE chats ADD COLUMN customer_seen_at BIGINT;
 
 -- Counts the chats an organization started within the last minute, for the cap above.
 CREATE INDEX chats_started ON chats (organization_id, created_at);
+
+-- The timers look for abandoned queued chats every second: this keeps that a look at the
+-- queue, not a scan of every chat ever held.
+CREATE INDEX chats_waiting ON chats (organization_id) WHERE status = 'QUEUED';
