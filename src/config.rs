@@ -190,6 +190,33 @@ pub struct Config {
     )]
     pub customer_messages_per_minute: u32,
 
+    /// Typing notices (setTyping) one customer may send per minute: widgets send about one a
+    /// second while the customer types, so this budget is separate and larger.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CUSTOMER_TYPING_PER_MINUTE",
+        default_value_t = 120
+    )]
+    pub customer_typing_per_minute: u32,
+
+    /// Other customer operations (rateChat, updateVisitorPage, closeChat) one customer may
+    /// make per minute.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CUSTOMER_ACTIONS_PER_MINUTE",
+        default_value_t = 30
+    )]
+    pub customer_actions_per_minute: u32,
+
+    /// Chats one client address may start per minute, whatever visitor it claims to be: one
+    /// source cannot use up the organization's per-minute cap on new chats alone.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_CHAT_STARTS_PER_ADDRESS_PER_MINUTE",
+        default_value_t = 10
+    )]
+    pub chat_starts_per_address_per_minute: u32,
+
     /// How many proxies you run in front of the server. With N > 0 the client address (for
     /// rate limits) is the X-Forwarded-For entry N places from the right, the one your outermost
     /// proxy wrote; entries further left are written by the client and ignored. 0: the TCP peer.

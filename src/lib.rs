@@ -90,7 +90,21 @@ impl App {
                 login_failures_per_address: config.login_failures_per_address,
             },
         );
-        let accounts = AccountService::new(store.clone(), bus.clone());
+        let push_wake = Arc::new(tokio::sync::Notify::new());
+        // Shared with the accounts: a deactivated agent's chats are routed on at once.
+        let chats = Arc::new(ChatService::new(
+            store.clone(),
+            bus.clone(),
+            services::chats::CustomerLimits {
+                visitor_sessions_per_minute: config.visitor_sessions_per_minute,
+                messages_per_minute: config.customer_messages_per_minute,
+                typing_per_minute: config.customer_typing_per_minute,
+                actions_per_minute: config.customer_actions_per_minute,
+                chat_starts_per_address_per_minute: config.chat_starts_per_address_per_minute,
+            },
+            push_wake.clone(),
+        ));
+        let accounts = AccountService::new(store.clone(), bus.clone(), chats.clone());
         let bootstrapped = accounts
             .bootstrap(
                 &config.bootstrap_organization,
@@ -100,14 +114,6 @@ impl App {
             .await
             .map_err(StartupError::Bootstrap)?;
         let senders = Arc::new(push_senders(&config)?);
-        let push_wake = Arc::new(tokio::sync::Notify::new());
-        let chats = ChatService::new(
-            store.clone(),
-            bus.clone(),
-            config.visitor_sessions_per_minute,
-            config.customer_messages_per_minute,
-            push_wake.clone(),
-        );
         let presence = services::presence::Presence::new(store.clone());
         let push = services::push::PushService::new(store.clone());
         let services = Arc::new(Services {

@@ -63,6 +63,12 @@ impl Server {
             )
             .env("SWITCHBOARD_VISITOR_SESSIONS_PER_MINUTE", "100000000")
             .env("SWITCHBOARD_CUSTOMER_MESSAGES_PER_MINUTE", "100000000")
+            .env("SWITCHBOARD_CUSTOMER_TYPING_PER_MINUTE", "100000000")
+            .env("SWITCHBOARD_CUSTOMER_ACTIONS_PER_MINUTE", "100000000")
+            .env(
+                "SWITCHBOARD_CHAT_STARTS_PER_ADDRESS_PER_MINUTE",
+                "100000000",
+            )
             .env("SWITCHBOARD_LOGIN_FAILURES_PER_ADDRESS", "100000000")
             .env("SWITCHBOARD_ACCESS_TOKEN_TTL", "1d")
             .env("RUST_LOG", "warn")

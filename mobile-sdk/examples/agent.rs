@@ -1077,7 +1077,11 @@ impl App {
                 c.active_chats,
                 c.chat_limit,
                 routing_label(c.agent.routing_status),
-                if c.routable { "" } else { ", not reachable" },
+                if c.reachable {
+                    ""
+                } else {
+                    ", not reachable (a transfer needs force)"
+                },
                 c.agent.id,
             ));
         }
@@ -1104,7 +1108,7 @@ impl App {
         let note = Some(note.trim().to_owned()).filter(|n| !n.is_empty());
         let chat = self
             .client
-            .transfer_chat(chat_id, target, note)
+            .transfer_chat(chat_id, target, note, false)
             .await
             .map_err(|e| describe(&e))?;
         say(format!("  Transferred: {}", self.chat_line(&chat)));

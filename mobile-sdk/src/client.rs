@@ -279,12 +279,15 @@ impl Client {
             .collect())
     }
 
-    /// Hands a chat to another agent or a group, with a note the customer does not see.
+    /// Hands a chat to another agent or a group, with a note the customer does not see. An
+    /// agent who cannot be reached now is refused (CONFLICT) unless a supervisor or admin
+    /// passes `force`.
     pub async fn transfer_chat(
         &self,
         chat_id: String,
         target: TransferTarget,
         note: Option<String>,
+        force: bool,
     ) -> Result<Chat> {
         let (to_agent_id, to_group_id) = match target {
             TransferTarget::Agent { agent_id } => (Some(agent_id), None),
@@ -295,6 +298,7 @@ impl Client {
             to_agent_id,
             to_group_id,
             note,
+            force: Some(force),
         };
         let data = self
             .op::<ops::TransferChat>(ops::transfer_chat::Variables { input })
@@ -315,6 +319,7 @@ impl Client {
                 active_chats: c.active_chats,
                 chat_limit: c.chat_limit,
                 routable: c.routable,
+                reachable: c.reachable,
             })
             .collect())
     }

@@ -238,6 +238,9 @@ pub struct TransferCandidate {
     pub chat_limit: i64,
     /// Accepting chats and reachable now.
     pub routable: bool,
+    /// A transfer reaches them now (an app open or a phone, and not offline); others only
+    /// with `force`.
+    pub reachable: bool,
 }
 
 /// Who a chat goes to.

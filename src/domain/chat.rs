@@ -157,6 +157,9 @@ pub struct Chat {
     pub agent_typing_since: Option<DateTime<Utc>>,
     /// For a chat assigned through a push: unacknowledged by then, it moves on.
     pub acceptance_deadline: Option<DateTime<Utc>>,
+    /// While queued: when the customer was last known connected (their chatEvents
+    /// subscription renews it). Written by the subscription alone, never by a chat update.
+    pub customer_seen_at: Option<DateTime<Utc>>,
 }
 
 /// A transcript entry. Its `seq` orders the chat's entries and is the customer's cursor.
@@ -248,6 +251,12 @@ pub struct ChatSettings {
     /// A chat assigned through a push must be acknowledged (a live connection or a reply)
     /// this soon, or it moves on and the agent stops accepting chats.
     pub acceptance_timeout: Duration,
+    /// A queued chat whose customer has had no live connection and done nothing for this
+    /// long leaves the queue: nobody is there to answer.
+    pub queue_abandon_after: Duration,
+    /// At most this many chats start per minute; a flood beyond it is refused, so it cannot
+    /// fill the queue.
+    pub new_chats_per_minute: i32,
 }
 
 impl Default for ChatSettings {
@@ -261,6 +270,8 @@ impl Default for ChatSettings {
             presence_grace: Duration::seconds(60),
             queue_limit: 100,
             acceptance_timeout: Duration::seconds(60),
+            queue_abandon_after: Duration::minutes(3),
+            new_chats_per_minute: 60,
         }
     }
 }
@@ -298,6 +309,16 @@ pub fn auto_transfer_due(chat: &Chat, settings: &ChatSettings, now: DateTime<Utc
 /// Whether an assignment made through a push went unacknowledged for too long.
 pub fn acceptance_missed(chat: &Chat, now: DateTime<Utc>) -> bool {
     chat.status == ChatStatus::Active && chat.acceptance_deadline.is_some_and(|d| now >= d)
+}
+
+/// Whether a queued chat's customer has gone: no live subscription and no activity for the
+/// organization's threshold since the chat (re)joined the queue.
+pub fn queue_abandoned(chat: &Chat, settings: &ChatSettings, now: DateTime<Utc>) -> bool {
+    let last_sign = [chat.customer_seen_at, chat.queued_at]
+        .into_iter()
+        .flatten()
+        .fold(chat.last_customer_activity_at, DateTime::max);
+    chat.status == ChatStatus::Queued && now - last_sign >= settings.queue_abandon_after
 }
 
 /// Whether a chat has been left alone long enough to close.
@@ -384,6 +405,7 @@ mod tests {
             last_activity_at: now,
             agent_typing_since: None,
             acceptance_deadline: None,
+            customer_seen_at: None,
         }
     }
 
@@ -437,6 +459,36 @@ mod tests {
             attention_at(&chat, &settings, now + Duration::minutes(10)),
             Attention::Normal
         );
+    }
+
+    #[test]
+    fn a_queued_chat_is_abandoned_only_without_any_sign_of_its_customer() {
+        let now = Utc::now();
+        let settings = ChatSettings::default();
+        let mut chat = chat(now);
+        chat.status = ChatStatus::Queued;
+        chat.queued_at = Some(now);
+        let later = now + Duration::minutes(3);
+        assert!(!queue_abandoned(
+            &chat,
+            &settings,
+            later - Duration::seconds(1)
+        ));
+        assert!(queue_abandoned(&chat, &settings, later));
+        chat.customer_seen_at = Some(now + Duration::minutes(2));
+        assert!(!queue_abandoned(&chat, &settings, later), "still connected");
+        chat.customer_seen_at = None;
+        chat.queued_at = Some(now + Duration::minutes(1));
+        assert!(
+            !queue_abandoned(&chat, &settings, later),
+            "queued again lately"
+        );
+        chat.status = ChatStatus::Active;
+        assert!(!queue_abandoned(
+            &chat,
+            &settings,
+            later + Duration::hours(1)
+        ));
     }
 
     #[test]

@@ -486,8 +486,13 @@ pub struct VisitorSession {
 /// Whether to offer a chat or the offline form.
 #[derive(SimpleObject)]
 pub struct Availability {
-    /// Someone accepts chats.
+    /// A chat started now would be accepted: an agent of the group accepts chats and has
+    /// room, or the queue has. False: offer the offline form.
     pub online: bool,
+    /// Agents accept chats, but none can start now: every agent is busy and the queue is at
+    /// its limit, or too many chats started in the last minute. (online is false then.)
+    pub queue_full: bool,
+    /// Customers waiting for the group asked (every one waiting, when no group is asked).
     pub queue_length: i64,
     /// About how long a new chat would wait for an agent; 0 when someone has room.
     pub estimated_wait_seconds: i64,
@@ -512,6 +517,9 @@ pub struct TransferCandidate {
     pub chat_limit: i64,
     /// Accepting chats and reachable now.
     pub routable: bool,
+    /// A transfer would reach them now: an app open (or just closed), or a phone for pushes,
+    /// and not offline. Others can only be forced.
+    pub reachable: bool,
 }
 
 /// A note a customer left while nobody was available.
@@ -561,6 +569,12 @@ pub struct OrganizationSettings {
     pub queue_limit: i32,
     /// How soon a chat assigned through a push must be acknowledged.
     pub acceptance_timeout_seconds: i64,
+    /// A queued chat whose customer has had no live connection and done nothing for this long
+    /// leaves the queue (default 180).
+    pub queue_abandon_seconds: i64,
+    /// Most chats that may start within a minute; more are refused with RATE_LIMITED
+    /// (default 60).
+    pub new_chats_per_minute: i32,
 }
 
 impl From<domain::ChatSettings> for OrganizationSettings {
@@ -574,6 +588,8 @@ impl From<domain::ChatSettings> for OrganizationSettings {
             presence_grace_seconds: s.presence_grace.num_seconds(),
             queue_limit: s.queue_limit,
             acceptance_timeout_seconds: s.acceptance_timeout.num_seconds(),
+            queue_abandon_seconds: s.queue_abandon_after.num_seconds(),
+            new_chats_per_minute: s.new_chats_per_minute,
         }
     }
 }
@@ -961,6 +977,10 @@ pub struct TransferChatInput {
     pub to_group_id: Option<ID>,
     /// For the next agent; the customer does not see it.
     pub note: Option<String>,
+    /// Transfer even to an agent who cannot be reached now (no app open, no phone) or is
+    /// offline; supervisors and admins only. Without it (null or false) such a transfer is a
+    /// CONFLICT.
+    pub force: Option<bool>,
 }
 
 /// Omitted fields stay as they are; times in seconds.
@@ -974,6 +994,10 @@ pub struct UpdateOrganizationSettingsInput {
     pub presence_grace_seconds: Option<i32>,
     pub queue_limit: Option<i32>,
     pub acceptance_timeout_seconds: Option<i32>,
+    /// 10 to 86400.
+    pub queue_abandon_seconds: Option<i32>,
+    /// 1 to 1000000.
+    pub new_chats_per_minute: Option<i32>,
 }
 
 // ---- push ----------------------------------------------------------------------------------

@@ -195,7 +195,7 @@ impl MutationRoot {
         Ok(Chat::loaded(
             ctx.services()
                 .chats
-                .start_chat(customer, &input.message, group)
+                .start_chat(customer, &input.message, group, ctx.client_addr())
                 .await?,
         ))
     }
@@ -323,7 +323,13 @@ impl MutationRoot {
         let chat = ctx
             .services()
             .chats
-            .transfer_chat(principal, &input.chat_id, target, input.note.as_deref())
+            .transfer_chat(
+                principal,
+                &input.chat_id,
+                target,
+                input.note.as_deref(),
+                input.force.unwrap_or(false),
+            )
             .await?;
         Ok(Chat::loaded(chat))
     }
@@ -376,6 +382,8 @@ impl MutationRoot {
             presence_grace_seconds: input.presence_grace_seconds,
             queue_limit: input.queue_limit,
             acceptance_timeout_seconds: input.acceptance_timeout_seconds,
+            queue_abandon_seconds: input.queue_abandon_seconds,
+            new_chats_per_minute: input.new_chats_per_minute,
         };
         Ok(Organization(
             ctx.services()

@@ -70,12 +70,22 @@ impl QueryRoot {
             .collect())
     }
 
-    /// Whether anyone accepts chats, for a widget choosing between chat and offline form.
-    /// Public.
-    async fn availability(&self, ctx: &Context<'_>, widget_key: String) -> ApiResult<Availability> {
-        let a = ctx.services().chats.availability(&widget_key).await?;
+    /// Whether a chat can start now, for a widget choosing between chat and offline form:
+    /// for the group `groupId` (the one startChat will be given), or any. Public.
+    async fn availability(
+        &self,
+        ctx: &Context<'_>,
+        widget_key: String,
+        group_id: Option<ID>,
+    ) -> ApiResult<Availability> {
+        let a = ctx
+            .services()
+            .chats
+            .availability(&widget_key, group_id.as_ref().map(|id| id.as_str()))
+            .await?;
         Ok(Availability {
             online: a.online,
+            queue_full: a.queue_full,
             queue_length: a.queue_length,
             estimated_wait_seconds: a.estimated_wait_seconds,
         })
@@ -183,6 +193,8 @@ impl QueryRoot {
                 ),
                 routable: load.reachable
                     && load.agent.routing_status == crate::domain::RoutingStatus::AcceptingChats,
+                reachable: load.reachable
+                    && load.agent.routing_status != crate::domain::RoutingStatus::Offline,
                 active_chats: load.active_chats,
                 agent: Agent(load.agent),
             })

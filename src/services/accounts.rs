@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::bus::{BusEvent, EventBus, Topic};
 use crate::domain::{self, Agent, Group, Organization, Role};
 use crate::error::{Error, Result};
+use crate::services::ChatService;
 use crate::services::auth::{Principal, hash_password, new_organization, random_token};
 use crate::store::{AgentUpdate, Database, NewAgent};
 
@@ -46,12 +47,14 @@ pub struct Bootstrapped {
 pub struct AccountService {
     store: Arc<dyn Database>,
     bus: Arc<dyn EventBus>,
+    /// Routes a deactivated agent's chats to others.
+    chats: Arc<ChatService>,
 }
 
 impl AccountService {
     /// An account service over `store`.
-    pub fn new(store: Arc<dyn Database>, bus: Arc<dyn EventBus>) -> Self {
-        AccountService { store, bus }
+    pub fn new(store: Arc<dyn Database>, bus: Arc<dyn EventBus>, chats: Arc<ChatService>) -> Self {
+        AccountService { store, bus, chats }
     }
 
     /// On a database with no organization, creates one with its owner.
@@ -201,6 +204,8 @@ impl AccountService {
             .store
             .deactivate_agent(principal.organization_id(), agent_id, domain::now())
             .await?;
+        // Customers of theirs would otherwise wait on someone who is gone.
+        self.chats.reroute_chats_of_deactivated(&agent).await?;
         self.announce(&agent);
         Ok(agent)
     }

@@ -186,9 +186,9 @@ impl AuthService {
         // guesses sent together are counted together: a burst gets `limit` checks, not one
         // per request.
         self.failures_per_account
-            .try_acquire(&account_key)
+            .acquire(&account_key)
             .map_err(too_many_attempts)?;
-        if let Err(wait) = self.failures_per_address.try_acquire(&address_key) {
+        if let Err(wait) = self.failures_per_address.acquire(&address_key) {
             self.failures_per_account.refund(&account_key);
             return Err(too_many_attempts(wait));
         }
@@ -252,10 +252,9 @@ impl AuthService {
             ));
         }
         let address_key = client.to_string();
-        if let Err(wait) = self.signups_per_address.check(&address_key) {
-            return Err(too_many_attempts(wait));
-        }
-        self.signups_per_address.record(&address_key);
+        self.signups_per_address
+            .acquire(&address_key)
+            .map_err(too_many_attempts)?;
         let (organization, owner) = new_organization(
             &input.organization_name,
             &input.name,
@@ -352,9 +351,9 @@ impl AuthService {
         let account_key = format!("account:{}", principal.agent.email);
         let address_key = format!("address:{client}");
         self.failures_per_account
-            .try_acquire(&account_key)
+            .acquire(&account_key)
             .map_err(too_many_attempts)?;
-        if let Err(wait) = self.failures_per_address.try_acquire(&address_key) {
+        if let Err(wait) = self.failures_per_address.acquire(&address_key) {
             self.failures_per_account.refund(&account_key);
             return Err(too_many_attempts(wait));
         }

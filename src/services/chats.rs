@@ -67,10 +67,16 @@ pub struct VisitorSession {
     pub visitor_secret: Option<String>,
 }
 
-/// Whether a widget should offer a chat or the offline form.
+/// Whether a widget should offer a chat or the offline form, for one group or any.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Availability {
+    /// A chat started now would be accepted: someone of the group accepts chats, and has room
+    /// or the queue does.
     pub online: bool,
+    /// Agents of the group accept chats, but a new chat cannot start now: every one is full
+    /// and the queue is at its limit, or the organization's per-minute cap is reached.
+    pub queue_full: bool,
+    /// Customers waiting for the group.
     pub queue_length: i64,
     pub estimated_wait_seconds: i64,
 }
@@ -80,6 +86,12 @@ pub struct Availability {
 pub enum TransferTarget {
     Agent(String),
     Group(String),
+}
+
+/// A transfer's target once checked.
+enum Destination {
+    Agent(Agent),
+    Group(domain::Group),
 }
 
 /// A queued chat with its place and expected wait.
@@ -110,6 +122,23 @@ pub struct SettingsUpdate {
     pub presence_grace_seconds: Option<i32>,
     pub queue_limit: Option<i32>,
     pub acceptance_timeout_seconds: Option<i32>,
+    pub queue_abandon_seconds: Option<i32>,
+    pub new_chats_per_minute: Option<i32>,
+}
+
+/// What customers may do per minute. Every customer operation draws on one of these budgets.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerLimits {
+    /// Visitor sessions per client address.
+    pub visitor_sessions_per_minute: u32,
+    /// Messages per customer: startChat, sendMessage, leaveOfflineMessage.
+    pub messages_per_minute: u32,
+    /// Typing notices per customer: frequent while someone types, so a budget of their own.
+    pub typing_per_minute: u32,
+    /// Everything else a customer does: rateChat, updateVisitorPage, closeChat.
+    pub actions_per_minute: u32,
+    /// Chats started per client address, across the visitors it creates.
+    pub chat_starts_per_address_per_minute: u32,
 }
 
 /// The chat use cases.
@@ -118,6 +147,9 @@ pub struct ChatService {
     bus: Arc<dyn EventBus>,
     visitor_sessions: FailureLimiter,
     customer_messages: FailureLimiter,
+    customer_typing: FailureLimiter,
+    customer_actions: FailureLimiter,
+    chat_starts_per_address: FailureLimiter,
     /// Rung when a change queued pushes.
     push_wake: Arc<tokio::sync::Notify>,
     /// Organizations whose queue changed and is about to be announced, with the chats that
@@ -325,8 +357,10 @@ impl Change {
         } else {
             NotificationKind::NewChat
         };
-        // Most assignments go to agents without a phone: look that up before writing text.
-        if !self.tx.push_targets(&agent.id, kind).await?.is_empty() {
+        // An agent with the app open sees the assignment there; a push would ring a phone
+        // beside it. Most assignments go to agents without a phone: look that up before
+        // writing text.
+        if !live && !self.tx.push_targets(&agent.id, kind).await?.is_empty() {
             let customer = self.customer_name(chat).await?;
             let preview = self
                 .tx
@@ -550,23 +584,20 @@ impl ChatService {
     pub fn new(
         store: Arc<dyn Database>,
         bus: Arc<dyn EventBus>,
-        visitor_sessions_per_minute: u32,
-        customer_messages_per_minute: u32,
+        limits: CustomerLimits,
         push_wake: Arc<tokio::sync::Notify>,
     ) -> Self {
+        let per_minute = |limit: u32| FailureLimiter::new(limit, Duration::from_secs(60));
         ChatService {
             store,
             bus,
             push_wake,
             pending_queue_announcements: Arc::default(),
-            visitor_sessions: FailureLimiter::new(
-                visitor_sessions_per_minute,
-                Duration::from_secs(60),
-            ),
-            customer_messages: FailureLimiter::new(
-                customer_messages_per_minute,
-                Duration::from_secs(60),
-            ),
+            visitor_sessions: per_minute(limits.visitor_sessions_per_minute),
+            customer_messages: per_minute(limits.messages_per_minute),
+            customer_typing: per_minute(limits.typing_per_minute),
+            customer_actions: per_minute(limits.actions_per_minute),
+            chat_starts_per_address: per_minute(limits.chat_starts_per_address_per_minute),
         }
     }
 
@@ -654,15 +685,13 @@ impl ChatService {
         input: VisitorSessionInput,
         client: IpAddr,
     ) -> Result<VisitorSession> {
-        let key = client.to_string();
-        if self.visitor_sessions.check(&key).is_err() {
+        if let Err(wait) = self.visitor_sessions.acquire(&client.to_string()) {
             return Err(Error::RateLimited {
                 message: "too many visitor sessions from this address; try again in a minute"
                     .into(),
-                retry_after_secs: 60,
+                retry_after_secs: whole_seconds(wait),
             });
         }
-        self.visitor_sessions.record(&key);
         let org = self
             .store
             .organization_by_widget_key(input.widget_key.trim())
@@ -728,52 +757,88 @@ impl ChatService {
         })
     }
 
-    /// Whether anyone accepts chats for the widget's organization, and the queue.
-    pub async fn availability(&self, widget_key: &str) -> Result<Availability> {
+    /// Whether a chat for `group_id` (any group when `None`) can start now, by the rules
+    /// startChat applies: a widget that follows it never offers a chat startChat refuses.
+    pub async fn availability(
+        &self,
+        widget_key: &str,
+        group_id: Option<&str>,
+    ) -> Result<Availability> {
         let org = self
             .store
             .organization_by_widget_key(widget_key.trim())
             .await
             .map_err(|err| not_found(err, "widget key"))?;
-        let loads = self.store.agent_loads(&org.id, domain::now()).await?;
-        let online = loads.iter().any(routable);
-        let queue = self.queue_entries(&org).await?;
-        let queue_length = queue.len() as i64;
-        let handle = self
+        if let Some(group_id) = group_id {
+            self.require_group(&org.id, group_id).await?;
+        }
+        let now = domain::now();
+        let loads: Vec<AgentLoad> = self
             .store
-            .average_handle_seconds(&org.id)
+            .agent_loads(&org.id, now)
             .await?
-            .map_or(DEFAULT_HANDLE_SECONDS, |seconds| {
-                seconds.max(MIN_HANDLE_SECONDS)
-            });
-        let someone_has_room = loads
-            .iter()
-            .any(|l| routable(l) && l.active_chats < chat_limit(l, &org));
+            .into_iter()
+            .filter(|l| routable(l) && domain::in_chat_group(&l.agent, group_id))
+            .collect();
+        let accepting = !loads.is_empty();
+        let someone_has_room = loads.iter().any(|l| l.active_chats < chat_limit(l, &org));
+        let queue = self.queue_entries(&org).await?;
+        // The limit counts the whole queue, as startChat does; the wait only the group's.
+        let queue_is_full = queue.len() as i64 >= i64::from(org.settings.queue_limit);
+        let queue_length = match group_id {
+            Some(group) => queue
+                .iter()
+                .filter(|e| e.chat.group_id.as_deref() == Some(group))
+                .count() as i64,
+            None => queue.len() as i64,
+        };
+        let started = self
+            .store
+            .chats_started_since(&org.id, now - chrono::Duration::minutes(1))
+            .await?;
+        let capped = started >= i64::from(org.settings.new_chats_per_minute);
+        let queue_full = accepting && (capped || (!someone_has_room && queue_is_full));
+        let online = accepting && !queue_full;
         let estimated_wait_seconds = if !online || someone_has_room {
             0
         } else {
+            let handle = self
+                .store
+                .average_handle_seconds(&org.id)
+                .await?
+                .map_or(DEFAULT_HANDLE_SECONDS, |seconds| {
+                    seconds.max(MIN_HANDLE_SECONDS)
+                });
             domain::estimate_wait_seconds(
                 queue_length + 1,
-                accepting_slots(&loads, &org, None),
+                accepting_slots(&loads, &org, group_id),
                 handle,
             )
         };
         Ok(Availability {
             online,
+            queue_full,
             queue_length,
             estimated_wait_seconds,
         })
     }
 
-    /// A customer starts a chat with their first message.
+    /// A customer starts a chat with their first message, from `client`.
     pub async fn start_chat(
         &self,
         customer: &CustomerPrincipal,
         message: &str,
         group_id: Option<&str>,
+        client: IpAddr,
     ) -> Result<Chat> {
         let text = message_text(message)?;
         self.limit_customer(customer)?;
+        if let Err(wait) = self.chat_starts_per_address.acquire(&client.to_string()) {
+            return Err(Error::RateLimited {
+                message: "too many chats started from this address; try again in a minute".into(),
+                retry_after_secs: whole_seconds(wait),
+            });
+        }
         // Reads the transaction does not need come first: the single SQLite writer should not
         // wait on them.
         if let Some(group_id) = group_id {
@@ -801,6 +866,24 @@ impl ChatService {
                 .await?;
             return Ok(self.store.chat(&customer.organization_id, &open).await?);
         }
+        // Counted under the organization's lock, in the database: exact under concurrency
+        // and on any number of nodes.
+        let minute = chrono::Duration::minutes(1);
+        let (started, oldest) = change
+            .tx
+            .chats_started_since(&customer.organization_id, change.now - minute)
+            .await?;
+        if started >= i64::from(change.org.settings.new_chats_per_minute) {
+            let wait = oldest.map_or(60, |oldest| {
+                (oldest + minute - change.now).num_seconds() + 1
+            });
+            return Err(Error::RateLimited {
+                message: "too many chats are starting right now; try again in a moment or \
+                          leave a message"
+                    .into(),
+                retry_after_secs: wait.clamp(1, 60) as u64,
+            });
+        }
         let now = change.now;
         let mut chat = Chat {
             id: domain::new_id(),
@@ -823,6 +906,7 @@ impl ChatService {
             last_activity_at: now,
             agent_typing_since: None,
             acceptance_deadline: None,
+            customer_seen_at: None,
         };
         let previous = change
             .tx
@@ -927,6 +1011,7 @@ impl ChatService {
         url: &str,
         title: Option<&str>,
     ) -> Result<Customer> {
+        self.limit_customer_action(customer)?;
         let url = optional_text("url", Some(url), MAX_URL_CHARS)?
             .ok_or_else(|| Error::BadUserInput("url must not be empty".into()))?;
         let title = optional_text("title", title, MAX_TITLE_CHARS)?;
@@ -950,15 +1035,23 @@ impl ChatService {
         rating: Rating,
         comment: Option<&str>,
     ) -> Result<Chat> {
+        self.limit_customer_action(customer)?;
         let comment = optional_text("comment", comment, MAX_COMMENT_CHARS)?;
         let mut change = self.begin(&customer.organization_id).await?;
         let mut chat = change.chat(chat_id).await?;
         if chat.customer_id != customer.customer_id {
             return Err(Error::NotFound("no such chat".into()));
         }
+        // A chat has one rating: a change of mind replaces it, and the transcript keeps the
+        // one entry the first rating wrote (the organization lock orders concurrent ratings).
+        let first_rating = chat.rating.is_none();
         chat.rating = Some(rating);
         chat.rating_comment = comment.clone();
         change.tx.update_chat(&chat).await?;
+        if !first_rating {
+            self.finish(change).await?;
+            return Ok(chat);
+        }
         let verdict = match rating {
             Rating::Good => "good",
             Rating::Bad => "bad",
@@ -1133,6 +1226,9 @@ impl ChatService {
         is_typing: bool,
         draft: Option<&str>,
     ) -> Result<()> {
+        if let Caller::Customer(customer) = caller {
+            self.limit_customer_typing(customer)?;
+        }
         let chat = self
             .store
             .chat(organization_of(caller), chat_id)
@@ -1198,6 +1294,9 @@ impl ChatService {
 
     /// Closes a chat: its customer, its agents or an admin may.
     pub async fn close_chat(&self, caller: &Caller, chat_id: &str) -> Result<Chat> {
+        if let Caller::Customer(customer) = caller {
+            self.limit_customer_action(customer)?;
+        }
         let mut change = self.begin(organization_of(caller)).await?;
         let mut chat = change.chat(chat_id).await?;
         let who = match caller {
@@ -1302,15 +1401,21 @@ impl ChatService {
     }
 
     /// Hands a chat to another agent (who may exceed their limit) or group (routed like a new
-    /// chat), with a note for the agents; the customer is told.
+    /// chat), with a note for the agents; the customer is told first, then sees who joined.
+    /// An agent who cannot be reached (or is offline) is refused unless a supervisor or admin
+    /// `force`s it: the chat would wait on someone who does not see it.
     pub async fn transfer_chat(
         &self,
         principal: &Principal,
         chat_id: &str,
         target: TransferTarget,
         note: Option<&str>,
+        force: bool,
     ) -> Result<Chat> {
         let note = optional_text("note", note, MAX_COMMENT_CHARS)?;
+        if force && principal.role() < domain::Role::Supervisor {
+            return Err(Error::forbidden("force a transfer"));
+        }
         let mut change = self.begin(principal.organization_id()).await?;
         let mut chat = change.chat(chat_id).await?;
         let is_assignee = chat.assignee_id.as_deref() == Some(principal.agent.id.as_str());
@@ -1355,7 +1460,8 @@ impl ChatService {
             note: note.clone(),
             ..FeedData::default()
         };
-        let customer_text = match &target {
+        // Checked before anything is written: a refused transfer leaves no trace.
+        let destination = match &target {
             TransferTarget::Agent(agent_id) => {
                 let agent = change
                     .tx
@@ -1368,42 +1474,20 @@ impl ChatService {
                 if from.as_deref() == Some(agent.id.as_str()) {
                     return Err(Error::BadUserInput("the chat is already theirs".into()));
                 }
-                data.to_agent_id = Some(agent.id.clone());
-                change
-                    .assign(
-                        &mut chat,
-                        &agent.id,
-                        FeedKind::ChatTransferred,
-                        data.clone(),
-                    )
-                    .await?;
-                format!(
-                    "You are being transferred to {}, who can see our whole conversation",
-                    agent.name
-                )
+                let available = agent.routing_status != RoutingStatus::Offline
+                    && change.tx.agent_reachable(&agent.id, change.now).await?;
+                if !available && !force {
+                    return Err(Error::Conflict(format!(
+                        "{} is not available: they have no app open and no phone to reach;                          choose someone else, transfer to a group, or (supervisors and admins)                          force it",
+                        agent.name
+                    )));
+                }
+                Destination::Agent(agent)
             }
-            TransferTarget::Group(group_id) => {
-                let group = self
-                    .require_group(principal.organization_id(), group_id)
-                    .await?;
-                chat.group_id = Some(group.id.clone());
-                data.to_group_id = Some(group.id.clone());
-                let excluded: Vec<String> = from.iter().cloned().collect();
-                change
-                    .route(
-                        &mut chat,
-                        None,
-                        &excluded,
-                        FeedKind::ChatTransferred,
-                        data.clone(),
-                    )
-                    .await?;
-                data.to_agent_id = chat.assignee_id.clone();
-                format!(
-                    "You are being transferred to our {} team, who can see our whole conversation",
-                    group.name
-                )
-            }
+            TransferTarget::Group(group_id) => Destination::Group(
+                self.require_group(principal.organization_id(), group_id)
+                    .await?,
+            ),
         };
         if let Some(note) = &note {
             let mut event = new_event(
@@ -1418,9 +1502,48 @@ impl ChatService {
             event.visibility = Visibility::Agents;
             change.append(&chat, event).await?;
         }
+        // The customer hears where they are going before whoever takes them joins.
+        let customer_text = match &destination {
+            Destination::Agent(agent) => format!(
+                "You are being transferred to {}, who can see our whole conversation",
+                agent.name
+            ),
+            Destination::Group(group) => format!(
+                "You are being transferred to our {} team, who can see our whole conversation",
+                group.name
+            ),
+        };
         change
             .system(&chat, ChatEventKind::ChatTransferred, customer_text)
             .await?;
+        match destination {
+            Destination::Agent(agent) => {
+                data.to_agent_id = Some(agent.id.clone());
+                change
+                    .assign(
+                        &mut chat,
+                        &agent.id,
+                        FeedKind::ChatTransferred,
+                        data.clone(),
+                    )
+                    .await?;
+            }
+            Destination::Group(group) => {
+                chat.group_id = Some(group.id.clone());
+                data.to_group_id = Some(group.id.clone());
+                let excluded: Vec<String> = from.iter().cloned().collect();
+                change
+                    .route(
+                        &mut chat,
+                        None,
+                        &excluded,
+                        FeedKind::ChatTransferred,
+                        data.clone(),
+                    )
+                    .await?;
+                data.to_agent_id = chat.assignee_id.clone();
+            }
+        }
         if let Some(previous) = &from {
             change
                 .feed(previous, FeedKind::ChatTransferred, Some(&chat), data)
@@ -1429,6 +1552,69 @@ impl ChatService {
         change.drain_queue().await?;
         self.finish(change).await?;
         Ok(chat)
+    }
+
+    /// A deactivated agent's active chats (pending acceptances included) go on at once, each
+    /// routed in its group like a transfer, with a word to the customer. Where nobody in the
+    /// group accepts chats, or the queue is full, the chat still waits in the queue: it was
+    /// already under way, and staying with someone who is gone is worse.
+    pub async fn reroute_chats_of_deactivated(&self, agent: &Agent) -> Result<()> {
+        let chats = self
+            .store
+            .chats(
+                &agent.organization_id,
+                &[ChatStatus::Active],
+                Some(&agent.id),
+            )
+            .await?;
+        if chats.is_empty() {
+            return Ok(());
+        }
+        let mut change = self.begin(&agent.organization_id).await?;
+        for listed in chats {
+            let mut chat = change.chat(&listed.id).await?;
+            if chat.status != ChatStatus::Active
+                || chat.assignee_id.as_deref() != Some(agent.id.as_str())
+            {
+                continue;
+            }
+            change
+                .tx
+                .add_participant(
+                    &chat.id,
+                    &agent.id,
+                    ParticipantRole::PreviousAssignee,
+                    change.now,
+                )
+                .await?;
+            change
+                .system(
+                    &chat,
+                    ChatEventKind::ChatTransferred,
+                    format!(
+                        "{} is no longer available; transferring you to a colleague, who can \
+                         see our whole conversation",
+                        agent.name
+                    ),
+                )
+                .await?;
+            chat.acceptance_deadline = None;
+            let data = FeedData {
+                from_agent_id: Some(agent.id.clone()),
+                reason: Some(format!("{} was deactivated", agent.name)),
+                ..FeedData::default()
+            };
+            let excluded = vec![agent.id.clone()];
+            match change
+                .route(&mut chat, None, &excluded, FeedKind::ChatTransferred, data)
+                .await
+            {
+                Ok(()) => {}
+                Err(Error::AgentsOffline(_)) => change.enqueue(&mut chat).await?,
+                Err(other) => return Err(other),
+            }
+        }
+        self.finish(change).await
     }
 
     /// The organization's agents a chat could go to, least loaded first.
@@ -1561,6 +1747,22 @@ impl ChatService {
                 )));
             }
             settings.default_chat_limit = limit;
+        }
+        // At least 10 seconds: a reconnecting widget needs a moment.
+        settings.queue_abandon_after = seconds(
+            "queueAbandonSeconds",
+            update.queue_abandon_seconds,
+            settings.queue_abandon_after,
+            10,
+            DAY,
+        )?;
+        if let Some(cap) = update.new_chats_per_minute {
+            if !(1..=1_000_000).contains(&cap) {
+                return Err(Error::BadUserInput(
+                    "newChatsPerMinute must be between 1 and 1000000".into(),
+                ));
+            }
+            settings.new_chats_per_minute = cap;
         }
         if let Some(limit) = update.queue_limit {
             if !(0..=10_000).contains(&limit) {
@@ -1764,6 +1966,49 @@ impl ChatService {
         Ok(())
     }
 
+    /// Queued chats whose customer has gone (no live subscription, no activity for the
+    /// organization's threshold) leave the queue with a word in their transcript; the queue
+    /// is announced again. Each is checked again under its organization's lock.
+    pub async fn expire_abandoned_queue(&self) -> Result<()> {
+        let abandoned = self.store.abandoned_queued_chats(domain::now()).await?;
+        let mut by_organization: Vec<(String, Vec<String>)> = Vec::new();
+        for (chat_id, organization_id) in abandoned {
+            match by_organization.last_mut() {
+                Some((org, chats)) if *org == organization_id => chats.push(chat_id),
+                _ => by_organization.push((organization_id, vec![chat_id])),
+            }
+        }
+        for (organization_id, chat_ids) in by_organization {
+            let mut change = self.begin(&organization_id).await?;
+            for chat_id in chat_ids {
+                let mut chat = change.chat(&chat_id).await?;
+                if domain::queue_abandoned(&chat, &change.org.settings, change.now) {
+                    close(&mut change, &mut chat, "The customer left the queue".into()).await?;
+                }
+            }
+            self.finish(change).await?;
+        }
+        Ok(())
+    }
+
+    /// The customer of a queued chat is connected: their chat stays in the queue. Returns
+    /// when to say so again: a few times within the organization's threshold, at most every
+    /// 30 seconds (the threshold is read each time, so a lowered one takes effect).
+    pub async fn customer_present(&self, organization_id: &str, chat_id: &str) -> Result<Duration> {
+        self.store
+            .renew_customer_presence(chat_id, domain::now())
+            .await?;
+        let threshold = self
+            .store
+            .organization(organization_id)
+            .await?
+            .settings
+            .queue_abandon_after
+            .to_std()
+            .unwrap_or_default();
+        Ok((threshold / 4).clamp(Duration::from_secs(1), Duration::from_secs(30)))
+    }
+
     /// The agent did not acknowledge a chat assigned through a push in time: the chat goes to
     /// the next routable agent (or the queue), the agent stops accepting chats, and their
     /// phone hears that they missed it.
@@ -1836,7 +2081,19 @@ impl ChatService {
             reason: Some(format!("{} did not accept the chat in time", agent.name)),
             ..FeedData::default()
         };
-        match choose_agent(&candidates, None, &excluded).map(|c| c.agent_id.clone()) {
+        let next = choose_agent(&candidates, None, &excluded).map(|c| c.agent_id.clone());
+        let next_name = match &next {
+            Some(next) => Some(change.tx.agent(&change.org.id, next).await?.name),
+            None => None,
+        };
+        change
+            .system(
+                &current,
+                ChatEventKind::ChatTransferred,
+                not_answering(&agent.name, next_name.as_deref()),
+            )
+            .await?;
+        match next {
             Some(next) => {
                 change
                     .assign(&mut current, &next, FeedKind::ChatAssigned, data.clone())
@@ -1904,6 +2161,14 @@ impl ChatService {
             )),
             ..FeedData::default()
         };
+        let to_agent = change.tx.agent(&change.org.id, &to).await?;
+        change
+            .system(
+                &current,
+                ChatEventKind::ChatTransferred,
+                not_answering(&from_agent.name, Some(&to_agent.name)),
+            )
+            .await?;
         change
             .assign(&mut current, &to, FeedKind::ChatTransferred, data.clone())
             .await?;
@@ -1970,15 +2235,44 @@ impl ChatService {
     }
 
     fn limit_customer(&self, customer: &CustomerPrincipal) -> Result<()> {
-        if self.customer_messages.check(&customer.customer_id).is_err() {
-            return Err(Error::RateLimited {
-                message: "you are sending messages too fast; wait a moment".into(),
-                retry_after_secs: 60,
-            });
-        }
-        self.customer_messages.record(&customer.customer_id);
-        Ok(())
+        limit(
+            &self.customer_messages,
+            customer,
+            "you are sending messages too fast; wait a moment",
+        )
     }
+
+    fn limit_customer_typing(&self, customer: &CustomerPrincipal) -> Result<()> {
+        limit(
+            &self.customer_typing,
+            customer,
+            "typing notices come too fast; send at most one a second",
+        )
+    }
+
+    fn limit_customer_action(&self, customer: &CustomerPrincipal) -> Result<()> {
+        limit(
+            &self.customer_actions,
+            customer,
+            "too many requests from this visitor; wait a moment",
+        )
+    }
+}
+
+/// Draws one request of `customer` from `budget`, or RATE_LIMITED with the wait.
+fn limit(budget: &FailureLimiter, customer: &CustomerPrincipal, message: &str) -> Result<()> {
+    budget
+        .acquire(&customer.customer_id)
+        .map_err(|wait| Error::RateLimited {
+            message: message.into(),
+            retry_after_secs: whole_seconds(wait),
+        })
+}
+
+/// A wait in whole seconds, rounded up (a client that waits this long is let through), at
+/// least one.
+fn whole_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
 }
 
 /// Tells every queued customer their place and wait, and the agents the queue's shape.
@@ -2064,6 +2358,17 @@ async fn close(change: &mut Change, chat: &mut Chat, text: String) -> Result<()>
         change.queue_changed = true;
     }
     Ok(())
+}
+
+/// What the customer is told when their agent does not answer and the chat moves on.
+fn not_answering(agent: &str, next: Option<&str>) -> String {
+    match next {
+        Some(next) => format!(
+            "{agent} is not answering; transferring you to {next}, who can see our whole \
+             conversation"
+        ),
+        None => format!("{agent} is not answering; we are finding you someone else"),
+    }
 }
 
 fn organization_of(caller: &Caller) -> &str {

@@ -25,7 +25,7 @@ pub struct Services {
     pub bus: Arc<dyn EventBus>,
     pub auth: AuthService,
     pub accounts: AccountService,
-    pub chats: ChatService,
+    pub chats: Arc<ChatService>,
     pub presence: Arc<presence::Presence>,
     pub push: push::PushService,
 }

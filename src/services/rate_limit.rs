@@ -30,47 +30,11 @@ impl FailureLimiter {
         }
     }
 
-    /// `Err(wait)` when `key` has used up its failures; `wait` is how long until it may retry.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        let windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        match windows.get(key) {
-            Some(w) if w.failures >= self.limit && w.started.elapsed() < self.window => {
-                Err(self.window.saturating_sub(w.started.elapsed()))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts one failure (or one attempt, for limiters that count every attempt).
-    pub fn record(&self, key: &str) {
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if windows.len() > SWEEP_ABOVE {
-            windows.retain(|_, w| w.started.elapsed() < self.window);
-        }
-        let now = Instant::now();
-        let window = windows.entry(key.to_owned()).or_insert(Window {
-            started: now,
-            failures: 0,
-        });
-        if window.started.elapsed() >= self.window {
-            *window = Window {
-                started: now,
-                failures: 0,
-            };
-        }
-        window.failures += 1;
-    }
-
-    /// Counts one attempt of `key` now, unless it has used up its attempts (then `Err(wait)`).
-    /// Checking and counting are one step, so attempts that arrive together cannot all pass
-    /// the check before any is counted. A success may [`FailureLimiter::refund`] its attempt.
-    pub fn try_acquire(&self, key: &str) -> Result<(), Duration> {
+    /// Counts one attempt unless `key` has used up its budget, in one step under the lock:
+    /// requests that arrive together cannot all pass a check before any of them is counted.
+    /// `Err(wait)` says how long until the key may try again. A success may
+    /// [`FailureLimiter::refund`] its attempt.
+    pub fn acquire(&self, key: &str) -> Result<(), Duration> {
         let mut windows = self
             .windows
             .lock()
@@ -96,7 +60,7 @@ impl FailureLimiter {
         Ok(())
     }
 
-    /// Gives back one attempt counted by [`FailureLimiter::try_acquire`].
+    /// Gives back one attempt counted by [`FailureLimiter::acquire`].
     pub fn refund(&self, key: &str) {
         let mut windows = self
             .windows
@@ -119,28 +83,26 @@ impl FailureLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::Arc;
 
     #[test]
     fn refuses_after_the_limit_until_the_window_ends() {
         let limiter = FailureLimiter::new(2, Duration::from_millis(50));
-        limiter.record("k");
-        assert!(limiter.check("k").is_ok());
-        limiter.record("k");
-        let wait = limiter.check("k").unwrap_err();
+        assert!(limiter.acquire("k").is_ok());
+        assert!(limiter.acquire("k").is_ok());
+        let wait = limiter.acquire("k").unwrap_err();
         assert!(wait <= Duration::from_millis(50));
-        assert!(limiter.check("other").is_ok());
+        assert!(limiter.acquire("other").is_ok());
         std::thread::sleep(Duration::from_millis(60));
-        assert!(limiter.check("k").is_ok());
+        assert!(limiter.acquire("k").is_ok());
     }
 
     #[test]
-    fn acquiring_counts_atomically_and_refunds_give_back() {
-        let limiter = Arc::new(FailureLimiter::new(5, Duration::from_secs(60)));
-        let threads: Vec<_> = (0..50)
+    fn acquire_counts_and_refuses_in_one_step() {
+        let limiter = std::sync::Arc::new(FailureLimiter::new(5, Duration::from_secs(60)));
+        let threads: Vec<_> = (0..20)
             .map(|_| {
                 let limiter = limiter.clone();
-                std::thread::spawn(move || limiter.try_acquire("k").is_ok())
+                std::thread::spawn(move || limiter.acquire("k").is_ok())
             })
             .collect();
         let passed = threads
@@ -149,18 +111,18 @@ mod tests {
             .filter(|ok| *ok)
             .count();
         assert_eq!(passed, 5);
-        assert!(limiter.try_acquire("k").is_err());
+        assert!(limiter.acquire("k").unwrap_err() <= Duration::from_secs(60));
         limiter.refund("k");
-        assert!(limiter.try_acquire("k").is_ok());
-        assert!(limiter.try_acquire("k").is_err());
+        assert!(limiter.acquire("k").is_ok());
+        assert!(limiter.acquire("k").is_err());
     }
 
     #[test]
     fn a_success_clears_the_count() {
         let limiter = FailureLimiter::new(1, Duration::from_secs(60));
-        limiter.record("k");
-        assert!(limiter.check("k").is_err());
+        assert!(limiter.acquire("k").is_ok());
+        assert!(limiter.acquire("k").is_err());
         limiter.clear("k");
-        assert!(limiter.check("k").is_ok());
+        assert!(limiter.acquire("k").is_ok());
     }
 }

@@ -15,12 +15,17 @@ use futures_util::stream;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::bus::{BusEvent, BusReceiver, Topic, Typing};
-use crate::domain::{self, AuthorKind, ChatEvent, ChatStatus, FeedEntry, Visibility};
+use crate::domain::{
+    self, AuthorKind, ChatEvent, ChatEventKind, ChatStatus, FeedEntry, Visibility,
+};
 use crate::error::{Error, Result};
 use crate::services::{Caller, LivePrincipal, Principal, Services};
 
 /// How many stored entries one store read replays.
 const REPLAY_PAGE: i64 = 200;
+
+/// How soon a customer's subscription says again that they are there when saying so failed.
+const CUSTOMER_PRESENCE_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// An event of an agent's stream.
 #[derive(Debug, Clone)]
@@ -232,6 +237,17 @@ struct ChatStream {
     replay: bool,
     /// The last place in the queue told, so that repeats are not sent again.
     last_position: Option<(i64, i64)>,
+    /// For a customer whose chat waits in the queue: when to say again that they are here.
+    renew_presence_at: Option<tokio::time::Instant>,
+    organization_id: String,
+}
+
+/// What woke a chat stream: a bus event, a change of the agent's rights (`false` when the
+/// socket that held them is gone), or the time to renew a queued customer's presence.
+enum Woke {
+    Event(std::result::Result<Arc<BusEvent>, RecvError>),
+    Rights(bool),
+    RenewPresence,
 }
 
 /// A chat's stream from `since` (exclusive), or from its beginning. With an agent's `rights`,
@@ -271,7 +287,16 @@ pub async fn chat_events(
         pending: VecDeque::new(),
         replay: true,
         last_position: None,
+        renew_presence_at: None,
+        organization_id: chat.organization_id.clone(),
     };
+    if for_customer && chat.status == ChatStatus::Queued {
+        let again = services
+            .chats
+            .customer_present(&chat.organization_id, &chat.id)
+            .await?;
+        state.renew_presence_at = Some(tokio::time::Instant::now() + again);
+    }
     state.replay_all().await?;
     if chat.status == ChatStatus::Queued
         && let Some(entry) = services
@@ -332,26 +357,37 @@ impl ChatStream {
                 }
                 continue;
             }
-            let received = match &mut self.rights {
-                Some(rights) => tokio::select! {
-                    changed = rights.changed() => match changed {
-                        Ok(()) => None,
-                        // The socket is gone; so is this stream.
-                        Err(_) => return None,
-                    },
-                    event = self.topic.recv() => Some(event),
-                },
-                None => Some(self.topic.recv().await),
+            // What woke the stream: a bus event, new rights (an agent's), or the time to say
+            // again that a queued customer is here.
+            let woke = {
+                let ChatStream {
+                    topic,
+                    rights,
+                    renew_presence_at,
+                    ..
+                } = self;
+                let renew_at = renew_presence_at.unwrap_or_else(tokio::time::Instant::now);
+                tokio::select! {
+                    event = topic.recv() => Woke::Event(event),
+                    changed = async { rights.as_mut().expect("guarded").changed().await },
+                        if rights.is_some() => Woke::Rights(changed.is_ok()),
+                    () = tokio::time::sleep_until(renew_at), if renew_presence_at.is_some() => {
+                        Woke::RenewPresence
+                    }
+                }
             };
-            match received {
-                Some(Ok(event)) => self.accept(&event),
-                Some(Err(RecvError::Lagged(_))) => self.replay = true,
-                Some(Err(RecvError::Closed)) => return None,
-                None => {
+            match woke {
+                Woke::Event(Ok(event)) => self.accept(&event),
+                Woke::Event(Err(RecvError::Lagged(_))) => self.replay = true,
+                Woke::Event(Err(RecvError::Closed)) => return None,
+                // The socket is gone; so is this stream.
+                Woke::Rights(false) => return None,
+                Woke::Rights(true) => {
                     if !self.still_visible().await {
                         return None;
                     }
                 }
+                Woke::RenewPresence => self.renew_presence().await,
             }
         }
     }
@@ -372,9 +408,33 @@ impl ChatStream {
         }
     }
 
+    /// Keeps the customer's queued chat in the queue while this subscription is open.
+    async fn renew_presence(&mut self) {
+        let again = match self
+            .services
+            .chats
+            .customer_present(&self.organization_id, &self.chat_id)
+            .await
+        {
+            Ok(again) => again,
+            Err(err) => {
+                tracing::warn!(chat = %self.chat_id, error = %err, "could not renew a customer's presence");
+                CUSTOMER_PRESENCE_RETRY
+            }
+        };
+        self.renew_presence_at = Some(tokio::time::Instant::now() + again);
+    }
+
     fn accept(&mut self, event: &BusEvent) {
         match event {
             BusEvent::Transcript(entry) if entry.chat_id == self.chat_id => {
+                // Out of the queue, the chat needs no sign of the customer's presence.
+                if matches!(
+                    entry.kind,
+                    ChatEventKind::AgentAssigned | ChatEventKind::ChatClosed
+                ) {
+                    self.renew_presence_at = None;
+                }
                 if entry.seq == self.cursor + 1 {
                     self.cursor = entry.seq;
                     if self.visible(entry) {
@@ -405,6 +465,10 @@ impl ChatStream {
                 estimated_wait_seconds,
             } => {
                 let place = (*position, *estimated_wait_seconds);
+                // Back in the queue (an agent missed it): the customer's presence counts again.
+                if self.for_customer && self.renew_presence_at.is_none() {
+                    self.renew_presence_at = Some(tokio::time::Instant::now());
+                }
                 if self.last_position == Some(place) {
                     return;
                 }

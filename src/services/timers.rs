@@ -1,5 +1,6 @@
 //! The chat timers: attention (red and grey), auto-transfer of unanswered chats, auto-close of
-//! abandoned ones, and renewing the presence of connected agents. One worker per node; every
+//! abandoned ones, queued chats whose customer has gone, and renewing the presence of
+//! connected agents. One worker per node; every
 //! action re-checks its condition inside its transaction, so several nodes can run it.
 
 use std::sync::Arc;
@@ -47,6 +48,9 @@ impl ChatTimers {
             if let Err(err) = self.services.chats.apply_timers(&chat, &settings).await {
                 tracing::warn!(chat = %chat.id, error = %err, "chat timer failed");
             }
+        }
+        if let Err(err) = self.services.chats.expire_abandoned_queue().await {
+            tracing::warn!(error = %err, "could not clear abandoned chats from the queue");
         }
     }
 }

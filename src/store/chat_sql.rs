@@ -17,7 +17,8 @@ macro_rules! organization_columns {
     () => {
         "id, name, widget_key, default_chat_limit, auto_transfer_seconds, \
          waiting_long_seconds, customer_idle_seconds, auto_close_seconds, \
-         presence_grace_seconds, queue_limit, acceptance_timeout_seconds, created_at"
+         presence_grace_seconds, queue_limit, acceptance_timeout_seconds, created_at, \
+         queue_abandon_seconds, new_chats_per_minute"
     };
 }
 
@@ -34,7 +35,7 @@ macro_rules! chat_columns {
          c.assignee_id, c.attention, c.created_at, c.queued_at, c.assigned_at, \
          c.first_response_at, c.closed_at, c.rating, c.rating_comment, c.awaiting_reply_since, \
          c.last_customer_activity_at, c.last_activity_at, c.agent_typing_since, \
-         c.acceptance_deadline"
+         c.acceptance_deadline, c.customer_seen_at"
     };
 }
 
@@ -136,13 +137,6 @@ pub const DEVICE: &str = concat!(
     " FROM push_devices WHERE id = $1"
 );
 pub const REACHABLE_SQL: &str = reachable_sql!();
-
-/// Whether agent `$1` is reachable at `$2`.
-pub const AGENT_REACHABLE: &str = concat!(
-    "SELECT EXISTS (SELECT 1 FROM agents a WHERE a.id = $1 AND (",
-    reachable_sql!(),
-    "))"
-);
 
 /// Postgres appends `FOR UPDATE`: every change of an organization's chats starts here.
 pub const ORGANIZATION: &str = concat!(
@@ -280,6 +274,17 @@ pub const QUEUE_PUSH_RECIPIENTS: &str = concat!(
      AND j.kind = 'QUEUED_CUSTOMERS' AND j.created_at >= $4)"
 );
 
+/// How many chats organization `$1` started after `$2`, and the oldest one's start.
+pub const CHATS_STARTED_SINCE: &str =
+    "SELECT COUNT(*), MIN(created_at) FROM chats WHERE organization_id = $1 AND created_at > $2";
+
+/// 1 when agent `$1` is reachable at `$2`, else 0.
+pub const AGENT_REACHABLE: &str = concat!(
+    "SELECT COUNT(*) FROM agents a WHERE a.id = $1 AND (",
+    reachable_sql!(),
+    ")"
+);
+
 /// Queued chats of the organization, but for chat `$2` ('' for none).
 pub const QUEUED_COUNT: &str = "SELECT COUNT(*) FROM chats WHERE organization_id = $1 \
      AND status = 'QUEUED' AND id <> $2";
@@ -335,7 +340,8 @@ fn parse_opt<T: FromStr<Err = UnknownVariant>>(text: Option<String>) -> DbResult
     text.map(parse).transpose()
 }
 
-/// The columns of ORGANIZATION_COLUMNS, in order: ids and names, the settings, creation.
+/// The columns of ORGANIZATION_COLUMNS, in order: ids and names, the settings, creation,
+/// the settings added later.
 pub type OrganizationRow = (
     String,
     String,
@@ -349,11 +355,27 @@ pub type OrganizationRow = (
     i32,
     i32,
     i64,
+    i32,
+    i32,
 );
 
 pub fn organization_from_row(row: OrganizationRow) -> Organization {
-    let (id, name, widget_key, limit, transfer, waiting, idle, close, grace, queue, accept, at) =
-        row;
+    let (
+        id,
+        name,
+        widget_key,
+        limit,
+        transfer,
+        waiting,
+        idle,
+        close,
+        grace,
+        queue,
+        accept,
+        at,
+        abandon,
+        new_chats,
+    ) = row;
     let seconds = |s: i32| chrono::Duration::seconds(i64::from(s));
     Organization {
         id,
@@ -368,6 +390,8 @@ pub fn organization_from_row(row: OrganizationRow) -> Organization {
             presence_grace: seconds(grace),
             queue_limit: queue,
             acceptance_timeout: seconds(accept),
+            queue_abandon_after: seconds(abandon),
+            new_chats_per_minute: new_chats,
         },
         created_at: from_millis(at),
     }
@@ -455,6 +479,7 @@ pub fn chat_from(row: &impl Columns) -> DbResult<Chat> {
         last_activity_at: from_millis(row.int("last_activity_at")?),
         agent_typing_since: time("agent_typing_since")?,
         acceptance_deadline: time("acceptance_deadline")?,
+        customer_seen_at: time("customer_seen_at")?,
     })
 }
 

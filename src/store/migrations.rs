@@ -34,6 +34,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         include_str!("../../migrations/sqlite/0004_load_index.sql"),
     ),
     (
+        5,
+        "queue_protection",
+        include_str!("../../migrations/sqlite/0005_queue_protection.sql"),
+    ),
+    (
         6,
         "visitor_secret",
         include_str!("../../migrations/sqlite/0006_visitor_secret.sql"),
@@ -71,6 +76,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         4,
         "load_index",
         include_str!("../../migrations/postgres/0004_load_index.sql"),
+    ),
+    (
+        5,
+        "queue_protection",
+        include_str!("../../migrations/postgres/0005_queue_protection.sql"),
     ),
     (
         6,

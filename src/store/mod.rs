@@ -495,6 +495,16 @@ pub trait ChatTx: Send {
     ) -> DbResult<Vec<String>>;
     /// How many chats wait in the organization's queue, not counting chat `except`.
     async fn queued_count(&mut self, organization_id: &str, except: Option<&str>) -> DbResult<i64>;
+    /// Whether a chat given to the agent now would reach them: a live connection, the grace
+    /// period after one, or an enabled push device.
+    async fn agent_reachable(&mut self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool>;
+    /// How many chats the organization started after `since`, and when the oldest of them
+    /// started.
+    async fn chats_started_since(
+        &mut self,
+        organization_id: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<(i64, Option<DateTime<Utc>>)>;
     /// The text of the chat's latest customer message.
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>>;
     async fn customer_name(&mut self, customer_id: &str) -> DbResult<Option<String>>;
@@ -586,6 +596,19 @@ pub trait ChatStore: Send + Sync {
     ) -> DbResult<()>;
     /// The average length of chats closed in the last day, if any.
     async fn average_handle_seconds(&self, organization_id: &str) -> DbResult<Option<i64>>;
+    /// How many chats the organization started after `since` (for availability; startChat
+    /// counts inside its transaction).
+    async fn chats_started_since(
+        &self,
+        organization_id: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<i64>;
+    /// Records that the customer of a queued chat is connected now (their chatEvents
+    /// subscription is open); a chat no longer queued is left alone.
+    async fn renew_customer_presence(&self, chat_id: &str, at: DateTime<Utc>) -> DbResult<()>;
+    /// Queued chats, with their organizations, whose customer has had no live subscription
+    /// and no activity for their organization's `queue_abandon_after` since they were queued.
+    async fn abandoned_queued_chats(&self, now: DateTime<Utc>) -> DbResult<Vec<(String, String)>>;
     /// Records customer activity (typing), at most every few seconds per chat.
     async fn touch_customer_activity(&self, chat_id: &str, at: DateTime<Utc>) -> DbResult<()>;
     /// Marks the assignee as typing (or not) for the auto-transfer clock. When typing stops

@@ -351,8 +351,9 @@ impl Database for SqlStore {
             "INSERT INTO organizations (id, name, widget_key, default_chat_limit, \
              auto_transfer_seconds, waiting_long_seconds, customer_idle_seconds, \
              auto_close_seconds, presence_grace_seconds, queue_limit, \
-             acceptance_timeout_seconds, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+             acceptance_timeout_seconds, created_at, queue_abandon_seconds, \
+             new_chats_per_minute) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&org.id)
         .bind(&org.name)
@@ -366,6 +367,8 @@ impl Database for SqlStore {
         .bind(settings.queue_limit)
         .bind(seconds_i32(settings.acceptance_timeout))
         .bind(to_millis(org.created_at))
+        .bind(seconds_i32(settings.queue_abandon_after))
+        .bind(settings.new_chats_per_minute)
         .execute(&mut *tx)
         .await?;
         insert_agent(&mut tx, owner).await?;
@@ -753,11 +756,12 @@ impl Database for SqlStore {
     }
 
     async fn agent_reachable(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
-        Ok(sqlx::query_scalar(crate::store::chat_sql::AGENT_REACHABLE)
+        let count: i64 = sqlx::query_scalar(stmt::AGENT_REACHABLE)
             .bind(agent_id)
             .bind(to_millis(now))
             .fetch_one(&self.read)
-            .await?)
+            .await?;
+        Ok(count > 0)
     }
 }
 
@@ -1132,6 +1136,28 @@ impl ChatTx for SqlTx {
             .await?)
     }
 
+    async fn chats_started_since(
+        &mut self,
+        organization_id: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<(i64, Option<DateTime<Utc>>)> {
+        let (count, oldest): (i64, Option<i64>) = sqlx::query_as(stmt::CHATS_STARTED_SINCE)
+            .bind(organization_id)
+            .bind(to_millis(since))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok((count, oldest.map(from_millis)))
+    }
+
+    async fn agent_reachable(&mut self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        let count: i64 = sqlx::query_scalar(stmt::AGENT_REACHABLE)
+            .bind(agent_id)
+            .bind(to_millis(now))
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(count > 0)
+    }
+
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>> {
         Ok(sqlx::query_scalar(stmt::LATEST_CUSTOMER_MESSAGE)
             .bind(chat_id)
@@ -1199,8 +1225,8 @@ impl ChatStore for SqlStore {
         let done = sqlx::query(
             "UPDATE organizations SET default_chat_limit = $1, auto_transfer_seconds = $2, \
              waiting_long_seconds = $3, customer_idle_seconds = $4, auto_close_seconds = $5, \
-             presence_grace_seconds = $6, queue_limit = $7, acceptance_timeout_seconds = $8 \
-             WHERE id = $9",
+             presence_grace_seconds = $6, queue_limit = $7, acceptance_timeout_seconds = $8, \
+             queue_abandon_seconds = $10, new_chats_per_minute = $11 WHERE id = $9",
         )
         .bind(settings.default_chat_limit)
         .bind(seconds_i32(settings.auto_transfer_after))
@@ -1211,6 +1237,8 @@ impl ChatStore for SqlStore {
         .bind(settings.queue_limit)
         .bind(seconds_i32(settings.acceptance_timeout))
         .bind(organization_id)
+        .bind(seconds_i32(settings.queue_abandon_after))
+        .bind(settings.new_chats_per_minute)
         .execute(&self.write)
         .await?;
         if done.rows_affected() == 0 {
@@ -1535,6 +1563,44 @@ impl ChatStore for SqlStore {
         .fetch_one(&self.read)
         .await?;
         Ok(average.map(|ms| (ms / 1000.0).round() as i64))
+    }
+
+    async fn chats_started_since(
+        &self,
+        organization_id: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<i64> {
+        let (count, _oldest): (i64, Option<i64>) = sqlx::query_as(stmt::CHATS_STARTED_SINCE)
+            .bind(organization_id)
+            .bind(to_millis(since))
+            .fetch_one(&self.read)
+            .await?;
+        Ok(count)
+    }
+
+    async fn renew_customer_presence(&self, chat_id: &str, at: DateTime<Utc>) -> DbResult<()> {
+        let _hold = self.hold().await;
+        sqlx::query("UPDATE chats SET customer_seen_at = $1 WHERE id = $2 AND status = 'QUEUED'")
+            .bind(to_millis(at))
+            .bind(chat_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
+    }
+
+    async fn abandoned_queued_chats(&self, now: DateTime<Utc>) -> DbResult<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.organization_id FROM chats c \
+             JOIN organizations o ON o.id = c.organization_id \
+             WHERE c.status = 'QUEUED' \
+             AND c.last_customer_activity_at <= $1 - o.queue_abandon_seconds * 1000 \
+             AND COALESCE(c.customer_seen_at, 0) <= $1 - o.queue_abandon_seconds * 1000 \
+             AND COALESCE(c.queued_at, 0) <= $1 - o.queue_abandon_seconds * 1000 \
+             ORDER BY c.organization_id",
+        )
+        .bind(to_millis(now))
+        .fetch_all(&self.read)
+        .await?)
     }
 
     async fn touch_customer_activity(&self, chat_id: &str, at: DateTime<Utc>) -> DbResult<()> {

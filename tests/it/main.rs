@@ -10,6 +10,7 @@ mod chat_access;
 mod chats;
 mod cli;
 mod hardening_data;
+mod hardening_routing;
 mod http;
 mod perimeter;
 mod push;

@@ -679,6 +679,7 @@ async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_sett
                 agent_id: bob_id.clone(),
             },
             Some("Wants a refund".into()),
+            false,
         )
         .await
         .unwrap();
@@ -708,7 +709,8 @@ async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_sett
                 switchboard_sdk::TransferTarget::Group {
                     group_id: "no-such-group".into()
                 },
-                None
+                None,
+                false
             )
             .await
             .unwrap_err()

@@ -708,6 +708,25 @@ impl ChatTx for WriterTx {
         )
     }
 
+    async fn chats_started_since(
+        &mut self,
+        organization_id: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<(i64, Option<DateTime<Utc>>)> {
+        self.one(
+            stmt::CHATS_STARTED_SINCE,
+            &[&organization_id, &to_millis(since)],
+            |r| Ok((r.get(0)?, r.get::<_, Option<i64>>(1)?.map(from_millis))),
+        )
+    }
+
+    async fn agent_reachable(&mut self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
+        let count: i64 = self.one(stmt::AGENT_REACHABLE, &[&agent_id, &to_millis(now)], |r| {
+            Ok(r.get(0)?)
+        })?;
+        Ok(count > 0)
+    }
+
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>> {
         self.optional(
             stmt::LATEST_CUSTOMER_MESSAGE,
