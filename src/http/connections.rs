@@ -256,7 +256,7 @@ async fn serve_connection(
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        let in_flight = requests.request_started(Instant::now());
+        let in_flight = requests.request_started();
         let response = router.clone().call(request);
         async move {
             let response = response.await;
@@ -458,7 +458,7 @@ impl Activity {
         }
     }
 
-    fn request_started(self: &Arc<Self>, _now: Instant) -> InFlight {
+    fn request_started(self: &Arc<Self>) -> InFlight {
         self.state().requests_in_flight += 1;
         InFlight(self.clone())
     }
@@ -640,7 +640,7 @@ mod tests {
     fn a_served_connection_is_idle_until_the_next_request_starts() {
         let start = Instant::now();
         let activity = Arc::new(Activity::new(start));
-        let request = activity.request_started(start);
+        let request = activity.request_started();
         assert_eq!(activity.deadline(TIMEOUTS), None);
         drop(request);
         let (deadline, why) = activity.deadline(TIMEOUTS).unwrap();
