@@ -19,6 +19,8 @@ pub struct Metrics {
     graphql_errors: Mutex<BTreeMap<String, u64>>,
     websockets_open: AtomicI64,
     websockets_total: AtomicU64,
+    /// Connections refused, restricted or closed by a connection limit, by limit.
+    connections_limited: Mutex<BTreeMap<&'static str, u64>>,
     /// Push outcomes by (provider, outcome): sent, failed, retried, token_disabled.
     pushes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Enqueue-to-accepted latency of sent pushes, as cumulative bucket counts.
@@ -60,6 +62,12 @@ impl Metrics {
                 *map.entry(code.clone()).or_default() += 1;
             }
         }
+    }
+
+    /// Counts a connection a limit acted on: `per_address` and `refused` (not served),
+    /// `health_only` (past the global cap), `header_timeout` (closed while sending headers).
+    pub fn connection_limited(&self, limit: &'static str) {
+        *lock(&self.connections_limited).entry(limit).or_default() += 1;
     }
 
     /// Counts a WebSocket as open until the returned guard drops.
@@ -168,6 +176,18 @@ impl Metrics {
             "switchboard_websockets_total {}",
             self.websockets_total.load(Ordering::Relaxed)
         );
+        header(
+            &mut out,
+            "switchboard_connections_limited_total",
+            "counter",
+            "Connections a limit refused, restricted to health checks, or closed.",
+        );
+        for (limit, count) in lock(&self.connections_limited).iter() {
+            let _ = writeln!(
+                out,
+                "switchboard_connections_limited_total{{limit=\"{limit}\"}} {count}"
+            );
+        }
         header(
             &mut out,
             "switchboard_db_pool_connections",

@@ -70,6 +70,8 @@ impl Server {
                 "100000000",
             )
             .env("SWITCHBOARD_LOGIN_FAILURES_PER_ADDRESS", "100000000")
+            // Every simulated agent and customer connects from 127.0.0.1.
+            .env("SWITCHBOARD_MAX_CONNECTIONS_PER_ADDRESS", "0")
             .env("SWITCHBOARD_ACCESS_TOKEN_TTL", "1d")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

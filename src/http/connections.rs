@@ -37,6 +37,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 /// How often each kind of limit may log.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -121,6 +122,7 @@ pub(super) async fn accept_until_shutdown(
     app: Router,
     health_only: Router,
     limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
     notify_shutdown: watch::Sender<bool>,
     done: mpsc::Sender<()>,
@@ -152,6 +154,7 @@ pub(super) async fn accept_until_shutdown(
         let (router, slot, policy) = match admission.admit(peer.ip()) {
             Admitted::Full(slot) => (app.clone(), slot, Policy::full(limits.timeouts)),
             Admitted::HealthOnly(slot) => {
+                metrics.connection_limited("health_only");
                 log.health_only.hit(|count| {
                     tracing::warn!(
                         max_connections = limits.max_connections,
@@ -166,6 +169,7 @@ pub(super) async fn accept_until_shutdown(
                 )
             }
             Admitted::Refused(Refusal::PerAddress) => {
+                metrics.connection_limited("per_address");
                 log.per_address.hit(|count| {
                     tracing::warn!(
                         client = %peer.ip(),
@@ -177,6 +181,7 @@ pub(super) async fn accept_until_shutdown(
                 continue;
             }
             Admitted::Refused(Refusal::Full) => {
+                metrics.connection_limited("refused");
                 log.refused.hit(|count| {
                     tracing::warn!(
                         count,
@@ -194,6 +199,7 @@ pub(super) async fn accept_until_shutdown(
             policy,
             notify_shutdown.subscribe(),
             log.clone(),
+            metrics.clone(),
             done.clone(),
         ));
     }
@@ -238,6 +244,7 @@ async fn serve_connection(
     policy: Policy,
     mut shutdown: watch::Receiver<bool>,
     log: Arc<LimitLog>,
+    metrics: Arc<Metrics>,
     _done: mpsc::Sender<()>,
 ) {
     let activity = Arc::new(Activity::new(Instant::now()));
@@ -249,7 +256,7 @@ async fn serve_connection(
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         request.extensions_mut().insert(ConnectInfo(peer));
-        let in_flight = requests.request_started(Instant::now());
+        let in_flight = requests.request_started();
         let response = router.clone().call(request);
         async move {
             let response = response.await;
@@ -281,11 +288,14 @@ async fn serve_connection(
             }
             expired = watchdog.as_mut() => {
                 match expired {
-                    Expired::Headers => log.slow_headers.hit(|count| tracing::warn!(
+                    Expired::Headers => {
+                        metrics.connection_limited("header_timeout");
+                        log.slow_headers.hit(|count| tracing::warn!(
                         client = %peer,
                         count,
                         "closed connections that sent their headers too slowly"
-                    )),
+                    ))
+                    }
                     Expired::Idle => {
                         tracing::debug!(client = %peer, "closing an idle connection")
                     }
@@ -448,7 +458,7 @@ impl Activity {
         }
     }
 
-    fn request_started(self: &Arc<Self>, _now: Instant) -> InFlight {
+    fn request_started(self: &Arc<Self>) -> InFlight {
         self.state().requests_in_flight += 1;
         InFlight(self.clone())
     }
@@ -630,7 +640,7 @@ mod tests {
     fn a_served_connection_is_idle_until_the_next_request_starts() {
         let start = Instant::now();
         let activity = Arc::new(Activity::new(start));
-        let request = activity.request_started(start);
+        let request = activity.request_started();
         assert_eq!(activity.deadline(TIMEOUTS), None);
         drop(request);
         let (deadline, why) = activity.deadline(TIMEOUTS).unwrap();

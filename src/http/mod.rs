@@ -87,7 +87,7 @@ pub async fn serve(
         schema,
         services,
         config,
-        metrics,
+        metrics: metrics.clone(),
         shutdown: shutdown_rx,
         websocket_done: connection_done.clone(),
     };
@@ -96,6 +96,7 @@ pub async fn serve(
         router(state.clone()),
         health_only_router(state),
         limits,
+        metrics,
         shutdown,
         notify_shutdown,
         connection_done,
