@@ -134,6 +134,12 @@ pub struct AuthService {
     decoy_hash: OnceCell<String>,
 }
 
+/// The rate-limit keys a password check was counted under.
+struct PasswordAttempt {
+    account_key: String,
+    address_key: String,
+}
+
 /// How the auth service is set up.
 pub struct AuthSettings {
     pub jwt_secret: Vec<u8>,
@@ -180,18 +186,7 @@ impl AuthService {
         client: IpAddr,
     ) -> Result<AuthSession> {
         let email = domain::normalize_email(email)?;
-        let account_key = format!("account:{email}");
-        let address_key = format!("address:{client}");
-        // Each guess takes its place in both windows before the password is checked, so
-        // guesses sent together are counted together: a burst gets `limit` checks, not one
-        // per request.
-        self.failures_per_account
-            .acquire(&account_key)
-            .map_err(too_many_attempts)?;
-        if let Err(wait) = self.failures_per_address.acquire(&address_key) {
-            self.failures_per_account.refund(&account_key);
-            return Err(too_many_attempts(wait));
-        }
+        let attempt = self.password_attempt(&email, client)?;
 
         // Emails are unique per organization: a person may have accounts in several.
         let candidates: Vec<_> = self
@@ -216,8 +211,8 @@ impl AuthService {
             tracing::warn!(%client, "failed login");
             return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
         };
-        self.failures_per_account.clear(&account_key);
-        self.failures_per_address.refund(&address_key);
+        self.failures_per_account.clear(&attempt.account_key);
+        self.failures_per_address.refund(&attempt.address_key);
 
         let status =
             RoutingStatus::after_login(agent.routing_status, agent.last_login_at.is_none());
@@ -242,6 +237,24 @@ impl AuthService {
             },
         );
         Ok(session)
+    }
+
+    /// Counts a password check for the account and the client address before it is made, so
+    /// guesses sent together are counted together: a burst gets `limit` checks, not one per
+    /// request. A check that succeeds may refund its attempt.
+    fn password_attempt(&self, email: &str, client: IpAddr) -> Result<PasswordAttempt> {
+        let attempt = PasswordAttempt {
+            account_key: format!("account:{email}"),
+            address_key: format!("address:{client}"),
+        };
+        self.failures_per_account
+            .acquire(&attempt.account_key)
+            .map_err(too_many_attempts)?;
+        if let Err(wait) = self.failures_per_address.acquire(&attempt.address_key) {
+            self.failures_per_account.refund(&attempt.account_key);
+            return Err(too_many_attempts(wait));
+        }
+        Ok(attempt)
     }
 
     /// Creates an organization and its owner, and signs the owner in.
@@ -348,15 +361,7 @@ impl AuthService {
         client: IpAddr,
     ) -> Result<()> {
         domain::validate_password(new_password)?;
-        let account_key = format!("account:{}", principal.agent.email);
-        let address_key = format!("address:{client}");
-        self.failures_per_account
-            .acquire(&account_key)
-            .map_err(too_many_attempts)?;
-        if let Err(wait) = self.failures_per_address.acquire(&address_key) {
-            self.failures_per_account.refund(&account_key);
-            return Err(too_many_attempts(wait));
-        }
+        let attempt = self.password_attempt(&principal.agent.email, client)?;
         let (_, hash) = self
             .store
             .agent_credentials(&principal.agent.email)
@@ -368,8 +373,8 @@ impl AuthService {
             tracing::warn!(agent = %principal.agent.id, %client, "wrong current password");
             return Err(Error::BadUserInput("the current password is wrong".into()));
         }
-        self.failures_per_account.refund(&account_key);
-        self.failures_per_address.refund(&address_key);
+        self.failures_per_account.refund(&attempt.account_key);
+        self.failures_per_address.refund(&attempt.address_key);
         let hash = hash_password(new_password.to_owned()).await?;
         self.store
             .change_password(
