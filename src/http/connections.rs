@@ -41,10 +41,11 @@ use crate::metrics::Metrics;
 
 /// How often each kind of limit may log.
 const LOG_EVERY: Duration = Duration::from_secs(10);
-/// Descriptors kept back from connections when the cap comes from the open-file limit:
-/// database connections, SQLite's files, push and webhook clients, and the health-only
-/// connections below.
-const MIN_RESERVE: u64 = 128;
+/// Descriptors kept back from connections when the cap comes from the open-file limit, besides
+/// the database pool and the health-only connections below: SQLite's files and readers, push
+/// and webhook clients, logs. What the server needs besides its clients does not grow with
+/// the limit, so neither does the reserve: 20,000 open files leave room for 19,800 agents.
+const RESERVE: u64 = 128;
 /// Connections served past the global cap, for health checks only.
 const HEALTH_ONLY_CONNECTIONS: usize = 32;
 
@@ -67,7 +68,8 @@ pub(super) struct Timeouts {
 impl ConnectionLimits {
     /// The limits `config` asks for, the global cap lowered below the open-file limit.
     pub fn from_config(config: &Config) -> ConnectionLimits {
-        let by_open_files = connections_the_open_file_limit_allows();
+        let by_open_files =
+            connections_the_open_file_limit_allows(u64::from(config.database_max_connections));
         let max_connections = match config.max_connections {
             Some(wanted) if wanted > by_open_files => {
                 tracing::warn!(
@@ -95,8 +97,8 @@ impl ConnectionLimits {
 }
 
 /// Raises the soft open-file limit to the hard one and returns how many connections fit
-/// under it with the reserve kept back.
-fn connections_the_open_file_limit_allows() -> usize {
+/// under it with the reserve, the database pool and the health-only connections kept back.
+fn connections_the_open_file_limit_allows(database_connections: u64) -> usize {
     #[cfg(unix)]
     let open_files = match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) => limit,
@@ -107,7 +109,7 @@ fn connections_the_open_file_limit_allows() -> usize {
     };
     #[cfg(not(unix))]
     let open_files: u64 = 8192;
-    let reserve = (open_files / 10).max(MIN_RESERVE);
+    let reserve = RESERVE + database_connections + HEALTH_ONLY_CONNECTIONS as u64;
     usize::try_from(open_files.saturating_sub(reserve))
         .unwrap_or(usize::MAX)
         .max(1)
