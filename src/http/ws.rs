@@ -12,10 +12,11 @@
 //! A socket never keeps rights its agent lost. Every operation is authorized against the
 //! session and the agent as the store has them at that moment, as over HTTP. When the agent's
 //! access changes anywhere (logout, deactivation, a new password, a reused refresh token, a new
-//! role or groups), [`crate::services::presence::AccessWatch`] wakes the connection: an ended
-//! session closes it with 4403, new rights replace the old for the streams that run. When the
-//! access token expires the socket closes with 4403 too; apps refresh and reconnect from their
-//! cursor, so nothing is lost.
+//! role or groups), [`crate::services::presence::AccessWatch`] wakes the connection and its
+//! streams: an ended session closes it with 4403, and each stream re-reads the agent's rights.
+//! When the access token has expired the socket closes with 4403 too, at the next ping; apps
+//! refresh and reconnect from their cursor, so nothing is lost. An idle socket pays for none
+//! of this but one receiver of its agent's shared access signal.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -29,16 +30,13 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_stream::StreamMap;
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
-use tokio::sync::watch;
 
 use super::AppState;
 use crate::error::Error;
 use crate::graphql::{ClientAddr, RequestAuth, finalize_errors};
 use crate::services::auth::{SESSION_ENDED, TOKEN_EXPIRED};
-use crate::services::{Caller, LivePrincipal, Principal};
+use crate::services::{Caller, LivePrincipal};
 
 const PROTOCOL: &str = "graphql-transport-ws";
 /// tungstenite reads into a buffer of this size; its 128 KiB default would cost 2.5 GiB for
@@ -111,10 +109,8 @@ struct Connection {
     client: IpAddr,
     init_received: bool,
     caller: Option<Caller>,
-    /// When the access token of `caller` expires; the socket closes then.
+    /// When the access token of `caller` expires; the socket closes at the first ping after.
     expires_at: Option<DateTime<Utc>>,
-    /// An agent's rights as they are now, for the streams that run on this socket.
-    rights: Option<watch::Sender<Arc<Principal>>>,
     /// Keeps the agent reachable while the connection lives.
     presence: Option<crate::services::presence::Connected>,
     operations: StreamMap<String, Operation>,
@@ -131,7 +127,6 @@ impl Connection {
             init_received: false,
             caller: None,
             expires_at: None,
-            rights: None,
             presence: None,
             // Nearly every connection runs one operation.
             operations: StreamMap::with_capacity(1),
@@ -147,10 +142,10 @@ impl Connection {
         let _open = metrics.websocket_opened();
         let _done = self.state.websocket_done.clone();
         let mut shutdown = self.state.shutdown.clone();
-        // Boxed, so the idle connection's future does not hold a timer inline: first the time
-        // to initialise, then the access token's expiry.
-        let mut deadline = Box::pin(tokio::time::sleep(self.state.config.ws_init_timeout));
-        let mut expiry_armed = false;
+        // Boxed and dropped once the client has initialised: idle connections keep no timer.
+        let mut init_deadline = Some(Box::pin(tokio::time::sleep(
+            self.state.config.ws_init_timeout,
+        )));
         let ping_every = self.state.config.ws_ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -163,11 +158,10 @@ impl Connection {
                         break End::Close(1001, "server shutting down".into());
                     }
                 }
-                () = deadline.as_mut() => {
-                    if !self.init_received {
-                        break End::Close(4408, "Connection initialisation timeout".into());
-                    }
-                    break End::Close(4403, format!("Forbidden: {TOKEN_EXPIRED}"));
+                () = async { init_deadline.as_mut().expect("guarded").await },
+                    if init_deadline.is_some() =>
+                {
+                    break End::Close(4408, "Connection initialisation timeout".into());
                 }
                 () = async { self.presence.as_mut().expect("guarded").access_changed().await },
                     if self.presence.is_some() =>
@@ -180,6 +174,9 @@ impl Connection {
                     if last_heard.elapsed() >= ping_every * 2 {
                         tracing::debug!(client = %self.client, "dropping a silent WebSocket");
                         break End::Drop;
+                    }
+                    if self.token_expired() {
+                        break End::Close(4403, format!("Forbidden: {TOKEN_EXPIRED}"));
                     }
                     let ping = self.socket.send(Message::Ping(Default::default()));
                     if Box::pin(ping).await.is_err() {
@@ -208,13 +205,8 @@ impl Connection {
                     if let Err(end) = Box::pin(self.handle(&text)).await {
                         break end;
                     }
-                    if self.init_received
-                        && !expiry_armed
-                        && let Some(expires_at) = self.expires_at
-                    {
-                        let left = (expires_at - chrono::Utc::now()).to_std().unwrap_or_default();
-                        deadline.as_mut().reset(Instant::now() + left);
-                        expiry_armed = true;
+                    if self.init_received {
+                        init_deadline = None;
                     }
                 }
             }
@@ -244,7 +236,6 @@ impl Connection {
                     Ok((caller, expires_at)) => {
                         self.expires_at = Some(expires_at);
                         if let Caller::Agent(principal) = &caller {
-                            self.rights = Some(watch::channel(principal.clone()).0);
                             let services = &self.state.services;
                             let (connected, first) = services.presence.connected(principal).await;
                             self.presence = Some(connected);
@@ -313,8 +304,8 @@ impl Connection {
         let mut request = request
             .data(RequestAuth::from(caller))
             .data(ClientAddr(self.client));
-        if let Some(rights) = &self.rights {
-            request = request.data::<LivePrincipal>(rights.subscribe());
+        if let Some(presence) = &self.presence {
+            request = request.data::<LivePrincipal>(presence.rights());
         }
         let responses = self.state.schema.execute_stream(request);
         let operation = responses
@@ -356,30 +347,25 @@ impl Connection {
             .await
     }
 
-    /// Re-reads an agent's session and rights from the store: an ended session closes the
-    /// socket with 4403; new rights replace the old for this socket's operations and streams.
-    /// A customer's visitor token has no session; only its expiry ends it.
-    async fn recheck(&mut self) -> Result<(), End> {
-        if self
-            .expires_at
+    /// Whether the access token the socket was opened with has expired.
+    fn token_expired(&self) -> bool {
+        self.expires_at
             .is_some_and(|expires_at| expires_at <= chrono::Utc::now())
-        {
+    }
+
+    /// Re-reads an agent's session and rights from the store: an ended session closes the
+    /// socket with 4403; new rights apply to this socket's next operations (its streams re-read
+    /// them themselves). A customer's visitor token has no session; only its expiry ends it.
+    async fn recheck(&mut self) -> Result<(), End> {
+        if self.token_expired() {
             return Err(End::Close(4403, format!("Forbidden: {TOKEN_EXPIRED}")));
         }
-        let Some(rights) = &self.rights else {
+        let Some(Caller::Agent(current)) = &self.caller else {
             return Ok(());
         };
-        let current = rights.borrow().clone();
-        match self.state.services.auth.revalidate(&current).await {
+        match self.state.services.auth.revalidate(current).await {
             Ok(principal) => {
-                let agent = &principal.agent;
-                let changed = agent.role != current.agent.role
-                    || agent.group_ids != current.agent.group_ids
-                    || agent.active != current.agent.active;
-                self.caller = Some(Caller::Agent(principal.clone()));
-                if changed {
-                    rights.send_replace(principal);
-                }
+                self.caller = Some(Caller::Agent(principal));
                 Ok(())
             }
             Err(Error::Unauthenticated(_)) => {

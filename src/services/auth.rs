@@ -63,9 +63,22 @@ impl Principal {
     }
 }
 
-/// An agent's rights as they are now, on a WebSocket: the connection replaces them when the
-/// agent's access changes, and streams re-check what they deliver against them.
-pub type LivePrincipal = tokio::sync::watch::Receiver<Arc<Principal>>;
+/// Tells a WebSocket's streams when their agent's access may have changed (a session ended,
+/// a new role or groups): they then re-read the agent from the store
+/// ([`AuthService::revalidate`]) and show only what the new rights allow. One signal per agent
+/// and node is shared by all their connections, so an idle socket holds a receiver, not a copy
+/// of the rights.
+#[derive(Clone)]
+pub struct LivePrincipal {
+    pub access: tokio::sync::watch::Receiver<u64>,
+}
+
+impl LivePrincipal {
+    /// Completes when the access may have changed; `false` when the connection is gone.
+    pub async fn changed(&mut self) -> bool {
+        self.access.changed().await.is_ok()
+    }
+}
 
 /// A customer chatting through the widget, identified by a visitor token.
 #[derive(Debug, Clone)]

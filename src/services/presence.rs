@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::bus::{BusEvent, EventBus, Topic};
 use crate::domain;
-use crate::services::Principal;
+use crate::services::{LivePrincipal, Principal};
 use crate::store::Database;
 
 /// How far ahead a connected agent's lease reaches. Renewed every third of it, so a node that
@@ -47,6 +47,14 @@ pub struct Connected {
 }
 
 impl Connected {
+    /// A signal for the streams of this connection: it changes when the agent's access may
+    /// have changed, and they re-read the agent's rights then.
+    pub fn rights(&self) -> LivePrincipal {
+        LivePrincipal {
+            access: self.access.clone(),
+        }
+    }
+
     /// Completes when the agent's access may have changed: re-check the session then.
     pub async fn access_changed(&mut self) {
         if self.access.changed().await.is_err() {

@@ -150,14 +150,36 @@ impl AgentStream {
                 }
                 continue;
             }
-            let received = tokio::select! {
-                event = self.own.recv() => event,
-                event = self.organization.recv() => event,
+            let received = {
+                let AgentStream {
+                    own,
+                    organization,
+                    rights,
+                    ..
+                } = self;
+                tokio::select! {
+                    event = own.recv() => Some(event),
+                    event = organization.recv() => Some(event),
+                    changed = async { rights.as_mut().expect("guarded").changed().await },
+                        if rights.is_some() =>
+                    {
+                        // The socket is gone; so is this stream.
+                        if !changed {
+                            return None;
+                        }
+                        None
+                    }
+                }
             };
             match received {
-                Ok(event) => self.accept(&event),
-                Err(RecvError::Lagged(_)) => self.replay = true,
-                Err(RecvError::Closed) => return None,
+                Some(Ok(event)) => self.accept(&event),
+                Some(Err(RecvError::Lagged(_))) => self.replay = true,
+                Some(Err(RecvError::Closed)) => return None,
+                // What the queue shows follows the agent's rights as they are now.
+                None => match self.services.auth.revalidate(&self.principal).await {
+                    Ok(principal) => self.principal = principal,
+                    Err(_) => return None,
+                },
             }
         }
     }
@@ -180,11 +202,6 @@ impl AgentStream {
                 });
             }
             BusEvent::QueueChanged { queued, joined } => {
-                if let Some(rights) = &mut self.rights
-                    && rights.has_changed().unwrap_or(false)
-                {
-                    self.principal = rights.borrow_and_update().clone();
-                }
                 let agent = &self.principal.agent;
                 let visible = |group: Option<&str>| {
                     agent.role.is_admin() || domain::in_chat_group(agent, group)
@@ -225,9 +242,11 @@ impl AgentStream {
 struct ChatStream {
     services: Arc<Services>,
     chat_id: String,
-    /// An agent's rights as they are now (on a WebSocket): the stream ends when they no longer
-    /// let the agent see the chat.
+    /// Says when an agent's rights may have changed (on a WebSocket): the stream ends when
+    /// they no longer let the agent see the chat.
     rights: Option<LivePrincipal>,
+    /// The agent watching, as of the last check of their rights; `None` for the customer.
+    agent: Option<Arc<Principal>>,
     /// Customers see public entries and agents' typing; agents see everything.
     for_customer: bool,
     own_id: String,
@@ -272,14 +291,15 @@ pub async fn chat_events(
         Caller::Customer(customer) => (true, customer.customer_id.clone()),
         Caller::Agent(principal) => (false, principal.agent.id.clone()),
     };
-    let rights = match caller {
-        Caller::Agent(_) => rights,
-        Caller::Customer(_) => None,
+    let (rights, agent) = match caller {
+        Caller::Agent(principal) => (rights, Some(principal)),
+        Caller::Customer(_) => (None, None),
     };
     let mut state = ChatStream {
         services: services.clone(),
         chat_id: chat.id.clone(),
         rights,
+        agent,
         for_customer,
         own_id,
         topic,
@@ -370,7 +390,7 @@ impl ChatStream {
                 tokio::select! {
                     event = topic.recv() => Woke::Event(event),
                     changed = async { rights.as_mut().expect("guarded").changed().await },
-                        if rights.is_some() => Woke::Rights(changed.is_ok()),
+                        if rights.is_some() => Woke::Rights(changed),
                     () = tokio::time::sleep_until(renew_at), if renew_presence_at.is_some() => {
                         Woke::RenewPresence
                     }
@@ -392,14 +412,22 @@ impl ChatStream {
         }
     }
 
-    /// Whether the agent's new rights still let them see the chat.
+    /// Whether the agent's rights, read again, still let them see the chat.
     async fn still_visible(&mut self) -> bool {
-        let Some(rights) = &mut self.rights else {
+        let Some(agent) = &self.agent else {
             return true;
         };
-        let principal = rights.borrow_and_update().clone();
-        let caller = Caller::Agent(principal);
-        match self.services.chats.chat_for(&caller, &self.chat_id).await {
+        let principal = match self.services.auth.revalidate(agent).await {
+            Ok(principal) => principal,
+            Err(_) => return false,
+        };
+        self.agent = Some(principal.clone());
+        match self
+            .services
+            .chats
+            .chat_for(&Caller::Agent(principal), &self.chat_id)
+            .await
+        {
             Ok(_) => true,
             Err(err) => {
                 tracing::debug!(chat = %self.chat_id, error = %err, "chat stream ends: rights changed");

@@ -408,6 +408,8 @@ async fn the_stream_signs_out_at_once_when_the_server_ends_the_session() {
 async fn a_token_expiring_on_an_open_stream_is_refreshed_and_the_stream_goes_on() {
     let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| {
         config.access_token_ttl = Duration::from_secs(1);
+        // Expiry is checked at each ping.
+        config.ws_ping_interval = Duration::from_millis(250);
     })
     .await;
     let mut signed = Signedin::owner(&server).await;

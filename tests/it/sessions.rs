@@ -421,6 +421,8 @@ async fn signing_out_of_the_last_app_makes_the_agent_unreachable_at_once(backend
 async fn a_socket_closes_when_its_access_token_expires() {
     let server = TestServer::start_with(Backend::Sqlite, |config| {
         config.access_token_ttl = Duration::from_secs(1);
+        // Expiry is checked at each ping.
+        config.ws_ping_interval = Duration::from_millis(200);
     })
     .await;
     let owner = server.owner_token().await;
