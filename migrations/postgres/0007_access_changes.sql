@@ -9,17 +9,17 @@ CREATE INDEX agents_access_changed ON agents (access_changed_at);
 CREATE FUNCTION now_millis() RETURNS BIGINT LANGUAGE sql AS
 $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::BIGINT $$;
 
--- Marks the agent's own row before it is written.
+-- Marks the agent's own row before it is written. The WHEN clause keeps the frequent updates
+-- that change no access (presence, assignments, routing status) from calling the function.
 CREATE FUNCTION agents_access_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF OLD.role IS DISTINCT FROM NEW.role OR OLD.active IS DISTINCT FROM NEW.active
-        OR OLD.password_hash IS DISTINCT FROM NEW.password_hash THEN
-        NEW.access_changed_at := now_millis();
-    END IF;
+    NEW.access_changed_at := now_millis();
     RETURN NEW;
 END $$;
 CREATE TRIGGER agents_access_changed BEFORE UPDATE ON agents
-FOR EACH ROW EXECUTE FUNCTION agents_access_changed();
+FOR EACH ROW WHEN (OLD.role IS DISTINCT FROM NEW.role OR OLD.active IS DISTINCT FROM NEW.active
+    OR OLD.password_hash IS DISTINCT FROM NEW.password_hash)
+EXECUTE FUNCTION agents_access_changed();
 
 -- Marks the agent whose session ended or whose groups changed.
 CREATE FUNCTION agent_access_touched() RETURNS trigger LANGUAGE plpgsql AS $$
