@@ -173,6 +173,15 @@ impl TestServer {
             }
         };
         configure(&mut config);
+        Self::launch(config, dir, postgres).await
+    }
+
+    /// Starts a server with `config` on a fresh port; `dir` and `postgres` live as long as it.
+    async fn launch(
+        config: Config,
+        dir: tempfile::TempDir,
+        postgres: Option<PostgresDatabase>,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (store, shutdown, task) = Self::run(config.clone(), listener).await;
@@ -211,22 +220,7 @@ impl TestServer {
     /// JWT secret, on its own port, sharing nothing else with this one (no in-process bus).
     /// Drop it before this one, which owns the database.
     pub async fn another_node(&self) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (store, shutdown, task) = Self::run(self.config.clone(), listener).await;
-        TestServer {
-            base_url: format!("http://{addr}"),
-            graphql_url: format!("http://{addr}/graphql"),
-            ws_url: format!("ws://{addr}/graphql"),
-            store,
-            http: reqwest::Client::new(),
-            shutdown: Some(shutdown),
-            task: Some(task),
-            config: self.config.clone(),
-            addr,
-            _dir: tempfile::tempdir().unwrap(),
-            _postgres: None,
-        }
+        Self::launch(self.config.clone(), tempfile::tempdir().unwrap(), None).await
     }
 
     /// Starts the server again after `shut_down`: same database, same address, as after a
