@@ -1,19 +1,20 @@
 //! The agent client: sign-in, chats, messages, pushes and the live event stream.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use graphql_client::GraphQLQuery;
-use tokio::sync::Notify;
 
 use crate::error::{Result, SdkError};
+use crate::events::{EventListener, TaskHandle};
 use crate::models::*;
 use crate::ops;
 use crate::outbox::{Outbox, OutgoingMessage};
 use crate::runtime::{AbortOnDrop, Backoff, run, runtime};
 use crate::session::{Auth, Session, SessionStore};
-use crate::stream::{self, EventListener, TaskHandle};
+use crate::shared::Inner;
+use crate::stream;
 use crate::transport::Transport;
 
 /// Where the server is and where the SDK may keep its files.
@@ -28,55 +29,6 @@ pub struct ClientConfig {
 
 /// The longest message the server takes.
 const MAX_MESSAGE_CHARS: usize = 4000;
-
-/// State shared by the client, its sender and its subscriptions.
-pub(crate) struct Inner {
-    pub(crate) auth: Auth,
-    pub(crate) data_dir: PathBuf,
-    outbox: Outbox,
-    /// Wakes the sender: a new message, or a reason to try again now.
-    outbox_wake: Notify,
-    /// Wakes everything waiting out a backoff.
-    pub(crate) network_back: Notify,
-    listeners: Mutex<Vec<(u64, Arc<dyn EventListener>)>>,
-    next_listener: std::sync::atomic::AtomicU64,
-}
-
-impl Inner {
-    /// The event stream just connected: the network is back, so try the outbox now.
-    pub(crate) fn connected(&self) {
-        self.outbox_wake.notify_one();
-    }
-
-    fn listeners(&self) -> Vec<Arc<dyn EventListener>> {
-        let listeners = self.listeners.lock().unwrap_or_else(|e| e.into_inner());
-        listeners.iter().map(|(_, l)| l.clone()).collect()
-    }
-
-    fn agent_id(&self) -> Result<String> {
-        self.auth
-            .session()
-            .map(|s| s.agent_id)
-            .ok_or_else(|| SdkError::unauthenticated("not signed in"))
-    }
-}
-
-/// Removes a subscriber's listener when its stream ends.
-struct ListenerGuard {
-    inner: Arc<Inner>,
-    id: u64,
-}
-
-impl Drop for ListenerGuard {
-    fn drop(&mut self) {
-        let mut listeners = self
-            .inner
-            .listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        listeners.retain(|(id, _)| *id != self.id);
-    }
-}
 
 /// One agent's connection to a Switchboard server.
 #[derive(uniffi::Object)]
@@ -107,15 +59,11 @@ impl Client {
         let transport = Transport::new(&config.server_url)?;
         let data_dir = PathBuf::from(&config.data_dir);
         let outbox = Outbox::open(&data_dir)?;
-        let inner = Arc::new(Inner {
-            auth: Auth::new(transport, session_store),
+        let inner = Arc::new(Inner::new(
+            Auth::new(transport, session_store),
             data_dir,
             outbox,
-            outbox_wake: Notify::new(),
-            network_back: Notify::new(),
-            listeners: Mutex::new(Vec::new()),
-            next_listener: 0.into(),
-        });
+        ));
         let sender = runtime().spawn(send_outbox(inner.clone()));
         Ok(Arc::new(Client {
             inner,
@@ -468,19 +416,7 @@ impl Client {
     /// ends (`ConnectionState::SignedOut`).
     pub fn subscribe(&self, listener: Box<dyn EventListener>) -> Arc<TaskHandle> {
         let listener: Arc<dyn EventListener> = Arc::from(listener);
-        let id = self
-            .inner
-            .next_listener
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.inner
-            .listeners
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push((id, listener.clone()));
-        let guard = ListenerGuard {
-            inner: self.inner.clone(),
-            id,
-        };
+        let guard = self.inner.add_listener(listener.clone());
         let inner = self.inner.clone();
         let task = runtime().spawn(async move {
             let _guard = guard;
@@ -548,7 +484,7 @@ async fn send_outbox(inner: Arc<Inner>) {
             Err(SdkError::Network { .. }) => unreachable!("network errors are transient"),
         };
         if let Some(update) = update {
-            stream::announce(&inner.listeners(), &update);
+            inner.announce(&update);
         }
     }
 }

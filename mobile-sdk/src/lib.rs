@@ -6,24 +6,76 @@
 //! operations, delivers messages through a persistent outbox ([`Client::send_message`]), and
 //! streams the agent's events ([`Client::subscribe`]). [`parse_push`] reads the data of the
 //! server's pushes. Every failure is an [`SdkError`].
+//!
+//! Inside the crate each module uses only those after it: `client`, `stream`, `shared`,
+//! `events`, `outbox`, `session`, `push`, `models`, `transport`, `ops`, `runtime`, `error`.
 
 uniffi::setup_scaffolding!();
 
 mod client;
 mod error;
+mod events;
 mod models;
 mod ops;
 mod outbox;
 mod push;
 mod runtime;
 mod session;
+mod shared;
 mod stream;
 mod transport;
 
 pub use client::{Client, ClientConfig};
 pub use error::SdkError;
+pub use events::{AgentEvent, ConnectionState, EventListener, TaskHandle};
 pub use models::*;
 pub use outbox::{OutgoingMessage, OutgoingState};
 pub use push::{PushNotification, parse_push};
 pub use session::{Session, SessionStore};
-pub use stream::{AgentEvent, ConnectionState, EventListener, TaskHandle};
+
+#[cfg(test)]
+mod tests {
+    /// The modules in the order of the crate doc: each may use only those after it.
+    const LAYERS: [&str; 12] = [
+        "client",
+        "stream",
+        "shared",
+        "events",
+        "outbox",
+        "session",
+        "push",
+        "models",
+        "transport",
+        "ops",
+        "runtime",
+        "error",
+    ];
+
+    #[test]
+    fn modules_depend_one_way() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for entry in std::fs::read_dir(&src).unwrap() {
+            let path = entry.unwrap().path();
+            let module = path.file_stem().unwrap().to_str().unwrap();
+            assert!(
+                module == "lib" || LAYERS.contains(&module),
+                "{module}.rs has no place in LAYERS"
+            );
+        }
+        for (rank, module) in LAYERS.iter().enumerate() {
+            let source = std::fs::read_to_string(src.join(format!("{module}.rs"))).unwrap();
+            for path in source.split("crate::").skip(1) {
+                let used: String = path
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if let Some(used_rank) = LAYERS.iter().position(|m| *m == used) {
+                    assert!(
+                        used_rank > rank,
+                        "{module} uses {used}, which comes before it"
+                    );
+                }
+            }
+        }
+    }
+}
