@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use graphql_client::GraphQLQuery;
+use switchboard_protocol::MAX_MESSAGE_CHARS;
 
 use crate::error::{Result, SdkError};
 use crate::events::{EventListener, TaskHandle};
@@ -26,9 +27,6 @@ pub struct ClientConfig {
     /// outbox and the event cursor live here, so they survive app restarts.
     pub data_dir: String,
 }
-
-/// The longest message the server takes.
-const MAX_MESSAGE_CHARS: usize = 4000;
 
 /// One agent's connection to a Switchboard server.
 #[derive(uniffi::Object)]

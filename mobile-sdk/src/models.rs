@@ -506,26 +506,39 @@ notification_kind!(notification_preferences, update_notification_preferences);
 impl NotificationKind {
     /// The name the server and push payloads use.
     pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationKind::NewChat => "NEW_CHAT",
-            NotificationKind::TransferredChat => "TRANSFERRED_CHAT",
-            NotificationKind::NewMessage => "NEW_MESSAGE",
-            NotificationKind::QueuedCustomers => "QUEUED_CUSTOMERS",
-            NotificationKind::OfflineMessage => "OFFLINE_MESSAGE",
-            NotificationKind::MissedChat => "MISSED_CHAT",
-        }
+        switchboard_protocol::NotificationKind::from(self).as_str()
     }
 
     pub fn parse(text: &str) -> Option<NotificationKind> {
-        [
-            NotificationKind::NewChat,
-            NotificationKind::TransferredChat,
-            NotificationKind::NewMessage,
-            NotificationKind::QueuedCustomers,
-            NotificationKind::OfflineMessage,
-            NotificationKind::MissedChat,
-        ]
-        .into_iter()
-        .find(|kind| kind.as_str() == text)
+        switchboard_protocol::NotificationKind::parse(text).map(Into::into)
+    }
+}
+
+// The names live in the protocol crate; these matches keep the two lists of kinds the same.
+impl From<NotificationKind> for switchboard_protocol::NotificationKind {
+    fn from(kind: NotificationKind) -> Self {
+        use switchboard_protocol::NotificationKind as K;
+        match kind {
+            NotificationKind::NewChat => K::NewChat,
+            NotificationKind::TransferredChat => K::TransferredChat,
+            NotificationKind::NewMessage => K::NewMessage,
+            NotificationKind::QueuedCustomers => K::QueuedCustomers,
+            NotificationKind::OfflineMessage => K::OfflineMessage,
+            NotificationKind::MissedChat => K::MissedChat,
+        }
+    }
+}
+
+impl From<switchboard_protocol::NotificationKind> for NotificationKind {
+    fn from(kind: switchboard_protocol::NotificationKind) -> Self {
+        use switchboard_protocol::NotificationKind as K;
+        match kind {
+            K::NewChat => NotificationKind::NewChat,
+            K::TransferredChat => NotificationKind::TransferredChat,
+            K::NewMessage => NotificationKind::NewMessage,
+            K::QueuedCustomers => NotificationKind::QueuedCustomers,
+            K::OfflineMessage => NotificationKind::OfflineMessage,
+            K::MissedChat => NotificationKind::MissedChat,
+        }
     }
 }

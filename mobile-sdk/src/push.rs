@@ -2,6 +2,8 @@
 
 use std::collections::HashMap;
 
+use switchboard_protocol::push_data;
+
 use crate::models::NotificationKind;
 
 /// A Switchboard push, read from its data.
@@ -22,14 +24,14 @@ pub struct PushNotification {
 /// are not Switchboard's, so an app can pass every push through it.
 #[uniffi::export]
 pub fn parse_push(data: HashMap<String, String>) -> Option<PushNotification> {
-    let kind = NotificationKind::parse(data.get("type")?)?;
-    let organization_id = data.get("organizationId")?.clone();
+    let kind = NotificationKind::parse(data.get(push_data::KIND)?)?;
+    let organization_id = data.get(push_data::ORGANIZATION_ID)?.clone();
     let non_empty = |key: &str| data.get(key).filter(|v| !v.is_empty()).cloned();
     Some(PushNotification {
         kind,
         organization_id,
-        chat_id: non_empty("chatId"),
-        cursor: non_empty("cursor"),
+        chat_id: non_empty(push_data::CHAT_ID),
+        cursor: non_empty(push_data::CURSOR),
     })
 }
 
@@ -79,5 +81,38 @@ mod tests {
             parse_push(data(&[("type", "MARKETING"), ("organizationId", "o")])),
             None
         );
+    }
+
+    #[test]
+    fn every_kind_the_server_sends_is_read() {
+        for kind in switchboard_protocol::NotificationKind::ALL {
+            let push = parse_push(data(&[
+                (push_data::KIND, kind.as_str()),
+                (push_data::ORGANIZATION_ID, "org-1"),
+                (push_data::CHAT_ID, "chat-1"),
+                (push_data::CURSOR, "7"),
+            ]))
+            .unwrap_or_else(|| panic!("{kind:?} was not read"));
+            assert_eq!(push.kind.as_str(), kind.as_str());
+            assert_eq!(push.organization_id, "org-1");
+            assert_eq!(push.chat_id.as_deref(), Some("chat-1"));
+            assert_eq!(push.cursor.as_deref(), Some("7"));
+        }
+    }
+
+    /// An app matches a push's kind against the preferences it lists through the API, so both
+    /// must name each kind alike: the GraphQL enum comes from schema.graphql, the push names
+    /// from the protocol crate.
+    #[test]
+    fn push_kinds_are_named_as_in_the_api() {
+        use crate::ops::notification_preferences::NotificationKind as ApiKind;
+        for kind in switchboard_protocol::NotificationKind::ALL {
+            let api: ApiKind = serde_json::from_value(kind.as_str().into()).unwrap();
+            assert_eq!(
+                Option::<NotificationKind>::from(api),
+                NotificationKind::parse(kind.as_str()),
+                "{kind:?}"
+            );
+        }
     }
 }

@@ -9,6 +9,7 @@ use futures_util::{SinkExt, StreamExt};
 use graphql_client::Response;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use switchboard_protocol::ws;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -43,11 +44,6 @@ enum Ended {
 /// starts the backoff from the beginning. One that fails sooner keeps backing off, so a server
 /// that accepts connections and then refuses the subscription is not hammered.
 const STABLE_AFTER: Duration = Duration::from_secs(30);
-
-/// The close reason of a socket whose session the server ended.
-const SESSION_ENDED: &str = "the session has ended";
-/// The close reason of a socket whose access token expired.
-const TOKEN_EXPIRED: &str = "the access token has expired";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const PING_EVERY: Duration = Duration::from_secs(15);
@@ -243,7 +239,7 @@ async fn connection(
     };
     request.headers_mut().insert(
         "Sec-WebSocket-Protocol",
-        HeaderValue::from_static("graphql-transport-ws"),
+        HeaderValue::from_static(ws::SUBPROTOCOL),
     );
     let socket = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request));
     let mut socket = match socket.await {
@@ -380,13 +376,21 @@ fn closed(
     match frame {
         // The server says why it refuses: an ended session or an expired token (see the
         // server's README, "WebSocket").
-        Some(frame) if u16::from(frame.code) == 4403 && frame.reason.contains(SESSION_ENDED) => {
+        Some(frame)
+            if u16::from(frame.code) == ws::FORBIDDEN
+                && frame.reason.contains(ws::SESSION_ENDED) =>
+        {
             Ended::SessionOver
         }
-        Some(frame) if u16::from(frame.code) == 4403 && frame.reason.contains(TOKEN_EXPIRED) => {
+        Some(frame)
+            if u16::from(frame.code) == ws::FORBIDDEN
+                && frame.reason.contains(ws::TOKEN_EXPIRED) =>
+        {
             Ended::TokenExpired
         }
-        Some(frame) if matches!(u16::from(frame.code), 4401 | 4403) => Ended::Unauthorized,
+        Some(frame) if matches!(u16::from(frame.code), ws::UNAUTHORIZED | ws::FORBIDDEN) => {
+            Ended::Unauthorized
+        }
         Some(frame) if frame.code == CloseCode::Away => Ended::Lost {
             reason: "the server is restarting".into(),
             live,
@@ -503,5 +507,45 @@ impl From<agent_events::AgentEventsAgentEvents> for AgentEvent {
                 queue_length: e.queue_length,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+
+    use super::*;
+
+    fn close(code: u16, reason: &str) -> Ended {
+        closed(
+            Some(CloseFrame {
+                code: code.into(),
+                reason: reason.into(),
+            }),
+            true,
+        )
+    }
+
+    #[test]
+    fn close_reasons_decide_between_signing_out_and_refreshing() {
+        let session_ended = format!("Forbidden: {}", ws::SESSION_ENDED);
+        let token_expired = format!("Forbidden: {}", ws::TOKEN_EXPIRED);
+        assert!(matches!(
+            close(ws::FORBIDDEN, &session_ended),
+            Ended::SessionOver
+        ));
+        assert!(matches!(
+            close(ws::FORBIDDEN, &token_expired),
+            Ended::TokenExpired
+        ));
+        assert!(matches!(
+            close(ws::FORBIDDEN, "Forbidden"),
+            Ended::Unauthorized
+        ));
+        assert!(matches!(
+            close(ws::UNAUTHORIZED, "Unauthorized"),
+            Ended::Unauthorized
+        ));
+        assert!(matches!(close(1001, "bye"), Ended::Lost { live: true, .. }));
     }
 }

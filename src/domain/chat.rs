@@ -6,8 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Agent, Role};
 
-/// Longest message, in characters. Longer text belongs in an email or a link.
-pub const MAX_MESSAGE_CHARS: usize = 4000;
+pub use switchboard_protocol::MAX_MESSAGE_CHARS;
 /// Longest client id: apps send a UUID or similar.
 pub const MAX_CLIENT_ID_CHARS: usize = 64;
 /// Longest draft forwarded as a sneak peek; the rest is cut.

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use switchboard_protocol::push_data;
 
 use super::chat::truncate_chars;
 
@@ -141,13 +142,16 @@ impl PushMessage {
         cursor: Option<&str>,
     ) -> PushMessage {
         let mut data = BTreeMap::new();
-        data.insert("type".to_owned(), kind.as_str().to_owned());
-        data.insert("organizationId".to_owned(), organization_id.to_owned());
+        data.insert(push_data::KIND.to_owned(), kind.as_str().to_owned());
+        data.insert(
+            push_data::ORGANIZATION_ID.to_owned(),
+            organization_id.to_owned(),
+        );
         if let Some(chat_id) = chat_id {
-            data.insert("chatId".to_owned(), chat_id.to_owned());
+            data.insert(push_data::CHAT_ID.to_owned(), chat_id.to_owned());
         }
         if let Some(cursor) = cursor {
-            data.insert("cursor".to_owned(), cursor.to_owned());
+            data.insert(push_data::CURSOR.to_owned(), cursor.to_owned());
         }
         let collapse_key = match chat_id {
             Some(chat_id) => format!("chat-{chat_id}"),
