@@ -16,6 +16,7 @@ use crate::support::{Backend, TestServer};
 // Further behaviours, by aggregate; each runs on both backends too.
 mod chats;
 mod outbox;
+mod presence;
 mod tenancy;
 
 on_both_backends!(
