@@ -39,10 +39,14 @@ pub(crate) use rows::{At, Columns};
 /// A parameter of a statement. Nulls carry their type: Postgres must know it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value<'a> {
+    /// Any integer: ids are text, so these are times, counts, limits and seconds.
     Int(i64),
     Text(&'a str),
+    /// A BOOLEAN on Postgres, 0 or 1 on SQLite.
     Bool(bool),
+    /// NULL in an integer column.
     NullInt,
+    /// NULL in a text column.
     NullText,
 }
 
@@ -124,6 +128,7 @@ pub trait Conn: Send {
 
 /// A transaction: [`Conn`] plus commit. Dropped without a commit, it rolls back.
 pub trait Transaction: Conn + Sized + 'static {
+    /// Makes the transaction's writes durable and visible.
     fn commit(self) -> impl Future<Output = DbResult<()>> + Send;
 }
 
@@ -171,11 +176,15 @@ pub trait Backend: Send + Sync + 'static {
 
     /// `sqlite` or `postgres`.
     fn name(&self) -> &'static str;
+    /// A reader; on SQLite it never waits for the writer.
     fn read(&self) -> impl Future<Output = DbResult<Self::Reader<'_>>> + Send;
     /// Begins a write transaction; on SQLite it waits for the one writer.
     fn write(&self) -> impl Future<Output = DbResult<Self::Writer>> + Send;
+    /// Applies the backend's pending migrations.
     fn migrate(&self) -> impl Future<Output = DbResult<()>> + Send;
+    /// Connection usage, for /metrics.
     fn pool_stats(&self) -> Vec<PoolStats>;
+    /// Closes the connections; later calls fail.
     fn close(&self) -> impl Future<Output = ()> + Send;
 }
 

@@ -153,10 +153,13 @@ impl std::fmt::Display for At<'_> {
 /// A result row, from either driver. A backend reads the four kinds of value the schema
 /// holds; the typed accessors on `dyn Columns` build on them.
 pub trait Columns {
+    /// A TEXT column.
     fn opt_text_at(&self, at: At<'_>) -> DbResult<Option<String>>;
     /// Any integer column (a boolean, on SQLite).
     fn opt_int_at(&self, at: At<'_>) -> DbResult<Option<i64>>;
+    /// A BOOLEAN column (an integer on SQLite).
     fn opt_bool_at(&self, at: At<'_>) -> DbResult<Option<bool>>;
+    /// A floating-point result (AVG).
     fn opt_float_at(&self, at: At<'_>) -> DbResult<Option<f64>>;
 }
 
@@ -165,6 +168,8 @@ fn unexpected_null(at: At<'_>) -> DbError {
     DbError::Other(format!("column {at} is NULL").into())
 }
 
+/// Typed reads by name or position: `row.text("id")`, `row.int(0)`. A NULL where a value
+/// is required is an error, not a default.
 impl dyn Columns + '_ {
     pub fn text<'a>(&self, at: impl Into<At<'a>>) -> DbResult<String> {
         let at = at.into();
@@ -208,6 +213,7 @@ fn narrow(at: At<'_>, value: i64) -> DbResult<i32> {
     i32::try_from(value).map_err(|_| DbError::Other(format!("column {at} out of range").into()))
 }
 
+/// A stored enum's text back into the enum.
 pub fn parse<T: FromStr<Err = UnknownVariant>>(text: String) -> DbResult<T> {
     Ok(text.parse()?)
 }
@@ -216,6 +222,7 @@ fn parse_opt<T: FromStr<Err = UnknownVariant>>(text: Option<String>) -> DbResult
     text.map(parse).transpose()
 }
 
+/// An organization row (`organization_columns!`).
 pub fn organization_from(row: &dyn Columns) -> DbResult<Organization> {
     let seconds = |column: &str| -> DbResult<chrono::Duration> {
         Ok(chrono::Duration::seconds(row.int(column)?))
@@ -273,6 +280,7 @@ pub fn candidate_from(
     })
 }
 
+/// A group row.
 pub fn group_from(row: &dyn Columns) -> DbResult<Group> {
     Ok(Group {
         id: row.text("id")?,
@@ -282,6 +290,7 @@ pub fn group_from(row: &dyn Columns) -> DbResult<Group> {
     })
 }
 
+/// An offline message (`offline_message_columns!`).
 pub fn offline_message_from(row: &dyn Columns) -> DbResult<OfflineMessage> {
     Ok(OfflineMessage {
         id: row.text("id")?,
@@ -296,6 +305,7 @@ pub fn offline_message_from(row: &dyn Columns) -> DbResult<OfflineMessage> {
     })
 }
 
+/// A chat row (`chat_columns!`).
 pub fn chat_from(row: &dyn Columns) -> DbResult<Chat> {
     let time = |column: &str| -> DbResult<Option<DateTime<Utc>>> {
         Ok(row.opt_int(column)?.map(from_millis))
@@ -325,6 +335,7 @@ pub fn chat_from(row: &dyn Columns) -> DbResult<Chat> {
     })
 }
 
+/// A customer row (`customer_columns!`).
 pub fn customer_from(row: &dyn Columns) -> DbResult<Customer> {
     Ok(Customer {
         id: row.text("id")?,
@@ -344,6 +355,7 @@ pub fn customer_from(row: &dyn Columns) -> DbResult<Customer> {
     })
 }
 
+/// A transcript entry (`event_columns!`).
 pub fn event_from(row: &dyn Columns) -> DbResult<ChatEvent> {
     Ok(ChatEvent {
         id: row.text("id")?,
@@ -361,6 +373,7 @@ pub fn event_from(row: &dyn Columns) -> DbResult<ChatEvent> {
     })
 }
 
+/// A push device (`device_columns!`).
 pub fn device_from(row: &dyn Columns) -> DbResult<PushDevice> {
     Ok(PushDevice {
         id: row.text("id")?,
@@ -378,6 +391,7 @@ pub fn device_from(row: &dyn Columns) -> DbResult<PushDevice> {
     })
 }
 
+/// A push job (`job_columns!`).
 pub fn job_from(row: &dyn Columns) -> DbResult<PushJob> {
     Ok(PushJob {
         id: row.text("id")?,
@@ -400,14 +414,17 @@ pub fn json_error(err: serde_json::Error) -> DbError {
     DbError::Other(Box::new(err))
 }
 
+/// A feed entry's data as stored.
 pub fn feed_data_json(data: &FeedData) -> DbResult<String> {
     serde_json::to_string(data).map_err(json_error)
 }
 
+/// A feed entry's stored data.
 pub fn feed_data(json: &str) -> DbResult<FeedData> {
     serde_json::from_str(json).map_err(json_error)
 }
 
+/// A push message as stored.
 pub fn push_message_json(message: &PushMessage) -> DbResult<String> {
     serde_json::to_string(message).map_err(json_error)
 }

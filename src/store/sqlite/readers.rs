@@ -17,6 +17,7 @@ use crate::store::sql::{Conn, Dialect, RowSink, SQLITE, Step, Value};
 /// How many idle read connections are kept.
 const IDLE_READERS: usize = 8;
 
+/// The pool of read connections.
 pub(super) struct Readers {
     path: PathBuf,
     busy_timeout: Duration,
