@@ -19,6 +19,7 @@ on_both_backends!(
     a_device_token_stays_in_its_organization,
     preferences_choose_the_push_targets,
     acknowledging_assignments_clears_acceptance_deadlines,
+    reads_and_an_empty_acknowledgement_do_not_wait_for_a_chat_change,
 );
 
 /// The test server's own push worker claims jobs due now: these tests work an hour ahead,
@@ -350,4 +351,37 @@ async fn acknowledging_assignments_clears_acceptance_deadlines(backend: Backend)
     store.acknowledge_assignments(&owner.id).await.unwrap();
     let acknowledged = store.chat(&org.id, &chat.id).await.unwrap();
     assert_eq!(acknowledged.acceptance_deadline, None);
+}
+
+/// Every WebSocket's connection_init acknowledges assignments, and every request reads its
+/// session: none of it may queue behind a chat change holding the writer.
+async fn reads_and_an_empty_acknowledgement_do_not_wait_for_a_chat_change(backend: Backend) {
+    let (_server, store) = store(backend).await;
+    let (org, owner) = acme(store.as_ref()).await;
+    let customer = super::customer(store.as_ref(), &org).await;
+    store
+        .create_session("s", &owner.id, &super::token("h", "s", Duration::days(1)))
+        .await
+        .unwrap();
+    let mut change = store.begin().await.unwrap();
+    change.lock_organization(&org.id).await.unwrap();
+    let soon = std::time::Duration::from_secs(2);
+    tokio::time::timeout(soon, store.acknowledge_assignments(&owner.id))
+        .await
+        .expect("acknowledge_assignments waited for the writer")
+        .unwrap();
+    let agent = tokio::time::timeout(soon, store.session_agent("s", &owner.id))
+        .await
+        .expect("session_agent waited for the writer")
+        .unwrap();
+    assert_eq!(agent.map(|a| a.id), Some(owner.id.clone()));
+    tokio::time::timeout(soon, store.customer(&org.id, &customer.id))
+        .await
+        .expect("customer waited for the writer")
+        .unwrap();
+    tokio::time::timeout(soon, store.unread_chats(&owner.id))
+        .await
+        .expect("unread_chats waited for the writer")
+        .unwrap();
+    change.commit().await.unwrap();
 }
