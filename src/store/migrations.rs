@@ -1,15 +1,9 @@
-//! Migrations compiled into the binary, so a single file runs anywhere. sqlx's `migrate!`
-//! macro would do the same but pulls in sqlx's macro crate, which builds both database
-//! drivers a second time.
-
-use std::borrow::Cow;
-
-use futures_util::future::BoxFuture;
-use sqlx::error::BoxDynError;
-use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+//! Migrations compiled into the binary, so a single file runs anywhere. Each backend runs
+//! its own list: SQLite with its runner (sqlite/migrations.rs), Postgres with sqlx's
+//! migrator (postgres/). Both record them in `_sqlx_migrations`.
 
 /// A migration: version, description, SQL.
-type Embedded = (i64, &'static str, &'static str);
+pub(super) type Embedded = (i64, &'static str, &'static str);
 
 /// SQLite's migrations, in order. Add a file to migrations/sqlite and a line here.
 pub(super) const SQLITE: &[Embedded] = &[
@@ -98,35 +92,6 @@ pub(super) const POSTGRES: &[Embedded] = &[
         include_str!("../../migrations/postgres/0008_email_per_organization.sql"),
     ),
 ];
-
-#[derive(Debug)]
-struct EmbeddedSource(&'static [Embedded]);
-
-impl MigrationSource<'static> for EmbeddedSource {
-    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, BoxDynError>> {
-        let migrations = self
-            .0
-            .iter()
-            .map(|&(version, description, sql)| {
-                Migration::new(
-                    version,
-                    Cow::Borrowed(description),
-                    MigrationType::Simple,
-                    Cow::Borrowed(sql),
-                    false,
-                )
-            })
-            .collect();
-        Box::pin(async move { Ok(migrations) })
-    }
-}
-
-/// The migrator for one backend's list.
-pub(super) async fn migrator(list: &'static [Embedded]) -> Result<Migrator, sqlx::Error> {
-    Migrator::new(EmbeddedSource(list))
-        .await
-        .map_err(|err| sqlx::Error::Migrate(Box::new(err)))
-}
 
 #[cfg(test)]
 mod tests {

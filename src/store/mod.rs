@@ -1,17 +1,15 @@
-//! Persistence: the [`Database`] trait and its two implementations, SQLite (the embedded
+//! Persistence: the [`Database`] traits and their two backends, SQLite (the embedded
 //! default) and Postgres (for clusters).
 //!
 //! Both backends run the same SQL: ids are TEXT (UUIDv7 strings), times are BIGINT
-//! milliseconds since the Unix epoch (UTC), and parameters are written `$1`, which both
-//! drivers accept. So the implementation is written once, in `sql.rs`, and compiled once per
-//! backend as a child module of `sqlite.rs` and of `postgres.rs`, each of which supplies its
-//! `Db` type, its pools and the few statements where the dialects differ. Generic code over
-//! `sqlx::Database` would do the same with far worse compile errors and higher-ranked trait
-//! bounds on every future.
+//! milliseconds since the Unix epoch (UTC), and parameters are written `$1`. The queries are
+//! written once, in `sql/`, over a small connection trait of our own; `sqlite/` implements it
+//! on rusqlite alone (one writer, a few readers, a checkpoint thread) and `postgres/` on sqlx
+//! alone. Neither driver's types reach past this module: [`DbError`] is driver-neutral.
 
-mod chat_sql;
 mod migrations;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -37,52 +35,14 @@ pub enum DbError {
     /// change's own transaction, so two owners removing each other cannot both succeed.
     #[error("the organization must keep an active owner")]
     LastActiveOwner,
-    /// Anything else: connection, I/O, a bug in SQL.
+    /// Anything else: connection, I/O, a bug in SQL. The driver's error, boxed.
     #[error(transparent)]
-    Other(sqlx::Error),
-}
-
-impl From<sqlx::Error> for DbError {
-    fn from(err: sqlx::Error) -> Self {
-        match err {
-            sqlx::Error::RowNotFound => DbError::NotFound,
-            sqlx::Error::Database(ref db) if db.is_unique_violation() => {
-                DbError::Conflict("already exists".into())
-            }
-            other => DbError::Other(other),
-        }
-    }
-}
-
-impl From<rusqlite::Error> for DbError {
-    fn from(err: rusqlite::Error) -> Self {
-        use rusqlite::ffi::{SQLITE_CONSTRAINT_PRIMARYKEY, SQLITE_CONSTRAINT_UNIQUE};
-        match err {
-            rusqlite::Error::QueryReturnedNoRows => DbError::NotFound,
-            rusqlite::Error::SqliteFailure(ref failure, _)
-                if matches!(
-                    failure.extended_code,
-                    SQLITE_CONSTRAINT_UNIQUE | SQLITE_CONSTRAINT_PRIMARYKEY
-                ) =>
-            {
-                DbError::Conflict("already exists".into())
-            }
-            other => DbError::Other(sqlx::Error::AnyDriverError(Box::new(other))),
-        }
-    }
+    Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl From<UnknownVariant> for DbError {
     fn from(err: UnknownVariant) -> Self {
-        DbError::Other(sqlx::Error::Decode(Box::new(err)))
-    }
-}
-
-/// Turns a unique violation into a conflict that says what clashed; other errors pass.
-fn on_unique(message: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
-    move |err| match DbError::from(err) {
-        DbError::Conflict(_) => DbError::Conflict(message.into()),
-        other => other,
+        DbError::Other(Box::new(err))
     }
 }
 
@@ -361,49 +321,11 @@ pub struct AgentLoad {
     pub reachable: bool,
 }
 
-/// Keeps a [`Direct`] waiting while it lives.
-pub(crate) type WriterHold = Box<dyn Send>;
-
-/// SQLite's direct path (`sqlite/writer.rs`): chat transactions, the push outbox's writes and
-/// the point reads of every request run in place on rusqlite connections instead of through
-/// sqlx's worker threads. The store's other writes take [`Direct::hold`] first, since SQLite
-/// admits one writer at a time.
-#[async_trait]
-pub(crate) trait Direct: Send + Sync {
-    async fn begin(&self) -> DbResult<Box<dyn ChatTx>>;
-    async fn hold(&self) -> WriterHold;
-    /// Refuses everything from now on, as a closed pool does.
-    fn close(&self);
-    /// [`Database::session_agent`]: every agent request asks it.
-    async fn session_agent(&self, session_id: &str, agent_id: &str) -> DbResult<Option<Agent>>;
-    /// [`ChatStore::customer`]: every customer message asks it.
-    async fn customer(&self, organization_id: &str, customer_id: &str) -> DbResult<Customer>;
-    /// [`PushStore::unread_chats`]: the badge of every push.
-    async fn unread_chats(&self, agent_id: &str) -> DbResult<i64>;
-    /// [`PushStore::next_push_due`]: the push worker asks it whenever it goes idle.
-    async fn next_push_due(&self) -> DbResult<Option<DateTime<Utc>>>;
-    /// [`PushStore::claim_push_jobs`], in one transaction on the writer.
-    async fn claim_push_jobs(
-        &self,
-        now: DateTime<Utc>,
-        locked_until: DateTime<Utc>,
-        limit: i64,
-    ) -> DbResult<Vec<(PushJob, PushDevice)>>;
-    /// [`PushStore::finish_push_job`]: one per push sent, so it skips sqlx too.
-    async fn finish_push_job(
-        &self,
-        job_id: &str,
-        status: PushJobStatus,
-        next_attempt_at: DateTime<Utc>,
-        error: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> DbResult<()>;
-}
-
 /// A transaction for the chat use cases. Every one starts by locking its organization, which
 /// serializes capacity checks and assignments (no chat assigned twice, no limit exceeded, on
 /// any number of nodes) and keeps one lock order, so transactions never deadlock.
 /// While a `ChatTx` is open, use only its methods: on SQLite it holds the single writer.
+/// Dropped without [`ChatTx::commit`], it rolls back.
 #[async_trait]
 pub trait ChatTx: Send {
     /// Locks the organization for the rest of the transaction and returns it.

@@ -1,4 +1,6 @@
 //! The conformance suite of the Database trait: the same expectations on every backend.
+//! Accounts and sessions here; chats (numbering, the chat transaction), the push outbox
+//! (claims) and tenancy in the modules below, with the fixtures here.
 
 use std::sync::Arc;
 
@@ -10,6 +12,12 @@ use switchboard::store::{
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestServer};
+
+// Further behaviours, by aggregate; each runs on both backends too.
+mod chats;
+mod outbox;
+mod presence;
+mod tenancy;
 
 on_both_backends!(
     organizations_and_agents_round_trip,
@@ -484,4 +492,61 @@ async fn chat_changes_of_one_organization_take_turns(backend: Backend) {
         .unwrap()
         .expect("a write beside chat changes succeeds");
     assert_eq!(created.name, "Sales");
+}
+
+/// A customer of `org`, as the widget's first visit creates them.
+async fn customer(store: &dyn Database, org: &Organization) -> domain::Customer {
+    let visit = switchboard::store::CustomerVisit {
+        organization_id: org.id.clone(),
+        visitor_id: domain::new_id(),
+        name: Some("Cleo".into()),
+        email: None,
+        location: None,
+        ip_address: None,
+        page_url: Some("https://acme.test/pricing".into()),
+        page_title: Some("Pricing".into()),
+        referrer: None,
+        user_agent: None,
+        at: domain::now(),
+        new_secret_hash: format!("secret-{}", domain::new_id()),
+        presented_secret_hash: None,
+    };
+    store
+        .record_visit(&visit, &domain::new_id())
+        .await
+        .unwrap()
+        .customer
+}
+
+/// A queued chat of `customer`, committed.
+async fn queued_chat(store: &dyn Database, customer: &domain::Customer) -> domain::Chat {
+    let now = domain::now();
+    let chat = domain::Chat {
+        id: domain::new_id(),
+        organization_id: customer.organization_id.clone(),
+        customer_id: customer.id.clone(),
+        group_id: None,
+        channel: domain::Channel::Widget,
+        status: domain::ChatStatus::Queued,
+        assignee_id: None,
+        attention: domain::Attention::Normal,
+        created_at: now,
+        queued_at: Some(now),
+        assigned_at: None,
+        first_response_at: None,
+        closed_at: None,
+        rating: None,
+        rating_comment: None,
+        awaiting_reply_since: Some(now),
+        last_customer_activity_at: now,
+        last_activity_at: now,
+        agent_typing_since: None,
+        acceptance_deadline: None,
+        customer_seen_at: None,
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.lock_organization(&chat.organization_id).await.unwrap();
+    tx.insert_chat(&chat).await.unwrap();
+    tx.commit().await.unwrap();
+    chat
 }

@@ -342,19 +342,18 @@ impl TestServer {
     /// Runs one SQL statement on the server's database, for states the API cannot make (rows
     /// written by an older version).
     pub async fn execute_sql(&self, statement: &str) {
-        use sqlx::Connection;
         match &self.config.database_url {
             Some(url) if url.starts_with("postgres") => {
+                use sqlx::Connection;
                 let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
                 sqlx::query(statement).execute(&mut conn).await.unwrap();
             }
             _ => {
                 let path = self.config.data_dir.join("switchboard.db");
-                let mut conn =
-                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                        .await
-                        .unwrap();
-                sqlx::query(statement).execute(&mut conn).await.unwrap();
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(10))
+                    .unwrap();
+                conn.execute_batch(statement).unwrap();
             }
         }
     }

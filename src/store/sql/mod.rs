@@ -1,0 +1,272 @@
+//! The SQL of the store, each query written once for both backends.
+//!
+//! The queries run over [`Conn`], a small connection trait of our own: parameters are
+//! [`Value`]s written `$1`, `$2`… (Postgres and SQLite both read them by number), rows are
+//! read through [`Columns`]. SQLite implements it on rusqlite (`super::sqlite`), Postgres on
+//! sqlx (`super::postgres`); where the dialects differ, the connection's [`Dialect`] says how.
+//!
+//! A [`Backend`] hands out connections: a reader for reads, and a [`Transaction`] for every
+//! write. On SQLite that transaction holds the single writer, so a write cannot forget to
+//! take it. [`SqlStore`] implements the store's traits once over any backend, grouped by
+//! aggregate: `accounts` (organizations, agents, groups, sessions), `customers` (visitors and
+//! page views), `chats` (reads and small writes), `chat_tx` (the chat transaction) and
+//! `outbox` (push devices, preferences, jobs).
+
+/// The parameters of a statement, `$1` first: `params![a, b]` is `&[Value::from(a), …]`,
+/// an array on the stack.
+macro_rules! params {
+    ($($value:expr),* $(,)?) => {
+        &[$($crate::store::sql::Value::from($value)),*]
+    };
+}
+
+#[macro_use]
+mod rows;
+mod accounts;
+mod chat_tx;
+mod chats;
+mod customers;
+mod outbox;
+
+use std::future::Future;
+
+use futures_util::future::{BoxFuture, Either, Ready};
+
+use super::{DbError, DbResult, PoolStats};
+
+pub(crate) use rows::{At, Columns};
+
+/// A parameter of a statement. Nulls carry their type: Postgres must know it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Value<'a> {
+    /// Any integer: ids are text, so these are times, counts, limits and seconds.
+    Int(i64),
+    Text(&'a str),
+    /// A BOOLEAN on Postgres, 0 or 1 on SQLite.
+    Bool(bool),
+    /// NULL in an integer column.
+    NullInt,
+    /// NULL in a text column.
+    NullText,
+}
+
+impl From<i64> for Value<'_> {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl From<i32> for Value<'_> {
+    fn from(v: i32) -> Self {
+        Value::Int(i64::from(v))
+    }
+}
+
+impl From<bool> for Value<'_> {
+    fn from(v: bool) -> Self {
+        Value::Bool(v)
+    }
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(v: &'a str) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl<'a> From<&'a String> for Value<'a> {
+    fn from(v: &'a String) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl From<Option<i64>> for Value<'_> {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Value::NullInt, Value::Int)
+    }
+}
+
+impl From<Option<i32>> for Value<'_> {
+    fn from(v: Option<i32>) -> Self {
+        v.map_or(Value::NullInt, |v| Value::Int(i64::from(v)))
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Value<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        v.map_or(Value::NullText, Value::Text)
+    }
+}
+
+impl<'a> From<&'a Option<String>> for Value<'a> {
+    fn from(v: &'a Option<String>) -> Self {
+        v.as_deref().map_or(Value::NullText, Value::Text)
+    }
+}
+
+/// What a statement step gives back: ready at once on SQLite, whose statements run in
+/// place, and a boxed future on Postgres, whose statements go over the network.
+pub type Step<'a, T> = Either<Ready<DbResult<T>>, BoxFuture<'a, DbResult<T>>>;
+
+/// Called once per result row.
+pub type RowSink<'a> = dyn FnMut(&dyn Columns) -> DbResult<()> + Send + 'a;
+
+/// A connection the SQL runs on: a reader, or a transaction on the writer.
+pub trait Conn: Send {
+    /// How this database spells what the dialects disagree on.
+    fn dialect(&self) -> &'static Dialect;
+    /// Runs `sql` and hands each result row to `row`.
+    fn query<'a>(
+        &'a mut self,
+        sql: &'a str,
+        params: &'a [Value<'a>],
+        row: &'a mut RowSink<'_>,
+    ) -> Step<'a, ()>;
+    /// Runs `sql` and returns how many rows it changed.
+    fn execute<'a>(&'a mut self, sql: &'a str, params: &'a [Value<'a>]) -> Step<'a, u64>;
+}
+
+/// A transaction: [`Conn`] plus commit. Dropped without a commit, it rolls back.
+pub trait Transaction: Conn + Sized + 'static {
+    /// Makes the transaction's writes durable and visible.
+    fn commit(self) -> impl Future<Output = DbResult<()>> + Send;
+}
+
+/// Where the dialects differ. Everything else is the same text on both.
+#[derive(Debug)]
+pub struct Dialect {
+    /// Reads the organization and locks it for the rest of the transaction.
+    pub lock_organization: &'static str,
+    /// Claims due push jobs, skipping rows another worker is claiming.
+    pub claim_push_jobs: &'static str,
+}
+
+/// SQLite: `BEGIN IMMEDIATE` on the one writer already locks the whole database.
+pub const SQLITE: Dialect = Dialect {
+    lock_organization: concat!(
+        "SELECT ",
+        organization_columns!(),
+        " FROM organizations WHERE id = $1"
+    ),
+    claim_push_jobs: concat!(claim_push_jobs_head!(), claim_push_jobs_tail!()),
+};
+
+/// Postgres: rows are locked one by one, and concurrent claims skip each other's rows.
+pub const POSTGRES: Dialect = Dialect {
+    lock_organization: concat!(
+        "SELECT ",
+        organization_columns!(),
+        " FROM organizations WHERE id = $1 FOR UPDATE"
+    ),
+    claim_push_jobs: concat!(
+        claim_push_jobs_head!(),
+        " FOR UPDATE SKIP LOCKED",
+        claim_push_jobs_tail!()
+    ),
+};
+
+/// A database the store runs on: where its connections come from.
+pub trait Backend: Send + Sync + 'static {
+    /// A connection for reads; back to its pool when dropped.
+    type Reader<'a>: Conn + 'a
+    where
+        Self: 'a;
+    /// A transaction on the writer.
+    type Writer: Transaction;
+
+    /// `sqlite` or `postgres`.
+    fn name(&self) -> &'static str;
+    /// A reader; on SQLite it never waits for the writer.
+    fn read(&self) -> impl Future<Output = DbResult<Self::Reader<'_>>> + Send;
+    /// Begins a write transaction; on SQLite it waits for the one writer.
+    fn write(&self) -> impl Future<Output = DbResult<Self::Writer>> + Send;
+    /// Applies the backend's pending migrations.
+    fn migrate(&self) -> impl Future<Output = DbResult<()>> + Send;
+    /// Connection usage, for /metrics.
+    fn pool_stats(&self) -> Vec<PoolStats>;
+    /// Closes the connections; later calls fail.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// The store's traits, implemented once over a [`Backend`].
+pub struct SqlStore<B> {
+    backend: B,
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub(crate) fn new(backend: B) -> Self {
+        SqlStore { backend }
+    }
+}
+
+// ---- helpers over any connection -------------------------------------------------------------
+
+/// Every row, each turned into a value by `read`.
+pub async fn all<T: Send>(
+    conn: &mut dyn Conn,
+    sql: &str,
+    params: &[Value<'_>],
+    mut read: impl FnMut(&dyn Columns) -> DbResult<T> + Send,
+) -> DbResult<Vec<T>> {
+    let mut out = Vec::new();
+    conn.query(sql, params, &mut |row| {
+        out.push(read(row)?);
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// The first row, if any.
+pub async fn optional<T: Send>(
+    conn: &mut dyn Conn,
+    sql: &str,
+    params: &[Value<'_>],
+    read: impl FnOnce(&dyn Columns) -> DbResult<T> + Send,
+) -> DbResult<Option<T>> {
+    let mut read = Some(read);
+    let mut out = None;
+    conn.query(sql, params, &mut |row| {
+        if let Some(read) = read.take() {
+            out = Some(read(row)?);
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(out)
+}
+
+/// The first row; [`DbError::NotFound`] when there is none.
+pub async fn one<T: Send>(
+    conn: &mut dyn Conn,
+    sql: &str,
+    params: &[Value<'_>],
+    read: impl FnOnce(&dyn Columns) -> DbResult<T> + Send,
+) -> DbResult<T> {
+    optional(conn, sql, params, read)
+        .await?
+        .ok_or(DbError::NotFound)
+}
+
+/// The integer in the first column of the first row (`COUNT(*)` and the like).
+pub async fn scalar(conn: &mut dyn Conn, sql: &str, params: &[Value<'_>]) -> DbResult<i64> {
+    one(conn, sql, params, |r| r.int(0)).await
+}
+
+/// The text in the first column of every row.
+pub async fn texts(conn: &mut dyn Conn, sql: &str, params: &[Value<'_>]) -> DbResult<Vec<String>> {
+    all(conn, sql, params, |r| r.text(0)).await
+}
+
+/// Runs a statement; the number of rows it changed.
+pub async fn execute(conn: &mut dyn Conn, sql: &str, params: &[Value<'_>]) -> DbResult<u64> {
+    conn.execute(sql, params).await
+}
+
+/// Turns a unique violation into a conflict that says what clashed; other errors pass.
+fn on_unique(message: &'static str) -> impl FnOnce(DbError) -> DbError {
+    move |err| match err {
+        DbError::Conflict(_) => DbError::Conflict(message.into()),
+        other => other,
+    }
+}
