@@ -1,0 +1,294 @@
+//! What both sides do in a chat: send messages, type, and close it.
+
+use super::unit_of_work::UnitOfWork;
+use super::{ChatService, message_text, new_event, not_found, organization_of};
+use crate::bus::{BusEvent, Topic, Typing};
+use crate::domain::{
+    self, Attention, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatStatus, FeedData, FeedKind,
+    NotificationKind, PushMessage,
+};
+use crate::error::{Error, Result};
+use crate::services::auth::Caller;
+
+impl ChatService {
+    /// Sends a message in a chat. The same client id twice returns the first message.
+    pub async fn send_message(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        text: &str,
+        client_id: Option<&str>,
+    ) -> Result<ChatEvent> {
+        let text = message_text(text)?;
+        let client_id = match client_id.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) if c.chars().count() > domain::MAX_CLIENT_ID_CHARS => {
+                return Err(Error::BadUserInput(format!(
+                    "clientId must be at most {} characters",
+                    domain::MAX_CLIENT_ID_CHARS
+                )));
+            }
+            other => other.map(str::to_owned),
+        };
+        // The customer's name is read before the transaction: the single SQLite writer should
+        // not wait on a read it does not need.
+        let customer_name = match caller {
+            Caller::Customer(customer) => {
+                self.limit_customer(customer)?;
+                let customer = self
+                    .store
+                    .customer(&customer.organization_id, &customer.customer_id)
+                    .await?;
+                customer.name
+            }
+            Caller::Agent(_) => None,
+        };
+        let mut work = self.begin(organization_of(caller)).await?;
+        let mut chat = work.chat(chat_id).await?;
+        let (author_kind, author_id, author_name) = match caller {
+            Caller::Customer(customer) => {
+                if chat.customer_id != customer.customer_id {
+                    return Err(Error::NotFound("no such chat".into()));
+                }
+                let name = customer_name.unwrap_or_else(|| "Customer".into());
+                (AuthorKind::Customer, customer.customer_id.clone(), name)
+            }
+            Caller::Agent(principal) => {
+                self.require_participant(&mut work, principal, &chat)
+                    .await?;
+                (
+                    AuthorKind::Agent,
+                    principal.agent.id.clone(),
+                    principal.agent.name.clone(),
+                )
+            }
+        };
+        if let Some(client_id) = &client_id
+            && let Some(existing) = work
+                .tx
+                .message_by_client_id(&chat.id, &author_id, client_id)
+                .await?
+        {
+            return Ok(existing);
+        }
+        if chat.status == ChatStatus::Closed {
+            return Err(Error::Conflict("the chat is closed".into()));
+        }
+        let now = work.now;
+        let before = chat.attention;
+        chat.last_activity_at = now;
+        match author_kind {
+            AuthorKind::Customer => {
+                chat.last_customer_activity_at = now;
+                chat.awaiting_reply_since = chat.awaiting_reply_since.or(Some(now));
+                if chat.attention == Attention::CustomerIdle {
+                    chat.attention = Attention::Normal;
+                }
+            }
+            _ => {
+                chat.awaiting_reply_since = None;
+                chat.agent_typing_since = None;
+                // A reply acknowledges an assignment made through a push.
+                chat.acceptance_deadline = None;
+                chat.first_response_at = chat.first_response_at.or(Some(now));
+                if chat.attention == Attention::WaitingLong {
+                    chat.attention = Attention::Normal;
+                }
+            }
+        }
+        work.tx.update_chat(&chat).await?;
+        let event = new_event(
+            &chat,
+            ChatEventKind::Message,
+            author_kind,
+            Some((&author_id, &author_name)),
+            client_id,
+            text,
+            now,
+        );
+        let stored = work.append(&chat, event).await?;
+        if chat.attention != before {
+            self.attention_changed(&mut work, &chat).await?;
+        }
+        if author_kind == AuthorKind::Customer
+            && let Some(assignee) = chat.assignee_id.clone()
+            && !work.tx.agent_live(&assignee, now).await?
+        {
+            self.push_message(&mut work, &chat, &assignee, &author_name, &stored.text)
+                .await?;
+        }
+        self.finish(work).await?;
+        Ok(stored)
+    }
+
+    /// A customer message for an agent with no app connected live: messages within the
+    /// debounce window share one push, which shows the latest.
+    async fn push_message(
+        &self,
+        work: &mut UnitOfWork,
+        chat: &Chat,
+        agent_id: &str,
+        customer: &str,
+        text: &str,
+    ) -> Result<()> {
+        let pending = work
+            .tx
+            .pending_push_jobs(agent_id, NotificationKind::NewMessage, Some(&chat.id))
+            .await?;
+        if pending.is_empty() {
+            return work
+                .push(
+                    agent_id,
+                    NotificationKind::NewMessage,
+                    Some(chat),
+                    customer,
+                    text,
+                    domain::MESSAGE_DEBOUNCE,
+                )
+                .await;
+        }
+        let cursor = work.feed_cursors.get(agent_id).map(i64::to_string);
+        let message = PushMessage::new(
+            NotificationKind::NewMessage,
+            customer,
+            text,
+            &chat.organization_id,
+            Some(&chat.id),
+            cursor.as_deref(),
+        );
+        for job in pending {
+            work.tx.update_push_job_message(&job, &message).await?;
+        }
+        Ok(())
+    }
+
+    /// Typing indicators: the customer's draft is the agents' sneak peek; an agent's typing
+    /// reaches the customer without any draft.
+    pub async fn set_typing(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        is_typing: bool,
+        draft: Option<&str>,
+    ) -> Result<()> {
+        if let Caller::Customer(customer) = caller {
+            self.limit_customer_typing(customer)?;
+        }
+        let chat = self
+            .store
+            .chat(organization_of(caller), chat_id)
+            .await
+            .map_err(|err| not_found(err, "chat"))?;
+        let now = domain::now();
+        let typing = match caller {
+            Caller::Customer(customer) => {
+                if chat.customer_id != customer.customer_id {
+                    return Err(Error::NotFound("no such chat".into()));
+                }
+                self.store.touch_customer_activity(&chat.id, now).await?;
+                Typing {
+                    chat_id: chat.id.clone(),
+                    author_kind: AuthorKind::Customer,
+                    author_id: customer.customer_id.clone(),
+                    is_typing,
+                    draft: draft
+                        .filter(|_| is_typing)
+                        .map(|d| domain::truncate_chars(d, domain::MAX_DRAFT_CHARS).to_owned()),
+                }
+            }
+            Caller::Agent(principal) => {
+                if chat.assignee_id.as_deref() != Some(principal.agent.id.as_str())
+                    && !self
+                        .store
+                        .participated(&chat.id, &principal.agent.id)
+                        .await?
+                {
+                    return Err(Error::Forbidden(
+                        "only the chat's agents may type in it".into(),
+                    ));
+                }
+                if chat.assignee_id.as_deref() == Some(principal.agent.id.as_str()) {
+                    self.store
+                        .set_agent_typing(&chat.id, is_typing, now)
+                        .await?;
+                }
+                Typing {
+                    chat_id: chat.id.clone(),
+                    author_kind: AuthorKind::Agent,
+                    author_id: principal.agent.id.clone(),
+                    is_typing,
+                    draft: None,
+                }
+            }
+        };
+        if chat.status == ChatStatus::Closed {
+            return Ok(());
+        }
+        if typing.author_kind == AuthorKind::Customer
+            && let Some(assignee) = &chat.assignee_id
+        {
+            self.bus.publish(
+                Topic::Agent(assignee.clone()),
+                BusEvent::Typing(typing.clone()),
+            );
+        }
+        self.bus
+            .publish(Topic::Chat(chat.id.clone()), BusEvent::Typing(typing));
+        Ok(())
+    }
+
+    /// Closes a chat: its customer, its agents or an admin may.
+    pub async fn close_chat(&self, caller: &Caller, chat_id: &str) -> Result<Chat> {
+        if let Caller::Customer(customer) = caller {
+            self.limit_customer_action(customer)?;
+        }
+        let mut work = self.begin(organization_of(caller)).await?;
+        let mut chat = work.chat(chat_id).await?;
+        let who = match caller {
+            Caller::Customer(customer) => {
+                if chat.customer_id != customer.customer_id {
+                    return Err(Error::NotFound("no such chat".into()));
+                }
+                "The customer left the chat".to_owned()
+            }
+            Caller::Agent(principal) => {
+                if !principal.role().is_admin() {
+                    self.require_participant(&mut work, principal, &chat)
+                        .await?;
+                }
+                format!("{} closed the chat", principal.agent.name)
+            }
+        };
+        if chat.status == ChatStatus::Closed {
+            return Err(Error::Conflict("the chat is already closed".into()));
+        }
+        close(&mut work, &mut chat, who).await?;
+        work.drain_queue().await?;
+        self.finish(work).await?;
+        Ok(chat)
+    }
+}
+
+/// Closes `chat` with `text` in its transcript; its agents hear it in their feeds.
+pub(super) async fn close(work: &mut UnitOfWork, chat: &mut Chat, text: String) -> Result<()> {
+    let was_queued = chat.status == ChatStatus::Queued;
+    chat.status = ChatStatus::Closed;
+    chat.closed_at = Some(work.now);
+    chat.queued_at = None;
+    chat.awaiting_reply_since = None;
+    chat.attention = Attention::Normal;
+    work.tx.update_chat(chat).await?;
+    work.system(chat, ChatEventKind::ChatClosed, text).await?;
+    for agent in work.watchers(chat).await? {
+        work.feed(
+            &agent,
+            FeedKind::ChatClosed,
+            Some(chat),
+            FeedData::default(),
+        )
+        .await?;
+    }
+    if was_queued {
+        work.queue_changed = true;
+    }
+    Ok(())
+}

@@ -1,0 +1,463 @@
+//! Routing and the queue: the one rule that gives a chat to an agent or queues it (used by new
+//! chats, group transfers, the queue drain, missed acceptances, auto-transfers and deactivated
+//! agents' chats), assigning and enqueuing, and telling customers their place and wait.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::unit_of_work::UnitOfWork;
+use super::{ChatService, QueueEntry};
+use crate::bus::{BusEvent, EventBus, QueuedChat, Topic};
+use crate::domain::{
+    self, Attention, Chat, ChatEventKind, ChatStatus, FeedData, FeedKind, NotificationKind,
+    Organization, RoutingCandidate, RoutingStatus, choose_agent,
+};
+use crate::error::{Error, Result};
+use crate::store::{AgentLoad, Database, ParticipantRole};
+
+/// Handling time assumed for wait estimates until the organization has closed chats today.
+const DEFAULT_HANDLE_SECONDS: i64 = 300;
+/// The shortest handling time wait estimates assume: a day of chats closed within seconds
+/// (tests, spam) must not tell waiting customers they wait for nothing.
+const MIN_HANDLE_SECONDS: i64 = 30;
+/// How long queue changes gather before one announcement.
+const QUEUE_ANNOUNCEMENT_DELAY: Duration = Duration::from_millis(50);
+
+/// What happens to a chat when no routable agent of its group has room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Otherwise {
+    /// A chat that must find someone now (new, transferred to a group): AGENTS_OFFLINE when
+    /// nobody in the group accepts chats or the queue is full, else the queue.
+    QueueOrRefuse,
+    /// A chat already under way: the queue, whatever its limit.
+    Queue,
+    /// Nothing changes (a queued chat stays queued, an unanswered one stays with its agent).
+    Stay,
+}
+
+/// How one chat is routed.
+pub(super) struct Route<'a> {
+    /// A returning customer's previous agent, who gets the chat if they have room.
+    pub preferred: Option<&'a str>,
+    /// Agents who had the chat: they never get it back.
+    pub excluded: &'a [String],
+    pub otherwise: Otherwise,
+    /// The agent who is not answering, when that is why the chat moves: the customer is told
+    /// who comes next before they join.
+    pub not_answering: Option<&'a str>,
+    /// What the agent who gets the chat sees in their feed.
+    pub feed: FeedKind,
+    pub data: FeedData,
+}
+
+/// Where a routed chat went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Placement {
+    /// To this agent.
+    Assigned(String),
+    Queued,
+    Unchanged,
+}
+
+impl UnitOfWork {
+    /// Routes `chat` in its group: to the preferred or least-loaded agent with room, else as
+    /// `route.otherwise` says. The one place that decides between an agent and the queue.
+    pub(super) async fn route_or_queue(
+        &mut self,
+        chat: &mut Chat,
+        route: Route<'_>,
+    ) -> Result<Placement> {
+        let candidates = self.routing_candidates(chat.group_id.as_deref()).await?;
+        if route.otherwise == Otherwise::QueueOrRefuse
+            && candidates
+                .iter()
+                .all(|c| route.excluded.contains(&c.agent_id))
+        {
+            return Err(Error::AgentsOffline(
+                "nobody is accepting chats right now; leave an offline message instead".into(),
+            ));
+        }
+        let chosen =
+            choose_agent(&candidates, route.preferred, route.excluded).map(|c| c.agent_id.clone());
+        let Some(agent_id) = chosen else {
+            match route.otherwise {
+                Otherwise::Stay => return Ok(Placement::Unchanged),
+                Otherwise::QueueOrRefuse => {
+                    // A new chat is stored as queued before it is routed: it is not ahead of
+                    // itself.
+                    let ahead = self.tx.queued_count(&self.org.id, Some(&chat.id)).await?;
+                    if ahead >= i64::from(self.org.settings.queue_limit) {
+                        return Err(Error::AgentsOffline(
+                            "every agent is busy and the queue is full; leave an offline \
+                             message instead"
+                                .into(),
+                        ));
+                    }
+                }
+                Otherwise::Queue => {
+                    if let Some(gone) = route.not_answering {
+                        self.system(
+                            chat,
+                            ChatEventKind::ChatTransferred,
+                            not_answering(gone, None),
+                        )
+                        .await?;
+                    }
+                }
+            }
+            self.enqueue(chat).await?;
+            return Ok(Placement::Queued);
+        };
+        if let Some(gone) = route.not_answering {
+            let next = self.tx.agent(&self.org.id, &agent_id).await?.name;
+            self.system(
+                chat,
+                ChatEventKind::ChatTransferred,
+                not_answering(gone, Some(&next)),
+            )
+            .await?;
+        }
+        let mut data = route.data;
+        if route.feed == FeedKind::ChatTransferred {
+            // Whoever gets a transferred chat sees it was handed to them.
+            data.to_agent_id = Some(agent_id.clone());
+        }
+        self.assign(chat, &agent_id, route.feed, data).await?;
+        if let Some(groups) = &mut self.drain_candidates {
+            // The agent's load grew in every group they serve.
+            for group in groups.values_mut() {
+                for candidate in group.iter_mut().filter(|c| c.agent_id == agent_id) {
+                    candidate.load += 1;
+                }
+            }
+        }
+        Ok(Placement::Assigned(agent_id))
+    }
+
+    /// The routable agents of `group_id` with their loads; while the queue drains, from the
+    /// drain's copy.
+    async fn routing_candidates(
+        &mut self,
+        group_id: Option<&str>,
+    ) -> Result<Vec<RoutingCandidate>> {
+        let key = group_id.map(str::to_owned);
+        if let Some(cached) = self.drain_candidates.as_ref().and_then(|c| c.get(&key)) {
+            return Ok(cached.clone());
+        }
+        let found = self
+            .tx
+            .routing_candidates(&self.org, group_id, self.now)
+            .await?;
+        if let Some(groups) = &mut self.drain_candidates {
+            groups.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// Gives queued chats, oldest first, to agents who have room.
+    pub(super) async fn drain_queue(&mut self) -> Result<()> {
+        let queued = self.tx.queued_chats(&self.org.id).await?;
+        if queued.is_empty() {
+            return Ok(());
+        }
+        self.drain_candidates = Some(HashMap::new());
+        let drained = self.drain(queued).await;
+        self.drain_candidates = None;
+        drained
+    }
+
+    async fn drain(&mut self, queued: Vec<Chat>) -> Result<()> {
+        for mut chat in queued {
+            let excluded = self.previous_assignees(&chat.id).await?;
+            let route = Route {
+                preferred: None,
+                excluded: &excluded,
+                otherwise: Otherwise::Stay,
+                not_answering: None,
+                feed: FeedKind::ChatAssigned,
+                data: FeedData {
+                    reason: Some("queue".into()),
+                    ..FeedData::default()
+                },
+            };
+            self.route_or_queue(&mut chat, route).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives `chat` to `agent_id`.
+    pub(super) async fn assign(
+        &mut self,
+        chat: &mut Chat,
+        agent_id: &str,
+        feed: FeedKind,
+        data: FeedData,
+    ) -> Result<()> {
+        let agent = self.tx.agent(&self.org.id, agent_id).await?;
+        let was_queued = chat.status == ChatStatus::Queued;
+        chat.status = ChatStatus::Active;
+        chat.assignee_id = Some(agent.id.clone());
+        chat.assigned_at = Some(self.now);
+        chat.queued_at = None;
+        chat.attention = Attention::Normal;
+        chat.agent_typing_since = None;
+        // The reply clock starts when the agent gets the chat, not when the customer wrote.
+        if chat.awaiting_reply_since.is_some() {
+            chat.awaiting_reply_since = Some(self.now);
+        }
+        // An agent with no app connected live must acknowledge in time (see the timers).
+        let live = self.tx.agent_live(&agent.id, self.now).await?;
+        chat.acceptance_deadline = (!live).then(|| self.now + self.org.settings.acceptance_timeout);
+        self.tx.update_chat(chat).await?;
+        self.tx.mark_assigned(&agent.id, self.now).await?;
+        self.feed(&agent.id, feed, Some(chat), data).await?;
+        self.system(
+            chat,
+            ChatEventKind::AgentAssigned,
+            format!("{} joined the chat", agent.name),
+        )
+        .await?;
+        let kind = if feed == FeedKind::ChatTransferred {
+            NotificationKind::TransferredChat
+        } else {
+            NotificationKind::NewChat
+        };
+        // An agent with the app open sees the assignment there; a push would ring a phone
+        // beside it. Most assignments go to agents without a phone: look that up before
+        // writing text.
+        if !live && !self.tx.push_targets(&agent.id, kind).await?.is_empty() {
+            let customer = self.customer_name(chat).await?;
+            let preview = self
+                .tx
+                .latest_customer_message(&chat.id)
+                .await?
+                .unwrap_or_default();
+            let title = match kind {
+                NotificationKind::TransferredChat => {
+                    format!("Chat with {customer} transferred to you")
+                }
+                _ => format!("New chat from {customer}"),
+            };
+            self.push(
+                &agent.id,
+                kind,
+                Some(chat),
+                &title,
+                &preview,
+                std::time::Duration::ZERO,
+            )
+            .await?;
+        }
+        if was_queued {
+            self.queue_changed = true;
+        }
+        Ok(())
+    }
+
+    /// Puts `chat` in the queue.
+    pub(super) async fn enqueue(&mut self, chat: &mut Chat) -> Result<()> {
+        if let Some(previous) = chat.assignee_id.take() {
+            self.tx
+                .add_participant(
+                    &chat.id,
+                    &previous,
+                    ParticipantRole::PreviousAssignee,
+                    self.now,
+                )
+                .await?;
+        }
+        chat.status = ChatStatus::Queued;
+        chat.queued_at = Some(self.now);
+        chat.attention = Attention::Normal;
+        self.tx.update_chat(chat).await?;
+        self.system(
+            chat,
+            ChatEventKind::ChatQueued,
+            "All our agents are busy right now; you are in the queue and will be connected as \
+             soon as someone is free"
+                .into(),
+        )
+        .await?;
+        self.queue_changed = true;
+        self.joined_queue = Some(chat.id.clone());
+        self.push_queue_reminders(chat).await?;
+        Ok(())
+    }
+
+    /// One collapsed "customers waiting" push to each accepting agent of the chat's group who
+    /// has no app connected live, at most once a minute.
+    async fn push_queue_reminders(&mut self, chat: &Chat) -> Result<()> {
+        let since =
+            self.now - chrono::Duration::from_std(domain::QUEUE_PUSH_INTERVAL).unwrap_or_default();
+        let recipients = self
+            .tx
+            .queue_push_recipients(&self.org.id, chat.group_id.as_deref(), since, self.now)
+            .await?;
+        if recipients.is_empty() {
+            return Ok(());
+        }
+        let waiting = self.tx.queued_count(&self.org.id, None).await?;
+        let title = if waiting == 1 {
+            "1 customer is waiting".to_owned()
+        } else {
+            format!("{waiting} customers are waiting")
+        };
+        for agent in recipients {
+            self.push(
+                &agent,
+                NotificationKind::QueuedCustomers,
+                None,
+                &title,
+                "Open the queue to take a chat",
+                std::time::Duration::ZERO,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl ChatService {
+    /// Announces the organization's queue shortly, once for every change made meanwhile:
+    /// a burst of a thousand chats costs one announcement, not a thousand.
+    pub(super) fn queue_changed(&self, org: &Organization, joined: Option<String>) {
+        let mut pending = self
+            .pending_queue_announcements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(joined_so_far) = pending.get_mut(&org.id) {
+            joined_so_far.extend(joined);
+            return;
+        }
+        pending.insert(org.id.clone(), joined.into_iter().collect());
+        let (store, bus, pending) = (
+            self.store.clone(),
+            self.bus.clone(),
+            self.pending_queue_announcements.clone(),
+        );
+        let org = org.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(QUEUE_ANNOUNCEMENT_DELAY).await;
+            let joined = pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&org.id)
+                .unwrap_or_default();
+            if let Err(err) = announce_queue(store.as_ref(), bus.as_ref(), &org, joined).await {
+                tracing::warn!(error = %err, "could not announce the queue");
+            }
+        });
+    }
+
+    /// The queue with places and estimated waits.
+    pub(super) async fn queue_entries(&self, org: &Organization) -> Result<Vec<QueueEntry>> {
+        queue_entries(self.store.as_ref(), org).await
+    }
+
+    /// The handling time wait estimates assume: today's average, within bounds.
+    pub(super) async fn handle_seconds(&self, org: &Organization) -> Result<i64> {
+        handle_seconds(self.store.as_ref(), org).await
+    }
+}
+
+async fn handle_seconds(store: &dyn Database, org: &Organization) -> Result<i64> {
+    Ok(store
+        .average_handle_seconds(&org.id)
+        .await?
+        .map_or(DEFAULT_HANDLE_SECONDS, |seconds| {
+            seconds.max(MIN_HANDLE_SECONDS)
+        }))
+}
+
+/// Tells every queued customer their place and wait, and the agents the queue's shape.
+async fn announce_queue(
+    store: &dyn Database,
+    bus: &dyn EventBus,
+    org: &Organization,
+    joined: Vec<String>,
+) -> Result<()> {
+    let entries = queue_entries(store, org).await?;
+    for entry in &entries {
+        bus.publish(
+            Topic::Chat(entry.chat.id.clone()),
+            BusEvent::QueuePosition {
+                chat_id: entry.chat.id.clone(),
+                position: entry.position,
+                estimated_wait_seconds: entry.estimated_wait_seconds,
+            },
+        );
+    }
+    let queued = entries
+        .iter()
+        .map(|e| QueuedChat {
+            chat_id: e.chat.id.clone(),
+            group_id: e.chat.group_id.clone(),
+        })
+        .collect();
+    bus.publish(
+        Topic::Organization(org.id.clone()),
+        BusEvent::QueueChanged { queued, joined },
+    );
+    Ok(())
+}
+
+/// The queue with places (per group: chats of other groups wait for other agents) and
+/// estimated waits.
+async fn queue_entries(store: &dyn Database, org: &Organization) -> Result<Vec<QueueEntry>> {
+    let mut queued = store.chats(&org.id, &[ChatStatus::Queued], None).await?;
+    queued.sort_by(|a, b| a.queued_at.cmp(&b.queued_at).then_with(|| a.id.cmp(&b.id)));
+    let loads = store.agent_loads(&org.id, domain::now()).await?;
+    let handle = handle_seconds(store, org).await?;
+    let mut positions: HashMap<Option<String>, i64> = HashMap::new();
+    Ok(queued
+        .into_iter()
+        .map(|chat| {
+            let position = positions.entry(chat.group_id.clone()).or_default();
+            *position += 1;
+            let slots = accepting_slots(&loads, org, chat.group_id.as_deref());
+            QueueEntry {
+                position: *position,
+                estimated_wait_seconds: domain::estimate_wait_seconds(*position, slots, handle),
+                chat,
+            }
+        })
+        .collect())
+}
+
+/// What the customer is told when their agent does not answer and the chat moves on.
+pub(super) fn not_answering(agent: &str, next: Option<&str>) -> String {
+    match next {
+        Some(next) => format!(
+            "{agent} is not answering; transferring you to {next}, who can see our whole \
+             conversation"
+        ),
+        None => format!("{agent} is not answering; we are finding you someone else"),
+    }
+}
+
+pub(super) fn routable(load: &AgentLoad) -> bool {
+    load.agent.active
+        && load.reachable
+        && load.agent.routing_status == RoutingStatus::AcceptingChats
+}
+
+pub(super) fn chat_limit(load: &AgentLoad, org: &Organization) -> i64 {
+    i64::from(
+        load.agent
+            .chat_limit
+            .unwrap_or(org.settings.default_chat_limit),
+    )
+}
+
+/// Chat slots of the agents who accept chats of `group_id` now.
+pub(super) fn accepting_slots(
+    loads: &[AgentLoad],
+    org: &Organization,
+    group_id: Option<&str>,
+) -> i64 {
+    loads
+        .iter()
+        .filter(|l| routable(l) && domain::in_chat_group(&l.agent, group_id))
+        .map(|l| chat_limit(l, org))
+        .sum()
+}
