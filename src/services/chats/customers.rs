@@ -230,9 +230,7 @@ impl ChatService {
         }
         // A chat has one rating: a change of mind replaces it, and the transcript keeps the
         // one entry the first rating wrote (the organization lock orders concurrent ratings).
-        let first_rating = chat.rating.is_none();
-        chat.rating = Some(rating);
-        chat.rating_comment = comment.clone();
+        let first_rating = chat.rate(rating, comment.clone());
         work.tx.update_chat(&chat).await?;
         if !first_rating {
             self.finish(work).await?;

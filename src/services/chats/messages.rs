@@ -4,7 +4,7 @@ use super::unit_of_work::UnitOfWork;
 use super::{ChatService, message_text, new_event, not_found, organization_of};
 use crate::bus::{BusEvent, Topic, Typing};
 use crate::domain::{
-    self, Attention, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatStatus, FeedData, FeedKind,
+    self, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatStatus, FeedData, FeedKind,
     NotificationKind, PushMessage,
 };
 use crate::error::{Error, Result};
@@ -74,27 +74,7 @@ impl ChatService {
             return Err(Error::Conflict("the chat is closed".into()));
         }
         let now = work.now;
-        let before = chat.attention;
-        chat.last_activity_at = now;
-        match author_kind {
-            AuthorKind::Customer => {
-                chat.last_customer_activity_at = now;
-                chat.awaiting_reply_since = chat.awaiting_reply_since.or(Some(now));
-                if chat.attention == Attention::CustomerIdle {
-                    chat.attention = Attention::Normal;
-                }
-            }
-            _ => {
-                chat.awaiting_reply_since = None;
-                chat.agent_typing_since = None;
-                // A reply acknowledges an assignment made through a push.
-                chat.acceptance_deadline = None;
-                chat.first_response_at = chat.first_response_at.or(Some(now));
-                if chat.attention == Attention::WaitingLong {
-                    chat.attention = Attention::Normal;
-                }
-            }
-        }
+        let attention_changed = chat.record_message(author_kind, now);
         work.tx.update_chat(&chat).await?;
         let event = new_event(
             &chat,
@@ -106,7 +86,7 @@ impl ChatService {
             now,
         );
         let stored = work.append(&chat, event).await?;
-        if chat.attention != before {
+        if attention_changed {
             self.attention_changed(&mut work, &chat).await?;
         }
         if author_kind == AuthorKind::Customer
@@ -270,12 +250,7 @@ impl ChatService {
 
 /// Closes `chat` with `text` in its transcript; its agents hear it in their feeds.
 pub(super) async fn close(work: &mut UnitOfWork, chat: &mut Chat, text: String) -> Result<()> {
-    let was_queued = chat.status == ChatStatus::Queued;
-    chat.status = ChatStatus::Closed;
-    chat.closed_at = Some(work.now);
-    chat.queued_at = None;
-    chat.awaiting_reply_since = None;
-    chat.attention = Attention::Normal;
+    let was_queued = chat.close(work.now);
     work.tx.update_chat(chat).await?;
     work.system(chat, ChatEventKind::ChatClosed, text).await?;
     for agent in work.watchers(chat).await? {

@@ -109,20 +109,8 @@ pub struct OfflineMessageInput {
     pub group_id: Option<String>,
 }
 
-/// New organization settings; `None` keeps a value.
-#[derive(Debug, Clone, Default)]
-pub struct SettingsUpdate {
-    pub default_chat_limit: Option<i32>,
-    pub auto_transfer_seconds: Option<i32>,
-    pub waiting_long_seconds: Option<i32>,
-    pub customer_idle_seconds: Option<i32>,
-    pub auto_close_seconds: Option<i32>,
-    pub presence_grace_seconds: Option<i32>,
-    pub queue_limit: Option<i32>,
-    pub acceptance_timeout_seconds: Option<i32>,
-    pub queue_abandon_seconds: Option<i32>,
-    pub new_chats_per_minute: Option<i32>,
-}
+/// New organization settings; `None` keeps a value. Validated by the domain.
+pub use crate::domain::SettingsUpdate;
 
 /// What customers may do per minute. Every customer operation draws on one of these budgets.
 #[derive(Debug, Clone, Copy)]

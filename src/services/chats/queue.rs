@@ -9,8 +9,8 @@ use super::unit_of_work::UnitOfWork;
 use super::{ChatService, QueueEntry};
 use crate::bus::{BusEvent, EventBus, QueuedChat, Topic};
 use crate::domain::{
-    self, Attention, Chat, ChatEventKind, ChatStatus, FeedData, FeedKind, NotificationKind,
-    Organization, RoutingCandidate, RoutingStatus, choose_agent,
+    self, Chat, ChatEventKind, ChatStatus, FeedData, FeedKind, NotificationKind, Organization,
+    RoutingCandidate, choose_agent,
 };
 use crate::error::{Error, Result};
 use crate::store::{AgentLoad, Database, ParticipantRole};
@@ -194,20 +194,14 @@ impl UnitOfWork {
         data: FeedData,
     ) -> Result<()> {
         let agent = self.tx.agent(&self.org.id, agent_id).await?;
-        let was_queued = chat.status == ChatStatus::Queued;
-        chat.status = ChatStatus::Active;
-        chat.assignee_id = Some(agent.id.clone());
-        chat.assigned_at = Some(self.now);
-        chat.queued_at = None;
-        chat.attention = Attention::Normal;
-        chat.agent_typing_since = None;
-        // The reply clock starts when the agent gets the chat, not when the customer wrote.
-        if chat.awaiting_reply_since.is_some() {
-            chat.awaiting_reply_since = Some(self.now);
-        }
         // An agent with no app connected live must acknowledge in time (see the timers).
         let live = self.tx.agent_live(&agent.id, self.now).await?;
-        chat.acceptance_deadline = (!live).then(|| self.now + self.org.settings.acceptance_timeout);
+        let was_queued = chat.assign(
+            &agent.id,
+            self.now,
+            live,
+            self.org.settings.acceptance_timeout,
+        );
         self.tx.update_chat(chat).await?;
         self.tx.mark_assigned(&agent.id, self.now).await?;
         self.feed(&agent.id, feed, Some(chat), data).await?;
@@ -256,7 +250,7 @@ impl UnitOfWork {
 
     /// Puts `chat` in the queue.
     pub(super) async fn enqueue(&mut self, chat: &mut Chat) -> Result<()> {
-        if let Some(previous) = chat.assignee_id.take() {
+        if let Some(previous) = chat.enqueue(self.now) {
             self.tx
                 .add_participant(
                     &chat.id,
@@ -266,9 +260,6 @@ impl UnitOfWork {
                 )
                 .await?;
         }
-        chat.status = ChatStatus::Queued;
-        chat.queued_at = Some(self.now);
-        chat.attention = Attention::Normal;
         self.tx.update_chat(chat).await?;
         self.system(
             chat,
@@ -435,18 +426,14 @@ pub(super) fn not_answering(agent: &str, next: Option<&str>) -> String {
     }
 }
 
+/// Whether new chats may go to the agent of `load` (see [`domain::Agent::routable`]).
 pub(super) fn routable(load: &AgentLoad) -> bool {
-    load.agent.active
-        && load.reachable
-        && load.agent.routing_status == RoutingStatus::AcceptingChats
+    load.agent.routable(load.reachable)
 }
 
+/// The agent's own chat limit or the organization's default.
 pub(super) fn chat_limit(load: &AgentLoad, org: &Organization) -> i64 {
-    i64::from(
-        load.agent
-            .chat_limit
-            .unwrap_or(org.settings.default_chat_limit),
-    )
+    i64::from(load.agent.effective_chat_limit(&org.settings))
 }
 
 /// Chat slots of the agents who accept chats of `group_id` now.
