@@ -6,7 +6,7 @@ use super::{ChatService, MAX_COMMENT_CHARS, TransferTarget, new_event, not_found
 use crate::bus::{BusEvent, Topic};
 use crate::domain::{
     self, Agent, AuthorKind, Chat, ChatEventKind, ChatStatus, FeedData, FeedKind, RoutingStatus,
-    Visibility,
+    Visibility, Wording,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::Principal;
@@ -82,7 +82,7 @@ impl ChatService {
             ));
         }
         let data = FeedData {
-            reason: Some("taken from the queue".into()),
+            reason: Some(Wording::ReasonTakenFromQueue.text()),
             ..FeedData::default()
         };
         work.assign(&mut chat, &principal.agent.id, FeedKind::ChatAssigned, data)
@@ -167,10 +167,8 @@ impl ChatService {
                 let available = agent.routing_status != RoutingStatus::Offline
                     && work.tx.agent_reachable(&agent.id, work.now).await?;
                 if !available && !force {
-                    return Err(Error::Conflict(format!(
-                        "{} is not available: they have no app open and no phone to reach;                          choose someone else, transfer to a group, or (supervisors and admins)                          force it",
-                        agent.name
-                    )));
+                    let agent = agent.name.clone();
+                    return Err(Error::Conflict(Wording::AgentUnavailable { agent }.text()));
                 }
                 Destination::Agent(agent)
             }
@@ -194,14 +192,12 @@ impl ChatService {
         }
         // The customer hears where they are going before whoever takes them joins.
         let customer_text = match &destination {
-            Destination::Agent(agent) => format!(
-                "You are being transferred to {}, who can see our whole conversation",
-                agent.name
-            ),
-            Destination::Group(group) => format!(
-                "You are being transferred to our {} team, who can see our whole conversation",
-                group.name
-            ),
+            Destination::Agent(agent) => Wording::TransferringToAgent {
+                agent: agent.name.clone(),
+            },
+            Destination::Group(group) => Wording::TransferringToGroup {
+                group: group.name.clone(),
+            },
         };
         work.system(&chat, ChatEventKind::ChatTransferred, customer_text)
             .await?;
@@ -276,17 +272,20 @@ impl ChatService {
             work.system(
                 &chat,
                 ChatEventKind::ChatTransferred,
-                format!(
-                    "{} is no longer available; transferring you to a colleague, who can \
-                         see our whole conversation",
-                    agent.name
-                ),
+                Wording::AgentNoLongerAvailable {
+                    agent: agent.name.clone(),
+                },
             )
             .await?;
             chat.acceptance_deadline = None;
             let data = FeedData {
                 from_agent_id: Some(agent.id.clone()),
-                reason: Some(format!("{} was deactivated", agent.name)),
+                reason: Some(
+                    Wording::ReasonDeactivated {
+                        agent: agent.name.clone(),
+                    }
+                    .text(),
+                ),
                 ..FeedData::default()
             };
             let excluded = vec![agent.id.clone()];
@@ -350,7 +349,9 @@ impl ChatService {
         work.system(
             &chat,
             ChatEventKind::SupervisorJoined,
-            format!("{} joined the chat", principal.agent.name),
+            Wording::Joined {
+                agent: principal.agent.name.clone(),
+            },
         )
         .await?;
         self.finish(work).await?;

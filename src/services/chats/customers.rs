@@ -5,13 +5,14 @@ use std::net::IpAddr;
 
 use super::guards::whole_seconds;
 use super::queue::{Otherwise, Route};
+use super::unit_of_work::PushText;
 use super::{
     ChatService, MAX_COMMENT_CHARS, MAX_TITLE_CHARS, MAX_URL_CHARS, OfflineMessageInput,
     message_text, new_event, not_found, optional_text,
 };
 use crate::domain::{
     self, Attention, AuthorKind, Channel, Chat, ChatEventKind, ChatStatus, Customer, FeedData,
-    FeedKind, NotificationKind, OfflineMessage, Rating,
+    FeedKind, NotificationKind, OfflineMessage, PushWording, Rating, Wording,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::{Caller, CustomerPrincipal};
@@ -29,7 +30,7 @@ impl ChatService {
         self.limit_customer(customer)?;
         if let Err(wait) = self.chat_starts_per_address.acquire(&client.to_string()) {
             return Err(Error::RateLimited {
-                message: "too many chats started from this address; try again in a minute".into(),
+                message: Wording::TooManyChatStartsFromAddress.text(),
                 retry_after_secs: whole_seconds(wait),
             });
         }
@@ -47,7 +48,7 @@ impl ChatService {
         let author_name = customer_record
             .name
             .clone()
-            .unwrap_or_else(|| "Customer".into());
+            .unwrap_or_else(|| Wording::Customer.text());
         let mut work = self.begin(&customer.organization_id).await?;
         // A second start (a double tap, a reload) continues the open chat.
         if let Some(open) = work.tx.open_chat_of_customer(&customer.customer_id).await? {
@@ -66,9 +67,7 @@ impl ChatService {
         if started >= i64::from(work.org.settings.new_chats_per_minute) {
             let wait = oldest.map_or(60, |oldest| (oldest + minute - work.now).num_seconds() + 1);
             return Err(Error::RateLimited {
-                message: "too many chats are starting right now; try again in a moment or \
-                          leave a message"
-                    .into(),
+                message: Wording::TooManyChatsStarting.text(),
                 retry_after_secs: wait.clamp(1, 60) as u64,
             });
         }
@@ -114,11 +113,11 @@ impl ChatService {
         let data = FeedData {
             reason: Some(
                 if previous.is_some() {
-                    "returning customer"
+                    Wording::ReasonReturningCustomer
                 } else {
-                    "new chat"
+                    Wording::ReasonNewChat
                 }
-                .into(),
+                .text(),
             ),
             ..FeedData::default()
         };
@@ -164,7 +163,12 @@ impl ChatService {
             .tx
             .offline_message_recipients(&customer.organization_id, message.group_id.as_deref())
             .await?;
-        let title = format!("Offline message from {}", message.name);
+        let wording = PushWording {
+            title: Wording::OfflineMessageFrom {
+                name: message.name.clone(),
+            },
+            body: None,
+        };
         for agent in recipients {
             work.feed(
                 &agent,
@@ -180,8 +184,7 @@ impl ChatService {
                 &agent,
                 NotificationKind::OfflineMessage,
                 None,
-                &title,
-                &message.text,
+                PushText::Worded(wording.clone(), &message.text),
                 std::time::Duration::ZERO,
             )
             .await?;
@@ -236,15 +239,8 @@ impl ChatService {
             self.finish(work).await?;
             return Ok(chat);
         }
-        let verdict = match rating {
-            Rating::Good => "good",
-            Rating::Bad => "bad",
-        };
-        let text = match &comment {
-            Some(comment) => format!("The customer rated the chat {verdict}: {comment}"),
-            None => format!("The customer rated the chat {verdict}"),
-        };
-        work.system(&chat, ChatEventKind::ChatRated, text).await?;
+        let rated = Wording::Rated { rating, comment };
+        work.system(&chat, ChatEventKind::ChatRated, rated).await?;
         self.finish(work).await?;
         Ok(chat)
     }

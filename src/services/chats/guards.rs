@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::ChatService;
 use super::unit_of_work::UnitOfWork;
-use crate::domain::{self, Chat, ChatStatus};
+use crate::domain::{self, Chat, ChatStatus, Wording};
 use crate::error::{Error, Result};
 use crate::services::auth::{CustomerPrincipal, Principal};
 use crate::services::rate_limit::RateLimiter;
@@ -60,20 +60,12 @@ impl ChatService {
 
     /// Draws on the customer's message budget.
     pub(super) fn limit_customer(&self, customer: &CustomerPrincipal) -> Result<()> {
-        limit(
-            &self.customer_messages,
-            customer,
-            "you are sending messages too fast; wait a moment",
-        )
+        limit(&self.customer_messages, customer, Wording::SendingTooFast)
     }
 
     /// Draws on the customer's typing budget.
     pub(super) fn limit_customer_typing(&self, customer: &CustomerPrincipal) -> Result<()> {
-        limit(
-            &self.customer_typing,
-            customer,
-            "typing notices come too fast; send at most one a second",
-        )
+        limit(&self.customer_typing, customer, Wording::TypingTooFast)
     }
 
     /// Draws on the customer's budget for everything else.
@@ -81,17 +73,17 @@ impl ChatService {
         limit(
             &self.customer_actions,
             customer,
-            "too many requests from this visitor; wait a moment",
+            Wording::TooManyVisitorRequests,
         )
     }
 }
 
 /// Draws one request of `customer` from `budget`, or RATE_LIMITED with the wait.
-fn limit(budget: &RateLimiter, customer: &CustomerPrincipal, message: &str) -> Result<()> {
+fn limit(budget: &RateLimiter, customer: &CustomerPrincipal, message: Wording) -> Result<()> {
     budget
         .acquire(&customer.customer_id)
         .map_err(|wait| Error::RateLimited {
-            message: message.into(),
+            message: message.text(),
             retry_after_secs: whole_seconds(wait),
         })
 }

@@ -1,11 +1,11 @@
 //! What both sides do in a chat: send messages, type, and close it.
 
-use super::unit_of_work::UnitOfWork;
+use super::unit_of_work::{PushText, UnitOfWork};
 use super::{ChatService, message_text, new_event, not_found, organization_of};
 use crate::bus::{BusEvent, Topic, Typing};
 use crate::domain::{
     self, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatStatus, FeedData, FeedKind,
-    NotificationKind, PushMessage,
+    NotificationKind, PushMessage, Wording,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
@@ -49,7 +49,7 @@ impl ChatService {
                 if chat.customer_id != customer.customer_id {
                     return Err(Error::NotFound("no such chat".into()));
                 }
-                let name = customer_name.unwrap_or_else(|| "Customer".into());
+                let name = customer_name.unwrap_or_else(|| Wording::Customer.text());
                 (AuthorKind::Customer, customer.customer_id.clone(), name)
             }
             Caller::Agent(principal) => {
@@ -120,8 +120,10 @@ impl ChatService {
                     agent_id,
                     NotificationKind::NewMessage,
                     Some(chat),
-                    customer,
-                    text,
+                    PushText::Quoted {
+                        title: customer,
+                        body: text,
+                    },
                     domain::MESSAGE_DEBOUNCE,
                 )
                 .await;
@@ -228,14 +230,16 @@ impl ChatService {
                 if chat.customer_id != customer.customer_id {
                     return Err(Error::NotFound("no such chat".into()));
                 }
-                "The customer left the chat".to_owned()
+                Wording::CustomerLeft
             }
             Caller::Agent(principal) => {
                 if !principal.role().is_admin() {
                     self.require_participant(&mut work, principal, &chat)
                         .await?;
                 }
-                format!("{} closed the chat", principal.agent.name)
+                Wording::ClosedBy {
+                    agent: principal.agent.name.clone(),
+                }
             }
         };
         if chat.status == ChatStatus::Closed {
@@ -249,7 +253,7 @@ impl ChatService {
 }
 
 /// Closes `chat` with `text` in its transcript; its agents hear it in their feeds.
-pub(super) async fn close(work: &mut UnitOfWork, chat: &mut Chat, text: String) -> Result<()> {
+pub(super) async fn close(work: &mut UnitOfWork, chat: &mut Chat, text: Wording) -> Result<()> {
     let was_queued = chat.close(work.now);
     work.tx.update_chat(chat).await?;
     work.system(chat, ChatEventKind::ChatClosed, text).await?;

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::unit_of_work::UnitOfWork;
+use super::unit_of_work::{PushText, UnitOfWork};
 use super::{ChatService, QueueEntry};
 use crate::bus::{BusEvent, EventBus, QueuedChat, Topic};
 use crate::domain::{
     self, Chat, ChatEventKind, ChatStatus, FeedData, FeedKind, NotificationKind, Organization,
-    RoutingCandidate, choose_agent,
+    PushWording, RoutingCandidate, Wording, choose_agent,
 };
 use crate::error::{Error, Result};
 use crate::store::{AgentLoad, Database, ParticipantRole};
@@ -73,9 +73,7 @@ impl UnitOfWork {
                 .iter()
                 .all(|c| route.excluded.contains(&c.agent_id))
         {
-            return Err(Error::AgentsOffline(
-                "nobody is accepting chats right now; leave an offline message instead".into(),
-            ));
+            return Err(Error::AgentsOffline(Wording::NobodyAccepting.text()));
         }
         let chosen =
             choose_agent(&candidates, route.preferred, route.excluded).map(|c| c.agent_id.clone());
@@ -87,11 +85,7 @@ impl UnitOfWork {
                     // itself.
                     let ahead = self.tx.queued_count(&self.org.id, Some(&chat.id)).await?;
                     if ahead >= i64::from(self.org.settings.queue_limit) {
-                        return Err(Error::AgentsOffline(
-                            "every agent is busy and the queue is full; leave an offline \
-                             message instead"
-                                .into(),
-                        ));
+                        return Err(Error::AgentsOffline(Wording::QueueFull.text()));
                     }
                 }
                 Otherwise::Queue => {
@@ -176,7 +170,7 @@ impl UnitOfWork {
                 not_answering: None,
                 feed: FeedKind::ChatAssigned,
                 data: FeedData {
-                    reason: Some("queue".into()),
+                    reason: Some(Wording::ReasonQueue.text()),
                     ..FeedData::default()
                 },
             };
@@ -208,7 +202,9 @@ impl UnitOfWork {
         self.system(
             chat,
             ChatEventKind::AgentAssigned,
-            format!("{} joined the chat", agent.name),
+            Wording::Joined {
+                agent: agent.name.clone(),
+            },
         )
         .await?;
         let kind = if feed == FeedKind::ChatTransferred {
@@ -227,17 +223,15 @@ impl UnitOfWork {
                 .await?
                 .unwrap_or_default();
             let title = match kind {
-                NotificationKind::TransferredChat => {
-                    format!("Chat with {customer} transferred to you")
-                }
-                _ => format!("New chat from {customer}"),
+                NotificationKind::TransferredChat => Wording::TransferredChatFrom { customer },
+                _ => Wording::NewChatFrom { customer },
             };
+            let wording = PushWording { title, body: None };
             self.push(
                 &agent.id,
                 kind,
                 Some(chat),
-                &title,
-                &preview,
+                PushText::Worded(wording, &preview),
                 std::time::Duration::ZERO,
             )
             .await?;
@@ -261,14 +255,8 @@ impl UnitOfWork {
                 .await?;
         }
         self.tx.update_chat(chat).await?;
-        self.system(
-            chat,
-            ChatEventKind::ChatQueued,
-            "All our agents are busy right now; you are in the queue and will be connected as \
-             soon as someone is free"
-                .into(),
-        )
-        .await?;
+        self.system(chat, ChatEventKind::ChatQueued, Wording::Queued)
+            .await?;
         self.queue_changed = true;
         self.joined_queue = Some(chat.id.clone());
         self.push_queue_reminders(chat).await?;
@@ -288,18 +276,16 @@ impl UnitOfWork {
             return Ok(());
         }
         let waiting = self.tx.queued_count(&self.org.id, None).await?;
-        let title = if waiting == 1 {
-            "1 customer is waiting".to_owned()
-        } else {
-            format!("{waiting} customers are waiting")
+        let wording = PushWording {
+            title: Wording::CustomersWaiting { count: waiting },
+            body: Some(Wording::OpenTheQueue),
         };
         for agent in recipients {
             self.push(
                 &agent,
                 NotificationKind::QueuedCustomers,
                 None,
-                &title,
-                "Open the queue to take a chat",
+                PushText::Worded(wording.clone(), ""),
                 std::time::Duration::ZERO,
             )
             .await?;
@@ -416,13 +402,10 @@ async fn queue_entries(store: &dyn Database, org: &Organization) -> Result<Vec<Q
 }
 
 /// What the customer is told when their agent does not answer and the chat moves on.
-pub(super) fn not_answering(agent: &str, next: Option<&str>) -> String {
-    match next {
-        Some(next) => format!(
-            "{agent} is not answering; transferring you to {next}, who can see our whole \
-             conversation"
-        ),
-        None => format!("{agent} is not answering; we are finding you someone else"),
+fn not_answering(agent: &str, next: Option<&str>) -> Wording {
+    Wording::NotAnswering {
+        agent: agent.to_owned(),
+        next: next.map(str::to_owned),
     }
 }
 

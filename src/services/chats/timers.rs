@@ -8,11 +8,11 @@ use super::ChatService;
 use super::messages::close;
 use super::new_event;
 use super::queue::{Otherwise, Placement, Route};
-use super::unit_of_work::UnitOfWork;
+use super::unit_of_work::{PushText, UnitOfWork};
 use crate::bus::{BusEvent, Topic};
 use crate::domain::{
     self, Attention, AuthorKind, Chat, ChatEventKind, ChatSettings, FeedData, FeedKind,
-    NotificationKind, RoutingStatus, Visibility,
+    NotificationKind, PushWording, RoutingStatus, Visibility, Wording,
 };
 use crate::error::Result;
 use crate::store::ParticipantRole;
@@ -28,12 +28,7 @@ impl ChatService {
             let mut work = self.begin(&chat.organization_id).await?;
             let mut current = work.chat(&chat.id).await?;
             if domain::auto_close_due(&current, &work.org.settings, work.now) {
-                close(
-                    &mut work,
-                    &mut current,
-                    "The chat was closed after a period of inactivity".into(),
-                )
-                .await?;
+                close(&mut work, &mut current, Wording::ClosedForInactivity).await?;
                 work.drain_queue().await?;
                 self.finish(work).await?;
             }
@@ -77,7 +72,7 @@ impl ChatService {
             for chat_id in chat_ids {
                 let mut chat = work.chat(&chat_id).await?;
                 if domain::queue_abandoned(&chat, &work.org.settings, work.now) {
-                    close(&mut work, &mut chat, "The customer left the queue".into()).await?;
+                    close(&mut work, &mut chat, Wording::CustomerLeftQueue).await?;
                 }
             }
             self.finish(work).await?;
@@ -153,10 +148,11 @@ impl ChatService {
             AuthorKind::System,
             None,
             None,
-            format!(
-                "{} did not accept the chat within {seconds} seconds and no longer accepts chats",
-                agent.name
-            ),
+            Wording::AcceptanceMissed {
+                agent: agent.name.clone(),
+                seconds,
+            }
+            .text(),
             work.now,
         );
         note.visibility = Visibility::Agents;
@@ -165,7 +161,12 @@ impl ChatService {
         let excluded = work.previous_assignees(&current.id).await?;
         let data = FeedData {
             from_agent_id: Some(agent.id.clone()),
-            reason: Some(format!("{} did not accept the chat in time", agent.name)),
+            reason: Some(
+                Wording::ReasonNotAccepted {
+                    agent: agent.name.clone(),
+                }
+                .text(),
+            ),
             ..FeedData::default()
         };
         let route = Route {
@@ -180,16 +181,20 @@ impl ChatService {
         work.feed(&agent.id, FeedKind::ChatTransferred, Some(&current), data)
             .await?;
         let customer = work.customer_name(&current).await?;
-        work
-            .push(
-                &agent.id,
-                NotificationKind::MissedChat,
-                Some(&current),
-                &format!("Missed chat from {customer}"),
-                "You did not accept it in time, so you no longer accept chats. Open the app to accept chats again.",
-                std::time::Duration::ZERO,
-            )
-            .await?;
+        work.push(
+            &agent.id,
+            NotificationKind::MissedChat,
+            Some(&current),
+            PushText::Worded(
+                PushWording {
+                    title: Wording::MissedChatFrom { customer },
+                    body: Some(Wording::MissedChatExplained),
+                },
+                "",
+            ),
+            std::time::Duration::ZERO,
+        )
+        .await?;
         self.finish(work).await
     }
 
@@ -210,10 +215,13 @@ impl ChatService {
         let seconds = work.org.settings.auto_transfer_after.num_seconds();
         let mut data = FeedData {
             from_agent_id: Some(from.clone()),
-            reason: Some(format!(
-                "{} did not reply within {seconds} seconds",
-                from_agent.name
-            )),
+            reason: Some(
+                Wording::ReasonNoReply {
+                    agent: from_agent.name.clone(),
+                    seconds,
+                }
+                .text(),
+            ),
             ..FeedData::default()
         };
         let route = Route {

@@ -11,10 +11,19 @@ use super::{ChatService, new_event, not_found};
 use crate::bus::{BusEvent, Topic};
 use crate::domain::{
     self, AuthorKind, Chat, ChatEvent, ChatEventKind, FeedData, FeedKind, NotificationKind,
-    Organization, PushJob, PushJobStatus, PushMessage, RoutingCandidate,
+    Organization, PushJob, PushJobStatus, PushMessage, PushWording, RoutingCandidate, Wording,
 };
 use crate::error::Result;
 use crate::store::{ChatTx, NewChatEvent, ParticipantRole};
+
+/// What a push says.
+pub(super) enum PushText<'a> {
+    /// Worded when sent, in the device's locale; the `&str` is the body where the wording
+    /// has none (a customer's message, previewed).
+    Worded(PushWording, &'a str),
+    /// Said as given: a customer's name and message.
+    Quoted { title: &'a str, body: &'a str },
+}
 
 /// One change in progress: its transaction and what to announce after the commit.
 pub(super) struct UnitOfWork {
@@ -68,8 +77,9 @@ impl UnitOfWork {
         &mut self,
         chat: &Chat,
         kind: ChatEventKind,
-        text: String,
+        wording: Wording,
     ) -> Result<ChatEvent> {
+        let text = wording.text();
         let event = new_event(chat, kind, AuthorKind::System, None, None, text, self.now);
         self.append(chat, event).await
     }
@@ -102,14 +112,14 @@ impl UnitOfWork {
     }
 
     /// Queues a push of `kind` to each of the agent's devices that takes it, due after
-    /// `delay`, in this transaction: it goes out if and only if the change commits.
+    /// `delay`, in this transaction: it goes out if and only if the change commits. The push
+    /// says `text`.
     pub(super) async fn push(
         &mut self,
         agent_id: &str,
         kind: NotificationKind,
         chat: Option<&Chat>,
-        title: &str,
-        body: &str,
+        text: PushText<'_>,
         delay: std::time::Duration,
     ) -> Result<()> {
         let devices = self.tx.push_targets(agent_id, kind).await?;
@@ -117,14 +127,20 @@ impl UnitOfWork {
             return Ok(());
         }
         let cursor = self.feed_cursors.get(agent_id).map(i64::to_string);
-        let message = PushMessage::new(
-            kind,
-            title,
-            body,
-            &self.org.id,
-            chat.map(|c| c.id.as_str()),
-            cursor.as_deref(),
-        );
+        let chat_id = chat.map(|c| c.id.as_str());
+        let message = match text {
+            PushText::Worded(wording, body) => PushMessage::worded(
+                kind,
+                wording,
+                body,
+                &self.org.id,
+                chat_id,
+                cursor.as_deref(),
+            ),
+            PushText::Quoted { title, body } => {
+                PushMessage::new(kind, title, body, &self.org.id, chat_id, cursor.as_deref())
+            }
+        };
         let due = self.now + chrono::Duration::from_std(delay).unwrap_or_default();
         for device in devices {
             let job = PushJob {
@@ -153,7 +169,7 @@ impl UnitOfWork {
             .tx
             .customer_name(&chat.customer_id)
             .await?
-            .unwrap_or_else(|| "A customer".into()))
+            .unwrap_or_else(|| Wording::SomeCustomer.text()))
     }
 
     /// The agents who hear a chat's events: its assignee, supervisors who joined, and the

@@ -8,7 +8,7 @@ use super::{
     Availability, ChatService, MAX_TITLE_CHARS, MAX_URL_CHARS, MAX_USER_AGENT_CHARS,
     VisitorSession, VisitorSessionInput, not_found, optional_name, optional_text,
 };
-use crate::domain;
+use crate::domain::{self, Wording};
 use crate::error::{Error, Result};
 use crate::services::auth::random_token;
 use crate::store::{AgentLoad, CustomerVisit};
@@ -28,8 +28,7 @@ impl ChatService {
     ) -> Result<VisitorSession> {
         if let Err(wait) = self.visitor_sessions.acquire(&client.to_string()) {
             return Err(Error::RateLimited {
-                message: "too many visitor sessions from this address; try again in a minute"
-                    .into(),
+                message: Wording::TooManyVisitorSessions.text(),
                 retry_after_secs: whole_seconds(wait),
             });
         }
