@@ -1,9 +1,9 @@
 //! What agents do with chats: their routing status, taking a queued chat, transferring,
 //! supervisors joining; and where a deactivated agent's chats go.
 
+use super::events::DomainEvent;
 use super::queue::{Otherwise, Route, routable};
 use super::{ChatService, MAX_COMMENT_CHARS, TransferTarget, new_event, not_found, optional_text};
-use crate::bus::{BusEvent, Topic};
 use crate::domain::{
     self, Agent, AuthorKind, Chat, ChatEventKind, ChatStatus, FeedData, FeedKind, RoutingStatus,
     Visibility, Wording,
@@ -47,13 +47,11 @@ impl ChatService {
             .tx
             .agent(principal.organization_id(), &principal.agent.id)
             .await?;
-        work.announce(
-            Topic::Agent(agent.id.clone()),
-            BusEvent::AgentChanged {
-                organization_id: agent.organization_id.clone(),
-                agent_id: agent.id.clone(),
-            },
-        );
+        work.record(DomainEvent::RoutingStatusChanged {
+            organization_id: agent.organization_id.clone(),
+            agent_id: agent.id.clone(),
+        })
+        .await?;
         self.finish(work).await?;
         Ok(agent)
     }
@@ -232,6 +230,8 @@ impl ChatService {
             work.feed(previous, FeedKind::ChatTransferred, Some(&chat), data)
                 .await?;
         }
+        work.record(DomainEvent::Transferred { chat: chat.clone() })
+            .await?;
         work.drain_queue().await?;
         self.finish(work).await?;
         Ok(chat)

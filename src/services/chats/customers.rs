@@ -3,16 +3,16 @@
 
 use std::net::IpAddr;
 
+use super::events::DomainEvent;
 use super::guards::whole_seconds;
 use super::queue::{Otherwise, Route};
-use super::unit_of_work::PushText;
 use super::{
     ChatService, MAX_COMMENT_CHARS, MAX_TITLE_CHARS, MAX_URL_CHARS, OfflineMessageInput,
     message_text, new_event, not_found, optional_text,
 };
 use crate::domain::{
     self, Attention, AuthorKind, Channel, Chat, ChatEventKind, ChatStatus, Customer, FeedData,
-    FeedKind, NotificationKind, OfflineMessage, PushWording, Rating, Wording,
+    FeedKind, OfflineMessage, Rating, Wording,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::{Caller, CustomerPrincipal};
@@ -110,6 +110,8 @@ impl ChatService {
             now,
         );
         work.append(&chat, event).await?;
+        work.record(DomainEvent::ChatStarted { chat: chat.clone() })
+            .await?;
         let data = FeedData {
             reason: Some(
                 if previous.is_some() {
@@ -163,13 +165,7 @@ impl ChatService {
             .tx
             .offline_message_recipients(&customer.organization_id, message.group_id.as_deref())
             .await?;
-        let wording = PushWording {
-            title: Wording::OfflineMessageFrom {
-                name: message.name.clone(),
-            },
-            body: None,
-        };
-        for agent in recipients {
+        for agent in &recipients {
             work.feed(
                 &agent,
                 FeedKind::OfflineMessageReceived,
@@ -180,15 +176,12 @@ impl ChatService {
                 },
             )
             .await?;
-            work.push(
-                &agent,
-                NotificationKind::OfflineMessage,
-                None,
-                PushText::Worded(wording.clone(), &message.text),
-                std::time::Duration::ZERO,
-            )
-            .await?;
         }
+        work.record(DomainEvent::OfflineMessageLeft {
+            message: message.clone(),
+            recipients,
+        })
+        .await?;
         self.finish(work).await?;
         Ok(message)
     }
@@ -241,6 +234,8 @@ impl ChatService {
         }
         let rated = Wording::Rated { rating, comment };
         work.system(&chat, ChatEventKind::ChatRated, rated).await?;
+        work.record(DomainEvent::Rated { chat: chat.clone() })
+            .await?;
         self.finish(work).await?;
         Ok(chat)
     }

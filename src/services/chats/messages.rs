@@ -1,11 +1,11 @@
 //! What both sides do in a chat: send messages, type, and close it.
 
-use super::unit_of_work::{PushText, UnitOfWork};
+use super::events::DomainEvent;
+use super::unit_of_work::UnitOfWork;
 use super::{ChatService, message_text, new_event, not_found, organization_of};
 use crate::bus::{BusEvent, Topic, Typing};
 use crate::domain::{
-    self, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatStatus, FeedData, FeedKind,
-    NotificationKind, PushMessage, Wording,
+    self, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatStatus, FeedData, FeedKind, Wording,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
@@ -89,58 +89,13 @@ impl ChatService {
         if attention_changed {
             self.attention_changed(&mut work, &chat).await?;
         }
-        if author_kind == AuthorKind::Customer
-            && let Some(assignee) = chat.assignee_id.clone()
-            && !work.tx.agent_live(&assignee, now).await?
-        {
-            self.push_message(&mut work, &chat, &assignee, &author_name, &stored.text)
-                .await?;
-        }
+        work.record(DomainEvent::MessageAdded {
+            chat: chat.clone(),
+            entry: stored.clone(),
+        })
+        .await?;
         self.finish(work).await?;
         Ok(stored)
-    }
-
-    /// A customer message for an agent with no app connected live: messages within the
-    /// debounce window share one push, which shows the latest.
-    async fn push_message(
-        &self,
-        work: &mut UnitOfWork,
-        chat: &Chat,
-        agent_id: &str,
-        customer: &str,
-        text: &str,
-    ) -> Result<()> {
-        let pending = work
-            .tx
-            .pending_push_jobs(agent_id, NotificationKind::NewMessage, Some(&chat.id))
-            .await?;
-        if pending.is_empty() {
-            return work
-                .push(
-                    agent_id,
-                    NotificationKind::NewMessage,
-                    Some(chat),
-                    PushText::Quoted {
-                        title: customer,
-                        body: text,
-                    },
-                    domain::MESSAGE_DEBOUNCE,
-                )
-                .await;
-        }
-        let cursor = work.feed_cursors.get(agent_id).map(i64::to_string);
-        let message = PushMessage::new(
-            NotificationKind::NewMessage,
-            customer,
-            text,
-            &chat.organization_id,
-            Some(&chat.id),
-            cursor.as_deref(),
-        );
-        for job in pending {
-            work.tx.update_push_job_message(&job, &message).await?;
-        }
-        Ok(())
     }
 
     /// Typing indicators: the customer's draft is the agents' sneak peek; an agent's typing
@@ -266,8 +221,9 @@ pub(super) async fn close(work: &mut UnitOfWork, chat: &mut Chat, text: Wording)
         )
         .await?;
     }
-    if was_queued {
-        work.queue_changed = true;
-    }
-    Ok(())
+    work.record(DomainEvent::Closed {
+        chat: chat.clone(),
+        was_queued,
+    })
+    .await
 }

@@ -1,6 +1,8 @@
 //! The chat use cases, one file per use case:
 //!
 //! - `unit_of_work`: the transaction every change runs in, and what it announces after commit;
+//! - `events`: the domain events use cases record, and their subscribers (`push_rules`, the
+//!   bus publisher);
 //! - `visitors`: widget sessions and whether a chat can start;
 //! - `customers`: what a customer does: start a chat, leave an offline message, rate, pages;
 //! - `messages`: messages, typing and closing, from either side;
@@ -16,8 +18,10 @@
 
 mod agents;
 mod customers;
+mod events;
 mod guards;
 mod messages;
+mod push_rules;
 mod queue;
 mod reading;
 mod settings;

@@ -5,12 +5,13 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::unit_of_work::{PushText, UnitOfWork};
+use super::events::DomainEvent;
+use super::unit_of_work::UnitOfWork;
 use super::{ChatService, QueueEntry};
 use crate::bus::{BusEvent, EventBus, QueuedChat, Topic};
 use crate::domain::{
-    self, Chat, ChatEventKind, ChatStatus, FeedData, FeedKind, NotificationKind, Organization,
-    PushWording, RoutingCandidate, Wording, choose_agent,
+    self, Chat, ChatEventKind, ChatStatus, FeedData, FeedKind, Organization, RoutingCandidate,
+    Wording, choose_agent,
 };
 use crate::error::{Error, Result};
 use crate::store::{AgentLoad, Database, ParticipantRole};
@@ -207,38 +208,14 @@ impl UnitOfWork {
             },
         )
         .await?;
-        let kind = if feed == FeedKind::ChatTransferred {
-            NotificationKind::TransferredChat
-        } else {
-            NotificationKind::NewChat
-        };
-        // An agent with the app open sees the assignment there; a push would ring a phone
-        // beside it. Most assignments go to agents without a phone: look that up before
-        // writing text.
-        if !live && !self.tx.push_targets(&agent.id, kind).await?.is_empty() {
-            let customer = self.customer_name(chat).await?;
-            let preview = self
-                .tx
-                .latest_customer_message(&chat.id)
-                .await?
-                .unwrap_or_default();
-            let title = match kind {
-                NotificationKind::TransferredChat => Wording::TransferredChatFrom { customer },
-                _ => Wording::NewChatFrom { customer },
-            };
-            let wording = PushWording { title, body: None };
-            self.push(
-                &agent.id,
-                kind,
-                Some(chat),
-                PushText::Worded(wording, &preview),
-                std::time::Duration::ZERO,
-            )
-            .await?;
-        }
-        if was_queued {
-            self.queue_changed = true;
-        }
+        self.record(DomainEvent::Assigned {
+            chat: chat.clone(),
+            agent_id: agent.id.clone(),
+            transferred: feed == FeedKind::ChatTransferred,
+            live,
+            was_queued,
+        })
+        .await?;
         Ok(())
     }
 
@@ -257,40 +234,8 @@ impl UnitOfWork {
         self.tx.update_chat(chat).await?;
         self.system(chat, ChatEventKind::ChatQueued, Wording::Queued)
             .await?;
-        self.queue_changed = true;
-        self.joined_queue = Some(chat.id.clone());
-        self.push_queue_reminders(chat).await?;
-        Ok(())
-    }
-
-    /// One collapsed "customers waiting" push to each accepting agent of the chat's group who
-    /// has no app connected live, at most once a minute.
-    async fn push_queue_reminders(&mut self, chat: &Chat) -> Result<()> {
-        let since =
-            self.now - chrono::Duration::from_std(domain::QUEUE_PUSH_INTERVAL).unwrap_or_default();
-        let recipients = self
-            .tx
-            .queue_push_recipients(&self.org.id, chat.group_id.as_deref(), since, self.now)
-            .await?;
-        if recipients.is_empty() {
-            return Ok(());
-        }
-        let waiting = self.tx.queued_count(&self.org.id, None).await?;
-        let wording = PushWording {
-            title: Wording::CustomersWaiting { count: waiting },
-            body: Some(Wording::OpenTheQueue),
-        };
-        for agent in recipients {
-            self.push(
-                &agent,
-                NotificationKind::QueuedCustomers,
-                None,
-                PushText::Worded(wording.clone(), ""),
-                std::time::Duration::ZERO,
-            )
-            .await?;
-        }
-        Ok(())
+        self.record(DomainEvent::Queued { chat: chat.clone() })
+            .await
     }
 }
 

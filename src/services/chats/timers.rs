@@ -5,14 +5,14 @@
 use std::time::Duration;
 
 use super::ChatService;
+use super::events::DomainEvent;
 use super::messages::close;
 use super::new_event;
 use super::queue::{Otherwise, Placement, Route};
-use super::unit_of_work::{PushText, UnitOfWork};
-use crate::bus::{BusEvent, Topic};
+use super::unit_of_work::UnitOfWork;
 use crate::domain::{
     self, Attention, AuthorKind, Chat, ChatEventKind, ChatSettings, FeedData, FeedKind,
-    NotificationKind, PushWording, RoutingStatus, Visibility, Wording,
+    RoutingStatus, Visibility, Wording,
 };
 use crate::error::Result;
 use crate::store::ParticipantRole;
@@ -126,13 +126,11 @@ impl ChatService {
         };
         work.feed(&agent.id, FeedKind::RoutingStatusChanged, None, data)
             .await?;
-        work.announce(
-            Topic::Agent(agent.id.clone()),
-            BusEvent::AgentChanged {
-                organization_id: agent.organization_id.clone(),
-                agent_id: agent.id.clone(),
-            },
-        );
+        work.record(DomainEvent::RoutingStatusChanged {
+            organization_id: agent.organization_id.clone(),
+            agent_id: agent.id.clone(),
+        })
+        .await?;
         work.tx
             .add_participant(
                 &current.id,
@@ -180,20 +178,10 @@ impl ChatService {
         work.route_or_queue(&mut current, route).await?;
         work.feed(&agent.id, FeedKind::ChatTransferred, Some(&current), data)
             .await?;
-        let customer = work.customer_name(&current).await?;
-        work.push(
-            &agent.id,
-            NotificationKind::MissedChat,
-            Some(&current),
-            PushText::Worded(
-                PushWording {
-                    title: Wording::MissedChatFrom { customer },
-                    body: Some(Wording::MissedChatExplained),
-                },
-                "",
-            ),
-            std::time::Duration::ZERO,
-        )
+        work.record(DomainEvent::AcceptanceMissed {
+            chat: current.clone(),
+            agent_id: agent.id.clone(),
+        })
         .await?;
         self.finish(work).await
     }
