@@ -29,7 +29,8 @@ mod timers;
 mod unit_of_work;
 mod visitors;
 
-use std::collections::HashMap;
+pub use queue::QueueAnnouncer;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -143,8 +144,10 @@ pub struct ChatService {
     /// Rung when a change queued pushes.
     push_wake: Arc<tokio::sync::Notify>,
     /// Organizations whose queue changed and is about to be announced, with the chats that
-    /// joined it meanwhile.
-    pending_queue_announcements: Arc<std::sync::Mutex<HashMap<String, Vec<String>>>>,
+    /// joined it meanwhile; the [`QueueAnnouncer`] takes them.
+    pending_queue_announcements: Arc<queue::PendingAnnouncements>,
+    /// Rings the [`QueueAnnouncer`] when a queue changed.
+    queue_wake: Arc<tokio::sync::Notify>,
 }
 
 impl ChatService {
@@ -161,6 +164,7 @@ impl ChatService {
             bus,
             push_wake,
             pending_queue_announcements: Arc::default(),
+            queue_wake: Arc::default(),
             visitor_sessions: per_minute(limits.visitor_sessions_per_minute),
             customer_messages: per_minute(limits.messages_per_minute),
             customer_typing: per_minute(limits.typing_per_minute),

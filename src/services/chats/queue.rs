@@ -1,9 +1,13 @@
 //! Routing and the queue: the one rule that gives a chat to an agent or queues it (used by new
 //! chats, group transfers, the queue drain, missed acceptances, auto-transfers and deactivated
-//! agents' chats), assigning and enqueuing, and telling customers their place and wait.
+//! agents' chats), assigning and enqueuing, and telling customers their place and wait (the
+//! [`QueueAnnouncer`] worker).
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use tokio::sync::{Notify, watch};
 
 use super::events::DomainEvent;
 use super::unit_of_work::UnitOfWork;
@@ -239,36 +243,70 @@ impl UnitOfWork {
     }
 }
 
+/// Organizations whose queue changed and waits to be announced, each with the chats that
+/// joined it meanwhile.
+pub(super) type PendingAnnouncements = Mutex<HashMap<String, (Organization, Vec<String>)>>;
+
+/// Announces queues that changed: every queued customer hears their place and wait, agents
+/// the queue's shape. Changes gather for a moment before one announcement, so a burst of a
+/// thousand chats costs one announcement per organization, not a thousand. Spawned beside
+/// the timers; the chat service rings it after each commit that changed a queue.
+pub struct QueueAnnouncer {
+    store: Arc<dyn Database>,
+    bus: Arc<dyn EventBus>,
+    pending: Arc<PendingAnnouncements>,
+    wake: Arc<Notify>,
+}
+
+impl QueueAnnouncer {
+    /// Announces changed queues until `shutdown` says stop.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                () = self.wake.notified() => {}
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                () = tokio::time::sleep(QUEUE_ANNOUNCEMENT_DELAY) => {}
+            }
+            let due = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|p| p.into_inner()));
+            for (org, joined) in due.into_values() {
+                if let Err(err) =
+                    announce_queue(self.store.as_ref(), self.bus.as_ref(), &org, joined).await
+                {
+                    tracing::warn!(error = %err, "could not announce the queue");
+                }
+            }
+        }
+    }
+}
+
 impl ChatService {
-    /// Announces the organization's queue shortly, once for every change made meanwhile:
-    /// a burst of a thousand chats costs one announcement, not a thousand.
+    /// The worker that announces queue changes for this service; run it once per node.
+    pub fn queue_announcer(&self) -> QueueAnnouncer {
+        QueueAnnouncer {
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            pending: self.pending_queue_announcements.clone(),
+            wake: self.queue_wake.clone(),
+        }
+    }
+
+    /// Asks the [`QueueAnnouncer`] to announce the organization's queue, with `joined` among
+    /// the chats that joined it since the last announcement.
     pub(super) fn queue_changed(&self, org: &Organization, joined: Option<String>) {
         let mut pending = self
             .pending_queue_announcements
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(joined_so_far) = pending.get_mut(&org.id) {
-            joined_so_far.extend(joined);
-            return;
-        }
-        pending.insert(org.id.clone(), joined.into_iter().collect());
-        let (store, bus, pending) = (
-            self.store.clone(),
-            self.bus.clone(),
-            self.pending_queue_announcements.clone(),
-        );
-        let org = org.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(QUEUE_ANNOUNCEMENT_DELAY).await;
-            let joined = pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&org.id)
-                .unwrap_or_default();
-            if let Err(err) = announce_queue(store.as_ref(), bus.as_ref(), &org, joined).await {
-                tracing::warn!(error = %err, "could not announce the queue");
-            }
-        });
+        let (latest, joined_so_far) = pending
+            .entry(org.id.clone())
+            .or_insert_with(|| (org.clone(), Vec::new()));
+        *latest = org.clone();
+        joined_so_far.extend(joined);
+        drop(pending);
+        self.queue_wake.notify_one();
     }
 
     /// The queue with places and estimated waits.
