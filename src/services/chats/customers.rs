@@ -167,7 +167,7 @@ impl ChatService {
             .await?;
         for agent in &recipients {
             work.feed(
-                &agent,
+                agent,
                 FeedKind::OfflineMessageReceived,
                 None,
                 FeedData {
