@@ -102,6 +102,26 @@ pub enum Wording {
     TooManyVisitorRequests,
     /// A transfer to an agent nobody can reach.
     AgentUnavailable { agent: String },
+    /// Someone took the queued chat first.
+    NoLongerQueued,
+    /// Only a chat's agent or a supervisor transfers it.
+    TransferNotYours,
+    /// Only active chats are transferred; `status` is the chat's, in lower case.
+    TransferNotActive { status: String },
+    /// A transfer to a deactivated agent.
+    AgentDeactivated,
+    /// A transfer to the agent who has the chat.
+    AlreadyTheirs,
+    /// The chat is closed.
+    ChatClosed,
+    /// Closing a closed chat.
+    AlreadyClosed,
+    /// An agent acting in a queued chat they have not taken.
+    TakeItFirst,
+    /// An agent acting in a chat they have not joined.
+    JoinItFirst,
+    /// Typing in a chat that is not the agent's.
+    TypingNotYours,
 }
 
 impl Wording {
@@ -198,6 +218,18 @@ impl Wording {
             SendingTooFast => "you are sending messages too fast; wait a moment".into(),
             TypingTooFast => "typing notices come too fast; send at most one a second".into(),
             TooManyVisitorRequests => "too many requests from this visitor; wait a moment".into(),
+            NoLongerQueued => "the chat is no longer waiting in the queue".into(),
+            TransferNotYours => "only the chat's agent or a supervisor may transfer it".into(),
+            TransferNotActive { status } => {
+                format!("only active chats can be transferred; this one is {status}")
+            }
+            AgentDeactivated => "that agent is deactivated".into(),
+            AlreadyTheirs => "the chat is already theirs".into(),
+            ChatClosed => "the chat is closed".into(),
+            AlreadyClosed => "the chat is already closed".into(),
+            TakeItFirst => "this chat is not yours: take it from the queue first".into(),
+            JoinItFirst => "this chat is not yours: join it first".into(),
+            TypingNotYours => "only the chat's agents may type in it".into(),
             AgentUnavailable { agent } => format!(
                 "{agent} is not available: they have no app open and no phone to reach; choose \
                  someone else, transfer to a group, or (supervisors and admins) force it"

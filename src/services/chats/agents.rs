@@ -75,9 +75,7 @@ impl ChatService {
             return Err(Error::NotFound("no such chat".into()));
         }
         if chat.status != ChatStatus::Queued {
-            return Err(Error::Conflict(
-                "the chat is no longer waiting in the queue".into(),
-            ));
+            return Err(Error::Conflict(Wording::NoLongerQueued.text()));
         }
         let data = FeedData {
             reason: Some(Wording::ReasonTakenFromQueue.text()),
@@ -119,17 +117,15 @@ impl ChatService {
                     .participated(&chat.id, &principal.agent.id)
                     .await?,
             ) {
-                return Err(Error::Forbidden(
-                    "only the chat's agent or a supervisor may transfer it".into(),
-                ));
+                return Err(Error::Forbidden(Wording::TransferNotYours.text()));
             }
             return Err(Error::NotFound("no such chat".into()));
         }
         if chat.status != ChatStatus::Active {
-            return Err(Error::Conflict(format!(
-                "only active chats can be transferred; this one is {}",
-                chat.status.as_str().to_lowercase()
-            )));
+            let status = chat.status.as_str().to_lowercase();
+            return Err(Error::Conflict(
+                Wording::TransferNotActive { status }.text(),
+            ));
         }
         let from = chat.assignee_id.clone();
         let from_name = principal.agent.name.clone();
@@ -157,10 +153,10 @@ impl ChatService {
                     .await
                     .map_err(|err| not_found(err, "agent"))?;
                 if !agent.active {
-                    return Err(Error::BadUserInput("that agent is deactivated".into()));
+                    return Err(Error::BadUserInput(Wording::AgentDeactivated.text()));
                 }
                 if from.as_deref() == Some(agent.id.as_str()) {
-                    return Err(Error::BadUserInput("the chat is already theirs".into()));
+                    return Err(Error::BadUserInput(Wording::AlreadyTheirs.text()));
                 }
                 let available = agent.routing_status != RoutingStatus::Offline
                     && work.tx.agent_reachable(&agent.id, work.now).await?;
@@ -336,7 +332,7 @@ impl ChatService {
             return Err(Error::NotFound("no such chat".into()));
         }
         if chat.status == ChatStatus::Closed {
-            return Err(Error::Conflict("the chat is closed".into()));
+            return Err(Error::Conflict(Wording::ChatClosed.text()));
         }
         work.tx
             .add_participant(

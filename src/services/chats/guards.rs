@@ -34,12 +34,12 @@ impl ChatService {
             return Ok(());
         }
         if domain::can_view_chat(&principal.agent, chat, false) {
-            let hint = if chat.status == ChatStatus::Queued {
-                "take it from the queue first"
+            let what_first = if chat.status == ChatStatus::Queued {
+                Wording::TakeItFirst
             } else {
-                "join it first"
+                Wording::JoinItFirst
             };
-            return Err(Error::Forbidden(format!("this chat is not yours: {hint}")));
+            return Err(Error::Forbidden(what_first.text()));
         }
         Err(Error::NotFound("no such chat".into()))
     }

@@ -71,7 +71,7 @@ impl ChatService {
             return Ok(existing);
         }
         if chat.status == ChatStatus::Closed {
-            return Err(Error::Conflict("the chat is closed".into()));
+            return Err(Error::Conflict(Wording::ChatClosed.text()));
         }
         let now = work.now;
         let attention_changed = chat.record_message(author_kind, now);
@@ -139,9 +139,7 @@ impl ChatService {
                         .participated(&chat.id, &principal.agent.id)
                         .await?
                 {
-                    return Err(Error::Forbidden(
-                        "only the chat's agents may type in it".into(),
-                    ));
+                    return Err(Error::Forbidden(Wording::TypingNotYours.text()));
                 }
                 if chat.assignee_id.as_deref() == Some(principal.agent.id.as_str()) {
                     self.store
@@ -198,7 +196,7 @@ impl ChatService {
             }
         };
         if chat.status == ChatStatus::Closed {
-            return Err(Error::Conflict("the chat is already closed".into()));
+            return Err(Error::Conflict(Wording::AlreadyClosed.text()));
         }
         close(&mut work, &mut chat, who).await?;
         work.drain_queue().await?;
