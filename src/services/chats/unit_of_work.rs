@@ -1,7 +1,7 @@
 //! The unit of work every chat use case runs in: one transaction that first locks the
 //! organization, and what the change tells others. Feed and transcript entries and push jobs
 //! are written in the transaction; bus announcements wait for the commit, so nobody hears of
-//! a change that rolled back.
+//! a change that rolled back. Use cases record what happened as domain events (`events`).
 
 use std::collections::HashMap;
 
@@ -32,8 +32,10 @@ pub(super) struct UnitOfWork {
     pub(super) org: Organization,
     /// The one time the whole change is stamped with.
     pub(super) now: DateTime<Utc>,
+    /// Feed and transcript entries and what the bus publisher made of the events, in the
+    /// order they happened: published once the change commits.
     announcements: Vec<(Topic, BusEvent)>,
-    /// Whether the queue changed, so positions must be announced.
+    /// Whether the queue changed, so the queue announcer must tell positions again.
     pub(super) queue_changed: bool,
     /// A chat that just joined the queue.
     pub(super) joined_queue: Option<String>,
