@@ -160,6 +160,12 @@ impl App {
             }
             .run(timers_stopped.clone()),
         );
+        let queue_announcer = tokio::spawn(
+            self.services
+                .chats
+                .queue_announcer()
+                .run(timers_stopped.clone()),
+        );
         let access = tokio::spawn(
             services::presence::AccessWatch {
                 store: store.clone(),
@@ -190,6 +196,7 @@ impl App {
         .await;
         let _ = stop_timers.send(true);
         let _ = timers.await;
+        let _ = queue_announcer.await;
         let _ = access.await;
         let _ = pushes.await;
         store.close().await;

@@ -1,7 +1,10 @@
 //! Pure types and rules of the live-chat domain: no I/O, no async, no storage types.
 //!
 //! Everything here is used by every other layer and uses none of them, so the rules are
-//! unit-tested where they live.
+//! unit-tested where they live: `chat` (chats, transcripts, feeds, timers' conditions),
+//! `lifecycle` (the chat's transitions), `routing` (who gets the next chat), `settings`
+//! (organization settings, chat limits, who is routable), `push`, `validation`, and `copy` (every sentence a
+//! person reads).
 
 /// An enum stored and sent as its SCREAMING_SNAKE_CASE spelling.
 macro_rules! string_enum {
@@ -27,13 +30,18 @@ macro_rules! string_enum {
 }
 
 mod chat;
+mod copy;
+mod lifecycle;
 mod push;
 mod routing;
+mod settings;
 mod validation;
 
 pub use chat::*;
+pub use copy::{DEFAULT_LOCALE, Wording};
 pub use push::*;
 pub use routing::{RoutingCandidate, choose_agent};
+pub use settings::SettingsUpdate;
 
 pub use validation::{ValidationError, normalize_email, validate_name, validate_password};
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_protocol::push_data;
 
 use super::chat::truncate_chars;
+use super::copy::Wording;
 
 /// The most a push payload may weigh: APNs takes 4 KB, FCM 4 KB of data.
 pub const MAX_PAYLOAD_BYTES: usize = 4096;
@@ -129,6 +130,18 @@ pub struct PushMessage {
     pub collapse_key: String,
     /// Groups notifications by chat (APNs thread-id).
     pub thread_id: Option<String>,
+    /// What the title and body say before rendering, so the push is worded in the device's
+    /// locale when it is sent; `title` and `body` hold the default locale's rendering.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wording: Option<PushWording>,
+}
+
+/// A push's title and, unless it quotes a customer, its body, as [`Wording`]s.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushWording {
+    pub title: Wording,
+    /// `None` keeps the body as written (a customer's message).
+    pub body: Option<Wording>,
 }
 
 impl PushMessage {
@@ -165,7 +178,37 @@ impl PushMessage {
             // APNs collapse ids are at most 64 bytes; UUIDs leave room.
             collapse_key: truncate_chars(&collapse_key, 64).to_owned(),
             thread_id: chat_id.map(str::to_owned),
+            wording: None,
         }
+    }
+
+    /// A push whose title (and body, when given) is `wording`: rendered in the default
+    /// locale now, and again in the device's locale when sent.
+    pub fn worded(
+        kind: NotificationKind,
+        wording: PushWording,
+        body: &str,
+        organization_id: &str,
+        chat_id: Option<&str>,
+        cursor: Option<&str>,
+    ) -> PushMessage {
+        let mut message = PushMessage::new(kind, "", body, organization_id, chat_id, cursor);
+        message.wording = Some(wording);
+        message.localized(None)
+    }
+
+    /// This push worded in `locale` (the default locale when `None`). Pushes without a
+    /// wording stay as they are.
+    pub fn localized(&self, locale: Option<&str>) -> PushMessage {
+        let mut message = self.clone();
+        if let Some(wording) = &self.wording {
+            let locale = locale.unwrap_or(super::copy::DEFAULT_LOCALE);
+            message.title = truncate_chars(&wording.title.render(locale), 80).to_owned();
+            if let Some(body) = &wording.body {
+                message.body = preview(&body.render(locale));
+            }
+        }
+        message
     }
 
     /// The size of the message once encoded, a bound on any provider's payload.
@@ -294,5 +337,32 @@ mod tests {
             retry_delay(10, Some(Duration::from_secs(60)), 1.0),
             Duration::from_secs(600)
         );
+    }
+
+    #[test]
+    fn a_worded_push_is_rendered_again_in_the_devices_locale_and_keeps_quoted_bodies() {
+        let message = PushMessage::worded(
+            NotificationKind::NewChat,
+            PushWording {
+                title: Wording::NewChatFrom {
+                    customer: "Bo".into(),
+                },
+                body: None,
+            },
+            "Where is my  parcel?",
+            "org",
+            Some("chat"),
+            None,
+        );
+        assert_eq!(message.title, "New chat from Bo");
+        assert_eq!(message.body, "Where is my parcel?");
+        let stored: PushMessage =
+            serde_json::from_str(&serde_json::to_string(&message).unwrap()).unwrap();
+        let sent = stored.localized(Some("de-DE"));
+        assert_eq!(
+            sent.title, "New chat from Bo",
+            "English until there is German"
+        );
+        assert_eq!(sent.body, "Where is my parcel?");
     }
 }

@@ -97,9 +97,12 @@ impl PushWorker {
             return;
         }
         let badge = self.store.unread_chats(&job.agent_id).await.unwrap_or(0);
+        // Worded now, in the device's language: the job may have waited, and the agent may
+        // have changed it since.
+        let message = job.message.localized(device.locale.as_deref());
         let outcome = self
             .senders
-            .send(&device, &job.message, u32::try_from(badge).unwrap_or(0))
+            .send(&device, &message, u32::try_from(badge).unwrap_or(0))
             .await;
         let now = domain::now();
         match outcome {

@@ -19,7 +19,7 @@ use tokio::sync::OnceCell;
 use crate::bus::{BusEvent, EventBus, Topic};
 use crate::domain::{self, Agent, Organization, Role, RoutingStatus};
 use crate::error::{Error, Result};
-use crate::services::rate_limit::FailureLimiter;
+use crate::services::rate_limit::RateLimiter;
 use crate::store::{Database, NewAgent, NewRefreshToken, RefreshOutcome};
 
 /// The window in which failed logins are counted.
@@ -140,9 +140,9 @@ pub struct AuthService {
     access_token_ttl: Duration,
     refresh_token_ttl: Duration,
     allow_signup: bool,
-    failures_per_account: FailureLimiter,
-    failures_per_address: FailureLimiter,
-    signups_per_address: FailureLimiter,
+    failures_per_account: RateLimiter,
+    failures_per_address: RateLimiter,
+    signups_per_address: RateLimiter,
     /// A real hash checked when the email is unknown, so that both cases take the same time.
     decoy_hash: OnceCell<String>,
 }
@@ -174,15 +174,15 @@ impl AuthService {
             access_token_ttl: settings.access_token_ttl,
             refresh_token_ttl: settings.refresh_token_ttl,
             allow_signup: settings.allow_signup,
-            failures_per_account: FailureLimiter::new(
+            failures_per_account: RateLimiter::new(
                 settings.login_failures_per_account,
                 LOGIN_FAILURE_WINDOW,
             ),
-            failures_per_address: FailureLimiter::new(
+            failures_per_address: RateLimiter::new(
                 settings.login_failures_per_address,
                 LOGIN_FAILURE_WINDOW,
             ),
-            signups_per_address: FailureLimiter::new(
+            signups_per_address: RateLimiter::new(
                 SIGNUPS_PER_ADDRESS_PER_HOUR,
                 Duration::from_secs(3600),
             ),

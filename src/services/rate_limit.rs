@@ -1,5 +1,6 @@
-//! Counting failures per key (an account, a client address) in fixed windows, to slow down
-//! password guessing. Counters live in memory: each node of a cluster counts on its own.
+//! Counting attempts per key (an account, a client address, a customer) in fixed windows:
+//! failed logins that slow down password guessing, and the per-minute budgets of customers.
+//! Counters live in memory: each node of a cluster counts on its own.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,8 +9,8 @@ use std::time::{Duration, Instant};
 /// Above this many keys, expired windows are swept on the next write.
 const SWEEP_ABOVE: usize = 10_000;
 
-/// Refuses a key after `limit` failures within `window`, until the window ends.
-pub struct FailureLimiter {
+/// Refuses a key after `limit` attempts within `window`, until the window ends.
+pub struct RateLimiter {
     limit: u32,
     window: Duration,
     windows: Mutex<HashMap<String, Window>>,
@@ -17,13 +18,13 @@ pub struct FailureLimiter {
 
 struct Window {
     started: Instant,
-    failures: u32,
+    attempts: u32,
 }
 
-impl FailureLimiter {
-    /// A limiter allowing `limit` failures per `window`.
+impl RateLimiter {
+    /// A limiter allowing `limit` attempts per `window`.
     pub fn new(limit: u32, window: Duration) -> Self {
-        FailureLimiter {
+        RateLimiter {
             limit,
             window,
             windows: Mutex::new(HashMap::new()),
@@ -33,7 +34,7 @@ impl FailureLimiter {
     /// Counts one attempt unless `key` has used up its budget, in one step under the lock:
     /// requests that arrive together cannot all pass a check before any of them is counted.
     /// `Err(wait)` says how long until the key may try again. A success may
-    /// [`FailureLimiter::refund`] its attempt.
+    /// [`RateLimiter::refund`] its attempt.
     pub fn acquire(&self, key: &str) -> Result<(), Duration> {
         let mut windows = self
             .windows
@@ -45,33 +46,33 @@ impl FailureLimiter {
         let now = Instant::now();
         let window = windows.entry(key.to_owned()).or_insert(Window {
             started: now,
-            failures: 0,
+            attempts: 0,
         });
         if window.started.elapsed() >= self.window {
             *window = Window {
                 started: now,
-                failures: 0,
+                attempts: 0,
             };
         }
-        if window.failures >= self.limit {
+        if window.attempts >= self.limit {
             return Err(self.window.saturating_sub(window.started.elapsed()));
         }
-        window.failures += 1;
+        window.attempts += 1;
         Ok(())
     }
 
-    /// Gives back one attempt counted by [`FailureLimiter::acquire`].
+    /// Gives back one attempt counted by [`RateLimiter::acquire`].
     pub fn refund(&self, key: &str) {
         let mut windows = self
             .windows
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(window) = windows.get_mut(key) {
-            window.failures = window.failures.saturating_sub(1);
+            window.attempts = window.attempts.saturating_sub(1);
         }
     }
 
-    /// Forgets the failures of `key`, after a success.
+    /// Forgets the attempts of `key`, after a success.
     pub fn clear(&self, key: &str) {
         self.windows
             .lock()
@@ -86,7 +87,7 @@ mod tests {
 
     #[test]
     fn refuses_after_the_limit_until_the_window_ends() {
-        let limiter = FailureLimiter::new(2, Duration::from_millis(50));
+        let limiter = RateLimiter::new(2, Duration::from_millis(50));
         assert!(limiter.acquire("k").is_ok());
         assert!(limiter.acquire("k").is_ok());
         let wait = limiter.acquire("k").unwrap_err();
@@ -98,7 +99,7 @@ mod tests {
 
     #[test]
     fn acquire_counts_and_refuses_in_one_step() {
-        let limiter = std::sync::Arc::new(FailureLimiter::new(5, Duration::from_secs(60)));
+        let limiter = std::sync::Arc::new(RateLimiter::new(5, Duration::from_secs(60)));
         let threads: Vec<_> = (0..20)
             .map(|_| {
                 let limiter = limiter.clone();
@@ -119,7 +120,7 @@ mod tests {
 
     #[test]
     fn a_success_clears_the_count() {
-        let limiter = FailureLimiter::new(1, Duration::from_secs(60));
+        let limiter = RateLimiter::new(1, Duration::from_secs(60));
         assert!(limiter.acquire("k").is_ok());
         assert!(limiter.acquire("k").is_err());
         limiter.clear("k");

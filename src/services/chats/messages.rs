@@ -1,0 +1,227 @@
+//! What both sides do in a chat: send messages, type, and close it.
+
+use super::events::DomainEvent;
+use super::unit_of_work::UnitOfWork;
+use super::{ChatService, message_text, new_event, not_found, organization_of};
+use crate::bus::{BusEvent, Topic, Typing};
+use crate::domain::{
+    self, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatStatus, FeedData, FeedKind, Wording,
+};
+use crate::error::{Error, Result};
+use crate::services::auth::Caller;
+
+impl ChatService {
+    /// Sends a message in a chat. The same client id twice returns the first message.
+    pub async fn send_message(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        text: &str,
+        client_id: Option<&str>,
+    ) -> Result<ChatEvent> {
+        let text = message_text(text)?;
+        let client_id = match client_id.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(c) if c.chars().count() > domain::MAX_CLIENT_ID_CHARS => {
+                return Err(Error::BadUserInput(format!(
+                    "clientId must be at most {} characters",
+                    domain::MAX_CLIENT_ID_CHARS
+                )));
+            }
+            other => other.map(str::to_owned),
+        };
+        // The customer's name is read before the transaction: the single SQLite writer should
+        // not wait on a read it does not need.
+        let customer_name = match caller {
+            Caller::Customer(customer) => {
+                self.limit_customer(customer)?;
+                let customer = self
+                    .store
+                    .customer(&customer.organization_id, &customer.customer_id)
+                    .await?;
+                customer.name
+            }
+            Caller::Agent(_) => None,
+        };
+        let mut work = self.begin(organization_of(caller)).await?;
+        let mut chat = work.chat(chat_id).await?;
+        let (author_kind, author_id, author_name) = match caller {
+            Caller::Customer(customer) => {
+                if chat.customer_id != customer.customer_id {
+                    return Err(Error::NotFound("no such chat".into()));
+                }
+                let name = customer_name.unwrap_or_else(|| Wording::Customer.text());
+                (AuthorKind::Customer, customer.customer_id.clone(), name)
+            }
+            Caller::Agent(principal) => {
+                self.require_participant(&mut work, principal, &chat)
+                    .await?;
+                (
+                    AuthorKind::Agent,
+                    principal.agent.id.clone(),
+                    principal.agent.name.clone(),
+                )
+            }
+        };
+        if let Some(client_id) = &client_id
+            && let Some(existing) = work
+                .tx
+                .message_by_client_id(&chat.id, &author_id, client_id)
+                .await?
+        {
+            return Ok(existing);
+        }
+        if chat.status == ChatStatus::Closed {
+            return Err(Error::Conflict(Wording::ChatClosed.text()));
+        }
+        let now = work.now;
+        let attention_changed = chat.record_message(author_kind, now);
+        work.tx.update_chat(&chat).await?;
+        let event = new_event(
+            &chat,
+            ChatEventKind::Message,
+            author_kind,
+            Some((&author_id, &author_name)),
+            client_id,
+            text,
+            now,
+        );
+        let stored = work.append(&chat, event).await?;
+        if attention_changed {
+            self.attention_changed(&mut work, &chat).await?;
+        }
+        work.record(DomainEvent::MessageAdded {
+            chat: chat.clone(),
+            entry: stored.clone(),
+        })
+        .await?;
+        self.finish(work).await?;
+        Ok(stored)
+    }
+
+    /// Typing indicators: the customer's draft is the agents' sneak peek; an agent's typing
+    /// reaches the customer without any draft.
+    pub async fn set_typing(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        is_typing: bool,
+        draft: Option<&str>,
+    ) -> Result<()> {
+        if let Caller::Customer(customer) = caller {
+            self.limit_customer_typing(customer)?;
+        }
+        let chat = self
+            .store
+            .chat(organization_of(caller), chat_id)
+            .await
+            .map_err(|err| not_found(err, "chat"))?;
+        let now = domain::now();
+        let typing = match caller {
+            Caller::Customer(customer) => {
+                if chat.customer_id != customer.customer_id {
+                    return Err(Error::NotFound("no such chat".into()));
+                }
+                self.store.touch_customer_activity(&chat.id, now).await?;
+                Typing {
+                    chat_id: chat.id.clone(),
+                    author_kind: AuthorKind::Customer,
+                    author_id: customer.customer_id.clone(),
+                    is_typing,
+                    draft: draft
+                        .filter(|_| is_typing)
+                        .map(|d| domain::truncate_chars(d, domain::MAX_DRAFT_CHARS).to_owned()),
+                }
+            }
+            Caller::Agent(principal) => {
+                if chat.assignee_id.as_deref() != Some(principal.agent.id.as_str())
+                    && !self
+                        .store
+                        .participated(&chat.id, &principal.agent.id)
+                        .await?
+                {
+                    return Err(Error::Forbidden(Wording::TypingNotYours.text()));
+                }
+                if chat.assignee_id.as_deref() == Some(principal.agent.id.as_str()) {
+                    self.store
+                        .set_agent_typing(&chat.id, is_typing, now)
+                        .await?;
+                }
+                Typing {
+                    chat_id: chat.id.clone(),
+                    author_kind: AuthorKind::Agent,
+                    author_id: principal.agent.id.clone(),
+                    is_typing,
+                    draft: None,
+                }
+            }
+        };
+        if chat.status == ChatStatus::Closed {
+            return Ok(());
+        }
+        if typing.author_kind == AuthorKind::Customer
+            && let Some(assignee) = &chat.assignee_id
+        {
+            self.bus.publish(
+                Topic::Agent(assignee.clone()),
+                BusEvent::Typing(typing.clone()),
+            );
+        }
+        self.bus
+            .publish(Topic::Chat(chat.id.clone()), BusEvent::Typing(typing));
+        Ok(())
+    }
+
+    /// Closes a chat: its customer, its agents or an admin may.
+    pub async fn close_chat(&self, caller: &Caller, chat_id: &str) -> Result<Chat> {
+        if let Caller::Customer(customer) = caller {
+            self.limit_customer_action(customer)?;
+        }
+        let mut work = self.begin(organization_of(caller)).await?;
+        let mut chat = work.chat(chat_id).await?;
+        let who = match caller {
+            Caller::Customer(customer) => {
+                if chat.customer_id != customer.customer_id {
+                    return Err(Error::NotFound("no such chat".into()));
+                }
+                Wording::CustomerLeft
+            }
+            Caller::Agent(principal) => {
+                if !principal.role().is_admin() {
+                    self.require_participant(&mut work, principal, &chat)
+                        .await?;
+                }
+                Wording::ClosedBy {
+                    agent: principal.agent.name.clone(),
+                }
+            }
+        };
+        if chat.status == ChatStatus::Closed {
+            return Err(Error::Conflict(Wording::AlreadyClosed.text()));
+        }
+        close(&mut work, &mut chat, who).await?;
+        work.drain_queue().await?;
+        self.finish(work).await?;
+        Ok(chat)
+    }
+}
+
+/// Closes `chat` with `text` in its transcript; its agents hear it in their feeds.
+pub(super) async fn close(work: &mut UnitOfWork, chat: &mut Chat, text: Wording) -> Result<()> {
+    let was_queued = chat.close(work.now);
+    work.tx.update_chat(chat).await?;
+    work.system(chat, ChatEventKind::ChatClosed, text).await?;
+    for agent in work.watchers(chat).await? {
+        work.feed(
+            &agent,
+            FeedKind::ChatClosed,
+            Some(chat),
+            FeedData::default(),
+        )
+        .await?;
+    }
+    work.record(DomainEvent::Closed {
+        chat: chat.clone(),
+        was_queued,
+    })
+    .await
+}

@@ -1,0 +1,265 @@
+//! The unit of work every chat use case runs in: one transaction that first locks the
+//! organization, and what the change tells others. Feed and transcript entries and push jobs
+//! are written in the transaction; bus announcements wait for the commit, so nobody hears of
+//! a change that rolled back. Use cases record what happened as domain events (`events`).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+
+use super::{ChatService, new_event, not_found};
+use crate::bus::{BusEvent, Topic};
+use crate::domain::{
+    self, AuthorKind, Chat, ChatEvent, ChatEventKind, FeedData, FeedKind, NotificationKind,
+    Organization, PushJob, PushJobStatus, PushMessage, PushWording, RoutingCandidate, Wording,
+};
+use crate::error::Result;
+use crate::store::{ChatTx, NewChatEvent, ParticipantRole};
+
+/// What a push says.
+pub(super) enum PushText<'a> {
+    /// Worded when sent, in the device's locale; the `&str` is the body where the wording
+    /// has none (a customer's message, previewed).
+    Worded(PushWording, &'a str),
+    /// Said as given: a customer's name and message.
+    Quoted { title: &'a str, body: &'a str },
+}
+
+/// One change in progress: its transaction and what to announce after the commit.
+pub(super) struct UnitOfWork {
+    pub(super) tx: Box<dyn ChatTx>,
+    /// The organization, locked for the whole change.
+    pub(super) org: Organization,
+    /// The one time the whole change is stamped with.
+    pub(super) now: DateTime<Utc>,
+    /// Feed and transcript entries and what the bus publisher made of the events, in the
+    /// order they happened: published once the change commits.
+    announcements: Vec<(Topic, BusEvent)>,
+    /// Whether the queue changed, so the queue announcer must tell positions again.
+    pub(super) queue_changed: bool,
+    /// A chat that just joined the queue.
+    pub(super) joined_queue: Option<String>,
+    /// Whether pushes were queued, so the push worker must wake up.
+    pushes_queued: bool,
+    /// The last feed cursor given to each agent in this change, for pushes to carry.
+    pub(super) feed_cursors: HashMap<String, i64>,
+    /// Routing candidates per group while the queue drains: read once per group, and kept
+    /// up to date as chats are assigned, so a long queue costs one read per group.
+    pub(super) drain_candidates: Option<HashMap<Option<String>, Vec<RoutingCandidate>>>,
+}
+
+impl UnitOfWork {
+    /// Appends a transcript entry and tells the chat's agents through their feeds.
+    pub(super) async fn append(&mut self, chat: &Chat, event: NewChatEvent) -> Result<ChatEvent> {
+        let stored = self.tx.append_event(&event).await?;
+        for agent_id in self.watchers(chat).await? {
+            let entry = self
+                .tx
+                .append_feed(
+                    &agent_id,
+                    FeedKind::MessageAdded,
+                    Some(&chat.id),
+                    Some(&stored),
+                    &FeedData::default(),
+                    self.now,
+                )
+                .await?;
+            self.feed_cursors.insert(agent_id.clone(), entry.seq);
+            self.announce(Topic::Agent(agent_id), BusEvent::Feed(Box::new(entry)));
+        }
+        self.announce(
+            Topic::Chat(chat.id.clone()),
+            BusEvent::Transcript(stored.clone()),
+        );
+        Ok(stored)
+    }
+
+    /// A system entry everybody sees.
+    pub(super) async fn system(
+        &mut self,
+        chat: &Chat,
+        kind: ChatEventKind,
+        wording: Wording,
+    ) -> Result<ChatEvent> {
+        let text = wording.text();
+        let event = new_event(chat, kind, AuthorKind::System, None, None, text, self.now);
+        self.append(chat, event).await
+    }
+
+    /// Adds an entry to one agent's feed.
+    pub(super) async fn feed(
+        &mut self,
+        agent_id: &str,
+        kind: FeedKind,
+        chat: Option<&Chat>,
+        data: FeedData,
+    ) -> Result<()> {
+        let entry = self
+            .tx
+            .append_feed(
+                agent_id,
+                kind,
+                chat.map(|c| c.id.as_str()),
+                None,
+                &data,
+                self.now,
+            )
+            .await?;
+        self.feed_cursors.insert(agent_id.to_owned(), entry.seq);
+        self.announce(
+            Topic::Agent(agent_id.to_owned()),
+            BusEvent::Feed(Box::new(entry)),
+        );
+        Ok(())
+    }
+
+    /// Queues a push of `kind` to each of the agent's devices that takes it, due after
+    /// `delay`, in this transaction: it goes out if and only if the change commits. The push
+    /// says `text`.
+    pub(super) async fn push(
+        &mut self,
+        agent_id: &str,
+        kind: NotificationKind,
+        chat: Option<&Chat>,
+        text: PushText<'_>,
+        delay: std::time::Duration,
+    ) -> Result<()> {
+        let devices = self.tx.push_targets(agent_id, kind).await?;
+        if devices.is_empty() {
+            return Ok(());
+        }
+        let cursor = self.feed_cursors.get(agent_id).map(i64::to_string);
+        let chat_id = chat.map(|c| c.id.as_str());
+        let message = match text {
+            PushText::Worded(wording, body) => PushMessage::worded(
+                kind,
+                wording,
+                body,
+                &self.org.id,
+                chat_id,
+                cursor.as_deref(),
+            ),
+            PushText::Quoted { title, body } => {
+                PushMessage::new(kind, title, body, &self.org.id, chat_id, cursor.as_deref())
+            }
+        };
+        let due = self.now + chrono::Duration::from_std(delay).unwrap_or_default();
+        for device in devices {
+            let job = PushJob {
+                id: domain::new_id(),
+                device_id: device.id,
+                agent_id: agent_id.to_owned(),
+                organization_id: self.org.id.clone(),
+                kind,
+                chat_id: chat.map(|c| c.id.clone()),
+                message: message.clone(),
+                status: PushJobStatus::Pending,
+                attempts: 0,
+                next_attempt_at: due,
+                last_error: None,
+                created_at: self.now,
+            };
+            self.tx.insert_push_job(&job).await?;
+        }
+        self.pushes_queued = true;
+        Ok(())
+    }
+
+    /// The customer's name as pushes show it.
+    pub(super) async fn customer_name(&mut self, chat: &Chat) -> Result<String> {
+        Ok(self
+            .tx
+            .customer_name(&chat.customer_id)
+            .await?
+            .unwrap_or_else(|| Wording::SomeCustomer.text()))
+    }
+
+    /// The agents who hear a chat's events: its assignee, supervisors who joined, and the
+    /// supervisors of its group.
+    pub(super) async fn watchers(&mut self, chat: &Chat) -> Result<Vec<String>> {
+        let mut watchers: Vec<String> = chat.assignee_id.iter().cloned().collect();
+        for (agent, role) in self.tx.participants(&chat.id).await? {
+            if role == ParticipantRole::Supervisor && !watchers.contains(&agent) {
+                watchers.push(agent);
+            }
+        }
+        for agent in self
+            .tx
+            .supervisors(&chat.organization_id, chat.group_id.as_deref())
+            .await?
+        {
+            if !watchers.contains(&agent) {
+                watchers.push(agent);
+            }
+        }
+        Ok(watchers)
+    }
+
+    /// Publishes `event` on `topic` once the change commits.
+    pub(super) fn announce(&mut self, topic: Topic, event: BusEvent) {
+        self.announcements.push((topic, event));
+    }
+
+    /// The agents who had the chat before and handed it on: they never get it back.
+    pub(super) async fn previous_assignees(&mut self, chat_id: &str) -> Result<Vec<String>> {
+        Ok(self
+            .tx
+            .participants(chat_id)
+            .await?
+            .into_iter()
+            .filter(|(_, role)| *role == ParticipantRole::PreviousAssignee)
+            .map(|(agent, _)| agent)
+            .collect())
+    }
+
+    /// Loads a chat of this organization, as NOT_FOUND when there is none.
+    pub(super) async fn chat(&mut self, chat_id: &str) -> Result<Chat> {
+        self.tx
+            .chat(&self.org.id, chat_id)
+            .await
+            .map_err(|err| not_found(err, "chat"))
+    }
+}
+
+impl ChatService {
+    /// Opens a unit of work in the organization, locking it.
+    pub(super) async fn begin(&self, organization_id: &str) -> Result<UnitOfWork> {
+        let mut tx = self.store.begin().await?;
+        let org = tx.lock_organization(organization_id).await?;
+        Ok(UnitOfWork {
+            tx,
+            org,
+            now: domain::now(),
+            announcements: Vec::new(),
+            queue_changed: false,
+            joined_queue: None,
+            pushes_queued: false,
+            feed_cursors: HashMap::new(),
+            drain_candidates: None,
+        })
+    }
+
+    /// Commits, then wakes the push worker and announces what changed.
+    pub(super) async fn finish(&self, work: UnitOfWork) -> Result<()> {
+        let UnitOfWork {
+            tx,
+            org,
+            announcements,
+            queue_changed,
+            joined_queue,
+            pushes_queued,
+            ..
+        } = work;
+        tx.commit().await?;
+        if pushes_queued {
+            self.push_wake.notify_one();
+        }
+        for (topic, event) in announcements {
+            self.bus.publish(topic, event);
+        }
+        if queue_changed {
+            self.queue_changed(&org, joined_queue);
+        }
+        Ok(())
+    }
+}
