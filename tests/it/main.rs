@@ -7,6 +7,7 @@ mod support;
 mod accounts;
 mod auth;
 mod chat_access;
+mod chat_views;
 mod chats;
 mod cli;
 mod hardening_data;
