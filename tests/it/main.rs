@@ -10,6 +10,7 @@ mod chat_access;
 mod chat_views;
 mod chats;
 mod cli;
+mod coming_online;
 mod hardening_data;
 mod hardening_routing;
 mod http;
