@@ -114,8 +114,10 @@ impl App {
             .await
             .map_err(StartupError::Bootstrap)?;
         let senders = Arc::new(push_senders(&config)?);
-        let presence = services::presence::Presence::new(store.clone());
-        let push = services::push::PushService::new(store.clone());
+        let presence = services::presence::Presence::new(store.clone(), chats.clone());
+        let push = services::push::PushService::new(store.clone(), chats.clone());
+        let chat_views = services::ChatViews::new(store.clone(), chats.clone());
+        let health = services::Health::new(store.clone());
         let services = Arc::new(Services {
             store,
             bus,
@@ -124,6 +126,8 @@ impl App {
             chats,
             presence,
             push,
+            chat_views,
+            health,
         });
         let schema = graphql::schema(
             services.clone(),

@@ -1,27 +1,51 @@
 //! The GraphQL API: schema, per-request context, and the mapping from use-case errors to
 //! GraphQL errors with `extensions.code`.
+//!
+//! One module per feature (accounts, chats, events, push) holds its GraphQL types and its parts
+//! of the roots, merged here in the order the schema has always printed. Resolvers call
+//! services and the loaders, never the store or the bus.
 
-mod chat_types;
+mod accounts;
+mod chats;
 mod errors;
+mod events;
 pub mod limits;
-mod mutation;
-mod query;
-mod subscription;
+mod loaders;
+mod push;
 mod text_input;
-mod types;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use async_graphql::{Context, Schema, SchemaBuilder};
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
 use crate::error::Error;
 use crate::services::{Caller, CustomerPrincipal, Principal, Services};
 
 pub use errors::{ApiError, ApiResult, REQUEST_ERROR_CODES, finalize_errors};
-pub use mutation::MutationRoot;
-pub use query::QueryRoot;
-pub use subscription::SubscriptionRoot;
+
+/// The root of queries.
+#[derive(MergedObject, Default)]
+pub struct QueryRoot(
+    accounts::MeQuery,
+    events::EventsQuery,
+    accounts::AccountsQuery,
+    chats::ChatsQuery,
+    push::PushQuery,
+);
+
+/// The root of mutations.
+#[derive(MergedObject, Default)]
+pub struct MutationRoot(
+    accounts::AccountsMutation,
+    chats::ChatsMutation,
+    accounts::SettingsMutation,
+    push::PushMutation,
+);
+
+/// The root of subscriptions.
+#[derive(MergedSubscription, Default)]
+pub struct SubscriptionRoot(accounts::AccountsSubscription, events::EventsSubscription);
 
 /// The schema apps talk to.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
@@ -36,21 +60,28 @@ pub struct QueryLimits {
 }
 
 fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity)
-        .limit_recursive_depth(32)
-        .limit_directives(16)
-        .extension(errors::ErrorCodes)
-        .extension(limits::AliasLimit {
-            max: limits.max_aliases,
-        })
-        .extension(text_input::RefuseNul)
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .limit_recursive_depth(32)
+    .limit_directives(16)
+    .extension(errors::ErrorCodes)
+    .extension(limits::AliasLimit {
+        max: limits.max_aliases,
+    })
+    .extension(text_input::RefuseNul)
 }
 
 /// The schema serving `services`.
 pub fn schema(services: Arc<Services>, limits: QueryLimits) -> AppSchema {
-    builder(limits).data(services).finish()
+    builder(limits)
+        .data(loaders::Directory::loader(services.clone()))
+        .data(services)
+        .finish()
 }
 
 /// The SDL of the schema, as checked in at schema.graphql.

@@ -112,7 +112,7 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match readiness::check(state.services.store.as_ref(), &state.config).await {
+    match readiness::check(&state.services.health, &state.config).await {
         Ok(()) => "ready\n".into_response(),
         Err(reason) => {
             tracing::warn!(%reason, "not ready");
@@ -126,10 +126,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let depth = state.services.store.push_outbox_depth().await.ok();
-    let body = state
-        .metrics
-        .render(&state.services.store.pool_stats(), depth);
+    let health = &state.services.health;
+    let depth = health.push_outbox_depth().await.ok();
+    let body = state.metrics.render(&health.pool_stats(), depth);
     let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

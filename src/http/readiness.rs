@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::store::Database;
+use crate::services::health::Health;
 
 /// How long the database check may take before the node counts as not ready.
 const DATABASE_CHECK_TIMEOUT: Duration = Duration::from_secs(1);
@@ -33,13 +33,13 @@ pub(super) enum NotReady {
 }
 
 /// Checks the disk under a SQLite database, then a rolled-back write, within a second.
-pub(super) async fn check(store: &dyn Database, config: &Config) -> Result<(), NotReady> {
-    tokio::time::timeout(DATABASE_CHECK_TIMEOUT, check_untimed(store, config))
+pub(super) async fn check(health: &Health, config: &Config) -> Result<(), NotReady> {
+    tokio::time::timeout(DATABASE_CHECK_TIMEOUT, check_untimed(health, config))
         .await
         .unwrap_or(Err(NotReady::DatabaseTimeout))
 }
 
-async fn check_untimed(store: &dyn Database, config: &Config) -> Result<(), NotReady> {
+async fn check_untimed(health: &Health, config: &Config) -> Result<(), NotReady> {
     if let Some(dir) = sqlite_directory(config) {
         let minimum = config.min_free_disk;
         let reported_dir = dir.clone();
@@ -50,8 +50,8 @@ async fn check_untimed(store: &dyn Database, config: &Config) -> Result<(), NotR
                 error: join_error.to_string(),
             })??;
     }
-    store
-        .ping()
+    health
+        .database_writable()
         .await
         .map_err(|err| NotReady::DatabaseRefused(err.to_string()))
 }

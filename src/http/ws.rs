@@ -236,28 +236,8 @@ impl Connection {
                     Ok((caller, expires_at)) => {
                         self.expires_at = Some(expires_at);
                         if let Caller::Agent(principal) = &caller {
-                            let services = &self.state.services;
-                            let (connected, first) = services.presence.connected(principal).await;
-                            self.presence = Some(connected);
-                            // A live app acknowledges chats assigned to it through a push.
-                            if let Err(err) = services
-                                .store
-                                .acknowledge_assignments(&principal.agent.id)
-                                .await
-                            {
-                                tracing::warn!(error = %err, "could not acknowledge assignments");
-                            }
-                            let accepting = principal.agent.routing_status
-                                == crate::domain::RoutingStatus::AcceptingChats;
-                            if first
-                                && accepting
-                                && let Err(err) = services
-                                    .chats
-                                    .drain_queue(principal.organization_id())
-                                    .await
-                            {
-                                tracing::warn!(error = %err, "could not route the queue");
-                            }
+                            let presence = &self.state.services.presence;
+                            self.presence = Some(presence.agent_connected(principal).await);
                         }
                         self.caller = Some(caller);
                     }

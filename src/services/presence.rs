@@ -7,6 +7,9 @@
 //! (a session ended, a new role or groups): [`AccessWatch`] hears it on the bus from this node
 //! and polls the store for changes made on other nodes, and each connection then re-checks its
 //! session against the store.
+//!
+//! [`Presence::agent_connected`] is the whole use case "an agent's app came online": the lease,
+//! acknowledging chats pushed to the agent, and routing waiting customers to them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -18,7 +21,7 @@ use tokio::sync::watch;
 
 use crate::bus::{BusEvent, EventBus, Topic};
 use crate::domain;
-use crate::services::{LivePrincipal, Principal};
+use crate::services::{ChatService, LivePrincipal, Principal};
 use crate::store::Database;
 
 /// How far ahead a connected agent's lease reaches. Renewed every third of it, so a node that
@@ -28,6 +31,8 @@ pub const LEASE: Duration = Duration::seconds(30);
 /// Live connections of this node, per agent.
 pub struct Presence {
     store: Arc<dyn Database>,
+    /// Routes the queue when an agent who accepts chats comes online.
+    chats: Arc<ChatService>,
     connections: Mutex<HashMap<String, Local>>,
 }
 
@@ -76,9 +81,10 @@ impl Drop for Connected {
 
 impl Presence {
     /// No connections yet.
-    pub fn new(store: Arc<dyn Database>) -> Arc<Self> {
+    pub fn new(store: Arc<dyn Database>, chats: Arc<ChatService>) -> Arc<Self> {
         Arc::new(Presence {
             store,
+            chats,
             connections: Mutex::new(HashMap::new()),
         })
     }
@@ -104,6 +110,29 @@ impl Presence {
     /// the grace period after one, or an enabled push device.
     pub async fn reachable(&self, agent_id: &str) -> crate::store::DbResult<bool> {
         self.store.agent_reachable(agent_id, domain::now()).await
+    }
+
+    /// An agent's app came online: records the live connection, acknowledges the chats
+    /// assigned to the agent through a push (a live app has them), and, when this is the
+    /// agent's first connection here and they accept chats, routes waiting customers to them.
+    /// Failures after the connection is recorded are logged: the app is online either way.
+    pub async fn agent_connected(self: &Arc<Self>, principal: &Principal) -> Connected {
+        let (connected, first) = self.connected(principal).await;
+        if let Err(err) = self
+            .store
+            .acknowledge_assignments(&principal.agent.id)
+            .await
+        {
+            tracing::warn!(error = %err, "could not acknowledge assignments");
+        }
+        let accepting = principal.agent.routing_status == domain::RoutingStatus::AcceptingChats;
+        if first
+            && accepting
+            && let Err(err) = self.chats.drain_queue(principal.organization_id()).await
+        {
+            tracing::warn!(error = %err, "could not route the queue");
+        }
+        connected
     }
 
     /// Records a live connection of the principal. Returns the guard and whether this is the

@@ -1,10 +1,11 @@
-//! Agents' push devices and notification preferences.
+//! Agents' push devices and notification preferences. A device makes its agent reachable, so
+//! registering one also routes waiting customers.
 
 use std::sync::Arc;
 
 use crate::domain::{self, NotificationKind, Platform, PushDevice, PushEnvironment};
 use crate::error::{Error, Result};
-use crate::services::Principal;
+use crate::services::{ChatService, Principal};
 use crate::store::Database;
 
 /// Longest device token we accept (FCM tokens run to about 200 characters, APNs to 200 hex).
@@ -24,18 +25,22 @@ pub struct DeviceRegistration {
 /// Device and preference use cases.
 pub struct PushService {
     store: Arc<dyn Database>,
+    /// Routes the queue once a device makes the agent reachable.
+    chats: Arc<ChatService>,
 }
 
 impl PushService {
     /// A push service over `store`.
-    pub fn new(store: Arc<dyn Database>) -> Self {
-        PushService { store }
+    pub fn new(store: Arc<dyn Database>, chats: Arc<ChatService>) -> Self {
+        PushService { store, chats }
     }
 
     /// Registers (or re-registers) a device for the principal. A token registered by another
     /// agent of the organization before moves to this one: a phone changes hands, its token
     /// stays. A token of another organization's agent is refused (CONFLICT) and stays there:
     /// otherwise anyone who learned a token could divert that agent's pushes.
+    ///
+    /// A device makes the agent reachable, so waiting customers are routed afterwards.
     pub async fn register_device(
         &self,
         principal: &Principal,
@@ -73,7 +78,9 @@ impl PushService {
             created_at: now,
             updated_at: now,
         };
-        Ok(self.store.upsert_push_device(&device).await?)
+        let device = self.store.upsert_push_device(&device).await?;
+        self.chats.drain_queue(principal.organization_id()).await?;
+        Ok(device)
     }
 
     /// Removes one of the principal's devices (on logout from the app).

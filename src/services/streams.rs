@@ -69,6 +69,50 @@ pub fn parse_cursor(cursor: Option<&str>) -> Result<Option<i64>> {
         .transpose()
 }
 
+/// The cursor of the agent's latest event: an `agent_events` stream started from it misses
+/// nothing from now on.
+pub async fn agent_events_cursor(services: &Services, principal: &Principal) -> Result<i64> {
+    Ok(services.store.feed_seq(&principal.agent.id).await?)
+}
+
+/// The principal's agent now, then again after every change to them (profile, role, chat
+/// limit, groups, routing status) from any app; ends when the session ends.
+pub fn agent_changes(
+    services: Arc<Services>,
+    principal: Arc<Principal>,
+) -> impl Stream<Item = domain::Agent> + use<> {
+    let changes = services
+        .bus
+        .subscribe(Topic::Agent(principal.agent.id.clone()));
+    let first = Some(principal.agent.clone());
+    stream::unfold(
+        (first, changes, services, principal),
+        |(first, mut changes, services, principal)| async move {
+            if let Some(agent) = first {
+                return Some((agent, (None, changes, services, principal)));
+            }
+            loop {
+                match changes.recv().await {
+                    // A lag only means we missed a notification; the store has the truth.
+                    Ok(_) | Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return None,
+                }
+                let agent = services
+                    .store
+                    .session_agent(&principal.session_id, &principal.agent.id)
+                    .await;
+                match agent {
+                    Ok(Some(agent)) => return Some((agent, (None, changes, services, principal))),
+                    Ok(None) => return None,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "me subscription could not reload agent");
+                    }
+                }
+            }
+        },
+    )
+}
+
 struct AgentStream {
     services: Arc<Services>,
     principal: Arc<Principal>,

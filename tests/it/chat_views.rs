@@ -1,0 +1,257 @@
+//! What a chat shows beyond its own row: lists of chats resolve each chat's assignee, customer
+//! and group (through the loaders) to the right ones, and a chat's transcript and customer are
+//! refused to an agent who may no longer see the chat, even through an event that names it.
+
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, visitor, widget_key};
+
+const PASSWORD: &str = "agent-password-1";
+
+/// Takes the signed-in agent out of routing.
+async fn not_accepting(server: &TestServer, token: &str) {
+    server
+        .ok(
+            Some(token),
+            "mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { routingStatus } }",
+            json!({}),
+        )
+        .await;
+}
+
+/// Creates a group and returns its id.
+async fn create_group(server: &TestServer, admin: &str, name: &str) -> String {
+    server
+        .ok(
+            Some(admin),
+            "mutation($n: String!) { createGroup(input: {name: $n}) { id } }",
+            json!({"n": name}),
+        )
+        .await["createGroup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Creates an agent in `group`; returns their id.
+async fn create_agent_in(
+    server: &TestServer,
+    admin: &str,
+    email: &str,
+    role: &str,
+    group: &str,
+    chat_limit: Option<i32>,
+) -> String {
+    server
+        .ok(
+            Some(admin),
+            "mutation($input: CreateAgentInput!) { createAgent(input: $input) { id } }",
+            json!({"input": {"email": email, "name": format!("Agent {email}"), "password": PASSWORD,
+                   "role": role, "chatLimit": chat_limit, "groupIds": [group]}}),
+        )
+        .await["createAgent"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// A customer starts a chat for a group; returns the chat's id.
+async fn start_chat_in(server: &TestServer, customer: &str, message: &str, group: &str) -> String {
+    let data = server
+        .ok(
+            Some(customer),
+            "mutation($m: String!, $g: ID) { startChat(input: {message: $m, groupId: $g}) { id status } }",
+            json!({"m": message, "g": group}),
+        )
+        .await;
+    assert_eq!(data["startChat"]["status"], "ACTIVE", "{data}");
+    data["startChat"]["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_of_chats_resolves_each_chats_assignee_customer_and_group() {
+    let server = TestServer::start().await;
+    let owner = server.owner_token().await;
+    not_accepting(&server, &owner).await;
+    let sales = create_group(&server, &owner, "Sales").await;
+    let billing = create_group(&server, &owner, "Billing").await;
+    let sales_agent =
+        create_agent_in(&server, &owner, "sid@example.com", "AGENT", &sales, None).await;
+    let billing_agent = create_agent_in(
+        &server,
+        &owner,
+        "bea@example.com",
+        "AGENT",
+        &billing,
+        Some(20),
+    )
+    .await;
+    // Logging in makes them reachable.
+    server.agent_token("sid@example.com").await;
+    server.agent_token("bea@example.com").await;
+    let key = widget_key(&server, &owner).await;
+
+    // chat id → (customer name, group, assignee)
+    let mut expected = std::collections::HashMap::new();
+    for n in 0..6 {
+        let visitor_id = format!("v{n}");
+        let customer = visitor(&server, &key, &visitor_id).await;
+        let (group, agent) = if n % 2 == 0 {
+            (&sales, &sales_agent)
+        } else {
+            (&billing, &billing_agent)
+        };
+        let chat = start_chat_in(&server, &customer, &format!("question {n}"), group).await;
+        expected.insert(
+            chat,
+            (
+                format!("Visitor {visitor_id}"),
+                group.clone(),
+                agent.clone(),
+            ),
+        );
+    }
+
+    let data = server
+        .ok(
+            Some(&owner),
+            "{ teamChats { id assigneeName assignee { id chatLimit groups { id } }
+                customer { name pageHistory { url } } group { id name }
+                lastMessage { text } } }",
+            json!({}),
+        )
+        .await;
+    let chats = data["teamChats"].as_array().unwrap();
+    assert_eq!(chats.len(), 6, "{data}");
+    for chat in chats {
+        let (customer, group, agent) = &expected[chat["id"].as_str().unwrap()];
+        assert_eq!(&chat["customer"]["name"], customer, "{chat}");
+        assert_eq!(
+            chat["customer"]["pageHistory"],
+            json!([{"url": "https://shop.test/pricing"}]),
+            "{chat}"
+        );
+        assert_eq!(&chat["group"]["id"], group, "{chat}");
+        let group_name = if group == &sales { "Sales" } else { "Billing" };
+        assert_eq!(chat["group"]["name"], group_name, "{chat}");
+        assert_eq!(&chat["assignee"]["id"], agent, "{chat}");
+        assert_eq!(chat["assignee"]["groups"], json!([{"id": group}]), "{chat}");
+        // Bea has a limit of her own; Sid follows the organization's default (3).
+        let limit = if agent == &billing_agent { 20 } else { 3 };
+        assert_eq!(chat["assignee"]["chatLimit"], limit, "{chat}");
+        let email = if agent == &billing_agent {
+            "bea"
+        } else {
+            "sid"
+        };
+        assert_eq!(
+            chat["assigneeName"],
+            format!("Agent {email}@example.com"),
+            "{chat}"
+        );
+        assert!(
+            chat["lastMessage"]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("question "),
+            "{chat}"
+        );
+    }
+}
+
+/// Everything of a chat an event can reach: its row, transcript, customer and assignee.
+const CHAT_FIELDS_OF_EVENTS: &str = "subscription($since: String) { agentEvents(since: $since) {
+    __typename cursor
+    ... on MessageAdded { chat { id status events { items { text } } lastMessage { text }
+        customer { name pageHistory { url } } assignee { id } } }
+} }";
+
+/// The messages of a subscription until it has been quiet for a while.
+async fn replayed(server: &TestServer, token: &str) -> Vec<Value> {
+    let mut ws = server.ws_ready(token).await;
+    ws.send(json!({"id": "events", "type": "subscribe", "payload": {
+        "query": CHAT_FIELDS_OF_EVENTS, "variables": {"since": "0"}}}))
+        .await;
+    ws.quiet_for(std::time::Duration::from_millis(1500)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_moved_out_of_a_group_reads_none_of_its_chats_even_through_old_events() {
+    let server = TestServer::start().await;
+    let owner = server.owner_token().await;
+    not_accepting(&server, &owner).await;
+    let sales = create_group(&server, &owner, "Sales").await;
+    let billing = create_group(&server, &owner, "Billing").await;
+    create_agent_in(&server, &owner, "ann@example.com", "AGENT", &sales, None).await;
+    let sam_id = create_agent_in(
+        &server,
+        &owner,
+        "sam@example.com",
+        "SUPERVISOR",
+        &sales,
+        None,
+    )
+    .await;
+    server.agent_token("ann@example.com").await;
+    let sam = server.agent_token("sam@example.com").await;
+    not_accepting(&server, &sam).await;
+    let key = widget_key(&server, &owner).await;
+    let customer = visitor(&server, &key, "secretive").await;
+    let secret = "my card number is 4111";
+    let chat = start_chat_in(&server, &customer, secret, &sales).await;
+
+    // As the supervisor of Sales, Sam sees the chat, and his feed names it.
+    let query = "query($id: ID!) { chat(id: $id) { events { items { text } } } }";
+    let seen = server.ok(Some(&sam), query, json!({"id": chat})).await;
+    assert_eq!(seen["chat"]["events"]["items"][0]["text"], secret);
+    let before = replayed(&server, &sam).await;
+    let leaked = |messages: &[Value]| {
+        messages
+            .iter()
+            .any(|m| m["payload"]["data"].to_string().contains(secret))
+    };
+    assert!(
+        leaked(&before),
+        "the supervisor's replayed event shows the chat: {before:?}"
+    );
+
+    // Moved to Billing, he may no longer see it: not by id, not in lists, not via his events.
+    server
+        .ok(
+            Some(&owner),
+            "mutation($id: ID!, $g: [ID!]) { updateAgent(input: {id: $id, groupIds: $g}) { id } }",
+            json!({"id": sam_id, "g": [billing]}),
+        )
+        .await;
+    assert_eq!(
+        server
+            .error_code(Some(&sam), query, json!({"id": chat}))
+            .await,
+        "NOT_FOUND"
+    );
+    let lists = server
+        .ok(
+            Some(&sam),
+            "{ teamChats { id } queue { chat { id } } myChats { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        lists,
+        json!({"teamChats": [], "queue": [], "myChats": []}),
+        "{lists}"
+    );
+    let after = replayed(&server, &sam).await;
+    assert!(!leaked(&after), "nothing of the chat: {after:?}");
+    let refused = after.iter().any(|m| {
+        m["payload"]["errors"].as_array().is_some_and(|errors| {
+            errors
+                .iter()
+                .any(|e| e["extensions"]["code"] == "NOT_FOUND")
+        })
+    });
+    assert!(
+        refused,
+        "the old event is replayed and its chat refused: {after:?}"
+    );
+}
