@@ -281,6 +281,18 @@ pub fn retry_delay(attempt: i32, retry_after: Option<Duration>, jitter: f64) -> 
 mod tests {
     use super::*;
 
+    /// The SDK knows the kinds from the shared protocol crate; the server's enum needs the
+    /// names as literals, so this keeps the two lists equal.
+    #[test]
+    fn notification_kinds_are_the_ones_the_sdk_knows() {
+        let server: Vec<&str> = NotificationKind::ALL.iter().map(|k| k.as_str()).collect();
+        let shared: Vec<&str> = switchboard_protocol::NotificationKind::ALL
+            .iter()
+            .map(|k| k.as_str())
+            .collect();
+        assert_eq!(server, shared);
+    }
+
     #[test]
     fn previews_are_one_line_and_cut_on_characters() {
         assert_eq!(preview("Hello\n  there"), "Hello there");

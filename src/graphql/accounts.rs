@@ -77,12 +77,8 @@ impl Agent {
     /// How many active chats the agent handles at once: their own limit, or the
     /// organization's default when they have none.
     async fn chat_limit(&self, ctx: &Context<'_>) -> ApiResult<i32> {
-        match self.0.chat_limit {
-            Some(limit) => Ok(limit),
-            None => Ok(loaders::settings(ctx, &self.0.organization_id)
-                .await?
-                .default_chat_limit),
-        }
+        let settings = loaders::settings(ctx, &self.0.organization_id).await?;
+        Ok(self.0.effective_chat_limit(&settings))
     }
 
     /// Whether the agent has a limit of their own rather than the organization's default.

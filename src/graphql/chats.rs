@@ -772,13 +772,8 @@ impl ChatsQuery {
             .await?
             .into_iter()
             .map(|load| TransferCandidate {
-                chat_limit: i64::from(
-                    load.agent
-                        .chat_limit
-                        .unwrap_or(org.settings.default_chat_limit),
-                ),
-                routable: load.reachable
-                    && load.agent.routing_status == crate::domain::RoutingStatus::AcceptingChats,
+                chat_limit: i64::from(load.agent.effective_chat_limit(&org.settings)),
+                routable: load.agent.routable(load.reachable),
                 reachable: load.reachable
                     && load.agent.routing_status != crate::domain::RoutingStatus::Offline,
                 active_chats: load.active_chats,

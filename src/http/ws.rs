@@ -38,7 +38,7 @@ use crate::graphql::{ClientAddr, RequestAuth, finalize_errors};
 use crate::services::auth::{SESSION_ENDED, TOKEN_EXPIRED};
 use crate::services::{Caller, LivePrincipal};
 
-const PROTOCOL: &str = "graphql-transport-ws";
+use switchboard_protocol::ws::{FORBIDDEN, SUBPROTOCOL as PROTOCOL, UNAUTHORIZED};
 /// tungstenite reads into a buffer of this size; its 128 KiB default would cost 2.5 GiB for
 /// 20,000 idle agents. Client messages are small (subscribe, ping); a larger one grows the
 /// buffer as it arrives.
@@ -176,7 +176,7 @@ impl Connection {
                         break End::Drop;
                     }
                     if self.token_expired() {
-                        break End::Close(4403, format!("Forbidden: {TOKEN_EXPIRED}"));
+                        break End::Close(FORBIDDEN, format!("Forbidden: {TOKEN_EXPIRED}"));
                     }
                     let ping = self.socket.send(Message::Ping(Default::default()));
                     if Box::pin(ping).await.is_err() {
@@ -228,7 +228,7 @@ impl Connection {
                 self.init_received = true;
                 let Some(token) = bearer_token(payload.as_ref()) else {
                     return Err(End::Close(
-                        4403,
+                        FORBIDDEN,
                         "Forbidden: no authorization in payload".into(),
                     ));
                 };
@@ -241,7 +241,7 @@ impl Connection {
                         }
                         self.caller = Some(caller);
                     }
-                    Err(err) => return Err(End::Close(4403, format!("Forbidden: {err}"))),
+                    Err(err) => return Err(End::Close(FORBIDDEN, format!("Forbidden: {err}"))),
                 }
                 self.send(json!({ "type": "connection_ack" })).await
             }
@@ -258,12 +258,12 @@ impl Connection {
 
     async fn subscribe(&mut self, id: String, request: async_graphql::Request) -> Result<(), End> {
         if self.caller.is_none() {
-            return Err(End::Close(4401, "Unauthorized".into()));
+            return Err(End::Close(UNAUTHORIZED, "Unauthorized".into()));
         }
         // Authorized as the session and the agent are now, exactly as over HTTP.
         self.recheck().await?;
         let Some(caller) = self.caller.clone() else {
-            return Err(End::Close(4401, "Unauthorized".into()));
+            return Err(End::Close(UNAUTHORIZED, "Unauthorized".into()));
         };
         if self.operations.contains_key(&id) {
             return Err(End::Close(
@@ -338,7 +338,7 @@ impl Connection {
     /// them themselves). A customer's visitor token has no session; only its expiry ends it.
     async fn recheck(&mut self) -> Result<(), End> {
         if self.token_expired() {
-            return Err(End::Close(4403, format!("Forbidden: {TOKEN_EXPIRED}")));
+            return Err(End::Close(FORBIDDEN, format!("Forbidden: {TOKEN_EXPIRED}")));
         }
         let Some(Caller::Agent(current)) = &self.caller else {
             return Ok(());
@@ -350,7 +350,7 @@ impl Connection {
             }
             Err(Error::Unauthenticated(_)) => {
                 tracing::info!(agent = %current.agent.id, "closing a WebSocket of an ended session");
-                Err(End::Close(4403, format!("Forbidden: {SESSION_ENDED}")))
+                Err(End::Close(FORBIDDEN, format!("Forbidden: {SESSION_ENDED}")))
             }
             Err(err) => {
                 tracing::warn!(error = %err, "could not re-check a WebSocket's session");

@@ -28,11 +28,9 @@ const LOGIN_FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 const SIGNUPS_PER_ADDRESS_PER_HOUR: u32 = 10;
 /// The message for every failed login: it must not tell which of email or password was wrong.
 const BAD_CREDENTIALS: &str = "invalid email or password";
-/// Why a token of an ended session (logout, deactivation, a new password, a reused refresh
-/// token) is refused. WebSockets close with it too; apps then sign the user out.
-pub const SESSION_ENDED: &str = "the session has ended; sign in again";
-/// Why an expired access token is refused; apps refresh it (and reconnect) and carry on.
-pub const TOKEN_EXPIRED: &str = "the access token has expired; refresh it";
+/// Why a token of an ended session, or an expired one, is refused: the SDK reads the same
+/// words from the WebSocket's close reason, so they come from the shared protocol crate.
+pub use switchboard_protocol::ws::{SESSION_ENDED, TOKEN_EXPIRED};
 
 /// A signed-in agent, checked against the store for this request: the session is live and the
 /// agent active, so role and organization are current, not what the token said.
