@@ -177,6 +177,38 @@ async fn revoke(
     Ok(())
 }
 
+/// Revokes every live session of the agent but `except` ("" for none).
+async fn revoke_sessions_of(
+    conn: &mut dyn Conn,
+    agent_id: &str,
+    except: &str,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> DbResult<()> {
+    execute(
+        conn,
+        "UPDATE sessions SET revoked_at = $1, revoked_reason = $2 \
+         WHERE agent_id = $3 AND id <> $4 AND revoked_at IS NULL",
+        params![to_millis(at), reason, agent_id, except],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Replaces the agent's password hash; NOT_FOUND when there is no such agent.
+async fn set_password(conn: &mut dyn Conn, agent_id: &str, password_hash: &str) -> DbResult<()> {
+    let done = execute(
+        conn,
+        "UPDATE agents SET password_hash = $1 WHERE id = $2",
+        params![password_hash, agent_id],
+    )
+    .await?;
+    if done == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}
+
 /// The organization by id.
 pub(super) async fn organization(conn: &mut dyn Conn, id: &str) -> DbResult<Organization> {
     one(
@@ -391,13 +423,7 @@ impl<B: Backend> Database for SqlStore<B> {
         if done == 0 {
             return Err(DbError::NotFound);
         }
-        execute(
-            &mut tx,
-            "UPDATE sessions SET revoked_at = $1, revoked_reason = 'agent deactivated' \
-             WHERE agent_id = $2 AND revoked_at IS NULL",
-            params![to_millis(at), agent_id],
-        )
-        .await?;
+        revoke_sessions_of(&mut tx, agent_id, "", "agent deactivated", at).await?;
         let agent = load_agent(&mut tx, organization_id, agent_id).await?;
         tx.commit().await?;
         Ok(agent)
@@ -405,15 +431,7 @@ impl<B: Backend> Database for SqlStore<B> {
 
     async fn set_password_hash(&self, agent_id: &str, password_hash: &str) -> DbResult<()> {
         let mut tx = self.backend.write().await?;
-        let done = execute(
-            &mut tx,
-            "UPDATE agents SET password_hash = $1 WHERE id = $2",
-            params![password_hash, agent_id],
-        )
-        .await?;
-        if done == 0 {
-            return Err(DbError::NotFound);
-        }
+        set_password(&mut tx, agent_id, password_hash).await?;
         tx.commit().await
     }
 
@@ -595,22 +613,8 @@ impl<B: Backend> Database for SqlStore<B> {
         at: DateTime<Utc>,
     ) -> DbResult<()> {
         let mut tx = self.backend.write().await?;
-        let done = execute(
-            &mut tx,
-            "UPDATE agents SET password_hash = $1 WHERE id = $2",
-            params![password_hash, agent_id],
-        )
-        .await?;
-        if done == 0 {
-            return Err(DbError::NotFound);
-        }
-        execute(
-            &mut tx,
-            "UPDATE sessions SET revoked_at = $1, revoked_reason = 'password changed' \
-             WHERE agent_id = $2 AND id <> $3 AND revoked_at IS NULL",
-            params![to_millis(at), agent_id, keep_session_id],
-        )
-        .await?;
+        set_password(&mut tx, agent_id, password_hash).await?;
+        revoke_sessions_of(&mut tx, agent_id, keep_session_id, "password changed", at).await?;
         tx.commit().await
     }
 
