@@ -157,7 +157,7 @@ mod tests {
     use chrono::{DateTime, Utc};
 
     use super::*;
-    use crate::store::DbResult;
+    use crate::store::{DbError, DbResult};
 
     #[derive(Clone)]
     struct TestJob {
@@ -201,6 +201,8 @@ mod tests {
         delivering: AtomicUsize,
         most_at_once: AtomicUsize,
         largest_claim: AtomicUsize,
+        /// Claims that fail before one succeeds, as when the database is briefly away.
+        failing_claims: AtomicUsize,
     }
 
     impl Memory {
@@ -216,6 +218,7 @@ mod tests {
                 delivering: AtomicUsize::new(0),
                 most_at_once: AtomicUsize::new(0),
                 largest_claim: AtomicUsize::new(0),
+                failing_claims: AtomicUsize::new(0),
             })
         }
 
@@ -269,6 +272,13 @@ mod tests {
             limit: usize,
         ) -> DbResult<Vec<TestJob>> {
             self.largest_claim.fetch_max(limit, Ordering::SeqCst);
+            if self
+                .failing_claims
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+            {
+                return Err(DbError::Other("the database is away".into()));
+            }
             let mut rows = self.rows.lock().unwrap();
             let mut claimed = Vec::new();
             for row in rows.iter_mut() {
@@ -437,6 +447,24 @@ mod tests {
                 reason: "400".into()
             }
         );
+    }
+
+    #[tokio::test]
+    async fn a_failed_claim_is_tried_again_and_the_job_goes_out_once() {
+        let kind = Memory::new(|_| Outcome::Done(()));
+        kind.failing_claims.store(3, Ordering::SeqCst);
+        kind.add("a", domain::now());
+        let worker = Worker {
+            idle_poll: Duration::from_millis(10),
+            ..worker(&kind, 5)
+        };
+        let (stop_tx, handle) = start(worker);
+        until("the job is finished", || kind.finished() == 1).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        stop(stop_tx, handle).await;
+
+        assert_eq!(kind.failing_claims.load(Ordering::SeqCst), 0);
+        assert_eq!(kind.delivered(), vec![("a".to_string(), 1)]);
     }
 
     #[tokio::test]
