@@ -11,7 +11,7 @@ pub mod error;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
-pub mod push;
+pub mod outbox;
 pub mod services;
 pub mod store;
 
@@ -57,7 +57,7 @@ pub struct App {
     pub schema: AppSchema,
     pub metrics: Arc<Metrics>,
     /// The push providers the configuration enables.
-    pub senders: Arc<push::Senders>,
+    pub senders: Arc<outbox::push::Senders>,
     /// Wakes the push worker when a transaction queued pushes.
     pub push_wake: Arc<tokio::sync::Notify>,
     /// What bootstrapping created, when the database was empty: print it once.
@@ -179,14 +179,16 @@ impl App {
             .run(timers_stopped.clone()),
         );
         let pushes = tokio::spawn(
-            push::PushWorker {
-                store: store.clone(),
-                senders: self.senders.clone(),
-                metrics: self.metrics.clone(),
-                wake: self.push_wake.clone(),
-                concurrency: self.config.push_concurrency,
-                max_attempts: self.config.push_max_attempts,
-            }
+            outbox::Worker::new(
+                outbox::push::PushJobs {
+                    store: store.clone(),
+                    senders: self.senders.clone(),
+                    metrics: self.metrics.clone(),
+                },
+                self.push_wake.clone(),
+                self.config.push_concurrency,
+                self.config.push_max_attempts,
+            )
             .run(timers_stopped),
         );
         let served = http::serve(
@@ -209,10 +211,10 @@ impl App {
 }
 
 /// The push providers the configuration enables.
-fn push_senders(config: &Config) -> Result<push::Senders, StartupError> {
+fn push_senders(config: &Config) -> Result<outbox::push::Senders, StartupError> {
     let fcm = match &config.fcm_service_account {
         Some(path) => Some(
-            push::fcm::FcmSender::from_file(path, &config.fcm_endpoint)
+            outbox::push::fcm::FcmSender::from_file(path, &config.fcm_endpoint)
                 .map_err(StartupError::Push)?,
         ),
         None => None,
@@ -223,13 +225,13 @@ fn push_senders(config: &Config) -> Result<push::Senders, StartupError> {
         &config.apns_team_id,
     ) {
         (Some(path), Some(key_id), Some(team_id)) => {
-            let transport = push::apns::A2Transport::from_key_file(path, key_id, team_id)
+            let transport = outbox::push::apns::A2Transport::from_key_file(path, key_id, team_id)
                 .map_err(StartupError::Push)?;
-            Some(push::apns::ApnsSender::new(Arc::new(transport)))
+            Some(outbox::push::apns::ApnsSender::new(Arc::new(transport)))
         }
         _ => None,
     };
-    Ok(push::Senders { apns, fcm })
+    Ok(outbox::push::Senders { apns, fcm })
 }
 
 /// Opens the store the configuration names: Postgres or a SQLite file by URL, else SQLite in

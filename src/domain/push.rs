@@ -1,5 +1,5 @@
 //! Push notifications: devices, what a push says, and when a failed one is tried again. The
-//! senders (APNs, FCM) and the outbox worker live in `push/`; this is the part without I/O.
+//! senders (APNs, FCM) and the outbox worker live in `outbox/`; this is the part without I/O.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -262,21 +262,6 @@ pub enum SendOutcome {
     TokenInvalid { reason: String },
 }
 
-/// How long to wait before attempt `attempt` + 1 (1-based) after a passing failure:
-/// exponential from 2 s, capped at 10 minutes, times `jitter` in [0.5, 1.5) so that a burst of
-/// failures does not retry in lockstep; a provider's Retry-After wins when longer.
-pub fn retry_delay(attempt: i32, retry_after: Option<Duration>, jitter: f64) -> Duration {
-    const BASE_SECONDS: f64 = 2.0;
-    const CAP_SECONDS: f64 = 600.0;
-    let exponent = attempt.clamp(1, 20) - 1;
-    let backoff = (BASE_SECONDS * 2f64.powi(exponent)).min(CAP_SECONDS) * jitter.clamp(0.5, 1.5);
-    let backoff = Duration::from_secs_f64(backoff);
-    match retry_after {
-        Some(after) => after.max(backoff),
-        None => backoff,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,23 +317,6 @@ mod tests {
         );
         assert!(!queue.urgent);
         assert_eq!(queue.collapse_key, "queued_customers");
-    }
-
-    #[test]
-    fn retries_back_off_exponentially_with_jitter_and_honour_retry_after() {
-        assert_eq!(retry_delay(1, None, 1.0), Duration::from_secs(2));
-        assert_eq!(retry_delay(2, None, 1.0), Duration::from_secs(4));
-        assert_eq!(retry_delay(4, None, 1.0), Duration::from_secs(16));
-        assert_eq!(retry_delay(30, None, 1.0), Duration::from_secs(600));
-        assert_eq!(retry_delay(1, None, 0.5), Duration::from_secs(1));
-        assert_eq!(
-            retry_delay(1, Some(Duration::from_secs(60)), 1.0),
-            Duration::from_secs(60)
-        );
-        assert_eq!(
-            retry_delay(10, Some(Duration::from_secs(60)), 1.0),
-            Duration::from_secs(600)
-        );
     }
 
     #[test]

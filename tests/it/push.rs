@@ -14,8 +14,8 @@ use serde_json::{Value, json};
 use switchboard::domain::{
     NotificationKind, Platform, PushDevice, PushEnvironment, PushMessage, SendOutcome,
 };
-use switchboard::push::apns::{self, ApnsPayload, ApnsSender, ApnsTransport};
-use switchboard::push::fcm::{FcmSender, ServiceAccount};
+use switchboard::outbox::push::apns::{self, ApnsPayload, ApnsSender, ApnsTransport};
+use switchboard::outbox::push::fcm::{FcmSender, ServiceAccount};
 
 use crate::on_both_backends;
 use crate::support::{Backend, TestServer, agent_events, start_chat, visitor, widget_key};
