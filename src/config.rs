@@ -136,7 +136,8 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
     pub ws_max_subscriptions: usize,
 
-    /// How often the chat timers (attention, auto-transfer, auto-close) look at active chats.
+    /// The least time between two passes of the chat timers (attention, auto-transfer,
+    /// auto-close); they run at the next deadline.
     #[arg(long, env = "SWITCHBOARD_TIMER_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub timer_interval: Duration,
 

@@ -13,6 +13,7 @@ pub mod http;
 pub mod metrics;
 pub mod outbox;
 pub mod services;
+pub mod shutdown;
 pub mod store;
 
 use std::future::Future;
@@ -30,6 +31,7 @@ use crate::services::accounts::Bootstrapped;
 use crate::services::auth::{AuthSettings, random_token};
 use crate::services::timers::ChatTimers;
 use crate::services::{AccountService, AuthService, ChatService, Services};
+use crate::shutdown::Shutdown;
 use crate::store::{Database, DbError};
 
 /// Why the server could not start. Each says what to fix in one line.
@@ -62,6 +64,9 @@ pub struct App {
     pub push_wake: Arc<tokio::sync::Notify>,
     /// What bootstrapping created, when the database was empty: print it once.
     pub bootstrapped: Option<Bootstrapped>,
+    /// Tells every background task to stop and counts them until they have, so the store
+    /// closes last.
+    pub shutdown: Shutdown,
 }
 
 impl App {
@@ -114,7 +119,9 @@ impl App {
             .await
             .map_err(StartupError::Bootstrap)?;
         let senders = Arc::new(push_senders(&config)?);
-        let presence = services::presence::Presence::new(store.clone(), chats.clone());
+        let shutdown = Shutdown::new();
+        let presence =
+            services::presence::Presence::new(store.clone(), chats.clone(), shutdown.clone());
         let push = services::push::PushService::new(store.clone(), chats.clone());
         let chat_views = services::ChatViews::new(store.clone(), chats.clone());
         let health = services::Health::new(store.clone());
@@ -145,40 +152,36 @@ impl App {
             senders,
             push_wake,
             bootstrapped,
+            shutdown,
         })
     }
 
-    /// Serves on `listener` until `shutdown` completes, then shuts down gracefully and closes
-    /// the store.
+    /// Serves on `listener` until `shutdown` completes (or [`App::shutdown`] is triggered),
+    /// then tells every background task to stop, waits for all of them, and closes the store.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let store = self.services.store.clone();
-        let (stop_timers, timers_stopped) = tokio::sync::watch::channel(false);
-        let timers = tokio::spawn(
+        let tasks = self.shutdown.clone();
+        tasks.spawn(
             ChatTimers {
                 services: self.services.clone(),
                 interval: self.config.timer_interval,
             }
-            .run(timers_stopped.clone()),
+            .run(tasks.subscribe()),
         );
-        let queue_announcer = tokio::spawn(
-            self.services
-                .chats
-                .queue_announcer()
-                .run(timers_stopped.clone()),
-        );
-        let access = tokio::spawn(
+        tasks.spawn(self.services.chats.queue_announcer().run(tasks.subscribe()));
+        tasks.spawn(
             services::presence::AccessWatch {
                 store: store.clone(),
                 bus: self.services.bus.clone(),
                 presence: self.services.presence.clone(),
             }
-            .run(timers_stopped.clone()),
+            .run(tasks.subscribe()),
         );
-        let pushes = tokio::spawn(
+        tasks.spawn(
             outbox::Worker::new(
                 outbox::push::PushJobs {
                     store: store.clone(),
@@ -189,22 +192,31 @@ impl App {
                 self.config.push_concurrency,
                 self.config.push_max_attempts,
             )
-            .run(timers_stopped),
+            .run(tasks.subscribe()),
         );
+        let stop = {
+            let tasks = tasks.clone();
+            async move {
+                tokio::select! {
+                    () = shutdown => {}
+                    () = tasks.triggered() => {}
+                }
+            }
+        };
         let served = http::serve(
             listener,
             self.schema,
             self.services,
             self.config,
             self.metrics,
-            shutdown,
+            tasks.clone(),
+            stop,
         )
         .await;
-        let _ = stop_timers.send(true);
-        let _ = timers.await;
-        let _ = queue_announcer.await;
-        let _ = access.await;
-        let _ = pushes.await;
+        tasks.trigger();
+        // Connections finish their requests and close, workers stop, departures are written:
+        // all of it needs the store.
+        tasks.finished().await;
         store.close().await;
         served
     }

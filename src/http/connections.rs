@@ -32,12 +32,13 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::Instant;
 use tower_service::Service;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::shutdown::Shutdown;
 
 /// How often each kind of limit may log.
 const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -116,8 +117,8 @@ fn connections_the_open_file_limit_allows(database_connections: u64) -> usize {
 }
 
 /// Accepts connections until `shutdown` completes, then tells every connection (through
-/// `notify_shutdown`) to finish its request and close. Each connection task holds a clone of
-/// `done`; the caller waits for them through its receiver.
+/// `tasks`' signal) to finish its request and close. Each connection runs as a task of
+/// `tasks`; the caller waits for them there.
 #[allow(clippy::too_many_arguments)] // one call site, each argument a different role
 pub(super) async fn accept_until_shutdown(
     listener: TcpListener,
@@ -126,8 +127,7 @@ pub(super) async fn accept_until_shutdown(
     limits: ConnectionLimits,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()>,
-    notify_shutdown: watch::Sender<bool>,
-    done: mpsc::Sender<()>,
+    tasks: Shutdown,
 ) {
     tracing::info!(
         max_connections = limits.max_connections,
@@ -193,20 +193,19 @@ pub(super) async fn accept_until_shutdown(
                 continue;
             }
         };
-        tokio::spawn(serve_connection(
+        tasks.spawn(serve_connection(
             stream,
             peer,
             router,
             slot,
             policy,
-            notify_shutdown.subscribe(),
+            tasks.subscribe(),
             log.clone(),
             metrics.clone(),
-            done.clone(),
         ));
     }
     tracing::info!("shutting down: finishing requests and closing WebSockets");
-    let _ = notify_shutdown.send(true);
+    tasks.trigger();
 }
 
 /// How one connection is served.
@@ -247,7 +246,6 @@ async fn serve_connection(
     mut shutdown: watch::Receiver<bool>,
     log: Arc<LimitLog>,
     metrics: Arc<Metrics>,
-    _done: mpsc::Sender<()>,
 ) {
     let activity = Arc::new(Activity::new(Instant::now()));
     let io = TokioIo::new(WatchedStream {

@@ -17,12 +17,13 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::graphql::AppSchema;
 use crate::metrics::Metrics;
 use crate::services::Services;
+use crate::shutdown::Shutdown;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -33,8 +34,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Flips to `true` when the server starts shutting down; WebSockets then close.
     shutdown: watch::Receiver<bool>,
-    /// Held by every connection and WebSocket task; shutdown waits until all are dropped.
-    websocket_done: mpsc::Sender<()>,
+    /// Counts every connection and WebSocket task; shutdown waits until all have ended.
+    tasks: Shutdown,
 }
 
 /// Builds the router over `state`.
@@ -70,26 +71,27 @@ async fn at_capacity() -> Response {
         .into_response()
 }
 
-/// Serves on `listener` until `shutdown` completes, then stops accepting, lets in-flight
-/// requests finish, closes every WebSocket with 1001 and waits for them to go.
+/// Serves on `listener` until `shutdown` completes, then stops accepting and triggers `tasks`:
+/// in-flight requests finish and every WebSocket closes with 1001. Each connection runs as a
+/// task of `tasks`; the caller waits for them with [`Shutdown::finished`].
+#[allow(clippy::too_many_arguments)] // one call site, each argument a different role
 pub async fn serve(
     listener: TcpListener,
     schema: AppSchema,
     services: Arc<Services>,
     config: Arc<Config>,
     metrics: Arc<Metrics>,
+    tasks: Shutdown,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (notify_shutdown, shutdown_rx) = watch::channel(false);
-    let (connection_done, mut all_connections_done) = mpsc::channel::<()>(1);
     let limits = connections::ConnectionLimits::from_config(&config);
     let state = AppState {
         schema,
         services,
         config,
         metrics: metrics.clone(),
-        shutdown: shutdown_rx,
-        websocket_done: connection_done.clone(),
+        shutdown: tasks.subscribe(),
+        tasks: tasks.clone(),
     };
     connections::accept_until_shutdown(
         listener,
@@ -98,12 +100,9 @@ pub async fn serve(
         limits,
         metrics,
         shutdown,
-        notify_shutdown,
-        connection_done,
+        tasks,
     )
     .await;
-    // Every connection and WebSocket task holds a sender; recv ends when the last is gone.
-    let _ = all_connections_done.recv().await;
     Ok(())
 }
 

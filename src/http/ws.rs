@@ -58,7 +58,11 @@ pub(super) fn upgrade(state: AppState, upgrade: WebSocketUpgrade, client: IpAddr
         .max_message_size(max_message)
         .max_frame_size(max_message);
     let protocol_agreed = upgrade.selected_protocol().is_some();
+    // Counted from the request, so shutdown cannot miss the socket between the upgrade and its
+    // task; the socket's presence guard then counts its departure.
+    let running = state.tasks.running();
     upgrade.on_upgrade(move |socket| async move {
+        let _running = running;
         if protocol_agreed {
             Connection::new(socket, state, client).run().await;
         } else {
@@ -140,7 +144,6 @@ impl Connection {
     async fn run(mut self) {
         let metrics = self.state.metrics.clone();
         let _open = metrics.websocket_opened();
-        let _done = self.state.websocket_done.clone();
         let mut shutdown = self.state.shutdown.clone();
         // Boxed and dropped once the client has initialised: idle connections keep no timer.
         let mut init_deadline = Some(Box::pin(tokio::time::sleep(

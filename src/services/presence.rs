@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use crate::bus::{BusEvent, EventBus, Topic};
 use crate::domain;
 use crate::services::{ChatService, LivePrincipal, Principal};
+use crate::shutdown::{Running, Shutdown};
 use crate::store::Database;
 
 /// How far ahead a connected agent's lease reaches. Renewed every third of it, so a node that
@@ -34,6 +35,9 @@ pub struct Presence {
     /// Routes the queue when an agent who accepts chats comes online.
     chats: Arc<ChatService>,
     connections: Mutex<HashMap<String, Local>>,
+    /// Counts each connection's departure, so shutdown closes the store only after it is
+    /// written.
+    tasks: Shutdown,
 }
 
 /// One agent's connections on this node.
@@ -49,6 +53,9 @@ pub struct Connected {
     presence: Arc<Presence>,
     agent_id: String,
     access: watch::Receiver<u64>,
+    /// Taken when the connection is counted, so shutdown waits for its departure even when
+    /// the connection drops just before the server stops.
+    departure: Option<Running>,
 }
 
 impl Connected {
@@ -73,19 +80,22 @@ impl Drop for Connected {
     fn drop(&mut self) {
         let presence = self.presence.clone();
         let agent_id = std::mem::take(&mut self.agent_id);
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move { presence.disconnected(&agent_id).await });
+        if let (Some(departure), Ok(_)) =
+            (self.departure.take(), tokio::runtime::Handle::try_current())
+        {
+            departure.spawn(async move { presence.disconnected(&agent_id).await });
         }
     }
 }
 
 impl Presence {
-    /// No connections yet.
-    pub fn new(store: Arc<dyn Database>, chats: Arc<ChatService>) -> Arc<Self> {
+    /// No connections yet. Departures run as tasks of `tasks`.
+    pub fn new(store: Arc<dyn Database>, chats: Arc<ChatService>, tasks: Shutdown) -> Arc<Self> {
         Arc::new(Presence {
             store,
             chats,
             connections: Mutex::new(HashMap::new()),
+            tasks,
         })
     }
 
@@ -139,6 +149,8 @@ impl Presence {
     /// agent's first connection here (capacity may have appeared).
     pub async fn connected(self: &Arc<Self>, principal: &Principal) -> (Connected, bool) {
         let agent_id = principal.agent.id.clone();
+        // Counted before the connection is, so no departure can be missed by shutdown.
+        let departure = self.tasks.running();
         let (first, access) = {
             let mut connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
             let local = connections
@@ -164,6 +176,7 @@ impl Presence {
                 presence: self.clone(),
                 agent_id,
                 access,
+                departure: Some(departure),
             },
             first,
         )

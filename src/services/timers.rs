@@ -1,37 +1,73 @@
 //! The chat timers: attention (red and grey), auto-transfer of unanswered chats, auto-close of
 //! abandoned ones, queued chats whose customer has gone, and renewing the presence of
-//! connected agents. One worker per node; every
-//! action re-checks its condition inside its transaction, so several nodes can run it.
+//! connected agents. One worker per node; every action re-checks its condition inside its
+//! transaction, so several nodes can run it.
+//!
+//! The worker sleeps until the store's next timer deadline, and looks again when a change on
+//! this node rings the chat service's timer bell. Changes made on other nodes ring theirs, not
+//! this one's, so it also looks at least every [`LOOK_AGAIN_AFTER`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::time::Instant;
 
+use crate::domain;
 use crate::services::Services;
 use crate::services::presence::LEASE;
 
-/// Runs the timers every `interval` until shutdown.
+/// The longest the worker sleeps without reading the next deadline again.
+pub const LOOK_AGAIN_AFTER: Duration = Duration::from_secs(30);
+
+/// Runs the timers at their deadlines until shutdown.
 pub struct ChatTimers {
     pub services: Arc<Services>,
+    /// The shortest time between two passes over the chats: a deadline whose action found
+    /// nothing to do (an unanswered chat nobody else has room for) stays in the past, and
+    /// would otherwise be retried at once.
     pub interval: Duration,
 }
 
 impl ChatTimers {
-    /// Ticks until `shutdown` says stop.
+    /// Runs until `shutdown` says stop.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let wake = self.services.chats.timer_wake();
         let renew_every = Duration::from_secs((LEASE.num_seconds() / 3).max(1) as u64);
-        let mut last_renewal = tokio::time::Instant::now();
+        let mut next_renewal = Instant::now() + renew_every;
+        // The first pass may run at once: deadlines passed while the server was down.
+        let mut earliest_pass = Instant::now();
         loop {
+            // Armed before the deadline is read, so a change committed meanwhile is not missed.
+            let rung = wake.notified();
+            tokio::pin!(rung);
+            rung.as_mut().enable();
+            let now = Instant::now();
+            if now >= next_renewal {
+                self.services.presence.renew().await;
+                next_renewal = Instant::now() + renew_every;
+            }
+            let due = match self.services.store.next_timer_due(domain::now()).await {
+                Ok(due) => due.map(|at| now + until(at)),
+                Err(err) => {
+                    tracing::warn!(error = %err, "chat timers could not read the next deadline");
+                    Some(now + self.interval)
+                }
+            };
+            if let Some(due) = due
+                && due <= now
+                && earliest_pass <= now
+            {
+                self.tick().await;
+                earliest_pass = Instant::now() + self.interval;
+                continue;
+            }
+            let wake_at = next_wake(now, due, earliest_pass, next_renewal);
             tokio::select! {
                 _ = shutdown.changed() => return,
-                () = tokio::time::sleep(self.interval) => {}
+                () = tokio::time::sleep_until(wake_at) => {}
+                () = &mut rung => {}
             }
-            if last_renewal.elapsed() >= renew_every {
-                self.services.presence.renew().await;
-                last_renewal = tokio::time::Instant::now();
-            }
-            self.tick().await;
         }
     }
 
@@ -52,5 +88,47 @@ impl ChatTimers {
         if let Err(err) = self.services.chats.expire_abandoned_queue().await {
             tracing::warn!(error = %err, "could not clear abandoned chats from the queue");
         }
+    }
+}
+
+/// How long from now until `at` by the wall clock; zero when it has passed.
+fn until(at: chrono::DateTime<chrono::Utc>) -> Duration {
+    (at - domain::now()).to_std().unwrap_or_default()
+}
+
+/// When the worker next wakes: at the next deadline (not before the next pass may run), to
+/// renew presence, or after [`LOOK_AGAIN_AFTER`], whichever is first.
+fn next_wake(
+    now: Instant,
+    due: Option<Instant>,
+    earliest_pass: Instant,
+    next_renewal: Instant,
+) -> Instant {
+    let mut wake_at = (now + LOOK_AGAIN_AFTER).min(next_renewal);
+    if let Some(due) = due {
+        wake_at = wake_at.min(due.max(earliest_pass));
+    }
+    wake_at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wakes_at_the_next_deadline_but_not_before_the_next_pass_may_run() {
+        let now = Instant::now();
+        let renewal = now + Duration::from_secs(10);
+        let soon = now + Duration::from_secs(2);
+        assert_eq!(next_wake(now, Some(soon), now, renewal), soon);
+        let after_pass = now + Duration::from_secs(3);
+        assert_eq!(next_wake(now, Some(soon), after_pass, renewal), after_pass);
+        assert_eq!(next_wake(now, None, now, renewal), renewal);
+        let far = now + Duration::from_secs(3600);
+        let no_renewal = now + Duration::from_secs(3600);
+        assert_eq!(
+            next_wake(now, Some(far), now, no_renewal),
+            now + LOOK_AGAIN_AFTER
+        );
     }
 }

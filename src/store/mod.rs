@@ -502,6 +502,12 @@ pub trait ChatStore: Send + Sync {
     async fn feed_seq(&self, agent_id: &str) -> DbResult<i64>;
     /// Every active chat with its organization's settings, for the timers.
     async fn active_chats(&self) -> DbResult<Vec<(Chat, ChatSettings)>>;
+    /// When the chat timers next have something to do, by their organizations' settings: the
+    /// earliest missed acceptance, auto-close, auto-transfer, attention change or abandoned
+    /// queued chat. Never later than the first of them; `now` when a stored attention is
+    /// already out of date; `None` without active or queued chats. A deadline may be past
+    /// when its action found nothing to do (an unanswered chat nobody else has room for).
+    async fn next_timer_due(&self, now: DateTime<Utc>) -> DbResult<Option<DateTime<Utc>>>;
     /// Every agent of the organization with their load and reachability.
     async fn agent_loads(
         &self,

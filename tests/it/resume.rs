@@ -20,6 +20,7 @@ on_both_backends!(
     chat_events_without_since_replay_the_whole_transcript_by_visibility,
     cursors_ahead_of_the_stream_or_not_numbers_are_bad_user_input,
     agents_stay_routable_only_while_connected_or_within_the_grace_period,
+    a_socket_closed_as_the_server_stops_records_its_departure_before_the_store_closes,
     queued_customers_hear_their_position_and_wait_whenever_they_change,
 );
 
@@ -474,6 +475,43 @@ async fn agents_stay_routable_only_while_connected_or_within_the_grace_period(ba
         "an agent whose socket closed is not routable after the grace period"
     );
     assert!(!online(&server, &key).await);
+}
+
+/// A socket that the server closes as it stops still records the agent's departure: shutdown
+/// waits for that write before it closes the store, so the live lease does not outlast the
+/// node and the agent stops being routable after the grace period.
+async fn a_socket_closed_as_the_server_stops_records_its_departure_before_the_store_closes(
+    backend: Backend,
+) {
+    let mut server = TestServer::start_with(backend, |_| {}).await;
+    let (owner, _key) = owner_out_of_routing(&server).await;
+    server
+        .ok(
+            Some(&owner),
+            "mutation { updateOrganizationSettings(input: {presenceGraceSeconds: 1}) { id } }",
+            json!({}),
+        )
+        .await;
+    let ada_id = server
+        .create_agent(&owner, "ada@example.com", "AGENT")
+        .await;
+    let ada = server.agent_token("ada@example.com").await;
+    let mut socket = server.ws_ready(&ada).await;
+    let later = chrono::Utc::now() + chrono::Duration::seconds(5);
+    assert!(
+        server.store.agent_reachable(&ada_id, later).await.unwrap(),
+        "a live socket holds a lease beyond the grace period"
+    );
+
+    // The server closes the socket as it stops; the client keeps reading until then.
+    let closing = tokio::spawn(async move { socket.closed().await });
+    server.shut_down().await;
+    let _ = closing.await;
+    server.start_again().await;
+    assert!(
+        !server.store.agent_reachable(&ada_id, later).await.unwrap(),
+        "the departure was written before the store closed"
+    );
 }
 
 /// A queued customer hears their place and estimated wait on chatEvents, after the replayed

@@ -18,6 +18,7 @@ mod chats;
 mod outbox;
 mod presence;
 mod tenancy;
+mod timers;
 
 on_both_backends!(
     organizations_and_agents_round_trip,

@@ -122,6 +122,8 @@ impl ChatService {
                     return Err(Error::NotFound("no such chat".into()));
                 }
                 self.store.touch_customer_activity(&chat.id, now).await?;
+                // A grey chat turns normal again: the timers say so.
+                self.timer_wake.notify_one();
                 Typing {
                     chat_id: chat.id.clone(),
                     author_kind: AuthorKind::Customer,
@@ -145,6 +147,8 @@ impl ChatService {
                     self.store
                         .set_agent_typing(&chat.id, is_typing, now)
                         .await?;
+                    // Stopping restarts the auto-transfer clock, maybe nearer than it was.
+                    self.timer_wake.notify_one();
                 }
                 Typing {
                     chat_id: chat.id.clone(),

@@ -148,6 +148,9 @@ pub struct ChatService {
     pending_queue_announcements: Arc<queue::PendingAnnouncements>,
     /// Rings the [`QueueAnnouncer`] when a queue changed.
     queue_wake: Arc<tokio::sync::Notify>,
+    /// Rung after a change that may have moved a chat timer's deadline, so the timers look
+    /// at the next deadline again.
+    timer_wake: Arc<tokio::sync::Notify>,
 }
 
 impl ChatService {
@@ -165,6 +168,7 @@ impl ChatService {
             push_wake,
             pending_queue_announcements: Arc::default(),
             queue_wake: Arc::default(),
+            timer_wake: Arc::default(),
             visitor_sessions: per_minute(limits.visitor_sessions_per_minute),
             customer_messages: per_minute(limits.messages_per_minute),
             customer_typing: per_minute(limits.typing_per_minute),

@@ -19,6 +19,8 @@ impl ChatService {
             .store
             .update_organization_settings(&org.id, &settings)
             .await?;
+        // Shorter thresholds bring the chat timers' deadlines nearer.
+        self.timer_wake.notify_one();
         // A higher limit is room for queued chats.
         self.drain_queue(&org.id).await?;
         Ok(org)

@@ -18,6 +18,11 @@ use crate::error::Result;
 use crate::store::ParticipantRole;
 
 impl ChatService {
+    /// Rung after changes that may bring a chat timer's deadline nearer.
+    pub fn timer_wake(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.timer_wake.clone()
+    }
+
     /// Applies the timers to one active chat: auto-close, auto-transfer, attention.
     pub async fn apply_timers(&self, chat: &Chat, settings: &ChatSettings) -> Result<()> {
         let now = domain::now();

@@ -251,6 +251,9 @@ impl ChatService {
             ..
         } = work;
         tx.commit().await?;
+        // Nearly every unit of work writes a chat (a new one, an assignment, a message, a
+        // close): any may bring a timer's deadline nearer.
+        self.timer_wake.notify_one();
         if pushes_queued {
             self.push_wake.notify_one();
         }

@@ -24,6 +24,42 @@ const OFFLINE_MESSAGE: &str = concat!(
     " FROM offline_messages WHERE id = $1 AND organization_id = $2"
 );
 
+/// The earliest chat timer deadline, in milliseconds, by the rules of `domain::chat`
+/// (`acceptance_missed`, `auto_close_due`, `auto_transfer_due`, `attention_at`,
+/// `queue_abandoned`); `$1` is now. Each branch is one rule.
+const NEXT_TIMER_DUE: &str = "SELECT MIN(due) FROM ( \
+     SELECT c.acceptance_deadline AS due FROM chats c \
+     WHERE c.status = 'ACTIVE' AND c.acceptance_deadline IS NOT NULL \
+     UNION ALL \
+     SELECT c.last_activity_at + o.auto_close_seconds * 1000 FROM chats c \
+     JOIN organizations o ON o.id = c.organization_id WHERE c.status = 'ACTIVE' \
+     UNION ALL \
+     SELECT CASE WHEN c.agent_typing_since IS NOT NULL \
+     AND c.agent_typing_since + 60000 > c.awaiting_reply_since + o.auto_transfer_seconds * 1000 \
+     THEN c.agent_typing_since + 60000 \
+     ELSE c.awaiting_reply_since + o.auto_transfer_seconds * 1000 END FROM chats c \
+     JOIN organizations o ON o.id = c.organization_id \
+     WHERE c.status = 'ACTIVE' AND c.awaiting_reply_since IS NOT NULL \
+     UNION ALL \
+     SELECT CASE WHEN c.attention <> 'NORMAL' THEN $1 \
+     WHEN c.awaiting_reply_since IS NOT NULL \
+     THEN c.awaiting_reply_since + o.waiting_long_seconds * 1000 \
+     ELSE c.last_customer_activity_at + o.customer_idle_seconds * 1000 END FROM chats c \
+     JOIN organizations o ON o.id = c.organization_id \
+     WHERE c.status = 'ACTIVE' AND (c.attention = 'NORMAL' \
+     OR (c.attention = 'WAITING_LONG' AND (c.awaiting_reply_since IS NULL \
+     OR c.awaiting_reply_since + o.waiting_long_seconds * 1000 > $1)) \
+     OR (c.attention = 'CUSTOMER_IDLE' AND (c.awaiting_reply_since IS NOT NULL \
+     OR c.last_customer_activity_at + o.customer_idle_seconds * 1000 > $1))) \
+     UNION ALL \
+     SELECT CASE \
+     WHEN c.last_customer_activity_at >= COALESCE(c.customer_seen_at, 0) \
+     AND c.last_customer_activity_at >= COALESCE(c.queued_at, 0) THEN c.last_customer_activity_at \
+     WHEN COALESCE(c.customer_seen_at, 0) >= COALESCE(c.queued_at, 0) THEN c.customer_seen_at \
+     ELSE c.queued_at END + o.queue_abandon_seconds * 1000 FROM chats c \
+     JOIN organizations o ON o.id = c.organization_id WHERE c.status = 'QUEUED' \
+     ) deadlines";
+
 #[async_trait]
 impl<B: Backend> ChatStore for SqlStore<B> {
     async fn begin(&self) -> DbResult<Box<dyn ChatTx>> {
@@ -315,6 +351,15 @@ impl<B: Backend> ChatStore for SqlStore<B> {
             chats.push((chat, org_settings));
         }
         Ok(chats)
+    }
+
+    async fn next_timer_due(&self, now: DateTime<Utc>) -> DbResult<Option<DateTime<Utc>>> {
+        let mut conn = self.backend.read().await?;
+        let next = one(&mut conn, NEXT_TIMER_DUE, params![to_millis(now)], |r| {
+            r.opt_int(0)
+        })
+        .await?;
+        Ok(next.map(from_millis))
     }
 
     async fn agent_loads(
