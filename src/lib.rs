@@ -55,6 +55,10 @@ pub enum StartupError {
 /// A built server, ready to serve.
 pub struct App {
     pub config: Arc<Config>,
+    /// The database: the server's workers and its shutdown use it; transports go through
+    /// `services`.
+    pub store: Arc<dyn Database>,
+    pub bus: Arc<dyn EventBus>,
     pub services: Arc<Services>,
     pub schema: AppSchema,
     pub metrics: Arc<Metrics>,
@@ -123,19 +127,15 @@ impl App {
         let presence =
             services::presence::Presence::new(store.clone(), chats.clone(), shutdown.clone());
         let push = services::push::PushService::new(store.clone(), chats.clone());
-        let chat_views = services::ChatViews::new(store.clone(), chats.clone());
-        let health = services::Health::new(store.clone());
-        let services = Arc::new(Services {
-            store,
-            bus,
+        let services = Arc::new(Services::new(
+            store.clone(),
+            bus.clone(),
             auth,
             accounts,
             chats,
             presence,
             push,
-            chat_views,
-            health,
-        });
+        ));
         let schema = graphql::schema(
             services.clone(),
             QueryLimits {
@@ -146,6 +146,8 @@ impl App {
         );
         Ok(App {
             config: Arc::new(config),
+            store,
+            bus,
             services,
             schema,
             metrics: Arc::new(Metrics::default()),
@@ -163,7 +165,7 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let store = self.services.store.clone();
+        let store = self.store.clone();
         let tasks = self.shutdown.clone();
         tasks.spawn(
             ChatTimers {
@@ -176,7 +178,7 @@ impl App {
         tasks.spawn(
             services::presence::AccessWatch {
                 store: store.clone(),
-                bus: self.services.bus.clone(),
+                bus: self.bus.clone(),
                 presence: self.services.presence.clone(),
             }
             .run(tasks.subscribe()),

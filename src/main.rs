@@ -135,7 +135,7 @@ async fn serve(config: Config) -> Result<(), String> {
     let address = listener
         .local_addr()
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
-    tracing::info!(%address, backend = app.services.store.backend_name(), "listening");
+    tracing::info!(%address, backend = app.store.backend_name(), "listening");
     println!("Switchboard is listening on http://{address}/graphql");
     app.serve(listener, shutdown)
         .await

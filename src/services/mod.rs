@@ -23,13 +23,12 @@ pub use chat_views::ChatViews;
 pub use chats::ChatService;
 pub use health::Health;
 
-/// Every use case, shared by the transports.
+/// Every use case, shared by the transports. The store and the bus are private: transports
+/// reach data only through the use cases, which check who may see it.
 pub struct Services {
-    /// For background workers (timers, the push outbox, access polling) only: transports
-    /// reach data through the services below.
-    pub store: Arc<dyn Database>,
-    /// For background workers and the services' own streams only, as `store`.
-    pub bus: Arc<dyn EventBus>,
+    /// For the services' own reads and workers (timers, streams).
+    store: Arc<dyn Database>,
+    bus: Arc<dyn EventBus>,
     pub auth: AuthService,
     pub accounts: AccountService,
     pub chats: Arc<ChatService>,
@@ -39,4 +38,29 @@ pub struct Services {
     pub chat_views: ChatViews,
     /// The database's health, for the probes and metrics.
     pub health: Health,
+}
+
+impl Services {
+    /// Gathers the use cases built over `store` and `bus`.
+    pub fn new(
+        store: Arc<dyn Database>,
+        bus: Arc<dyn EventBus>,
+        auth: AuthService,
+        accounts: AccountService,
+        chats: Arc<ChatService>,
+        presence: Arc<presence::Presence>,
+        push: push::PushService,
+    ) -> Services {
+        Services {
+            chat_views: ChatViews::new(store.clone(), chats.clone()),
+            health: Health::new(store.clone()),
+            store,
+            bus,
+            auth,
+            accounts,
+            chats,
+            presence,
+            push,
+        }
+    }
 }

@@ -205,7 +205,7 @@ impl TestServer {
         listener: tokio::net::TcpListener,
     ) -> (Arc<dyn Database>, oneshot::Sender<()>, JoinHandle<()>) {
         let app = App::start(config).await.expect("the server starts");
-        let store = app.services.store.clone();
+        let store = app.store.clone();
         let (shutdown, shutdown_rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let signal = async move {
