@@ -69,10 +69,16 @@ impl Auth {
     }
 
     fn set(&self, session: Option<Session>) {
-        *self.session.lock().unwrap_or_else(|e| e.into_inner()) = session.clone();
+        let previous = std::mem::replace(
+            &mut *self.session.lock().unwrap_or_else(|e| e.into_inner()),
+            session.clone(),
+        );
         match session {
             Some(session) => self.store.save(session),
-            None => self.store.clear(),
+            // A logout and the server's close of the stream race to sign out: the keychain
+            // is cleared once, by whichever comes first.
+            None if previous.is_some() => self.store.clear(),
+            None => {}
         }
         self.generation.send_modify(|generation| *generation += 1);
     }

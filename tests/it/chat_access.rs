@@ -1,6 +1,7 @@
 //! Who may see and change which chats, what bad input gets, idempotent sends, routing status
 //! across apps, availability and offline messages, and returning customers.
 
+use crate::support::Backend;
 use serde_json::{Value, json};
 
 use crate::support::{TestServer, WsClient, agent_events, visitor, widget_key};
@@ -283,9 +284,8 @@ async fn another_organizations_agent_can_neither_see_nor_change_a_chat() {
     assert_eq!(rival_team, json!({"teamChats": [], "queue": []}));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_customer_sees_only_their_own_chats() {
-    let server = TestServer::start().await;
+async fn a_customer_sees_only_their_own_chats(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     let key = widget_key(&server, &owner).await;
     let first = visitor(&server, &key, "first").await;
@@ -311,9 +311,10 @@ async fn a_customer_sees_only_their_own_chats() {
     assert_eq!(chat_as_agent(&server, &owner, &chat).await, agent_before);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_see_their_chats_and_their_queue_and_supervisors_their_teams_chats() {
-    let server = TestServer::start().await;
+async fn agents_see_their_chats_and_their_queue_and_supervisors_their_teams_chats(
+    backend: Backend,
+) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
     let sales = create_group(&server, &owner, "Sales").await;
@@ -446,9 +447,8 @@ async fn agents_see_their_chats_and_their_queue_and_supervisors_their_teams_chat
 
 // ---- 2. roles -------------------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn customers_cannot_use_agent_operations_nor_agents_customer_ones() {
-    let server = TestServer::start().await;
+async fn customers_cannot_use_agent_operations_nor_agents_customer_ones(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
     create_agent_in(&server, &owner, "ada@example.com", "AGENT", &[], Some(1)).await;
@@ -700,9 +700,8 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
         .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_of_exactly_4000_characters_is_accepted() {
-    let server = TestServer::start().await;
+async fn a_message_of_exactly_4000_characters_is_accepted(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     let key = widget_key(&server, &owner).await;
     let customer = visitor(&server, &key, "v1").await;
@@ -730,9 +729,8 @@ fn error_of(body: &Value) -> (String, String) {
 
 // ---- 4. idempotent sends --------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sending_with_the_same_client_id_twice_stores_one_message() {
-    let server = TestServer::start().await;
+async fn sending_with_the_same_client_id_twice_stores_one_message(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
     create_agent_in(&server, &owner, "ada@example.com", "AGENT", &[], None).await;
@@ -781,9 +779,10 @@ async fn sending_with_the_same_client_id_twice_stores_one_message() {
 
 // ---- 5. routing status ----------------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn routing_status_reaches_every_app_survives_login_and_steers_new_chats_only() {
-    let server = TestServer::start().await;
+async fn routing_status_reaches_every_app_survives_login_and_steers_new_chats_only(
+    backend: Backend,
+) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
     let ada_id = create_agent_in(&server, &owner, "ada@example.com", "AGENT", &[], None).await;
@@ -874,9 +873,8 @@ async fn routing_status_reaches_every_app_survives_login_and_steers_new_chats_on
 
 // ---- 6. availability and offline messages ---------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn availability_is_public_and_offline_messages_reach_agents() {
-    let server = TestServer::start().await;
+async fn availability_is_public_and_offline_messages_reach_agents(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     create_agent_in(&server, &owner, "ada@example.com", "AGENT", &[], None).await;
     let key = widget_key(&server, &owner).await;
@@ -961,9 +959,8 @@ async fn availability_is_public_and_offline_messages_reach_agents() {
 
 // ---- 7. returning customers -----------------------------------------------------------
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_returning_customer_goes_back_to_their_previous_agent() {
-    let server = TestServer::start().await;
+async fn a_returning_customer_goes_back_to_their_previous_agent(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
     let ada_id = create_agent_in(&server, &owner, "ada@example.com", "AGENT", &[], None).await;
@@ -1027,3 +1024,14 @@ async fn a_returning_customer_goes_back_to_their_previous_agent() {
         bob_id
     );
 }
+
+crate::on_both_backends!(
+    a_customer_sees_only_their_own_chats,
+    agents_see_their_chats_and_their_queue_and_supervisors_their_teams_chats,
+    customers_cannot_use_agent_operations_nor_agents_customer_ones,
+    a_message_of_exactly_4000_characters_is_accepted,
+    sending_with_the_same_client_id_twice_stores_one_message,
+    routing_status_reaches_every_app_survives_login_and_steers_new_chats_only,
+    availability_is_public_and_offline_messages_reach_agents,
+    a_returning_customer_goes_back_to_their_previous_agent,
+);

@@ -2,6 +2,7 @@
 //! and group (through the loaders) to the right ones, and a chat's transcript and customer are
 //! refused to an agent who may no longer see the chat, even through an event that names it.
 
+use crate::support::Backend;
 use serde_json::{Value, json};
 
 use crate::support::{TestServer, visitor, widget_key};
@@ -68,9 +69,8 @@ async fn start_chat_in(server: &TestServer, customer: &str, message: &str, group
     data["startChat"]["id"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_list_of_chats_resolves_each_chats_assignee_customer_and_group() {
-    let server = TestServer::start().await;
+async fn a_list_of_chats_resolves_each_chats_assignee_customer_and_group(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
     let sales = create_group(&server, &owner, "Sales").await;
@@ -175,9 +175,10 @@ async fn replayed(server: &TestServer, token: &str) -> Vec<Value> {
     ws.quiet_for(std::time::Duration::from_millis(1500)).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_supervisor_moved_out_of_a_group_reads_none_of_its_chats_even_through_old_events() {
-    let server = TestServer::start().await;
+async fn a_supervisor_moved_out_of_a_group_reads_none_of_its_chats_even_through_old_events(
+    backend: Backend,
+) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
     let sales = create_group(&server, &owner, "Sales").await;
@@ -255,3 +256,8 @@ async fn a_supervisor_moved_out_of_a_group_reads_none_of_its_chats_even_through_
         "the old event is replayed and its chat refused: {after:?}"
     );
 }
+
+crate::on_both_backends!(
+    a_list_of_chats_resolves_each_chats_assignee_customer_and_group,
+    a_supervisor_moved_out_of_a_group_reads_none_of_its_chats_even_through_old_events,
+);

@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{TestServer, WsClient, start_chat, visitor, widget_key};
+use crate::support::{Backend, TestServer, WsClient, start_chat, visitor, widget_key};
 
 /// A server where Ada (limit 1) is connected and busy with one chat, a second customer waits
 /// in the queue, and Bob accepts chats but cannot be reached (his login's grace is over).
 /// Returns the server, Bob's token, the waiting chat and Ada's socket (keep it open).
-async fn a_customer_waits_while_bob_is_unreachable() -> (TestServer, String, String, WsClient) {
-    let server = TestServer::start().await;
+async fn a_customer_waits_while_bob_is_unreachable(
+    backend: Backend,
+) -> (TestServer, String, String, WsClient) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     server
         .ok(
@@ -51,17 +53,15 @@ async fn bobs_chats(server: &TestServer, bob: &str) -> serde_json::Value {
     server.ok(Some(bob), "{ myChats { id } }", json!({})).await["myChats"].clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agents_app_coming_online_takes_the_waiting_customer() {
-    let (server, bob, waiting, _ada_app) = a_customer_waits_while_bob_is_unreachable().await;
+async fn an_agents_app_coming_online_takes_the_waiting_customer(backend: Backend) {
+    let (server, bob, waiting, _ada_app) = a_customer_waits_while_bob_is_unreachable(backend).await;
     // The server acknowledges the connection once the app is online, queue routed.
     let _bob_app = server.ws_ready(&bob).await;
     assert_eq!(bobs_chats(&server, &bob).await, json!([{"id": waiting}]));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registering_a_phone_takes_the_waiting_customer() {
-    let (server, bob, waiting, _ada_app) = a_customer_waits_while_bob_is_unreachable().await;
+async fn registering_a_phone_takes_the_waiting_customer(backend: Backend) {
+    let (server, bob, waiting, _ada_app) = a_customer_waits_while_bob_is_unreachable(backend).await;
     server
         .ok(
             Some(&bob),
@@ -73,3 +73,8 @@ async fn registering_a_phone_takes_the_waiting_customer() {
     // Routed before the mutation answers.
     assert_eq!(bobs_chats(&server, &bob).await, json!([{"id": waiting}]));
 }
+
+crate::on_both_backends!(
+    an_agents_app_coming_online_takes_the_waiting_customer,
+    registering_a_phone_takes_the_waiting_customer,
+);

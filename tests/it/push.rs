@@ -584,7 +584,14 @@ async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting until {what}");
 }
 
-on_both_backends!(after_hours_a_push_then_the_next_agent_when_nobody_acknowledges);
+on_both_backends!(
+    after_hours_a_push_then_the_next_agent_when_nobody_acknowledges,
+    an_acknowledged_assignment_stays_with_the_agent,
+    customer_messages_share_one_push_per_ten_seconds_and_none_once_seen,
+    a_dead_token_is_disabled_with_its_reason,
+    devices_move_with_their_token_and_preferences_silence_kinds,
+    waiting_customers_and_offline_messages_reach_phones,
+);
 
 /// The seed's after-hours promise: an agent keeps "Accept chats" on with the phone in a
 /// pocket; a chat pushes to the phone; unacknowledged, it moves to the next agent and the first
@@ -667,10 +674,9 @@ async fn after_hours_a_push_then_the_next_agent_when_nobody_acknowledges(backend
     );
 }
 
-#[tokio::test]
-async fn an_acknowledged_assignment_stays_with_the_agent() {
+async fn an_acknowledged_assignment_stays_with_the_agent(backend: Backend) {
     let (fake, url) = fake_fcm().await;
-    let (server, owner, _dir) = push_server(Backend::Sqlite, &url, |_| {}).await;
+    let (server, owner, _dir) = push_server(backend, &url, |_| {}).await;
     server
         .ok(Some(&owner), "mutation { updateOrganizationSettings(input: {acceptanceTimeoutSeconds: 1, autoTransferSeconds: 3600}) { id } }", json!({}))
         .await;
@@ -700,10 +706,9 @@ async fn an_acknowledged_assignment_stays_with_the_agent() {
     assert_eq!(mine["me"]["routingStatus"], "ACCEPTING_CHATS");
 }
 
-#[tokio::test]
-async fn customer_messages_share_one_push_per_ten_seconds_and_none_once_seen() {
+async fn customer_messages_share_one_push_per_ten_seconds_and_none_once_seen(backend: Backend) {
     let (fake, url) = fake_fcm().await;
-    let (server, owner, _dir) = push_server(Backend::Sqlite, &url, |_| {}).await;
+    let (server, owner, _dir) = push_server(backend, &url, |_| {}).await;
     server
         .create_agent(&owner, "ada@example.com", "AGENT")
         .await;
@@ -769,10 +774,9 @@ async fn customer_messages_share_one_push_per_ten_seconds_and_none_once_seen() {
     );
 }
 
-#[tokio::test]
-async fn a_dead_token_is_disabled_with_its_reason() {
+async fn a_dead_token_is_disabled_with_its_reason(backend: Backend) {
     let (fake, url) = fake_fcm().await;
-    let (server, owner, _dir) = push_server(Backend::Sqlite, &url, |_| {}).await;
+    let (server, owner, _dir) = push_server(backend, &url, |_| {}).await;
     fake.script("old-phone", vec![Answer::error(404, "UNREGISTERED", None)]);
     server
         .create_agent(&owner, "ada@example.com", "AGENT")
@@ -812,10 +816,9 @@ async fn a_dead_token_is_disabled_with_its_reason() {
     assert_eq!(register(&server, &ada, "old-phone").await["enabled"], true);
 }
 
-#[tokio::test]
-async fn devices_move_with_their_token_and_preferences_silence_kinds() {
+async fn devices_move_with_their_token_and_preferences_silence_kinds(backend: Backend) {
     let (fake, url) = fake_fcm().await;
-    let (server, owner, _dir) = push_server(Backend::Sqlite, &url, |_| {}).await;
+    let (server, owner, _dir) = push_server(backend, &url, |_| {}).await;
     server
         .create_agent(&owner, "ada@example.com", "AGENT")
         .await;
@@ -962,10 +965,9 @@ async fn the_outbox_survives_a_restart_without_loss_or_duplicates() {
     );
 }
 
-#[tokio::test]
-async fn waiting_customers_and_offline_messages_reach_phones() {
+async fn waiting_customers_and_offline_messages_reach_phones(backend: Backend) {
     let (fake, url) = fake_fcm().await;
-    let (server, owner, _dir) = push_server(Backend::Sqlite, &url, |_| {}).await;
+    let (server, owner, _dir) = push_server(backend, &url, |_| {}).await;
     server
         .ok(Some(&owner), "mutation { updateOrganizationSettings(input: {acceptanceTimeoutSeconds: 3600, queueLimit: 10}) { id } }", json!({}))
         .await;

@@ -49,9 +49,8 @@ async fn settings(server: &TestServer, owner: &str, input: Value) {
         .await;
 }
 
-#[tokio::test]
-async fn the_least_loaded_agent_gets_the_chat_and_ties_go_to_the_longest_waiting() {
-    let server = TestServer::start().await;
+async fn the_least_loaded_agent_gets_the_chat_and_ties_go_to_the_longest_waiting(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let (owner, team) = team(&server, 3, 3).await;
     let key = widget_key(&server, &owner).await;
     // Three chats spread one each, in order of who waited longest (never assigned: by id).
@@ -91,9 +90,8 @@ async fn the_least_loaded_agent_gets_the_chat_and_ties_go_to_the_longest_waiting
     );
 }
 
-#[tokio::test]
-async fn agents_not_accepting_chats_get_none_and_keep_theirs() {
-    let server = TestServer::start().await;
+async fn agents_not_accepting_chats_get_none_and_keep_theirs(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let (owner, team) = team(&server, 2, 3).await;
     let key = widget_key(&server, &owner).await;
     let customer = visitor(&server, &key, "first").await;
@@ -129,6 +127,14 @@ async fn agents_not_accepting_chats_get_none_and_keep_theirs() {
 on_both_backends!(
     a_burst_of_300_chats_fills_every_slot_once_and_queues_the_rest,
     a_full_queue_turns_customers_away_and_a_second_start_continues_the_open_chat,
+    the_least_loaded_agent_gets_the_chat_and_ties_go_to_the_longest_waiting,
+    agents_not_accepting_chats_get_none_and_keep_theirs,
+    an_unanswered_chat_moves_to_another_agent_and_never_back,
+    typing_stops_the_auto_transfer_clock,
+    attention_turns_red_then_normal_then_grey_and_idle_chats_free_a_slot,
+    abandoned_chats_close_by_themselves,
+    settings_are_validated_and_admin_only,
+    take_join_and_transfer_to_a_group,
 );
 
 /// 300 chats started at once against 10 agents with a limit of 3: exactly 30 assigned, 270
@@ -262,12 +268,9 @@ async fn a_full_queue_turns_customers_away_and_a_second_start_continues_the_open
     assert_eq!(queue, 1, "the second start made no second chat");
 }
 
-#[tokio::test]
-async fn an_unanswered_chat_moves_to_another_agent_and_never_back() {
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.timer_interval = Duration::from_millis(100)
-    })
-    .await;
+async fn an_unanswered_chat_moves_to_another_agent_and_never_back(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.timer_interval = Duration::from_millis(100)).await;
     let (owner, team) = team(&server, 2, 3).await;
     settings(
         &server,
@@ -295,12 +298,9 @@ async fn an_unanswered_chat_moves_to_another_agent_and_never_back() {
     assert!(my_chats(&server, &first.1).await.is_empty());
 }
 
-#[tokio::test]
-async fn typing_stops_the_auto_transfer_clock() {
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.timer_interval = Duration::from_millis(100)
-    })
-    .await;
+async fn typing_stops_the_auto_transfer_clock(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.timer_interval = Duration::from_millis(100)).await;
     let (owner, team) = team(&server, 2, 3).await;
     settings(&server, &owner, json!({"autoTransferSeconds": 1})).await;
     let key = widget_key(&server, &owner).await;
@@ -336,12 +336,9 @@ async fn typing_stops_the_auto_transfer_clock() {
     assert!(my_chats(&server, &holder.1).await.is_empty());
 }
 
-#[tokio::test]
-async fn attention_turns_red_then_normal_then_grey_and_idle_chats_free_a_slot() {
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.timer_interval = Duration::from_millis(100)
-    })
-    .await;
+async fn attention_turns_red_then_normal_then_grey_and_idle_chats_free_a_slot(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.timer_interval = Duration::from_millis(100)).await;
     let (owner, team) = team(&server, 1, 1).await;
     settings(
         &server,
@@ -386,12 +383,9 @@ async fn attention_turns_red_then_normal_then_grey_and_idle_chats_free_a_slot() 
     );
 }
 
-#[tokio::test]
-async fn abandoned_chats_close_by_themselves() {
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.timer_interval = Duration::from_millis(100)
-    })
-    .await;
+async fn abandoned_chats_close_by_themselves(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.timer_interval = Duration::from_millis(100)).await;
     let (owner, team) = team(&server, 1, 3).await;
     settings(
         &server,
@@ -416,9 +410,8 @@ async fn abandoned_chats_close_by_themselves() {
     assert_eq!(status["chat"]["status"], "CLOSED");
 }
 
-#[tokio::test]
-async fn settings_are_validated_and_admin_only() {
-    let server = TestServer::start().await;
+async fn settings_are_validated_and_admin_only(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let (owner, team) = team(&server, 1, 3).await;
     const UPDATE: &str = "mutation($input: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $input) { settings { defaultChatLimit waitingLongSeconds } } }";
     assert_eq!(
@@ -464,9 +457,8 @@ async fn settings_are_validated_and_admin_only() {
     );
 }
 
-#[tokio::test]
-async fn take_join_and_transfer_to_a_group() {
-    let server = TestServer::start().await;
+async fn take_join_and_transfer_to_a_group(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let (owner, team) = team(&server, 2, 1).await;
     let sales = server
         .ok(

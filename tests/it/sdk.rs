@@ -2,6 +2,7 @@
 //! refresh, the event stream across a server restart, and the outbox across a server outage
 //! and an app restart.
 
+use crate::support::Backend;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -320,9 +321,8 @@ async fn login_operations_restore_and_logout() {
     assert_eq!(code(bad_url.err().unwrap()), "BAD_USER_INPUT");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_access_tokens_are_refreshed_transparently() {
-    let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| {
+async fn expired_access_tokens_are_refreshed_transparently(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
         config.access_token_ttl = Duration::from_secs(1);
     })
     .await;
@@ -376,9 +376,8 @@ async fn expired_access_tokens_are_refreshed_transparently() {
     assert!(*keychain.cleared.lock().unwrap() >= 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_stream_signs_out_at_once_when_the_server_ends_the_session() {
-    let server = TestServer::start().await;
+async fn the_stream_signs_out_at_once_when_the_server_ends_the_session(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let mut signed = Signedin::owner(&server).await;
     // The owner changes the password from another app: every other session ends, this one
     // included, and the stream says so without waiting for the app's next call.
@@ -404,9 +403,8 @@ async fn the_stream_signs_out_at_once_when_the_server_ends_the_session() {
     assert!(*signed.keychain.cleared.lock().unwrap() >= 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_token_expiring_on_an_open_stream_is_refreshed_and_the_stream_goes_on() {
-    let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| {
+async fn a_token_expiring_on_an_open_stream_is_refreshed_and_the_stream_goes_on(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
         config.access_token_ttl = Duration::from_secs(1);
         // Expiry is checked at each ping.
         config.ws_ping_interval = Duration::from_millis(250);
@@ -636,9 +634,10 @@ async fn a_message_sent_while_the_server_is_down_is_delivered_once_when_it_retur
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_settings() {
-    let server = TestServer::start().await;
+async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_settings(
+    backend: Backend,
+) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let Signedin {
         key,
         dir: _dir,
@@ -814,3 +813,10 @@ async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_sett
     assert!(updated.contains(&off));
     assert!(app.notification_preferences().await.unwrap().contains(&off));
 }
+
+crate::on_both_backends!(
+    expired_access_tokens_are_refreshed_transparently,
+    the_stream_signs_out_at_once_when_the_server_ends_the_session,
+    a_token_expiring_on_an_open_stream_is_refreshed_and_the_stream_goes_on,
+    an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_settings,
+);

@@ -13,9 +13,8 @@ fn subscribe(id: &str, query: &str) -> serde_json::Value {
     json!({"id": id, "type": "subscribe", "payload": {"query": query}})
 }
 
-#[tokio::test]
-async fn a_subscription_sends_the_current_value_then_changes() {
-    let server = TestServer::start().await;
+async fn a_subscription_sends_the_current_value_then_changes(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     let agent_id = server
         .create_agent(&owner, "ada@example.com", "AGENT")
@@ -50,9 +49,8 @@ async fn a_subscription_sends_the_current_value_then_changes() {
     assert_eq!(ws.closed().await.0, 4403);
 }
 
-#[tokio::test]
-async fn queries_and_mutations_run_over_the_socket_and_complete() {
-    let server = TestServer::start().await;
+async fn queries_and_mutations_run_over_the_socket_and_complete(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     let mut ws = server.ws_ready(&owner).await;
     ws.send(subscribe("q", "{ me { email } }")).await;
@@ -65,9 +63,8 @@ async fn queries_and_mutations_run_over_the_socket_and_complete() {
     assert_eq!(ws.next().await["type"], "complete");
 }
 
-#[tokio::test]
-async fn an_invalid_operation_gets_an_error_message_and_no_complete() {
-    let server = TestServer::start().await;
+async fn an_invalid_operation_gets_an_error_message_and_no_complete(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     let mut ws = server.ws_ready(&owner).await;
     ws.send(subscribe("bad", "subscription { nope }")).await;
@@ -86,9 +83,8 @@ async fn an_invalid_operation_gets_an_error_message_and_no_complete() {
     );
 }
 
-#[tokio::test]
-async fn the_client_completes_a_subscription() {
-    let server = TestServer::start().await;
+async fn the_client_completes_a_subscription(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     let mut ws = server.ws_ready(&owner).await;
     ws.send(subscribe("1", ME)).await;
@@ -99,17 +95,15 @@ async fn the_client_completes_a_subscription() {
     assert_eq!(ws.next().await["type"], "next");
 }
 
-#[tokio::test]
-async fn ping_is_answered_with_pong() {
-    let server = TestServer::start().await;
+async fn ping_is_answered_with_pong(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let mut ws = server.ws().await;
     ws.send(json!({"type": "ping", "payload": {"at": 1}})).await;
     assert_eq!(ws.next().await["type"], "pong");
 }
 
-#[tokio::test]
-async fn close_4400_for_a_malformed_message() {
-    let server = TestServer::start().await;
+async fn close_4400_for_a_malformed_message(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     let mut ws = server.ws_ready(&owner).await;
     ws.send_text("{not json").await;
@@ -130,17 +124,15 @@ async fn close_4400_for_a_malformed_message() {
     assert_eq!(ws.closed().await.0, 4400);
 }
 
-#[tokio::test]
-async fn close_4401_for_subscribe_before_connection_ack() {
-    let server = TestServer::start().await;
+async fn close_4401_for_subscribe_before_connection_ack(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let mut ws = server.ws().await;
     ws.send(subscribe("1", ME)).await;
     assert_eq!(ws.closed().await, (4401, "Unauthorized".into()));
 }
 
-#[tokio::test]
-async fn close_4403_when_connection_init_is_rejected() {
-    let server = TestServer::start().await;
+async fn close_4403_when_connection_init_is_rejected(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let mut ws = server.ws().await;
     ws.send(json!({"type": "connection_init", "payload": {"authorization": "Bearer forged"}}))
         .await;
@@ -165,12 +157,9 @@ async fn close_4403_when_connection_init_is_rejected() {
     assert_eq!(ws.closed().await.0, 4403);
 }
 
-#[tokio::test]
-async fn close_4408_when_connection_init_does_not_arrive_in_time() {
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.ws_init_timeout = Duration::from_millis(200)
-    })
-    .await;
+async fn close_4408_when_connection_init_does_not_arrive_in_time(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.ws_init_timeout = Duration::from_millis(200)).await;
     let mut ws = server.ws().await;
     let started = std::time::Instant::now();
     assert_eq!(
@@ -180,12 +169,9 @@ async fn close_4408_when_connection_init_does_not_arrive_in_time() {
     assert!(started.elapsed() >= Duration::from_millis(150));
 }
 
-#[tokio::test]
-async fn an_initialised_connection_outlives_the_init_timeout() {
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.ws_init_timeout = Duration::from_millis(200)
-    })
-    .await;
+async fn an_initialised_connection_outlives_the_init_timeout(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.ws_init_timeout = Duration::from_millis(200)).await;
     let owner = server.owner_token().await;
     let mut ws = server.ws_ready(&owner).await;
     assert!(ws.quiet_for(Duration::from_millis(400)).await.is_empty());
@@ -193,9 +179,8 @@ async fn an_initialised_connection_outlives_the_init_timeout() {
     assert_eq!(ws.next().await["type"], "pong");
 }
 
-#[tokio::test]
-async fn close_4409_for_a_duplicate_subscription_id() {
-    let server = TestServer::start().await;
+async fn close_4409_for_a_duplicate_subscription_id(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     let mut ws = server.ws_ready(&owner).await;
     ws.send(subscribe("dup", ME)).await;
@@ -207,9 +192,8 @@ async fn close_4409_for_a_duplicate_subscription_id() {
     );
 }
 
-#[tokio::test]
-async fn close_4429_for_a_second_connection_init() {
-    let server = TestServer::start().await;
+async fn close_4429_for_a_second_connection_init(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     let mut ws = server.ws_ready(&owner).await;
     ws.send(
@@ -222,16 +206,14 @@ async fn close_4429_for_a_second_connection_init() {
     );
 }
 
-#[tokio::test]
-async fn close_4406_without_the_graphql_transport_ws_subprotocol() {
-    let server = TestServer::start().await;
+async fn close_4406_without_the_graphql_transport_ws_subprotocol(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let mut ws = WsClient::connect(&server.ws_url, None).await;
     assert_eq!(ws.closed().await.0, 4406);
 }
 
-#[tokio::test]
-async fn operations_per_connection_are_limited() {
-    let server = TestServer::start_with(Backend::Sqlite, |c| c.ws_max_subscriptions = 2).await;
+async fn operations_per_connection_are_limited(backend: Backend) {
+    let server = TestServer::start_with(backend, |c| c.ws_max_subscriptions = 2).await;
     let owner = server.owner_token().await;
     let mut ws = server.ws_ready(&owner).await;
     for id in ["1", "2"] {
@@ -252,12 +234,9 @@ async fn operations_per_connection_are_limited() {
     assert_eq!(ws.next().await["type"], "next");
 }
 
-#[tokio::test]
-async fn a_silent_connection_is_dropped_and_a_live_one_kept() {
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.ws_ping_interval = Duration::from_millis(100)
-    })
-    .await;
+async fn a_silent_connection_is_dropped_and_a_live_one_kept(backend: Backend) {
+    let server =
+        TestServer::start_with(backend, |c| c.ws_ping_interval = Duration::from_millis(100)).await;
     let owner = server.owner_token().await;
     let mut live = server.ws_ready(&owner).await;
     let mut silent = server.ws_ready(&owner).await;
@@ -280,9 +259,8 @@ async fn a_silent_connection_is_dropped_and_a_live_one_kept() {
     assert!(silent.is_gone().await);
 }
 
-#[tokio::test]
-async fn shutdown_closes_websockets_with_1001() {
-    let mut server = TestServer::start().await;
+async fn shutdown_closes_websockets_with_1001(backend: Backend) {
+    let mut server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     let mut ws = server.ws_ready(&owner).await;
     ws.send(subscribe("1", ME)).await;
@@ -292,3 +270,22 @@ async fn shutdown_closes_websockets_with_1001() {
     let (code, _) = closing.await.unwrap();
     assert_eq!(code, 1001);
 }
+
+crate::on_both_backends!(
+    a_subscription_sends_the_current_value_then_changes,
+    queries_and_mutations_run_over_the_socket_and_complete,
+    an_invalid_operation_gets_an_error_message_and_no_complete,
+    the_client_completes_a_subscription,
+    ping_is_answered_with_pong,
+    close_4400_for_a_malformed_message,
+    close_4401_for_subscribe_before_connection_ack,
+    close_4403_when_connection_init_is_rejected,
+    close_4408_when_connection_init_does_not_arrive_in_time,
+    an_initialised_connection_outlives_the_init_timeout,
+    close_4409_for_a_duplicate_subscription_id,
+    close_4429_for_a_second_connection_init,
+    close_4406_without_the_graphql_transport_ws_subprotocol,
+    operations_per_connection_are_limited,
+    a_silent_connection_is_dropped_and_a_live_one_kept,
+    shutdown_closes_websockets_with_1001,
+);
