@@ -5,9 +5,44 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::chat::{Attention, AuthorKind, Chat, ChatStatus, Rating};
+use super::chat::{Attention, AuthorKind, Channel, Chat, ChatStatus, Rating};
 
 impl Chat {
+    /// A chat a customer starts at `now`: stored as queued until routing places it (so it is
+    /// never ahead of itself in the queue), awaiting its first reply from now.
+    pub fn started(
+        id: String,
+        organization_id: String,
+        customer_id: String,
+        group_id: Option<String>,
+        channel: Channel,
+        now: DateTime<Utc>,
+    ) -> Chat {
+        Chat {
+            id,
+            organization_id,
+            customer_id,
+            group_id,
+            channel,
+            status: ChatStatus::Queued,
+            assignee_id: None,
+            attention: Attention::Normal,
+            created_at: now,
+            queued_at: Some(now),
+            assigned_at: None,
+            first_response_at: None,
+            closed_at: None,
+            rating: None,
+            rating_comment: None,
+            awaiting_reply_since: Some(now),
+            last_customer_activity_at: now,
+            last_activity_at: now,
+            agent_typing_since: None,
+            acceptance_deadline: None,
+            customer_seen_at: None,
+        }
+    }
+
     /// Gives the chat to `agent_id` at `now`. An agent with no app connected live must
     /// acknowledge within `acceptance_timeout`, or the chat moves on. Returns whether the chat
     /// left the queue.
@@ -95,32 +130,16 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Channel;
 
     fn queued(now: DateTime<Utc>) -> Chat {
-        Chat {
-            id: "c".into(),
-            organization_id: "o".into(),
-            customer_id: "cu".into(),
-            group_id: None,
-            channel: Channel::Widget,
-            status: ChatStatus::Queued,
-            assignee_id: None,
-            attention: Attention::Normal,
-            created_at: now,
-            queued_at: Some(now),
-            assigned_at: None,
-            first_response_at: None,
-            closed_at: None,
-            rating: None,
-            rating_comment: None,
-            awaiting_reply_since: Some(now),
-            last_customer_activity_at: now,
-            last_activity_at: now,
-            agent_typing_since: None,
-            acceptance_deadline: None,
-            customer_seen_at: None,
-        }
+        Chat::started(
+            "c".into(),
+            "o".into(),
+            "cu".into(),
+            None,
+            Channel::Widget,
+            now,
+        )
     }
 
     #[test]

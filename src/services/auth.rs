@@ -468,19 +468,14 @@ impl AuthService {
     /// gets a new one by starting a new visitor session.
     pub fn visitor_token(&self, customer: &domain::Customer) -> Result<(String, DateTime<Utc>)> {
         let now = domain::now();
-        let expires_at = now + VISITOR_TOKEN_TTL;
-        let claims = Claims {
-            sub: customer.id.clone(),
-            org: customer.organization_id.clone(),
-            sid: String::new(),
-            kind: "visitor".into(),
-            iat: now.timestamp(),
-            exp: expires_at.timestamp(),
-        };
-        let token =
-            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding_key)
-                .map_err(Error::internal)?;
-        Ok((token, expires_at))
+        self.sign(
+            &customer.id,
+            &customer.organization_id,
+            "",
+            "visitor",
+            now,
+            VISITOR_TOKEN_TTL,
+        )
     }
 
     async fn start_session(&self, agent: Agent) -> Result<AuthSession> {
@@ -506,12 +501,33 @@ impl AuthService {
         session_id: &str,
         now: DateTime<Utc>,
     ) -> Result<(String, DateTime<Utc>)> {
-        let expires_at = now + self.access_token_ttl;
+        let ttl = self.access_token_ttl;
+        self.sign(
+            &agent.id,
+            &agent.organization_id,
+            session_id,
+            "agent",
+            now,
+            ttl,
+        )
+    }
+
+    /// A signed token of `kind` for `subject`, valid for `ttl` from `now`, with its expiry.
+    fn sign(
+        &self,
+        subject: &str,
+        organization_id: &str,
+        session_id: &str,
+        kind: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> Result<(String, DateTime<Utc>)> {
+        let expires_at = now + ttl;
         let claims = Claims {
-            sub: agent.id.clone(),
-            org: agent.organization_id.clone(),
+            sub: subject.to_owned(),
+            org: organization_id.to_owned(),
             sid: session_id.to_owned(),
-            kind: "agent".into(),
+            kind: kind.to_owned(),
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
         };

@@ -522,29 +522,14 @@ async fn customer(store: &dyn Database, org: &Organization) -> domain::Customer 
 /// A queued chat of `customer`, committed.
 async fn queued_chat(store: &dyn Database, customer: &domain::Customer) -> domain::Chat {
     let now = domain::now();
-    let chat = domain::Chat {
-        id: domain::new_id(),
-        organization_id: customer.organization_id.clone(),
-        customer_id: customer.id.clone(),
-        group_id: None,
-        channel: domain::Channel::Widget,
-        status: domain::ChatStatus::Queued,
-        assignee_id: None,
-        attention: domain::Attention::Normal,
-        created_at: now,
-        queued_at: Some(now),
-        assigned_at: None,
-        first_response_at: None,
-        closed_at: None,
-        rating: None,
-        rating_comment: None,
-        awaiting_reply_since: Some(now),
-        last_customer_activity_at: now,
-        last_activity_at: now,
-        agent_typing_since: None,
-        acceptance_deadline: None,
-        customer_seen_at: None,
-    };
+    let chat = domain::Chat::started(
+        domain::new_id(),
+        customer.organization_id.clone(),
+        customer.id.clone(),
+        None,
+        domain::Channel::Widget,
+        now,
+    );
     let mut tx = store.begin().await.unwrap();
     tx.lock_organization(&chat.organization_id).await.unwrap();
     tx.insert_chat(&chat).await.unwrap();

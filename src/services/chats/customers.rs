@@ -11,8 +11,8 @@ use super::{
     message_text, new_event, not_found, optional_text,
 };
 use crate::domain::{
-    self, Attention, AuthorKind, Channel, Chat, ChatEventKind, ChatStatus, Customer, FeedData,
-    FeedKind, OfflineMessage, Rating, Wording,
+    self, AuthorKind, Channel, Chat, ChatEventKind, Customer, FeedData, FeedKind, OfflineMessage,
+    Rating, Wording,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::{Caller, CustomerPrincipal};
@@ -72,29 +72,14 @@ impl ChatService {
             });
         }
         let now = work.now;
-        let mut chat = Chat {
-            id: domain::new_id(),
-            organization_id: customer.organization_id.clone(),
-            customer_id: customer.customer_id.clone(),
-            group_id: group_id.map(str::to_owned),
-            channel: Channel::Widget,
-            status: ChatStatus::Queued,
-            assignee_id: None,
-            attention: Attention::Normal,
-            created_at: now,
-            queued_at: Some(now),
-            assigned_at: None,
-            first_response_at: None,
-            closed_at: None,
-            rating: None,
-            rating_comment: None,
-            awaiting_reply_since: Some(now),
-            last_customer_activity_at: now,
-            last_activity_at: now,
-            agent_typing_since: None,
-            acceptance_deadline: None,
-            customer_seen_at: None,
-        };
+        let mut chat = Chat::started(
+            domain::new_id(),
+            customer.organization_id.clone(),
+            customer.customer_id.clone(),
+            group_id.map(str::to_owned),
+            Channel::Widget,
+            now,
+        );
         let previous = work
             .tx
             .previous_agent_of_customer(&customer.customer_id)
