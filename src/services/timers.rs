@@ -3,8 +3,8 @@
 //! connected agents. One worker per node; every action re-checks its condition inside its
 //! transaction, so several nodes can run it.
 //!
-//! The worker sleeps until the store's next timer deadline, and looks again when a change on
-//! this node rings the chat service's timer bell. Changes made on other nodes ring theirs, not
+//! The worker sleeps until the store's next timer deadline, and looks again (at most once an
+//! interval) when a change on this node rings the chat service's timer bell. Changes made on other nodes ring theirs, not
 //! this one's, so it also looks at least every [`LOOK_AGAIN_AFTER`].
 
 use std::sync::Arc;
@@ -37,7 +37,16 @@ impl ChatTimers {
         let mut next_renewal = Instant::now() + renew_every;
         // The first pass may run at once: deadlines passed while the server was down.
         let mut earliest_pass = Instant::now();
+        let mut next_read = Instant::now();
         loop {
+            // Busy hours ring the bell with every change: the deadline is read at most once
+            // an interval, not once a message.
+            if let Some(wait) = next_read.checked_duration_since(Instant::now()) {
+                tokio::select! {
+                    _ = shutdown.changed() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+            }
             // Armed before the deadline is read, so a change committed meanwhile is not missed.
             let rung = wake.notified();
             tokio::pin!(rung);
@@ -47,6 +56,7 @@ impl ChatTimers {
                 self.services.presence.renew().await;
                 next_renewal = Instant::now() + renew_every;
             }
+            next_read = now + self.interval;
             let due = match self.services.store.next_timer_due(domain::now()).await {
                 Ok(due) => due.map(|at| now + until(at)),
                 Err(err) => {
