@@ -136,43 +136,31 @@ fn execute<'a>(conn: &'a mut PgConnection, sql: &'a str, params: &'a [Value<'a>]
     }))
 }
 
-impl Conn for Reader {
-    fn dialect(&self) -> &'static Dialect {
-        &POSTGRES
-    }
+/// A reader and a transaction run statements alike, on the connection they wrap.
+macro_rules! postgres_conn {
+    ($($conn:ty),*) => {$(
+        impl Conn for $conn {
+            fn dialect(&self) -> &'static Dialect {
+                &POSTGRES
+            }
 
-    fn query<'a>(
-        &'a mut self,
-        sql: &'a str,
-        params: &'a [Value<'a>],
-        row: &'a mut RowSink<'_>,
-    ) -> Step<'a, ()> {
-        query(&mut self.0, sql, params, row)
-    }
+            fn query<'a>(
+                &'a mut self,
+                sql: &'a str,
+                params: &'a [Value<'a>],
+                row: &'a mut RowSink<'_>,
+            ) -> Step<'a, ()> {
+                query(&mut self.0, sql, params, row)
+            }
 
-    fn execute<'a>(&'a mut self, sql: &'a str, params: &'a [Value<'a>]) -> Step<'a, u64> {
-        execute(&mut self.0, sql, params)
-    }
+            fn execute<'a>(&'a mut self, sql: &'a str, params: &'a [Value<'a>]) -> Step<'a, u64> {
+                execute(&mut self.0, sql, params)
+            }
+        }
+    )*};
 }
 
-impl Conn for Tx {
-    fn dialect(&self) -> &'static Dialect {
-        &POSTGRES
-    }
-
-    fn query<'a>(
-        &'a mut self,
-        sql: &'a str,
-        params: &'a [Value<'a>],
-        row: &'a mut RowSink<'_>,
-    ) -> Step<'a, ()> {
-        query(&mut self.0, sql, params, row)
-    }
-
-    fn execute<'a>(&'a mut self, sql: &'a str, params: &'a [Value<'a>]) -> Step<'a, u64> {
-        execute(&mut self.0, sql, params)
-    }
-}
+postgres_conn!(Reader, Tx);
 
 impl Transaction for Tx {
     async fn commit(self) -> DbResult<()> {

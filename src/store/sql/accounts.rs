@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 
 use super::rows::{agent_from, group_from, organization_from};
 use super::{
-    Backend, Conn, SqlStore, Transaction, all, execute, on_unique, one, optional, scalar, texts,
+    Backend, Conn, SqlStore, Transaction, all, execute, on_unique, one, optional, optional_text,
+    scalar, texts,
 };
 use crate::domain::{Agent, Group, Organization, Role, RoutingStatus};
 use crate::store::{
@@ -590,11 +591,10 @@ impl<B: Backend> Database for SqlStore<B> {
 
     async fn session_agent(&self, session_id: &str, agent_id: &str) -> DbResult<Option<Agent>> {
         let mut conn = self.backend.read().await?;
-        let organization_id = optional(
+        let organization_id = optional_text(
             &mut conn,
             SESSION_ORGANIZATION,
             params![session_id, agent_id],
-            |r| r.text(0),
         )
         .await?;
         match organization_id {

@@ -8,7 +8,7 @@ use super::accounts::{agent_live, agent_reachable, load_agent, lock_organization
 use super::rows::{
     candidate_from, chat_from, device_from, event_from, feed_data_json, push_message_json,
 };
-use super::{Transaction, all, execute, one, optional, scalar, texts};
+use super::{Transaction, all, execute, one, optional, optional_text, scalar, texts};
 use crate::domain::{
     Agent, Chat, ChatEvent, FeedData, FeedEntry, FeedKind, NotificationKind, OfflineMessage,
     Organization, PushDevice, PushJob, PushMessage, RoutingCandidate, RoutingStatus,
@@ -244,23 +244,16 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
     }
 
     async fn previous_agent_of_customer(&mut self, customer_id: &str) -> DbResult<Option<String>> {
-        optional(
+        optional_text(
             &mut self.tx,
             PREVIOUS_AGENT_OF_CUSTOMER,
             params![customer_id],
-            |r| r.text(0),
         )
         .await
     }
 
     async fn open_chat_of_customer(&mut self, customer_id: &str) -> DbResult<Option<String>> {
-        optional(
-            &mut self.tx,
-            OPEN_CHAT_OF_CUSTOMER,
-            params![customer_id],
-            |r| r.text(0),
-        )
-        .await
+        optional_text(&mut self.tx, OPEN_CHAT_OF_CUSTOMER, params![customer_id]).await
     }
 
     async fn participants(&mut self, chat_id: &str) -> DbResult<Vec<(String, ParticipantRole)>> {
@@ -523,13 +516,7 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
     }
 
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>> {
-        optional(
-            &mut self.tx,
-            LATEST_CUSTOMER_MESSAGE,
-            params![chat_id],
-            |r| r.text(0),
-        )
-        .await
+        optional_text(&mut self.tx, LATEST_CUSTOMER_MESSAGE, params![chat_id]).await
     }
 
     async fn customer_name(&mut self, customer_id: &str) -> DbResult<Option<String>> {

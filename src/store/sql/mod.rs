@@ -253,6 +253,15 @@ pub async fn scalar(conn: &mut dyn Conn, sql: &str, params: &[Value<'_>]) -> DbR
     one(conn, sql, params, |r| r.int(0)).await
 }
 
+/// The text in the first column of the first row, if there is a row.
+pub async fn optional_text(
+    conn: &mut dyn Conn,
+    sql: &str,
+    params: &[Value<'_>],
+) -> DbResult<Option<String>> {
+    optional(conn, sql, params, |r| r.text(0)).await
+}
+
 /// The text in the first column of every row.
 pub async fn texts(conn: &mut dyn Conn, sql: &str, params: &[Value<'_>]) -> DbResult<Vec<String>> {
     all(conn, sql, params, |r| r.text(0)).await

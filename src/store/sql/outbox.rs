@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 
 use super::accounts::agent_live;
 use super::rows::{device_from, job_from, parse};
-use super::{Backend, Conn, SqlStore, Transaction, all, execute, one, optional, scalar};
+use super::{
+    Backend, Conn, SqlStore, Transaction, all, execute, one, optional, optional_text, scalar,
+};
 use crate::domain::{NotificationKind, PushDevice, PushJob, PushJobStatus};
 use crate::store::{DbError, DbResult, PushStore, from_millis, to_millis};
 
@@ -94,11 +96,10 @@ impl<B: Backend> PushStore for SqlStore<B> {
 
     async fn delete_push_device(&self, agent_id: &str, token: &str) -> DbResult<bool> {
         let mut tx = self.backend.write().await?;
-        let id = optional(
+        let id = optional_text(
             &mut tx,
             "SELECT id FROM push_devices WHERE agent_id = $1 AND token = $2",
             params![agent_id, token],
-            |r| r.text(0),
         )
         .await?;
         let Some(id) = id else { return Ok(false) };
