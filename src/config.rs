@@ -228,6 +228,10 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_TRUST_FORWARDED_FOR", default_value_t = false, action = ArgAction::Set, hide = true)]
     pub trust_forwarded_for: bool,
 
+    /// Whether /demo serves a sample shop page with the first organization's chat widget.
+    #[arg(long, env = "SWITCHBOARD_DEMO", default_value_t = true, action = ArgAction::Set)]
+    pub demo: bool,
+
     /// Failed logins per account within 15 minutes before further attempts are refused.
     #[arg(
         long,

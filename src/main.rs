@@ -137,6 +137,9 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     tracing::info!(%address, backend = app.store.backend_name(), "listening");
     println!("Switchboard is listening on http://{address}/graphql");
+    if app.config.demo {
+        println!("The demo shop with the chat widget: http://{address}/demo");
+    }
     app.serve(listener, shutdown)
         .await
         .map_err(|err| format!("server failed: {err}"))

@@ -1,10 +1,11 @@
-//! The HTTP surface: /graphql (POST, GET, WebSocket), /healthz, /readyz, /metrics, and the
-//! server loop with graceful shutdown.
+//! The HTTP surface: /graphql (POST, GET, WebSocket), /healthz, /readyz, /metrics, the chat
+//! widget's files and the demo page, and the server loop with graceful shutdown.
 
 mod client_addr;
 mod connections;
 mod graphql;
 mod readiness;
+mod widget;
 mod ws;
 
 use std::future::Future;
@@ -40,11 +41,19 @@ pub struct AppState {
 
 /// Builds the router over `state`.
 fn router(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/graphql", get(graphql::get).post(graphql::post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/widget.js", get(widget::loader))
+        .route("/widget/{file}", get(widget::file));
+    if state.config.demo {
+        router = router
+            .route("/demo", get(widget::demo))
+            .route("/demo/about", get(widget::demo_about));
+    }
+    router
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

@@ -57,6 +57,16 @@ impl AccountService {
         AccountService { store, bus, chats }
     }
 
+    /// The widget key of the organization created first, for the demo page; `None` before
+    /// any exists.
+    pub async fn first_widget_key(&self) -> Result<Option<String>> {
+        Ok(self
+            .store
+            .first_organization()
+            .await?
+            .map(|organization| organization.widget_key))
+    }
+
     /// On a database with no organization, creates one with its owner.
     pub async fn bootstrap(
         &self,

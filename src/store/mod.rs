@@ -130,6 +130,9 @@ pub trait Database: ChatStore + PushStore + Send + Sync + 'static {
     /// Creates an organization together with its first owner, atomically.
     async fn create_organization(&self, org: &Organization, owner: &NewAgent) -> DbResult<Agent>;
     async fn organization(&self, id: &str) -> DbResult<Organization>;
+    /// The organization created first (the bootstrapped one on most servers), if any: the
+    /// demo page embeds its widget.
+    async fn first_organization(&self) -> DbResult<Option<Organization>>;
 
     async fn agent(&self, organization_id: &str, agent_id: &str) -> DbResult<Agent>;
     /// The agents with this (normalized) email, in any organization, active or not, with their

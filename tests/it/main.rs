@@ -22,3 +22,4 @@ mod sdk;
 mod sessions;
 mod store;
 mod websocket;
+mod widget;

@@ -336,6 +336,21 @@ impl<B: Backend> Database for SqlStore<B> {
         organization(&mut conn, id).await
     }
 
+    async fn first_organization(&self) -> DbResult<Option<Organization>> {
+        let mut conn = self.backend.read().await?;
+        optional(
+            &mut conn,
+            concat!(
+                "SELECT ",
+                organization_columns!(),
+                " FROM organizations ORDER BY created_at, id LIMIT 1"
+            ),
+            params![],
+            organization_from,
+        )
+        .await
+    }
+
     async fn agent(&self, organization_id: &str, agent_id: &str) -> DbResult<Agent> {
         let mut conn = self.backend.read().await?;
         load_agent(&mut conn, organization_id, agent_id).await
