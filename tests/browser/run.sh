@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The chat widget's browser suite: starts the server binary (default target/debug/switchboard,
+# which `cargo test` builds) on a free port with SQLite in a temporary directory, then runs the
+# scenarios in Debian's chromium through playwright-core with Node's test runner. Screenshots go
+# to tests/browser/output/. First it type-checks the widget's JavaScript (its `// @ts-check`
+# annotations, with tsc --noEmit). Anything missing (binary, chromium, node_modules) fails the run.
+#
+#   bash tests/browser/run.sh [path/to/switchboard]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+binary="${1:-$root/target/debug/switchboard}"
+chromium="${CHROMIUM:-/usr/bin/chromium}"
+
+fail() { echo "browser tests: $*" >&2; exit 1; }
+[ -x "$binary" ] || fail "no server binary at $binary (cargo build or cargo test builds it)"
+[ -x "$chromium" ] || fail "no chromium at $chromium (apt-get install chromium)"
+[ -d "$here/node_modules/playwright-core" ] || fail "run npm ci in tests/browser first"
+
+echo "browser tests: type-checking widget/*.js"
+"$here/node_modules/.bin/tsc" -p "$here/tsconfig.json"
+
+data="$(mktemp -d)"
+log="$data/server.log"
+password="browser-owner-password"
+server=""
+cleanup() {
+  if [ -n "$server" ]; then
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
+  rm -rf "$data"
+}
+trap cleanup EXIT
+
+# Every customer of the suite comes from 127.0.0.1: lift the per-address budgets.
+SWITCHBOARD_LISTEN=127.0.0.1:0 \
+SWITCHBOARD_DATA_DIR="$data" \
+SWITCHBOARD_BOOTSTRAP_OWNER_PASSWORD="$password" \
+SWITCHBOARD_DEMO=true \
+SWITCHBOARD_VISITOR_SESSIONS_PER_MINUTE=10000 \
+SWITCHBOARD_CHAT_STARTS_PER_ADDRESS_PER_MINUTE=10000 \
+SWITCHBOARD_CUSTOMER_ACTIONS_PER_MINUTE=10000 \
+SWITCHBOARD_CUSTOMER_TYPING_PER_MINUTE=10000 \
+RUST_LOG="${RUST_LOG:-warn}" \
+  "$binary" >"$log" 2>&1 &
+server=$!
+
+url=""
+for _ in $(seq 1 300); do
+  url="$(sed -n 's#^Switchboard is listening on \(http://[^/]*\)/graphql$#\1#p' "$log")"
+  [ -n "$url" ] && break
+  kill -0 "$server" 2>/dev/null || { cat "$log" >&2; fail "the server exited"; }
+  sleep 0.1
+done
+[ -n "$url" ] || { cat "$log" >&2; fail "the server did not start within 30 s"; }
+echo "browser tests: server at $url"
+
+status=0
+SWITCHBOARD_URL="$url" SWITCHBOARD_OWNER_PASSWORD="$password" CHROMIUM="$chromium" \
+  node --test --test-concurrency=1 --test-reporter=spec "$here"/*.test.mjs || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "--- server log" >&2
+  tail -n 50 "$log" >&2
+fi
+exit "$status"
