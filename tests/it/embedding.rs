@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TestServer, error_code, visitor, widget_key};
+use crate::support::{Backend, TestServer, WsClient, error_code, visitor, widget_key};
 
 const WIDGET: &str = "query($key: String!) { widget(widgetKey: $key) {
     organizationName color position title greeting offlineText preChatName preChatEmail locale
@@ -181,7 +181,35 @@ async fn allowed_origins_keep_other_sites_out(backend: Backend) {
         assert!(body.get("errors").is_none(), "{body}");
     }
     // Servers and apps send no Origin: the list is about other sites' pages.
-    server.ok(None, START, start).await;
+    let token = server.ok(None, START, start).await["startVisitorSession"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A WebSocket opened by a page elsewhere is held to the same list.
+    for (origin, allowed) in [("https://evil.test", false), ("https://shop.test", true)] {
+        let mut socket = WsClient::connect_from(&server.ws_url, origin).await;
+        socket
+            .send(json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}))
+            .await;
+        assert_eq!(socket.next().await["type"], "connection_ack");
+        socket
+            .send(json!({"id": "1", "type": "subscribe",
+                "payload": {"query": WIDGET, "variables": {"key": key}}}))
+            .await;
+        let answer = socket.next().await;
+        if allowed {
+            assert_eq!(
+                answer["payload"]["data"]["widget"]["color"], "#2563eb",
+                "{answer}"
+            );
+        } else {
+            assert_eq!(
+                answer["payload"][0]["extensions"]["code"], "FORBIDDEN",
+                "{answer}"
+            );
+        }
+    }
 }
 
 async fn a_signed_identity_is_the_same_customer_on_every_device(backend: Backend) {
