@@ -11,6 +11,7 @@ pub mod push;
 pub mod rate_limit;
 pub mod streams;
 pub mod timers;
+pub mod widget;
 
 use std::sync::Arc;
 
@@ -38,6 +39,8 @@ pub struct Services {
     pub chat_views: ChatViews,
     /// The database's health, for the probes and metrics.
     pub health: Health,
+    /// The chat widget's set-up.
+    pub widget: widget::WidgetService,
 }
 
 impl Services {
@@ -54,6 +57,7 @@ impl Services {
         Services {
             chat_views: ChatViews::new(store.clone(), chats.clone()),
             health: Health::new(store.clone()),
+            widget: widget::WidgetService::new(store.clone()),
             store,
             bus,
             auth,
