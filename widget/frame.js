@@ -16,6 +16,17 @@
   var LOCALE = hash.get('locale');
   var STORAGE = 'switchboard:' + KEY;
   var embedded = window.parent !== window;
+  // The page this frame is on, as the browser says (the page itself cannot change it): the
+  // server holds widget-key operations to the organization's allowed origins with it.
+  var PAGE_ORIGIN = (function () {
+    var ancestors = location.ancestorOrigins;
+    if (ancestors && ancestors.length) return ancestors[0];
+    try {
+      return new URL(document.referrer).origin;
+    } catch (err) {
+      return '';
+    }
+  })();
 
   // ---- words ------------------------------------------------------------------------------
 
@@ -130,10 +141,25 @@
    *   chatId?: string | null, cursor?: number, rated?: string | null, userId?: string,
    *   name?: string, email?: string}} Saved
    */
+  // This origin's localStorage when the browser gives it to a frame on another site; else the
+  // page's, through widget.js ("store" and "stored" messages).
+  var ownStorage = (function () {
+    try {
+      localStorage.setItem(STORAGE + ':probe', '1');
+      localStorage.removeItem(STORAGE + ':probe');
+      return true;
+    } catch (err) {
+      return false;
+    }
+  })();
+  /** @type {string | null} */
+  var hostStored = null;
+
   /** @returns {Saved} */
   function load() {
     try {
-      return JSON.parse(localStorage.getItem(STORAGE) || '{}') || {};
+      var text = ownStorage ? localStorage.getItem(STORAGE) : hostStored;
+      return JSON.parse(text || '{}') || {};
     } catch (err) {
       return {};
     }
@@ -141,11 +167,19 @@
   var saved = load();
   /** @param {Saved} changes */
   function save(changes) {
-    saved = Object.assign(load(), changes);
-    try {
-      localStorage.setItem(STORAGE, JSON.stringify(saved));
-    } catch (err) {
-      // Private mode or a full quota: the chat still works for this page.
+    // What another tab wrote wins over this tab's older copy; this tab's copy survives when
+    // nothing could be stored.
+    saved = Object.assign({}, saved, load(), changes);
+    var text = JSON.stringify(saved);
+    if (ownStorage) {
+      try {
+        localStorage.setItem(STORAGE, text);
+      } catch (err) {
+        // A full quota: the chat still works for this page.
+      }
+    } else {
+      hostStored = text;
+      if (embedded && HOST) window.parent.postMessage({ sb: 1, type: 'store', value: text }, HOST);
     }
   }
 
@@ -167,6 +201,7 @@
   function gql(query, variables, anonymous) {
     /** @type {Record<string, string>} */
     var headers = { 'Content-Type': 'application/json' };
+    if (PAGE_ORIGIN && PAGE_ORIGIN !== 'null') headers['X-Switchboard-Page-Origin'] = PAGE_ORIGIN;
     if (!anonymous && saved.token) headers.Authorization = 'Bearer ' + saved.token;
     return fetch('/graphql', {
       method: 'POST',
@@ -208,6 +243,10 @@
     return !!saved.token && !!saved.expiresAt && Date.parse(saved.expiresAt) - Date.now() > 60000;
   }
 
+  /** Input fields this server turned out not to know. */
+  /** @type {Record<string, boolean>} */
+  var unsupported = {};
+
   /** A visitor session: the kept one while its token lasts, else a new one for this visitor. */
   function session(force) {
     if (!force && tokenFresh()) return Promise.resolve();
@@ -223,16 +262,22 @@
       pageTitle: page.title.slice(0, 300) || null,
       referrer: page.referrer.slice(0, 2048) || null,
       userAgent: navigator.userAgent.slice(0, 512),
-      locale: locale,
     };
+    if (!unsupported.locale) input.locale = locale;
     if (who.userId && who.signature) input.identity = { userId: who.userId, signature: who.signature };
     var mutation = 'mutation($input: StartVisitorSessionInput!) { startVisitorSession(input: $input) {' +
       ' token visitorId visitorSecret expiresAt } }';
     starting = gql(mutation, { input: input }, true).catch(function (err) {
-      // A server without identities or locales refuses the fields: start without them.
-      if (err.code !== 'GRAPHQL_VALIDATION_FAILED' && err.code !== 'BAD_USER_INPUT') throw err;
-      delete input.identity;
-      delete input.locale;
+      // A server that does not know a field refuses the whole operation: leave out what it
+      // names (the visitor's language, say) and try again.
+      var unknown = ['locale', 'identity'].filter(function (name) {
+        return input[name] !== undefined && String(err.message).indexOf(name) >= 0;
+      });
+      if (err.code !== 'GRAPHQL_VALIDATION_FAILED' || !unknown.length) throw err;
+      unknown.forEach(function (name) {
+        delete input[name];
+        unsupported[name] = true;
+      });
       return gql(mutation, { input: input }, true);
     }).then(function (data) {
       var started = data.startVisitorSession;
@@ -1122,6 +1167,10 @@
       setOpen(false);
     } else if (data.type === 'identify') {
       identify(data.who || {});
+    } else if (data.type === 'stored' && !ownStorage) {
+      hostStored = typeof data.value === 'string' ? data.value : null;
+      if (data.changed) storedElsewhere();
+      else saved = Object.assign({}, saved, load());
     }
   }
 
@@ -1153,7 +1202,10 @@
 
   // Other tabs of this site share the visitor and the chat.
   window.addEventListener('storage', function (event) {
-    if (event.key !== STORAGE) return;
+    if (event.key === STORAGE) storedElsewhere();
+  });
+
+  function storedElsewhere() {
     var before = saved;
     saved = load();
     if (saved.visitorId !== before.visitorId) return restart();
@@ -1165,7 +1217,7 @@
     } else if (saved.rated && chat && saved.rated === chat.id && view === 'rate') {
       showEnded(true);
     }
-  });
+  }
 
   var hostReady = null;
   var booted = false;

@@ -27,6 +27,20 @@
   if (group) params.set('group', group);
   if (locale) params.set('locale', locale);
 
+  // Browsers that deny storage to third-party frames keep the frame's state here, on the
+  // site's own origin, instead.
+  var storeKey = 'switchboard:' + key;
+  function readStored() {
+    try {
+      return localStorage.getItem(storeKey);
+    } catch (err) {
+      return null;
+    }
+  }
+  w.addEventListener('storage', function (event) {
+    if (event.key === storeKey) post({ type: 'stored', value: event.newValue, changed: true });
+  });
+
   var queued = w.Switchboard && Array.isArray(w.Switchboard.q) ? w.Switchboard.q : [];
   /** @type {Record<string, Function[]>} */
   var handlers = {};
@@ -123,11 +137,22 @@
     if (data.type === 'ready') {
       ready = true;
       style.visibility = 'visible';
-      page();
-      layout();
+      // What the frame keeps here, then the host's calls, then the page: the frame starts the
+      // visitor's session once it knows the page, with everything it was told before.
+      post({ type: 'stored', value: readStored() });
       var pending = outbox;
       outbox = [];
-      pending.forEach(post);
+      pending.forEach(function (message) {
+        post(message);
+      });
+      page();
+      layout();
+    } else if (data.type === 'store') {
+      try {
+        localStorage.setItem(storeKey, String(data.value));
+      } catch (err) {
+        // Storage off: the chat lasts as long as the page.
+      }
     } else if (data.type === 'state') {
       state = data.state;
       layout();

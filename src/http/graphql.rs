@@ -22,15 +22,41 @@ use crate::graphql::{
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const GRAPHIQL: &str = include_str!("graphiql.html");
 
-/// The browser's `Origin` header, when it sent one (not `null`, which opaque origins send).
+/// Where the chat widget's frame says its page is: see [`request_origin`].
+const PAGE_ORIGIN: &str = "x-switchboard-page-origin";
+
+/// The origin of the page a request speaks for: the browser's `Origin` header, when it sent
+/// one (not `null`, which opaque origins send).
+///
+/// The chat widget's frame runs on this server's own origin, so its requests carry our Origin
+/// whatever site embeds it. The frame names that site in `X-Switchboard-Page-Origin`, as the
+/// browser told it (`location.ancestorOrigins`, else the referrer), and the header counts only
+/// on requests from our own origin: no page of another site can send our Origin, nor make our
+/// frame name a page it is not on.
 fn request_origin(headers: &HeaderMap) -> RequestOrigin {
-    RequestOrigin(
-        headers
-            .get(header::ORIGIN)
-            .and_then(|v| v.to_str().ok())
-            .filter(|origin| !origin.is_empty() && *origin != "null")
-            .map(|origin| origin.chars().take(300).collect::<String>().into()),
-    )
+    let origin = header_text(headers, header::ORIGIN.as_str());
+    let own = origin.is_some_and(|origin| {
+        let host = header_text(headers, header::HOST.as_str());
+        origin
+            .split_once("://")
+            .zip(host)
+            .is_some_and(|((_, authority), host)| authority.eq_ignore_ascii_case(host))
+    });
+    let page = if own {
+        header_text(headers, PAGE_ORIGIN).or(origin)
+    } else {
+        origin
+    };
+    RequestOrigin(page.map(|origin| origin.chars().take(300).collect::<String>().into()))
+}
+
+/// A header's text, unless absent, empty, not text, or `null`.
+fn header_text<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|text| !text.is_empty() && *text != "null")
 }
 
 /// POST /graphql

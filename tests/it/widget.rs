@@ -6,8 +6,9 @@ use std::io::Write;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use serde_json::{Value, json};
 
-use crate::support::TestServer;
+use crate::support::{TestServer, error_code};
 
 /// The loader every page of an embedding site fetches.
 const LOADER_BUDGET: usize = 5 * 1024;
@@ -164,4 +165,47 @@ async fn the_demo_can_be_switched_off() {
     // The widget itself is still served.
     let (status, _, _) = get(&server, "/widget.js").await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn the_frame_speaks_for_the_page_that_embeds_it_and_only_the_frame_can() {
+    let server = TestServer::start().await;
+    let token = server.owner_token().await;
+    let key = crate::support::widget_key(&server, &token).await;
+    server
+        .ok(
+            Some(&token),
+            "mutation { updateWidgetSettings(input: {allowedOrigins: [\"https://shop.test\"]}) { allowedOrigins } }",
+            json!({}),
+        )
+        .await;
+    // The frame's own origin is the server's; what counts is the page it names.
+    let own = server.base_url.clone();
+    for (origin, page, allowed) in [
+        (own.as_str(), Some("https://shop.test"), true),
+        (own.as_str(), Some("https://evil.test"), false),
+        // Our own pages without a frame (GraphiQL) are not on the list either.
+        (own.as_str(), None, false),
+        // Another site's page cannot borrow the frame's header.
+        ("https://evil.test", Some("https://shop.test"), false),
+        ("https://shop.test", None, true),
+    ] {
+        let mut request = server
+            .http
+            .post(&server.graphql_url)
+            .header("Origin", origin)
+            .json(&json!({
+                "query": "query($key: String!) { widget(widgetKey: $key) { organizationName } }",
+                "variables": {"key": key},
+            }));
+        if let Some(page) = page {
+            request = request.header("X-Switchboard-Page-Origin", page);
+        }
+        let body: Value = request.send().await.unwrap().json().await.unwrap();
+        if allowed {
+            assert!(body.get("errors").is_none(), "{origin} {page:?}: {body}");
+        } else {
+            assert_eq!(error_code(&body), "FORBIDDEN", "{origin} {page:?}: {body}");
+        }
+    }
 }
