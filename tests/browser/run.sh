@@ -58,7 +58,7 @@ echo "browser tests: server at $url"
 
 status=0
 SWITCHBOARD_URL="$url" SWITCHBOARD_OWNER_PASSWORD="$password" CHROMIUM="$chromium" \
-  node --test --test-concurrency=1 --test-reporter=spec "$here"/*.test.mjs || status=$?
+  node --test --test-concurrency=1 --test-reporter=spec ${SWITCHBOARD_BROWSER_TESTS:+--test-name-pattern="$SWITCHBOARD_BROWSER_TESTS"} "$here"/*.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- server log" >&2
   tail -n 50 "$log" >&2

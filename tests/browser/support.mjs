@@ -242,3 +242,16 @@ export async function flakyNetwork() {
     },
   };
 }
+
+const WIDGET_SETTINGS = 'mutation($input: UpdateWidgetSettingsInput!) { updateWidgetSettings(input: $input) { color } }';
+
+/** Sets the organization's widget settings, as an admin would. */
+export async function widgetSettings(input) {
+  await gql(WIDGET_SETTINGS, { input }, await owner());
+}
+
+/** The settings every scenario starts from: name and email asked, but optional. */
+export const USUAL_SETTINGS = {
+  color: '#1a5fd0', position: 'RIGHT', title: null, greeting: null, offlineText: null,
+  preChatName: 'OPTIONAL', preChatEmail: 'OPTIONAL', locale: 'en', allowedOrigins: [],
+};

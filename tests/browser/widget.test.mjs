@@ -1,14 +1,15 @@
 // The chat widget as a customer uses it, in chromium, with agents driven through the API.
 
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { copyFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
-  BASE, OUTPUT, accessibilityProblems, agent, apiCustomer, flakyNetwork, gql, hasField, launch, owner,
-  screenshot, until, widget, widgetFrame, widgetKey,
+  BASE, OUTPUT, USUAL_SETTINGS, accessibilityProblems, agent, apiCustomer, flakyNetwork, gql, hasField,
+  launch, owner, screenshot, until, widget, widgetFrame, widgetKey, widgetSettings,
 } from './support.mjs';
 
 const greetingsOnServer = await hasField('SubscriptionRoot', 'visitorEvents');
@@ -16,6 +17,7 @@ const greetingsOnServer = await hasField('SubscriptionRoot', 'visitorEvents');
 let browser;
 before(async () => {
   browser = await launch();
+  await widgetSettings(USUAL_SETTINGS);
 });
 after(async () => {
   await browser?.close();
@@ -24,6 +26,11 @@ after(async () => {
 async function newPage(options = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
   const page = await context.newPage();
+  // What went wrong inside the page ends up in the test's output.
+  page.on('console', (message) => {
+    if (message.type() === 'error') console.error(`[browser] ${message.text()}`);
+  });
+  page.on('pageerror', (error) => console.error(`[browser] ${error.message}`));
   return { context, page };
 }
 
@@ -41,7 +48,7 @@ async function launcher(page, state = 'online') {
 
 async function chatRow(token, chatId) {
   const data = await gql(`query($id: ID!) { chat(id: $id) { status rating ratingComment assignee { id }
-    customer { name currentPage { url title } pageHistory { url } }
+    customer { name externalId currentPage { url title } pageHistory { url } }
     events(first: 50) { items { text author kind } } } }`, { id: chatId }, token);
   return data.chat;
 }
@@ -215,13 +222,17 @@ test('page views, single-page navigation and full page loads, become the custome
 test('the widget works on a page of another origin, in German, with the host API', async () => {
   const eve = await agent('Eva Schmidt');
   const key = await widgetKey();
+  const { identitySecret } = await gql('{ identitySecret }', {}, await owner());
+  const userId = `shop-user-${Date.now()}`;
+  const signature = createHmac('sha256', identitySecret).update(userId).digest('hex');
   const host = createServer((request, response) => {
     response.setHeader('Content-Type', 'text/html; charset=utf-8');
-    response.end(`<!doctype html><html lang="de"><head><title>Anderer Shop</title></head><body>
+    response.end(`<!doctype html><html lang="de"><head><title>Anderer Shop</title><link rel="icon" href="data:,"></head><body>
       <h1>Ein anderer Shop</h1>
       <script>
         window.Switchboard = { q: [] };
-        Switchboard.q.push(['identify', { name: 'Jonas Host', email: 'jonas@host.test' }]);
+        Switchboard.q.push(['identify', { name: 'Jonas Host', email: 'jonas@host.test',
+          userId: '${userId}', signature: '${signature}' }]);
         Switchboard.q.push(['on', 'chat_started', function (e) { window.started = e.chatId; }]);
         Switchboard.q.push(['on', 'message_received', function (e) {
           window.received = (window.received || []).concat(e.text);
@@ -233,6 +244,8 @@ test('the widget works on a page of another origin, in German, with the host API
   await new Promise((resolve) => host.listen(0, '127.0.0.1', resolve));
   // "localhost" against the server's "127.0.0.1": another origin and another site.
   const hostUrl = `http://localhost:${host.address().port}/`;
+  // The organization allows its widget on that site only.
+  await widgetSettings({ allowedOrigins: [new URL(hostUrl).origin] });
   const { context, page } = await newPage();
   try {
     await page.goto(hostUrl);
@@ -245,6 +258,7 @@ test('the widget works on a page of another origin, in German, with the host API
     assert.equal(await until(() => page.evaluate(() => window.started), 'chat_started on the host'), chatId);
     const row = await chatRow(eve.token, chatId);
     assert.equal(row.customer.name, 'Jonas Host');
+    assert.equal(row.customer.externalId, userId, 'the signed identity');
     assert.equal(row.customer.currentPage.url, hostUrl);
 
     await eve.gql('mutation($id: ID!) { sendMessage(input: {chatId: $id, text: "Ja, nach ganz Österreich."}) { id } }',
@@ -253,6 +267,13 @@ test('the widget works on a page of another origin, in German, with the host API
     assert.deepEqual(await until(() => page.evaluate(() => window.received), 'message_received on the host'),
       ['Ja, nach ganz Österreich.']);
     await screenshot(page, '07-other-origin-de');
+
+    // The conversation survives a reload here too, even where the browser denies the frame
+    // storage of its own on another site.
+    await page.reload();
+    await w.getByRole('button', { name: /Chat öffnen, Wir sind online/ }).click();
+    await transcript(page).getByText('Ja, nach ganz Österreich.').waitFor();
+    assert.equal(await transcript(page).getByText('Hallo, liefern Sie nach Wien?').count(), 1);
 
     await page.evaluate(() => window.Switchboard.close());
     await w.getByRole('button', { name: /Chat öffnen/ }).waitFor();
@@ -274,9 +295,54 @@ test('the widget works on a page of another origin, in German, with the host API
     assert.equal(await page.evaluate(() => document.title), 'Anderer Shop');
     await screenshot(page, '08-unread-badge');
   } finally {
+    await widgetSettings({ allowedOrigins: [] });
     await context.close();
     host.close();
     await eve.leave();
+  }
+});
+
+test('the organization sets colour, position, words and pre-chat fields without a deploy', async () => {
+  const jo = await agent('Jo Colour');
+  await widgetSettings({
+    color: '#0f766e', position: 'LEFT', title: 'Talk to Harbour', greeting: 'Questions about beans?',
+    preChatName: 'REQUIRED', preChatEmail: 'HIDDEN',
+  });
+  const { context, page } = await newPage();
+  try {
+    await page.goto(`${BASE}/demo`);
+    const w = widget(page);
+    await w.getByRole('button', { name: /Open the chat/ }).click();
+    await w.getByRole('heading', { name: 'Talk to Harbour' }).waitFor();
+    await w.getByText('Questions about beans?').waitFor();
+    const name = w.getByLabel('Name', { exact: true });
+    assert.equal(await name.getAttribute('required'), '');
+    assert.equal(await w.getByLabel(/Email/).count(), 0);
+    const colour = await w.getByRole('button', { name: 'Start chat' })
+      .evaluate((button) => getComputedStyle(button).backgroundColor);
+    assert.equal(colour, 'rgb(15, 118, 110)');
+    const box = await page.locator('iframe[title="Chat"]').boundingBox();
+    assert.equal(box.x, 0, 'the widget sits on the left');
+    await screenshot(page, '10-configured');
+  } finally {
+    await context.close();
+    await jo.leave();
+    await widgetSettings(USUAL_SETTINGS);
+  }
+});
+
+test('a site the organization does not allow gets no widget', async () => {
+  await widgetSettings({ allowedOrigins: ['https://shop.example'] });
+  const { context, page } = await newPage();
+  try {
+    // The demo page is on the server's own origin, which is not on the list.
+    await page.goto(`${BASE}/demo`);
+    await launcher(page, 'offline');
+    await widget(page).getByRole('button', { name: /Open the chat/ }).click();
+    await widget(page).getByText('Nobody is available right now').waitFor();
+  } finally {
+    await context.close();
+    await widgetSettings(USUAL_SETTINGS);
   }
 });
 
@@ -294,7 +360,7 @@ test('on a small screen the window is full-screen, and keyboard users can open a
     assert.deepEqual([box.x, box.y, box.width, box.height], [0, 0, 375, 667]);
     // Focus moved into the window.
     const frame = await widgetFrame(page);
-    assert.equal(await frame.evaluate(() => document.activeElement?.tagName), 'INPUT');
+    assert.equal(await frame.evaluate(() => document.activeElement?.closest('form') !== null), true);
     await screenshot(page, '09-small-screen');
     assert.deepEqual(await accessibilityProblems(page), [], 'axe: the pre-chat form');
     await page.keyboard.press('Escape');
@@ -377,7 +443,7 @@ test('a greeting from an agent is shown, answered, and becomes a chat with that 
         { input: { customerId, text: 'Hi! Can I help you choose a roast?' } });
       const w = widget(page);
       await w.locator('.greeting').getByText('Hi! Can I help you choose a roast?').waitFor();
-      await screenshot(page, '10-greeting');
+      await screenshot(page, '12-greeting');
       await w.getByRole('button', { name: 'Reply' }).click();
       await w.getByLabel('Message').fill('Yes please, something fruity.');
       await w.getByRole('button', { name: 'Start chat' }).click();
