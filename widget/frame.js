@@ -482,6 +482,8 @@
   var greeting = null;
   var view = '';
   var live = false;
+  /** Whether the server refused this widget key on this page. */
+  var refused = false;
 
   function build() {
     ui.status = h('span', { class: 'dot', 'aria-hidden': 'true' });
@@ -550,6 +552,7 @@
     window.parent.postMessage({
       sb: 1, type: 'state',
       state: {
+        hidden: refused,
         open: isOpen, bubble: !!greeting && !isOpen && !chat, unread: unread,
         position: (config && config.position) || 'RIGHT', flashText: t('newMessage'),
       },
@@ -1118,7 +1121,13 @@
       ' offlineText preChatName preChatEmail locale groups { id name } } }';
     return gql(query, { key: KEY }, true).then(function (data) {
       config = data.widget;
-    }).catch(function () {
+    }).catch(function (err) {
+      if (err.code === 'FORBIDDEN' || err.code === 'NOT_FOUND') {
+        // A key this page may not use (or none at all): no button, and a word for the developer.
+        refused = true;
+        console.warn('Switchboard: no chat widget here: ' + err.message);
+        throw err;
+      }
       // A server without widget settings: the defaults.
       config = null;
     }).then(function () {
@@ -1249,7 +1258,7 @@
       if (saved.chatId) return openChat(saved.chatId, null);
       return refreshAvailability().then(showStartView);
     }).catch(function () {
-      return refreshAvailability().then(showStartView);
+      if (!refused) return refreshAvailability().then(showStartView);
     }).then(function () {
       document.body.classList.add('ready');
       paintButton();
@@ -1257,7 +1266,7 @@
     });
     // The button says whether anyone is there; ask again now and then while no chat runs.
     setInterval(function () {
-      if (!chat && !document.hidden) refreshAvailability().then(function () {
+      if (!chat && !document.hidden && !refused) refreshAvailability().then(function () {
         if (!chat && isOpen && (view === 'start' || view === 'offline') && !greeting) {
           var editing = ui.body.querySelector('textarea');
           if (!editing || !editing.value) showStartView();

@@ -47,7 +47,7 @@
   /** @type {any[]} */
   var outbox = [];
   var ready = false;
-  var state = { open: false, bubble: false, position: 'RIGHT', unread: 0 };
+  var state = { hidden: false, open: false, bubble: false, position: 'RIGHT', unread: 0, flashText: '' };
 
   var frame = doc.createElement('iframe');
   frame.src = origin + '/widget/frame.html#' + params.toString();
@@ -70,6 +70,7 @@
 
   /** Sizes the frame to what it shows: the button, the button with a greeting, or the window. */
   function layout() {
+    style.display = state.hidden ? 'none' : 'block';
     var left = state.position === 'LEFT';
     style.left = left ? '0' : 'auto';
     style.right = left ? 'auto' : '0';
