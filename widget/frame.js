@@ -573,19 +573,23 @@
   function setOpen(open) {
     if (open === isOpen) return;
     isOpen = open;
+    var hadFocus = ui.window.contains(document.activeElement);
     ui.window.hidden = !open;
-    if (open) {
-      markRead();
-      if (!chat) refreshAvailability().then(showStartView);
-      focusFirst();
-    } else {
-      ui.button.focus();
-    }
     document.body.classList.toggle('open', open);
     ui.bubble.hidden = !greeting || open || !!chat;
     paintButton();
     tellHost();
+    if (open) {
+      markRead();
+      if (!chat) refreshAvailability().then(showStartView);
+      focusFirst();
+    } else if (hadFocus) {
+      // Back to the button, unless the host page closed the window while the visitor was
+      // elsewhere on it.
+      ui.button.focus();
+    }
   }
+
 
   function toggle() {
     setOpen(!isOpen);

@@ -367,6 +367,8 @@ test('on a small screen the window is full-screen, and keyboard users can open a
     assert.deepEqual(await accessibilityProblems(page), [], 'axe: the pre-chat form');
     await page.keyboard.press('Escape');
     await w.getByLabel('Message').waitFor({ state: 'hidden' });
+    // Focus went back to the button that opened it.
+    assert.equal(await frame.evaluate(() => document.activeElement?.getAttribute('aria-expanded')), 'false');
   } finally {
     await context.close();
     await fay.leave();
