@@ -448,6 +448,7 @@ test('a greeting from an agent is shown, answered, and becomes a chat with that 
       const w = widget(page);
       await w.locator('.greeting').getByText('Hi! Can I help you choose a roast?').waitFor();
       await screenshot(page, '12-greeting');
+      assert.deepEqual(await accessibilityProblems(page), [], 'axe: the greeting');
       await w.getByRole('button', { name: 'Reply' }).click();
       await w.getByLabel('Message').fill('Yes please, something fruity.');
       await w.getByRole('button', { name: 'Start chat' }).click();
@@ -462,5 +463,41 @@ test('a greeting from an agent is shown, answered, and becomes a chat with that 
     } finally {
       await context.close();
       await hal.leave();
+    }
+  });
+
+test('a greeting survives a reload until the visitor dismisses it',
+  { skip: !greetingsOnServer && 'the server has no visitorEvents subscription yet' }, async () => {
+    const kim = await agent('Kim Greeter');
+    const marker = `dismiss${Date.now()}`;
+    const { context, page } = await newPage();
+    try {
+      await page.goto(`${BASE}/demo?${marker}`);
+      await launcher(page, 'online');
+      const onSite = async () => {
+        const data = await kim.gql('{ visitorsOnSite { customer { id } currentPage { url } greeting { id dismissedAt } } }');
+        return data.visitorsOnSite.find((v) => v.currentPage?.url.includes(marker));
+      };
+      const customerId = (await until(onSite, 'the visitor on the site')).customer.id;
+      await kim.gql('mutation($input: SendGreetingInput!) { sendGreeting(input: $input) { id } }',
+        { input: { customerId, text: 'Looking for a gift?' } });
+      const bubble = widget(page).locator('.greeting');
+      await bubble.getByText('Looking for a gift?').waitFor();
+      await widget(page).getByRole('button', { name: /1 unread/ }).waitFor();
+
+      await page.reload();
+      await bubble.getByText('Looking for a gift?').waitFor();
+      await bubble.getByRole('button', { name: 'Dismiss' }).click();
+      await bubble.waitFor({ state: 'hidden' });
+      await until(async () => (await onSite())?.greeting?.dismissedAt || (await onSite())?.greeting === null,
+        'the greeting dismissed');
+
+      await page.reload();
+      await launcher(page, 'online');
+      await page.waitForTimeout(500);
+      assert.equal(await bubble.isVisible(), false, 'a dismissed greeting stays away');
+    } finally {
+      await context.close();
+      await kim.leave();
     }
   });
