@@ -520,7 +520,7 @@
     app.append(ui.window, ui.bubble, ui.button, ui.live);
   }
 
-  function words_() {
+  function applyWords() {
     document.documentElement.lang = locale;
     ui.title.textContent = (config && config.title) || t('title');
     ui.closeButton.setAttribute('aria-label', t('closeWindow'));
@@ -1148,7 +1148,7 @@
         return GROUP && (group.id === GROUP || group.name.toLowerCase() === GROUP.toLowerCase());
       })[0];
       groupId = named ? named.id : GROUP || null;
-      words_();
+      applyWords();
     });
   }
 
@@ -1236,7 +1236,7 @@
   var booted = false;
   function boot() {
     build();
-    words_();
+    applyWords();
     window.addEventListener('message', onHostMessage);
     var pageKnown = new Promise(function (resolve) {
       hostReady = resolve;
