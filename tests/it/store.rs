@@ -89,9 +89,19 @@ async fn organizations_and_agents_round_trip(backend: Backend) {
         1,
         "bootstrap made one"
     );
+    let bootstrapped = store
+        .first_organization()
+        .await
+        .unwrap()
+        .expect("one exists");
     let org = organization("Acme");
     let owner = new_agent(&org.id, "wile@acme.test", Role::Owner);
     let created = store.create_organization(&org, &owner).await.unwrap();
+    // The demo page's organization stays the one created first.
+    assert_eq!(
+        store.first_organization().await.unwrap(),
+        Some(bootstrapped)
+    );
     assert_eq!(created.email, "wile@acme.test");
     assert_eq!(created.role, Role::Owner);
     assert_eq!(created.routing_status, RoutingStatus::Offline);

@@ -8,7 +8,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, error_code};
+use crate::support::{Backend, TestServer, error_code};
 
 /// The loader every page of an embedding site fetches.
 const LOADER_BUDGET: usize = 5 * 1024;
@@ -132,9 +132,11 @@ async fn unknown_widget_files_are_not_found() {
     }
 }
 
-#[tokio::test]
-async fn the_demo_embeds_the_first_organizations_widget() {
-    let server = TestServer::start().await;
+crate::on_both_backends!(the_demo_embeds_the_first_organizations_widget);
+
+/// The demo reads the first organization from the store: both backends.
+async fn the_demo_embeds_the_first_organizations_widget(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
     let token = server.owner_token().await;
     let key = crate::support::widget_key(&server, &token).await;
     for path in ["/demo", "/demo/about"] {
@@ -154,7 +156,7 @@ async fn the_demo_embeds_the_first_organizations_widget() {
 
 #[tokio::test]
 async fn the_demo_can_be_switched_off() {
-    let server = TestServer::start_with(crate::support::Backend::Sqlite, |config| {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
         config.demo = false;
     })
     .await;
