@@ -211,3 +211,39 @@ async fn the_frame_speaks_for_the_page_that_embeds_it_and_only_the_frame_can() {
         }
     }
 }
+
+#[tokio::test]
+async fn the_start_up_banner_says_where_the_demo_is() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .env_clear()
+        .env("SWITCHBOARD_LISTEN", "127.0.0.1:0")
+        .env("SWITCHBOARD_DATA_DIR", dir.path())
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut address = None;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("Switchboard is listening on http://") {
+                address = Some(rest.trim_end_matches("/graphql").to_owned());
+            } else if let Some(demo) = line.strip_prefix("The demo shop with the chat widget: ") {
+                let _ = sender.send((address.take(), demo.to_owned()));
+                return;
+            }
+        }
+    });
+    let banner = receiver.recv_timeout(std::time::Duration::from_secs(20));
+    let _ = child.kill();
+    let _ = child.wait();
+    let (address, demo) = banner.expect("the banner names the demo within 20 s");
+    let address = address.expect("the listening line comes first");
+    assert_eq!(demo, format!("http://{address}/demo"));
+}
