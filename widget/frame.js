@@ -461,6 +461,7 @@
   }
   var CHAT_ICON = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z';
   var CLOSE_ICON = 'M6 6l12 12M18 6L6 18';
+  var THUMB_ICON = 'M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.5-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z';
 
   var app = /** @type {HTMLElement} */ (document.getElementById('app'));
   var ui = /** @type {Record<string, any>} */ ({});
@@ -747,8 +748,8 @@
 
   function showRating() {
     var choice = '';
-    var good = h('button', { type: 'button', class: 'choice', 'aria-pressed': 'false' }, '👍 ' + t('good'));
-    var bad = h('button', { type: 'button', class: 'choice', 'aria-pressed': 'false' }, '👎 ' + t('bad'));
+    var good = h('button', { type: 'button', class: 'choice', 'aria-pressed': 'false' }, [icon(THUMB_ICON), t('good')]);
+    var bad = h('button', { type: 'button', class: 'choice down', 'aria-pressed': 'false' }, [icon(THUMB_ICON), t('bad')]);
     var comment = h('textarea', { name: 'comment', rows: '2', maxlength: '1000' });
     var submit = h('button', { type: 'submit', class: 'primary', disabled: true }, t('sendRating'));
     function pick(value) {
