@@ -812,7 +812,7 @@
       var author = mine ? 'me' : message.authorName || '';
       var text = h('p', { class: 'text' });
       linkify(text, message.text);
-      node = h('li', { class: 'message ' + (mine ? 'mine' : 'theirs') + (pending ? ' pending' : '') }, [
+      node = h('li', { class: 'message ' + (mine ? 'mine' : 'theirs'), 'aria-busy': pending ? 'true' : null }, [
         author !== lastAuthor ? h('p', { class: 'from' }, mine ? t('you') : [
           h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initial(message.authorName)),
           message.authorName || t('anAgent'),
@@ -835,7 +835,7 @@
     if (message.clientId) {
       var pending = ui.log.querySelector('[data-client="' + CSS.escape(message.clientId) + '"]');
       if (pending) {
-        pending.classList.remove('pending');
+        pending.removeAttribute('aria-busy');
         return;
       }
     }
@@ -873,7 +873,7 @@
     call('mutation($input: SendMessageInput!) { sendMessage(input: $input) { ' + MESSAGE_FIELDS + ' } }', {
       input: { chatId: chatId, text: text, clientId: clientId },
     }).then(function (data) {
-      node.classList.remove('pending');
+      node.removeAttribute('aria-busy');
       seen.add(data.sendMessage.id);
     }).catch(function (err) {
       node.remove();

@@ -35,8 +35,8 @@ async function newPage(options = {}) {
 }
 
 /** The conversation inside the widget (not the screen reader's announcements). */
-function transcript(page) {
-  return widget(page).locator('ol.log');
+function transcript(page, name = 'Conversation') {
+  return widget(page).getByRole('list', { name });
 }
 
 /** Waits for the launcher to say whether someone is there. */
@@ -94,7 +94,8 @@ test('a customer chats with an agent: sneak peek, typing, reply, reload, close a
     await composer.press('Enter');
     await ada.event((e) => e.__typename === 'MessageAdded' && e.message.text === 'Also, do you take invoices',
       'the second message at the agent');
-    await w.locator('.message.mine:not(.pending)').nth(1).waitFor();
+    // Sent: no longer shown as pending.
+    await transcript(page).locator('[aria-busy="true"]').waitFor({ state: 'detached' });
     await screenshot(page, '03-in-chat');
     copyFileSync(join(OUTPUT, '03-in-chat.png'), join(OUTPUT, 'widget.png'));
     assert.deepEqual(await accessibilityProblems(page), [], 'axe: the open chat');
@@ -176,7 +177,7 @@ test('a queued customer sees their place in the queue move up', async () => {
 
     await bea.gql('mutation($id: ID!) { closeChat(chatId: $id) { id } }', { id: second.chat.id });
     await w.getByText(/You are number/).waitFor({ state: 'hidden' });
-    await w.locator('.subtitle', { hasText: 'Bea Busy' }).waitFor();
+    await w.getByText('Bea Busy', { exact: true }).waitFor();
   } finally {
     await context.close();
     await bea.leave();
@@ -263,7 +264,7 @@ test('the widget works on a page of another origin, in German, with the host API
 
     await eve.gql('mutation($id: ID!) { sendMessage(input: {chatId: $id, text: "Ja, nach ganz Österreich."}) { id } }',
       { id: chatId });
-    await transcript(page).getByText('Ja, nach ganz Österreich.').waitFor();
+    await transcript(page, 'Unterhaltung').getByText('Ja, nach ganz Österreich.').waitFor();
     assert.deepEqual(await until(() => page.evaluate(() => window.received), 'message_received on the host'),
       ['Ja, nach ganz Österreich.']);
     await screenshot(page, '07-other-origin-de');
@@ -272,8 +273,8 @@ test('the widget works on a page of another origin, in German, with the host API
     // storage of its own on another site.
     await page.reload();
     await w.getByRole('button', { name: /Chat öffnen, Wir sind online/ }).click();
-    await transcript(page).getByText('Ja, nach ganz Österreich.').waitFor();
-    assert.equal(await transcript(page).getByText('Hallo, liefern Sie nach Wien?').count(), 1);
+    await transcript(page, 'Unterhaltung').getByText('Ja, nach ganz Österreich.').waitFor();
+    assert.equal(await transcript(page, 'Unterhaltung').getByText('Hallo, liefern Sie nach Wien?').count(), 1);
 
     await page.evaluate(() => window.Switchboard.close());
     await w.getByRole('button', { name: /Chat öffnen/ }).waitFor();
@@ -446,7 +447,7 @@ test('a greeting from an agent is shown, answered, and becomes a chat with that 
       await hal.gql('mutation($input: SendGreetingInput!) { sendGreeting(input: $input) { id } }',
         { input: { customerId, text: 'Hi! Can I help you choose a roast?' } });
       const w = widget(page);
-      await w.locator('.greeting').getByText('Hi! Can I help you choose a roast?').waitFor();
+      await w.getByRole('status').filter({ hasText: 'Hi! Can I help you choose a roast?' }).waitFor();
       await screenshot(page, '12-greeting');
       assert.deepEqual(await accessibilityProblems(page), [], 'axe: the greeting');
       await w.getByRole('button', { name: 'Reply' }).click();
@@ -481,12 +482,12 @@ test('a greeting survives a reload until the visitor dismisses it',
       const customerId = (await until(onSite, 'the visitor on the site')).customer.id;
       await kim.gql('mutation($input: SendGreetingInput!) { sendGreeting(input: $input) { id } }',
         { input: { customerId, text: 'Looking for a gift?' } });
-      const bubble = widget(page).locator('.greeting');
-      await bubble.getByText('Looking for a gift?').waitFor();
+      const bubble = widget(page).getByRole('status').filter({ hasText: 'Looking for a gift?' });
+      await bubble.waitFor();
       await widget(page).getByRole('button', { name: /1 unread/ }).waitFor();
 
       await page.reload();
-      await bubble.getByText('Looking for a gift?').waitFor();
+      await bubble.waitFor();
       await bubble.getByRole('button', { name: 'Dismiss' }).click();
       await bubble.waitFor({ state: 'hidden' });
       await until(async () => (await onSite())?.greeting?.dismissedAt || (await onSite())?.greeting === null,
