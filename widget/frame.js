@@ -582,7 +582,7 @@
     tellHost();
     if (open) {
       markRead();
-      if (!chat) refreshAvailability().then(showStartView);
+      if (!chat) refreshStartView();
       focusFirst();
     } else if (hadFocus) {
       // Back to the button, unless the host page closed the window while the visitor was
@@ -641,6 +641,19 @@
 
   function field(label, control) {
     return h('label', { class: 'field' }, [h('span', {}, label), control]);
+  }
+
+  /**
+   * Asks whether anyone is there and switches between the pre-chat and the offline form when
+   * that changed, keeping whatever the visitor has typed otherwise.
+   */
+  function refreshStartView() {
+    return refreshAvailability().then(function () {
+      if (chat) return;
+      var wanted = availability.online || greeting ? 'start' : 'offline';
+      // The thanks for an offline message stays until someone is there again.
+      if (view !== wanted && !(view === 'sent' && wanted === 'offline')) showStartView();
+    });
   }
 
   /** The pre-chat form (or the offline form when nobody can take a chat). */
@@ -1271,12 +1284,7 @@
     });
     // The button says whether anyone is there; ask again now and then while no chat runs.
     setInterval(function () {
-      if (!chat && !document.hidden && !refused) refreshAvailability().then(function () {
-        if (!chat && isOpen && (view === 'start' || view === 'offline') && !greeting) {
-          var editing = ui.body.querySelector('textarea');
-          if (!editing || !editing.value) showStartView();
-        }
-      });
+      if (!chat && !document.hidden && !refused) refreshStartView();
     }, 30000);
   }
 
