@@ -47,6 +47,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "email_per_organization",
         include_str!("../../migrations/sqlite/0008_email_per_organization.sql"),
     ),
+    (
+        10,
+        "greetings",
+        include_str!("../../migrations/sqlite/0010_greetings.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -90,6 +95,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         8,
         "email_per_organization",
         include_str!("../../migrations/postgres/0008_email_per_organization.sql"),
+    ),
+    (
+        10,
+        "greetings",
+        include_str!("../../migrations/postgres/0010_greetings.sql"),
     ),
 ];
 
