@@ -127,6 +127,15 @@ impl App {
         let presence =
             services::presence::Presence::new(store.clone(), chats.clone(), shutdown.clone());
         let push = services::push::PushService::new(store.clone(), chats.clone());
+        let visitors = services::VisitorService::new(
+            store.clone(),
+            bus.clone(),
+            chats.clone(),
+            services::visitors::VisitorSettings {
+                coalesce: config.visitors_coalesce,
+                leave_grace: config.visitor_leave_grace,
+            },
+        );
         let services = Arc::new(Services::new(
             store.clone(),
             bus.clone(),
@@ -135,6 +144,7 @@ impl App {
             chats,
             presence,
             push,
+            visitors,
         ));
         let schema = graphql::schema(
             services.clone(),
@@ -175,6 +185,12 @@ impl App {
             .run(tasks.subscribe()),
         );
         tasks.spawn(self.services.chats.queue_announcer().run(tasks.subscribe()));
+        tasks.spawn(
+            self.services
+                .visitors
+                .greeting_rules_worker(self.config.greeting_rules_interval)
+                .run(tasks.subscribe()),
+        );
         tasks.spawn(
             services::presence::AccessWatch {
                 store: store.clone(),

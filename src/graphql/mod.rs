@@ -1,7 +1,7 @@
 //! The GraphQL API: schema, per-request context, and the mapping from use-case errors to
 //! GraphQL errors with `extensions.code`.
 //!
-//! One module per feature (accounts, chats, events, push) holds its GraphQL types and its parts
+//! One module per feature (accounts, chats, events, push, visitors) holds its GraphQL types and its parts
 //! of the roots, merged here in the order the schema has always printed. Resolvers call
 //! services and the loaders, never the store or the bus.
 
@@ -13,6 +13,7 @@ pub mod limits;
 mod loaders;
 mod push;
 mod text_input;
+mod visitors;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub struct QueryRoot(
     accounts::AccountsQuery,
     chats::ChatsQuery,
     push::PushQuery,
+    visitors::VisitorsQuery,
 );
 
 /// The root of mutations.
@@ -41,11 +43,16 @@ pub struct MutationRoot(
     chats::ChatsMutation,
     accounts::SettingsMutation,
     push::PushMutation,
+    visitors::VisitorsMutation,
 );
 
 /// The root of subscriptions.
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(accounts::AccountsSubscription, events::EventsSubscription);
+pub struct SubscriptionRoot(
+    accounts::AccountsSubscription,
+    events::EventsSubscription,
+    visitors::VisitorsSubscription,
+);
 
 /// The schema apps talk to.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

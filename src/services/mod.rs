@@ -11,6 +11,7 @@ pub mod push;
 pub mod rate_limit;
 pub mod streams;
 pub mod timers;
+pub mod visitors;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ pub use auth::{AuthService, AuthSession, Caller, CustomerPrincipal, LivePrincipa
 pub use chat_views::ChatViews;
 pub use chats::ChatService;
 pub use health::Health;
+pub use visitors::VisitorService;
 
 /// Every use case, shared by the transports. The store and the bus are private: transports
 /// reach data only through the use cases, which check who may see it.
@@ -34,6 +36,8 @@ pub struct Services {
     pub chats: Arc<ChatService>,
     pub presence: Arc<presence::Presence>,
     pub push: push::PushService,
+    /// Visitors on the site, greetings and greeting rules.
+    pub visitors: Arc<VisitorService>,
     /// Chats' transcripts and what chats reference, read after a visibility check.
     pub chat_views: ChatViews,
     /// The database's health, for the probes and metrics.
@@ -50,6 +54,7 @@ impl Services {
         chats: Arc<ChatService>,
         presence: Arc<presence::Presence>,
         push: push::PushService,
+        visitors: Arc<VisitorService>,
     ) -> Services {
         Services {
             chat_views: ChatViews::new(store.clone(), chats.clone()),
@@ -61,6 +66,7 @@ impl Services {
             chats,
             presence,
             push,
+            visitors,
         }
     }
 }
