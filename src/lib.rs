@@ -126,16 +126,6 @@ impl App {
         let shutdown = Shutdown::new();
         let presence =
             services::presence::Presence::new(store.clone(), chats.clone(), shutdown.clone());
-        let push = services::push::PushService::new(store.clone(), chats.clone());
-        let visitors = services::VisitorService::new(
-            store.clone(),
-            bus.clone(),
-            chats.clone(),
-            services::visitors::VisitorSettings {
-                coalesce: config.visitors_coalesce,
-                leave_grace: config.visitor_leave_grace,
-            },
-        );
         let services = Arc::new(Services::new(
             store.clone(),
             bus.clone(),
@@ -143,8 +133,10 @@ impl App {
             accounts,
             chats,
             presence,
-            push,
-            visitors,
+            services::visitors::VisitorSettings {
+                coalesce: config.visitors_coalesce,
+                leave_grace: config.visitor_leave_grace,
+            },
         ));
         let schema = graphql::schema(
             services.clone(),

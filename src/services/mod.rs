@@ -45,7 +45,8 @@ pub struct Services {
 }
 
 impl Services {
-    /// Gathers the use cases built over `store` and `bus`.
+    /// Gathers the use cases built over `store` and `bus`, and builds those that need only
+    /// the store and the chats (pushes, visitors on the site with `visitor_settings`).
     pub fn new(
         store: Arc<dyn Database>,
         bus: Arc<dyn EventBus>,
@@ -53,20 +54,24 @@ impl Services {
         accounts: AccountService,
         chats: Arc<ChatService>,
         presence: Arc<presence::Presence>,
-        push: push::PushService,
-        visitors: Arc<VisitorService>,
+        visitor_settings: visitors::VisitorSettings,
     ) -> Services {
         Services {
             chat_views: ChatViews::new(store.clone(), chats.clone()),
             health: Health::new(store.clone()),
+            push: push::PushService::new(store.clone(), chats.clone()),
+            visitors: VisitorService::new(
+                store.clone(),
+                bus.clone(),
+                chats.clone(),
+                visitor_settings,
+            ),
             store,
             bus,
             auth,
             accounts,
             chats,
             presence,
-            push,
-            visitors,
         }
     }
 }

@@ -54,9 +54,14 @@ pub struct VisitorService {
     chats: Arc<ChatService>,
     on_site: OnSite,
     settings: VisitorSettings,
-    /// Each organization's enabled rules, compiled, with when they were read: rules change
-    /// rarely and are checked often.
-    rules: Mutex<HashMap<String, (tokio::time::Instant, Arc<Vec<CompiledRule>>)>>,
+    /// Each organization's enabled rules, compiled: rules change rarely and are checked often.
+    rules: Mutex<HashMap<String, KeptRules>>,
+}
+
+/// An organization's enabled rules, compiled, and when they were read.
+struct KeptRules {
+    read_at: tokio::time::Instant,
+    rules: Arc<Vec<CompiledRule>>,
 }
 
 impl VisitorService {

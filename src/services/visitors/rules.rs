@@ -16,7 +16,7 @@ use tokio::sync::watch;
 
 use super::greetings::not_found;
 use super::on_site::Visitor;
-use super::{VisitorService, VisitorSettings};
+use super::{KeptRules, VisitorService, VisitorSettings};
 use crate::domain::{
     self, CompiledRule, Greeting, GreetingCounts, GreetingRule, Organization, PlaceholderValues,
     RoutingCandidate, RuleCheck, RuleConditions, VisitorFacts, choose_agent, render_greeting,
@@ -168,14 +168,14 @@ impl VisitorService {
 
     /// The organization's enabled rules, compiled, oldest first.
     async fn enabled_rules(&self, organization_id: &str) -> Result<Arc<Vec<CompiledRule>>> {
-        if let Some((read_at, rules)) = self
+        if let Some(kept) = self
             .rules
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(organization_id)
-            && read_at.elapsed() < RULES_KEPT
+            && kept.read_at.elapsed() < RULES_KEPT
         {
-            return Ok(rules.clone());
+            return Ok(kept.rules.clone());
         }
         let rules: Vec<CompiledRule> = self
             .store
@@ -194,7 +194,10 @@ impl VisitorService {
         let rules = Arc::new(rules);
         self.rules.lock().unwrap_or_else(|p| p.into_inner()).insert(
             organization_id.to_owned(),
-            (tokio::time::Instant::now(), rules.clone()),
+            KeptRules {
+                read_at: tokio::time::Instant::now(),
+                rules: rules.clone(),
+            },
         );
         Ok(rules)
     }
