@@ -28,13 +28,15 @@ pub enum VisitorState {
     Chatting,
 }
 
+/// A greeting, for the API.
+pub struct Greeting(pub domain::Greeting);
+
 /// A message sent to a visitor on the site before any chat, by an agent or by a greeting
 /// rule in an agent's name. Answering it (`startChat` with its id) starts a chat with it as
 /// the first message.
-pub struct Greeting(pub domain::Greeting);
-
 #[Object]
 impl Greeting {
+    /// Pass it to `startChat` as `greetingId` to answer, or to `dismissGreeting`.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
@@ -59,6 +61,7 @@ impl Greeting {
         self.0.rule_id.clone().map(ID)
     }
 
+    /// When it was sent.
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -84,11 +87,12 @@ impl Greeting {
     }
 }
 
+/// A visitor on the site, for the API.
+pub struct Visitor(pub visitors::Visitor);
+
 /// A visitor on the site now: someone with a page open that runs the widget. Times on the
 /// site and on the page are as of the read; `visitorsChanged` does not send an update for
 /// time passing, so apps count on from `onSiteSince` and `pageSince`.
-pub struct Visitor(pub visitors::Visitor);
-
 #[Object]
 impl Visitor {
     /// Who they are: name, email, page history, and more.
@@ -116,10 +120,12 @@ impl Visitor {
         self.0.page_since
     }
 
+    /// Seconds since `onSiteSince`, as of the read.
     async fn time_on_site_seconds(&self) -> i64 {
         (Utc::now() - self.0.on_site_since).num_seconds().max(0)
     }
 
+    /// Seconds since `pageSince`, as of the read.
     async fn time_on_page_seconds(&self) -> i64 {
         (Utc::now() - self.0.page_since).num_seconds().max(0)
     }
@@ -139,6 +145,7 @@ impl Visitor {
         self.0.customer.location.as_deref()
     }
 
+    /// Browsing, invited by a greeting, queued or chatting.
     async fn state(&self) -> VisitorState {
         self.0.state().into()
     }
@@ -175,13 +182,14 @@ pub struct VisitorsChanged {
     pub snapshot: bool,
 }
 
-/// A greeting for the visitor to show: sent to them now, or still waiting for an answer when
-/// the page opened.
+/// A greeting given to a visitor's page.
 pub struct GreetingReceived {
     at: DateTime<Utc>,
     greeting: Greeting,
 }
 
+/// A greeting for the visitor to show: sent to them now, or still waiting for an answer when
+/// the page opened.
 #[Object]
 impl GreetingReceived {
     /// When the page was given it.
@@ -189,6 +197,7 @@ impl GreetingReceived {
         self.at
     }
 
+    /// The greeting to show, as a message from its agent.
     async fn greeting(&self) -> &Greeting {
         &self.greeting
     }
@@ -196,25 +205,32 @@ impl GreetingReceived {
 
 /// What a visitor's open page hears.
 #[derive(Interface)]
-#[graphql(field(name = "at", ty = "DateTime<Utc>"))]
+#[graphql(field(
+    name = "at",
+    ty = "DateTime<Utc>",
+    desc = "When the page was given it."
+))]
 pub enum VisitorEvent {
     GreetingReceived(GreetingReceived),
 }
 
-/// An automatic greeting: sent to visitors on the site who meet every condition set, in the
-/// name of the least-loaded agent of the group who can take a chat now, at most once per
-/// visitor every `oncePerHours`.
+/// A greeting rule with its counts, for the API.
 pub struct GreetingRule {
     rule: domain::GreetingRule,
     counts: GreetingCounts,
 }
 
+/// An automatic greeting: sent to visitors on the site who meet every condition set, in the
+/// name of the least-loaded agent of the group who can take a chat now, at most once per
+/// visitor every `oncePerHours`.
 #[Object]
 impl GreetingRule {
+    /// Pass it to `updateGreetingRule` or `deleteGreetingRule`.
     async fn id(&self) -> ID {
         ID(self.rule.id.clone())
     }
 
+    /// What admins call the rule.
     async fn name(&self) -> &str {
         &self.rule.name
     }
@@ -289,6 +305,7 @@ impl GreetingRule {
         self.counts.dismissed
     }
 
+    /// When it was created: older rules are tried first.
     async fn created_at(&self) -> DateTime<Utc> {
         self.rule.created_at
     }
@@ -315,6 +332,7 @@ pub struct SendGreetingInput {
 pub struct GreetingRuleInput {
     /// 1 to 100 characters.
     pub name: String,
+    /// A disabled rule is kept but never fires.
     #[graphql(default = true)]
     pub enabled: bool,
     /// 1 to 1000 characters, with placeholders `{{visitor.name}}`, `{{page.title}}`,

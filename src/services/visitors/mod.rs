@@ -27,7 +27,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::bus::{BusEvent, BusReceiver, EventBus, Topic};
 use crate::domain::{self, CompiledRule, Greeting};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::services::ChatService;
 use crate::services::auth::{CustomerPrincipal, Principal};
 use crate::store::Database;
@@ -150,7 +150,7 @@ pub async fn visitor_events(
         .store
         .customer(&customer.organization_id, &customer.customer_id)
         .await
-        .map_err(|_| Error::NotFound("no such customer".into()))?;
+        .map_err(|err| greetings::not_found(err, "customer"))?;
     let chat = service
         .store
         .open_chat_of_customer(&customer.organization_id, &customer.customer_id)
