@@ -119,6 +119,8 @@ pub struct Customer {
     pub visits: i32,
     pub created_at: DateTime<Utc>,
     pub last_seen_at: DateTime<Utc>,
+    /// The shop's own id for the customer, proved by a signed identity.
+    pub external_id: Option<String>,
 }
 
 /// A page a customer viewed.

@@ -37,6 +37,7 @@ mod push;
 mod routing;
 mod settings;
 mod validation;
+mod widget;
 
 pub use chat::*;
 pub use copy::{DEFAULT_LOCALE, Wording};
@@ -46,6 +47,7 @@ pub use routing::{RoutingCandidate, choose_agent};
 pub use settings::SettingsUpdate;
 
 pub use validation::{ValidationError, normalize_email, validate_name, validate_password};
+pub use widget::*;
 
 use std::fmt;
 use std::str::FromStr;

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::graphql::accounts::{Agent, Group, RoutingStatus};
 use crate::graphql::{ApiResult, ContextExt, limits, loaders};
 use crate::services::chats;
+use crate::services::widget::VisitorIdentity;
 
 /// Where a chat is in its life.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -420,6 +421,11 @@ impl Customer {
         self.customer.email.as_deref()
     }
 
+    /// The shop's own id for the customer, when a signed identity proved it.
+    async fn external_id(&self) -> Option<&str> {
+        self.customer.external_id.as_deref()
+    }
+
     /// Where they are, when the widget says so (Switchboard ships no GeoIP database).
     async fn location(&self) -> Option<&str> {
         self.customer.location.as_deref()
@@ -599,6 +605,19 @@ pub struct StartVisitorSessionInput {
     pub page_title: Option<String>,
     pub referrer: Option<String>,
     pub user_agent: Option<String>,
+    /// A logged-in shop customer's id, signed by the shop's server: the same customer on
+    /// every device, whatever `visitorId` says. A wrong signature is FORBIDDEN.
+    pub identity: Option<VisitorIdentityInput>,
+}
+
+/// Who a logged-in shop customer is, as the shop's server vouches.
+#[derive(InputObject)]
+pub struct VisitorIdentityInput {
+    /// The shop's own id for the customer (1 to 200 characters).
+    pub user_id: String,
+    /// HMAC-SHA256 of `userId` with the organization's `identitySecret`, in hex. Compute it
+    /// on the shop's server; the secret must never reach a browser.
+    pub signature: String,
 }
 
 #[derive(InputObject)]
@@ -682,7 +701,11 @@ impl ChatsQuery {
         let a = ctx
             .services()
             .chats
-            .availability(&widget_key, group_id.as_ref().map(|id| id.as_str()))
+            .availability(
+                &widget_key,
+                group_id.as_ref().map(|id| id.as_str()),
+                ctx.origin(),
+            )
             .await?;
         Ok(Availability {
             online: a.online,
@@ -820,6 +843,11 @@ impl ChatsMutation {
             page_title: input.page_title,
             referrer: input.referrer,
             user_agent: input.user_agent,
+            origin: ctx.origin().map(str::to_owned),
+            identity: input.identity.map(|identity| VisitorIdentity {
+                user_id: identity.user_id,
+                signature: identity.signature,
+            }),
         };
         let session = services
             .chats

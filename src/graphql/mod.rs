@@ -14,6 +14,7 @@ mod loaders;
 mod push;
 mod text_input;
 mod visitors;
+mod widget;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -34,6 +35,7 @@ pub struct QueryRoot(
     chats::ChatsQuery,
     push::PushQuery,
     visitors::VisitorsQuery,
+    widget::WidgetQuery,
 );
 
 /// The root of mutations.
@@ -44,6 +46,7 @@ pub struct MutationRoot(
     accounts::SettingsMutation,
     push::PushMutation,
     visitors::VisitorsMutation,
+    widget::WidgetMutation,
 );
 
 /// The root of subscriptions.
@@ -119,6 +122,11 @@ pub enum RequestAuth {
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
+/// The `Origin` a browser sent with the request (or the WebSocket's upgrade): the page's
+/// site, checked against an organization's allowed origins.
+#[derive(Debug, Clone)]
+pub struct RequestOrigin(pub Option<Arc<str>>);
+
 /// What resolvers read from the request context.
 pub(crate) trait ContextExt {
     fn services(&self) -> &Arc<Services>;
@@ -126,6 +134,7 @@ pub(crate) trait ContextExt {
     fn customer(&self) -> Result<&CustomerPrincipal, ApiError>;
     fn caller(&self) -> Result<Caller, ApiError>;
     fn client_addr(&self) -> IpAddr;
+    fn origin(&self) -> Option<&str>;
 }
 
 impl ContextExt for Context<'_> {
@@ -167,6 +176,11 @@ impl ContextExt for Context<'_> {
         self.data_opt::<ClientAddr>()
             .map(|addr| addr.0)
             .unwrap_or(IpAddr::from([127, 0, 0, 1]))
+    }
+
+    fn origin(&self) -> Option<&str> {
+        self.data_opt::<RequestOrigin>()
+            .and_then(|origin| origin.0.as_deref())
     }
 }
 

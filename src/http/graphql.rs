@@ -15,10 +15,23 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::error::Error;
-use crate::graphql::{ClientAddr, REQUEST_ERROR_CODES, RequestAuth, finalize_errors};
+use crate::graphql::{
+    ClientAddr, REQUEST_ERROR_CODES, RequestAuth, RequestOrigin, finalize_errors,
+};
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 const GRAPHIQL: &str = include_str!("graphiql.html");
+
+/// The browser's `Origin` header, when it sent one (not `null`, which opaque origins send).
+fn request_origin(headers: &HeaderMap) -> RequestOrigin {
+    RequestOrigin(
+        headers
+            .get(header::ORIGIN)
+            .and_then(|v| v.to_str().ok())
+            .filter(|origin| !origin.is_empty() && *origin != "null")
+            .map(|origin| origin.chars().take(300).collect::<String>().into()),
+    )
+}
 
 /// POST /graphql
 pub(super) async fn post(
@@ -111,7 +124,7 @@ pub(super) async fn get(
 ) -> Response {
     if let Ok(upgrade) = upgrade {
         let client = client_addr(&state, &headers, peer);
-        return super::ws::upgrade(state, upgrade, client);
+        return super::ws::upgrade(state, upgrade, client, request_origin(&headers));
     }
     let media = response_media(&headers);
     let params = match params {
@@ -181,7 +194,8 @@ async fn execute(
     let auth = authenticate(state, headers).await;
     let request = request
         .data(auth)
-        .data(ClientAddr(client_addr(state, headers, peer)));
+        .data(ClientAddr(client_addr(state, headers, peer)))
+        .data(request_origin(headers));
     let mut response = state.schema.execute(request).await;
     let codes = finalize_errors(&mut response);
     state.metrics.graphql_operation("http", &codes);

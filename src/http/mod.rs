@@ -41,7 +41,13 @@ pub struct AppState {
 /// Builds the router over `state`.
 fn router(state: AppState) -> Router {
     Router::new()
-        .route("/graphql", get(graphql::get).post(graphql::post))
+        .route(
+            "/graphql",
+            get(graphql::get)
+                .post(graphql::post)
+                .options(cors_preflight)
+                .layer(middleware::map_response(allow_any_origin)),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -104,6 +110,49 @@ pub async fn serve(
     )
     .await;
     Ok(())
+}
+
+/// The API takes bearer tokens, never cookies, so any page may call it: a widget on a shop's
+/// own domain, an agent web app elsewhere. Organizations that list allowed origins have them
+/// checked where the widget key is used, since a preflight names no organization.
+async fn cors_preflight(headers: axum::http::HeaderMap) -> Response {
+    let requested = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 1024)
+        .and_then(|v| HeaderValue::from_str(v).ok())
+        .unwrap_or(HeaderValue::from_static(
+            "authorization, content-type, accept",
+        ));
+    (
+        StatusCode::NO_CONTENT,
+        [
+            (
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, POST, OPTIONS"),
+            ),
+            (header::ACCESS_CONTROL_ALLOW_HEADERS, requested),
+            (
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("86400"),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+/// Lets a page on any origin read the response, and the `Retry-After` of a rate limit.
+async fn allow_any_origin(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("retry-after"),
+    );
+    response
 }
 
 async fn healthz() -> &'static str {

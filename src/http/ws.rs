@@ -34,7 +34,7 @@ use chrono::{DateTime, Utc};
 
 use super::AppState;
 use crate::error::Error;
-use crate::graphql::{ClientAddr, RequestAuth, finalize_errors};
+use crate::graphql::{ClientAddr, RequestAuth, RequestOrigin, finalize_errors};
 use crate::services::auth::{SESSION_ENDED, TOKEN_EXPIRED};
 use crate::services::{Caller, LivePrincipal};
 
@@ -47,7 +47,12 @@ const READ_BUFFER_BYTES: usize = 256;
 const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
 /// Accepts the upgrade and runs the connection.
-pub(super) fn upgrade(state: AppState, upgrade: WebSocketUpgrade, client: IpAddr) -> Response {
+pub(super) fn upgrade(
+    state: AppState,
+    upgrade: WebSocketUpgrade,
+    client: IpAddr,
+    origin: RequestOrigin,
+) -> Response {
     let max_message = state.config.max_body_bytes;
     let upgrade = upgrade
         .protocols([PROTOCOL])
@@ -64,7 +69,7 @@ pub(super) fn upgrade(state: AppState, upgrade: WebSocketUpgrade, client: IpAddr
     upgrade.on_upgrade(move |socket| async move {
         let _running = running;
         if protocol_agreed {
-            Connection::new(socket, state, client).run().await;
+            Connection::new(socket, state, client, origin).run().await;
         } else {
             close(
                 socket,
@@ -111,6 +116,8 @@ struct Connection {
     socket: WebSocket,
     state: AppState,
     client: IpAddr,
+    /// The page's origin, for operations that check an organization's allowed origins.
+    origin: RequestOrigin,
     init_received: bool,
     caller: Option<Caller>,
     /// When the access token of `caller` expires; the socket closes at the first ping after.
@@ -123,11 +130,12 @@ struct Connection {
 }
 
 impl Connection {
-    fn new(socket: WebSocket, state: AppState, client: IpAddr) -> Self {
+    fn new(socket: WebSocket, state: AppState, client: IpAddr, origin: RequestOrigin) -> Self {
         Connection {
             socket,
             state,
             client,
+            origin,
             init_received: false,
             caller: None,
             expires_at: None,
@@ -286,7 +294,8 @@ impl Connection {
         }
         let mut request = request
             .data(RequestAuth::from(caller))
-            .data(ClientAddr(self.client));
+            .data(ClientAddr(self.client))
+            .data(self.origin.clone());
         if let Some(presence) = &self.presence {
             request = request.data::<LivePrincipal>(presence.rights());
         }

@@ -12,6 +12,7 @@ pub mod rate_limit;
 pub mod streams;
 pub mod timers;
 pub mod visitors;
+pub mod widget;
 
 use std::sync::Arc;
 
@@ -42,6 +43,8 @@ pub struct Services {
     pub chat_views: ChatViews,
     /// The database's health, for the probes and metrics.
     pub health: Health,
+    /// The chat widget's set-up.
+    pub widget: widget::WidgetService,
 }
 
 impl Services {
@@ -66,6 +69,7 @@ impl Services {
                 chats.clone(),
                 visitor_settings,
             ),
+            widget: widget::WidgetService::new(store.clone()),
             store,
             bus,
             auth,

@@ -48,6 +48,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         include_str!("../../migrations/sqlite/0008_email_per_organization.sql"),
     ),
     (
+        9,
+        "widget",
+        include_str!("../../migrations/sqlite/0009_widget.sql"),
+    ),
+    (
         10,
         "greetings",
         include_str!("../../migrations/sqlite/0010_greetings.sql"),
@@ -95,6 +100,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         8,
         "email_per_organization",
         include_str!("../../migrations/postgres/0008_email_per_organization.sql"),
+    ),
+    (
+        9,
+        "widget",
+        include_str!("../../migrations/postgres/0009_widget.sql"),
     ),
     (
         10,

@@ -19,7 +19,7 @@ use crate::domain::{
     Agent, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus, Customer,
     FeedData, FeedEntry, FeedKind, Greeting, GreetingCounts, GreetingRule, Group, NotificationKind,
     OfflineMessage, Organization, PageView, PushDevice, PushJob, PushJobStatus, Role,
-    RoutingCandidate, RoutingStatus, UnknownVariant, Visibility,
+    RoutingCandidate, RoutingStatus, UnknownVariant, Visibility, WidgetSettings,
 };
 
 /// Why a store call failed.
@@ -211,6 +211,25 @@ pub trait Database: ChatStore + GreetingStore + PushStore + Send + Sync + 'stati
     /// Whether the agent is reachable at `now` by routing's rule: a live connection, the grace
     /// period after one, or an enabled push device.
     async fn agent_reachable(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool>;
+    /// The organization's widget settings; the defaults until an admin changes them.
+    async fn widget_settings(&self, organization_id: &str) -> DbResult<WidgetSettings>;
+    async fn update_widget_settings(
+        &self,
+        organization_id: &str,
+        settings: &WidgetSettings,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
+    /// The organization's identity secret, if one was ever made.
+    async fn stored_identity_secret(&self, organization_id: &str) -> DbResult<Option<String>>;
+    /// The organization's identity secret, keeping `generated` first when it has none (or,
+    /// with `replace`, in any case).
+    async fn identity_secret(
+        &self,
+        organization_id: &str,
+        generated: &str,
+        replace: bool,
+        at: DateTime<Utc>,
+    ) -> DbResult<String>;
 }
 
 fn to_millis(t: DateTime<Utc>) -> i64 {
@@ -240,6 +259,9 @@ pub struct CustomerVisit {
     pub new_secret_hash: String,
     /// The hash of the secret the widget presented: a returning customer must match it.
     pub presented_secret_hash: Option<String>,
+    /// The shop's id for the customer, proved by a signed identity: the visit is that
+    /// customer's, on whatever device, and an anonymous visitor who proves it becomes them.
+    pub external_id: Option<String>,
 }
 
 /// What recording a visit led to.

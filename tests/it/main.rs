@@ -11,6 +11,7 @@ mod chat_views;
 mod chats;
 mod cli;
 mod coming_online;
+mod embedding;
 mod greetings;
 mod hardening_data;
 mod hardening_routing;

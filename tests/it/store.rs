@@ -511,6 +511,7 @@ async fn customer(store: &dyn Database, org: &Organization) -> domain::Customer 
         at: domain::now(),
         new_secret_hash: format!("secret-{}", domain::new_id()),
         presented_secret_hash: None,
+        external_id: None,
     };
     store
         .record_visit(&visit, &domain::new_id())

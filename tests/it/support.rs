@@ -408,6 +408,19 @@ impl WsClient {
         WsClient { stream }
     }
 
+    /// Connects with graphql-transport-ws as a page of `origin` would.
+    pub async fn connect_from(url: &str, origin: &str) -> WsClient {
+        let mut request = url.into_client_request().unwrap();
+        let headers = request.headers_mut();
+        headers.insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        headers.insert("Origin", origin.parse().unwrap());
+        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        WsClient { stream }
+    }
+
     /// Sends a JSON message.
     pub async fn send(&mut self, message: Value) {
         self.send_text(&message.to_string()).await;

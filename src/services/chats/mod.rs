@@ -64,6 +64,10 @@ pub struct VisitorSessionInput {
     pub page_title: Option<String>,
     pub referrer: Option<String>,
     pub user_agent: Option<String>,
+    /// The page's `Origin`, checked against the organization's allowed origins.
+    pub origin: Option<String>,
+    /// A logged-in shop customer's signed id: the same customer on every device.
+    pub identity: Option<crate::services::widget::VisitorIdentity>,
 }
 
 /// A started visitor session.

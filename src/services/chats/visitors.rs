@@ -6,11 +6,12 @@ use super::guards::whole_seconds;
 use super::queue::{accepting_slots, chat_limit, routable};
 use super::{
     Availability, ChatService, MAX_TITLE_CHARS, MAX_URL_CHARS, MAX_USER_AGENT_CHARS,
-    VisitorSession, VisitorSessionInput, not_found, optional_name, optional_text,
+    VisitorSession, VisitorSessionInput, optional_name, optional_text,
 };
 use crate::domain::{self, Wording};
 use crate::error::{Error, Result};
 use crate::services::auth::random_token;
+use crate::services::widget::{organization_for_page, verified_user_id};
 use crate::store::{AgentLoad, CustomerVisit};
 
 /// Random bytes in a visitor secret: as strong as a refresh token.
@@ -32,11 +33,12 @@ impl ChatService {
                 retry_after_secs: whole_seconds(wait),
             });
         }
-        let org = self
-            .store
-            .organization_by_widget_key(input.widget_key.trim())
-            .await
-            .map_err(|err| not_found(err, "widget key"))?;
+        let (org, _) =
+            organization_for_page(&*self.store, &input.widget_key, input.origin.as_deref()).await?;
+        let external_id = match &input.identity {
+            Some(identity) => Some(verified_user_id(&*self.store, &org.id, identity).await?),
+            None => None,
+        };
         let visitor_id = match input.visitor_id.as_deref().map(str::trim) {
             Some(id) if !id.is_empty() => {
                 if id.len() > 64
@@ -86,6 +88,7 @@ impl ChatService {
             at: domain::now(),
             new_secret_hash: visitor_secret_hash(&new_secret),
             presented_secret_hash: presented_secret.map(visitor_secret_hash),
+            external_id,
         };
         let recorded = self.store.record_visit(&visit, &domain::new_id()).await?;
         let (token, expires_at) = auth.visitor_token(&recorded.customer)?;
@@ -103,12 +106,9 @@ impl ChatService {
         &self,
         widget_key: &str,
         group_id: Option<&str>,
+        origin: Option<&str>,
     ) -> Result<Availability> {
-        let org = self
-            .store
-            .organization_by_widget_key(widget_key.trim())
-            .await
-            .map_err(|err| not_found(err, "widget key"))?;
+        let (org, _) = organization_for_page(&*self.store, widget_key, origin).await?;
         if let Some(group_id) = group_id {
             self.require_group(&org.id, group_id).await?;
         }

@@ -8,7 +8,7 @@ use super::{
     Backend, Conn, SqlStore, Transaction, all, execute, on_unique, one, optional, optional_text,
     scalar, texts,
 };
-use crate::domain::{Agent, Group, Organization, Role, RoutingStatus};
+use crate::domain::{Agent, Group, Organization, Role, RoutingStatus, WidgetSettings};
 use crate::store::{
     AgentUpdate, Database, DbError, DbResult, NewAgent, NewRefreshToken, PoolStats, RefreshOutcome,
     to_millis,
@@ -661,5 +661,81 @@ impl<B: Backend> Database for SqlStore<B> {
     async fn agent_reachable(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool> {
         let mut conn = self.backend.read().await?;
         agent_reachable(&mut conn, agent_id, now).await
+    }
+
+    async fn widget_settings(&self, organization_id: &str) -> DbResult<WidgetSettings> {
+        let mut conn = self.backend.read().await?;
+        let stored = optional_text(
+            &mut conn,
+            "SELECT settings FROM widget_settings WHERE organization_id = $1",
+            params![organization_id],
+        )
+        .await?;
+        match stored {
+            None => Ok(WidgetSettings::default()),
+            Some(json) => serde_json::from_str(&json).map_err(|err| DbError::Other(Box::new(err))),
+        }
+    }
+
+    async fn update_widget_settings(
+        &self,
+        organization_id: &str,
+        settings: &WidgetSettings,
+        at: DateTime<Utc>,
+    ) -> DbResult<()> {
+        let json = serde_json::to_string(settings).map_err(|err| DbError::Other(Box::new(err)))?;
+        let mut tx = self.backend.write().await?;
+        execute(
+            &mut tx,
+            "INSERT INTO widget_settings (organization_id, settings, updated_at) \
+             VALUES ($1, $2, $3) \
+             ON CONFLICT (organization_id) DO UPDATE SET \
+             settings = excluded.settings, updated_at = excluded.updated_at",
+            params![organization_id, &json, to_millis(at)],
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn stored_identity_secret(&self, organization_id: &str) -> DbResult<Option<String>> {
+        let mut conn = self.backend.read().await?;
+        let secret = optional(
+            &mut conn,
+            "SELECT identity_secret FROM widget_settings WHERE organization_id = $1",
+            params![organization_id],
+            |r| r.opt_text("identity_secret"),
+        )
+        .await?;
+        Ok(secret.flatten())
+    }
+
+    async fn identity_secret(
+        &self,
+        organization_id: &str,
+        generated: &str,
+        replace: bool,
+        at: DateTime<Utc>,
+    ) -> DbResult<String> {
+        let mut tx = self.backend.write().await?;
+        let secret = one(
+            &mut tx,
+            "INSERT INTO widget_settings (organization_id, identity_secret, updated_at) \
+             VALUES ($1, $2, $3) \
+             ON CONFLICT (organization_id) DO UPDATE SET \
+             identity_secret = CASE WHEN $4 = 1 OR widget_settings.identity_secret IS NULL \
+             THEN excluded.identity_secret ELSE widget_settings.identity_secret END, \
+             updated_at = excluded.updated_at \
+             RETURNING identity_secret",
+            params![
+                organization_id,
+                generated,
+                to_millis(at),
+                i64::from(replace)
+            ],
+            |r| r.text(0),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(secret)
     }
 }

@@ -33,17 +33,49 @@ pub(super) async fn record_visit(
     visit: &CustomerVisit,
     new_id: &str,
 ) -> DbResult<RecordedVisit> {
-    let recorded = match upsert_customer(conn, visit, &visit.visitor_id, new_id).await? {
+    let identified = match &visit.external_id {
+        Some(external_id) => identified_visit(conn, visit, external_id).await?,
+        None => None,
+    };
+    let recorded = match identified {
         Some(recorded) => recorded,
-        // Someone else's visitor id: a customer of their own, under an id of their own.
-        None => upsert_customer(
-            conn,
-            visit,
-            &crate::domain::new_id(),
-            &crate::domain::new_id(),
-        )
-        .await?
-        .ok_or(DbError::NotFound)?,
+        None => {
+            let mut recorded = match upsert_customer(conn, visit, &visit.visitor_id, new_id).await?
+            {
+                Some(recorded) => recorded,
+                // Someone else's visitor id: a customer of their own, under an id of their own.
+                None => upsert_customer(
+                    conn,
+                    visit,
+                    &crate::domain::new_id(),
+                    &crate::domain::new_id(),
+                )
+                .await?
+                .ok_or(DbError::NotFound)?,
+            };
+            if let Some(external_id) = &visit.external_id {
+                if recorded.customer.external_id.is_some() {
+                    // The browser was someone else's identity: this one starts afresh.
+                    recorded = upsert_customer(
+                        conn,
+                        visit,
+                        &crate::domain::new_id(),
+                        &crate::domain::new_id(),
+                    )
+                    .await?
+                    .ok_or(DbError::NotFound)?;
+                }
+                // The first proof of this identity: the visitor becomes that customer.
+                execute(
+                    conn,
+                    "UPDATE customers SET external_id = $1 WHERE id = $2",
+                    params![external_id, &recorded.customer.id],
+                )
+                .await?;
+                recorded.customer.external_id = Some(external_id.clone());
+            }
+            recorded
+        }
     };
     if let Some(url) = &visit.page_url {
         insert_page_view(
@@ -56,6 +88,50 @@ pub(super) async fn record_visit(
         .await?;
     }
     Ok(recorded)
+}
+
+/// The visit of the customer the shop knows as `external_id`, when there is one: their
+/// visitor id and secret are not needed, the signature has proved who they are.
+async fn identified_visit(
+    conn: &mut dyn Conn,
+    visit: &CustomerVisit,
+    external_id: &str,
+) -> DbResult<Option<RecordedVisit>> {
+    optional(
+        conn,
+        concat!(
+            "UPDATE customers SET \
+             name = COALESCE($1, name), email = COALESCE($2, email), \
+             location = COALESCE($3, location), ip_address = COALESCE($4, ip_address), \
+             current_page_url = COALESCE($5, current_page_url), \
+             current_page_title = COALESCE($6, current_page_title), \
+             referrer = COALESCE($7, referrer), user_agent = COALESCE($8, user_agent), \
+             visits = visits + 1, last_seen_at = $9 \
+             WHERE organization_id = $10 AND external_id = $11 \
+             RETURNING ",
+            customer_columns!()
+        ),
+        params![
+            &visit.name,
+            &visit.email,
+            &visit.location,
+            &visit.ip_address,
+            &visit.page_url,
+            &visit.page_title,
+            &visit.referrer,
+            &visit.user_agent,
+            to_millis(visit.at),
+            &visit.organization_id,
+            external_id,
+        ],
+        |r| {
+            Ok(RecordedVisit {
+                customer: customer_from(r)?,
+                secret_issued: false,
+            })
+        },
+    )
+    .await
 }
 
 /// Inserts the customer `visitor_id`, or updates them when the visit presents their secret

@@ -40,7 +40,7 @@ macro_rules! chat_columns {
 macro_rules! customer_columns {
     () => {
         "id, organization_id, visitor_id, name, email, location, ip_address, current_page_url, \
-         current_page_title, referrer, user_agent, visits, created_at, last_seen_at"
+         current_page_title, referrer, user_agent, visits, created_at, last_seen_at, external_id"
     };
 }
 
@@ -352,6 +352,7 @@ pub fn customer_from(row: &dyn Columns) -> DbResult<Customer> {
         visits: row.int32("visits")?,
         created_at: from_millis(row.int("created_at")?),
         last_seen_at: from_millis(row.int("last_seen_at")?),
+        external_id: row.opt_text("external_id")?,
     })
 }
 

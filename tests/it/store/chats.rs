@@ -307,6 +307,7 @@ async fn visits_recognise_a_returning_customer_by_secret_only(backend: Backend) 
         at: domain::now(),
         new_secret_hash: "s1".into(),
         presented_secret_hash: None,
+        external_id: None,
     };
     let created = store.record_visit(&first, &domain::new_id()).await.unwrap();
     assert!(created.secret_issued);
