@@ -215,8 +215,8 @@ pub struct Config {
     )]
     pub customer_typing_per_minute: u32,
 
-    /// Other customer operations (rateChat, updateVisitorPage, closeChat) one customer may
-    /// make per minute.
+    /// Other customer operations (rateChat, updateVisitorPage, closeChat, dismissGreeting) one
+    /// customer may make per minute.
     #[arg(
         long,
         env = "SWITCHBOARD_CUSTOMER_ACTIONS_PER_MINUTE",
