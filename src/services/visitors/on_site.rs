@@ -438,6 +438,7 @@ mod tests {
             visits: 1,
             created_at: now,
             last_seen_at: now,
+            external_id: None,
         }
     }
 
