@@ -3,7 +3,6 @@
 //! counts per rule follow their greetings.
 
 use switchboard::domain::{self, Greeting, GreetingCounts, GreetingRule, RuleConditions};
-use switchboard::store::Database;
 
 use super::{acme, customer, organization, queued_chat, store};
 use crate::on_both_backends;
