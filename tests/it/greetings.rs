@@ -502,7 +502,29 @@ async fn a_rule_greets_on_its_conditions_while_someone_accepts_chats_and_once(ba
     assert_eq!(counted[0]["dismissed"], 1);
 }
 
+async fn a_new_rule_greets_visitors_already_on_the_site(backend: Backend) {
+    let server = TestServer::start_with(backend, quick).await;
+    let owner = server.owner_token().await;
+    let key = widget_key(&server, &owner).await;
+    let (visitor, customer) = visitor_on(&server, &key, "sam", "https://shop.test/pricing").await;
+    let mut page = open_page(&server, &visitor).await;
+    eventually_visitor(&server, &owner, &customer, |_| true).await;
+    assert!(page.quiet_for(Duration::from_millis(300)).await.is_empty());
+    let rule = create_rule(
+        &server,
+        &owner,
+        json!({"name": "Everyone", "text": "Welcome!", "referrerContains": "SEARCH.test"}),
+    )
+    .await;
+    let greeting = greeting_received(&mut page).await;
+    assert_eq!(greeting["ruleId"], rule["id"]);
+    assert_eq!(greeting["text"], "Welcome!");
+    let invited = eventually_visitor(&server, &owner, &customer, |v| v["state"] == "INVITED").await;
+    assert_eq!(invited["greeting"]["id"], greeting["id"]);
+}
+
 on_both_backends!(
+    a_new_rule_greets_visitors_already_on_the_site,
     a_greeting_is_shown_then_answered_by_a_chat_with_its_agent,
     a_greeting_can_be_dismissed,
     bad_greetings_get_coded_errors,

@@ -365,6 +365,17 @@ impl OnSite {
         });
     }
 
+    /// Asks the greeting rules to look at every visitor of the organization again (its rules
+    /// changed).
+    pub fn look_again(&self, organization_id: &str) {
+        let now = domain::now();
+        if let Some(site) = self.sites().get_mut(organization_id) {
+            for present in site.visitors.values_mut() {
+                present.rules_due = Some(now);
+            }
+        }
+    }
+
     /// Claims the customer for a look by the greeting rules, if they are on the site with a
     /// page open, browsing, and nobody else is looking: then [`OnSite::release`] them.
     pub fn claim(&self, organization_id: &str, customer_id: &str) -> Option<Visitor> {

@@ -158,12 +158,14 @@ impl VisitorService {
         Ok(rule)
     }
 
-    /// Forgets the organization's compiled rules, so the next look reads them again.
+    /// Forgets the organization's compiled rules, so the next look reads them again, and has
+    /// the next pass look at everyone on the site: a new rule may hold for them already.
     fn rules_changed(&self, organization_id: &str) {
         self.rules
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(organization_id);
+        self.on_site.look_again(organization_id);
     }
 
     /// The organization's enabled rules, compiled, oldest first.
