@@ -377,30 +377,31 @@ impl OnSite {
     }
 
     /// Claims the customer for a look by the greeting rules, if they are on the site with a
-    /// page open, browsing, and nobody else is looking: then [`OnSite::release`] them.
-    pub fn claim(&self, organization_id: &str, customer_id: &str) -> Option<Visitor> {
+    /// page open, browsing, and nobody else is looking.
+    pub fn claim(&self, organization_id: &str, customer_id: &str) -> Option<Claimed<'_>> {
         let mut sites = self.sites();
         let present = sites
             .get_mut(organization_id)?
             .visitors
             .get_mut(customer_id)?;
-        claim(present)
+        claim(present).map(|visitor| Claimed::new(self, visitor))
     }
 
     /// Claims every visitor the greeting rules should look at again by `now`.
-    pub fn claim_due(&self, now: DateTime<Utc>) -> Vec<Visitor> {
+    pub fn claim_due(&self, now: DateTime<Utc>) -> Vec<Claimed<'_>> {
         let mut sites = self.sites();
         sites
             .values_mut()
             .flat_map(|site| site.visitors.values_mut())
             .filter(|p| p.rules_due.is_some_and(|due| due <= now))
             .filter_map(claim)
+            .map(|visitor| Claimed::new(self, visitor))
             .collect()
     }
 
     /// Ends a look by the greeting rules; they look again at `due` (`None`: on the next
     /// change).
-    pub fn release(&self, organization_id: &str, customer_id: &str, due: Option<DateTime<Utc>>) {
+    fn release(&self, organization_id: &str, customer_id: &str, due: Option<DateTime<Utc>>) {
         let mut sites = self.sites();
         if let Some(present) = sites
             .get_mut(organization_id)
@@ -413,6 +414,40 @@ impl OnSite {
                 (asked, due) => asked.or(due),
             };
         }
+    }
+}
+
+/// A visitor the greeting rules are looking at. Released when dropped: by then the look says
+/// when to look again ([`Claimed::look_again_at`]); a look that never finished (its request
+/// was cancelled) has the next pass look again.
+pub struct Claimed<'a> {
+    on_site: &'a OnSite,
+    pub visitor: Visitor,
+    /// When to look again, once the look has said so.
+    again: Option<Option<DateTime<Utc>>>,
+}
+
+impl<'a> Claimed<'a> {
+    fn new(on_site: &'a OnSite, visitor: Visitor) -> Self {
+        Claimed {
+            on_site,
+            visitor,
+            again: None,
+        }
+    }
+
+    /// The look is over: look again at `due` (`None`: on the next change).
+    pub fn look_again_at(mut self, due: Option<DateTime<Utc>>) {
+        self.again = Some(due);
+    }
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        let due = self.again.unwrap_or_else(|| Some(domain::now()));
+        let customer = &self.visitor.customer;
+        self.on_site
+            .release(&customer.organization_id, &customer.id, due);
     }
 }
 
@@ -521,7 +556,12 @@ mod tests {
             on_site.visitor("org", "sam").unwrap().state(),
             VisitorState::Browsing
         );
-        assert!(on_site.claim("org", "sam").is_some());
+        let claimed = on_site.claim("org", "sam").expect("a browsing visitor");
         assert!(on_site.claim("org", "sam").is_none(), "one look at a time");
+        drop(claimed);
+        assert!(
+            on_site.claim("org", "sam").is_some(),
+            "a look that never finished is over when dropped"
+        );
     }
 }

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::greetings::not_found;
-use super::on_site::Visitor;
+use super::on_site::{Claimed, Visitor};
 use super::{KeptRules, VisitorService, VisitorSettings};
 use crate::domain::{
     self, CompiledRule, Greeting, GreetingCounts, GreetingRule, Organization, PlaceholderValues,
@@ -206,34 +206,32 @@ impl VisitorService {
 
     /// Lets the rules look at one visitor now (they arrived, or their page changed).
     pub(super) async fn greet_if_a_rule_says_so(&self, organization_id: &str, customer_id: &str) {
-        let Some(visitor) = self.on_site.claim(organization_id, customer_id) else {
+        let Some(claimed) = self.on_site.claim(organization_id, customer_id) else {
             return;
         };
         let mut senders = Senders::new();
-        self.look(visitor, &mut senders).await;
+        self.look(claimed, &mut senders).await;
     }
 
     /// One pass of the worker: departures, then the visitors the rules are due to look at.
     async fn pass(&self) {
         self.on_site.sweep();
         let mut senders = Senders::new();
-        for visitor in self.on_site.claim_due(domain::now()) {
-            self.look(visitor, &mut senders).await;
+        for claimed in self.on_site.claim_due(domain::now()) {
+            self.look(claimed, &mut senders).await;
         }
     }
 
     /// The rules look at a claimed visitor, then release them with when to look again.
-    async fn look(&self, visitor: Visitor, senders: &mut Senders) {
-        let due = match self.apply_rules(&visitor, senders).await {
+    async fn look(&self, claimed: Claimed<'_>, senders: &mut Senders) {
+        let due = match self.apply_rules(&claimed.visitor, senders).await {
             Ok(due) => due,
             Err(err) => {
                 tracing::warn!(error = %err, "greeting rules could not look at a visitor");
                 Some(domain::now() + chrono::Duration::seconds(5))
             }
         };
-        let customer = &visitor.customer;
-        self.on_site
-            .release(&customer.organization_id, &customer.id, due);
+        claimed.look_again_at(due);
     }
 
     /// Sends the first rule's greeting whose conditions hold and whose sender is there;
