@@ -1,11 +1,12 @@
-//! What a customer does: start a chat, leave an offline message, rate a chat, and report the
-//! page they are on.
+//! What a customer does: start a chat (answering a greeting or not), leave an offline
+//! message, rate a chat, and report the page they are on.
 
 use std::net::IpAddr;
 
 use super::events::DomainEvent;
 use super::guards::whole_seconds;
 use super::queue::{Otherwise, Route};
+use super::unit_of_work::UnitOfWork;
 use super::{
     ChatService, MAX_COMMENT_CHARS, MAX_TITLE_CHARS, MAX_URL_CHARS, OfflineMessageInput,
     message_text, new_event, not_found, optional_text,
@@ -18,31 +19,6 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::services::auth::{Caller, CustomerPrincipal};
 use crate::store::DbError;
-
-use super::unit_of_work::UnitOfWork;
-
-/// The customer's greeting `id`, if they may still answer it: NOT_FOUND for someone else's,
-/// CONFLICT once answered or dismissed.
-async fn answerable_greeting(
-    work: &mut UnitOfWork,
-    customer: &CustomerPrincipal,
-    id: &str,
-) -> Result<domain::Greeting> {
-    let greeting = match work.tx.greeting(&customer.organization_id, id).await {
-        Ok(greeting) if greeting.customer_id == customer.customer_id => greeting,
-        Ok(_) | Err(DbError::NotFound) => return Err(Error::NotFound("no such greeting".into())),
-        Err(err) => return Err(err.into()),
-    };
-    if greeting.answered_at.is_some() {
-        return Err(Error::Conflict(
-            "this greeting has been answered already".into(),
-        ));
-    }
-    if greeting.dismissed_at.is_some() {
-        return Err(Error::Conflict("this greeting was dismissed".into()));
-    }
-    Ok(greeting)
-}
 
 impl ChatService {
     /// A customer starts a chat with their first message, from `client`. Answering
@@ -294,4 +270,27 @@ impl ChatService {
         self.finish(work).await?;
         Ok(chat)
     }
+}
+
+/// The customer's greeting `id`, if they may still answer it: NOT_FOUND for someone else's,
+/// CONFLICT once answered or dismissed.
+async fn answerable_greeting(
+    work: &mut UnitOfWork,
+    customer: &CustomerPrincipal,
+    id: &str,
+) -> Result<domain::Greeting> {
+    let greeting = match work.tx.greeting(&customer.organization_id, id).await {
+        Ok(greeting) if greeting.customer_id == customer.customer_id => greeting,
+        Ok(_) | Err(DbError::NotFound) => return Err(Error::NotFound("no such greeting".into())),
+        Err(err) => return Err(err.into()),
+    };
+    if greeting.answered_at.is_some() {
+        return Err(Error::Conflict(
+            "this greeting has been answered already".into(),
+        ));
+    }
+    if greeting.dismissed_at.is_some() {
+        return Err(Error::Conflict("this greeting was dismissed".into()));
+    }
+    Ok(greeting)
 }
