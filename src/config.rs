@@ -141,6 +141,21 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_TIMER_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub timer_interval: Duration,
 
+    /// The least time between two updates of an agent's visitorsChanged subscription: changes
+    /// on the site gather for this long and go out as one update.
+    #[arg(long, env = "SWITCHBOARD_VISITORS_COALESCE", default_value = "2s", value_parser = parse_duration)]
+    pub visitors_coalesce: Duration,
+
+    /// How long a visitor whose last page closed still counts as on the site, so a reload or
+    /// the next page does not make them leave and arrive again.
+    #[arg(long, env = "SWITCHBOARD_VISITOR_LEAVE_GRACE", default_value = "10s", value_parser = parse_duration)]
+    pub visitor_leave_grace: Duration,
+
+    /// How often greeting rules look at the visitors on the site whose time on a page has
+    /// come (and departures past their grace period are removed).
+    #[arg(long, env = "SWITCHBOARD_GREETING_RULES_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub greeting_rules_interval: Duration,
+
     /// Visitor sessions one client address may start per minute (the widget starts one per
     /// page load of a new visitor).
     #[arg(
@@ -200,8 +215,8 @@ pub struct Config {
     )]
     pub customer_typing_per_minute: u32,
 
-    /// Other customer operations (rateChat, updateVisitorPage, closeChat) one customer may
-    /// make per minute.
+    /// Other customer operations (rateChat, updateVisitorPage, closeChat, dismissGreeting) one
+    /// customer may make per minute.
     #[arg(
         long,
         env = "SWITCHBOARD_CUSTOMER_ACTIONS_PER_MINUTE",
@@ -315,6 +330,9 @@ impl Config {
             || self.timer_interval.is_zero()
         {
             return Err("WebSocket intervals must be longer than zero".into());
+        }
+        if self.greeting_rules_interval.is_zero() {
+            return Err("SWITCHBOARD_GREETING_RULES_INTERVAL must be longer than zero".into());
         }
         if self.apns_key_path.is_some()
             && (self.apns_key_id.is_none() || self.apns_team_id.is_none())

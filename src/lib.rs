@@ -126,7 +126,6 @@ impl App {
         let shutdown = Shutdown::new();
         let presence =
             services::presence::Presence::new(store.clone(), chats.clone(), shutdown.clone());
-        let push = services::push::PushService::new(store.clone(), chats.clone());
         let services = Arc::new(Services::new(
             store.clone(),
             bus.clone(),
@@ -134,7 +133,10 @@ impl App {
             accounts,
             chats,
             presence,
-            push,
+            services::visitors::VisitorSettings {
+                coalesce: config.visitors_coalesce,
+                leave_grace: config.visitor_leave_grace,
+            },
         ));
         let schema = graphql::schema(
             services.clone(),
@@ -175,6 +177,12 @@ impl App {
             .run(tasks.subscribe()),
         );
         tasks.spawn(self.services.chats.queue_announcer().run(tasks.subscribe()));
+        tasks.spawn(
+            self.services
+                .visitors
+                .greeting_rules_worker(self.config.greeting_rules_interval)
+                .run(tasks.subscribe()),
+        );
         tasks.spawn(
             services::presence::AccessWatch {
                 store: store.clone(),

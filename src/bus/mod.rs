@@ -20,6 +20,9 @@ pub enum Topic {
     Organization(String),
     /// Everything the participants of one chat (the customer above all) should hear about.
     Chat(String),
+    /// What one customer's open pages should hear about: their greetings, and their chats
+    /// starting and ending.
+    Customer(String),
     /// Changes of agents' access (a session ended; role, groups, password or active changed),
     /// for every node's WebSockets to re-check their rights.
     Access,
@@ -55,6 +58,13 @@ pub enum BusEvent {
         queued: Vec<QueuedChat>,
         joined: Vec<String>,
     },
+    /// A greeting to the customer was sent, answered or dismissed (committed): read it again.
+    GreetingChanged { greeting_id: String },
+    /// One of the customer's chats started, was assigned or queued, or closed (committed).
+    CustomerChatChanged {
+        chat_id: String,
+        status: crate::domain::ChatStatus,
+    },
 }
 
 /// A chat waiting in the queue, as agents' apps need to count what they may take.
@@ -88,6 +98,19 @@ pub trait EventBus: Send + Sync + 'static {
 
 /// How many events a slow subscriber may fall behind before it is told it lagged.
 const TOPIC_CAPACITY: usize = 256;
+/// The same for a customer's topic: there is one per visitor on the site, thousands per
+/// organization, and few events; a subscriber that lags reads the store again.
+const CUSTOMER_TOPIC_CAPACITY: usize = 8;
+
+impl Topic {
+    /// The room a topic's channel keeps for subscribers that fall behind.
+    fn capacity(&self) -> usize {
+        match self {
+            Topic::Customer(_) => CUSTOMER_TOPIC_CAPACITY,
+            _ => TOPIC_CAPACITY,
+        }
+    }
+}
 
 /// The bus of a single server process.
 #[derive(Default)]
@@ -130,9 +153,10 @@ impl EventBus for LocalBus {
             .topics
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let capacity = topic.capacity();
         topics
             .entry(topic)
-            .or_insert_with(|| broadcast::channel(TOPIC_CAPACITY).0)
+            .or_insert_with(|| broadcast::channel(capacity).0)
             .subscribe()
     }
 }

@@ -54,6 +54,8 @@ pub enum Wording {
     ReasonNewChat,
     /// A customer who chatted before, back with their previous agent.
     ReasonReturningCustomer,
+    /// A visitor answered a greeting.
+    ReasonGreetingAnswered,
     /// An agent took the chat from the queue.
     ReasonTakenFromQueue,
     /// The chat's agent was deactivated.
@@ -182,6 +184,7 @@ impl Wording {
             ReasonQueue => "queue".into(),
             ReasonNewChat => "new chat".into(),
             ReasonReturningCustomer => "returning customer".into(),
+            ReasonGreetingAnswered => "answered a greeting".into(),
             ReasonTakenFromQueue => "taken from the queue".into(),
             ReasonDeactivated { agent } => format!("{agent} was deactivated"),
             ReasonNotAccepted { agent } => format!("{agent} did not accept the chat in time"),

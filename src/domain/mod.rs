@@ -3,8 +3,8 @@
 //! Everything here is used by every other layer and uses none of them, so the rules are
 //! unit-tested where they live: `chat` (chats, transcripts, feeds, timers' conditions),
 //! `lifecycle` (the chat's transitions), `routing` (who gets the next chat), `settings`
-//! (organization settings, chat limits, who is routable), `push`, `validation`, and `copy` (every sentence a
-//! person reads).
+//! (organization settings, chat limits, who is routable), `push`, `validation`, `greetings`
+//! (greetings, their rules and placeholders), and `copy` (every sentence a person reads).
 
 /// An enum stored and sent as its SCREAMING_SNAKE_CASE spelling.
 macro_rules! string_enum {
@@ -31,6 +31,7 @@ macro_rules! string_enum {
 
 mod chat;
 mod copy;
+mod greetings;
 mod lifecycle;
 mod push;
 mod routing;
@@ -40,6 +41,7 @@ mod widget;
 
 pub use chat::*;
 pub use copy::{DEFAULT_LOCALE, Wording};
+pub use greetings::*;
 pub use push::*;
 pub use routing::{RoutingCandidate, choose_agent};
 pub use settings::SettingsUpdate;

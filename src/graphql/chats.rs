@@ -385,6 +385,14 @@ impl Customer {
             via_chat: None,
         }
     }
+
+    /// A visitor on the site, read by an agent of their organization.
+    pub fn on_site(customer: domain::Customer) -> Self {
+        Customer {
+            customer,
+            via_chat: None,
+        }
+    }
 }
 
 /// A page a customer viewed.
@@ -616,8 +624,11 @@ pub struct VisitorIdentityInput {
 pub struct StartChatInput {
     /// The customer's first message (1 to 4000 characters).
     pub message: String,
-    /// The department to talk to; omitted: anyone.
+    /// The department to talk to; omitted: anyone (or the group of the greeting's rule).
     pub group_id: Option<ID>,
+    /// The greeting this chat answers: it becomes the chat's first message, in its agent's
+    /// name, and the chat goes to that agent when they can take it (routed otherwise).
+    pub greeting_id: Option<ID>,
 }
 
 #[derive(InputObject)]
@@ -859,7 +870,13 @@ impl ChatsMutation {
         Ok(Chat::loaded(
             ctx.services()
                 .chats
-                .start_chat(customer, &input.message, group, ctx.client_addr())
+                .start_chat(
+                    customer,
+                    &input.message,
+                    group,
+                    input.greeting_id.as_ref().map(|id| id.as_str()),
+                    ctx.client_addr(),
+                )
                 .await?,
         ))
     }
@@ -885,7 +902,8 @@ impl ChatsMutation {
         ))
     }
 
-    /// The widget reports the page the customer is on; agents see it and the history.
+    /// The widget reports the page the customer is on; agents see it and the history, and,
+    /// while the visitor is on the site, the page and its time in `visitorsOnSite`.
     async fn update_visitor_page(
         &self,
         ctx: &Context<'_>,
@@ -894,8 +912,8 @@ impl ChatsMutation {
         let customer = ctx.customer()?;
         Ok(Customer::own(
             ctx.services()
-                .chats
-                .update_visitor_page(customer, &input.url, input.title.as_deref())
+                .visitors
+                .update_page(customer, &input.url, input.title.as_deref())
                 .await?,
         ))
     }

@@ -17,7 +17,8 @@ use crate::services::streams::{self, AgentStreamEvent, ChatStreamEvent, parse_cu
 pub struct ChatAssigned {
     pub cursor: String,
     pub chat: Chat,
-    /// Why: "new chat", "returning customer", "queue", "taken from the queue".
+    /// Why: "new chat", "returning customer", "answered a greeting", "queue", "taken from the
+    /// queue".
     pub reason: Option<String>,
 }
 

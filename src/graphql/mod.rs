@@ -1,7 +1,7 @@
 //! The GraphQL API: schema, per-request context, and the mapping from use-case errors to
 //! GraphQL errors with `extensions.code`.
 //!
-//! One module per feature (accounts, chats, events, push) holds its GraphQL types and its parts
+//! One module per feature (accounts, chats, events, push, visitors) holds its GraphQL types and its parts
 //! of the roots, merged here in the order the schema has always printed. Resolvers call
 //! services and the loaders, never the store or the bus.
 
@@ -13,6 +13,7 @@ pub mod limits;
 mod loaders;
 mod push;
 mod text_input;
+mod visitors;
 mod widget;
 
 use std::net::IpAddr;
@@ -33,6 +34,7 @@ pub struct QueryRoot(
     accounts::AccountsQuery,
     chats::ChatsQuery,
     push::PushQuery,
+    visitors::VisitorsQuery,
     widget::WidgetQuery,
 );
 
@@ -43,12 +45,17 @@ pub struct MutationRoot(
     chats::ChatsMutation,
     accounts::SettingsMutation,
     push::PushMutation,
+    visitors::VisitorsMutation,
     widget::WidgetMutation,
 );
 
 /// The root of subscriptions.
 #[derive(MergedSubscription, Default)]
-pub struct SubscriptionRoot(accounts::AccountsSubscription, events::EventsSubscription);
+pub struct SubscriptionRoot(
+    accounts::AccountsSubscription,
+    events::EventsSubscription,
+    visitors::VisitorsSubscription,
+);
 
 /// The schema apps talk to.
 pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;

@@ -11,6 +11,7 @@ pub mod push;
 pub mod rate_limit;
 pub mod streams;
 pub mod timers;
+pub mod visitors;
 pub mod widget;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ pub use auth::{AuthService, AuthSession, Caller, CustomerPrincipal, LivePrincipa
 pub use chat_views::ChatViews;
 pub use chats::ChatService;
 pub use health::Health;
+pub use visitors::VisitorService;
 
 /// Every use case, shared by the transports. The store and the bus are private: transports
 /// reach data only through the use cases, which check who may see it.
@@ -35,6 +37,8 @@ pub struct Services {
     pub chats: Arc<ChatService>,
     pub presence: Arc<presence::Presence>,
     pub push: push::PushService,
+    /// Visitors on the site, greetings and greeting rules.
+    pub visitors: Arc<VisitorService>,
     /// Chats' transcripts and what chats reference, read after a visibility check.
     pub chat_views: ChatViews,
     /// The database's health, for the probes and metrics.
@@ -44,7 +48,8 @@ pub struct Services {
 }
 
 impl Services {
-    /// Gathers the use cases built over `store` and `bus`.
+    /// Gathers the use cases built over `store` and `bus`, and builds those that need only
+    /// the store and the chats (pushes, visitors on the site with `visitor_settings`).
     pub fn new(
         store: Arc<dyn Database>,
         bus: Arc<dyn EventBus>,
@@ -52,11 +57,18 @@ impl Services {
         accounts: AccountService,
         chats: Arc<ChatService>,
         presence: Arc<presence::Presence>,
-        push: push::PushService,
+        visitor_settings: visitors::VisitorSettings,
     ) -> Services {
         Services {
             chat_views: ChatViews::new(store.clone(), chats.clone()),
             health: Health::new(store.clone()),
+            push: push::PushService::new(store.clone(), chats.clone()),
+            visitors: VisitorService::new(
+                store.clone(),
+                bus.clone(),
+                chats.clone(),
+                visitor_settings,
+            ),
             widget: widget::WidgetService::new(store.clone()),
             store,
             bus,
@@ -64,7 +76,6 @@ impl Services {
             accounts,
             chats,
             presence,
-            push,
         }
     }
 }

@@ -52,6 +52,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "widget",
         include_str!("../../migrations/sqlite/0009_widget.sql"),
     ),
+    (
+        10,
+        "greetings",
+        include_str!("../../migrations/sqlite/0010_greetings.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -100,6 +105,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         9,
         "widget",
         include_str!("../../migrations/postgres/0009_widget.sql"),
+    ),
+    (
+        10,
+        "greetings",
+        include_str!("../../migrations/postgres/0010_greetings.sql"),
     ),
 ];
 

@@ -17,9 +17,9 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Agent, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus, Customer,
-    FeedData, FeedEntry, FeedKind, Group, NotificationKind, OfflineMessage, Organization, PageView,
-    PushDevice, PushJob, PushJobStatus, Role, RoutingCandidate, RoutingStatus, UnknownVariant,
-    Visibility, WidgetSettings,
+    FeedData, FeedEntry, FeedKind, Greeting, GreetingCounts, GreetingRule, Group, NotificationKind,
+    OfflineMessage, Organization, PageView, PushDevice, PushJob, PushJobStatus, Role,
+    RoutingCandidate, RoutingStatus, UnknownVariant, Visibility, WidgetSettings,
 };
 
 /// Why a store call failed.
@@ -112,7 +112,7 @@ pub enum RefreshOutcome {
 /// Everything Switchboard keeps. Methods that take an `organization_id` only ever see that
 /// organization's rows: tenancy is enforced here, not only above.
 #[async_trait]
-pub trait Database: ChatStore + PushStore + Send + Sync + 'static {
+pub trait Database: ChatStore + GreetingStore + PushStore + Send + Sync + 'static {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
     /// Applies pending migrations.
@@ -462,7 +462,64 @@ pub trait ChatTx: Send {
         organization_id: &str,
         group_id: Option<&str>,
     ) -> DbResult<Vec<String>>;
+    /// A greeting of the organization.
+    async fn greeting(&mut self, organization_id: &str, id: &str) -> DbResult<Greeting>;
+    /// Records that the greeting was answered by starting `chat_id`; false when it already was.
+    async fn answer_greeting(
+        &mut self,
+        id: &str,
+        chat_id: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<bool>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
+}
+
+/// Greetings sent to visitors on the site, and the rules that send them.
+#[async_trait]
+pub trait GreetingStore: Send + Sync {
+    async fn insert_greeting(&self, greeting: &Greeting) -> DbResult<()>;
+    async fn greeting(&self, organization_id: &str, id: &str) -> DbResult<Greeting>;
+    /// The customer's latest greeting sent at `since` or later.
+    async fn latest_greeting(
+        &self,
+        customer_id: &str,
+        since: DateTime<Utc>,
+    ) -> DbResult<Option<Greeting>>;
+    /// Records that the greeting reached the visitor; false when it had before.
+    async fn mark_greeting_shown(&self, id: &str, at: DateTime<Utc>) -> DbResult<bool>;
+    /// Records that the visitor closed the greeting, unless they answered it or closed it
+    /// before; returns it as it is then.
+    async fn dismiss_greeting(
+        &self,
+        organization_id: &str,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<Greeting>;
+    /// When the rule last greeted the customer.
+    async fn last_rule_greeting_at(
+        &self,
+        rule_id: &str,
+        customer_id: &str,
+    ) -> DbResult<Option<DateTime<Utc>>>;
+    /// The customer's chat that is not closed yet, if any.
+    async fn open_chat_of_customer(
+        &self,
+        organization_id: &str,
+        customer_id: &str,
+    ) -> DbResult<Option<Chat>>;
+    /// The organization's rules, oldest first: the order they are tried in.
+    async fn greeting_rules(&self, organization_id: &str) -> DbResult<Vec<GreetingRule>>;
+    async fn greeting_rule(&self, organization_id: &str, id: &str) -> DbResult<GreetingRule>;
+    async fn insert_greeting_rule(&self, rule: &GreetingRule) -> DbResult<()>;
+    /// Writes every field an admin may change; [`DbError::NotFound`] when there is no such rule.
+    async fn update_greeting_rule(&self, rule: &GreetingRule) -> DbResult<()>;
+    /// Deletes the rule (its greetings stay); false when there was none.
+    async fn delete_greeting_rule(&self, organization_id: &str, id: &str) -> DbResult<bool>;
+    /// How the greetings of each of the organization's rules fared.
+    async fn greeting_counts(
+        &self,
+        organization_id: &str,
+    ) -> DbResult<Vec<(String, GreetingCounts)>>;
 }
 
 /// Reads and small writes of the chat use cases, outside transactions.

@@ -15,6 +15,7 @@ use crate::support::{Backend, TestServer};
 
 // Further behaviours, by aggregate; each runs on both backends too.
 mod chats;
+mod greetings;
 mod outbox;
 mod presence;
 mod tenancy;

@@ -1,29 +1,35 @@
-//! What a customer does: start a chat, leave an offline message, rate a chat, and report the
-//! page they are on.
+//! What a customer does: start a chat (answering a greeting or not), leave an offline
+//! message, rate a chat, and report the page they are on.
 
 use std::net::IpAddr;
 
 use super::events::DomainEvent;
 use super::guards::whole_seconds;
 use super::queue::{Otherwise, Route};
+use super::unit_of_work::UnitOfWork;
 use super::{
     ChatService, MAX_COMMENT_CHARS, MAX_TITLE_CHARS, MAX_URL_CHARS, OfflineMessageInput,
     message_text, new_event, not_found, optional_text,
 };
+use crate::bus::{BusEvent, Topic};
 use crate::domain::{
     self, AuthorKind, Channel, Chat, ChatEventKind, Customer, FeedData, FeedKind, OfflineMessage,
     Rating, Wording,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::{Caller, CustomerPrincipal};
+use crate::store::DbError;
 
 impl ChatService {
-    /// A customer starts a chat with their first message, from `client`.
+    /// A customer starts a chat with their first message, from `client`. Answering
+    /// `greeting_id`, the greeting is the chat's first message, in its agent's name, and the
+    /// chat goes to that agent when they can take it.
     pub async fn start_chat(
         &self,
         customer: &CustomerPrincipal,
         message: &str,
         group_id: Option<&str>,
+        greeting_id: Option<&str>,
         client: IpAddr,
     ) -> Result<Chat> {
         let text = message_text(message)?;
@@ -72,6 +78,12 @@ impl ChatService {
             });
         }
         let now = work.now;
+        let greeting = match greeting_id {
+            Some(id) => Some(answerable_greeting(&mut work, customer, id).await?),
+            None => None,
+        };
+        // A greeting from a rule of a group is answered by that group.
+        let group_id = group_id.or_else(|| greeting.as_ref()?.group_id.as_deref());
         let mut chat = Chat::started(
             domain::new_id(),
             customer.organization_id.clone(),
@@ -85,6 +97,35 @@ impl ChatService {
             .previous_agent_of_customer(&customer.customer_id)
             .await?;
         work.tx.insert_chat(&chat).await?;
+        if let Some(greeting) = &greeting {
+            // The greeting opens the transcript as the agent's message, before the answer.
+            let author = greeting
+                .agent_id
+                .as_deref()
+                .zip(greeting.agent_name.as_deref());
+            let kind = if author.is_some() {
+                AuthorKind::Agent
+            } else {
+                AuthorKind::System
+            };
+            let opening = new_event(
+                &chat,
+                ChatEventKind::Message,
+                kind,
+                author,
+                None,
+                greeting.text.clone(),
+                now,
+            );
+            work.append(&chat, opening).await?;
+            work.tx.answer_greeting(&greeting.id, &chat.id, now).await?;
+            work.announce(
+                Topic::Customer(customer.customer_id.clone()),
+                BusEvent::GreetingChanged {
+                    greeting_id: greeting.id.clone(),
+                },
+            );
+        }
         let event = new_event(
             &chat,
             ChatEventKind::Message,
@@ -97,19 +138,24 @@ impl ChatService {
         work.append(&chat, event).await?;
         work.record(DomainEvent::ChatStarted { chat: chat.clone() })
             .await?;
+        let reason = if greeting.is_some() {
+            Wording::ReasonGreetingAnswered
+        } else if previous.is_some() {
+            Wording::ReasonReturningCustomer
+        } else {
+            Wording::ReasonNewChat
+        };
         let data = FeedData {
-            reason: Some(
-                if previous.is_some() {
-                    Wording::ReasonReturningCustomer
-                } else {
-                    Wording::ReasonNewChat
-                }
-                .text(),
-            ),
+            reason: Some(reason.text()),
             ..FeedData::default()
         };
+        // The greeting's agent before the previous one: the visitor is answering them.
+        let preferred = greeting
+            .as_ref()
+            .and_then(|g| g.agent_id.as_deref())
+            .or(previous.as_deref());
         let route = Route {
-            preferred: previous.as_deref(),
+            preferred,
             excluded: &[],
             otherwise: Otherwise::QueueOrRefuse,
             not_answering: None,
@@ -224,4 +270,27 @@ impl ChatService {
         self.finish(work).await?;
         Ok(chat)
     }
+}
+
+/// The customer's greeting `id`, if they may still answer it: NOT_FOUND for someone else's,
+/// CONFLICT once answered or dismissed.
+async fn answerable_greeting(
+    work: &mut UnitOfWork,
+    customer: &CustomerPrincipal,
+    id: &str,
+) -> Result<domain::Greeting> {
+    let greeting = match work.tx.greeting(&customer.organization_id, id).await {
+        Ok(greeting) if greeting.customer_id == customer.customer_id => greeting,
+        Ok(_) | Err(DbError::NotFound) => return Err(Error::NotFound("no such greeting".into())),
+        Err(err) => return Err(err.into()),
+    };
+    if greeting.answered_at.is_some() {
+        return Err(Error::Conflict(
+            "this greeting has been answered already".into(),
+        ));
+    }
+    if greeting.dismissed_at.is_some() {
+        return Err(Error::Conflict("this greeting was dismissed".into()));
+    }
+    Ok(greeting)
 }

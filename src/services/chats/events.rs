@@ -4,7 +4,8 @@
 //!
 //! - in the transaction, before the commit: the push rules (`push_rules`) write outbox rows;
 //! - after the commit: the bus publisher below turns events into live announcements (agents'
-//!   status changes, the queue's shape), published only once the change is durable.
+//!   status changes, the queue's shape, a customer's chats for the visitors on the site),
+//!   published only once the change is durable.
 //!
 //! Transcript and feed rows are written by the unit of work itself (`append`, `feed`), which
 //! also queues their live announcements for after the commit.
@@ -103,6 +104,20 @@ impl DomainEvent {
 /// The bus publisher: what each event tells live clients, queued in order with the feed and
 /// transcript announcements and published after the commit.
 fn publish_after_commit(work: &mut UnitOfWork, event: &DomainEvent) {
+    // The customer's open pages keep the visitors on the site up to date (chatting, queued).
+    if let DomainEvent::ChatStarted { chat }
+    | DomainEvent::Assigned { chat, .. }
+    | DomainEvent::Queued { chat }
+    | DomainEvent::Closed { chat, .. } = event
+    {
+        work.announce(
+            Topic::Customer(chat.customer_id.clone()),
+            BusEvent::CustomerChatChanged {
+                chat_id: chat.id.clone(),
+                status: chat.status,
+            },
+        );
+    }
     match event {
         DomainEvent::RoutingStatusChanged {
             organization_id,

@@ -68,8 +68,8 @@ impl ChatService {
         limit(&self.customer_typing, customer, Wording::TypingTooFast)
     }
 
-    /// Draws on the customer's budget for everything else.
-    pub(super) fn limit_customer_action(&self, customer: &CustomerPrincipal) -> Result<()> {
+    /// Draws on the customer's budget for everything else (dismissing a greeting too).
+    pub(crate) fn limit_customer_action(&self, customer: &CustomerPrincipal) -> Result<()> {
         limit(
             &self.customer_actions,
             customer,

@@ -10,8 +10,9 @@ use super::rows::{
 };
 use super::{Transaction, all, execute, one, optional, optional_text, scalar, texts};
 use crate::domain::{
-    Agent, Chat, ChatEvent, FeedData, FeedEntry, FeedKind, NotificationKind, OfflineMessage,
-    Organization, PushDevice, PushJob, PushMessage, RoutingCandidate, RoutingStatus,
+    Agent, Chat, ChatEvent, FeedData, FeedEntry, FeedKind, Greeting, NotificationKind,
+    OfflineMessage, Organization, PushDevice, PushJob, PushMessage, RoutingCandidate,
+    RoutingStatus,
 };
 use crate::store::{ChatTx, DbResult, NewChatEvent, ParticipantRole, from_millis, to_millis};
 
@@ -560,6 +561,19 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
             params![organization_id, group_id.unwrap_or("")],
         )
         .await
+    }
+
+    async fn greeting(&mut self, organization_id: &str, id: &str) -> DbResult<Greeting> {
+        super::greetings::greeting(&mut self.tx, organization_id, id).await
+    }
+
+    async fn answer_greeting(
+        &mut self,
+        id: &str,
+        chat_id: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        super::greetings::answer_greeting(&mut self.tx, id, chat_id, at).await
     }
 
     async fn commit(self: Box<Self>) -> DbResult<()> {

@@ -9,8 +9,8 @@
 //! write. On SQLite that transaction holds the single writer, so a write cannot forget to
 //! take it. [`SqlStore`] implements the store's traits once over any backend, grouped by
 //! aggregate: `accounts` (organizations, agents, groups, sessions), `customers` (visitors and
-//! page views), `chats` (reads and small writes), `chat_tx` (the chat transaction) and
-//! `outbox` (push devices, preferences, jobs).
+//! page views), `chats` (reads and small writes), `chat_tx` (the chat transaction), `greetings`
+//! (greetings and greeting rules) and `outbox` (push devices, preferences, jobs).
 
 /// The parameters of a statement, `$1` first: `params![a, b]` is `&[Value::from(a), …]`,
 /// an array on the stack.
@@ -26,6 +26,7 @@ mod accounts;
 mod chat_tx;
 mod chats;
 mod customers;
+mod greetings;
 mod outbox;
 
 use std::future::Future;
