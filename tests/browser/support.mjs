@@ -74,11 +74,6 @@ export async function widgetKey() {
   return data.organization.widgetKey;
 }
 
-export async function hasField(type, field) {
-  const data = await gql('query($t: String!) { __type(name: $t) { fields { name } } }', { t: type });
-  return (data.__type?.fields || []).some((f) => f.name === field);
-}
-
 let agents = 0;
 /** A new agent, signed in, accepting chats, with a live agentEvents stream. */
 export async function agent(name, { chatLimit = null } = {}) {

@@ -8,11 +8,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
-  BASE, OUTPUT, USUAL_SETTINGS, accessibilityProblems, agent, apiCustomer, flakyNetwork, gql, hasField,
-  launch, owner, screenshot, until, widget, widgetFrame, widgetKey, widgetSettings,
+  BASE, OUTPUT, USUAL_SETTINGS, accessibilityProblems, agent, apiCustomer, flakyNetwork, gql, launch,
+  owner, screenshot, until, widget, widgetFrame, widgetKey, widgetSettings,
 } from './support.mjs';
-
-const greetingsOnServer = await hasField('SubscriptionRoot', 'visitorEvents');
 
 let browser;
 before(async () => {
@@ -432,8 +430,7 @@ test('after the network drops the widget reconnects by itself and misses nothing
   }
 });
 
-test('a greeting from an agent is shown, answered, and becomes a chat with that agent',
-  { skip: !greetingsOnServer && 'the server has no visitorEvents subscription yet' }, async () => {
+test('a greeting from an agent is shown, answered, and becomes a chat with that agent', async () => {
     const hal = await agent('Hal Greeter');
     const marker = `greet${Date.now()}`;
     const { context, page } = await newPage();
@@ -467,8 +464,7 @@ test('a greeting from an agent is shown, answered, and becomes a chat with that 
     }
   });
 
-test('a greeting survives a reload until the visitor dismisses it',
-  { skip: !greetingsOnServer && 'the server has no visitorEvents subscription yet' }, async () => {
+test('a greeting survives a reload until the visitor dismisses it', async () => {
     const kim = await agent('Kim Greeter');
     const marker = `dismiss${Date.now()}`;
     const { context, page } = await newPage();
