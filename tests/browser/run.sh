@@ -6,6 +6,7 @@
 # annotations, with tsc --noEmit). Anything missing (binary, chromium, node_modules) fails the run.
 #
 #   bash tests/browser/run.sh [path/to/switchboard]
+#   SWITCHBOARD_BROWSER_TESTS=greeting bash tests/browser/run.sh   # only matching scenarios
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
