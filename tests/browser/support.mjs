@@ -69,6 +69,13 @@ export async function owner() {
   return ownerToken;
 }
 
+/** A new group (department) of the organization; its id. */
+export async function group(name) {
+  const data = await gql('mutation($name: String!) { createGroup(input: {name: $name}) { id } }', { name },
+    await owner());
+  return data.createGroup.id;
+}
+
 export async function widgetKey() {
   const data = await gql('{ organization { widgetKey } }', {}, await owner());
   return data.organization.widgetKey;
@@ -76,11 +83,11 @@ export async function widgetKey() {
 
 let agents = 0;
 /** A new agent, signed in, accepting chats, with a live agentEvents stream. */
-export async function agent(name, { chatLimit = null } = {}) {
+export async function agent(name, { chatLimit = null, groupIds = [] } = {}) {
   const email = `agent${++agents}-${Date.now()}@example.com`;
   await gql(
     'mutation($input: CreateAgentInput!) { createAgent(input: $input) { id } }',
-    { input: { email, name, password: 'agent-password-1', role: 'AGENT', chatLimit } },
+    { input: { email, name, password: 'agent-password-1', role: 'AGENT', chatLimit, groupIds } },
     await owner(),
   );
   const data = await gql(

@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import {
-  BASE, OUTPUT, USUAL_SETTINGS, accessibilityProblems, agent, apiCustomer, flakyNetwork, gql, launch,
-  owner, screenshot, until, widget, widgetFrame, widgetKey, widgetSettings,
+  BASE, OUTPUT, USUAL_SETTINGS, accessibilityProblems, agent, apiCustomer, flakyNetwork, gql, group,
+  launch, owner, screenshot, until, widget, widgetFrame, widgetKey, widgetSettings,
 } from './support.mjs';
 
 let browser;
@@ -298,6 +298,42 @@ test('the widget works on a page of another origin, in German, with the host API
     await context.close();
     host.close();
     await eve.leave();
+  }
+});
+
+test('data-group sends the chat to that department, named by its name', async () => {
+  const stamp = Date.now();
+  const sales = await group(`Sales ${stamp}`);
+  await group(`Returns ${stamp}`);
+  const lee = await agent('Lee Sales', { groupIds: [sales] });
+  const key = await widgetKey();
+  const host = createServer((request, response) => {
+    const department = new URL(request.url, 'http://host').searchParams.get('group');
+    response.setHeader('Content-Type', 'text/html; charset=utf-8');
+    response.end(`<!doctype html><html lang="en"><head><title>Departments</title><link rel="icon" href="data:,"></head>
+      <body><h1>${department}</h1>
+      <script src="${BASE}/widget.js" data-widget-key="${key}" data-group="${department}" async></script>
+    </body></html>`);
+  });
+  await new Promise((resolve) => host.listen(0, '127.0.0.1', resolve));
+  const hostUrl = `http://localhost:${host.address().port}/`;
+  const { context, page } = await newPage();
+  try {
+    // Nobody of Returns is there, whoever else is.
+    await page.goto(`${hostUrl}?group=${encodeURIComponent(`Returns ${stamp}`)}`);
+    await launcher(page, 'offline');
+
+    await page.goto(`${hostUrl}?group=${encodeURIComponent(`Sales ${stamp}`)}`);
+    await (await launcher(page, 'online')).click();
+    await widget(page).getByLabel('Message').fill('A question for sales');
+    await widget(page).getByRole('button', { name: 'Start chat' }).click();
+    const chatId = await lee.assignedChat();
+    const data = await lee.gql('query($id: ID!) { chat(id: $id) { group { id } } }', { id: chatId });
+    assert.equal(data.chat.group.id, sales);
+  } finally {
+    await context.close();
+    host.close();
+    await lee.leave();
   }
 });
 
