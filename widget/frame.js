@@ -243,10 +243,6 @@
     return !!saved.token && !!saved.expiresAt && Date.parse(saved.expiresAt) - Date.now() > 60000;
   }
 
-  /** Input fields this server turned out not to know. */
-  /** @type {Record<string, boolean>} */
-  var unsupported = {};
-
   /** A visitor session: the kept one while its token lasts, else a new one for this visitor. */
   function session(force) {
     if (!force && tokenFresh()) return Promise.resolve();
@@ -263,23 +259,10 @@
       referrer: page.referrer.slice(0, 2048) || null,
       userAgent: navigator.userAgent.slice(0, 512),
     };
-    if (!unsupported.locale) input.locale = locale;
     if (who.userId && who.signature) input.identity = { userId: who.userId, signature: who.signature };
     var mutation = 'mutation($input: StartVisitorSessionInput!) { startVisitorSession(input: $input) {' +
       ' token visitorId visitorSecret expiresAt } }';
-    starting = gql(mutation, { input: input }, true).catch(function (err) {
-      // A server that does not know a field refuses the whole operation: leave out what it
-      // names (the visitor's language, say) and try again.
-      var unknown = ['locale', 'identity'].filter(function (name) {
-        return input[name] !== undefined && String(err.message).indexOf(name) >= 0;
-      });
-      if (err.code !== 'GRAPHQL_VALIDATION_FAILED' || !unknown.length) throw err;
-      unknown.forEach(function (name) {
-        delete input[name];
-        unsupported[name] = true;
-      });
-      return gql(mutation, { input: input }, true);
-    }).then(function (data) {
+    starting = gql(mutation, { input: input }, true).then(function (data) {
       var started = data.startVisitorSession;
       var changes = /** @type {Saved} */ ({
         token: started.token,
@@ -1059,11 +1042,7 @@
     var input = { message: text, groupId: groupId };
     if (greetingId) input.greetingId = greetingId;
     return ready.then(function () {
-      return call(mutation, { input: input }).catch(function (err) {
-        if (err.code !== 'GRAPHQL_VALIDATION_FAILED' || !greetingId) throw err;
-        delete input.greetingId;
-        return call(mutation, { input: input });
-      });
+      return call(mutation, { input: input });
     }).then(function (data) {
       var started = data.startChat;
       save({ chatId: started.id, cursor: -1, rated: null });
@@ -1146,7 +1125,7 @@
         console.warn('Switchboard: no chat widget here: ' + err.message);
         throw err;
       }
-      // A server without widget settings: the defaults.
+      // Unreachable for now: the defaults, and availability decides the rest.
       config = null;
     }).then(function () {
       locale = LOCALE || (config && config.locale) || 'en';
