@@ -17,6 +17,7 @@ use crate::session::{Auth, Session, SessionStore};
 use crate::shared::Inner;
 use crate::stream;
 use crate::transport::Transport;
+use crate::visitors::{self, Greeting, Visitor, VisitorsListener};
 
 /// Where the server is and where the SDK may keep its files.
 #[derive(Debug, Clone, uniffi::Record)]
@@ -420,6 +421,37 @@ impl Client {
             let _guard = guard;
             stream::run(inner, listener).await;
         });
+        Arc::new(TaskHandle {
+            task: task.abort_handle(),
+        })
+    }
+
+    /// The visitors on the site now, longest there first: whatever your role or status.
+    pub async fn visitors_on_site(&self) -> Result<Vec<Visitor>> {
+        let data = self
+            .op::<ops::VisitorsOnSite>(ops::visitors_on_site::Variables)
+            .await?;
+        Ok(data.visitors_on_site.into_iter().map(Into::into).collect())
+    }
+
+    /// Greets a visitor on the site: their widget shows it at once, and if they answer, the
+    /// chat starts with it and comes to you when you can take it. CONFLICT when they left or
+    /// are already chatting.
+    pub async fn send_greeting(&self, customer_id: String, text: String) -> Result<Greeting> {
+        let data = self
+            .op::<ops::SendGreeting>(ops::send_greeting::Variables { customer_id, text })
+            .await?;
+        Ok(data.send_greeting.into())
+    }
+
+    /// Watches the visitors on the site: the listener gets the whole list at once and again
+    /// after every change (the server coalesces them, a couple of seconds apart at most). It
+    /// reconnects by itself with backoff and starts from a fresh list. Runs until the handle
+    /// is dropped or cancelled, or the session ends.
+    pub fn watch_visitors(&self, listener: Box<dyn VisitorsListener>) -> Arc<TaskHandle> {
+        let listener: Arc<dyn VisitorsListener> = Arc::from(listener);
+        let inner = self.inner.clone();
+        let task = runtime().spawn(visitors::run(inner, listener));
         Arc::new(TaskHandle {
             task: task.abort_handle(),
         })

@@ -4,10 +4,11 @@
 //! A [`Client`] signs an agent in ([`Client::login`], or [`Client::restore`] with a session
 //! the app kept through its [`SessionStore`]), keeps the access token fresh, runs the chat
 //! operations, delivers messages through a persistent outbox ([`Client::send_message`]), and
-//! streams the agent's events ([`Client::subscribe`]). [`parse_push`] reads the data of the
-//! server's pushes. Every failure is an [`SdkError`].
+//! streams the agent's events ([`Client::subscribe`]) and the visitors on the site
+//! ([`Client::watch_visitors`]). [`parse_push`] reads the data of the server's pushes. Every
+//! failure is an [`SdkError`].
 //!
-//! Inside the crate each module uses only those after it: `client`, `stream`, `shared`,
+//! Inside the crate each module uses only those after it: `client`, `visitors`, `stream`, `shared`,
 //! `events`, `outbox`, `session`, `push`, `models`, `transport`, `ops`, `runtime`, `error`.
 
 uniffi::setup_scaffolding!();
@@ -24,6 +25,7 @@ mod session;
 mod shared;
 mod stream;
 mod transport;
+mod visitors;
 
 pub use client::{Client, ClientConfig};
 pub use error::SdkError;
@@ -32,12 +34,14 @@ pub use models::*;
 pub use outbox::{OutgoingMessage, OutgoingState};
 pub use push::{PushNotification, parse_push};
 pub use session::{Session, SessionStore};
+pub use visitors::{Greeting, Visitor, VisitorState, VisitorsListener};
 
 #[cfg(test)]
 mod tests {
     /// The modules in the order of the crate doc: each may use only those after it.
-    const LAYERS: [&str; 12] = [
+    const LAYERS: [&str; 13] = [
         "client",
+        "visitors",
         "stream",
         "shared",
         "events",

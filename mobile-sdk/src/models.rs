@@ -301,7 +301,7 @@ pub(crate) fn time(text: &str) -> SystemTime {
     }
 }
 
-fn opt_time(text: Option<String>) -> Option<SystemTime> {
+pub(crate) fn opt_time(text: Option<String>) -> Option<SystemTime> {
     text.as_deref().map(time)
 }
 

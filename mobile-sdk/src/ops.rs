@@ -49,6 +49,9 @@ operations!(
     NotificationPreferences,
     UpdateNotificationPreferences,
     AgentEvents,
+    VisitorsOnSite,
+    SendGreeting,
+    VisitorsChanged,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

@@ -24,7 +24,7 @@ use crate::shared::Inner;
 use crate::transport::graphql_error;
 
 /// How a connection ended.
-enum Ended {
+pub(crate) enum Ended {
     /// The server refused the token: refresh it and connect again.
     Unauthorized,
     /// The access token expired while connected: refresh it and reconnect at once.
@@ -46,9 +46,9 @@ enum Ended {
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const PING_EVERY: Duration = Duration::from_secs(15);
+pub(crate) const PING_EVERY: Duration = Duration::from_secs(15);
 /// With pings every 15 s, a connection silent this long is dead.
-const SILENCE_LIMIT: Duration = Duration::from_secs(40);
+pub(crate) const SILENCE_LIMIT: Duration = Duration::from_secs(40);
 
 /// The last cursor delivered, kept in the data directory so a restarted app resumes.
 #[derive(Serialize, Deserialize, Default)]
@@ -232,51 +232,13 @@ async fn connection(
     token: &str,
     cursor: &mut Cursor,
 ) -> Ended {
-    let lost = |reason: String, live: bool| Ended::Lost { reason, live };
-    let mut request = match inner.auth.transport.websocket_url().into_client_request() {
-        Ok(request) => request,
-        Err(err) => return lost(err.to_string(), false),
-    };
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        HeaderValue::from_static(ws::SUBPROTOCOL),
-    );
-    let socket = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request));
-    let mut socket = match socket.await {
-        Ok(Ok((socket, _))) => socket,
-        Ok(Err(err)) => return lost(format!("cannot connect: {err}"), false),
-        Err(_) => return lost("the server did not answer in time".into(), false),
-    };
-
-    let init =
-        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}});
-    if let Err(err) = socket.send(WsMessage::text(init.to_string())).await {
-        return lost(err.to_string(), false);
-    }
-    match tokio::time::timeout(CONNECT_TIMEOUT, socket.next()).await {
-        Ok(Some(Ok(WsMessage::Text(text)))) => {
-            let ack: Value = serde_json::from_str(&text).unwrap_or_default();
-            if ack["type"] != "connection_ack" {
-                return lost(
-                    format!("unexpected answer to connection_init: {text}"),
-                    false,
-                );
-            }
-        }
-        Ok(Some(Ok(WsMessage::Close(frame)))) => return closed(frame, false),
-        Ok(Some(Ok(other))) => return lost(format!("unexpected frame {other:?}"), false),
-        Ok(Some(Err(err))) => return lost(err.to_string(), false),
-        Ok(None) => return lost("the server closed the connection".into(), false),
-        Err(_) => return lost("no connection_ack in time".into(), false),
-    }
-
     let query = ops::request_body::<ops::AgentEvents>(agent_events::Variables {
         since: cursor.since(),
     });
-    let subscribe = json!({"id": "events", "type": "subscribe", "payload": query});
-    if let Err(err) = socket.send(WsMessage::text(subscribe.to_string())).await {
-        return lost(err.to_string(), false);
-    }
+    let mut socket = match open(inner, token, "events", query).await {
+        Ok(socket) => socket,
+        Err(ended) => return ended,
+    };
     listener.on_connection_state(ConnectionState::Connected);
     inner.connected();
 
@@ -294,8 +256,62 @@ async fn connection(
     }
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects, initialises with `token` and subscribes with `payload` under `id`: a socket on
+/// which the subscription's messages arrive, or how it ended before that.
+pub(crate) async fn open(
+    inner: &Inner,
+    token: &str,
+    id: &str,
+    payload: impl Serialize,
+) -> Result<Socket, Ended> {
+    let lost = |reason: String| Ended::Lost {
+        reason,
+        live: false,
+    };
+    let mut request = match inner.auth.transport.websocket_url().into_client_request() {
+        Ok(request) => request,
+        Err(err) => return Err(lost(err.to_string())),
+    };
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(ws::SUBPROTOCOL),
+    );
+    let socket = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request));
+    let mut socket = match socket.await {
+        Ok(Ok((socket, _))) => socket,
+        Ok(Err(err)) => return Err(lost(format!("cannot connect: {err}"))),
+        Err(_) => return Err(lost("the server did not answer in time".into())),
+    };
+
+    let init =
+        json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}});
+    if let Err(err) = socket.send(WsMessage::text(init.to_string())).await {
+        return Err(lost(err.to_string()));
+    }
+    match tokio::time::timeout(CONNECT_TIMEOUT, socket.next()).await {
+        Ok(Some(Ok(WsMessage::Text(text)))) => {
+            let ack: Value = serde_json::from_str(&text).unwrap_or_default();
+            if ack["type"] != "connection_ack" {
+                return Err(lost(format!(
+                    "unexpected answer to connection_init: {text}"
+                )));
+            }
+        }
+        Ok(Some(Ok(WsMessage::Close(frame)))) => return Err(closed(frame, false)),
+        Ok(Some(Ok(other))) => return Err(lost(format!("unexpected frame {other:?}"))),
+        Ok(Some(Err(err))) => return Err(lost(err.to_string())),
+        Ok(None) => return Err(lost("the server closed the connection".into())),
+        Err(_) => return Err(lost("no connection_ack in time".into())),
+    }
+    let subscribe = json!({"id": id, "type": "subscribe", "payload": payload});
+    if let Err(err) = socket.send(WsMessage::text(subscribe.to_string())).await {
+        return Err(lost(err.to_string()));
+    }
+    Ok(socket)
+}
 
 /// Reads a connected stream until it ends; `delivered` says whether any event came.
 async fn stream(
@@ -369,7 +385,7 @@ async fn stream(
     }
 }
 
-fn closed(
+pub(crate) fn closed(
     frame: Option<tokio_tungstenite::tungstenite::protocol::CloseFrame>,
     live: bool,
 ) -> Ended {

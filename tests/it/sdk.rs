@@ -9,7 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 use switchboard_sdk::{
     AgentEvent, AuthorKind, Client, ClientConfig, ConnectionState, EventListener, MessageKind,
-    OutgoingMessage, OutgoingState, RoutingStatus, SdkError, Session, SessionStore,
+    OutgoingMessage, OutgoingState, RoutingStatus, SdkError, Session, SessionStore, Visitor,
+    VisitorState, VisitorsListener,
 };
 use tokio::sync::mpsc;
 
@@ -814,7 +815,100 @@ async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_sett
     assert!(app.notification_preferences().await.unwrap().contains(&off));
 }
 
+/// What a visitors watcher heard: every list it was given.
+struct VisitorLists(mpsc::UnboundedSender<Vec<Visitor>>);
+
+impl VisitorsListener for VisitorLists {
+    fn on_visitors(&self, visitors: Vec<Visitor>) {
+        let _ = self.0.send(visitors);
+    }
+
+    fn on_connection_state(&self, _state: ConnectionState) {}
+}
+
+/// The next list `wanted` picks, skipping the others.
+async fn visitor_list(
+    lists: &mut mpsc::UnboundedReceiver<Vec<Visitor>>,
+    wanted: impl Fn(&[Visitor]) -> bool,
+) -> Vec<Visitor> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let list = tokio::time::timeout_at(deadline, lists.recv())
+            .await
+            .expect("the list arrives in time")
+            .expect("the watcher is running");
+        if wanted(&list) {
+            return list;
+        }
+    }
+}
+
+async fn an_agent_watches_the_visitors_on_the_site_and_greets_one_through_the_sdk(
+    backend: Backend,
+) {
+    let server = TestServer::start_with(backend, crate::visitors::quick).await;
+    let signed = Signedin::owner(&server).await;
+    let (lists, mut heard) = mpsc::unbounded_channel();
+    let watcher = signed.app.watch_visitors(Box::new(VisitorLists(lists)));
+    assert!(
+        visitor_list(&mut heard, |list| list.is_empty())
+            .await
+            .is_empty(),
+        "an empty site first"
+    );
+
+    let (token, customer_id) = crate::visitors::visitor_on(
+        &server,
+        &signed.key,
+        "sdk-visitor",
+        "https://shop.test/pricing",
+    )
+    .await;
+    let mut page = crate::visitors::open_page(&server, &token).await;
+    let list = visitor_list(&mut heard, |list| list.len() == 1).await;
+    assert_eq!(list[0].customer_id, customer_id);
+    assert_eq!(list[0].state, VisitorState::Browsing);
+    assert_eq!(
+        list[0].current_page.as_ref().map(|p| p.url.as_str()),
+        Some("https://shop.test/pricing")
+    );
+
+    let greeting = signed
+        .app
+        .send_greeting(customer_id.clone(), "Hi, can I help with pricing?".into())
+        .await
+        .unwrap();
+    assert_eq!(greeting.text, "Hi, can I help with pricing?");
+    let shown = page.next().await;
+    assert_eq!(
+        shown["payload"]["data"]["visitorEvents"]["greeting"]["id"],
+        greeting.id.as_str()
+    );
+    let list = visitor_list(&mut heard, |list| {
+        list.first()
+            .is_some_and(|v| v.state == VisitorState::Invited)
+    })
+    .await;
+    assert_eq!(list[0].greeting.as_ref().map(|g| &g.id), Some(&greeting.id));
+    let read = signed.app.visitors_on_site().await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].state, VisitorState::Invited);
+
+    // A greeting to nobody on the site is refused with a code the app can switch on.
+    let err = signed
+        .app
+        .send_greeting("no-such-customer".into(), "Hello".into())
+        .await
+        .unwrap_err();
+    assert_eq!(code(err), "NOT_FOUND");
+
+    drop(page);
+    visitor_list(&mut heard, |list| list.is_empty()).await;
+    watcher.cancel();
+}
+
 crate::on_both_backends!(
+    an_agent_watches_the_visitors_on_the_site_and_greets_one_through_the_sdk,
     expired_access_tokens_are_refreshed_transparently,
     the_stream_signs_out_at_once_when_the_server_ends_the_session,
     a_token_expiring_on_an_open_stream_is_refreshed_and_the_stream_goes_on,

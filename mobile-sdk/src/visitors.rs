@@ -1,0 +1,388 @@
+//! The visitors on the site: who is browsing now, what they look at, and greetings an agent
+//! sends them. `watch_visitors` keeps the whole list for the app, applying the server's
+//! coalesced changes, and reconnects by itself.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::{SinkExt, StreamExt};
+use graphql_client::Response;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::error::SdkError;
+use crate::events::ConnectionState;
+use crate::models::{Page, opt_time, time};
+use crate::ops::{self, visitors_changed};
+use crate::runtime::Backoff;
+use crate::shared::Inner;
+use crate::stream::{Ended, PING_EVERY, SILENCE_LIMIT, Socket, closed, open};
+use crate::transport::graphql_error;
+
+/// What a visitor on the site is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum VisitorState {
+    /// Looking around.
+    Browsing,
+    /// Shown a greeting they have not answered yet.
+    Invited,
+    /// Waiting in the queue.
+    Queued,
+    /// In a chat.
+    Chatting,
+    /// A state newer than this SDK.
+    Unknown,
+}
+
+/// A greeting sent to a visitor, by an agent or a rule.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Greeting {
+    pub id: String,
+    pub text: String,
+    /// The agent it is sent as.
+    pub agent_name: Option<String>,
+    pub agent_id: Option<String>,
+    /// The greeting rule that sent it; none when an agent did.
+    pub rule_id: Option<String>,
+    pub created_at: SystemTime,
+    pub shown_at: Option<SystemTime>,
+    pub answered_at: Option<SystemTime>,
+    pub dismissed_at: Option<SystemTime>,
+    /// The chat that answered it.
+    pub chat_id: Option<String>,
+}
+
+/// Someone on the site now.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Visitor {
+    /// The customer's id: `send_greeting` takes it.
+    pub customer_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub current_page: Option<Page>,
+    /// Since when they have been on the site; count the time on site from it.
+    pub on_site_since: SystemTime,
+    /// Since when they have been on the current page.
+    pub page_since: SystemTime,
+    pub visits: i64,
+    pub referrer: Option<String>,
+    pub location: Option<String>,
+    pub state: VisitorState,
+    /// Their open chat, when you may see it.
+    pub chat_id: Option<String>,
+    /// The latest greeting of this stay.
+    pub greeting: Option<Greeting>,
+}
+
+/// What a visitors watcher hears. Called on the SDK's threads: hop to the main thread before
+/// touching the UI.
+#[uniffi::export(callback_interface)]
+pub trait VisitorsListener: Send + Sync {
+    /// Everyone on the site now, longest there first: show this list instead of the last.
+    fn on_visitors(&self, visitors: Vec<Visitor>);
+    fn on_connection_state(&self, state: ConnectionState);
+}
+
+macro_rules! visitor_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::VisitorState> for VisitorState {
+                fn from(value: ops::$module::VisitorState) -> Self {
+                    use ops::$module::VisitorState as S;
+                    match value {
+                        S::Browsing => VisitorState::Browsing,
+                        S::Invited => VisitorState::Invited,
+                        S::Queued => VisitorState::Queued,
+                        S::Chatting => VisitorState::Chatting,
+                        S::Other(_) => VisitorState::Unknown,
+                    }
+                }
+            }
+
+            impl From<ops::$module::GreetingFields> for Greeting {
+                fn from(g: ops::$module::GreetingFields) -> Self {
+                    Greeting {
+                        id: g.id,
+                        text: g.text,
+                        agent_name: g.agent_name,
+                        agent_id: g.agent_id,
+                        rule_id: g.rule_id,
+                        created_at: time(&g.created_at),
+                        shown_at: opt_time(g.shown_at),
+                        answered_at: opt_time(g.answered_at),
+                        dismissed_at: opt_time(g.dismissed_at),
+                        chat_id: g.chat_id,
+                    }
+                }
+            }
+
+            impl From<ops::$module::VisitorFields> for Visitor {
+                fn from(v: ops::$module::VisitorFields) -> Self {
+                    Visitor {
+                        customer_id: v.customer.id,
+                        name: v.customer.name,
+                        email: v.customer.email,
+                        current_page: v.current_page.map(|p| Page {
+                            url: p.url,
+                            title: p.title,
+                        }),
+                        on_site_since: time(&v.on_site_since),
+                        page_since: time(&v.page_since),
+                        visits: v.visits,
+                        referrer: v.referrer,
+                        location: v.location,
+                        state: v.state.into(),
+                        chat_id: v.chat.map(|c| c.id),
+                        greeting: v.greeting.map(Into::into),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+visitor_from!(visitors_on_site, visitors_changed);
+
+impl From<ops::send_greeting::GreetingFields> for Greeting {
+    fn from(g: ops::send_greeting::GreetingFields) -> Self {
+        Greeting {
+            id: g.id,
+            text: g.text,
+            agent_name: g.agent_name,
+            agent_id: g.agent_id,
+            rule_id: g.rule_id,
+            created_at: time(&g.created_at),
+            shown_at: opt_time(g.shown_at),
+            answered_at: opt_time(g.answered_at),
+            dismissed_at: opt_time(g.dismissed_at),
+            chat_id: g.chat_id,
+        }
+    }
+}
+
+/// Who is on the site, kept from the server's snapshot and changes.
+#[derive(Default)]
+struct OnSite {
+    visitors: HashMap<String, Visitor>,
+}
+
+impl OnSite {
+    /// Applies one `visitorsChanged` item; a snapshot replaces everything.
+    fn apply(&mut self, snapshot: bool, changed: Vec<Visitor>, left: Vec<String>) {
+        if snapshot {
+            self.visitors.clear();
+        }
+        for id in left {
+            self.visitors.remove(&id);
+        }
+        for visitor in changed {
+            self.visitors.insert(visitor.customer_id.clone(), visitor);
+        }
+    }
+
+    /// Longest on the site first.
+    fn list(&self) -> Vec<Visitor> {
+        let mut list: Vec<Visitor> = self.visitors.values().cloned().collect();
+        list.sort_by(|a, b| {
+            a.on_site_since
+                .cmp(&b.on_site_since)
+                .then_with(|| a.customer_id.cmp(&b.customer_id))
+        });
+        list
+    }
+}
+
+/// The watcher's life: connect, follow the changes, and on any loss wait and start again
+/// from a new snapshot (nothing to resume: the list is the state).
+pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn VisitorsListener>) {
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let mut refused = 0u32;
+    loop {
+        listener.on_connection_state(ConnectionState::Connecting);
+        let token = match inner.auth.access_token().await {
+            Ok(token) => token,
+            Err(SdkError::Unauthenticated { .. }) => {
+                listener.on_connection_state(ConnectionState::SignedOut);
+                return;
+            }
+            Err(err) => {
+                wait(&inner, &*listener, backoff.next_delay(), err.to_string()).await;
+                continue;
+            }
+        };
+        let query = ops::request_body::<ops::VisitorsChanged>(visitors_changed::Variables);
+        let ended = match open(&inner, &token, "visitors", query).await {
+            Ok(mut socket) => {
+                listener.on_connection_state(ConnectionState::Connected);
+                follow(&inner, &*listener, &mut socket).await
+            }
+            Err(ended) => ended,
+        };
+        if !matches!(ended, Ended::Unauthorized) {
+            refused = 0;
+        }
+        match ended {
+            Ended::TokenExpired | Ended::Unauthorized => {
+                if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(&token).await {
+                    listener.on_connection_state(ConnectionState::SignedOut);
+                    return;
+                }
+                refused += 1;
+                if refused > 1 {
+                    let reason = "the server refused the connection".to_owned();
+                    wait(&inner, &*listener, backoff.next_delay(), reason).await;
+                }
+            }
+            Ended::SessionOver => {
+                inner.auth.ended_by_server();
+                listener.on_connection_state(ConnectionState::SignedOut);
+                return;
+            }
+            Ended::SignedOut => {
+                listener.on_connection_state(ConnectionState::SignedOut);
+                return;
+            }
+            Ended::CursorRefused => {
+                let reason = "the server refused the subscription".to_owned();
+                wait(&inner, &*listener, backoff.next_delay(), reason).await;
+            }
+            Ended::Lost { reason, live } => {
+                if live {
+                    backoff.reset();
+                }
+                wait(&inner, &*listener, backoff.next_delay(), reason).await;
+            }
+        }
+    }
+}
+
+async fn wait(inner: &Inner, listener: &dyn VisitorsListener, delay: Duration, reason: String) {
+    listener.on_connection_state(ConnectionState::WaitingForNetwork {
+        retry_in_ms: delay.as_millis() as u64,
+        reason,
+    });
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = inner.network_back.notified() => {}
+    }
+}
+
+/// Reads a connected watcher until it ends, handing the whole list on after each change.
+async fn follow(inner: &Inner, listener: &dyn VisitorsListener, socket: &mut Socket) -> Ended {
+    let lost = |reason: String| Ended::Lost { reason, live: true };
+    let mut on_site = OnSite::default();
+    let mut sessions = inner.auth.watch();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    loop {
+        let frame = tokio::select! {
+            frame = tokio::time::timeout(SILENCE_LIMIT, socket.next()) => frame,
+            _ = sessions.changed() => {
+                if inner.auth.session().is_none() {
+                    let _ = socket.close(None).await;
+                    return Ended::SignedOut;
+                }
+                continue;
+            }
+            _ = ping.tick() => {
+                if let Err(err) = socket.send(WsMessage::text(r#"{"type":"ping"}"#)).await {
+                    return lost(err.to_string());
+                }
+                continue;
+            }
+        };
+        let text = match frame {
+            Ok(Some(Ok(WsMessage::Text(text)))) => text,
+            Ok(Some(Ok(WsMessage::Close(frame)))) => return closed(frame, true),
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(err))) => return lost(err.to_string()),
+            Ok(None) => return lost("the server closed the connection".into()),
+            Err(_) => return lost("the connection went silent".into()),
+        };
+        let message: Value = match serde_json::from_str(&text) {
+            Ok(message) => message,
+            Err(err) => return lost(format!("unreadable message: {err}")),
+        };
+        match message["type"].as_str() {
+            Some("next") => {
+                let response: Response<visitors_changed::ResponseData> =
+                    match serde_json::from_value(message["payload"].clone()) {
+                        Ok(response) => response,
+                        Err(err) => return lost(format!("unreadable visitors: {err}")),
+                    };
+                if let Some(error) = response.errors.as_ref().and_then(|e| e.first()) {
+                    return match graphql_error(error) {
+                        SdkError::Unauthenticated { .. } => Ended::Unauthorized,
+                        err => lost(format!("the visitors could not be read: {err}")),
+                    };
+                }
+                let Some(data) = response.data else { continue };
+                let change = data.visitors_changed;
+                on_site.apply(
+                    change.snapshot,
+                    change.visitors.into_iter().map(Into::into).collect(),
+                    change.left,
+                );
+                listener.on_visitors(on_site.list());
+            }
+            Some("ping") => {
+                if let Err(err) = socket.send(WsMessage::text(r#"{"type":"pong"}"#)).await {
+                    return lost(err.to_string());
+                }
+            }
+            Some("error") => {
+                let errors: Vec<graphql_client::Error> =
+                    serde_json::from_value(message["payload"].clone()).unwrap_or_default();
+                return match errors.first().map(graphql_error) {
+                    Some(SdkError::Unauthenticated { .. }) => Ended::Unauthorized,
+                    other => lost(format!("the subscription failed: {other:?}")),
+                };
+            }
+            Some("complete") => return Ended::Unauthorized,
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visitor(id: &str, since_secs: u64) -> Visitor {
+        Visitor {
+            customer_id: id.into(),
+            name: None,
+            email: None,
+            current_page: None,
+            on_site_since: SystemTime::UNIX_EPOCH + Duration::from_secs(since_secs),
+            page_since: SystemTime::UNIX_EPOCH + Duration::from_secs(since_secs),
+            visits: 1,
+            referrer: None,
+            location: None,
+            state: VisitorState::Browsing,
+            chat_id: None,
+            greeting: None,
+        }
+    }
+
+    #[test]
+    fn changes_update_the_list_and_a_snapshot_replaces_it() {
+        let mut on_site = OnSite::default();
+        on_site.apply(true, vec![visitor("b", 20), visitor("a", 10)], vec![]);
+        let ids = |list: Vec<Visitor>| -> Vec<String> {
+            list.into_iter().map(|v| v.customer_id).collect()
+        };
+        assert_eq!(ids(on_site.list()), ["a", "b"], "longest on the site first");
+
+        let mut moved = visitor("b", 20);
+        moved.state = VisitorState::Chatting;
+        on_site.apply(false, vec![moved, visitor("c", 30)], vec!["a".into()]);
+        let list = on_site.list();
+        assert_eq!(ids(list.clone()), ["b", "c"]);
+        assert_eq!(list[0].state, VisitorState::Chatting);
+
+        on_site.apply(true, vec![visitor("d", 5)], vec![]);
+        assert_eq!(ids(on_site.list()), ["d"]);
+    }
+}
