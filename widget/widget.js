@@ -52,7 +52,6 @@
   var frame = doc.createElement('iframe');
   frame.src = origin + '/widget/frame.html#' + params.toString();
   frame.title = 'Chat';
-  frame.setAttribute('allow', 'clipboard-write');
   var style = frame.style;
   style.cssText = 'position:fixed;bottom:0;border:0;margin:0;padding:0;background:transparent;' +
     'color-scheme:normal;z-index:2147483000;width:0;height:0;max-width:100%;max-height:100%;' +
