@@ -1,11 +1,12 @@
 //! Every sentence a person reads: system entries in transcripts, feed reasons, push titles and
 //! bodies, and the errors customers and agents see from the chat use cases. Each is a
-//! [`Wording`] keyed by kind with its arguments, rendered in a locale. English is the only
-//! locale so far; any other falls back to it, so a translation is one more arm per variant
-//! and nothing else changes.
+//! [`Wording`] keyed by kind with its arguments, rendered in a locale: English, and German for
+//! what customers and agents read (errors are for developers and stay English); any other
+//! locale falls back to English, so a translation is one more arm per variant.
 //!
 //! Transcripts store the rendered text (they are read by both sides, in the organization's
-//! language). Pushes store the wording and render it when sent, in the device's locale.
+//! language, its widget's locale). Pushes store the wording and render it when sent, in the
+//! device's locale.
 
 use serde::{Deserialize, Serialize};
 
@@ -129,10 +130,81 @@ pub enum Wording {
 impl Wording {
     /// The text in `locale` (a BCP 47 tag such as "en-GB"); unknown locales get English.
     pub fn render(&self, locale: &str) -> String {
-        // Only English so far, so every locale falls back to it; a translation matches the
-        // language (`locale` up to its first '-' or '_') here.
-        let _ = locale;
-        self.english()
+        let language = locale.split(['-', '_']).next().unwrap_or_default();
+        let translated = match language.to_ascii_lowercase().as_str() {
+            "de" => self.german(),
+            _ => None,
+        };
+        translated.unwrap_or_else(|| self.english())
+    }
+
+    /// German for what customers and agents read in transcripts and pushes. Feed reasons
+    /// (values apps may match) and errors (for the app's developer) stay English (`None`).
+    fn german(&self) -> Option<String> {
+        use Wording::*;
+        Some(match self {
+            Joined { agent } => format!("{agent} ist dem Chat beigetreten"),
+            Queued => "Alle unsere Mitarbeiter sind gerade beschäftigt; Sie sind in der \
+                       Warteschlange und werden verbunden, sobald jemand frei ist"
+                .into(),
+            Rated { rating, comment } => {
+                let verdict = match rating {
+                    Rating::Good => "gut",
+                    Rating::Bad => "schlecht",
+                };
+                match comment {
+                    Some(comment) => {
+                        format!("Der Kunde hat den Chat als {verdict} bewertet: {comment}")
+                    }
+                    None => format!("Der Kunde hat den Chat als {verdict} bewertet"),
+                }
+            }
+            CustomerLeft => "Der Kunde hat den Chat verlassen".into(),
+            ClosedBy { agent } => format!("{agent} hat den Chat beendet"),
+            ClosedForInactivity => "Der Chat wurde nach längerer Inaktivität beendet".into(),
+            CustomerLeftQueue => "Der Kunde hat die Warteschlange verlassen".into(),
+            TransferringToAgent { agent } => format!(
+                "Sie werden an {agent} weitergeleitet, der unser ganzes Gespräch sehen kann"
+            ),
+            TransferringToGroup { group } => format!(
+                "Sie werden an unser Team {group} weitergeleitet, das unser ganzes Gespräch \
+                 sehen kann"
+            ),
+            AgentNoLongerAvailable { agent } => format!(
+                "{agent} ist nicht mehr erreichbar; wir leiten Sie an einen Kollegen weiter, der \
+                 unser ganzes Gespräch sehen kann"
+            ),
+            NotAnswering {
+                agent,
+                next: Some(next),
+            } => format!(
+                "{agent} antwortet nicht; wir leiten Sie an {next} weiter, der unser ganzes \
+                 Gespräch sehen kann"
+            ),
+            NotAnswering { agent, next: None } => {
+                format!("{agent} antwortet nicht; wir suchen jemand anderen für Sie")
+            }
+            AcceptanceMissed { agent, seconds } => format!(
+                "{agent} hat den Chat nicht innerhalb von {seconds} Sekunden angenommen und \
+                 nimmt keine Chats mehr an"
+            ),
+            SomeCustomer => "Ein Kunde".into(),
+            Customer => "Kunde".into(),
+            NewChatFrom { customer } => format!("Neuer Chat von {customer}"),
+            TransferredChatFrom { customer } => {
+                format!("Chat mit {customer} an Sie weitergeleitet")
+            }
+            CustomersWaiting { count: 1 } => "1 Kunde wartet".into(),
+            CustomersWaiting { count } => format!("{count} Kunden warten"),
+            OpenTheQueue => "Öffnen Sie die Warteschlange, um einen Chat zu übernehmen".into(),
+            OfflineMessageFrom { name } => format!("Offline-Nachricht von {name}"),
+            MissedChatFrom { customer } => format!("Verpasster Chat von {customer}"),
+            MissedChatExplained => "Sie haben ihn nicht rechtzeitig angenommen und nehmen \
+                                    daher keine Chats mehr an. Öffnen Sie die App, um wieder \
+                                    Chats anzunehmen."
+                .into(),
+            _ => return None,
+        })
     }
 
     fn english(&self) -> String {
@@ -288,6 +360,25 @@ mod tests {
         assert_eq!(
             Wording::CustomersWaiting { count: 3 }.render("en"),
             "3 customers are waiting"
+        );
+    }
+
+    #[test]
+    fn german_covers_what_people_read_and_leaves_errors_english() {
+        assert_eq!(
+            Wording::Joined {
+                agent: "Ana".into()
+            }
+            .render("de-AT"),
+            "Ana ist dem Chat beigetreten"
+        );
+        assert_eq!(
+            Wording::CustomersWaiting { count: 2 }.render("de"),
+            "2 Kunden warten"
+        );
+        assert_eq!(
+            Wording::NobodyAccepting.render("de"),
+            Wording::NobodyAccepting.render("en")
         );
     }
 

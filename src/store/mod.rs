@@ -455,6 +455,8 @@ pub trait ChatTx: Send {
     /// The text of the chat's latest customer message.
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>>;
     async fn customer_name(&mut self, customer_id: &str) -> DbResult<Option<String>>;
+    /// The language the organization's transcripts are written in: its widget's locale.
+    async fn transcript_locale(&mut self, organization_id: &str) -> DbResult<String>;
     async fn insert_offline_message(&mut self, message: &OfflineMessage) -> DbResult<()>;
     /// Active admins, owners and agents of the group (all agents for no group).
     async fn offline_message_recipients(

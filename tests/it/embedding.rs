@@ -3,7 +3,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{Backend, TestServer, WsClient, error_code, visitor, widget_key};
+use crate::support::{
+    Backend, TestServer, WsClient, agent_events, error_code, start_chat, visitor, widget_key,
+};
 
 const WIDGET: &str = "query($key: String!) { widget(widgetKey: $key) {
     organizationName color position title greeting offlineText preChatName preChatEmail locale
@@ -398,8 +400,60 @@ async fn a_browser_on_another_origin_may_call_the_api_without_cookies() {
     assert_eq!(headers["access-control-allow-origin"], "*");
 }
 
+async fn a_german_widget_gets_its_system_entries_in_german(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    let key = widget_key(&server, &owner).await;
+    server
+        .ok(Some(&owner), UPDATE, json!({"input": {"locale": "de"}}))
+        .await;
+    let _app = agent_events(&server, &owner, None).await;
+    let customer = visitor(&server, &key, "kunde").await;
+    let (chat, status) = start_chat(&server, &customer, "Hallo").await;
+    assert_eq!(status, "ACTIVE");
+    server
+        .ok(
+            Some(&customer),
+            "mutation($id: ID!) { closeChat(chatId: $id) { id } }",
+            json!({"id": chat}),
+        )
+        .await;
+    let transcript = server
+        .ok(
+            Some(&customer),
+            "query($id: ID!) { chat(id: $id) { events { items { kind text } } } }",
+            json!({"id": chat}),
+        )
+        .await;
+    let texts: Vec<(String, String)> = transcript["chat"]["events"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["text"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        texts
+            .iter()
+            .any(|(kind, text)| kind == "AGENT_ASSIGNED"
+                && text.ends_with("ist dem Chat beigetreten")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|(kind, text)| kind == "CHAT_CLOSED" && text == "Der Kunde hat den Chat verlassen"),
+        "{texts:?}"
+    );
+}
+
 crate::on_both_backends!(
     the_widget_shows_what_admins_set_and_refuses_bad_settings,
     allowed_origins_keep_other_sites_out,
     a_signed_identity_is_the_same_customer_on_every_device,
+    a_german_widget_gets_its_system_entries_in_german,
 );

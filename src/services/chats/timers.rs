@@ -145,17 +145,19 @@ impl ChatService {
             )
             .await?;
         let seconds = work.org.settings.acceptance_timeout.num_seconds();
+        let missed = work
+            .transcript_text(&Wording::AcceptanceMissed {
+                agent: agent.name.clone(),
+                seconds,
+            })
+            .await?;
         let mut note = new_event(
             &current,
             ChatEventKind::ChatTransferred,
             AuthorKind::System,
             None,
             None,
-            Wording::AcceptanceMissed {
-                agent: agent.name.clone(),
-                seconds,
-            }
-            .text(),
+            missed,
             work.now,
         );
         note.visibility = Visibility::Agents;

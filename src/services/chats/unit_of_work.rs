@@ -46,6 +46,8 @@ pub(super) struct UnitOfWork {
     /// Routing candidates per group while the queue drains: read once per group, and kept
     /// up to date as chats are assigned, so a long queue costs one read per group.
     pub(super) drain_candidates: Option<HashMap<Option<String>, Vec<RoutingCandidate>>>,
+    /// The language transcript entries are written in (the widget's), read at the first one.
+    transcript_locale: Option<String>,
 }
 
 impl UnitOfWork {
@@ -74,6 +76,15 @@ impl UnitOfWork {
         Ok(stored)
     }
 
+    /// `wording` in the organization's language, as transcripts store it for both sides.
+    pub(super) async fn transcript_text(&mut self, wording: &Wording) -> Result<String> {
+        if self.transcript_locale.is_none() {
+            let locale = self.tx.transcript_locale(&self.org.id).await?;
+            self.transcript_locale = Some(locale);
+        }
+        Ok(wording.render(self.transcript_locale.as_deref().unwrap_or_default()))
+    }
+
     /// A system entry everybody sees.
     pub(super) async fn system(
         &mut self,
@@ -81,7 +92,7 @@ impl UnitOfWork {
         kind: ChatEventKind,
         wording: Wording,
     ) -> Result<ChatEvent> {
-        let text = wording.text();
+        let text = self.transcript_text(&wording).await?;
         let event = new_event(chat, kind, AuthorKind::System, None, None, text, self.now);
         self.append(chat, event).await
     }
@@ -236,6 +247,7 @@ impl ChatService {
             pushes_queued: false,
             feed_cursors: HashMap::new(),
             drain_candidates: None,
+            transcript_locale: None,
         })
     }
 

@@ -12,9 +12,11 @@ use super::{Transaction, all, execute, one, optional, optional_text, scalar, tex
 use crate::domain::{
     Agent, Chat, ChatEvent, FeedData, FeedEntry, FeedKind, Greeting, NotificationKind,
     OfflineMessage, Organization, PushDevice, PushJob, PushMessage, RoutingCandidate,
-    RoutingStatus,
+    RoutingStatus, WidgetSettings,
 };
-use crate::store::{ChatTx, DbResult, NewChatEvent, ParticipantRole, from_millis, to_millis};
+use crate::store::{
+    ChatTx, DbError, DbResult, NewChatEvent, ParticipantRole, from_millis, to_millis,
+};
 
 const CHAT: &str = concat!(
     "SELECT ",
@@ -518,6 +520,22 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
 
     async fn latest_customer_message(&mut self, chat_id: &str) -> DbResult<Option<String>> {
         optional_text(&mut self.tx, LATEST_CUSTOMER_MESSAGE, params![chat_id]).await
+    }
+
+    async fn transcript_locale(&mut self, organization_id: &str) -> DbResult<String> {
+        let stored = optional_text(
+            &mut self.tx,
+            "SELECT settings FROM widget_settings WHERE organization_id = $1",
+            params![organization_id],
+        )
+        .await?;
+        let settings: WidgetSettings = match stored {
+            Some(json) => {
+                serde_json::from_str(&json).map_err(|err| DbError::Other(Box::new(err)))?
+            }
+            None => WidgetSettings::default(),
+        };
+        Ok(settings.locale)
     }
 
     async fn customer_name(&mut self, customer_id: &str) -> DbResult<Option<String>> {
