@@ -48,6 +48,15 @@ enum Scenario {
         #[arg(long, default_value = "minimal", value_parser = ["minimal", "sdk"])]
         document: String,
     },
+    /// N open pages with the widget (visitorEvents) watched by agents (visitorsChanged):
+    /// memory per page, coalesced updates, page change to agent latency.
+    Visitors {
+        #[arg(long, default_value_t = 2000)]
+        pages: usize,
+        /// Agents watching the visitors on the site.
+        #[arg(long, default_value_t = 5)]
+        agents: usize,
+    },
     /// M concurrent chats exchanging messages at a total rate: delivery latency.
     Conversation {
         #[arg(long, default_value_t = 100)]
@@ -129,6 +138,18 @@ async fn main() -> Result<()> {
             (
                 "conversation",
                 json!({"chats": chats, "agents": agents, "rate": rate, "seconds": seconds}),
+                results,
+            )
+        }
+        Scenario::Visitors { pages, agents } => {
+            let server = match attach(&cli) {
+                Some(server) => server,
+                None => server::Server::start(&[]).await?,
+            };
+            let results = scenarios::visitors_on_site(&server, *pages, *agents).await?;
+            (
+                "visitors",
+                json!({"pages": pages, "agents": agents}),
                 results,
             )
         }

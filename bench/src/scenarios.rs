@@ -207,6 +207,112 @@ pub async fn connections(
     ])
 }
 
+const VISITOR_EVENTS: &str = "subscription { visitorEvents {
+    __typename ... on GreetingReceived { greeting { id text } } } }";
+const VISITORS_CHANGED: &str = "subscription { visitorsChanged {
+    snapshot left visitors { customer { id } currentPage { url } state } } }";
+
+/// N open pages with the widget, each holding the light visitorEvents connection, watched by
+/// agents' visitorsChanged subscriptions: the memory a page costs, how many updates an agent
+/// receives while they arrive (coalesced), and how long a page change takes to reach them.
+pub async fn visitors_on_site(server: &Server, n: usize, watcher_count: usize) -> Result<Rows> {
+    let org = setup(server).await?;
+    let team = agents(&org, watcher_count.max(1), 3).await?;
+    let (updates, mut received) = mpsc::unbounded_channel();
+    for (_, token) in &team {
+        let socket =
+            client::subscribe(&server.ws_url(), token, VISITORS_CHANGED, json!({})).await?;
+        client::forward(socket, "agent", updates.clone());
+    }
+    let tokens = visitors(&org, n).await?;
+    // The snapshots of an empty site.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    while received.try_recv().is_ok() {}
+    let before = server.rss_bytes();
+    let url = server.ws_url();
+    let started = Instant::now();
+    let pages: Vec<Result<_>> = stream::iter(tokens.iter().cloned())
+        .map(|token| {
+            let url = url.clone();
+            async move { client::subscribe(&url, &token, VISITOR_EVENTS, json!({})).await }
+        })
+        .buffer_unordered(256)
+        .collect()
+        .await;
+    let connect_time = started.elapsed();
+    let failed = pages.iter().filter(|p| p.is_err()).count();
+    if let Some(Err(err)) = pages.iter().find(|p| p.is_err()) {
+        eprintln!("first page error: {err:#}");
+    }
+    // Long enough for the coalesced updates of the arrivals to go out.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = server.rss_bytes();
+    let mut arrival_updates = 0usize;
+    let mut seen = HashSet::new();
+    while let Ok((_, _, data)) = received.try_recv() {
+        arrival_updates += 1;
+        for visitor in data["visitors"].as_array().into_iter().flatten() {
+            if let Some(id) = visitor["customer"]["id"].as_str() {
+                seen.insert(id.to_owned());
+            }
+        }
+    }
+    let held = n - failed;
+    let per_page = match (before, after) {
+        (Some(b), Some(a)) if held > 0 => json!(a.saturating_sub(b) / held as u64),
+        _ => Value::Null,
+    };
+
+    // Page changes: one visitor at a time moves; the time until an agent sees the new page.
+    let mut latencies = Vec::new();
+    for (i, token) in tokens.iter().take(20).enumerate() {
+        let page = format!("https://shop.test/bench/{i}");
+        let sent = Instant::now();
+        org.gql
+            .run(
+                Some(token),
+                "mutation($url: String!) { updateVisitorPage(input: {url: $url}) { id } }",
+                json!({"url": page}),
+            )
+            .await?;
+        let deadline = sent + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(Some((at, _, data))) = tokio::time::timeout(left, received.recv()).await else {
+                bail!("no agent saw the page change within 10 s");
+            };
+            let moved = data["visitors"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|v| v["currentPage"]["url"].as_str() == Some(page.as_str()));
+            if moved {
+                latencies.push(ms(at - sent));
+                // The other watchers' copies of the same update.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                while received.try_recv().is_ok() {}
+                break;
+            }
+        }
+    }
+    drop(pages);
+    Ok(vec![
+        ("pages", json!(held)),
+        ("failed", json!(failed)),
+        ("watchingAgents", json!(team.len())),
+        (
+            "connectSeconds",
+            json!((connect_time.as_secs_f64() * 100.0).round() / 100.0),
+        ),
+        ("serverRssBeforeBytes", json!(before)),
+        ("serverRssAfterBytes", json!(after)),
+        ("bytesPerPage", per_page),
+        ("updatesWhileArriving", json!(arrival_updates)),
+        ("visitorsSeenByAgents", json!(seen.len())),
+        ("pageChangeToAgent", percentiles(&mut latencies)),
+    ])
+}
+
 /// Chats exchanging messages both ways at `rate` per second for `duration`. Latency is from
 /// sending `sendMessage` to the other side's subscription receiving the message.
 pub async fn conversation(
