@@ -46,9 +46,9 @@ pub(crate) enum Ended {
 const STABLE_AFTER: Duration = Duration::from_secs(30);
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-pub(crate) const PING_EVERY: Duration = Duration::from_secs(15);
+const PING_EVERY: Duration = Duration::from_secs(15);
 /// With pings every 15 s, a connection silent this long is dead.
-pub(crate) const SILENCE_LIMIT: Duration = Duration::from_secs(40);
+const SILENCE_LIMIT: Duration = Duration::from_secs(40);
 
 /// The last cursor delivered, kept in the data directory so a restarted app resumes.
 #[derive(Serialize, Deserialize, Default)]
@@ -321,38 +321,11 @@ async fn stream(
     socket: &mut Socket,
     delivered: &mut bool,
 ) -> Ended {
-    let lost = |reason: String, live: bool| Ended::Lost { reason, live };
-    let mut sessions = inner.auth.watch();
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
+    let mut live = Live::new(inner).await;
     loop {
-        let frame = tokio::select! {
-            frame = tokio::time::timeout(SILENCE_LIMIT, socket.next()) => frame,
-            _ = sessions.changed() => {
-                if inner.auth.session().is_none() {
-                    let _ = socket.close(None).await;
-                    return Ended::SignedOut;
-                }
-                continue;
-            }
-            _ = ping.tick() => {
-                if let Err(err) = socket.send(WsMessage::text(r#"{"type":"ping"}"#)).await {
-                    return lost(err.to_string(), true);
-                }
-                continue;
-            }
-        };
-        let text = match frame {
-            Ok(Some(Ok(WsMessage::Text(text)))) => text,
-            Ok(Some(Ok(WsMessage::Close(frame)))) => return closed(frame, true),
-            Ok(Some(Ok(_))) => continue, // WebSocket pings are answered by tungstenite
-            Ok(Some(Err(err))) => return lost(err.to_string(), true),
-            Ok(None) => return lost("the server closed the connection".into(), true),
-            Err(_) => return lost("the connection went silent".into(), true),
-        };
-        let message: Value = match serde_json::from_str(&text) {
+        let message = match live.next(inner, socket).await {
             Ok(message) => message,
-            Err(err) => return lost(format!("unreadable message: {err}"), true),
+            Err(ended) => return ended,
         };
         match message["type"].as_str() {
             Some("next") => {
@@ -361,26 +334,92 @@ async fn stream(
                     return ended;
                 }
             }
-            Some("ping") => {
-                if let Err(err) = socket.send(WsMessage::text(r#"{"type":"pong"}"#)).await {
-                    return lost(err.to_string(), true);
-                }
-            }
             Some("error") => {
-                let errors: Vec<graphql_client::Error> =
-                    serde_json::from_value(message["payload"].clone()).unwrap_or_default();
-                let error = errors.first().map(graphql_error);
-                return match error {
+                return match subscription_error(&message) {
                     Some(SdkError::Unauthenticated { .. }) => Ended::Unauthorized,
                     Some(SdkError::Server { code, .. }) if code == "BAD_USER_INPUT" => {
                         Ended::CursorRefused
                     }
-                    other => lost(format!("the subscription failed: {other:?}"), true),
+                    other => Ended::Lost {
+                        reason: format!("the subscription failed: {other:?}"),
+                        live: true,
+                    },
                 };
             }
             // The server ends the stream when the session ends.
             Some("complete") => return Ended::Unauthorized,
             _ => {}
+        }
+    }
+}
+
+/// What a subscription's `error` message says.
+pub(crate) fn subscription_error(message: &Value) -> Option<SdkError> {
+    let errors: Vec<graphql_client::Error> =
+        serde_json::from_value(message["payload"].clone()).unwrap_or_default();
+    errors.first().map(graphql_error)
+}
+
+/// The upkeep of a connected socket: pings both ways, silence, and the session ending.
+pub(crate) struct Live {
+    sessions: tokio::sync::watch::Receiver<u64>,
+    ping: tokio::time::Interval,
+}
+
+impl Live {
+    pub(crate) async fn new(inner: &Inner) -> Live {
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        Live {
+            sessions: inner.auth.watch(),
+            ping,
+        }
+    }
+
+    /// The next protocol message the subscription acts on (`next`, `error`, `complete`),
+    /// answering the server's pings on the way; how the connection ended otherwise.
+    pub(crate) async fn next(
+        &mut self,
+        inner: &Inner,
+        socket: &mut Socket,
+    ) -> Result<Value, Ended> {
+        let lost = |reason: String| Ended::Lost { reason, live: true };
+        loop {
+            let frame = tokio::select! {
+                frame = tokio::time::timeout(SILENCE_LIMIT, socket.next()) => frame,
+                _ = self.sessions.changed() => {
+                    if inner.auth.session().is_none() {
+                        let _ = socket.close(None).await;
+                        return Err(Ended::SignedOut);
+                    }
+                    continue;
+                }
+                _ = self.ping.tick() => {
+                    if let Err(err) = socket.send(WsMessage::text(r#"{"type":"ping"}"#)).await {
+                        return Err(lost(err.to_string()));
+                    }
+                    continue;
+                }
+            };
+            let text = match frame {
+                Ok(Some(Ok(WsMessage::Text(text)))) => text,
+                Ok(Some(Ok(WsMessage::Close(frame)))) => return Err(closed(frame, true)),
+                Ok(Some(Ok(_))) => continue, // WebSocket pings are answered by tungstenite
+                Ok(Some(Err(err))) => return Err(lost(err.to_string())),
+                Ok(None) => return Err(lost("the server closed the connection".into())),
+                Err(_) => return Err(lost("the connection went silent".into())),
+            };
+            let message: Value = match serde_json::from_str(&text) {
+                Ok(message) => message,
+                Err(err) => return Err(lost(format!("unreadable message: {err}"))),
+            };
+            if message["type"] == "ping" {
+                if let Err(err) = socket.send(WsMessage::text(r#"{"type":"pong"}"#)).await {
+                    return Err(lost(err.to_string()));
+                }
+                continue;
+            }
+            return Ok(message);
         }
     }
 }

@@ -6,10 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures_util::{SinkExt, StreamExt};
 use graphql_client::Response;
-use serde_json::Value;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::error::SdkError;
 use crate::events::ConnectionState;
@@ -17,7 +14,7 @@ use crate::models::{Page, opt_time, time};
 use crate::ops::{self, visitors_changed};
 use crate::runtime::Backoff;
 use crate::shared::Inner;
-use crate::stream::{Ended, PING_EVERY, SILENCE_LIMIT, Socket, closed, open};
+use crate::stream::{Ended, Live, Socket, open, subscription_error};
 use crate::transport::graphql_error;
 
 /// What a visitor on the site is doing.
@@ -100,23 +97,6 @@ macro_rules! visitor_from {
                 }
             }
 
-            impl From<ops::$module::GreetingFields> for Greeting {
-                fn from(g: ops::$module::GreetingFields) -> Self {
-                    Greeting {
-                        id: g.id,
-                        text: g.text,
-                        agent_name: g.agent_name,
-                        agent_id: g.agent_id,
-                        rule_id: g.rule_id,
-                        created_at: time(&g.created_at),
-                        shown_at: opt_time(g.shown_at),
-                        answered_at: opt_time(g.answered_at),
-                        dismissed_at: opt_time(g.dismissed_at),
-                        chat_id: g.chat_id,
-                    }
-                }
-            }
-
             impl From<ops::$module::VisitorFields> for Visitor {
                 fn from(v: ops::$module::VisitorFields) -> Self {
                     Visitor {
@@ -144,22 +124,31 @@ macro_rules! visitor_from {
 
 visitor_from!(visitors_on_site, visitors_changed);
 
-impl From<ops::send_greeting::GreetingFields> for Greeting {
-    fn from(g: ops::send_greeting::GreetingFields) -> Self {
-        Greeting {
-            id: g.id,
-            text: g.text,
-            agent_name: g.agent_name,
-            agent_id: g.agent_id,
-            rule_id: g.rule_id,
-            created_at: time(&g.created_at),
-            shown_at: opt_time(g.shown_at),
-            answered_at: opt_time(g.answered_at),
-            dismissed_at: opt_time(g.dismissed_at),
-            chat_id: g.chat_id,
-        }
-    }
+macro_rules! greeting_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::GreetingFields> for Greeting {
+                fn from(g: ops::$module::GreetingFields) -> Self {
+                    Greeting {
+                        id: g.id,
+                        text: g.text,
+                        agent_name: g.agent_name,
+                        agent_id: g.agent_id,
+                        rule_id: g.rule_id,
+                        created_at: time(&g.created_at),
+                        shown_at: opt_time(g.shown_at),
+                        answered_at: opt_time(g.answered_at),
+                        dismissed_at: opt_time(g.dismissed_at),
+                        chat_id: g.chat_id,
+                    }
+                }
+            }
+
+        )*
+    };
 }
+
+greeting_from!(visitors_on_site, visitors_changed, send_greeting);
 
 /// Who is on the site, kept from the server's snapshot and changes.
 #[derive(Default)]
@@ -272,37 +261,11 @@ async fn wait(inner: &Inner, listener: &dyn VisitorsListener, delay: Duration, r
 async fn follow(inner: &Inner, listener: &dyn VisitorsListener, socket: &mut Socket) -> Ended {
     let lost = |reason: String| Ended::Lost { reason, live: true };
     let mut on_site = OnSite::default();
-    let mut sessions = inner.auth.watch();
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
+    let mut live = Live::new(inner).await;
     loop {
-        let frame = tokio::select! {
-            frame = tokio::time::timeout(SILENCE_LIMIT, socket.next()) => frame,
-            _ = sessions.changed() => {
-                if inner.auth.session().is_none() {
-                    let _ = socket.close(None).await;
-                    return Ended::SignedOut;
-                }
-                continue;
-            }
-            _ = ping.tick() => {
-                if let Err(err) = socket.send(WsMessage::text(r#"{"type":"ping"}"#)).await {
-                    return lost(err.to_string());
-                }
-                continue;
-            }
-        };
-        let text = match frame {
-            Ok(Some(Ok(WsMessage::Text(text)))) => text,
-            Ok(Some(Ok(WsMessage::Close(frame)))) => return closed(frame, true),
-            Ok(Some(Ok(_))) => continue,
-            Ok(Some(Err(err))) => return lost(err.to_string()),
-            Ok(None) => return lost("the server closed the connection".into()),
-            Err(_) => return lost("the connection went silent".into()),
-        };
-        let message: Value = match serde_json::from_str(&text) {
+        let message = match live.next(inner, socket).await {
             Ok(message) => message,
-            Err(err) => return lost(format!("unreadable message: {err}")),
+            Err(ended) => return ended,
         };
         match message["type"].as_str() {
             Some("next") => {
@@ -326,15 +289,8 @@ async fn follow(inner: &Inner, listener: &dyn VisitorsListener, socket: &mut Soc
                 );
                 listener.on_visitors(on_site.list());
             }
-            Some("ping") => {
-                if let Err(err) = socket.send(WsMessage::text(r#"{"type":"pong"}"#)).await {
-                    return lost(err.to_string());
-                }
-            }
             Some("error") => {
-                let errors: Vec<graphql_client::Error> =
-                    serde_json::from_value(message["payload"].clone()).unwrap_or_default();
-                return match errors.first().map(graphql_error) {
+                return match subscription_error(&message) {
                     Some(SdkError::Unauthenticated { .. }) => Ended::Unauthorized,
                     other => lost(format!("the subscription failed: {other:?}")),
                 };
