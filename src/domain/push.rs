@@ -339,10 +339,15 @@ mod tests {
         let stored: PushMessage =
             serde_json::from_str(&serde_json::to_string(&message).unwrap()).unwrap();
         let sent = stored.localized(Some("de-DE"));
+        assert_eq!(sent.title, "Neuer Chat von Bo");
         assert_eq!(
-            sent.title, "New chat from Bo",
-            "English until there is German"
+            sent.body, "Where is my parcel?",
+            "the customer's words as they wrote them"
         );
-        assert_eq!(sent.body, "Where is my parcel?");
+        let unknown = stored.localized(Some("xx"));
+        assert_eq!(
+            unknown.title, "New chat from Bo",
+            "English for other locales"
+        );
     }
 }

@@ -236,6 +236,15 @@ async fn page_changes_reach_agents_as_one_update(backend: Backend) {
         more.is_empty(),
         "three quick changes made one update: {more:?}"
     );
+    // After a quiet interval, a change goes out at once rather than an interval later.
+    view_page(&server, &visitor, "https://shop.test/", "Home").await;
+    let at_once = watching.quiet_for(Duration::from_millis(600)).await;
+    assert_eq!(at_once.len(), 1, "{at_once:?}");
+    assert_eq!(
+        at_once[0]["payload"]["data"]["visitorsChanged"]["visitors"][0]["currentPage"]["url"],
+        "https://shop.test/"
+    );
+    view_page(&server, &visitor, "https://shop.test/checkout", "Checkout").await;
     let listed = eventually_visitor(&server, &owner, &customer, |_| true).await;
     assert_eq!(listed["currentPage"]["url"], "https://shop.test/checkout");
     assert!(listed["timeOnPageSeconds"].as_i64().unwrap() <= 2);

@@ -282,7 +282,7 @@ pub struct VisitorsUpdate {
 }
 
 /// The organization's visitors on the site for an agent: everyone first, then what changed,
-/// at most once per the coalescing interval. Every agent sees every visitor, so a change of
+/// at most once per the coalescing interval (at once when the last update is older). Every agent sees every visitor, so a change of
 /// the agent's rights changes nothing here; an ended session closes the socket, and this
 /// stream with it.
 pub fn visitors_changed(
@@ -295,6 +295,8 @@ pub fn visitors_changed(
         watch: tokio::sync::watch::Receiver<u64>,
         /// The version the agent has seen; `None` before the first update.
         version: Option<u64>,
+        /// When the last update went out.
+        sent_at: tokio::time::Instant,
     }
     let organization_id = principal.organization_id().to_owned();
     let watch = service.on_site.watch(&organization_id);
@@ -303,12 +305,14 @@ pub fn visitors_changed(
         organization_id,
         watch,
         version: None,
+        sent_at: tokio::time::Instant::now(),
     };
     stream::unfold(Box::new(state), |mut state| async move {
         let Some(mut version) = state.version else {
             state.watch.borrow_and_update();
             let (visitors, version) = state.service.on_site.snapshot(&state.organization_id);
             state.version = Some(version);
+            state.sent_at = tokio::time::Instant::now();
             let first = VisitorsUpdate {
                 visitors,
                 left: Vec::new(),
@@ -318,8 +322,9 @@ pub fn visitors_changed(
         };
         loop {
             state.watch.changed().await.ok()?;
-            // Changes gather for the interval, then go out as one update.
-            tokio::time::sleep(state.service.settings.coalesce).await;
+            // A change after a quiet interval goes out at once; changes that come sooner
+            // gather until the interval since the last update has passed, and go out as one.
+            tokio::time::sleep_until(state.sent_at + state.service.settings.coalesce).await;
             state.watch.borrow_and_update();
             let changes = state
                 .service
@@ -330,6 +335,7 @@ pub fn visitors_changed(
             if changes.visitors.is_empty() && changes.left.is_empty() {
                 continue;
             }
+            state.sent_at = tokio::time::Instant::now();
             let update = VisitorsUpdate {
                 visitors: changes.visitors,
                 left: changes.left,
