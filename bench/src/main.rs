@@ -56,6 +56,10 @@ enum Scenario {
         /// Agents watching the visitors on the site.
         #[arg(long, default_value_t = 5)]
         agents: usize,
+        /// Milliseconds without changes before each measured page change; past the server's
+        /// coalescing interval (2 s by default) a change is a lone one and goes out at once.
+        #[arg(long, default_value_t = 2100)]
+        quiet_ms: u64,
     },
     /// M concurrent chats exchanging messages at a total rate: delivery latency.
     Conversation {
@@ -141,15 +145,20 @@ async fn main() -> Result<()> {
                 results,
             )
         }
-        Scenario::Visitors { pages, agents } => {
+        Scenario::Visitors {
+            pages,
+            agents,
+            quiet_ms,
+        } => {
             let server = match attach(&cli) {
                 Some(server) => server,
                 None => server::Server::start(&[]).await?,
             };
-            let results = scenarios::visitors_on_site(&server, *pages, *agents).await?;
+            let quiet = Duration::from_millis(*quiet_ms);
+            let results = scenarios::visitors_on_site(&server, *pages, *agents, quiet).await?;
             (
                 "visitors",
-                json!({"pages": pages, "agents": agents}),
+                json!({"pages": pages, "agents": agents, "quietMs": quiet_ms}),
                 results,
             )
         }

@@ -215,7 +215,12 @@ const VISITORS_CHANGED: &str = "subscription { visitorsChanged {
 /// N open pages with the widget, each holding the light visitorEvents connection, watched by
 /// agents' visitorsChanged subscriptions: the memory a page costs, how many updates an agent
 /// receives while they arrive (coalesced), and how long a page change takes to reach them.
-pub async fn visitors_on_site(server: &Server, n: usize, watcher_count: usize) -> Result<Rows> {
+pub async fn visitors_on_site(
+    server: &Server,
+    n: usize,
+    watcher_count: usize,
+    quiet: Duration,
+) -> Result<Rows> {
     let org = setup(server).await?;
     let team = agents(&org, watcher_count.max(1), 3).await?;
     let (updates, mut received) = mpsc::unbounded_channel();
@@ -263,9 +268,11 @@ pub async fn visitors_on_site(server: &Server, n: usize, watcher_count: usize) -
         _ => Value::Null,
     };
 
-    // Page changes: one visitor at a time moves; the time until an agent sees the new page.
+    // Page changes: one visitor at a time moves, each after `quiet` without changes (past
+    // the server's coalescing interval, so a lone change); the time until an agent sees it.
     let mut latencies = Vec::new();
     for (i, token) in tokens.iter().take(20).enumerate() {
+        tokio::time::sleep(quiet).await;
         let page = format!("https://shop.test/bench/{i}");
         let sent = Instant::now();
         org.gql
