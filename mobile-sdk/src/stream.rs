@@ -116,25 +116,24 @@ impl Cursor {
 
 /// The subscription's life: connect, stream, and on any loss wait and resume.
 pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn EventListener>) {
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
+    let report = |state| listener.on_connection_state(state);
+    let mut reconnect = Reconnect::new();
     let mut cursor: Option<Cursor> = None;
-    // Connections refused in a row despite a fresh token.
-    let mut refused = 0u32;
     loop {
-        listener.on_connection_state(ConnectionState::Connecting);
+        report(ConnectionState::Connecting);
         let token = match inner.auth.access_token().await {
             Ok(token) => token,
             Err(SdkError::Unauthenticated { .. }) => {
-                listener.on_connection_state(ConnectionState::SignedOut);
+                report(ConnectionState::SignedOut);
                 return;
             }
             Err(err) => {
-                wait(&inner, &*listener, backoff.next_delay(), err.to_string()).await;
+                reconnect.wait(&inner, &report, err.to_string()).await;
                 continue;
             }
         };
         let Some(session) = inner.auth.session() else {
-            listener.on_connection_state(ConnectionState::SignedOut);
+            report(ConnectionState::SignedOut);
             return;
         };
         // A different agent signed in on this client: their own cursor.
@@ -157,71 +156,118 @@ pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn EventListener>) {
                     position.advance(&data.agent_events_cursor);
                 }
                 Err(SdkError::Unauthenticated { .. }) => {
-                    listener.on_connection_state(ConnectionState::SignedOut);
+                    report(ConnectionState::SignedOut);
                     return;
                 }
                 Err(err) => {
-                    wait(&inner, &*listener, backoff.next_delay(), err.to_string()).await;
+                    reconnect.wait(&inner, &report, err.to_string()).await;
                     continue;
                 }
             }
         }
-        let ended = connection(&inner, &*listener, &token, position).await;
-        if !matches!(ended, Ended::Unauthorized) {
-            refused = 0;
-        }
-        match ended {
-            Ended::TokenExpired => {
-                if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(&token).await {
-                    listener.on_connection_state(ConnectionState::SignedOut);
-                    return;
-                }
-            }
-            Ended::SessionOver => {
-                inner.auth.ended_by_server();
-                listener.on_connection_state(ConnectionState::SignedOut);
-                return;
-            }
-            Ended::Unauthorized => {
-                if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(&token).await {
-                    listener.on_connection_state(ConnectionState::SignedOut);
-                    return;
-                }
-                // Refused again right after a refresh: something else is wrong; don't spin.
-                refused += 1;
-                if refused > 1 {
-                    let reason = "the server refused the connection".to_owned();
-                    wait(&inner, &*listener, backoff.next_delay(), reason).await;
-                }
-            }
+        let ended = match connection(&inner, &*listener, &token, position).await {
             Ended::CursorRefused => {
                 position.reset();
-                let reason = "the server no longer knows the event cursor".to_owned();
-                wait(&inner, &*listener, backoff.next_delay(), reason).await;
-            }
-            Ended::SignedOut => {
-                listener.on_connection_state(ConnectionState::SignedOut);
-                return;
-            }
-            Ended::Lost { reason, live } => {
-                if live {
-                    backoff.reset();
+                Ended::Lost {
+                    reason: "the server no longer knows the event cursor".into(),
+                    live: false,
                 }
-                tracing::debug!(%reason, "event stream lost");
-                wait(&inner, &*listener, backoff.next_delay(), reason).await;
             }
+            other => other,
+        };
+        if !reconnect.after(&inner, &report, &token, ended).await {
+            return;
         }
     }
 }
 
-async fn wait(inner: &Inner, listener: &dyn EventListener, delay: Duration, reason: String) {
-    listener.on_connection_state(ConnectionState::WaitingForNetwork {
-        retry_in_ms: delay.as_millis() as u64,
-        reason,
-    });
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => {}
-        _ = inner.network_back.notified() => {}
+/// How a subscription comes back after its connection ended: with a fresh token after a
+/// refusal or an expiry, signed out when the session is over, after a backoff when the
+/// connection was lost.
+pub(crate) struct Reconnect {
+    backoff: Backoff,
+    /// Connections refused in a row despite a fresh token.
+    refused: u32,
+}
+
+impl Reconnect {
+    pub(crate) fn new() -> Reconnect {
+        Reconnect {
+            backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(30)),
+            refused: 0,
+        }
+    }
+
+    /// Waits out the next delay (or until the network is back), saying so first.
+    pub(crate) async fn wait(
+        &mut self,
+        inner: &Inner,
+        report: &(dyn Fn(ConnectionState) + Sync),
+        reason: String,
+    ) {
+        let delay = self.backoff.next_delay();
+        report(ConnectionState::WaitingForNetwork {
+            retry_in_ms: delay.as_millis() as u64,
+            reason,
+        });
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = inner.network_back.notified() => {}
+        }
+    }
+
+    /// Deals with how the connection `ended`; false when the session is over (reported).
+    pub(crate) async fn after(
+        &mut self,
+        inner: &Inner,
+        report: &(dyn Fn(ConnectionState) + Sync),
+        token: &str,
+        ended: Ended,
+    ) -> bool {
+        if !matches!(ended, Ended::Unauthorized) {
+            self.refused = 0;
+        }
+        match ended {
+            Ended::TokenExpired => {
+                if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(token).await {
+                    report(ConnectionState::SignedOut);
+                    return false;
+                }
+            }
+            Ended::SessionOver => {
+                inner.auth.ended_by_server();
+                report(ConnectionState::SignedOut);
+                return false;
+            }
+            Ended::Unauthorized => {
+                if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(token).await {
+                    report(ConnectionState::SignedOut);
+                    return false;
+                }
+                // Refused again right after a refresh: something else is wrong; don't spin.
+                self.refused += 1;
+                if self.refused > 1 {
+                    let reason = "the server refused the connection".to_owned();
+                    self.wait(inner, report, reason).await;
+                }
+            }
+            Ended::CursorRefused => {
+                let reason = "the server refused the subscription".to_owned();
+                self.wait(inner, report, reason).await;
+            }
+            Ended::SignedOut => {
+                report(ConnectionState::SignedOut);
+                return false;
+            }
+            Ended::Lost { reason, live } => {
+                if live {
+                    self.backoff.reset();
+                }
+                tracing::debug!(%reason, "subscription lost");
+                self.wait(inner, report, reason).await;
+            }
+        }
+        true
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use graphql_client::Response;
 
@@ -12,9 +12,8 @@ use crate::error::SdkError;
 use crate::events::ConnectionState;
 use crate::models::{Page, opt_time, time};
 use crate::ops::{self, visitors_changed};
-use crate::runtime::Backoff;
 use crate::shared::Inner;
-use crate::stream::{Ended, Live, Socket, open, subscription_error};
+use crate::stream::{Ended, Live, Reconnect, Socket, open, subscription_error};
 use crate::transport::graphql_error;
 
 /// What a visitor on the site is doing.
@@ -185,75 +184,32 @@ impl OnSite {
 /// The watcher's life: connect, follow the changes, and on any loss wait and start again
 /// from a new snapshot (nothing to resume: the list is the state).
 pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn VisitorsListener>) {
-    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
-    let mut refused = 0u32;
+    let report = |state| listener.on_connection_state(state);
+    let mut reconnect = Reconnect::new();
     loop {
-        listener.on_connection_state(ConnectionState::Connecting);
+        report(ConnectionState::Connecting);
         let token = match inner.auth.access_token().await {
             Ok(token) => token,
             Err(SdkError::Unauthenticated { .. }) => {
-                listener.on_connection_state(ConnectionState::SignedOut);
+                report(ConnectionState::SignedOut);
                 return;
             }
             Err(err) => {
-                wait(&inner, &*listener, backoff.next_delay(), err.to_string()).await;
+                reconnect.wait(&inner, &report, err.to_string()).await;
                 continue;
             }
         };
         let query = ops::request_body::<ops::VisitorsChanged>(visitors_changed::Variables);
         let ended = match open(&inner, &token, "visitors", query).await {
             Ok(mut socket) => {
-                listener.on_connection_state(ConnectionState::Connected);
+                report(ConnectionState::Connected);
                 follow(&inner, &*listener, &mut socket).await
             }
             Err(ended) => ended,
         };
-        if !matches!(ended, Ended::Unauthorized) {
-            refused = 0;
+        if !reconnect.after(&inner, &report, &token, ended).await {
+            return;
         }
-        match ended {
-            Ended::TokenExpired | Ended::Unauthorized => {
-                if let Err(SdkError::Unauthenticated { .. }) = inner.auth.refresh(&token).await {
-                    listener.on_connection_state(ConnectionState::SignedOut);
-                    return;
-                }
-                refused += 1;
-                if refused > 1 {
-                    let reason = "the server refused the connection".to_owned();
-                    wait(&inner, &*listener, backoff.next_delay(), reason).await;
-                }
-            }
-            Ended::SessionOver => {
-                inner.auth.ended_by_server();
-                listener.on_connection_state(ConnectionState::SignedOut);
-                return;
-            }
-            Ended::SignedOut => {
-                listener.on_connection_state(ConnectionState::SignedOut);
-                return;
-            }
-            Ended::CursorRefused => {
-                let reason = "the server refused the subscription".to_owned();
-                wait(&inner, &*listener, backoff.next_delay(), reason).await;
-            }
-            Ended::Lost { reason, live } => {
-                if live {
-                    backoff.reset();
-                }
-                wait(&inner, &*listener, backoff.next_delay(), reason).await;
-            }
-        }
-    }
-}
-
-async fn wait(inner: &Inner, listener: &dyn VisitorsListener, delay: Duration, reason: String) {
-    listener.on_connection_state(ConnectionState::WaitingForNetwork {
-        retry_in_ms: delay.as_millis() as u64,
-        reason,
-    });
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => {}
-        _ = inner.network_back.notified() => {}
     }
 }
 
@@ -303,6 +259,8 @@ async fn follow(inner: &Inner, listener: &dyn VisitorsListener, socket: &mut Soc
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn visitor(id: &str, since_secs: u64) -> Visitor {
