@@ -27,11 +27,10 @@ pub enum FieldRequirement {
     Required,
 }
 
-/// What a page needs to draw the widget. Texts that are null are the widget's own, in the
-/// visitor's language.
+/// How the widget looks and speaks: what pages read and admins set alike. Texts that are null
+/// are the widget's own, in the visitor's language.
 #[derive(SimpleObject)]
-pub struct WidgetConfig {
-    organization_name: String,
+pub struct WidgetLook {
     /// The button's and the header's colour, `#rrggbb`.
     color: String,
     position: WidgetPosition,
@@ -43,35 +42,14 @@ pub struct WidgetConfig {
     offline_text: Option<String>,
     pre_chat_name: FieldRequirement,
     pre_chat_email: FieldRequirement,
-    /// The organization's language for the widget ("en" or "de"); a page's `data-locale`
-    /// may ask for the other.
+    /// The organization's language for the widget and its transcripts ("en" or "de"); a
+    /// page's `data-locale` may ask for the other.
     locale: String,
-    /// The groups a page may send chats to (`data-group`).
-    groups: Vec<Group>,
 }
 
-/// How the organization's widget looks and speaks, and where it may be embedded.
-#[derive(SimpleObject)]
-pub struct WidgetSettings {
-    /// `#rrggbb`.
-    color: String,
-    position: WidgetPosition,
-    title: Option<String>,
-    greeting: Option<String>,
-    offline_text: Option<String>,
-    pre_chat_name: FieldRequirement,
-    pre_chat_email: FieldRequirement,
-    /// "en" or "de".
-    locale: String,
-    /// Origins (`https://shop.example`) whose pages may use the widget key; empty: any.
-    /// Pages elsewhere get FORBIDDEN from `widget`, `availability` and
-    /// `startVisitorSession`.
-    allowed_origins: Vec<String>,
-}
-
-impl From<domain::WidgetSettings> for WidgetSettings {
+impl From<domain::WidgetSettings> for WidgetLook {
     fn from(s: domain::WidgetSettings) -> Self {
-        WidgetSettings {
+        WidgetLook {
             color: s.color,
             position: s.position.into(),
             title: s.title,
@@ -80,7 +58,37 @@ impl From<domain::WidgetSettings> for WidgetSettings {
             pre_chat_name: s.pre_chat_name.into(),
             pre_chat_email: s.pre_chat_email.into(),
             locale: s.locale,
-            allowed_origins: s.allowed_origins,
+        }
+    }
+}
+
+/// What a page needs to draw the widget; texts that are null are the widget's own.
+#[derive(SimpleObject)]
+pub struct WidgetConfig {
+    organization_name: String,
+    #[graphql(flatten)]
+    look: WidgetLook,
+    /// The groups a page may send chats to (`data-group`).
+    groups: Vec<Group>,
+}
+
+/// How the organization's widget looks and speaks, and where it may be embedded.
+#[derive(SimpleObject)]
+pub struct WidgetSettings {
+    #[graphql(flatten)]
+    look: WidgetLook,
+    /// Origins (`https://shop.example`) whose pages may use the widget key; empty: any.
+    /// Pages elsewhere get FORBIDDEN from `widget`, `availability` and
+    /// `startVisitorSession`.
+    allowed_origins: Vec<String>,
+}
+
+impl From<domain::WidgetSettings> for WidgetSettings {
+    fn from(mut s: domain::WidgetSettings) -> Self {
+        let allowed_origins = std::mem::take(&mut s.allowed_origins);
+        WidgetSettings {
+            look: s.into(),
+            allowed_origins,
         }
     }
 }
@@ -127,17 +135,9 @@ impl WidgetQuery {
             .widget
             .config(&widget_key, ctx.origin())
             .await?;
-        let s = config.settings;
         Ok(WidgetConfig {
             organization_name: config.organization.name,
-            color: s.color,
-            position: s.position.into(),
-            title: s.title,
-            greeting: s.greeting,
-            offline_text: s.offline_text,
-            pre_chat_name: s.pre_chat_name.into(),
-            pre_chat_email: s.pre_chat_email.into(),
-            locale: s.locale,
+            look: config.settings.into(),
             groups: config.groups.into_iter().map(Group).collect(),
         })
     }
