@@ -120,17 +120,8 @@ pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn EventListener>) {
     let mut reconnect = Reconnect::new();
     let mut cursor: Option<Cursor> = None;
     loop {
-        report(ConnectionState::Connecting);
-        let token = match inner.auth.access_token().await {
-            Ok(token) => token,
-            Err(SdkError::Unauthenticated { .. }) => {
-                report(ConnectionState::SignedOut);
-                return;
-            }
-            Err(err) => {
-                reconnect.wait(&inner, &report, err.to_string()).await;
-                continue;
-            }
+        let Some(token) = reconnect.token(&inner, &report).await else {
+            return;
         };
         let Some(session) = inner.auth.session() else {
             report(ConnectionState::SignedOut);
@@ -195,6 +186,26 @@ impl Reconnect {
         Reconnect {
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(30)),
             refused: 0,
+        }
+    }
+
+    /// An access token to connect with, after waiting out failures to get one; `None` when
+    /// the session is over (reported).
+    pub(crate) async fn token(
+        &mut self,
+        inner: &Inner,
+        report: &(dyn Fn(ConnectionState) + Sync),
+    ) -> Option<String> {
+        loop {
+            report(ConnectionState::Connecting);
+            match inner.auth.access_token().await {
+                Ok(token) => return Some(token),
+                Err(SdkError::Unauthenticated { .. }) => {
+                    report(ConnectionState::SignedOut);
+                    return None;
+                }
+                Err(err) => self.wait(inner, report, err.to_string()).await,
+            }
         }
     }
 

@@ -187,17 +187,8 @@ pub(crate) async fn run(inner: Arc<Inner>, listener: Arc<dyn VisitorsListener>) 
     let report = |state| listener.on_connection_state(state);
     let mut reconnect = Reconnect::new();
     loop {
-        report(ConnectionState::Connecting);
-        let token = match inner.auth.access_token().await {
-            Ok(token) => token,
-            Err(SdkError::Unauthenticated { .. }) => {
-                report(ConnectionState::SignedOut);
-                return;
-            }
-            Err(err) => {
-                reconnect.wait(&inner, &report, err.to_string()).await;
-                continue;
-            }
+        let Some(token) = reconnect.token(&inner, &report).await else {
+            return;
         };
         let query = ops::request_body::<ops::VisitorsChanged>(visitors_changed::Variables);
         let ended = match open(&inner, &token, "visitors", query).await {
