@@ -137,6 +137,7 @@ async fn serve(config: Config) -> Result<(), String> {
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     tracing::info!(%address, backend = app.store.backend_name(), "listening");
     println!("Switchboard is listening on http://{address}/graphql");
+    println!("The agent web app: http://{address}/app/");
     if app.config.demo {
         println!("The demo shop with the chat widget: http://{address}/demo");
     }

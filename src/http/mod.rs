@@ -1,6 +1,8 @@
 //! The HTTP surface: /graphql (POST, GET, WebSocket), /healthz, /readyz, /metrics, the chat
-//! widget's files and the demo page, and the server loop with graceful shutdown.
+//! widget's files and the demo page, the agent web app under /app/, and the server loop with
+//! graceful shutdown.
 
+mod app;
 mod client_addr;
 mod connections;
 mod graphql;
@@ -53,7 +55,10 @@ fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/widget.js", get(widget::loader))
-        .route("/widget/{file}", get(widget::file));
+        .route("/widget/{file}", get(widget::file))
+        .route("/app", get(app::redirect))
+        .route("/app/", get(app::index))
+        .route("/app/{file}", get(app::file));
     if state.config.demo {
         router = router
             .route("/demo", get(widget::demo))

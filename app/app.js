@@ -1,0 +1,1625 @@
+/* The agent web app: sign in, the Accept chats switch, my chats, the queue, teammates' chats,
+ * visitors on the site, offline messages and one chat at a time with its customer's details.
+ * It speaks GraphQL over fetch and graphql-transport-ws over WebSocket to /graphql with the
+ * agent's access token, keeps the session in localStorage and refreshes it before it expires,
+ * and follows `agentEvents` resumed by cursor so nothing is missed across reconnects. Nothing
+ * from the server or a customer is ever parsed as HTML.
+ */
+// @ts-check
+(function () {
+  'use strict';
+
+  var STORAGE = 'switchboard-app:session';
+
+  // ---- the session --------------------------------------------------------------------------
+
+  /** @typedef {{accessToken: string, refreshToken: string, expiresAt: string}} Session */
+
+  /** @returns {Session | null} */
+  function loadSession() {
+    try {
+      return JSON.parse(localStorage.getItem(STORAGE) || 'null');
+    } catch (err) {
+      return null;
+    }
+  }
+  var session = loadSession();
+
+  /** @param {Session | null} next */
+  function saveSession(next) {
+    session = next;
+    try {
+      if (next) localStorage.setItem(STORAGE, JSON.stringify(next));
+      else localStorage.removeItem(STORAGE);
+    } catch (err) {
+      // Private mode: the session lasts as long as the page.
+    }
+  }
+
+  /** @param {any} payload @returns {Session} */
+  function fromPayload(payload) {
+    return {
+      accessToken: payload.accessToken,
+      refreshToken: payload.refreshToken,
+      expiresAt: payload.accessTokenExpiresAt,
+    };
+  }
+
+  /** @param {Session | null} s */
+  function fresh(s) {
+    return !!s && Date.parse(s.expiresAt) - Date.now() > 60000;
+  }
+
+  // ---- the API ------------------------------------------------------------------------------
+
+  /**
+   * @param {string} query @param {object} [variables] @param {string} [token]
+   * @returns {Promise<any>}
+   */
+  function rawGql(query, variables, token) {
+    /** @type {Record<string, string>} */
+    var headers = { 'Content-Type': 'application/json' };
+    if (token) headers.Authorization = 'Bearer ' + token;
+    return fetch('/graphql', {
+      method: 'POST',
+      headers: headers,
+      body: JSON.stringify({ query: query, variables: variables || {} }),
+    }).then(function (response) {
+      return response.json();
+    }).then(function (body) {
+      if (body.errors && body.errors.length) {
+        var error = /** @type {any} */ (new Error(body.errors[0].message));
+        error.code = (body.errors[0].extensions || {}).code;
+        throw error;
+      }
+      return body.data;
+    });
+  }
+
+  var AUTH_FIELDS = 'accessToken refreshToken accessTokenExpiresAt';
+  /** @type {Promise<void> | null} */
+  var refreshing = null;
+
+  /** A good access token: the kept one, one another tab refreshed, or a refreshed one. */
+  function accessToken() {
+    if (!session) return Promise.reject(signedOutError());
+    if (fresh(session)) return Promise.resolve(session.accessToken);
+    // Each refresh token works once: a tab that refreshed already left new tokens behind.
+    var kept = loadSession();
+    if (kept && fresh(kept)) {
+      session = kept;
+      return Promise.resolve(kept.accessToken);
+    }
+    if (!refreshing) {
+      var used = session.refreshToken;
+      refreshing = rawGql('mutation($t: String!) { refreshToken(refreshToken: $t) { ' + AUTH_FIELDS + ' } }',
+        { t: used }).then(function (data) {
+        saveSession(fromPayload(data.refreshToken));
+      }).catch(function (err) {
+        // A network failure keeps the session for later; a refused token ends it.
+        if (err.code) {
+          var other = loadSession();
+          if (!(other && other.refreshToken !== used && fresh(other))) signedOut();
+        }
+        throw err;
+      }).finally(function () {
+        refreshing = null;
+      });
+    }
+    return refreshing.then(function () {
+      if (!session) throw signedOutError();
+      return session.accessToken;
+    });
+  }
+
+  function signedOutError() {
+    var error = /** @type {any} */ (new Error('You are signed out.'));
+    error.code = 'UNAUTHENTICATED';
+    return error;
+  }
+
+  /** An agent's operation, with a refreshed token when the server no longer takes this one. */
+  function api(query, variables) {
+    return accessToken().then(function (token) {
+      return rawGql(query, variables, token);
+    }).catch(function (err) {
+      if (err.code !== 'UNAUTHENTICATED' || !session) throw err;
+      session.expiresAt = new Date(0).toISOString();
+      return accessToken().then(function (token) {
+        return rawGql(query, variables, token);
+      });
+    });
+  }
+
+  // ---- the live connection (graphql-transport-ws) ---------------------------------------
+  // https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md
+
+  /** @type {WebSocket | null} */
+  var socket = null;
+  var acked = false;
+  var attempt = 0;
+  var reconnectTimer = 0;
+  /** @type {Record<string, {payload: () => object, next: (data: any) => void}>} */
+  var subscriptions = {};
+
+  function connect() {
+    if (socket || reconnectTimer || !session) return;
+    accessToken().then(function (token) {
+      if (socket) return;
+      var ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host +
+        '/graphql', 'graphql-transport-ws');
+      socket = ws;
+      acked = false;
+      ws.onopen = function () {
+        send({ type: 'connection_init', payload: { authorization: 'Bearer ' + token } });
+      };
+      ws.onmessage = function (event) {
+        var message = JSON.parse(event.data);
+        if (message.type === 'connection_ack') {
+          acked = true;
+          attempt = 0;
+          setConnected(true);
+          Object.keys(subscriptions).forEach(start);
+        } else if (message.type === 'ping') {
+          send({ type: 'pong' });
+        } else if (message.type === 'next' && subscriptions[message.id]) {
+          var data = message.payload && message.payload.data;
+          if (data) subscriptions[message.id].next(data);
+        } else if (message.type === 'error' && message.id === 'chat') {
+          notice('This chat cannot be followed live: ' + ((message.payload || [])[0] || {}).message);
+        }
+      };
+      ws.onclose = function (event) {
+        if (socket !== ws) return;
+        socket = null;
+        acked = false;
+        setConnected(false);
+        // 4403: the token is no longer good; the next attempt refreshes it first.
+        if (event.code === 4403 && session) session.expiresAt = new Date(0).toISOString();
+        reconnectLater();
+      };
+    }).catch(function (err) {
+      if (session) reconnectLater();
+      else if (err.code === 'UNAUTHENTICATED') signedOut();
+    });
+  }
+
+  /** Exponential backoff with jitter, so a server restart is not met by every app at once. */
+  function reconnectLater() {
+    if (reconnectTimer || !session) return;
+    var delay = Math.min(30000, 500 * Math.pow(2, attempt)) * (0.5 + Math.random() / 2);
+    attempt++;
+    reconnectTimer = window.setTimeout(function () {
+      reconnectTimer = 0;
+      connect();
+    }, delay);
+  }
+
+  function disconnect() {
+    subscriptions = {};
+    if (reconnectTimer) clearTimeout(reconnectTimer);
+    reconnectTimer = 0;
+    var ws = socket;
+    socket = null;
+    acked = false;
+    if (ws) ws.close(1000);
+  }
+
+  window.addEventListener('online', function () {
+    if (reconnectTimer) {
+      clearTimeout(reconnectTimer);
+      reconnectTimer = 0;
+      attempt = 0;
+    }
+    connect();
+  });
+
+  /** @param {object} message */
+  function send(message) {
+    if (socket && socket.readyState === 1) socket.send(JSON.stringify(message));
+  }
+
+  /** @param {string} id */
+  function start(id) {
+    if (acked) send({ id: id, type: 'subscribe', payload: subscriptions[id].payload() });
+  }
+
+  /** @param {string} id @param {() => object} payload @param {(data: any) => void} next */
+  function subscribe(id, payload, next) {
+    if (subscriptions[id] && acked) send({ id: id, type: 'complete' });
+    subscriptions[id] = { payload: payload, next: next };
+    start(id);
+  }
+
+  /** @param {string} id */
+  function unsubscribe(id) {
+    if (!subscriptions[id]) return;
+    delete subscriptions[id];
+    if (acked) send({ id: id, type: 'complete' });
+  }
+
+  // ---- queries --------------------------------------------------------------------------------
+
+  var MESSAGE = 'id cursor chatId kind text author authorId authorName createdAt';
+  var unreadSupported = true;
+  function chatRow() {
+    return 'id status attention createdAt customer { id name email } assignee { id name } group { name }' +
+      ' lastMessage { id text author authorName createdAt }' + (unreadSupported ? ' unreadCount' : '');
+  }
+  var CUSTOMER = 'id name email location ipAddress referrer userAgent visits lastSeenAt' +
+    ' currentPage { url title viewedAt } pageHistory(first: 20) { url title viewedAt }';
+  var ME = 'id name email role routingStatus reachable';
+
+  function agentEvents() {
+    return 'subscription($since: String) { agentEvents(since: $since) { __typename cursor' +
+      ' ... on ChatAssigned { reason chat { ' + chatRow() + ' } }' +
+      ' ... on ChatTransferred { note toGroupId fromAgent { id name } toAgent { id name } chat { ' + chatRow() + ' } }' +
+      ' ... on MessageAdded { chat { id } message { ' + MESSAGE + ' } }' +
+      ' ... on ChatClosed { chat { id } }' +
+      ' ... on ChatQueued { queueLength chat { id customer { name } } }' +
+      ' ... on QueueChanged { queueLength }' +
+      ' ... on AttentionChanged { attention chat { id } }' +
+      ' ... on RoutingStatusChanged { routingStatus }' +
+      ' ... on OfflineMessageReceived { offlineMessage { id name email text handled createdAt } } } }';
+  }
+  var CHAT_EVENTS = 'subscription($chatId: ID!, $since: String) { chatEvents(chatId: $chatId, since: $since) {' +
+    ' __typename cursor ... on MessageAdded { message { ' + MESSAGE + ' } }' +
+    ' ... on TypingChanged { author isTyping draft } ... on ChatClosed { chat { id status } } } }';
+  var VISITORS = 'subscription { visitorsChanged { snapshot left visitors { customer { id name email }' +
+    ' currentPage { url title } onSiteSince visits location referrer state chat { id } greeting { text } } } }';
+
+  // ---- what the app knows -----------------------------------------------------------------
+
+  /**
+   * @typedef {{id: string, status: string, attention: string, createdAt: string,
+   *   customer: any, assignee: any, group: any, lastMessage: any, unreadCount?: number}} ChatRow
+   */
+  var state = {
+    /** @type {any} */ me: null,
+    connected: false,
+    tab: 'chats',
+    /** @type {string | null} */ chatId: null,
+    /** @type {Map<string, ChatRow>} */ chats: new Map(),
+    /** @type {any[]} */ queue: [],
+    queueLength: 0,
+    /** @type {ChatRow[]} */ team: [],
+    /** @type {Map<string, any>} */ visitors: new Map(),
+    /** @type {any[]} */ offline: [],
+    /** @type {string | null} */ cursor: null,
+  };
+
+  /** The chat on screen. */
+  var open = {
+    /** @type {any} */ chat: null,
+    /** @type {any[]} */ items: [],
+    /** @type {string | null} */ startCursor: null,
+    hasMore: false,
+    loadingOlder: false,
+    /** @type {string | null} */ lastCursor: null,
+  };
+
+  // ---- the page -----------------------------------------------------------------------------
+
+  /**
+   * @param {string} tag @param {Record<string, any>} [attrs]
+   * @param {Array<Node | string | number | null | undefined | false> | Node | string | number} [children]
+   * @returns {any}
+   */
+  function h(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      var value = /** @type {any} */ (attrs)[name];
+      if (value === null || value === undefined || value === false) return;
+      if (name.slice(0, 2) === 'on') node.addEventListener(name.slice(2), value);
+      else if (name === 'text') node.textContent = value;
+      else if (name === 'className') node.className = value;
+      else node.setAttribute(name, value === true ? '' : value);
+    });
+    (Array.isArray(children) ? children : [children]).forEach(function (child) {
+      if (child || child === 0) node.append(typeof child === 'object' ? child : String(child));
+    });
+    return node;
+  }
+
+  /** @param {string} id @returns {any} */
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  /** @param {string} iso */
+  function clock(iso) {
+    return new Date(iso).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+
+  /** @param {number} seconds */
+  function duration(seconds) {
+    if (seconds < 60) return Math.max(0, Math.round(seconds)) + ' s';
+    if (seconds < 3600) return Math.floor(seconds / 60) + ' min';
+    return Math.floor(seconds / 3600) + ' h ' + Math.floor((seconds % 3600) / 60) + ' min';
+  }
+
+  /** @param {any} customer */
+  function customerName(customer) {
+    return (customer && (customer.name || customer.email)) || 'Visitor';
+  }
+
+  var noticeTimer = 0;
+  /** Shows (and says) what happened, for a while. @param {string} text */
+  function notice(text) {
+    var box = $('notice');
+    if (!box) return;
+    box.replaceChildren(h('span', {}, text), h('button', { type: 'button', className: 'quiet small', onclick: dismissNotice }, 'Dismiss'));
+    box.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = window.setTimeout(dismissNotice, 15000);
+  }
+
+  function dismissNotice() {
+    var box = $('notice');
+    if (box) box.hidden = true;
+  }
+
+  /** @param {any} err */
+  function reason(err) {
+    return (err && err.message ? String(err.message) : 'no connection').replace(/\.+$/, '');
+  }
+
+  /** @param {any} err */
+  function failed(err) {
+    notice('That did not work: ' + reason(err) + '.');
+  }
+
+  // ---- announcing: sound, title, badge, screen reader -----------------------------------
+
+  /** @type {AudioContext | null} */
+  var audio = null;
+  function unlockAudio() {
+    // Browsers let a page make sound only after the person has interacted with it.
+    if (!audio && window.AudioContext) audio = new AudioContext();
+  }
+  document.addEventListener('pointerdown', unlockAudio);
+  document.addEventListener('keydown', unlockAudio);
+
+  /** Two short tones, made on the spot: no audio file to load. */
+  function chime() {
+    if (!audio) return;
+    var now = audio.currentTime;
+    [880, 660].forEach(function (frequency, i) {
+      var tone = audio.createOscillator();
+      var gain = audio.createGain();
+      tone.frequency.value = frequency;
+      var at = now + i * 0.16;
+      gain.gain.setValueAtTime(0.0001, at);
+      gain.gain.exponentialRampToValueAtTime(0.2, at + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, at + 0.15);
+      tone.connect(gain).connect(audio.destination);
+      tone.start(at);
+      tone.stop(at + 0.16);
+    });
+  }
+
+  /** @param {string} text @param {boolean} [sound] */
+  function announce(text, sound) {
+    var box = $('announcer');
+    box.textContent = '';
+    window.setTimeout(function () {
+      box.textContent = text;
+    }, 50);
+    if (sound) chime();
+    updateCounts();
+  }
+
+  function unreadTotal() {
+    var total = 0;
+    state.chats.forEach(function (chat) {
+      total += chat.unreadCount || 0;
+    });
+    return total;
+  }
+
+  /** The title and the home-screen badge count what waits: unread messages. */
+  function updateCounts() {
+    var total = unreadTotal();
+    document.title = (total ? '(' + total + ') ' : '') + 'Switchboard';
+    var nav = /** @type {any} */ (navigator);
+    if (nav.setAppBadge) {
+      (total ? nav.setAppBadge(total) : nav.clearAppBadge()).catch(function () {});
+    }
+    if (state.me) renderNav();
+  }
+
+  // ---- sign in ------------------------------------------------------------------------------
+
+  function renderSignIn(message) {
+    document.title = 'Sign in · Switchboard';
+    var error = h('p', { id: 'sign-in-error', className: 'error', role: 'alert' }, message || '');
+    var form = h('form', { className: 'sign-in', 'aria-labelledby': 'sign-in-title' }, [
+      h('img', { src: 'icon.svg', alt: '', width: '56', height: '56' }),
+      h('h1', { id: 'sign-in-title' }, 'Sign in to Switchboard'),
+      h('label', { for: 'email' }, 'Email'),
+      h('input', { id: 'email', type: 'email', autocomplete: 'username', required: true }),
+      h('label', { for: 'password' }, 'Password'),
+      h('input', { id: 'password', type: 'password', autocomplete: 'current-password', required: true }),
+      error,
+      h('button', { type: 'submit', className: 'primary' }, 'Sign in'),
+    ]);
+    form.addEventListener('submit', function (event) {
+      event.preventDefault();
+      var button = form.querySelector('button');
+      button.disabled = true;
+      error.textContent = '';
+      rawGql('mutation($input: LoginInput!) { login(input: $input) { ' + AUTH_FIELDS + ' agent { ' + ME + ' } } }', {
+        input: { email: $('email').value.trim(), password: $('password').value },
+      }).then(function (data) {
+        saveSession(fromPayload(data.login));
+        signedIn(data.login.agent);
+      }).catch(function (err) {
+        button.disabled = false;
+        error.textContent = err.code === 'UNAUTHENTICATED' || err.code === 'BAD_USER_INPUT'
+          ? 'The email or the password is not right.'
+          : 'Signing in did not work: ' + err.message;
+      });
+    });
+    $('root').replaceChildren(h('main', { id: 'main', className: 'center', tabindex: '-1' }, [form]));
+    $('email').focus();
+  }
+
+  /** @param {string} [message] */
+  function signedOut(message) {
+    saveSession(null);
+    disconnect();
+    everConnected = false;
+    state.connected = false;
+    state.cursor = null;
+    state.me = null;
+    state.chats.clear();
+    open.chat = null;
+    updateCounts();
+    renderSignIn(message === undefined ? 'You were signed out. Please sign in again.' : message);
+  }
+
+  function signOut() {
+    var ending = pushSubscription().then(function (subscription) {
+      if (!subscription) return null;
+      return api('mutation($t: String!) { unregisterPushDevice(token: $t) }', { t: subscription.endpoint })
+        .catch(function () {}).then(function () {
+          return subscription.unsubscribe();
+        });
+    }).catch(function () {}).then(function () {
+      return api('mutation { logout }');
+    });
+    ending.catch(function () {}).then(function () {
+      signedOut('');
+    });
+  }
+
+  // ---- after signing in -----------------------------------------------------------------
+
+  /** @param {any} me */
+  function signedIn(me) {
+    state.me = me;
+    renderShell();
+    route();
+    probeUnread().then(function () {
+      return api('{ agentEventsCursor }');
+    }).then(function (data) {
+      if (!state.cursor) state.cursor = data.agentEventsCursor;
+      subscribe('events', function () {
+        return { query: agentEvents(), variables: { since: state.cursor } };
+      }, onAgentEvent);
+      subscribe('visitors', function () {
+        return { query: VISITORS };
+      }, onVisitors);
+      connect();
+      return reloadLists();
+    }).catch(failed);
+  }
+
+  /**
+   * Unread counts came with a later server version: an older one refuses the field, and the
+   * app then counts what arrives while it is open.
+   */
+  function probeUnread() {
+    return api('{ myChats { unreadCount } }').then(function () {
+      unreadSupported = true;
+    }, function (err) {
+      if (err.code === 'UNAUTHENTICATED') throw err;
+      unreadSupported = !/unreadCount/.test(err.message);
+    });
+  }
+
+  function reloadLists() {
+    return Promise.all([loadChats(), loadQueue(), loadOffline(), refreshMe(),
+      state.me && state.me.role !== 'AGENT' ? loadTeam() : null]);
+  }
+
+  function refreshMe() {
+    return api('{ me { ' + ME + ' } }').then(function (data) {
+      state.me = data.me;
+      renderHeader();
+    });
+  }
+
+  function loadChats() {
+    return api('{ myChats { ' + chatRow() + ' } }').then(function (data) {
+      state.chats = new Map(data.myChats.map(function (/** @type {ChatRow} */ chat) {
+        var known = state.chats.get(chat.id);
+        if (!unreadSupported) chat.unreadCount = known ? known.unreadCount : 0;
+        return [chat.id, chat];
+      }));
+      updateCounts();
+      renderList();
+    });
+  }
+
+  function loadQueue() {
+    return api('{ queue { position waitSeconds estimatedWaitSeconds chat { id createdAt customer { name email }' +
+      ' group { name } lastMessage { text } } } }').then(function (data) {
+      state.queue = data.queue;
+      state.queueLength = data.queue.length;
+      renderNav();
+      if (state.tab === 'queue') renderList();
+    });
+  }
+
+  function loadTeam() {
+    return api('{ teamChats { ' + chatRow() + ' } }').then(function (data) {
+      state.team = data.teamChats;
+      if (state.tab === 'team') renderList();
+    }, function () {
+      state.team = [];
+    });
+  }
+
+  function loadOffline() {
+    return api('{ offlineMessages { id name email text handled createdAt } }').then(function (data) {
+      state.offline = data.offlineMessages;
+      renderNav();
+      if (state.tab === 'offline') renderList();
+    });
+  }
+
+  /** @type {Record<string, number>} */
+  var pending = {};
+  /** Runs `work` once shortly, however many events ask for it meanwhile. @param {string} key @param {() => any} work */
+  function soon(key, work) {
+    if (pending[key]) return;
+    pending[key] = window.setTimeout(function () {
+      pending[key] = 0;
+      Promise.resolve(work()).catch(function () {});
+    }, 250);
+  }
+
+  /** @param {any} data */
+  function onAgentEvent(data) {
+    var event = data.agentEvents;
+    state.cursor = event.cursor;
+    var chat = event.chat;
+    switch (event.__typename) {
+      case 'ChatAssigned':
+        upsertChat(chat);
+        announce('New chat from ' + customerName(chat.customer) + '.', true);
+        soon('queue', loadQueue);
+        break;
+      case 'ChatTransferred':
+        if (event.toAgent && state.me && event.toAgent.id === state.me.id) {
+          upsertChat(chat);
+          announce('Chat with ' + customerName(chat.customer) + ' transferred to you' +
+            (event.fromAgent ? ' by ' + event.fromAgent.name : '') + (event.note ? ': ' + event.note : '.'), true);
+        } else {
+          soon('chats', loadChats);
+        }
+        soon('team', loadTeamIfAllowed);
+        break;
+      case 'MessageAdded':
+        onMessage(event.message);
+        break;
+      case 'ChatClosed':
+        state.chats.delete(chat.id);
+        updateCounts();
+        renderList();
+        soon('team', loadTeamIfAllowed);
+        break;
+      case 'ChatQueued':
+      case 'QueueChanged':
+        state.queueLength = event.queueLength;
+        renderNav();
+        soon('queue', loadQueue);
+        soon('team', loadTeamIfAllowed);
+        break;
+      case 'AttentionChanged':
+        var row = state.chats.get(chat.id);
+        if (row) {
+          row.attention = event.attention;
+          renderList();
+        }
+        if (open.chat && open.chat.id === chat.id) {
+          open.chat.attention = event.attention;
+          renderChatHead();
+        }
+        break;
+      case 'RoutingStatusChanged':
+        if (state.me) state.me.routingStatus = event.routingStatus;
+        renderHeader();
+        soon('me', refreshMe);
+        break;
+      case 'OfflineMessageReceived':
+        state.offline = [event.offlineMessage].concat(state.offline.filter(function (m) {
+          return m.id !== event.offlineMessage.id;
+        }));
+        renderNav();
+        if (state.tab === 'offline') renderList();
+        if (!event.offlineMessage.handled) announce('Offline message from ' + event.offlineMessage.name + '.');
+        break;
+    }
+  }
+
+  function loadTeamIfAllowed() {
+    return state.me && state.me.role !== 'AGENT' ? loadTeam() : null;
+  }
+
+  /** @param {ChatRow} chat */
+  function upsertChat(chat) {
+    var known = state.chats.get(chat.id);
+    if (!unreadSupported) chat.unreadCount = known ? known.unreadCount : 0;
+    state.chats.set(chat.id, chat);
+    updateCounts();
+    renderList();
+  }
+
+  /** A message in one of my chats, from agentEvents. @param {any} message */
+  function onMessage(message) {
+    var chat = state.chats.get(message.chatId);
+    if (!chat) {
+      if (message.kind === 'MESSAGE' || message.kind === 'AGENT_ASSIGNED') soon('chats', loadChats);
+      return;
+    }
+    var last = chat.lastMessage;
+    var newer = !last || (last.id !== message.id && Date.parse(message.createdAt) >= Date.parse(last.createdAt));
+    if (!newer || message.kind !== 'MESSAGE') return;
+    chat.lastMessage = message;
+    var reading = open.chat && open.chat.id === chat.id && !document.hidden;
+    if (message.author === 'CUSTOMER') {
+      if (reading) markRead(chat.id);
+      else {
+        chat.unreadCount = (chat.unreadCount || 0) + 1;
+        announce('New message from ' + customerName(chat.customer) + ': ' + message.text, true);
+      }
+    }
+    updateCounts();
+    renderList();
+  }
+
+  /** @param {string} chatId */
+  function markRead(chatId) {
+    var chat = state.chats.get(chatId);
+    if (chat) chat.unreadCount = 0;
+    updateCounts();
+    renderList();
+    if (!unreadSupported) return;
+    soon('read:' + chatId, function () {
+      return api('mutation($id: ID!) { markChatRead(chatId: $id) { id } }', { id: chatId });
+    });
+  }
+
+  document.addEventListener('visibilitychange', function () {
+    if (!document.hidden && open.chat && state.chats.has(open.chat.id)) markRead(open.chat.id);
+  });
+
+  /** @param {any} data */
+  function onVisitors(data) {
+    var update = data.visitorsChanged;
+    if (update.snapshot) state.visitors.clear();
+    update.left.forEach(function (/** @type {string} */ id) {
+      state.visitors.delete(id);
+    });
+    update.visitors.forEach(function (/** @type {any} */ visitor) {
+      state.visitors.set(visitor.customer.id, visitor);
+    });
+    renderNav();
+    if (state.tab === 'visitors') renderList();
+    // The open chat's customer may have moved to another page.
+    if (open.chat) {
+      var seen = state.visitors.get(open.chat.customer.id);
+      if (seen && seen.currentPage && (!open.chat.customer.currentPage ||
+        open.chat.customer.currentPage.url !== seen.currentPage.url)) {
+        soon('details', reloadDetails);
+      }
+    }
+  }
+
+  var everConnected = false;
+  /** @param {boolean} connected */
+  function setConnected(connected) {
+    var was = state.connected;
+    state.connected = connected;
+    if (!state.me) return;
+    renderHeader();
+    if (!connected || was) return;
+    // Connected, the server counts the agent reachable: show the status as it is now.
+    soon('me', refreshMe);
+    // Back after a loss: the events were replayed from the cursor; the lists and the open
+    // chat catch up on what is not sent as an event (the queue's order, the pages viewed).
+    if (everConnected) {
+      soon('lists', reloadLists);
+      soon('details', reloadDetails);
+    }
+    everConnected = true;
+  }
+
+  // ---- the shell ----------------------------------------------------------------------------
+
+  var TABS = [
+    { id: 'chats', label: 'My chats' },
+    { id: 'queue', label: 'Queue' },
+    { id: 'team', label: 'Team chats' },
+    { id: 'visitors', label: 'Visitors' },
+    { id: 'offline', label: 'Offline messages' },
+  ];
+
+  function renderShell() {
+    var canPush = 'serviceWorker' in navigator && 'PushManager' in window;
+    $('root').replaceChildren(
+      h('header', { className: 'top' }, [
+        h('span', { className: 'brand' }, [h('img', { src: 'icon.svg', alt: '', width: '28', height: '28' }), 'Switchboard']),
+        h('div', { className: 'status' }, [
+          h('button', {
+            id: 'accept', type: 'button', role: 'switch', 'aria-checked': 'false',
+            'aria-describedby': 'status-text', onclick: toggleAccepting,
+          }, [h('span', { className: 'track', 'aria-hidden': 'true' }), 'Accept chats']),
+          h('span', { id: 'status-text', className: 'status-text', 'aria-live': 'polite' }),
+        ]),
+        h('div', { className: 'account' }, [
+          canPush ? h('button', { id: 'notify', type: 'button', className: 'quiet', onclick: enablePush },
+            'Notify me when the app is closed') : null,
+          h('span', { id: 'me-name', className: 'me' }),
+          h('button', { type: 'button', className: 'quiet', onclick: signOut }, 'Sign out'),
+        ]),
+      ]),
+      h('div', { className: 'layout', id: 'layout' }, [
+        h('nav', { 'aria-label': 'Sections', className: 'tabs', id: 'tabs' }),
+        h('main', { id: 'main', tabindex: '-1' }, [
+          h('p', { id: 'notice', className: 'notice', role: 'status', hidden: true }),
+          h('section', { className: 'list', id: 'list', 'aria-labelledby': 'list-title' }),
+          h('section', { className: 'chat', id: 'chat', 'aria-labelledby': 'chat-title' }),
+        ]),
+        h('aside', { className: 'details', id: 'details', 'aria-label': 'Customer details' }),
+      ]),
+      transferDialog(),
+      greetingDialog(),
+    );
+    renderHeader();
+    renderNav();
+    pushSubscription().then(function (subscription) {
+      if (subscription && $('notify')) $('notify').hidden = true;
+    }).catch(function () {});
+  }
+
+  function renderHeader() {
+    var me = state.me;
+    if (!me || !$('accept')) return;
+    var accepting = me.routingStatus === 'ACCEPTING_CHATS';
+    $('accept').setAttribute('aria-checked', String(accepting));
+    var text;
+    var tone = 'off';
+    if (!state.connected) {
+      text = 'Connecting…';
+    } else if (accepting && !me.reachable) {
+      // The truth, not the wish: the server routes nothing to an agent it cannot reach.
+      text = 'Accepting, but unreachable: no chats can reach you';
+      tone = 'warn';
+    } else if (accepting) {
+      text = 'Accepting chats';
+      tone = 'on';
+    } else if (me.routingStatus === 'OFFLINE') {
+      text = 'Offline';
+    } else {
+      text = 'Don\'t accept chats: you can still monitor';
+    }
+    var status = $('status-text');
+    if (status.textContent !== text) status.textContent = text;
+    status.dataset.tone = tone;
+    $('me-name').textContent = me.name;
+    // An empty list of chats says what to do, which depends on the status.
+    if (me.routingStatus !== shownStatus) {
+      shownStatus = me.routingStatus;
+      if (state.tab === 'chats') renderList();
+    }
+  }
+  var shownStatus = '';
+
+  function toggleAccepting() {
+    var button = $('accept');
+    var next = button.getAttribute('aria-checked') === 'true' ? 'NOT_ACCEPTING_CHATS' : 'ACCEPTING_CHATS';
+    button.disabled = true;
+    api('mutation($s: RoutingStatus!) { setRoutingStatus(status: $s) { ' + ME + ' } }', { s: next })
+      .then(function (data) {
+        state.me = data.setRoutingStatus;
+        renderHeader();
+      }).catch(failed).finally(function () {
+        button.disabled = false;
+        button.focus();
+      });
+  }
+
+  function renderNav() {
+    var nav = $('tabs');
+    if (!nav || !state.me) return;
+    /** @type {Record<string, number>} */
+    var counts = {
+      chats: unreadTotal(),
+      queue: state.queueLength,
+      visitors: state.visitors.size,
+      offline: state.offline.filter(function (m) {
+        return !m.handled;
+      }).length,
+    };
+    var labels = {
+      chats: 'unread', queue: 'waiting', visitors: 'on the site', offline: 'not handled',
+    };
+    nav.replaceChildren(h('ul', {}, TABS.filter(function (tab) {
+      return tab.id !== 'team' || state.me.role !== 'AGENT';
+    }).map(function (tab) {
+      var count = counts[tab.id] || 0;
+      return h('li', {}, [h('a', {
+        href: '#/' + tab.id,
+        'aria-current': state.tab === tab.id ? 'page' : null,
+      }, [tab.label, count ? h('span', { className: 'count' }, [
+        String(count), h('span', { className: 'visually-hidden' }, ' ' + labels[tab.id]),
+      ]) : null])]);
+    })));
+  }
+
+  // ---- routing ------------------------------------------------------------------------------
+
+  function route() {
+    var parts = location.hash.replace(/^#\/?/, '').split('/');
+    var tab = TABS.some(function (t) {
+      return t.id === parts[0];
+    }) ? parts[0] : 'chats';
+    var chatId = tab === 'chats' && parts[1] ? decodeURIComponent(parts[1]) : null;
+    var tabChanged = tab !== state.tab;
+    state.tab = tab;
+    var layout = $('layout');
+    if (!layout) return;
+    if (chatId !== state.chatId || !open.chat && chatId) openChat(chatId);
+    if (!chatId) {
+      state.chatId = null;
+      closeChatView();
+    }
+    layout.dataset.view = chatId ? 'chat' : 'list';
+    renderNav();
+    renderList();
+    if (tabChanged && tab === 'team') loadTeam().catch(failed);
+    if (tabChanged && tab === 'queue') loadQueue().catch(failed);
+  }
+  window.addEventListener('hashchange', function () {
+    if (state.me) route();
+  });
+
+  // ---- the lists ----------------------------------------------------------------------------
+
+  function renderList() {
+    var section = $('list');
+    if (!section || !state.me) return;
+    var title = (TABS.find(function (t) {
+      return t.id === state.tab;
+    }) || TABS[0]).label;
+    // Keep the keyboard where it was when the list is drawn again.
+    var focused = document.activeElement && section.contains(document.activeElement)
+      ? document.activeElement.getAttribute('data-key') : null;
+    var body;
+    if (state.tab === 'queue') body = queueList();
+    else if (state.tab === 'team') body = teamList();
+    else if (state.tab === 'visitors') body = visitorList();
+    else if (state.tab === 'offline') body = offlineList();
+    else body = myChatList();
+    section.replaceChildren(h('h2', { id: 'list-title' }, title), body);
+    if (focused) {
+      var again = section.querySelector('[data-key="' + CSS.escape(focused) + '"]');
+      if (again) again.focus();
+    }
+  }
+
+  /** @param {string} text */
+  function empty(text) {
+    return h('p', { className: 'empty' }, text);
+  }
+
+  /** The circle: red when the customer waits too long, grey when they went quiet. @param {string} attention */
+  function circle(attention) {
+    var words = { WAITING_LONG: 'Waiting long', CUSTOMER_IDLE: 'Customer idle', NORMAL: 'Active' };
+    return h('span', { className: 'circle ' + attention.toLowerCase(), role: 'img', 'aria-label': words[attention] || attention });
+  }
+
+  /** @param {any} message */
+  function preview(message) {
+    if (!message) return '';
+    var who = message.author === 'CUSTOMER' ? '' : (message.author === 'AGENT' ? 'You: ' : '');
+    return who + message.text;
+  }
+
+  function myChatList() {
+    var chats = Array.from(state.chats.values());
+    if (!chats.length) {
+      return empty(state.me.routingStatus === 'ACCEPTING_CHATS'
+        ? 'No chats yet. New ones appear here.'
+        : 'No chats. Switch on Accept chats to get new ones.');
+    }
+    return h('ul', { className: 'rows', 'aria-label': 'My chats' }, chats.map(function (chat) {
+      var unread = chat.unreadCount || 0;
+      return h('li', {}, [h('a', {
+        href: '#/chats/' + encodeURIComponent(chat.id),
+        className: 'row' + (unread ? ' unread' : ''),
+        'data-key': 'chat:' + chat.id,
+        'aria-current': state.chatId === chat.id ? 'true' : null,
+      }, [
+        circle(chat.attention),
+        h('span', { className: 'who' }, customerName(chat.customer)),
+        unread ? h('span', { className: 'count' }, [String(unread), h('span', { className: 'visually-hidden' }, ' unread')]) : null,
+        chat.lastMessage ? h('time', { className: 'when', datetime: chat.lastMessage.createdAt }, clock(chat.lastMessage.createdAt)) : null,
+        h('span', { className: 'last' }, preview(chat.lastMessage)),
+      ])]);
+    }));
+  }
+
+  function queueList() {
+    if (!state.queue.length) return empty('Nobody is waiting.');
+    return h('ul', { className: 'rows', 'aria-label': 'Waiting customers' }, state.queue.map(function (entry) {
+      var chat = entry.chat;
+      return h('li', { className: 'row' }, [
+        h('span', { className: 'position', 'aria-label': 'Number ' + entry.position }, String(entry.position)),
+        h('span', { className: 'who' }, customerName(chat.customer)),
+        h('span', { className: 'when' }, 'waits ' + duration(entry.waitSeconds)),
+        h('span', { className: 'last' }, (chat.group ? chat.group.name + ' · ' : '') + preview(chat.lastMessage)),
+        h('button', {
+          type: 'button', className: 'primary small', 'data-key': 'pick:' + chat.id,
+          'aria-label': 'Pick ' + customerName(chat.customer),
+          onclick: function (/** @type {any} */ event) {
+            event.currentTarget.disabled = true;
+            api('mutation($id: ID!) { takeChat(chatId: $id) { ' + chatRow() + ' } }', { id: chat.id }).then(function (data) {
+              upsertChat(data.takeChat);
+              location.hash = '#/chats/' + encodeURIComponent(chat.id);
+              soon('queue', loadQueue);
+            }).catch(function (err) {
+              failed(err);
+              soon('queue', loadQueue);
+            });
+          },
+        }, 'Pick'),
+      ]);
+    }));
+  }
+
+  function teamList() {
+    var chats = state.team.filter(function (chat) {
+      return !chat.assignee || chat.assignee.id !== state.me.id;
+    });
+    if (!chats.length) return empty('Your teammates have no chats now.');
+    return h('ul', { className: 'rows', 'aria-label': 'Team chats' }, chats.map(function (chat) {
+      return h('li', { className: 'row' }, [
+        circle(chat.attention),
+        h('a', { href: '#/chats/' + encodeURIComponent(chat.id), className: 'who', 'data-key': 'team:' + chat.id }, customerName(chat.customer)),
+        h('span', { className: 'when' }, chat.assignee ? 'with ' + chat.assignee.name : 'queued'),
+        h('span', { className: 'last' }, preview(chat.lastMessage)),
+        h('button', {
+          type: 'button', className: 'small', 'aria-label': 'Join the chat with ' + customerName(chat.customer),
+          onclick: function () {
+            joinChat(chat.id);
+          },
+        }, 'Join'),
+      ]);
+    }));
+  }
+
+  /** @param {string} chatId */
+  function joinChat(chatId) {
+    api('mutation($id: ID!) { joinChat(chatId: $id) { ' + chatRow() + ' } }', { id: chatId }).then(function (data) {
+      upsertChat(data.joinChat);
+      announce('You joined the chat.');
+      location.hash = '#/chats/' + encodeURIComponent(chatId);
+    }).catch(failed);
+  }
+
+  function visitorList() {
+    var visitors = Array.from(state.visitors.values()).sort(function (a, b) {
+      return Date.parse(a.onSiteSince) - Date.parse(b.onSiteSince);
+    });
+    if (!visitors.length) return empty('Nobody is on the site now.');
+    var states = { BROWSING: 'Browsing', INVITED: 'Greeted', QUEUED: 'Queued', CHATTING: 'Chatting' };
+    return h('ul', { className: 'rows', 'aria-label': 'Visitors on the site' }, visitors.map(function (visitor) {
+      var page = visitor.currentPage;
+      return h('li', { className: 'row' }, [
+        h('span', { className: 'who' }, customerName(visitor.customer)),
+        h('span', { className: 'when' }, [
+          states[visitor.state] || visitor.state, ' · ',
+          h('span', { className: 'since', 'data-since': visitor.onSiteSince }, duration((Date.now() - Date.parse(visitor.onSiteSince)) / 1000)),
+        ]),
+        h('span', { className: 'last' }, (page ? (page.title || page.url) : '') +
+          (visitor.visits > 1 ? ' · visit ' + visitor.visits : '') + (visitor.location ? ' · ' + visitor.location : '')),
+        visitor.state === 'BROWSING' ? h('button', {
+          type: 'button', className: 'small', 'data-key': 'greet:' + visitor.customer.id,
+          'aria-label': 'Greet ' + customerName(visitor.customer),
+          onclick: function () {
+            openGreeting(visitor);
+          },
+        }, 'Greet') : null,
+        visitor.chat ? h('a', { href: '#/chats/' + encodeURIComponent(visitor.chat.id), className: 'small' }, 'Open chat') : null,
+      ]);
+    }));
+  }
+
+  // Times on the site count on between updates (the server sends none for time passing).
+  window.setInterval(function () {
+    document.querySelectorAll('[data-since]').forEach(function (node) {
+      node.textContent = duration((Date.now() - Date.parse(node.getAttribute('data-since') || '')) / 1000);
+    });
+  }, 15000);
+
+  function offlineList() {
+    if (!state.offline.length) return empty('No offline messages.');
+    return h('ul', { className: 'rows', 'aria-label': 'Offline messages' }, state.offline.map(function (message) {
+      return h('li', { className: 'row offline' + (message.handled ? ' handled' : '') }, [
+        h('span', { className: 'who' }, message.name),
+        h('time', { className: 'when', datetime: message.createdAt }, new Date(message.createdAt).toLocaleString()),
+        h('span', { className: 'last' }, message.email),
+        h('p', { className: 'text' }, message.text),
+        h('button', {
+          type: 'button', className: 'small', 'data-key': 'offline:' + message.id,
+          'aria-label': (message.handled ? 'Mark not handled: ' : 'Mark handled: ') + message.name,
+          onclick: function () {
+            api('mutation($id: ID!, $h: Boolean!) { markOfflineMessageHandled(id: $id, handled: $h) { id handled } }',
+              { id: message.id, h: !message.handled }).then(function (data) {
+              message.handled = data.markOfflineMessageHandled.handled;
+              renderNav();
+              renderList();
+            }).catch(failed);
+          },
+        }, message.handled ? 'Mark not handled' : 'Mark handled'),
+      ]);
+    }));
+  }
+
+  // ---- one chat -----------------------------------------------------------------------------
+
+  function closeChatView() {
+    unsubscribe('chat');
+    open.chat = null;
+    var section = $('chat');
+    if (section) {
+      section.replaceChildren(h('h2', { id: 'chat-title', className: 'visually-hidden' }, 'No chat open'),
+        empty('Pick a chat from the list.'));
+    }
+    var details = $('details');
+    if (details) details.replaceChildren();
+  }
+
+  /** @param {string} chatId */
+  function openChat(chatId) {
+    state.chatId = chatId;
+    unsubscribe('chat');
+    open.chat = null;
+    open.items = [];
+    var section = $('chat');
+    section.replaceChildren(h('h2', { id: 'chat-title', tabindex: '-1' }, 'Loading the chat…'));
+    api('query($id: ID!) { chat(id: $id) { ' + chatRow() + ' channel customer { ' + CUSTOMER + ' }' +
+      ' latestEvents(last: 30) { items { ' + MESSAGE + ' } startCursor hasMore } } }', { id: chatId })
+      .then(function (data) {
+        if (state.chatId !== chatId) return;
+        var chat = data.chat;
+        open.chat = chat;
+        open.items = chat.latestEvents.items;
+        open.startCursor = chat.latestEvents.startCursor;
+        open.hasMore = chat.latestEvents.hasMore;
+        open.lastCursor = open.items.length ? open.items[open.items.length - 1].cursor : null;
+        renderChat();
+        renderDetails();
+        if (state.chats.has(chatId)) markRead(chatId);
+        subscribe('chat', function () {
+          return { query: CHAT_EVENTS, variables: { chatId: chatId, since: open.lastCursor } };
+        }, onChatEvent);
+      }).catch(function (err) {
+        section.replaceChildren(h('h2', { id: 'chat-title' }, 'This chat cannot be opened'),
+          h('p', { className: 'error' }, err.message));
+      });
+  }
+
+  function reloadDetails() {
+    if (!open.chat) return null;
+    var id = open.chat.id;
+    return api('query($id: ID!) { chat(id: $id) { customer { ' + CUSTOMER + ' } } }', { id: id }).then(function (data) {
+      if (!open.chat || open.chat.id !== id) return;
+      open.chat.customer = data.chat.customer;
+      renderDetails();
+    });
+  }
+
+  function mine() {
+    return open.chat && open.chat.assignee && state.me && open.chat.assignee.id === state.me.id;
+  }
+
+  function renderChat() {
+    var chat = open.chat;
+    var closed = chat.status === 'CLOSED';
+    var log = h('div', { id: 'log', className: 'log', role: 'log', 'aria-label': 'Conversation', tabindex: '0' });
+    log.addEventListener('scroll', function () {
+      if (log.scrollTop < 80) loadOlder();
+    });
+    var reply = h('textarea', { id: 'reply', rows: '2', placeholder: 'Write a reply…', 'aria-describedby': 'reply-hint' });
+    reply.addEventListener('input', typing);
+    reply.addEventListener('keydown', function (/** @type {KeyboardEvent} */ event) {
+      if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        sendReply();
+      }
+    });
+    var composer = h('form', { className: 'composer', 'aria-label': 'Reply' }, [
+      h('label', { for: 'reply', className: 'visually-hidden' }, 'Reply'),
+      reply,
+      h('span', { id: 'reply-hint', className: 'visually-hidden' }, 'Enter sends; Shift+Enter starts a new line.'),
+      h('button', { type: 'submit', className: 'primary' }, 'Send'),
+    ]);
+    composer.addEventListener('submit', function (/** @type {Event} */ event) {
+      event.preventDefault();
+      sendReply();
+    });
+    $('chat').replaceChildren(
+      h('div', { className: 'chat-head', id: 'chat-head' }),
+      h('button', { type: 'button', id: 'older', className: 'quiet small older', hidden: !open.hasMore, onclick: loadOlder }, 'Show older messages'),
+      log,
+      h('p', { id: 'peek', className: 'peek', hidden: true }),
+      h('p', { id: 'agent-typing', className: 'peek', 'aria-live': 'polite' }),
+      closed ? h('p', { className: 'closed' }, 'This chat is closed.') : composer,
+    );
+    renderChatHead();
+    open.items.forEach(function (item) {
+      log.append(messageNode(item));
+    });
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function renderChatHead() {
+    var chat = open.chat;
+    var head = $('chat-head');
+    if (!chat || !head) return;
+    var closed = chat.status === 'CLOSED';
+    head.replaceChildren(
+      h('a', { href: '#/' + (state.tab === 'chats' ? 'chats' : state.tab), className: 'back' }, [h('span', { 'aria-hidden': 'true' }, '‹ '), 'Back']),
+      circle(chat.attention),
+      h('h2', { id: 'chat-title', tabindex: '-1' }, customerName(chat.customer)),
+      h('span', { className: 'chat-state' }, closed ? 'closed' : chat.assignee && !mine() ? 'with ' + chat.assignee.name : ''),
+      h('div', { className: 'actions' }, [
+        h('button', { type: 'button', className: 'small details-toggle', onclick: toggleDetails, 'aria-controls': 'details' }, 'Details'),
+        !closed && !mine() && state.me.role !== 'AGENT' ? h('button', { type: 'button', className: 'small', onclick: function () {
+          joinChat(chat.id);
+        } }, 'Join') : null,
+        !closed ? h('button', { type: 'button', className: 'small', id: 'transfer-open', onclick: openTransfer }, 'Transfer') : null,
+        !closed ? h('button', { type: 'button', className: 'small danger', onclick: closeChat }, 'Close chat') : null,
+      ]),
+    );
+  }
+
+  function toggleDetails() {
+    var layout = $('layout');
+    layout.dataset.view = layout.dataset.view === 'details' ? 'chat' : 'details';
+    if (layout.dataset.view === 'details') $('details').focus();
+  }
+
+  /** @param {any} item */
+  function messageNode(item) {
+    var who = item.author === 'CUSTOMER' ? customerName(open.chat && open.chat.customer)
+      : item.author === 'AGENT' ? (item.authorId && state.me && item.authorId === state.me.id ? 'You' : item.authorName || 'Agent')
+        : '';
+    var kind = item.kind === 'MESSAGE' ? item.author.toLowerCase() : item.kind === 'TRANSFER_NOTE' ? 'note' : 'system';
+    return h('div', { className: 'msg ' + kind, 'data-id': item.id }, [
+      kind === 'note' ? h('span', { className: 'author' }, 'Note from ' + (item.authorName || 'an agent') + ':') : null,
+      who && kind !== 'note' ? h('span', { className: 'author' }, who) : null,
+      h('time', { datetime: item.createdAt }, clock(item.createdAt)),
+      h('p', {}, item.text),
+    ]);
+  }
+
+  /** @param {any} data */
+  function onChatEvent(data) {
+    var event = data.chatEvents;
+    if (!open.chat) return;
+    if (event.__typename === 'MessageAdded') {
+      open.lastCursor = event.cursor;
+      var message = event.message;
+      if (open.items.some(function (m) {
+        return m.id === message.id;
+      })) return;
+      open.items.push(message);
+      var log = $('log');
+      var atEnd = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+      log.append(messageNode(message));
+      if (atEnd || message.author === 'AGENT') log.scrollTop = log.scrollHeight;
+      if (message.author === 'CUSTOMER') {
+        showPeek(false, null);
+        if (state.chats.has(open.chat.id) && !document.hidden) markRead(open.chat.id);
+      }
+      if (message.kind === 'TRANSFER_NOTE' || message.kind === 'CHAT_TRANSFERRED' || message.kind === 'AGENT_ASSIGNED') {
+        soon('open-chat', refreshOpenChat);
+      }
+    } else if (event.__typename === 'TypingChanged') {
+      if (event.author === 'CUSTOMER') showPeek(event.isTyping, event.draft);
+      else $('agent-typing').textContent = event.isTyping ? 'Another agent is typing…' : '';
+    } else if (event.__typename === 'ChatClosed') {
+      open.lastCursor = event.cursor;
+      open.chat.status = 'CLOSED';
+      state.chats.delete(open.chat.id);
+      updateCounts();
+      renderList();
+      var composer = document.querySelector('#chat .composer');
+      if (composer) composer.replaceWith(h('p', { className: 'closed' }, 'This chat is closed.'));
+      renderChatHead();
+      announce('The chat with ' + customerName(open.chat.customer) + ' is closed.');
+    }
+  }
+
+  function refreshOpenChat() {
+    if (!open.chat) return null;
+    var id = open.chat.id;
+    return api('query($id: ID!) { chat(id: $id) { id status assignee { id name } } }', { id: id }).then(function (data) {
+      if (!open.chat || open.chat.id !== id) return;
+      open.chat.status = data.chat.status;
+      open.chat.assignee = data.chat.assignee;
+      renderChatHead();
+    });
+  }
+
+  /** The customer's typing, and what they have typed so far. @param {boolean} isTyping @param {string | null} draft */
+  function showPeek(isTyping, draft) {
+    var peek = $('peek');
+    if (!peek) return;
+    peek.hidden = !isTyping;
+    peek.replaceChildren();
+    if (!isTyping) return;
+    peek.append(h('span', { className: 'typing' }, customerName(open.chat.customer) + ' is typing'));
+    if (draft) peek.append(h('span', { className: 'draft', title: 'Sneak peek' }, ': ' + draft));
+  }
+
+  function loadOlder() {
+    if (!open.hasMore || open.loadingOlder || !open.chat) return;
+    open.loadingOlder = true;
+    var id = open.chat.id;
+    api('query($id: ID!, $before: String) { chat(id: $id) { latestEvents(before: $before, last: 30) {' +
+      ' items { ' + MESSAGE + ' } startCursor hasMore } } }', { id: id, before: open.startCursor }).then(function (data) {
+      if (!open.chat || open.chat.id !== id) return;
+      var page = data.chat.latestEvents;
+      var log = $('log');
+      var fromBottom = log.scrollHeight - log.scrollTop;
+      var known = new Set(open.items.map(function (m) {
+        return m.id;
+      }));
+      var older = page.items.filter(function (/** @type {any} */ m) {
+        return !known.has(m.id);
+      });
+      open.items = older.concat(open.items);
+      log.prepend.apply(log, older.map(messageNode));
+      log.scrollTop = log.scrollHeight - fromBottom;
+      open.startCursor = page.startCursor;
+      open.hasMore = page.hasMore;
+      $('older').hidden = !page.hasMore;
+    }).catch(failed).finally(function () {
+      open.loadingOlder = false;
+    });
+  }
+
+  var typingSentAt = 0;
+  var typingStop = 0;
+  /** Tells the customer the agent is writing: at most every few seconds, and when they stop. */
+  function typing() {
+    if (!open.chat) return;
+    var id = open.chat.id;
+    var now = Date.now();
+    if (now - typingSentAt > 3000) {
+      typingSentAt = now;
+      api('mutation($id: ID!) { setTyping(input: {chatId: $id, isTyping: true}) }', { id: id }).catch(function () {});
+    }
+    clearTimeout(typingStop);
+    typingStop = window.setTimeout(function () {
+      stopTyping(id);
+    }, 4000);
+  }
+
+  /** @param {string} id */
+  function stopTyping(id) {
+    clearTimeout(typingStop);
+    if (!typingSentAt) return;
+    typingSentAt = 0;
+    api('mutation($id: ID!) { setTyping(input: {chatId: $id, isTyping: false}) }', { id: id }).catch(function () {});
+  }
+
+  function sendReply() {
+    var reply = $('reply');
+    var text = reply.value.trim();
+    if (!text || !open.chat) return;
+    var id = open.chat.id;
+    var clientId = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
+    reply.value = '';
+    stopTyping(id);
+    api('mutation($input: SendMessageInput!) { sendMessage(input: $input) { ' + MESSAGE + ' } }', {
+      input: { chatId: id, text: text, clientId: clientId },
+    }).then(function (data) {
+      onChatEvent({ chatEvents: { __typename: 'MessageAdded', cursor: open.lastCursor, message: data.sendMessage } });
+    }).catch(function (err) {
+      if (!reply.value) reply.value = text;
+      failed(err);
+    });
+  }
+
+  function closeChat() {
+    if (!open.chat) return;
+    var id = open.chat.id;
+    api('mutation($id: ID!) { closeChat(chatId: $id) { id status } }', { id: id }).then(function () {
+      onChatEvent({ chatEvents: { __typename: 'ChatClosed', cursor: open.lastCursor } });
+    }).catch(failed);
+  }
+
+  function renderDetails() {
+    var chat = open.chat;
+    var aside = $('details');
+    if (!chat || !aside) return;
+    var c = chat.customer;
+    /** @param {string} label @param {any} value */
+    function field(label, value) {
+      return value || value === 0 ? [h('dt', {}, label), h('dd', {}, value)] : [];
+    }
+    /** @param {any} page */
+    function pageLink(page) {
+      if (!page) return null;
+      var safe = /^https?:\/\//i.test(page.url);
+      return safe ? h('a', { href: page.url, target: '_blank', rel: 'noopener noreferrer' }, page.title || page.url)
+        : h('span', {}, page.title || page.url);
+    }
+    aside.setAttribute('tabindex', '-1');
+    aside.replaceChildren(
+      h('h2', {}, 'Customer details'),
+      h('dl', {}, [].concat(
+        field('Name', c.name || 'Not given'),
+        field('Email', c.email ? h('a', { href: 'mailto:' + c.email }, c.email) : 'Not given'),
+        field('Location', c.location),
+        field('Current page', pageLink(c.currentPage)),
+        field('Visits', c.visits),
+        field('Came from', c.referrer),
+        field('Group', chat.group && chat.group.name),
+        field('Chat started', new Date(chat.createdAt).toLocaleString()),
+        field('Browser', c.userAgent),
+      )),
+      h('h3', {}, 'Pages viewed'),
+      c.pageHistory.length ? h('ol', { className: 'pages' }, c.pageHistory.map(function (/** @type {any} */ page) {
+        return h('li', {}, [pageLink(page), ' ', h('time', { datetime: page.viewedAt }, clock(page.viewedAt))]);
+      })) : empty('None yet.'),
+    );
+  }
+
+  // ---- dialogs: transfer and greeting ----------------------------------------------------
+
+  /** @param {string} id @param {string} title @param {Node[]} fields @param {string} action @param {() => void} onSubmit */
+  function dialog(id, title, fields, action, onSubmit) {
+    var form = h('form', { className: 'dialog-form' }, [
+      h('h2', { id: id + '-title' }, title),
+      h('div', { id: id + '-fields', className: 'fields' }, fields),
+      h('p', { id: id + '-error', className: 'error', role: 'alert' }),
+      h('div', { className: 'buttons' }, [
+        h('button', { type: 'button', onclick: function () {
+          $(id).close();
+        } }, 'Cancel'),
+        h('button', { type: 'submit', className: 'primary' }, action),
+      ]),
+    ]);
+    form.addEventListener('submit', function (/** @type {Event} */ event) {
+      event.preventDefault();
+      onSubmit();
+    });
+    return h('dialog', { id: id, 'aria-labelledby': id + '-title' }, [form]);
+  }
+
+  /** @type {HTMLElement | null} */
+  var returnFocus = null;
+  /** @param {string} id */
+  function showDialog(id) {
+    returnFocus = /** @type {HTMLElement} */ (document.activeElement);
+    var box = $(id);
+    $(id + '-error').textContent = '';
+    box.showModal();
+    box.addEventListener('close', function () {
+      if (returnFocus && document.contains(returnFocus)) returnFocus.focus();
+    }, { once: true });
+  }
+
+  function transferDialog() {
+    return dialog('transfer', 'Transfer the chat', [], 'Transfer', submitTransfer);
+  }
+
+  function openTransfer() {
+    if (!open.chat) return;
+    var id = open.chat.id;
+    var privileged = state.me.role !== 'AGENT';
+    Promise.all([
+      api('query($id: ID!) { agentsForTransfer(chatId: $id) { activeChats chatLimit routable reachable agent { id name routingStatus } } }', { id: id }),
+      api('{ groups { id name } }'),
+    ]).then(function (results) {
+      var candidates = results[0].agentsForTransfer;
+      var groups = results[1].groups;
+      var agents = h('fieldset', {}, [h('legend', {}, 'To an agent (least busy first)')].concat(
+        candidates.length ? candidates.map(function (/** @type {any} */ c) {
+          var why = !c.reachable ? 'unreachable' : !c.routable ? 'not accepting chats' : '';
+          return h('label', { className: 'choice' + (why ? ' muted' : '') }, [
+            h('input', { type: 'radio', name: 'target', value: 'agent:' + c.agent.id, disabled: !c.reachable && !privileged }),
+            h('span', {}, c.agent.name),
+            h('span', { className: 'load' }, c.activeChats + ' of ' + c.chatLimit + ' chats' + (why ? ' · ' + why : '')),
+          ]);
+        }) : [empty('No other agent.')]));
+      var groupSet = h('fieldset', {}, [h('legend', {}, 'To a group')].concat(
+        groups.length ? groups.map(function (/** @type {any} */ g) {
+          return h('label', { className: 'choice' }, [
+            h('input', { type: 'radio', name: 'target', value: 'group:' + g.id }),
+            h('span', {}, g.name),
+          ]);
+        }) : [empty('No groups.')]));
+      $('transfer-fields').replaceChildren(agents, groupSet,
+        h('label', { for: 'transfer-note' }, 'Note for the next agent'),
+        h('textarea', { id: 'transfer-note', rows: '3', maxlength: '1000' }),
+        privileged ? h('label', { className: 'choice' }, [
+          h('input', { type: 'checkbox', id: 'transfer-force' }),
+          h('span', {}, 'Transfer even if they cannot be reached now'),
+        ]) : null);
+      showDialog('transfer');
+      var first = $('transfer').querySelector('input[name=target]:not([disabled])');
+      if (first) first.focus();
+    }).catch(failed);
+  }
+
+  function submitTransfer() {
+    var picked = /** @type {HTMLInputElement | null} */ ($('transfer').querySelector('input[name=target]:checked'));
+    var error = $('transfer-error');
+    if (!picked) {
+      error.textContent = 'Choose an agent or a group.';
+      return;
+    }
+    var parts = picked.value.split(':');
+    var force = $('transfer-force');
+    var chatId = open.chat.id;
+    var name = customerName(open.chat.customer);
+    var input = {
+      chatId: chatId,
+      toAgentId: parts[0] === 'agent' ? parts[1] : null,
+      toGroupId: parts[0] === 'group' ? parts[1] : null,
+      note: $('transfer-note').value.trim() || null,
+      force: force ? force.checked : null,
+    };
+    api('mutation($input: TransferChatInput!) { transferChat(input: $input) { id } }', { input: input }).then(function () {
+      $('transfer').close();
+      state.chats.delete(chatId);
+      updateCounts();
+      announce('The chat with ' + name + ' was transferred.');
+      location.hash = '#/chats';
+    }).catch(function (err) {
+      error.textContent = err.code === 'CONFLICT'
+        ? 'They cannot be reached now: ' + err.message
+        : 'The transfer did not work: ' + err.message;
+    });
+  }
+
+  /** @type {any} */
+  var greeting = null;
+  function greetingDialog() {
+    return dialog('greet', 'Greet a visitor', [
+      h('p', { id: 'greet-who' }),
+      h('label', { for: 'greet-text' }, 'Greeting'),
+      h('textarea', { id: 'greet-text', rows: '3', maxlength: '1000' }),
+    ], 'Send greeting', function () {
+      var text = $('greet-text').value.trim();
+      if (!text) {
+        $('greet-error').textContent = 'Write a greeting.';
+        return;
+      }
+      api('mutation($input: SendGreetingInput!) { sendGreeting(input: $input) { id } }', {
+        input: { customerId: greeting.customer.id, text: text },
+      }).then(function () {
+        $('greet').close();
+        announce('Greeting sent to ' + customerName(greeting.customer) + '.');
+      }).catch(function (err) {
+        $('greet-error').textContent = 'The greeting was not sent: ' + err.message;
+      });
+    });
+  }
+
+  /** @param {any} visitor */
+  function openGreeting(visitor) {
+    greeting = visitor;
+    $('greet-who').textContent = 'To ' + customerName(visitor.customer) +
+      (visitor.currentPage ? ', on ' + (visitor.currentPage.title || visitor.currentPage.url) : '') + '.';
+    $('greet-text').value = 'Hi {{visitor.name}}, can I help you?';
+    showDialog('greet');
+    $('greet-text').focus();
+  }
+
+  // ---- PWA: the service worker and Web Push ---------------------------------------------
+
+  function worker() {
+    if (!('serviceWorker' in navigator)) return Promise.resolve(null);
+    return navigator.serviceWorker.register('sw.js', { scope: './' });
+  }
+  var registration = worker().catch(function () {
+    return null;
+  });
+
+  if ('serviceWorker' in navigator) {
+    // A tapped notification in an open app: show that chat.
+    navigator.serviceWorker.addEventListener('message', function (event) {
+      var data = event.data || {};
+      if (data.type === 'open-chat' && data.chatId) location.hash = '#/chats/' + encodeURIComponent(data.chatId);
+    });
+  }
+
+  /** @returns {Promise<PushSubscription | null>} */
+  function pushSubscription() {
+    return registration.then(function (reg) {
+      return reg && reg.pushManager ? reg.pushManager.getSubscription() : null;
+    });
+  }
+
+  /** @param {string} base64url */
+  function keyBytes(base64url) {
+    var text = atob(base64url.replace(/-/g, '+').replace(/_/g, '/') + '==='.slice((base64url.length + 3) % 4));
+    return Uint8Array.from(text, function (ch) {
+      return ch.charCodeAt(0);
+    });
+  }
+
+  /** Registers this browser for pushes, so chats reach the agent with the app closed. */
+  function enablePush() {
+    var button = $('notify');
+    button.disabled = true;
+    var permission = window.Notification ? Notification.requestPermission() : Promise.resolve('denied');
+    Promise.resolve(permission).then(function (answer) {
+      if (answer !== 'granted') throw new Error('notifications are blocked for this site in the browser');
+      return api('{ webPushPublicKey }');
+    }).then(function (data) {
+      return registration.then(function (reg) {
+        if (!reg) throw new Error('this browser has no service worker');
+        return reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(data.webPushPublicKey) });
+      });
+    }).then(function (subscription) {
+      var keys = subscription.toJSON().keys || {};
+      return api('mutation($input: RegisterPushDeviceInput!) { registerPushDevice(input: $input) { id } }', {
+        input: {
+          platform: 'WEB', token: subscription.endpoint, appId: location.origin,
+          webPush: { p256dh: keys.p256dh, auth: keys.auth }, locale: navigator.language,
+          deviceName: navigator.userAgent.slice(0, 100),
+        },
+      });
+    }).then(function () {
+      button.hidden = true;
+      notice('You will be notified when the app is closed.');
+    }).catch(function (err) {
+      button.disabled = false;
+      notice('Notifications when the app is closed are not available: ' + reason(err) + '.');
+    });
+  }
+
+  // ---- start ----------------------------------------------------------------------------------
+
+  window.addEventListener('storage', function (event) {
+    // Signing out in one tab signs out every tab.
+    if (event.key === STORAGE && !event.newValue && state.me) signedOut('');
+  });
+
+  if (session) {
+    api('{ me { ' + ME + ' } }').then(function (data) {
+      signedIn(data.me);
+    }).catch(function (err) {
+      if (err.code === 'UNAUTHENTICATED' || !session) signedOut('');
+      else renderSignIn('The server cannot be reached: ' + err.message);
+    });
+  } else {
+    renderSignIn();
+  }
+  // Keep the session alive and the status honest while the app is open.
+  window.setInterval(function () {
+    if (state.me) refreshMe().catch(function () {});
+  }, 30000);
+})();
