@@ -132,7 +132,7 @@
   }
 
   // ---- the live connection (graphql-transport-ws) ---------------------------------------
-  // https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md
+  // The protocol: graphql-ws's PROTOCOL.md (the same one widget/frame.js speaks).
 
   /** @type {WebSocket | null} */
   var socket = null;
@@ -1035,7 +1035,7 @@
           states[visitor.state] || visitor.state, ' · ',
           h('span', { className: 'since', 'data-since': visitor.onSiteSince }, duration((Date.now() - Date.parse(visitor.onSiteSince)) / 1000)),
         ]),
-        h('span', { className: 'last' }, (page ? (page.title || page.url) : '') +
+        h('span', { className: 'last', title: page ? page.url : null }, (page ? (page.title ? page.title + ' — ' : '') + page.url : '') +
           (visitor.visits > 1 ? ' · visit ' + visitor.visits : '') + (visitor.location ? ' · ' + visitor.location : '')),
         visitor.state === 'BROWSING' ? h('button', {
           type: 'button', className: 'small', 'data-key': 'greet:' + visitor.customer.id,
@@ -1189,7 +1189,10 @@
       h('h2', { id: 'chat-title', tabindex: '-1' }, customerName(chat.customer)),
       h('span', { className: 'chat-state' }, closed ? 'closed' : chat.assignee && !mine() ? 'with ' + chat.assignee.name : ''),
       h('div', { className: 'actions' }, [
-        h('button', { type: 'button', className: 'small details-toggle', onclick: toggleDetails, 'aria-controls': 'details' }, 'Details'),
+        h('button', {
+          type: 'button', className: 'small details-toggle', onclick: toggleDetails, 'aria-controls': 'details',
+          'aria-pressed': String($('layout').dataset.view === 'details'),
+        }, 'Details'),
         !closed && !mine() && state.me.role !== 'AGENT' ? h('button', { type: 'button', className: 'small', onclick: function () {
           joinChat(chat.id);
         } }, 'Join') : null,
@@ -1202,6 +1205,7 @@
   function toggleDetails() {
     var layout = $('layout');
     layout.dataset.view = layout.dataset.view === 'details' ? 'chat' : 'details';
+    document.querySelector('.details-toggle').setAttribute('aria-pressed', String(layout.dataset.view === 'details'));
     if (layout.dataset.view === 'details') $('details').focus();
   }
 

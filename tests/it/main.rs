@@ -5,6 +5,7 @@
 mod support;
 
 mod accounts;
+mod app;
 mod auth;
 mod chat_access;
 mod chat_views;
