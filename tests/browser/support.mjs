@@ -257,3 +257,23 @@ export const USUAL_SETTINGS = {
   color: '#1a5fd0', position: 'RIGHT', title: null, greeting: null, offlineText: null,
   preChatName: 'OPTIONAL', preChatEmail: 'OPTIONAL', locale: 'en', allowedOrigins: [],
 };
+
+/** Waits (bounded) for `locator` to reach `state`; a timeout says what was expected. */
+export async function shows(locator, what, { timeout = 10000, state = 'visible' } = {}) {
+  try {
+    await locator.waitFor({ state, timeout });
+  } catch (err) {
+    throw new Error(`expected ${what} within ${timeout} ms (${err.message.split('\n')[0]})`);
+  }
+  return locator;
+}
+
+/** Runs axe-core on a page of its own (not the widget's frame); the serious and critical violations. */
+export async function pageAccessibilityProblems(page) {
+  // Evaluated through the debugging protocol, which the page's CSP does not govern.
+  await page.evaluate(AXE_SOURCE);
+  const results = await page.evaluate(() => globalThis.axe.run(document, { resultTypes: ['violations'] }));
+  return results.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}

@@ -1,0 +1,350 @@
+// The agent web app at /app as agents use it, in chromium: the owner and a second agent each in
+// a browser context of their own, customers through the widget on the demo page or the API.
+
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+
+import {
+  BASE, OUTPUT, OWNER_PASSWORD, USUAL_SETTINGS, apiCustomer, gql, group, launch, owner, until,
+  pageAccessibilityProblems, screenshot, shows, widget, widgetKey, widgetSettings,
+} from './support.mjs';
+
+const DOCS = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs');
+
+let browser;
+before(async () => {
+  browser = await launch();
+  await widgetSettings(USUAL_SETTINGS);
+});
+after(async () => {
+  await browser?.close();
+});
+
+async function newPage(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') console.error(`[browser] ${message.text()}`);
+  });
+  page.on('pageerror', (error) => console.error(`[browser] ${error.message}`));
+  return { context, page };
+}
+
+let agents = 0;
+/** A new agent made by the owner through the API; their email. */
+async function createAgent(name, { role = 'AGENT', groupIds = [] } = {}) {
+  const email = `app-agent${++agents}-${Date.now()}@example.com`;
+  await gql('mutation($input: CreateAgentInput!) { createAgent(input: $input) { id } }',
+    { input: { email, name, password: 'agent-password-1', role, groupIds } }, await owner());
+  return email;
+}
+
+/** Stops `email` from taking chats, through the API, so later scenarios route nothing to them. */
+async function stopAccepting(email, password = 'agent-password-1') {
+  const data = await gql('mutation($e: String!, $p: String!) { login(input: {email: $e, password: $p}) { accessToken } }',
+    { e: email, p: password });
+  await gql('mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }', {}, data.login.accessToken);
+}
+
+/** Opens the app and signs in; returns once the status switch is shown. */
+async function signIn(page, email, password) {
+  await page.goto(`${BASE}/app`);
+  assert.equal(new URL(page.url()).pathname, '/app/', '/app redirects to /app/');
+  await shows(page.getByRole('heading', { name: 'Sign in to Switchboard' }), 'the sign-in form');
+  await page.getByLabel('Email').fill(email);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await shows(page.getByRole('switch', { name: 'Accept chats' }), `the app signed in as ${email}`);
+}
+
+/** Waits for the status line to read `text`. */
+async function status(page, text, what) {
+  await shows(page.locator('#status-text', { hasText: text }), what);
+}
+
+function conversation(page) {
+  return page.getByRole('log', { name: 'Conversation' });
+}
+
+test('an agent takes a chat from the widget, replies, and transfers it to a second agent who closes it', async () => {
+  const billing = await group('Billing');
+  const beaEmail = await createAgent('Bea Second', { groupIds: [billing] });
+  const desk = await newPage();
+  const bea = await newPage();
+  const customer = await newPage();
+  await desk.context.grantPermissions(['notifications'], { origin: BASE });
+  const { page } = desk;
+  try {
+    await page.goto(`${BASE}/app/`);
+    await shows(page.getByRole('heading', { name: 'Sign in to Switchboard' }), 'the sign-in form');
+    await screenshot(page, 'app-01-sign-in');
+    assert.deepEqual(await pageAccessibilityProblems(page), [], 'axe: sign-in');
+
+    // A wrong password is said so, and nothing else happens.
+    await page.getByLabel('Email').fill('owner@example.com');
+    await page.getByLabel('Password').fill('not-the-password');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await shows(page.getByRole('alert').filter({ hasText: 'The email or the password is not right.' }), 'the refusal');
+
+    await signIn(page, 'owner@example.com', OWNER_PASSWORD);
+    // The owner was switched to Don't accept by the suite: the switch says so.
+    const accept = page.getByRole('switch', { name: 'Accept chats' });
+    await status(page, 'Don\'t accept chats', 'the status "Don\'t accept chats"');
+    assert.equal(await accept.getAttribute('aria-checked'), 'false');
+    await accept.click();
+    await status(page, 'Accepting chats', 'the status "Accepting chats" (reachable through the open app)');
+    assert.equal(await accept.getAttribute('aria-checked'), 'true');
+    await shows(page.getByText('No chats yet.'), 'an empty list of my chats');
+    assert.deepEqual(await pageAccessibilityProblems(page), [], 'axe: the chat list');
+
+    // Web Push: the app asks the server for its key; where pushes cannot be had it says so.
+    await page.getByRole('button', { name: 'Notify me when the app is closed' }).click();
+    await shows(page.locator('#notice', { hasText: /notified when the app is closed|not available/ }),
+      'an answer to "Notify me when the app is closed"');
+    await page.locator('#notice').getByRole('button', { name: 'Dismiss' }).click();
+
+    // A customer starts a chat through the widget on the demo shop.
+    await customer.page.goto(`${BASE}/demo`);
+    const w = widget(customer.page);
+    const launcher = w.getByRole('button', { name: /Open the chat, We are online/ });
+    await shows(launcher, 'the widget online', { timeout: 15000 });
+    await launcher.click();
+    await w.getByLabel('Name (optional)').fill('Sam Customer');
+    await w.getByLabel('Email (optional)').fill('sam@customer.test');
+    await w.getByLabel('Message').fill('Do you ship to Norway?');
+    await w.getByRole('button', { name: 'Start chat' }).click();
+
+    // It arrives: in the list, announced, counted in the title.
+    const row = page.getByRole('list', { name: 'My chats' }).getByRole('link', { name: /Sam Customer/ });
+    await shows(row, 'the new chat in My chats');
+    await shows(page.locator('#announcer', { hasText: 'New chat from Sam Customer.' }), 'the announcement of the chat',
+      { state: 'attached' });
+    await shows(row.getByText('Do you ship to Norway?'), 'the last message in the row');
+    await row.click();
+    assert.match(page.url(), /#\/chats\//);
+    await shows(page.getByRole('heading', { name: 'Sam Customer', level: 2 }), 'the chat view');
+    await shows(conversation(page).getByText('Do you ship to Norway?'), 'the first message in the transcript');
+    assert.equal(await page.title(), 'Switchboard', 'nothing unread once the chat is open');
+
+    // The customer's details: email and the page they are on.
+    const details = page.getByRole('complementary', { name: 'Customer details' });
+    await shows(details.getByText('sam@customer.test'), 'the customer\'s email');
+    await shows(details.getByRole('link', { name: 'Harbour Coffee · Shop' }).first(), 'the customer\'s current page');
+
+    // The sneak peek: what the customer is typing, before they send it.
+    const composer = w.getByRole('textbox', { name: 'Message' });
+    await composer.pressSequentially('Also, do you take invoices', { delay: 20 });
+    await shows(page.getByText(/Sam Customer is typing/), 'the customer typing');
+    await shows(page.getByText(/: Also, do you take/), 'the sneak peek of the draft');
+
+    // The agent replies; the customer sees the agent typing, then the reply.
+    const reply = page.getByRole('textbox', { name: 'Reply' });
+    await reply.pressSequentially('Yes, we ship to Norway', { delay: 10 });
+    await shows(w.getByText(/Owner.* is typing…|is typing…/), 'the agent typing, at the customer');
+    await reply.press('Enter');
+    await shows(conversation(page).getByText('Yes, we ship to Norway'), 'the reply in the agent\'s transcript');
+    await shows(w.getByRole('list', { name: 'Conversation' }).getByText('Yes, we ship to Norway'), 'the reply at the customer');
+    await composer.press('Enter');
+    await shows(conversation(page).getByText('Also, do you take invoices'), 'the customer\'s second message');
+    await screenshot(page, 'app-02-chat');
+    mkdirSync(DOCS, { recursive: true });
+    copyFileSync(join(OUTPUT, 'app-02-chat.png'), join(DOCS, 'app.png'));
+    assert.deepEqual(await pageAccessibilityProblems(page), [], 'axe: the chat view');
+
+    // The second agent signs in elsewhere (their first login: they accept chats).
+    await signIn(bea.page, beaEmail, 'agent-password-1');
+    await status(bea.page, 'Accepting chats', 'the second agent accepting chats');
+
+    // Transfer: Escape closes the dialog and gives the focus back.
+    const transfer = page.getByRole('button', { name: 'Transfer' });
+    await transfer.click();
+    const dialog = page.getByRole('dialog', { name: 'Transfer the chat' });
+    await shows(dialog, 'the transfer dialog');
+    await shows(dialog.getByText('Billing'), 'the groups to transfer to');
+    await page.keyboard.press('Escape');
+    await shows(dialog, 'the transfer dialog closed by Escape', { state: 'hidden' });
+    assert.equal(await transfer.evaluate((button) => button === document.activeElement), true,
+      'the focus back on Transfer');
+    await transfer.click();
+    await shows(dialog.getByRole('radio', { name: /Bea Second/ }), 'the second agent as a candidate');
+    await screenshot(page, 'app-03-transfer');
+    await dialog.getByRole('radio', { name: /Bea Second/ }).check();
+    await dialog.getByLabel('Note for the next agent').fill('Asks about invoices for Norway');
+    await dialog.getByRole('button', { name: 'Transfer' }).click();
+    await shows(dialog, 'the transfer dialog closed after the transfer', { state: 'hidden' });
+    await shows(page.getByText('No chats yet.'), 'the chat gone from the first agent\'s list');
+
+    // The second agent gets it, announced, with the note; then closes it.
+    const beaRow = bea.page.getByRole('list', { name: 'My chats' }).getByRole('link', { name: /Sam Customer/ });
+    await shows(beaRow, 'the transferred chat in the second agent\'s list');
+    await shows(bea.page.locator('#announcer', { hasText: /transferred to you/ }), 'the transfer announced',
+      { state: 'attached' });
+    await beaRow.click();
+    await shows(conversation(bea.page).getByText('Asks about invoices for Norway'), 'the transfer note');
+    await shows(conversation(bea.page).getByText('Yes, we ship to Norway'), 'the whole transcript');
+    await screenshot(bea.page, 'app-04-transferred');
+    await bea.page.getByRole('button', { name: 'Close chat' }).click();
+    await shows(bea.page.getByText('This chat is closed.'), 'the chat closed');
+    await shows(w.getByText('How was this chat?'), 'the customer asked to rate the ended chat');
+
+    // Signing out returns to the sign-in form; a reload stays signed out.
+    await bea.page.getByRole('button', { name: 'Sign out' }).click();
+    await shows(bea.page.getByRole('heading', { name: 'Sign in to Switchboard' }), 'the sign-in form after signing out');
+    await bea.page.reload();
+    await shows(bea.page.getByRole('heading', { name: 'Sign in to Switchboard' }), 'still signed out after a reload');
+
+    // The session is kept: a reload of the owner's app is still signed in.
+    await page.reload();
+    await status(page, 'Accepting chats', 'the owner still signed in and accepting after a reload');
+    await accept.click();
+    await status(page, 'Don\'t accept chats', 'the owner back to Don\'t accept chats');
+  } catch (err) {
+    await screenshot(page, 'app-failed-desk').catch(() => {});
+    await screenshot(bea.page, 'app-failed-second').catch(() => {});
+    throw err;
+  } finally {
+    await desk.context.close();
+    await bea.context.close();
+    await customer.context.close();
+    await stopAccepting(beaEmail).catch(() => {});
+    await owner().then((token) => gql('mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }', {}, token));
+  }
+});
+
+test('on a phone the app is one column: the list, then the chat, then the details', async () => {
+  const email = await createAgent('Cleo Phone');
+  const { context, page } = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  try {
+    await signIn(page, email, 'agent-password-1');
+    await status(page, 'Accepting chats', 'the phone agent accepting chats');
+    const { chat } = await apiCustomer(await widgetKey(), 'Pia Phone');
+    assert.equal(chat.status, 'ACTIVE');
+    const row = page.getByRole('list', { name: 'My chats' }).getByRole('link', { name: /Pia Phone/ });
+    await shows(row, 'the chat in the phone\'s list');
+    await screenshot(page, 'app-05-phone-list');
+    await row.tap();
+    await shows(conversation(page).getByText('Hello from Pia Phone'), 'the chat on the phone');
+    assert.equal(await page.getByRole('list', { name: 'My chats' }).isVisible(), false, 'the list hidden behind the chat');
+    await page.getByRole('textbox', { name: 'Reply' }).fill('Hi Pia, how can I help?');
+    await page.getByRole('button', { name: 'Send' }).tap();
+    await shows(conversation(page).getByText('Hi Pia, how can I help?'), 'the reply on the phone');
+    await screenshot(page, 'app-06-phone-chat');
+    assert.deepEqual(await pageAccessibilityProblems(page), [], 'axe: the chat on a phone');
+    await page.getByRole('button', { name: 'Details' }).tap();
+    await shows(page.getByRole('complementary', { name: 'Customer details' }).getByText('Pages viewed'), 'the details on the phone');
+    await screenshot(page, 'app-07-phone-details');
+    await page.getByRole('link', { name: 'Back' }).tap();
+    await shows(row, 'back to the list');
+  } finally {
+    await context.close();
+    await stopAccepting(email).catch(() => {});
+  }
+});
+
+test('the queue, visitors and offline messages: picking a customer and marking a message handled', async () => {
+  const email = await createAgent('Dan Desk', { role: 'SUPERVISOR' });
+  const key = await widgetKey();
+  const { context, page } = await newPage();
+  try {
+    await signIn(page, email, 'agent-password-1');
+    // Nobody accepts: an offline message comes in live.
+    await page.getByRole('switch', { name: 'Accept chats' }).click();
+    await status(page, 'Don\'t accept chats', 'Dan not accepting');
+    await gql('mutation($input: LeaveOfflineMessageInput!) { leaveOfflineMessage(input: $input) { id } }', {
+      input: { name: 'Olga Offline', email: 'olga@customer.test', text: 'Call me back please' },
+    }, (await gql('mutation($input: StartVisitorSessionInput!) { startVisitorSession(input: $input) { token } }',
+      { input: { widgetKey: key, name: 'Olga Offline' } })).startVisitorSession.token);
+    await page.getByRole('link', { name: /Offline messages/ }).click();
+    const offline = page.getByRole('list', { name: 'Offline messages' });
+    await shows(offline.getByText('Call me back please'), 'the offline message');
+    await offline.getByRole('button', { name: 'Mark handled: Olga Offline' }).first().click();
+    await shows(offline.getByRole('button', { name: 'Mark not handled: Olga Offline' }).first(), 'the message handled');
+
+    // The visitors on the site, live.
+    const visitor = await newPage();
+    try {
+      const marker = `browsing${Date.now()}`;
+      await visitor.page.goto(`${BASE}/demo?${marker}`);
+      await page.getByRole('link', { name: /Visitors/ }).click();
+      const row = page.getByRole('list', { name: 'Visitors on the site' }).getByRole('listitem').filter({ hasText: marker });
+      await shows(row.getByText('Harbour Coffee · Shop'), 'the demo page\'s visitor', { timeout: 15000 });
+      await row.getByRole('button', { name: /^Greet/ }).click();
+      const greet = page.getByRole('dialog', { name: 'Greet a visitor' });
+      await greet.getByLabel('Greeting').fill('Hi, can I help you find a coffee?');
+      await greet.getByRole('button', { name: 'Send greeting' }).click();
+      await shows(widget(visitor.page).getByRole('status').filter({ hasText: 'Hi, can I help you find a coffee?' }),
+        'the greeting on the visitor\'s page');
+      await shows(row.getByText('Greeted'), 'the visitor shown as greeted', { timeout: 15000 });
+      await screenshot(page, 'app-08-visitors');
+    } finally {
+      await visitor.context.close();
+    }
+
+    // A queued customer is picked from the queue.
+    await page.getByRole('switch', { name: 'Accept chats' }).click();
+    await status(page, 'Accepting chats', 'Dan accepting');
+    const { organization } = await gql('{ organization { settings { defaultChatLimit } } }', {}, await owner());
+    const limit = organization.settings.defaultChatLimit;
+    await gql('mutation { updateOrganizationSettings(input: {defaultChatLimit: 1}) { id } }', {}, await owner());
+    try {
+      await apiCustomer(key, 'Quinn First');
+      const { chat } = await apiCustomer(key, 'Quinn Queued');
+      assert.equal(chat.status, 'QUEUED');
+      await page.getByRole('link', { name: /Queue/ }).click();
+      const queue = page.getByRole('list', { name: 'Waiting customers' });
+      await shows(queue.getByText('Quinn Queued', { exact: true }), 'the queued customer');
+      await screenshot(page, 'app-09-queue');
+      await queue.getByRole('button', { name: 'Pick Quinn Queued' }).click();
+      await shows(conversation(page).getByText('Hello from Quinn Queued'), 'the picked chat open');
+      await shows(page.getByRole('list', { name: 'My chats' }).getByRole('link', { name: /Quinn Queued/ }), 'the picked chat among mine');
+    } finally {
+      await gql('mutation($n: Int!) { updateOrganizationSettings(input: {defaultChatLimit: $n}) { id } }',
+        { n: limit }, await owner());
+    }
+  } finally {
+    await context.close();
+    await stopAccepting(email).catch(() => {});
+  }
+});
+
+test('installed: the shell opens without a network, and a push shows a notification for its chat', async () => {
+  const { context, page } = await newPage();
+  await context.grantPermissions(['notifications'], { origin: BASE });
+  try {
+    const cdp = await context.newCDPSession(page);
+    const registrations = [];
+    cdp.on('ServiceWorker.workerRegistrationUpdated', (event) => registrations.push(...event.registrations));
+    await cdp.send('ServiceWorker.enable');
+    await page.goto(`${BASE}/app/`);
+    await shows(page.getByRole('heading', { name: 'Sign in to Switchboard' }), 'the sign-in form');
+    const manifest = await page.locator('link[rel="manifest"]').getAttribute('href');
+    const parsed = await (await fetch(new URL(manifest, `${BASE}/app/`))).json();
+    assert.equal(parsed.start_url, '/app/#/chats');
+    assert.ok(parsed.icons.some((icon) => icon.sizes === '512x512'));
+    const registration = await until(() => registrations.find((r) => r.scopeURL === `${BASE}/app/` && !r.isDeleted),
+      'the service worker registered for /app/');
+    // Ready: the shell is cached and the worker controls the next load.
+    await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+
+    await context.setOffline(true);
+    await page.reload();
+    await shows(page.getByRole('heading', { name: 'Sign in to Switchboard' }), 'the sign-in form, offline');
+    await context.setOffline(false);
+
+    // What the server's Web Push carries; the worker shows it, one notification per chat.
+    const push = { type: 'NEW_MESSAGE', chatId: 'chat-42', title: 'Sam Customer', body: 'Do you ship to Norway?' };
+    await cdp.send('ServiceWorker.deliverPushMessage', {
+      origin: new URL(BASE).origin, registrationId: registration.registrationId, data: JSON.stringify(push),
+    });
+    const shown = await until(() => page.evaluate(async () => {
+      const ready = await navigator.serviceWorker.ready;
+      return (await ready.getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, chatId: n.data?.chatId }));
+    }).then((list) => (list.length ? list : null)), 'the pushed notification');
+    assert.deepEqual(shown, [{ title: 'Sam Customer', body: 'Do you ship to Norway?', tag: 'chat-42', chatId: 'chat-42' }]);
+  } finally {
+    await context.close();
+  }
+});
