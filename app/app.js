@@ -597,13 +597,12 @@
     var chat = event.chat;
     switch (event.__typename) {
       case 'ChatAssigned':
-        upsertChat(chat);
-        announce('New chat from ' + customerName(chat.customer) + '.', true);
+        // A replayed event carries the chat as it is now: one since closed or passed on is not news.
+        if (upsertChat(chat)) announce('New chat from ' + customerName(chat.customer) + '.', true);
         soon('queue', loadQueue);
         break;
       case 'ChatTransferred':
-        if (event.toAgent && state.me && event.toAgent.id === state.me.id) {
-          upsertChat(chat);
+        if (event.toAgent && state.me && event.toAgent.id === state.me.id && upsertChat(chat)) {
           announce('Chat with ' + customerName(chat.customer) + ' transferred to you' +
             (event.fromAgent ? ' by ' + event.fromAgent.name : '') + (event.note ? ': ' + event.note : '.'), true);
         } else {
@@ -621,6 +620,8 @@
         soon('team', loadTeamIfAllowed);
         break;
       case 'ChatQueued':
+        announce(customerName(chat.customer) + ' is waiting in the queue.');
+      // falls through
       case 'QueueChanged':
         state.queueLength = event.queueLength;
         renderNav();
@@ -658,13 +659,22 @@
     return state.me && state.me.role !== 'AGENT' ? loadTeam() : null;
   }
 
-  /** @param {ChatRow} chat */
-  function upsertChat(chat) {
+  /**
+   * Puts a chat in my list when it is still mine and open; says whether it did.
+   * @param {ChatRow} chat @param {boolean} [joined] a chat I joined, someone else's
+   */
+  function upsertChat(chat, joined) {
+    var mineNow = chat.status !== 'CLOSED' && (joined || (chat.assignee && state.me && chat.assignee.id === state.me.id));
+    if (!mineNow) {
+      if (state.chats.delete(chat.id)) renderList();
+      return false;
+    }
     var known = state.chats.get(chat.id);
     if (!unreadSupported) chat.unreadCount = known ? known.unreadCount : 0;
     state.chats.set(chat.id, chat);
     updateCounts();
     renderList();
+    return true;
   }
 
   /** A message in one of my chats, from agentEvents. @param {any} message */
@@ -1015,7 +1025,7 @@
   /** @param {string} chatId */
   function joinChat(chatId) {
     api('mutation($id: ID!) { joinChat(chatId: $id) { ' + chatRow() + ' } }', { id: chatId }).then(function (data) {
-      upsertChat(data.joinChat);
+      upsertChat(data.joinChat, true);
       announce('You joined the chat.');
       location.hash = '#/chats/' + encodeURIComponent(chatId);
     }).catch(failed);
@@ -1114,6 +1124,9 @@
         open.lastCursor = open.items.length ? open.items[open.items.length - 1].cursor : null;
         renderChat();
         renderDetails();
+        // On a phone the list that had the focus is gone: start the reader at the chat.
+        var focused = /** @type {HTMLElement | null} */ (document.activeElement);
+        if (!focused || focused === document.body || !focused.offsetParent) $('chat-title').focus();
         if (state.chats.has(chatId)) markRead(chatId);
         subscribe('chat', function () {
           return { query: CHAT_EVENTS, variables: { chatId: chatId, since: open.lastCursor } };

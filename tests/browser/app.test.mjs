@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
 import {
-  BASE, OUTPUT, OWNER_PASSWORD, USUAL_SETTINGS, apiCustomer, gql, group, launch, owner, until,
+  BASE, OUTPUT, OWNER_PASSWORD, USUAL_SETTINGS, apiCustomer, flakyNetwork, gql, group, launch, owner, until,
   pageAccessibilityProblems, screenshot, shows, widget, widgetKey, widgetSettings,
 } from './support.mjs';
 
@@ -61,8 +61,8 @@ async function signIn(page, email, password) {
 }
 
 /** Waits for the status line to read `text`. */
-async function status(page, text, what) {
-  await shows(page.locator('#status-text', { hasText: text }), what);
+async function status(page, text, what, options = {}) {
+  await shows(page.locator('#status-text', { hasText: text }), what, options);
 }
 
 function conversation(page) {
@@ -346,5 +346,40 @@ test('installed: the shell opens without a network, and a push shows a notificat
     assert.deepEqual(shown, [{ title: 'Sam Customer', body: 'Do you ship to Norway?', tag: 'chat-42', chatId: 'chat-42' }]);
   } finally {
     await context.close();
+  }
+});
+
+test('after the network drops the app says so, reconnects by itself and misses nothing', async () => {
+  const email = await createAgent('Rae Reconnect');
+  const network = await flakyNetwork();
+  const { context, page } = await newPage();
+  try {
+    await page.goto(`${network.url}/app/`);
+    await shows(page.getByRole('heading', { name: 'Sign in to Switchboard' }), 'the sign-in form through the proxy');
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill('agent-password-1');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await status(page, 'Accepting chats', 'Rae accepting chats');
+    const customer = await apiCustomer(await widgetKey(), 'Nora Network');
+    const row = page.getByRole('list', { name: 'My chats' }).getByRole('link', { name: /Nora Network/ });
+    await shows(row, 'the chat in the list');
+    await row.click();
+    await shows(conversation(page).getByText('Hello from Nora Network'), 'the chat open');
+
+    network.cut();
+    await status(page, 'Connecting…', 'the status saying the connection is lost');
+    await gql('mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
+      { input: { chatId: customer.chat.id, text: 'Are you still there?' } }, customer.token);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    network.restore();
+
+    await shows(conversation(page).getByText('Are you still there?'), 'the message sent while offline, after the reconnect',
+      { timeout: 20000 });
+    await status(page, 'Accepting chats', 'the status back to accepting', { timeout: 20000 });
+    assert.equal(await conversation(page).getByText('Are you still there?').count(), 1, 'the message shown once');
+  } finally {
+    await context.close();
+    network.close();
+    await stopAccepting(email).catch(() => {});
   }
 });
