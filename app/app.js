@@ -966,8 +966,10 @@
       }, [
         circle(chat.attention),
         h('span', { className: 'who' }, customerName(chat.customer)),
-        unread ? h('span', { className: 'count' }, [String(unread), h('span', { className: 'visually-hidden' }, ' unread')]) : null,
-        chat.lastMessage ? h('time', { className: 'when', datetime: chat.lastMessage.createdAt }, clock(chat.lastMessage.createdAt)) : null,
+        h('span', { className: 'when' }, [
+          unread ? h('span', { className: 'count' }, [String(unread), h('span', { className: 'visually-hidden' }, ' unread')]) : null,
+          chat.lastMessage ? h('time', { datetime: chat.lastMessage.createdAt }, clock(chat.lastMessage.createdAt)) : null,
+        ]),
         h('span', { className: 'last' }, preview(chat.lastMessage)),
       ])]);
     }));

@@ -214,23 +214,39 @@ test('an agent takes a chat from the widget, replies, and transfers it to a seco
   }
 });
 
-test('on a phone the app is one column: the list, then the chat, then the details', async () => {
+test('on a phone the app is one column: the list with circles and unread counts, the chat, the details', async () => {
   const email = await createAgent('Cleo Phone');
+  const { organization } = await gql('{ organization { settings { waitingLongSeconds customerIdleSeconds } } }', {},
+    await owner());
+  const SETTINGS = 'mutation($input: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $input) { id } }';
   const { context, page } = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   try {
+    // Circles turn quickly here: red after 2 s without an answer, grey after 3 s of silence.
+    await gql(SETTINGS, { input: { waitingLongSeconds: 2, customerIdleSeconds: 3 } }, await owner());
     await signIn(page, email, 'agent-password-1');
     await status(page, 'Accepting chats', 'the phone agent accepting chats');
-    const { chat } = await apiCustomer(await widgetKey(), 'Pia Phone');
-    assert.equal(chat.status, 'ACTIVE');
+    const customer = await apiCustomer(await widgetKey(), 'Pia Phone');
+    assert.equal(customer.chat.status, 'ACTIVE');
     const row = page.getByRole('list', { name: 'My chats' }).getByRole('link', { name: /Pia Phone/ });
     await shows(row, 'the chat in the phone\'s list');
+    await gql('mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }',
+      { input: { chatId: customer.chat.id, text: 'Anyone there?' } }, customer.token);
+    await shows(row.getByText('Anyone there?'), 'the last message in the row');
+    await shows(row.getByText(/unread/), 'the unread count in the row');
+    assert.match(await page.title(), /^\(\d+\) Switchboard$/, 'the unread count in the title');
+    await shows(row.getByRole('img', { name: 'Waiting long' }), 'the red circle of a customer waiting long');
     await screenshot(page, 'app-05-phone-list');
+    assert.deepEqual(await pageAccessibilityProblems(page), [], 'axe: the list on a phone');
+
     await row.tap();
     await shows(conversation(page).getByText('Hello from Pia Phone'), 'the chat on the phone');
     assert.equal(await page.getByRole('list', { name: 'My chats' }).isVisible(), false, 'the list hidden behind the chat');
+    await until(async () => (await page.title()) === 'Switchboard', 'nothing unread in the title once the chat is open');
     await page.getByRole('textbox', { name: 'Reply' }).fill('Hi Pia, how can I help?');
     await page.getByRole('button', { name: 'Send' }).tap();
     await shows(conversation(page).getByText('Hi Pia, how can I help?'), 'the reply on the phone');
+    // Answered, then silent: the circle turns grey.
+    await shows(page.locator('#chat-head').getByRole('img', { name: 'Customer idle' }), 'the grey circle of an idle customer');
     await screenshot(page, 'app-06-phone-chat');
     assert.deepEqual(await pageAccessibilityProblems(page), [], 'axe: the chat on a phone');
     await page.getByRole('button', { name: 'Details' }).tap();
@@ -238,9 +254,16 @@ test('on a phone the app is one column: the list, then the chat, then the detail
     await screenshot(page, 'app-07-phone-details');
     await page.getByRole('link', { name: 'Back' }).tap();
     await shows(row, 'back to the list');
+
+    // Read is read, on the server too: a reload shows nothing unread.
+    await page.reload();
+    await shows(row, 'the list after a reload');
+    assert.equal(await row.getByText(/unread/).count(), 0, 'nothing unread after a reload');
+    assert.equal(await page.title(), 'Switchboard');
   } finally {
     await context.close();
     await stopAccepting(email).catch(() => {});
+    await gql(SETTINGS, { input: organization.settings }, await owner());
   }
 });
 
