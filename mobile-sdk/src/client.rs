@@ -278,6 +278,14 @@ impl Client {
         Ok(data.close_chat.into())
     }
 
+    /// The agent has read the chat up to now: its `unread_count` is 0 on every device of
+    /// theirs until the customer writes again.
+    pub async fn mark_chat_read(&self, chat_id: String) -> Result<()> {
+        self.op::<ops::MarkChatRead>(ops::mark_chat_read::Variables { chat_id })
+            .await?;
+        Ok(())
+    }
+
     /// Says the agent is typing (or stopped); the customer sees "typing...".
     pub async fn set_typing(&self, chat_id: String, is_typing: bool) -> Result<()> {
         self.op::<ops::SetTyping>(ops::set_typing::Variables { chat_id, is_typing })

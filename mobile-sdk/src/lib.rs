@@ -6,7 +6,7 @@
 //! operations, delivers messages through a persistent outbox ([`Client::send_message`]), and
 //! streams the agent's events ([`Client::subscribe`]) and the visitors on the site
 //! ([`Client::watch_visitors`]). [`parse_push`] reads the data of the server's pushes. Every
-//! failure is an [`SdkError`].
+//! failure is an [`SdkError`]. Python programs register [`shutdown`] with `atexit`.
 //!
 //! Inside the crate each module uses only those after it: `client`, `visitors`, `stream`, `shared`,
 //! `events`, `outbox`, `session`, `push`, `models`, `transport`, `ops`, `runtime`, `error`.
@@ -33,6 +33,7 @@ pub use events::{AgentEvent, ConnectionState, EventListener, TaskHandle};
 pub use models::*;
 pub use outbox::{OutgoingMessage, OutgoingState};
 pub use push::{PushNotification, parse_push};
+pub use runtime::shutdown;
 pub use session::{Session, SessionStore};
 pub use visitors::{Greeting, Visitor, VisitorState, VisitorsListener};
 

@@ -172,6 +172,9 @@ pub struct Chat {
     /// The latest message someone wrote (system entries aside): the preview in a list of
     /// chats. In `ChatAssigned`, the customer's opening message.
     pub last_message: Option<Message>,
+    /// What the customer wrote since the agent last read the chat on any device
+    /// (`Client::mark_chat_read`).
+    pub unread_count: i64,
 }
 
 /// A transcript entry.
@@ -413,6 +416,7 @@ macro_rules! chat_from {
                         wait_seconds: c.wait_seconds,
                         rating: c.rating.map(Into::into),
                         last_message: c.last_message.map(Into::into),
+                        unread_count: c.unread_count,
                     }
                 }
             }

@@ -42,6 +42,7 @@ operations!(
     TransferChat,
     AgentsForTransfer,
     CloseChat,
+    MarkChatRead,
     SetTyping,
     SendMessage,
     RegisterPushDevice,

@@ -3,20 +3,56 @@
 //! from the app.
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
-use tokio::runtime::Runtime;
+use tokio::runtime::{Handle, Runtime};
 
-pub(crate) fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
+/// The runtime, until [`shutdown`] takes it, and a handle to it that outlives it.
+struct Sdk {
+    runtime: Mutex<Option<Runtime>>,
+    handle: Handle,
+}
+
+fn sdk() -> &'static Sdk {
+    static SDK: OnceLock<Sdk> = OnceLock::new();
+    SDK.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("switchboard-sdk")
             .enable_all()
             .build()
-            .expect("the SDK's runtime starts")
+            .expect("the SDK's runtime starts");
+        Sdk {
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
+        }
     })
+}
+
+/// Where the SDK's tasks run. After [`shutdown`] a task spawned here is cancelled at once.
+pub(crate) fn runtime() -> &'static Handle {
+    &sdk().handle
+}
+
+/// How long [`shutdown`] waits for the SDK's threads to finish what they are doing.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Stops the SDK's threads for good: every stream, the outbox sender and any call in flight end,
+/// and calls made afterwards fail. Python programs call it before the interpreter exits
+/// (`atexit.register(switchboard_sdk.shutdown)`): an SDK thread that calls back into Python
+/// (a listener, a finished coroutine) while the interpreter finalizes is killed by CPython, and
+/// that aborts the process. Swift and Kotlin apps never need it.
+#[uniffi::export]
+pub fn shutdown() {
+    let runtime = sdk()
+        .runtime
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    if let Some(runtime) = runtime {
+        runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    }
 }
 
 /// Runs `future` on the SDK's runtime and waits for it from whatever executor calls.
@@ -28,7 +64,7 @@ where
     match runtime().spawn(future).await {
         Ok(output) => output,
         Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-        Err(err) => panic!("the SDK's runtime stopped: {err}"),
+        Err(err) => panic!("the SDK was shut down (switchboard_sdk.shutdown()): {err}"),
     }
 }
 

@@ -274,6 +274,16 @@ impl Chat {
         })
     }
 
+    /// Messages the customer wrote since the signed-in agent last read the chat
+    /// (`markChatRead`), on any of their devices; 0 for customers.
+    async fn unread_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
+        Ok(ctx
+            .services()
+            .chat_views
+            .unread_count(&ctx.caller()?, &self.id)
+            .await?)
+    }
+
     /// The latest message someone wrote (not a system entry): the preview in a list of chats.
     async fn last_message(&self, ctx: &Context<'_>) -> ApiResult<Option<Message>> {
         let events = self.events_before(ctx, i64::MAX, 1, true).await?;
@@ -1029,6 +1039,18 @@ impl ChatsMutation {
         let caller = ctx.caller()?;
         Ok(Chat::loaded(
             ctx.services().chats.close_chat(&caller, &chat_id).await?,
+        ))
+    }
+
+    /// The signed-in agent has read the chat up to its latest entry: its `unreadCount` is 0
+    /// on every device of theirs until the customer writes again.
+    async fn mark_chat_read(&self, ctx: &Context<'_>, chat_id: ID) -> ApiResult<Chat> {
+        let principal = ctx.principal()?;
+        Ok(Chat::loaded(
+            ctx.services()
+                .chat_views
+                .mark_read(principal, &chat_id)
+                .await?,
         ))
     }
 

@@ -13,7 +13,7 @@ use futures_util::future::try_join_all;
 
 use crate::domain::{Agent, Chat, ChatEvent, ChatSettings, Customer, Group, PageView};
 use crate::error::{Error, Result};
-use crate::services::{Caller, ChatService};
+use crate::services::{Caller, ChatService, Principal};
 use crate::store::{Database, DbError};
 
 /// Reads of chats and what they reference.
@@ -65,6 +65,30 @@ impl ChatViews {
             .store
             .chat_events_before(&chat.id, before, limit, for_agents(caller), messages_only)
             .await?)
+    }
+
+    /// How many messages the customer wrote since the agent last read the chat, on any of
+    /// their devices. Customers have nothing unread here.
+    pub async fn unread_count(&self, caller: &Caller, chat_id: &str) -> Result<i64> {
+        let Caller::Agent(principal) = caller else {
+            return Ok(0);
+        };
+        let chat = self.chat(caller, chat_id).await?;
+        Ok(self
+            .store
+            .unread_count(&chat.id, &principal.agent.id)
+            .await?)
+    }
+
+    /// Marks the chat read up to its latest entry for the agent.
+    pub async fn mark_read(&self, principal: &Arc<Principal>, chat_id: &str) -> Result<Chat> {
+        let chat = self
+            .chat(&Caller::Agent(principal.clone()), chat_id)
+            .await?;
+        self.store
+            .mark_chat_read(&chat.id, &principal.agent.id)
+            .await?;
+        Ok(chat)
     }
 
     /// The pages the customer of a chat the caller may see viewed, newest first.

@@ -581,6 +581,10 @@ pub trait ChatStore: Send + Sync {
         messages_only: bool,
     ) -> DbResult<Vec<ChatEvent>>;
     async fn chat_event_seq(&self, chat_id: &str) -> DbResult<i64>;
+    /// What the customer wrote in the chat after the agent's read marker.
+    async fn unread_count(&self, chat_id: &str, agent_id: &str) -> DbResult<i64>;
+    /// Moves the agent's read marker to the chat's latest entry.
+    async fn mark_chat_read(&self, chat_id: &str, agent_id: &str) -> DbResult<()>;
     /// Feed entries after `after_seq`, oldest first.
     async fn feed(&self, agent_id: &str, after_seq: i64, limit: i64) -> DbResult<Vec<FeedEntry>>;
     async fn feed_seq(&self, agent_id: &str) -> DbResult<i64>;

@@ -257,7 +257,123 @@ async fn a_supervisor_moved_out_of_a_group_reads_none_of_its_chats_even_through_
     );
 }
 
+async fn send(server: &TestServer, token: &str, chat: &str, text: &str) {
+    server
+        .ok(
+            Some(token),
+            "mutation($c: ID!, $t: String!) { sendMessage(input: {chatId: $c, text: $t}) { id } }",
+            json!({"c": chat, "t": text}),
+        )
+        .await;
+}
+
+async fn unread(server: &TestServer, token: &str, chat: &str) -> Value {
+    server
+        .ok(
+            Some(token),
+            "query($id: ID!) { chat(id: $id) { unreadCount } }",
+            json!({"id": chat}),
+        )
+        .await["chat"]["unreadCount"]
+        .clone()
+}
+
+async fn each_agent_has_their_own_read_marker_and_only_the_customers_messages_count(
+    backend: Backend,
+) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    let owner = server.owner_token().await;
+    not_accepting(&server, &owner).await;
+    let sales = create_group(&server, &owner, "Sales").await;
+    let billing = create_group(&server, &owner, "Billing").await;
+    create_agent_in(&server, &owner, "ann@example.com", "AGENT", &sales, None).await;
+    create_agent_in(
+        &server,
+        &owner,
+        "sam@example.com",
+        "SUPERVISOR",
+        &sales,
+        None,
+    )
+    .await;
+    create_agent_in(&server, &owner, "bob@example.com", "AGENT", &billing, None).await;
+    let sam = server.agent_token("sam@example.com").await;
+    not_accepting(&server, &sam).await;
+    let bob = server.agent_token("bob@example.com").await;
+    not_accepting(&server, &bob).await;
+    let ann = server.agent_token("ann@example.com").await;
+    let key = widget_key(&server, &owner).await;
+    let customer = visitor(&server, &key, "reader").await;
+    let chat = start_chat_in(&server, &customer, "Hello?", &sales).await;
+    send(&server, &customer, &chat, "Anyone there?").await;
+
+    // Ann has the chat: both of the customer's messages are unread; her reply and the system
+    // entries are not counted.
+    assert_eq!(unread(&server, &ann, &chat).await, 2);
+    send(&server, &ann, &chat, "Hi, I am here").await;
+    assert_eq!(unread(&server, &ann, &chat).await, 2);
+    let list = server
+        .ok(Some(&ann), "{ myChats { id unreadCount } }", json!({}))
+        .await;
+    assert_eq!(
+        list["myChats"],
+        json!([{"id": chat, "unreadCount": 2}]),
+        "{list}"
+    );
+
+    // Reading it clears her count, on every device: it is kept on the server.
+    let read = server
+        .ok(
+            Some(&ann),
+            "mutation($id: ID!) { markChatRead(chatId: $id) { id unreadCount } }",
+            json!({"id": chat}),
+        )
+        .await;
+    assert_eq!(
+        read["markChatRead"],
+        json!({"id": chat, "unreadCount": 0}),
+        "{read}"
+    );
+    send(&server, &customer, &chat, "My order is late").await;
+    assert_eq!(unread(&server, &ann, &chat).await, 1);
+
+    // Sam, supervising Sales, has his own marker; the customer has nothing unread here.
+    assert_eq!(unread(&server, &sam, &chat).await, 3);
+    assert_eq!(unread(&server, &customer, &chat).await, 0);
+
+    // Reading is for agents who may see the chat.
+    let mark = "mutation($id: ID!) { markChatRead(chatId: $id) { id } }";
+    assert_eq!(
+        server
+            .error_code(Some(&bob), mark, json!({"id": chat}))
+            .await,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        server
+            .error_code(Some(&ann), mark, json!({"id": "no-such-chat"}))
+            .await,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        server
+            .error_code(Some(&customer), mark, json!({"id": chat}))
+            .await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        server.error_code(None, mark, json!({"id": chat})).await,
+        "UNAUTHENTICATED"
+    );
+    assert_eq!(
+        unread(&server, &ann, &chat).await,
+        1,
+        "refused reads change nothing"
+    );
+}
+
 crate::on_both_backends!(
+    each_agent_has_their_own_read_marker_and_only_the_customers_messages_count,
     a_list_of_chats_resolves_each_chats_assignee_customer_and_group,
     a_supervisor_moved_out_of_a_group_reads_none_of_its_chats_even_through_old_events,
 );

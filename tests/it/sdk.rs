@@ -750,7 +750,16 @@ async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_sett
     );
     let taken = app.take_chat(waiting.clone()).await.unwrap();
     assert_eq!(taken.status, switchboard_sdk::ChatStatus::Active);
+    assert_eq!(taken.unread_count, 1, "Dee's opening message is unread");
     assert_eq!(app.my_chats().await.unwrap().len(), 2);
+    app.mark_chat_read(waiting.clone()).await.unwrap();
+    let read = app.my_chats().await.unwrap();
+    let read = read.iter().find(|c| c.id == waiting).unwrap();
+    assert_eq!(read.unread_count, 0);
+    assert_eq!(
+        code(app.mark_chat_read("no-such-chat".into()).await.unwrap_err()),
+        "NOT_FOUND"
+    );
 
     // Closed: a message written afterwards fails for good, and retrying fails the same way.
     let closed = app.close_chat(waiting.clone()).await.unwrap();

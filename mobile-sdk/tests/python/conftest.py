@@ -9,6 +9,7 @@ mobile-sdk/tests/python/run.sh sets both.
 """
 
 import asyncio
+import atexit
 import importlib
 import json
 import os
@@ -56,7 +57,10 @@ def sdk():
         )
     if bindings not in sys.path:
         sys.path.insert(0, bindings)
-    return importlib.import_module("switchboard_sdk")
+    module = importlib.import_module("switchboard_sdk")
+    # The SDK's threads must stop before the interpreter finalizes (see `shutdown`'s docs).
+    atexit.register(module.shutdown)
+    return module
 
 
 class Server:

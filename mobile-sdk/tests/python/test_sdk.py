@@ -4,7 +4,11 @@ The agent side goes only through `switchboard_sdk`; the customer side (which has
 GraphQL over HTTP. Every wait is bounded and fails with what was seen instead.
 """
 
+import os
 import queue
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -210,3 +214,45 @@ def test_parse_push(sdk):
 
     assert sdk.parse_push({"title": "50% off everything", "body": "today only"}) is None
     assert sdk.parse_push({}) is None
+
+
+def test_a_script_exits_cleanly_with_a_stream_still_running(server, tmp_path):
+    """A program that ends while its subscription is live, with a listener busy in Python, exits
+    with 0 once it registered `shutdown` with atexit: no SDK thread dies inside the interpreter."""
+    script = textwrap.dedent(
+        """
+        import asyncio, atexit, sys, threading, time
+        import switchboard_sdk as sb
+
+        atexit.register(sb.shutdown)
+        connected = threading.Event()
+
+        class Store:
+            def save(self, session): pass
+            def clear(self): pass
+
+        class Listener:
+            def on_event(self, event): time.sleep(0.05)
+            def on_connection_state(self, state):
+                if state.is_connected():
+                    connected.set()
+                time.sleep(0.05)
+            def on_outgoing_message(self, message): time.sleep(0.05)
+
+        client = sb.Client(sb.ClientConfig(server_url=sys.argv[1], data_dir=sys.argv[2]), Store())
+        asyncio.run(client.login(sys.argv[3], sys.argv[4]))
+        handle = client.subscribe(Listener())
+        if not connected.wait(15):
+            sys.exit("the stream did not connect within 15 s")
+        print("connected", flush=True)
+        """
+    )
+    env = dict(os.environ, PYTHONPATH=os.environ["SWITCHBOARD_SDK_BINDINGS"])
+    done = subprocess.run(
+        [sys.executable, "-c", script, server.base_url, str(tmp_path / "agent"), server.email, server.password],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "connected"), done.stderr

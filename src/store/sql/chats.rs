@@ -283,6 +283,33 @@ impl<B: Backend> ChatStore for SqlStore<B> {
         .await
     }
 
+    async fn unread_count(&self, chat_id: &str, agent_id: &str) -> DbResult<i64> {
+        let mut conn = self.backend.read().await?;
+        scalar(
+            &mut conn,
+            "SELECT COUNT(*) FROM chat_events e WHERE e.chat_id = $1 AND e.kind = 'MESSAGE' \
+             AND e.author_kind = 'CUSTOMER' AND e.seq > COALESCE((SELECT r.read_seq \
+             FROM chat_reads r WHERE r.chat_id = $2 AND r.agent_id = $3), 0)",
+            params![chat_id, chat_id, agent_id],
+        )
+        .await
+    }
+
+    async fn mark_chat_read(&self, chat_id: &str, agent_id: &str) -> DbResult<()> {
+        let mut tx = self.backend.write().await?;
+        // The transcript's seq only grows, so the latest one is never behind the stored marker.
+        execute(
+            &mut tx,
+            "INSERT INTO chat_reads (chat_id, agent_id, read_seq) \
+             SELECT id, $1, last_event_seq FROM chats WHERE id = $2 \
+             ON CONFLICT (chat_id, agent_id) DO UPDATE SET read_seq = excluded.read_seq",
+            params![agent_id, chat_id],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn feed(&self, agent_id: &str, after_seq: i64, limit: i64) -> DbResult<Vec<FeedEntry>> {
         let mut conn = self.backend.read().await?;
         all(
