@@ -177,6 +177,13 @@ test('an agent takes a chat from the widget, replies, and transfers it to a seco
     await shows(dialog, 'the transfer dialog closed after the transfer', { state: 'hidden' });
     await shows(page.getByText('No chats yet.'), 'the chat gone from the first agent\'s list');
 
+    // The owner sees it among the team's chats and joins it.
+    await page.getByRole('link', { name: /Team chats/ }).click();
+    const team = page.getByRole('list', { name: 'Team chats' });
+    await shows(team.getByText('with Bea Second'), 'the transferred chat among the team\'s chats');
+    await team.getByRole('button', { name: 'Join the chat with Sam Customer' }).click();
+    await shows(conversation(page).getByText('Asks about invoices for Norway'), 'the joined chat, with the note');
+
     // The second agent gets it, announced, with the note; then closes it.
     const beaRow = bea.page.getByRole('list', { name: 'My chats' }).getByRole('link', { name: /Sam Customer/ });
     await shows(beaRow, 'the transferred chat in the second agent\'s list');
@@ -189,6 +196,7 @@ test('an agent takes a chat from the widget, replies, and transfers it to a seco
     await bea.page.getByRole('button', { name: 'Close chat' }).click();
     await shows(bea.page.getByText('This chat is closed.'), 'the chat closed');
     await shows(w.getByText('How was this chat?'), 'the customer asked to rate the ended chat');
+    await shows(page.getByText('This chat is closed.'), 'the chat closed for the owner who joined it too');
 
     // Signing out returns to the sign-in form; a reload stays signed out.
     await bea.page.getByRole('button', { name: 'Sign out' }).click();
