@@ -1407,7 +1407,10 @@
         field('Browser', c.userAgent),
       )),
       h('h3', {}, 'Pages viewed'),
-      c.pageHistory.length ? h('ol', { className: 'pages' }, c.pageHistory.map(function (/** @type {any} */ page) {
+      c.pageHistory.length ? h('ol', { className: 'pages' }, c.pageHistory.filter(function (/** @type {any} */ page, /** @type {number} */ i) {
+        // A reload or a new session on the same page is one stay there, for the reader.
+        return i === 0 || c.pageHistory[i - 1].url !== page.url;
+      }).map(function (/** @type {any} */ page) {
         return h('li', {}, [pageLink(page), ' ', h('time', { datetime: page.viewedAt }, clock(page.viewedAt))]);
       })) : empty('None yet.'),
     );

@@ -414,3 +414,25 @@ test('after the network drops the app says so, reconnects by itself and misses n
     await stopAccepting(email).catch(() => {});
   }
 });
+
+test('the session is refreshed before the access token expires and outlives a reload', async () => {
+  const email = await createAgent('Tess Token');
+  const { context, page } = await newPage();
+  try {
+    await page.clock.install();
+    await signIn(page, email, 'agent-password-1');
+    await status(page, 'Accepting chats', 'Tess accepting chats');
+    // Fourteen and a half minutes on (access tokens last fifteen): the app trades its refresh token.
+    const refreshed = page.waitForResponse((response) => response.url().endsWith('/graphql') &&
+      (response.request().postData() || '').includes('refreshToken('), { timeout: 10000 })
+      .catch(() => assert.fail('expected the app to refresh its session within 10 s'));
+    await page.clock.fastForward('14:30');
+    const body = await (await refreshed).json();
+    assert.ok(body.data?.refreshToken?.accessToken, `the refresh succeeded: ${JSON.stringify(body.errors)}`);
+    await page.reload();
+    await status(page, 'Accepting chats', 'still signed in with the refreshed session after a reload');
+  } finally {
+    await context.close();
+    await stopAccepting(email).catch(() => {});
+  }
+});
