@@ -1183,7 +1183,6 @@
       h('button', { type: 'button', id: 'older', className: 'quiet small older', hidden: !open.hasMore, onclick: loadOlder }, 'Show older messages'),
       log,
       h('p', { id: 'peek', className: 'peek', hidden: true }),
-      h('p', { id: 'agent-typing', className: 'peek', 'aria-live': 'polite' }),
       closed ? h('p', { className: 'closed' }, 'This chat is closed.') : composer,
     );
     renderChatHead();
@@ -1261,8 +1260,8 @@
         soon('open-chat', refreshOpenChat);
       }
     } else if (event.__typename === 'TypingChanged') {
+      // An agent's typing comes back here too, the app's own included: only the customer's shows.
       if (event.author === 'CUSTOMER') showPeek(event.isTyping, event.draft);
-      else $('agent-typing').textContent = event.isTyping ? 'Another agent is typing…' : '';
     } else if (event.__typename === 'ChatClosed') {
       open.lastCursor = event.cursor;
       open.chat.status = 'CLOSED';
