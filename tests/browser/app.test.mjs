@@ -98,7 +98,11 @@ test('an agent takes a chat from the widget, replies, and transfers it to a seco
     assert.deepEqual(await pageAccessibilityProblems(page), [], 'axe: the chat list');
 
     // Web Push: the app asks the server for its key; where pushes cannot be had it says so.
+    const askedForKey = page.waitForRequest((request) => request.url().endsWith('/graphql') &&
+      (request.postData() || '').includes('webPushPublicKey'), { timeout: 10000 })
+      .catch(() => assert.fail('expected the app to ask the server for its Web Push key'));
     await page.getByRole('button', { name: 'Notify me when the app is closed' }).click();
+    await askedForKey;
     await shows(page.locator('#notice', { hasText: /notified when the app is closed|not available/ }),
       'an answer to "Notify me when the app is closed"');
     await page.locator('#notice').getByRole('button', { name: 'Dismiss' }).click();
