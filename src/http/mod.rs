@@ -1,8 +1,9 @@
 //! The HTTP surface: /graphql (POST, GET, WebSocket), /healthz, /readyz, /metrics, the chat
-//! widget's files and the demo page, and the server loop with graceful shutdown.
+//! widget's files and the demo page, GraphiQL's files, and the server loop with graceful shutdown.
 
 mod client_addr;
 mod connections;
+mod graphiql;
 mod graphql;
 mod readiness;
 mod widget;
@@ -53,7 +54,8 @@ fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/widget.js", get(widget::loader))
-        .route("/widget/{file}", get(widget::file));
+        .route("/widget/{file}", get(widget::file))
+        .route("/graphiql/{file}", get(graphiql::file));
     if state.config.demo {
         router = router
             .route("/demo", get(widget::demo))
