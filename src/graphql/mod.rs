@@ -75,13 +75,15 @@ fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Subscr
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
-    .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity)
     .limit_recursive_depth(32)
     .limit_directives(16)
     .extension(errors::ErrorCodes)
     .extension(limits::AliasLimit {
         max: limits.max_aliases,
+    })
+    .extension(limits::DepthLimit {
+        max: limits.max_depth,
     })
     .extension(text_input::RefuseNul)
 }

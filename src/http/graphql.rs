@@ -1,7 +1,8 @@
 //! GraphQL over HTTP (https://graphql.github.io/graphql-over-http/draft/): POST with a JSON
 //! body, GET with query parameters (queries only), answered as
 //! application/graphql-response+json when the client accepts it (with 4xx for requests that
-//! could not run) and as application/json otherwise. A browser asking for HTML gets GraphiQL.
+//! could not run) and as application/json otherwise. A browser asking for HTML gets GraphiQL
+//! ([`super::graphiql`]).
 
 use std::net::SocketAddr;
 
@@ -10,7 +11,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{ConnectInfo, Query, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::AppState;
@@ -20,7 +21,6 @@ use crate::graphql::{
 };
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
-const GRAPHIQL: &str = include_str!("graphiql.html");
 
 /// Where the chat widget's frame says its page is: see [`request_origin`].
 const PAGE_ORIGIN: &str = "x-switchboard-page-origin";
@@ -166,7 +166,7 @@ pub(super) async fn get(
     };
     let Some(params) = params.filter(|params| params.query.is_some()) else {
         if accepts(&headers, "text/html") {
-            return Html(GRAPHIQL).into_response();
+            return super::graphiql::page();
         }
         return refuse(
             StatusCode::BAD_REQUEST,

@@ -1,10 +1,11 @@
 //! The HTTP surface: /graphql (POST, GET, WebSocket), /healthz, /readyz, /metrics, the chat
-//! widget's files and the demo page, the agent web app under /app/, and the server loop with
-//! graceful shutdown.
+//! widget's files and the demo page, the agent web app under /app/, GraphiQL's files, and the
+//! server loop with graceful shutdown.
 
 mod app;
 mod client_addr;
 mod connections;
+mod graphiql;
 mod graphql;
 mod readiness;
 mod widget;
@@ -58,7 +59,8 @@ fn router(state: AppState) -> Router {
         .route("/widget/{file}", get(widget::file))
         .route("/app", get(app::redirect))
         .route("/app/", get(app::index))
-        .route("/app/{file}", get(app::file));
+        .route("/app/{file}", get(app::file))
+        .route("/graphiql/{file}", get(graphiql::file));
     if state.config.demo {
         router = router
             .route("/demo", get(widget::demo))

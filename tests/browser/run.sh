@@ -18,7 +18,7 @@ fail() { echo "browser tests: $*" >&2; exit 1; }
 [ -x "$chromium" ] || fail "no chromium at $chromium (apt-get install chromium)"
 [ -d "$here/node_modules/playwright-core" ] || fail "run npm ci in tests/browser first"
 
-echo "browser tests: type-checking widget/*.js and app/*.js"
+echo "browser tests: type-checking widget/*.js, app/*.js and graphiql/graphiql.js"
 "$here/node_modules/.bin/tsc" -p "$here/tsconfig.json"
 
 data="$(mktemp -d)"

@@ -13,6 +13,7 @@ mod chats;
 mod cli;
 mod coming_online;
 mod embedding;
+mod graphiql;
 mod greetings;
 mod hardening_data;
 mod hardening_routing;
