@@ -46,6 +46,7 @@ operations!(
     SendMessage,
     RegisterPushDevice,
     UnregisterPushDevice,
+    WebPushPublicKey,
     NotificationPreferences,
     UpdateNotificationPreferences,
     AgentEvents,

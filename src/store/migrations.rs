@@ -57,6 +57,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "greetings",
         include_str!("../../migrations/sqlite/0010_greetings.sql"),
     ),
+    (
+        11,
+        "web_push",
+        include_str!("../../migrations/sqlite/0011_web_push.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -110,6 +115,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         10,
         "greetings",
         include_str!("../../migrations/postgres/0010_greetings.sql"),
+    ),
+    (
+        11,
+        "web_push",
+        include_str!("../../migrations/postgres/0011_web_push.sql"),
     ),
 ];
 

@@ -41,6 +41,7 @@ fn device(agent: &domain::Agent, token: &str) -> PushDevice {
         locale: None,
         device_name: Some("phone".into()),
         disabled_reason: None,
+        web_push: None,
         created_at: now,
         updated_at: now,
     }
