@@ -344,7 +344,7 @@ impl Client {
             locale: device.locale,
             device_name: device.device_name,
             web_push: device.web_push.map(|keys| op::WebPushSubscriptionInput {
-                p256_dh: keys.p256dh,
+                p256dh: keys.p256dh,
                 auth: keys.auth,
             }),
         };

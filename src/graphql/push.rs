@@ -124,6 +124,7 @@ pub struct RegisterPushDeviceInput {
 #[derive(InputObject)]
 pub struct WebPushSubscriptionInput {
     /// The browser's P-256 public key, base64url.
+    #[graphql(name = "p256dh")]
     pub p256dh: String,
     /// The authentication secret, base64url.
     pub auth: String,
