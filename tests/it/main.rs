@@ -24,5 +24,6 @@ mod sdk;
 mod sessions;
 mod store;
 mod visitors;
+mod webpush;
 mod websocket;
 mod widget;
