@@ -83,6 +83,8 @@ impl App {
                  the number of proxies in front of the server (taken as 1 now)"
             );
         }
+        // Before the database: a key that is configured but unusable stops the start untouched.
+        let vapid_key = vapid_key(&config)?;
         let store = open_store(&config).await?;
         store.migrate().await.map_err(StartupError::Database)?;
         let jwt_secret = jwt_secret(&config)?;
@@ -122,7 +124,6 @@ impl App {
             )
             .await
             .map_err(StartupError::Bootstrap)?;
-        let vapid_key = vapid_key(&config)?;
         let web_push = services::push::WebPushSettings {
             public_key: vapid_key.public_key().to_owned(),
             allow_local: config.web_push_allow_local,
