@@ -190,6 +190,24 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_APNS_TEAM_ID")]
     pub apns_team_id: Option<String>,
 
+    /// Path to the VAPID private key that signs Web Push requests: PEM (PKCS#8 or SEC1) or
+    /// the base64url of the 32-byte P-256 key. Unset: generated once and kept in
+    /// <data dir>/vapid-private-key. Every node of a cluster needs the same one, and browsers
+    /// subscribed with the old key stop receiving pushes when it changes.
+    #[arg(long, env = "SWITCHBOARD_VAPID_PRIVATE_KEY_PATH")]
+    pub vapid_private_key_path: Option<PathBuf>,
+
+    /// How push services reach whoever runs this server (VAPID `sub`): a mailto: or https:
+    /// URL. Unset: mailto: and SWITCHBOARD_BOOTSTRAP_OWNER_EMAIL.
+    #[arg(long, env = "SWITCHBOARD_VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
+
+    /// Whether browsers may register Web Push endpoints over plain http or at loopback and
+    /// private addresses: for tests and a push service on your own network. Off, the server
+    /// posts only to public https push services.
+    #[arg(long, env = "SWITCHBOARD_WEB_PUSH_ALLOW_LOCAL", default_value_t = false, action = ArgAction::Set)]
+    pub web_push_allow_local: bool,
+
     /// Most push requests in flight at once per node.
     #[arg(long, env = "SWITCHBOARD_PUSH_CONCURRENCY", default_value_t = 64)]
     pub push_concurrency: usize,
@@ -287,6 +305,14 @@ impl Config {
             .unwrap_or_else(|err| panic!("the defaults must parse: {err}"))
     }
 
+    /// The VAPID subject: configured, or the bootstrap owner's email.
+    pub fn vapid_subject(&self) -> String {
+        match &self.vapid_subject {
+            Some(subject) => subject.clone(),
+            None => format!("mailto:{}", self.bootstrap_owner_email.trim()),
+        }
+    }
+
     /// Checks what clap cannot: relations between values and their sizes.
     pub fn validate(&self) -> Result<(), String> {
         if let Some(url) = &self.database_url
@@ -342,6 +368,11 @@ impl Config {
         if !(self.fcm_endpoint.starts_with("http://") || self.fcm_endpoint.starts_with("https://"))
         {
             return Err("SWITCHBOARD_FCM_ENDPOINT must be an http(s) URL".into());
+        }
+        if let Some(subject) = &self.vapid_subject
+            && !(subject.starts_with("mailto:") || subject.starts_with("https://"))
+        {
+            return Err("SWITCHBOARD_VAPID_SUBJECT must be a mailto: or https:// URL".into());
         }
         if self.push_max_attempts < 1 || self.push_concurrency < 1 {
             return Err(

@@ -83,6 +83,8 @@ impl App {
                  the number of proxies in front of the server (taken as 1 now)"
             );
         }
+        // Before the database: a key that is configured but unusable stops the start untouched.
+        let vapid_key = vapid_key(&config)?;
         let store = open_store(&config).await?;
         store.migrate().await.map_err(StartupError::Database)?;
         let jwt_secret = jwt_secret(&config)?;
@@ -122,7 +124,11 @@ impl App {
             )
             .await
             .map_err(StartupError::Bootstrap)?;
-        let senders = Arc::new(push_senders(&config)?);
+        let web_push = services::push::WebPushSettings {
+            public_key: vapid_key.public_key().to_owned(),
+            allow_local: config.web_push_allow_local,
+        };
+        let senders = Arc::new(push_senders(&config, vapid_key)?);
         let shutdown = Shutdown::new();
         let presence =
             services::presence::Presence::new(store.clone(), chats.clone(), shutdown.clone());
@@ -133,9 +139,12 @@ impl App {
             accounts,
             chats,
             presence,
-            services::visitors::VisitorSettings {
-                coalesce: config.visitors_coalesce,
-                leave_grace: config.visitor_leave_grace,
+            services::ServiceSettings {
+                visitors: services::visitors::VisitorSettings {
+                    coalesce: config.visitors_coalesce,
+                    leave_grace: config.visitor_leave_grace,
+                },
+                web_push,
             },
         ));
         let schema = graphql::schema(
@@ -232,8 +241,11 @@ impl App {
     }
 }
 
-/// The push providers the configuration enables.
-fn push_senders(config: &Config) -> Result<outbox::push::Senders, StartupError> {
+/// The push providers the configuration enables; Web Push always, with `vapid_key`.
+fn push_senders(
+    config: &Config,
+    vapid_key: outbox::push::webpush::VapidKey,
+) -> Result<outbox::push::Senders, StartupError> {
     let fcm = match &config.fcm_service_account {
         Some(path) => Some(
             outbox::push::fcm::FcmSender::from_file(path, &config.fcm_endpoint)
@@ -253,7 +265,55 @@ fn push_senders(config: &Config) -> Result<outbox::push::Senders, StartupError> 
         }
         _ => None,
     };
-    Ok(outbox::push::Senders { apns, fcm })
+    let web_push = outbox::push::webpush::WebPushSender::new(vapid_key, &config.vapid_subject())
+        .map_err(StartupError::Push)?;
+    Ok(outbox::push::Senders {
+        apns,
+        fcm,
+        web_push: Some(web_push),
+    })
+}
+
+/// The configured VAPID key, or the one kept in the data directory, generated on first start.
+fn vapid_key(config: &Config) -> Result<outbox::push::webpush::VapidKey, StartupError> {
+    use outbox::push::webpush::VapidKey;
+    let read = |path: &Path| -> Result<Option<VapidKey>, StartupError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => VapidKey::parse(&text).map(Some).map_err(|err| {
+                StartupError::Push(format!(
+                    "the VAPID key {} is unusable: {err}",
+                    path.display()
+                ))
+            }),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StartupError::DataDir {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    };
+    if let Some(path) = &config.vapid_private_key_path {
+        return read(path)?.ok_or_else(|| {
+            StartupError::Push(format!(
+                "SWITCHBOARD_VAPID_PRIVATE_KEY_PATH: {} does not exist",
+                path.display()
+            ))
+        });
+    }
+    create_data_dir(&config.data_dir)?;
+    let path = config.data_dir.join("vapid-private-key");
+    if let Some(key) = read(&path)? {
+        return Ok(key);
+    }
+    let key = VapidKey::generate();
+    write_private(&path, &format!("{}\n", key.to_base64url())).map_err(|source| {
+        StartupError::DataDir {
+            path: path.display().to_string(),
+            source,
+        }
+    })?;
+    tracing::info!(path = %path.display(), "generated a VAPID key for Web Push");
+    Ok(key)
 }
 
 /// Opens the store the configuration names: Postgres or a SQLite file by URL, else SQLite in

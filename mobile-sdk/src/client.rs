@@ -341,6 +341,7 @@ impl Client {
             platform: match device.platform {
                 Platform::Ios => op::Platform::Ios,
                 Platform::Android => op::Platform::Android,
+                Platform::Web => op::Platform::Web,
             },
             token: device.token,
             app_id: device.app_id,
@@ -350,11 +351,24 @@ impl Client {
             },
             locale: device.locale,
             device_name: device.device_name,
+            web_push: device.web_push.map(|keys| op::WebPushSubscriptionInput {
+                p256dh: keys.p256dh,
+                auth: keys.auth,
+            }),
         };
         let data = self
             .op::<ops::RegisterPushDevice>(op::Variables { input })
             .await?;
         Ok(data.register_push_device.into())
+    }
+
+    /// The server's VAPID public key (base64url), for a web view or browser to subscribe with
+    /// (`pushManager.subscribe({applicationServerKey})`) before registering a `Web` device.
+    pub async fn web_push_public_key(&self) -> Result<String> {
+        let data = self
+            .op::<ops::WebPushPublicKey>(ops::web_push_public_key::Variables)
+            .await?;
+        Ok(data.web_push_public_key)
     }
 
     /// Stops pushes to a device (at logout, say); false when it was not registered.

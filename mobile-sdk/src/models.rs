@@ -108,6 +108,8 @@ pub enum Platform {
     Ios,
     /// FCM.
     Android,
+    /// A browser's push service (Web Push): the token is the subscription's endpoint.
+    Web,
 }
 
 /// Which APNs environment a token is for (ignored for Android).
@@ -259,13 +261,26 @@ pub enum TransferTarget {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct PushDeviceRegistration {
     pub platform: Platform,
-    /// The APNs device token (hex) or the FCM registration token.
+    /// The APNs device token (hex), the FCM registration token, or for `Web` the push
+    /// subscription's endpoint.
     pub token: String,
-    /// The APNs topic (bundle id) or the Android package.
+    /// The APNs topic (bundle id), the Android package, or for `Web` the app's origin.
     pub app_id: String,
     pub environment: PushEnvironment,
     pub locale: Option<String>,
     pub device_name: Option<String>,
+    /// The push subscription's keys: required for `Web`, refused for the others.
+    #[uniffi(default = None)]
+    pub web_push: Option<WebPushKeys>,
+}
+
+/// A browser's push subscription keys, as `PushSubscription.toJSON().keys` gives them.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WebPushKeys {
+    /// The browser's P-256 public key, base64url.
+    pub p256dh: String,
+    /// The authentication secret, base64url.
+    pub auth: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -356,7 +371,7 @@ enum_from!(MessageKind, [my_chats, queue, chat_detail, chat_latest, take_chat, t
 enum_from!(Visibility, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
     close_chat, send_message, agent_events],
     { Public, Agents }, other => Visibility::Agents);
-enum_from!(Platform, [register_push_device], { Ios, Android }, other => Platform::Android);
+enum_from!(Platform, [register_push_device], { Ios, Android, Web }, other => Platform::Android);
 enum_from!(PushEnvironment, [register_push_device], { Sandbox, Production },
     other => PushEnvironment::Production);
 

@@ -47,6 +47,7 @@ operations!(
     SendMessage,
     RegisterPushDevice,
     UnregisterPushDevice,
+    WebPushPublicKey,
     NotificationPreferences,
     UpdateNotificationPreferences,
     AgentEvents,

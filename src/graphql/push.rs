@@ -7,7 +7,7 @@ use crate::domain;
 use crate::graphql::{ApiResult, ContextExt, limits};
 use crate::services::push::DeviceRegistration;
 
-/// The phone's operating system.
+/// The device's platform, which decides the push provider.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "crate::domain::Platform")]
 pub enum Platform {
@@ -15,6 +15,9 @@ pub enum Platform {
     Ios,
     /// FCM.
     Android,
+    /// A browser, through Web Push (RFC 8030) with VAPID: the token is the subscription's
+    /// endpoint.
+    Web,
 }
 
 /// Which APNs environment the token is for (ignored for Android).
@@ -60,7 +63,7 @@ impl PushDevice {
         &self.0.token
     }
 
-    /// The APNs topic (bundle id) or Android package.
+    /// The APNs topic (bundle id), Android package, or web app origin.
     async fn app_id(&self) -> &str {
         &self.0.app_id
     }
@@ -104,14 +107,27 @@ pub struct NotificationPreference {
 #[derive(InputObject)]
 pub struct RegisterPushDeviceInput {
     pub platform: Platform,
-    /// The APNs device token (hex) or FCM registration token.
+    /// The APNs device token (hex), the FCM registration token, or for WEB the push
+    /// subscription's `endpoint` (an https URL).
     pub token: String,
-    /// The APNs topic (bundle id) or Android package.
+    /// The APNs topic (bundle id), the Android package, or for WEB the app's origin.
     pub app_id: String,
     #[graphql(default_with = "PushEnvironment::Production")]
     pub environment: PushEnvironment,
     pub locale: Option<String>,
     pub device_name: Option<String>,
+    /// The browser's subscription keys: required for WEB, refused for the others.
+    pub web_push: Option<WebPushSubscriptionInput>,
+}
+
+/// A browser's push subscription keys, exactly as `PushSubscription.toJSON().keys` gives them.
+#[derive(InputObject)]
+pub struct WebPushSubscriptionInput {
+    /// The browser's P-256 public key, base64url.
+    #[graphql(name = "p256dh")]
+    pub p256dh: String,
+    /// The authentication secret, base64url.
+    pub auth: String,
 }
 
 /// Devices and preferences.
@@ -132,6 +148,14 @@ impl PushQuery {
             .into_iter()
             .map(PushDevice)
             .collect())
+    }
+
+    /// The server's VAPID public key, base64url of the uncompressed P-256 point: what a
+    /// browser's `pushManager.subscribe({applicationServerKey})` takes. Subscribe with it,
+    /// then `registerPushDevice` with `platform: WEB`.
+    async fn web_push_public_key(&self, ctx: &Context<'_>) -> ApiResult<String> {
+        ctx.principal()?;
+        Ok(ctx.services().push.web_push_public_key().to_owned())
     }
 
     /// Which kinds of push the signed-in agent gets.
@@ -179,6 +203,10 @@ impl PushMutation {
             environment: input.environment.into(),
             locale: input.locale,
             device_name: input.device_name,
+            web_push: input.web_push.map(|keys| domain::WebPushKeys {
+                p256dh: keys.p256dh,
+                auth: keys.auth,
+            }),
         };
         let device = services
             .push

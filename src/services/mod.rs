@@ -47,9 +47,18 @@ pub struct Services {
     pub widget: widget::WidgetService,
 }
 
+/// The settings of the use cases [`Services::new`] builds.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Visitors on the site.
+    pub visitors: visitors::VisitorSettings,
+    /// Browsers' push subscriptions.
+    pub web_push: push::WebPushSettings,
+}
+
 impl Services {
     /// Gathers the use cases built over `store` and `bus`, and builds those that need only
-    /// the store and the chats (pushes, visitors on the site with `visitor_settings`).
+    /// the store and the chats (pushes, visitors on the site) with their `settings`.
     pub fn new(
         store: Arc<dyn Database>,
         bus: Arc<dyn EventBus>,
@@ -57,17 +66,17 @@ impl Services {
         accounts: AccountService,
         chats: Arc<ChatService>,
         presence: Arc<presence::Presence>,
-        visitor_settings: visitors::VisitorSettings,
+        settings: ServiceSettings,
     ) -> Services {
         Services {
             chat_views: ChatViews::new(store.clone(), chats.clone()),
             health: Health::new(store.clone()),
-            push: push::PushService::new(store.clone(), chats.clone()),
+            push: push::PushService::new(store.clone(), chats.clone(), settings.web_push),
             visitors: VisitorService::new(
                 store.clone(),
                 bus.clone(),
                 chats.clone(),
-                visitor_settings,
+                settings.visitors,
             ),
             widget: widget::WidgetService::new(store.clone()),
             store,

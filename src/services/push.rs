@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::domain::{self, NotificationKind, Platform, PushDevice, PushEnvironment};
+use crate::domain::{self, NotificationKind, Platform, PushDevice, PushEnvironment, WebPushKeys};
 use crate::error::{Error, Result};
 use crate::services::{ChatService, Principal};
 use crate::store::Database;
@@ -20,6 +20,19 @@ pub struct DeviceRegistration {
     pub environment: PushEnvironment,
     pub locale: Option<String>,
     pub device_name: Option<String>,
+    /// A browser's subscription keys: required for `Platform::Web`, refused otherwise.
+    pub web_push: Option<WebPushKeys>,
+}
+
+/// What browsers need to subscribe, and which subscriptions are accepted.
+#[derive(Debug, Clone, Default)]
+pub struct WebPushSettings {
+    /// The VAPID public key, base64url of the uncompressed P-256 point: the
+    /// `applicationServerKey` a browser subscribes with.
+    pub public_key: String,
+    /// Accept endpoints over plain http and at local addresses (tests, a push service on
+    /// your own network). Off, the server only posts to public https push services.
+    pub allow_local: bool,
 }
 
 /// Device and preference use cases.
@@ -27,12 +40,26 @@ pub struct PushService {
     store: Arc<dyn Database>,
     /// Routes the queue once a device makes the agent reachable.
     chats: Arc<ChatService>,
+    web_push: WebPushSettings,
 }
 
 impl PushService {
     /// A push service over `store`.
-    pub fn new(store: Arc<dyn Database>, chats: Arc<ChatService>) -> Self {
-        PushService { store, chats }
+    pub fn new(
+        store: Arc<dyn Database>,
+        chats: Arc<ChatService>,
+        web_push: WebPushSettings,
+    ) -> Self {
+        PushService {
+            store,
+            chats,
+            web_push,
+        }
+    }
+
+    /// The VAPID public key browsers subscribe with.
+    pub fn web_push_public_key(&self) -> &str {
+        &self.web_push.public_key
     }
 
     /// Registers (or re-registers) a device for the principal. A token registered by another
@@ -55,6 +82,26 @@ impl PushService {
                 "token must be 1 to {MAX_TOKEN_CHARS} characters without spaces"
             )));
         }
+        let (token, web_push) = match (input.platform, &input.web_push) {
+            (Platform::Web, Some(keys)) => {
+                let (endpoint, keys) =
+                    domain::validate_web_push_subscription(token, keys, self.web_push.allow_local)?;
+                (endpoint, Some(keys))
+            }
+            (Platform::Web, None) => {
+                return Err(Error::BadUserInput(
+                    "webPush (the subscription's p256dh and auth keys) is required for \
+                     platform WEB"
+                        .into(),
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(Error::BadUserInput(
+                    "webPush is only for platform WEB".into(),
+                ));
+            }
+            (_, None) => (token.to_owned(), None),
+        };
         let app_id = domain::validate_name("appId", &input.app_id, 255)?;
         let optional = |field: &str, value: Option<String>, max: usize| -> Result<Option<String>> {
             value
@@ -69,12 +116,13 @@ impl PushService {
             agent_id: principal.agent.id.clone(),
             organization_id: principal.organization_id().to_owned(),
             platform: input.platform,
-            token: token.to_owned(),
+            token,
             app_id,
             environment: input.environment,
             locale: optional("locale", input.locale, 35)?,
             device_name: optional("deviceName", input.device_name, 100)?,
             disabled_reason: None,
+            web_push,
             created_at: now,
             updated_at: now,
         };

@@ -59,8 +59,13 @@ pub(super) const SQLITE: &[Embedded] = &[
     ),
     (
         11,
+        "web_push",
+        include_str!("../../migrations/sqlite/0011_web_push.sql"),
+    ),
+    (
+        12,
         "chat_reads",
-        include_str!("../../migrations/sqlite/0011_chat_reads.sql"),
+        include_str!("../../migrations/sqlite/0012_chat_reads.sql"),
     ),
 ];
 
@@ -118,8 +123,13 @@ pub(super) const POSTGRES: &[Embedded] = &[
     ),
     (
         11,
+        "web_push",
+        include_str!("../../migrations/postgres/0011_web_push.sql"),
+    ),
+    (
+        12,
         "chat_reads",
-        include_str!("../../migrations/postgres/0011_chat_reads.sql"),
+        include_str!("../../migrations/postgres/0012_chat_reads.sql"),
     ),
 ];
 

@@ -104,6 +104,7 @@ async fn first_start_prints_the_owner_once_and_sigterm_stops_cleanly() {
     assert!(terminate(child).success(), "SIGTERM is a clean exit");
     assert!(dir.path().join("switchboard.db").exists());
     assert!(dir.path().join("jwt-secret").exists());
+    assert!(dir.path().join("vapid-private-key").exists());
 
     // A restart keeps the data and prints no credentials.
     let (child, _, lines) = start(dir.path());
@@ -117,11 +118,17 @@ async fn first_start_prints_the_owner_once_and_sigterm_stops_cleanly() {
 #[test]
 fn invalid_configuration_exits_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &str); 4] = [
+    let cases: [(&str, &str, &str); 6] = [
         ("SWITCHBOARD_LISTEN", "not-an-address", "SWITCHBOARD_LISTEN"),
         ("SWITCHBOARD_JWT_SECRET", "short", "at least 32"),
         ("DATABASE_URL", "mysql://localhost/db", "DATABASE_URL"),
         ("SWITCHBOARD_WS_INIT_TIMEOUT", "soon", "duration"),
+        ("SWITCHBOARD_VAPID_SUBJECT", "ops@example.com", "mailto:"),
+        (
+            "SWITCHBOARD_VAPID_PRIVATE_KEY_PATH",
+            "/nonexistent/vapid.key",
+            "does not exist",
+        ),
     ];
     for (variable, value, expected) in cases {
         let output = Command::new(BINARY)

@@ -26,5 +26,6 @@ mod sdk;
 mod sessions;
 mod store;
 mod visitors;
+mod webpush;
 mod websocket;
 mod widget;

@@ -248,6 +248,7 @@ fn device(platform: Platform, token: &str) -> PushDevice {
         locale: None,
         device_name: None,
         disabled_reason: None,
+        web_push: None,
         created_at: chrono::Utc::now(),
         updated_at: chrono::Utc::now(),
     }

@@ -787,6 +787,7 @@ async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_sett
         environment: switchboard_sdk::PushEnvironment::Production,
         locale: Some("en".into()),
         device_name: Some("Pixel".into()),
+        web_push: None,
     };
     let device = app
         .register_push_device(registration.clone())

@@ -1,10 +1,11 @@
 //! Pushes, the first outbox kind: [`PushJobs`] delivers a push job to its device through the
-//! device's provider, APNs (through a2) or FCM (HTTP v1). What goes out and when is decided by
+//! device's provider, APNs (through a2), FCM (HTTP v1) or a browser's push service (Web Push). What goes out and when is decided by
 //! the chat use cases, which write push jobs in the transaction of the event that causes them;
 //! claiming, retries and shutdown are the [`outbox` engine](crate::outbox::Worker)'s.
 
 pub mod apns;
 pub mod fcm;
+pub mod webpush;
 
 use std::sync::Arc;
 
@@ -25,6 +26,8 @@ use crate::store::{Database, DbResult};
 pub struct Senders {
     pub apns: Option<apns::ApnsSender>,
     pub fcm: Option<fcm::FcmSender>,
+    /// Always there in a running server: its VAPID key is generated when none is configured.
+    pub web_push: Option<webpush::WebPushSender>,
 }
 
 impl Senders {
@@ -48,6 +51,12 @@ impl Senders {
                     reason: "FCM is not configured (SWITCHBOARD_FCM_SERVICE_ACCOUNT)".into(),
                 },
             },
+            Platform::Web => match &self.web_push {
+                Some(web_push) => web_push.send(device, message, badge).await,
+                None => SendOutcome::Failed {
+                    reason: "Web Push is not configured".into(),
+                },
+            },
         }
     }
 
@@ -56,6 +65,7 @@ impl Senders {
         match platform {
             Platform::Ios => "apns",
             Platform::Android => "fcm",
+            Platform::Web => "webpush",
         }
     }
 }

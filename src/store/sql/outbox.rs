@@ -63,12 +63,14 @@ impl<B: Backend> PushStore for SqlStore<B> {
             concat!(
                 "INSERT INTO push_devices (",
                 device_columns!(),
-                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $10) \
+                ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, NULL, $10, $10, $11, $12) \
                  ON CONFLICT (token) DO UPDATE SET agent_id = excluded.agent_id, \
                  organization_id = excluded.organization_id, platform = excluded.platform, \
                  app_id = excluded.app_id, environment = excluded.environment, \
                  locale = excluded.locale, device_name = excluded.device_name, \
-                 disabled_reason = NULL, updated_at = excluded.updated_at \
+                 disabled_reason = NULL, updated_at = excluded.updated_at, \
+                 web_push_p256dh = excluded.web_push_p256dh, \
+                 web_push_auth = excluded.web_push_auth \
                  WHERE push_devices.organization_id = excluded.organization_id \
                  RETURNING ",
                 device_columns!()
@@ -84,6 +86,8 @@ impl<B: Backend> PushStore for SqlStore<B> {
                 &device.locale,
                 &device.device_name,
                 to_millis(device.updated_at),
+                device.web_push.as_ref().map(|keys| keys.p256dh.as_str()),
+                device.web_push.as_ref().map(|keys| keys.auth.as_str()),
             ],
             device_from,
         )

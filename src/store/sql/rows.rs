@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Agent, Chat, ChatEvent, ChatSettings, Customer, FeedData, Group, OfflineMessage, Organization,
-    PushDevice, PushJob, PushMessage, RoutingCandidate, UnknownVariant,
+    PushDevice, PushJob, PushMessage, RoutingCandidate, UnknownVariant, WebPushKeys,
 };
 use crate::store::{DbError, DbResult, from_millis};
 
@@ -54,7 +54,7 @@ macro_rules! event_columns {
 macro_rules! device_columns {
     () => {
         "id, agent_id, organization_id, platform, token, app_id, environment, locale, \
-         device_name, disabled_reason, created_at, updated_at"
+         device_name, disabled_reason, created_at, updated_at, web_push_p256dh, web_push_auth"
     };
 }
 
@@ -387,6 +387,13 @@ pub fn device_from(row: &dyn Columns) -> DbResult<PushDevice> {
         locale: row.opt_text("locale")?,
         device_name: row.opt_text("device_name")?,
         disabled_reason: row.opt_text("disabled_reason")?,
+        web_push: match (
+            row.opt_text("web_push_p256dh")?,
+            row.opt_text("web_push_auth")?,
+        ) {
+            (Some(p256dh), Some(auth)) => Some(WebPushKeys { p256dh, auth }),
+            _ => None,
+        },
         created_at: from_millis(row.int("created_at")?),
         updated_at: from_millis(row.int("updated_at")?),
     })

@@ -309,6 +309,75 @@ mod tests {
         store.close().await;
     }
 
+    /// Migration 11 rebuilds `push_devices` for Web Push: devices and the jobs that point at
+    /// them come through, and the new constraints hold.
+    #[tokio::test]
+    async fn rebuilding_push_devices_keeps_devices_and_their_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let conn = migrated_by_an_earlier_release(&path, 10);
+        for statement in [
+            "INSERT INTO organizations (id, name, widget_key, default_chat_limit, created_at) \
+             VALUES ('o', 'Acme', 'wk_1', 3, 0)",
+            "INSERT INTO agents (id, organization_id, email, name, password_hash, role, \
+             created_at) VALUES ('a', 'o', 'ada@acme.test', 'Ada', 'h', 'AGENT', 0)",
+            "INSERT INTO push_devices (id, agent_id, organization_id, platform, token, app_id, \
+             environment, disabled_reason, created_at, updated_at) \
+             VALUES ('d', 'a', 'o', 'IOS', 't', 'app', 'SANDBOX', 'gone', 1, 2)",
+            "INSERT INTO push_jobs (id, device_id, agent_id, organization_id, kind, message, \
+             status, next_attempt_at, created_at) \
+             VALUES ('j', 'd', 'a', 'o', 'NEW_CHAT', '{}', 'PENDING', 0, 0)",
+        ] {
+            conn.execute_batch(statement).unwrap();
+        }
+        drop(conn);
+
+        let store = super::open(&path).await.unwrap();
+        store.migrate().await.unwrap();
+        store.close().await;
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
+        let device: (String, String, Option<String>) = conn
+            .query_row(
+                "SELECT platform, disabled_reason, web_push_p256dh FROM push_devices \
+                 WHERE id = 'd'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(device, ("IOS".into(), "gone".into(), None));
+        let jobs: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM push_jobs WHERE device_id = 'd'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(jobs, 1);
+        let web = |id: &str, token: &str, keys: &str| {
+            conn.execute_batch(&format!(
+                "INSERT INTO push_devices (id, agent_id, organization_id, platform, token, \
+                 app_id, environment, created_at, updated_at, web_push_p256dh, web_push_auth) \
+                 VALUES ('{id}', 'a', 'o', 'WEB', '{token}', 'https://acme.test', \
+                 'PRODUCTION', 0, 0, {keys})"
+            ))
+        };
+        assert!(web("w1", "https://push.test/1", "'p', 'a'").is_ok());
+        assert!(
+            web("w2", "https://push.test/2", "NULL, NULL").is_err(),
+            "a browser without its keys"
+        );
+        assert!(
+            conn.execute_batch(
+                "INSERT INTO push_jobs (id, device_id, agent_id, organization_id, kind, \
+                 message, status, next_attempt_at, created_at) \
+                 VALUES ('x', 'missing', 'a', 'o', 'NEW_CHAT', '{}', 'PENDING', 0, 0)"
+            )
+            .is_err(),
+            "jobs still reference devices"
+        );
+    }
+
     #[tokio::test]
     async fn an_in_memory_database_is_refused_with_the_reason() {
         let Err(err) = super::open_url("sqlite::memory:").await else {

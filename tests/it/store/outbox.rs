@@ -4,7 +4,7 @@
 use chrono::Duration;
 use switchboard::domain::{
     self, NotificationKind, Platform, PushDevice, PushEnvironment, PushJob, PushJobStatus,
-    PushMessage,
+    PushMessage, WebPushKeys,
 };
 use switchboard::store::{Database, DbError};
 
@@ -17,6 +17,7 @@ on_both_backends!(
     a_claim_whose_lock_ran_out_is_claimed_again,
     finished_jobs_leave_the_outbox,
     a_device_token_stays_in_its_organization,
+    a_browser_keeps_its_subscription_keys,
     preferences_choose_the_push_targets,
     acknowledging_assignments_clears_acceptance_deadlines,
     reads_and_an_empty_acknowledgement_do_not_wait_for_a_chat_change,
@@ -41,6 +42,7 @@ fn device(agent: &domain::Agent, token: &str) -> PushDevice {
         locale: None,
         device_name: Some("phone".into()),
         disabled_reason: None,
+        web_push: None,
         created_at: now,
         updated_at: now,
     }
@@ -282,6 +284,52 @@ async fn a_device_token_stays_in_its_organization(backend: Backend) {
     assert_eq!(
         store.push_devices(&colleague.id).await.unwrap()[0].organization_id,
         org.id
+    );
+}
+
+/// A browser's keys come back with its device, are replaced when it subscribes again, and go
+/// when the endpoint is registered as a phone's token.
+async fn a_browser_keeps_its_subscription_keys(backend: Backend) {
+    let (_server, store) = store(backend).await;
+    let (_, owner) = acme(store.as_ref()).await;
+    let endpoint = "https://push.example.net/wpush/v2/abc";
+    let browser = |p256dh: &str| PushDevice {
+        platform: Platform::Web,
+        app_id: "https://chat.acme.test".into(),
+        web_push: Some(WebPushKeys {
+            p256dh: p256dh.into(),
+            auth: "auth-secret".into(),
+        }),
+        ..device(&owner, endpoint)
+    };
+    let stored = store.upsert_push_device(&browser("key-1")).await.unwrap();
+    assert_eq!(stored.platform, Platform::Web);
+    assert_eq!(stored.web_push, browser("key-1").web_push);
+    let again = store.upsert_push_device(&browser("key-2")).await.unwrap();
+    assert_eq!(again.id, stored.id, "one device per endpoint");
+    assert_eq!(
+        store.push_devices(&owner.id).await.unwrap()[0]
+            .web_push
+            .as_ref()
+            .unwrap()
+            .p256dh,
+        "key-2"
+    );
+    let phone = store
+        .upsert_push_device(&device(&owner, endpoint))
+        .await
+        .unwrap();
+    assert_eq!(phone.platform, Platform::Ios);
+    assert_eq!(phone.web_push, None);
+    // A browser without its keys is refused by the database itself.
+    assert!(
+        store
+            .upsert_push_device(&PushDevice {
+                web_push: None,
+                ..browser("key-3")
+            })
+            .await
+            .is_err()
     );
 }
 
