@@ -11,10 +11,11 @@ use std::io::Read;
 use std::sync::{LazyLock, OnceLock};
 
 use axum::extract::{Path, Query};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
+
+use super::assets::{self, not_found};
 
 /// How an embedded file is stored.
 enum Stored {
@@ -75,18 +76,12 @@ const PAGE_POLICY: &str = "default-src 'self'; script-src 'self'; \
 /// Files requested with their current digest never change.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
-/// Each asset's digest (the first 8 bytes of the SHA-256 of its stored bytes, in hex).
+/// Each asset's digest (see [`assets::digest`]) of its stored bytes.
 static DIGESTS: LazyLock<Vec<String>> = LazyLock::new(|| {
     ASSETS
         .iter()
-        .map(|asset| {
-            let bytes = match asset.stored {
-                Stored::Plain(bytes) | Stored::Gzip(bytes) => bytes,
-            };
-            Sha256::digest(bytes)[..8]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect()
+        .map(|asset| match asset.stored {
+            Stored::Plain(bytes) | Stored::Gzip(bytes) => assets::digest(bytes),
         })
         .collect()
 });
@@ -143,54 +138,37 @@ pub(super) async fn file(
     headers: HeaderMap,
 ) -> Response {
     let Some(index) = ASSETS.iter().position(|asset| asset.name == name) else {
-        return (StatusCode::NOT_FOUND, "not found\n").into_response();
+        return not_found();
     };
     let asset = &ASSETS[index];
     let digest = &DIGESTS[index];
-    let etag = format!("\"{digest}\"");
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag));
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        match asset.stored {
-            Stored::Plain(bytes) => bytes.into_response(),
-            Stored::Gzip(bytes) if accepts_gzip(&headers) => {
-                let mut response = bytes.into_response();
-                response
-                    .headers_mut()
-                    .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-                response
-            }
-            Stored::Gzip(bytes) => INFLATED[index]
-                .get_or_init(|| inflate(bytes))
-                .as_slice()
-                .into_response(),
-        }
-    };
-    let out = response.headers_mut();
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(asset.content_type),
-    );
     // An address without the current digest may name an older build: check each time.
     let cache = if params.v.as_deref() == Some(digest.as_str()) {
         IMMUTABLE
     } else {
         "no-cache"
     };
-    out.insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
-    out.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    let etag = format!("\"{digest}\"");
+    let mut response = assets::respond(&headers, &etag, asset.content_type, cache, || match asset
+        .stored
+    {
+        Stored::Plain(bytes) => bytes.into_response(),
+        Stored::Gzip(bytes) if accepts_gzip(&headers) => {
+            let mut response = bytes.into_response();
+            response
+                .headers_mut()
+                .insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            response
+        }
+        Stored::Gzip(bytes) => INFLATED[index]
+            .get_or_init(|| inflate(bytes))
+            .as_slice()
+            .into_response(),
+    });
     if matches!(asset.stored, Stored::Gzip(_)) {
-        out.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    }
-    if let Ok(value) = HeaderValue::from_str(&etag) {
-        out.insert(header::ETAG, value);
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     }
     response
 }

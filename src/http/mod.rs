@@ -3,6 +3,7 @@
 //! server loop with graceful shutdown.
 
 mod app;
+mod assets;
 mod client_addr;
 mod connections;
 mod graphiql;

@@ -7,16 +7,9 @@ use std::sync::LazyLock;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use sha2::{Digest, Sha256};
 
 use super::AppState;
-
-/// One embedded file.
-struct Asset {
-    name: &'static str,
-    content_type: &'static str,
-    body: &'static str,
-}
+use super::assets::{self, Asset, not_found};
 
 /// Everything under /widget/ plus the loader. The loader is fetched on every page of every
 /// site that embeds it, so it is cached briefly and revalidated by ETag; a deploy reaches
@@ -25,22 +18,22 @@ const ASSETS: &[Asset] = &[
     Asset {
         name: "widget.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../widget/widget.js"),
+        body: include_bytes!("../../widget/widget.js"),
     },
     Asset {
         name: "frame.html",
         content_type: "text/html; charset=utf-8",
-        body: include_str!("../../widget/frame.html"),
+        body: include_bytes!("../../widget/frame.html"),
     },
     Asset {
         name: "frame.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../../widget/frame.js"),
+        body: include_bytes!("../../widget/frame.js"),
     },
     Asset {
         name: "frame.css",
         content_type: "text/css; charset=utf-8",
-        body: include_str!("../../widget/frame.css"),
+        body: include_bytes!("../../widget/frame.css"),
     },
 ];
 
@@ -53,17 +46,8 @@ const FRAME_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'se
 const DEMO: &str = include_str!("../../widget/demo.html");
 const DEMO_ABOUT: &str = include_str!("../../widget/demo-about.html");
 
-/// Each asset's ETag: a digest of its bytes, computed once.
-static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    ASSETS
-        .iter()
-        .map(|asset| {
-            let digest = Sha256::digest(asset.body.as_bytes());
-            let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-            format!("\"{hex}\"")
-        })
-        .collect()
-});
+/// Each asset's ETag, computed once.
+static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| assets::etags(ASSETS));
 
 /// GET /widget.js
 pub(super) async fn loader(headers: HeaderMap) -> Response {
@@ -80,38 +64,19 @@ pub(super) async fn file(Path(file): Path<String>, headers: HeaderMap) -> Respon
 }
 
 fn serve(name: &str, headers: &HeaderMap) -> Response {
-    let Some(index) = ASSETS.iter().position(|asset| asset.name == name) else {
+    let Some(index) = assets::find(ASSETS, name) else {
         return not_found();
     };
     let asset = &ASSETS[index];
-    let etag = &ETAGS[index];
-    let fresh = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').any(|tag| tag.trim() == etag));
-    let mut response = if fresh {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        asset.body.into_response()
-    };
-    let out = response.headers_mut();
-    out.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(asset.content_type),
+    let mut response = assets::respond(
+        headers,
+        &ETAGS[index],
+        asset.content_type,
+        CACHE_CONTROL,
+        || asset.body.into_response(),
     );
-    out.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static(CACHE_CONTROL),
-    );
-    out.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Ok(value) = HeaderValue::from_str(etag) {
-        out.insert(header::ETAG, value);
-    }
     if name == "frame.html" {
-        out.insert(
+        response.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(FRAME_POLICY),
         );
@@ -144,8 +109,4 @@ async fn demo_page(state: &AppState, template: &str) -> Response {
             (StatusCode::INTERNAL_SERVER_ERROR, "internal error\n").into_response()
         }
     }
-}
-
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "not found\n").into_response()
 }
