@@ -781,7 +781,7 @@
         ]),
         h('div', { className: 'account' }, [
           canPush ? h('button', { id: 'notify', type: 'button', className: 'quiet', onclick: enablePush },
-            'Notify me when the app is closed') : null,
+            ['Notify me', h('span', { className: 'long' }, ' when the app is closed')]) : null,
           h('span', { id: 'me-name', className: 'me' }),
           h('button', { type: 'button', className: 'quiet', onclick: signOut }, 'Sign out'),
         ]),

@@ -234,6 +234,8 @@ test('on a phone the app is one column: the list with circles and unread counts,
     await gql(SETTINGS, { input: { waitingLongSeconds: 2, customerIdleSeconds: 3 } }, await owner());
     await signIn(page, email, 'agent-password-1');
     await status(page, 'Accepting chats', 'the phone agent accepting chats');
+    // Pushes matter most on a phone: the switch for them fits its header, in short.
+    await shows(page.getByRole('button', { name: 'Notify me', exact: true }), 'Notify me in the phone\'s header');
     const customer = await apiCustomer(await widgetKey(), 'Pia Phone');
     assert.equal(customer.chat.status, 'ACTIVE');
     const row = page.getByRole('list', { name: 'My chats' }).getByRole('link', { name: /Pia Phone/ });
