@@ -871,8 +871,10 @@
       return tab.id !== 'team' || state.me.role !== 'AGENT';
     }).map(function (tab) {
       var count = counts[tab.id] || 0;
+      // On a desk the open chat stays beside the other lists; My chats leads back to it.
+      var back = tab.id === 'chats' && open.chat && !phone() ? '/' + encodeURIComponent(open.chat.id) : '';
       return h('li', {}, [h('a', {
-        href: '#/' + tab.id,
+        href: '#/' + tab.id + back,
         'aria-current': state.tab === tab.id ? 'page' : null,
       }, [tab.label, count ? h('span', { className: 'count' }, [
         String(count), h('span', { className: 'visually-hidden' }, ' ' + labels[tab.id]),
@@ -881,6 +883,11 @@
   }
 
   // ---- routing ------------------------------------------------------------------------------
+
+  /** Whether the phone layout (one column) is showing; app.css switches at the same width. */
+  function phone() {
+    return window.matchMedia('(max-width: 760px)').matches;
+  }
 
   function route() {
     var parts = location.hash.replace(/^#\/?/, '').split('/');
@@ -892,8 +899,11 @@
     state.tab = tab;
     var layout = $('layout');
     if (!layout) return;
-    if (chatId !== state.chatId || !open.chat && chatId) openChat(chatId);
-    if (!chatId) {
+    // On a desk another list opens beside the chat; on a phone, where one shows at a time,
+    // leaving the chat closes it (nothing is marked read out of sight).
+    var keep = !chatId && tab !== 'chats' && !!open.chat && !phone();
+    if (chatId && (chatId !== state.chatId || !open.chat)) openChat(chatId);
+    if (!chatId && !keep) {
       state.chatId = null;
       closeChatView();
     }
@@ -1120,6 +1130,7 @@
         if (state.chatId !== chatId) return;
         var chat = data.chat;
         open.chat = chat;
+        renderNav();
         open.items = chat.latestEvents.items;
         open.startCursor = chat.latestEvents.startCursor;
         open.hasMore = chat.latestEvents.hasMore;

@@ -155,6 +155,14 @@ test('an agent takes a chat from the widget, replies, and transfers it to a seco
     copyFileSync(join(OUTPUT, 'app-02-chat.png'), join(OUTPUT, 'app.png'));
     assert.deepEqual(await pageAccessibilityProblems(page), [], 'axe: the chat view');
 
+    // On a desk another list opens beside the chat, and My chats leads back to it.
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: /^Visitors/ }).click();
+    await shows(page.getByRole('heading', { name: 'Visitors', level: 2 }), 'the visitors beside the chat');
+    await shows(conversation(page).getByText('Also, do you take invoices'), 'the chat still open beside the visitors');
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: /^My chats/ }).click();
+    assert.match(page.url(), /#\/chats\/[^/]+$/, 'My chats names the open chat');
+    await shows(conversation(page).getByText('Also, do you take invoices'), 'the chat still open');
+
     // The second agent signs in elsewhere (their first login: they accept chats).
     await signIn(bea.page, beaEmail, 'agent-password-1');
     await status(bea.page, 'Accepting chats', 'the second agent accepting chats');
