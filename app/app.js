@@ -264,7 +264,7 @@
   }
   var CHAT_EVENTS = 'subscription($chatId: ID!, $since: String) { chatEvents(chatId: $chatId, since: $since) {' +
     ' __typename cursor ... on MessageAdded { message { ' + MESSAGE + ' } }' +
-    ' ... on TypingChanged { author isTyping draft } ... on ChatClosed { chat { id status } } } }';
+    ' ... on TypingChanged { author authorId isTyping draft } ... on ChatClosed { chat { id status } } } }';
   var VISITORS = 'subscription { visitorsChanged { snapshot left visitors { customer { id name email }' +
     ' currentPage { url title } onSiteSince visits location referrer state chat { id } greeting { text } } } }';
 
@@ -296,6 +296,8 @@
     hasMore: false,
     loadingOlder: false,
     /** @type {string | null} */ lastCursor: null,
+    /** Who else is typing in it: the customer (with the sneak peek) and teammates by id. */
+    typing: { customer: false, /** @type {string | null} */ draft: null, /** @type {Map<string, string>} */ agents: new Map() },
   };
 
   // ---- the page -----------------------------------------------------------------------------
@@ -1122,6 +1124,7 @@
     unsubscribe('chat');
     open.chat = null;
     open.items = [];
+    open.typing = { customer: false, draft: null, agents: new Map() };
     var section = $('chat');
     section.replaceChildren(h('h2', { id: 'chat-title', tabindex: '-1' }, 'Loading the chat…'));
     api('query($id: ID!) { chat(id: $id) { ' + chatRow() + ' channel customer { ' + CUSTOMER + ' }' +
@@ -1264,15 +1267,24 @@
       log.append(messageNode(message));
       if (atEnd || message.author === 'AGENT') log.scrollTop = log.scrollHeight;
       if (message.author === 'CUSTOMER') {
-        showPeek(false, null);
+        open.typing.customer = false;
+        open.typing.draft = null;
+        showPeek();
         if (state.chats.has(open.chat.id) && !document.hidden) markRead(open.chat.id);
       }
       if (message.kind === 'TRANSFER_NOTE' || message.kind === 'CHAT_TRANSFERRED' || message.kind === 'AGENT_ASSIGNED') {
         soon('open-chat', refreshOpenChat);
       }
     } else if (event.__typename === 'TypingChanged') {
-      // An agent's typing comes back here too, the app's own included: only the customer's shows.
-      if (event.author === 'CUSTOMER') showPeek(event.isTyping, event.draft);
+      // An agent's typing comes back here too, the app's own included: that one is not shown.
+      if (event.author === 'CUSTOMER') {
+        open.typing.customer = event.isTyping;
+        open.typing.draft = event.isTyping ? event.draft : null;
+      } else if (event.author === 'AGENT' && event.authorId !== state.me.id) {
+        if (event.isTyping) open.typing.agents.set(event.authorId, agentName(event.authorId));
+        else open.typing.agents.delete(event.authorId);
+      }
+      showPeek();
     } else if (event.__typename === 'ChatClosed') {
       open.lastCursor = event.cursor;
       open.chat.status = 'CLOSED';
@@ -1297,15 +1309,30 @@
     });
   }
 
-  /** The customer's typing, and what they have typed so far. @param {boolean} isTyping @param {string | null} draft */
-  function showPeek(isTyping, draft) {
+  /** Who else is typing in the open chat: the customer, with what they have typed so far, and teammates. */
+  function showPeek() {
     var peek = $('peek');
     if (!peek) return;
-    peek.hidden = !isTyping;
+    var typing = open.typing;
+    peek.hidden = !typing.customer && !typing.agents.size;
     peek.replaceChildren();
-    if (!isTyping) return;
-    peek.append(h('span', { className: 'typing' }, customerName(open.chat.customer) + ' is typing'));
-    if (draft) peek.append(h('span', { className: 'draft', title: 'Sneak peek' }, ': ' + draft));
+    if (typing.customer) {
+      peek.append(h('span', { className: 'typing' }, customerName(open.chat.customer) + ' is typing'));
+      if (typing.draft) peek.append(h('span', { className: 'draft', title: 'Sneak peek' }, ': ' + typing.draft));
+    }
+    typing.agents.forEach(function (name) {
+      peek.append(h('span', { className: 'typing' }, (typing.customer ? '; ' : '') + name + ' is typing'));
+    });
+  }
+
+  /** A teammate's name: the chat's agent, or as the transcript gives it. @param {string} agentId */
+  function agentName(agentId) {
+    var assignee = open.chat && open.chat.assignee;
+    if (assignee && assignee.id === agentId) return assignee.name;
+    for (var i = open.items.length - 1; i >= 0; i--) {
+      if (open.items[i].authorId === agentId && open.items[i].authorName) return open.items[i].authorName;
+    }
+    return 'A teammate';
   }
 
   function loadOlder() {

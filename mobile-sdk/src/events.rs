@@ -53,6 +53,8 @@ pub enum AgentEvent {
     TypingChanged {
         chat_id: String,
         author: AuthorKind,
+        /// The customer's or the agent's id: tells a teammate's typing from this agent's echo.
+        author_id: String,
         is_typing: bool,
         draft: Option<String>,
     },

@@ -608,6 +608,7 @@ impl From<agent_events::AgentEventsAgentEvents> for AgentEvent {
             On::TypingChanged(e) => AgentEvent::TypingChanged {
                 chat_id: e.chat.id,
                 author: e.author.into(),
+                author_id: e.author_id,
                 is_typing: e.is_typing,
                 draft: e.draft,
             },

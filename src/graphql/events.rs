@@ -85,6 +85,9 @@ pub struct TypingChanged {
     pub cursor: String,
     pub chat: Chat,
     pub author: AuthorKind,
+    /// Who it is, as `Message.authorId` names authors: an app tells another agent's typing
+    /// from its own echo by it.
+    pub author_id: ID,
     pub is_typing: bool,
     pub draft: Option<String>,
 }
@@ -244,6 +247,7 @@ impl AgentEvent {
                     cursor: cursor.to_string(),
                     chat: Chat::lazy(&typing.chat_id),
                     author: typing.author_kind.into(),
+                    author_id: ID(typing.author_id),
                     is_typing: typing.is_typing,
                     draft: typing.draft,
                 })
@@ -295,6 +299,7 @@ impl ChatEvent {
                 cursor: cursor.to_string(),
                 chat: Chat::lazy(&typing.chat_id),
                 author: typing.author_kind.into(),
+                author_id: ID(typing.author_id),
                 is_typing: typing.is_typing,
                 draft: typing.draft,
             }),

@@ -202,6 +202,10 @@ test('an agent takes a chat from the widget, replies, and transfers it to a seco
     await shows(conversation(bea.page).getByText('Asks about invoices for Norway'), 'the transfer note');
     await shows(conversation(bea.page).getByText('Yes, we ship to Norway'), 'the whole transcript');
     await screenshot(bea.page, 'app-04-transferred');
+    // The owner who joined sees the chat's new agent typing (and Bea does not see her own echo).
+    await bea.page.getByRole('textbox', { name: 'Reply' }).pressSequentially('Let me check', { delay: 10 });
+    await shows(page.locator('#peek', { hasText: 'Bea Second is typing' }), 'the second agent typing, at the owner');
+    assert.equal(await bea.page.locator('#peek').isVisible(), false, 'no typing shown for one\'s own echo');
     await bea.page.getByRole('button', { name: 'Close chat' }).click();
     await shows(bea.page.getByText('This chat is closed.'), 'the chat closed');
     await shows(w.getByText('How was this chat?'), 'the customer asked to rate the ended chat');

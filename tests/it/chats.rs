@@ -80,6 +80,15 @@ async fn the_seed_scenario(backend: Backend) {
     let typing = ada_events.next_event("TypingChanged").await;
     assert_eq!(typing["draft"], "Also, do you ship to");
     assert_eq!(typing["author"], "CUSTOMER");
+    let customer_id = server
+        .ok(
+            Some(&ada),
+            "query($id: ID!) { chat(id: $id) { customer { id } } }",
+            json!({"id": chat_id}),
+        )
+        .await["chat"]["customer"]["id"]
+        .clone();
+    assert_eq!(typing["authorId"], customer_id);
 
     // The agent types (the customer sees that, without any draft) and replies.
     server
@@ -87,6 +96,10 @@ async fn the_seed_scenario(backend: Backend) {
         .await;
     let agent_typing = customer_events.next_event("TypingChanged").await;
     assert_eq!(agent_typing["author"], "AGENT");
+    assert_eq!(
+        agent_typing["authorId"], ada_id,
+        "who is typing, as messages name authors"
+    );
     assert_eq!(
         agent_typing["draft"],
         json!(null),

@@ -663,6 +663,37 @@ async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_sett
         "NOT_FOUND"
     );
 
+    // The customer typing reaches the app with who it is.
+    server
+        .ok(
+            Some(&ann),
+            "mutation($c: ID!) { setTyping(input: {chatId: $c, isTyping: true, draft: \"Where is\"}) }",
+            json!({"c": first}),
+        )
+        .await;
+    let typing = heard
+        .event(|e| matches!(e, AgentEvent::TypingChanged { .. }))
+        .await;
+    let customer_id = app
+        .chat(first.clone(), None, 1)
+        .await
+        .unwrap()
+        .chat
+        .customer
+        .id;
+    let AgentEvent::TypingChanged {
+        author,
+        author_id,
+        draft,
+        ..
+    } = typing
+    else {
+        unreachable!()
+    };
+    assert_eq!(author, switchboard_sdk::AuthorKind::Customer);
+    assert_eq!(author_id, customer_id);
+    assert_eq!(draft.as_deref(), Some("Where is"));
+
     // Bob joins, live, and the owner hands the chat over with a note.
     let bob_id = server
         .create_agent(&owner, "bob@example.com", "AGENT")

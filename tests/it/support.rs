@@ -582,7 +582,7 @@ pub const AGENT_EVENTS: &str = "subscription($since: String) { agentEvents(since
     ... on ChatAssigned { chat { id } reason }
     ... on ChatTransferred { chat { id } note reason fromAgent { id } toAgent { id } }
     ... on MessageAdded { chat { id } message { id text clientId author kind } }
-    ... on TypingChanged { chat { id } isTyping draft author }
+    ... on TypingChanged { chat { id } isTyping draft author authorId }
     ... on ChatQueued { chat { id } queueLength }
     ... on QueueChanged { queueLength }
     ... on ChatClosed { chat { id } }
@@ -595,7 +595,7 @@ pub const CHAT_EVENTS: &str =
     "subscription($chatId: ID!, $since: String) { chatEvents(chatId: $chatId, since: $since) {
     __typename cursor
     ... on MessageAdded { message { id text author kind visibility } }
-    ... on TypingChanged { isTyping draft author }
+    ... on TypingChanged { isTyping draft author authorId }
     ... on QueuePositionChanged { position estimatedWaitSeconds }
     ... on ChatClosed { message { text } }
 } }";
