@@ -960,16 +960,17 @@ impl ChatsMutation {
             Some(id) => Some(services.canned.usable(ctx.principal()?, id).await?),
             None => None,
         };
-        let message = services
+        let (message, new) = services
             .chats
-            .send_message(
+            .send_message_once(
                 &caller,
                 &input.chat_id,
                 &input.text,
                 input.client_id.as_deref(),
             )
             .await?;
-        if let Some(canned) = canned {
+        // A retry with the same clientId returns the first message and counts nothing.
+        if let Some(canned) = canned.filter(|_| new) {
             services.canned.count_use(ctx.principal()?, &canned).await?;
         }
         Ok(Message(message))

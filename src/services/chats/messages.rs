@@ -19,6 +19,21 @@ impl ChatService {
         text: &str,
         client_id: Option<&str>,
     ) -> Result<ChatEvent> {
+        Ok(self
+            .send_message_once(caller, chat_id, text, client_id)
+            .await?
+            .0)
+    }
+
+    /// [`Self::send_message`], saying whether the message is new (false: the client id
+    /// returned an earlier one), so what counts a send counts a retry once.
+    pub async fn send_message_once(
+        &self,
+        caller: &Caller,
+        chat_id: &str,
+        text: &str,
+        client_id: Option<&str>,
+    ) -> Result<(ChatEvent, bool)> {
         let text = message_text(text)?;
         let client_id = match client_id.map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) if c.chars().count() > domain::MAX_CLIENT_ID_CHARS => {
@@ -68,7 +83,7 @@ impl ChatService {
                 .message_by_client_id(&chat.id, &author_id, client_id)
                 .await?
         {
-            return Ok(existing);
+            return Ok((existing, false));
         }
         if chat.status == ChatStatus::Closed {
             return Err(Error::Conflict(Wording::ChatClosed.text()));
@@ -95,7 +110,7 @@ impl ChatService {
         })
         .await?;
         self.finish(work).await?;
-        Ok(stored)
+        Ok((stored, true))
     }
 
     /// Typing indicators: the customer's draft is the agents' sneak peek; an agent's typing
