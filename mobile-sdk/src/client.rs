@@ -47,6 +47,31 @@ impl Client {
         let inner = self.inner.clone();
         run(async move { inner.auth.run::<Q>(variables).await }).await
     }
+
+    /// Checks a message and puts it in the outbox for the sender.
+    fn queue_message(
+        &self,
+        chat_id: String,
+        text: String,
+        canned_response_id: Option<String>,
+    ) -> Result<OutgoingMessage> {
+        let agent_id = self.inner.agent_id()?;
+        let length = text.chars().count();
+        if text.trim().is_empty() || length > MAX_MESSAGE_CHARS {
+            return Err(SdkError::bad_input(format!(
+                "a message has 1 to {MAX_MESSAGE_CHARS} characters; this one has {length}"
+            )));
+        }
+        if chat_id.is_empty() {
+            return Err(SdkError::bad_input("chat_id is empty"));
+        }
+        let message =
+            self.inner
+                .outbox
+                .add(&agent_id, &chat_id, &text, canned_response_id.as_deref())?;
+        self.inner.outbox_wake.notify_one();
+        Ok(message)
+    }
 }
 
 #[uniffi::export]
@@ -297,19 +322,22 @@ impl Client {
     /// across reconnects and app restarts, until the server has it (SENT) or refuses it for
     /// good (FAILED); subscribers hear both through `on_outgoing_message`.
     pub fn send_message(&self, chat_id: String, text: String) -> Result<OutgoingMessage> {
-        let agent_id = self.inner.agent_id()?;
-        let length = text.chars().count();
-        if text.trim().is_empty() || length > MAX_MESSAGE_CHARS {
-            return Err(SdkError::bad_input(format!(
-                "a message has 1 to {MAX_MESSAGE_CHARS} characters; this one has {length}"
-            )));
+        self.queue_message(chat_id, text, None)
+    }
+
+    /// [`Client::send_message`] for a text written from a canned response (usually what
+    /// `render_canned_response` gave, perhaps edited): the server counts one use of it when
+    /// the message arrives, once however often the outbox retries.
+    pub fn send_canned_response(
+        &self,
+        chat_id: String,
+        text: String,
+        canned_response_id: String,
+    ) -> Result<OutgoingMessage> {
+        if canned_response_id.is_empty() {
+            return Err(SdkError::bad_input("canned_response_id is empty"));
         }
-        if chat_id.is_empty() {
-            return Err(SdkError::bad_input("chat_id is empty"));
-        }
-        let message = self.inner.outbox.add(&agent_id, &chat_id, &text)?;
-        self.inner.outbox_wake.notify_one();
-        Ok(message)
+        self.queue_message(chat_id, text, Some(canned_response_id))
     }
 
     /// The signed-in agent's messages not yet on the server (PENDING) or refused (FAILED),
@@ -466,6 +494,69 @@ impl Client {
         Ok(data.send_greeting.into())
     }
 
+    /// The canned responses you may use, best first: the organization's, your groups', your
+    /// own. `search`: "#ship" or "ship" matches shortcuts starting with it; other words
+    /// match titles and texts. `first`: 1 to 50.
+    pub async fn canned_responses(
+        &self,
+        search: Option<String>,
+        first: u32,
+    ) -> Result<Vec<CannedResponse>> {
+        let data = self
+            .op::<ops::CannedResponses>(ops::canned_responses::Variables {
+                search,
+                first: i64::from(first),
+            })
+            .await?;
+        Ok(data.canned_responses.into_iter().map(Into::into).collect())
+    }
+
+    /// The response's text with its placeholders filled for the chat's customer and you:
+    /// what to show in the reply box before sending it with `send_canned_response`.
+    pub async fn render_canned_response(&self, id: String, chat_id: String) -> Result<String> {
+        let data = self
+            .op::<ops::RenderCannedResponse>(ops::render_canned_response::Variables { id, chat_id })
+            .await?;
+        Ok(data.render_canned_response)
+    }
+
+    /// Adds a canned response: PERSONAL for anyone, shared for admins and owners. CONFLICT
+    /// when the shortcut is taken for the same people.
+    pub async fn create_canned_response(
+        &self,
+        input: CannedResponseInput,
+    ) -> Result<CannedResponse> {
+        let data = self
+            .op::<ops::CreateCannedResponse>(ops::create_canned_response::Variables {
+                input: input.into(),
+            })
+            .await?;
+        Ok(data.create_canned_response.into())
+    }
+
+    /// Replaces a canned response's fields; its usage count stays.
+    pub async fn update_canned_response(
+        &self,
+        id: String,
+        input: CannedResponseInput,
+    ) -> Result<CannedResponse> {
+        let data = self
+            .op::<ops::UpdateCannedResponse>(ops::update_canned_response::Variables {
+                id,
+                input: input.into(),
+            })
+            .await?;
+        Ok(data.update_canned_response.into())
+    }
+
+    /// Deletes a canned response you manage.
+    pub async fn delete_canned_response(&self, id: String) -> Result<bool> {
+        let data = self
+            .op::<ops::DeleteCannedResponse>(ops::delete_canned_response::Variables { id })
+            .await?;
+        Ok(data.delete_canned_response)
+    }
+
     /// Watches the visitors on the site: the listener gets the whole list at once and again
     /// after every change (the server coalesces them, a couple of seconds apart at most). It
     /// reconnects by itself with backoff and starts from a fresh list. Runs until the handle
@@ -506,6 +597,7 @@ async fn send_outbox(inner: Arc<Inner>) {
                 chat_id: pending.chat_id,
                 text: pending.text,
                 client_id: pending.client_id.clone(),
+                canned_response_id: pending.canned_response_id,
             })
             .await;
         let update = match result {

@@ -561,3 +561,110 @@ impl From<switchboard_protocol::NotificationKind> for NotificationKind {
         }
     }
 }
+
+// ---- canned responses -------------------------------------------------------------------------
+
+/// Who a canned response is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum CannedResponseScope {
+    /// Every agent of the organization; admins and owners manage it.
+    Organization,
+    /// The agents of one group; admins and owners manage it.
+    Group,
+    /// Its owner's alone.
+    Personal,
+}
+
+/// A text an agent inserts by typing its `#shortcut`.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CannedResponse {
+    pub id: String,
+    /// Without the `#`, lower case.
+    pub shortcut: String,
+    pub title: String,
+    /// As written, with placeholders: `render_canned_response` fills them for a chat.
+    pub text: String,
+    pub scope: CannedResponseScope,
+    /// For GROUP.
+    pub group: Option<NamedRef>,
+    /// For PERSONAL.
+    pub owner: Option<NamedRef>,
+    /// Messages sent from it.
+    pub usage_count: i32,
+    pub created_at: SystemTime,
+    pub updated_at: SystemTime,
+}
+
+/// A canned response as an agent writes it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CannedResponseInput {
+    /// 1 to 32 of a-z 0-9 _ -; a leading `#` is dropped.
+    pub shortcut: String,
+    /// 1 to 100 characters.
+    pub title: String,
+    /// 1 to 4000 characters, with `{{customer.first_name}}`, `{{customer.name}}`,
+    /// `{{customer.email}}`, `{{agent.name}}`, `{{agent.first_name}}`.
+    pub text: String,
+    /// ORGANIZATION and GROUP: admins and owners only.
+    pub scope: CannedResponseScope,
+    /// Required for GROUP, refused otherwise.
+    pub group_id: Option<String>,
+}
+
+enum_from!(CannedResponseScope,
+    [canned_responses, create_canned_response, update_canned_response],
+    { Organization, Group, Personal }, other => CannedResponseScope::Organization);
+
+macro_rules! canned_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::CannedResponseFields> for CannedResponse {
+                fn from(r: ops::$module::CannedResponseFields) -> Self {
+                    CannedResponse {
+                        id: r.id,
+                        shortcut: r.shortcut,
+                        title: r.title,
+                        text: r.text,
+                        scope: r.scope.into(),
+                        group: r.group.map(|g| NamedRef { id: g.id, name: g.name }),
+                        owner: r.owner.map(|o| NamedRef { id: o.id, name: o.name }),
+                        usage_count: r.usage_count as i32,
+                        created_at: time(&r.created_at),
+                        updated_at: time(&r.updated_at),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+canned_from!(
+    canned_responses,
+    create_canned_response,
+    update_canned_response
+);
+
+macro_rules! canned_input_into {
+    ($($module:ident),*) => {
+        $(
+            impl From<CannedResponseInput> for ops::$module::CannedResponseInput {
+                fn from(input: CannedResponseInput) -> Self {
+                    use ops::$module::CannedResponseScope as S;
+                    ops::$module::CannedResponseInput {
+                        shortcut: input.shortcut,
+                        title: input.title,
+                        text: input.text,
+                        scope: match input.scope {
+                            CannedResponseScope::Organization => S::Organization,
+                            CannedResponseScope::Group => S::Group,
+                            CannedResponseScope::Personal => S::Personal,
+                        },
+                        group_id: input.group_id,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+canned_input_into!(create_canned_response, update_canned_response);

@@ -54,6 +54,11 @@ operations!(
     VisitorsOnSite,
     SendGreeting,
     VisitorsChanged,
+    CannedResponses,
+    RenderCannedResponse,
+    CreateCannedResponse,
+    UpdateCannedResponse,
+    DeleteCannedResponse,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

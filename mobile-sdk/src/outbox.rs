@@ -30,6 +30,8 @@ pub struct OutgoingMessage {
     pub client_id: String,
     pub chat_id: String,
     pub text: String,
+    /// The canned response it was written from; the server counts one use when it arrives.
+    pub canned_response_id: Option<String>,
     pub state: OutgoingState,
     pub created_at: SystemTime,
     /// Set when SENT.
@@ -46,6 +48,9 @@ struct Entry {
     agent_id: String,
     chat_id: String,
     text: String,
+    /// Absent in files written before canned responses.
+    #[serde(default)]
+    canned_response_id: Option<String>,
     created_at_ms: u64,
     failed: Option<Failure>,
 }
@@ -62,6 +67,7 @@ impl Entry {
             client_id: self.client_id.clone(),
             chat_id: self.chat_id.clone(),
             text: self.text.clone(),
+            canned_response_id: self.canned_response_id.clone(),
             state: if self.failed.is_some() {
                 OutgoingState::Failed
             } else {
@@ -80,6 +86,7 @@ pub(crate) struct Pending {
     pub client_id: String,
     pub chat_id: String,
     pub text: String,
+    pub canned_response_id: Option<String>,
 }
 
 pub(crate) struct Outbox {
@@ -134,12 +141,19 @@ impl Outbox {
         })
     }
 
-    pub(crate) fn add(&self, agent_id: &str, chat_id: &str, text: &str) -> Result<OutgoingMessage> {
+    pub(crate) fn add(
+        &self,
+        agent_id: &str,
+        chat_id: &str,
+        text: &str,
+        canned_response_id: Option<&str>,
+    ) -> Result<OutgoingMessage> {
         let entry = Entry {
             client_id: uuid::Uuid::now_v7().to_string(),
             agent_id: agent_id.to_owned(),
             chat_id: chat_id.to_owned(),
             text: text.to_owned(),
+            canned_response_id: canned_response_id.map(str::to_owned),
             created_at_ms: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
@@ -173,6 +187,7 @@ impl Outbox {
                 client_id: e.client_id.clone(),
                 chat_id: e.chat_id.clone(),
                 text: e.text.clone(),
+                canned_response_id: e.canned_response_id.clone(),
             })
     }
 
@@ -265,9 +280,13 @@ mod tests {
     fn pending_messages_survive_reopening_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::open(dir.path()).unwrap();
-        let first = outbox.add("agent-1", "chat-1", "first").unwrap();
-        let second = outbox.add("agent-1", "chat-2", "second").unwrap();
-        outbox.add("agent-2", "chat-3", "someone else's").unwrap();
+        let first = outbox.add("agent-1", "chat-1", "first", None).unwrap();
+        let second = outbox
+            .add("agent-1", "chat-2", "second", Some("canned-1"))
+            .unwrap();
+        outbox
+            .add("agent-2", "chat-3", "someone else's", None)
+            .unwrap();
         assert_eq!(first.state, OutgoingState::Pending);
         drop(outbox);
 
@@ -282,7 +301,9 @@ mod tests {
         assert_eq!(failed.state, OutgoingState::Failed);
         assert_eq!(failed.error_code.as_deref(), Some("NOT_FOUND"));
         // A failed message no longer holds up the ones behind it.
-        assert_eq!(outbox.next("agent-1").unwrap().client_id, second.client_id);
+        let next = outbox.next("agent-1").unwrap();
+        assert_eq!(next.client_id, second.client_id);
+        assert_eq!(next.canned_response_id.as_deref(), Some("canned-1"));
 
         outbox.retry(&first.client_id).unwrap();
         assert_eq!(outbox.next("agent-1").unwrap().client_id, first.client_id);
@@ -297,6 +318,20 @@ mod tests {
         let outbox = Outbox::open(dir.path()).unwrap();
         assert!(outbox.list("agent-1").is_empty());
         assert_eq!(outbox.list("agent-2").len(), 1);
+    }
+
+    #[test]
+    fn a_file_from_before_canned_responses_still_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("outbox.json"),
+            br#"[{"client_id":"c1","agent_id":"a1","chat_id":"ch1","text":"hi","created_at_ms":1,"failed":null}]"#,
+        )
+        .unwrap();
+        let outbox = Outbox::open(dir.path()).unwrap();
+        let next = outbox.next("a1").unwrap();
+        assert_eq!(next.text, "hi");
+        assert_eq!(next.canned_response_id, None);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The mobile SDK (switchboard-sdk) against the real server: sign-in and sessions, token
-//! refresh, the event stream across a server restart, and the outbox across a server outage
-//! and an app restart.
+//! refresh, the event stream across a server restart, the outbox across a server outage
+//! and an app restart, and canned responses.
 
 use crate::support::Backend;
 use std::sync::{Arc, Mutex};
@@ -8,9 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 use switchboard_sdk::{
-    AgentEvent, AuthorKind, Client, ClientConfig, ConnectionState, EventListener, MessageKind,
-    OutgoingMessage, OutgoingState, RoutingStatus, SdkError, Session, SessionStore, Visitor,
-    VisitorState, VisitorsListener,
+    AgentEvent, AuthorKind, CannedResponseInput, CannedResponseScope, Client, ClientConfig,
+    ConnectionState, EventListener, MessageKind, OutgoingMessage, OutgoingState, RoutingStatus,
+    SdkError, Session, SessionStore, Visitor, VisitorState, VisitorsListener,
 };
 use tokio::sync::mpsc;
 
@@ -948,7 +948,94 @@ async fn an_agent_watches_the_visitors_on_the_site_and_greets_one_through_the_sd
     watcher.cancel();
 }
 
+async fn an_agent_finds_renders_and_sends_a_canned_response_through_the_sdk(backend: Backend) {
+    let server = TestServer::start_with(backend, |_| {}).await;
+    // The data directory (the outbox) and the stream (which reports it) stay open.
+    let Signedin {
+        key,
+        dir: _dir,
+        app,
+        stream: _stream,
+        mut heard,
+        ..
+    } = Signedin::owner(&server).await;
+    let input = |shortcut: &str| CannedResponseInput {
+        shortcut: shortcut.into(),
+        title: "Shipping times".into(),
+        text: "Hi {{customer.first_name}}, parcels leave within 2 days.".into(),
+        scope: CannedResponseScope::Organization,
+        group_id: None,
+    };
+    let created = app
+        .create_canned_response(input("#Shipping"))
+        .await
+        .unwrap();
+    assert_eq!(created.shortcut, "shipping");
+    assert_eq!(created.scope, CannedResponseScope::Organization);
+    assert_eq!(
+        code(
+            app.create_canned_response(input("shipping"))
+                .await
+                .unwrap_err()
+        ),
+        "CONFLICT"
+    );
+    assert_eq!(
+        code(
+            app.create_canned_response(input("two words"))
+                .await
+                .unwrap_err()
+        ),
+        "BAD_USER_INPUT"
+    );
+    let found = app.canned_responses(Some("#shi".into()), 8).await.unwrap();
+    assert_eq!(found, vec![created.clone()]);
+
+    let customer = visitor(&server, &key, "canned-visitor").await;
+    let (chat_id, _) = start_chat(&server, &customer, "When will it ship?").await;
+    let text = app
+        .render_canned_response(created.id.clone(), chat_id.clone())
+        .await
+        .unwrap();
+    assert_eq!(text, "Hi Visitor, parcels leave within 2 days.");
+    let pending = app
+        .send_canned_response(chat_id.clone(), text.clone(), created.id.clone())
+        .unwrap();
+    assert_eq!(
+        pending.canned_response_id.as_deref(),
+        Some(created.id.as_str())
+    );
+    let sent = heard.outgoing().await;
+    assert_eq!(sent.state, OutgoingState::Sent);
+    assert_eq!(sent.message.unwrap().text, text);
+    let counted = app.canned_responses(Some("ship".into()), 8).await.unwrap();
+    assert_eq!(counted[0].usage_count, 1);
+
+    let changed = app
+        .update_canned_response(created.id.clone(), input("ship"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (changed.shortcut.as_str(), changed.usage_count),
+        ("ship", 1)
+    );
+    assert!(
+        app.delete_canned_response(created.id.clone())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        code(
+            app.render_canned_response(created.id, chat_id)
+                .await
+                .unwrap_err()
+        ),
+        "NOT_FOUND"
+    );
+}
+
 crate::on_both_backends!(
+    an_agent_finds_renders_and_sends_a_canned_response_through_the_sdk,
     an_agent_watches_the_visitors_on_the_site_and_greets_one_through_the_sdk,
     expired_access_tokens_are_refreshed_transparently,
     the_stream_signs_out_at_once_when_the_server_ends_the_session,
