@@ -170,6 +170,86 @@ def test_login_assignment_and_sending_a_message(sdk, server, run, tmp_path):
         handle.cancel()
 
 
+def test_canned_response_created_found_rendered_and_sent(sdk, server, run, tmp_path):
+    client, _ = new_client(sdk, server.base_url, tmp_path / "agent")
+    run(client.login(server.email, server.password))
+    listener = RecordingListener()
+    handle = client.subscribe(listener)
+    try:
+        wait_for(
+            listener.states,
+            lambda state: state.is_connected(),
+            CONNECT_TIMEOUT,
+            "ConnectionState.CONNECTED",
+        )
+        created = run(
+            client.create_canned_response(
+                sdk.CannedResponseInput(
+                    shortcut="#PyShip",
+                    title="Shipping times",
+                    text="Hi {{ customer.first_name }}, parcels leave within 2 days.",
+                    scope=sdk.CannedResponseScope.ORGANIZATION,
+                    group_id=None,
+                )
+            )
+        )
+        assert created.shortcut == "pyship", created
+        assert created.scope == sdk.CannedResponseScope.ORGANIZATION
+        assert created.usage_count == 0
+
+        found = run(client.canned_responses("#pysh", 8))
+        assert [r.id for r in found] == [created.id], found
+
+        with pytest.raises(sdk.SdkError.Server) as refused:
+            run(
+                client.create_canned_response(
+                    sdk.CannedResponseInput(
+                        shortcut="bad",
+                        title="Bad",
+                        text="Hi {{customer.nickname}}",
+                        scope=sdk.CannedResponseScope.PERSONAL,
+                        group_id=None,
+                    )
+                )
+            )
+        assert refused.value.code == "BAD_USER_INPUT", refused.value
+        assert "customer.nickname" in str(refused.value), refused.value
+
+        visitor_token, chat = start_customer_chat(server, "When will my parcel ship?")
+        chat_id = chat["id"]
+        wait_for(
+            listener.events,
+            lambda e: e.is_chat_assigned() and e.chat.id == chat_id,
+            ASSIGNMENT_TIMEOUT,
+            f"AgentEvent.CHAT_ASSIGNED for chat {chat_id}",
+        )
+        text = run(client.render_canned_response(created.id, chat_id))
+        assert text == "Hi Ada, parcels leave within 2 days.", text
+
+        outgoing = client.send_canned_response(chat_id, text, created.id)
+        assert outgoing.state == sdk.OutgoingState.PENDING, outgoing
+        assert outgoing.canned_response_id == created.id
+        sent, _ = wait_for(
+            listener.outgoing,
+            lambda m: m.client_id == outgoing.client_id and m.state != sdk.OutgoingState.PENDING,
+            SEND_TIMEOUT,
+            f"on_outgoing_message for {outgoing.client_id}",
+        )
+        assert sent.state == sdk.OutgoingState.SENT, sent
+        transcript = server.graphql(
+            "query($id: ID!) { chat(id: $id) { events(first: 100) { items { text } } } }",
+            {"id": chat_id},
+            token=visitor_token,
+        )["chat"]["events"]["items"]
+        assert {"text": text} in transcript, transcript
+        assert run(client.canned_responses("pyship", 1))[0].usage_count == 1
+
+        assert run(client.delete_canned_response(created.id)) is True
+        assert run(client.canned_responses("#pyship", 8)) == []
+    finally:
+        handle.cancel()
+
+
 def test_wrong_password_is_unauthenticated(sdk, server, run, tmp_path):
     client, store = new_client(sdk, server.base_url, tmp_path / "agent")
     with pytest.raises(sdk.SdkError.Unauthenticated):
