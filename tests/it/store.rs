@@ -14,6 +14,7 @@ use crate::on_both_backends;
 use crate::support::{Backend, TestServer};
 
 // Further behaviours, by aggregate; each runs on both backends too.
+mod canned;
 mod chats;
 mod greetings;
 mod outbox;
