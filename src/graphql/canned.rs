@@ -22,9 +22,11 @@ pub enum CannedResponseScope {
     Personal,
 }
 
-/// A text agents insert by typing its `#shortcut`.
+/// A canned response, for the API.
 pub struct CannedResponse(pub domain::CannedResponse);
 
+/// A text agents insert by typing its `#shortcut`: the organization's, a group's, or an
+/// agent's own.
 #[Object]
 impl CannedResponse {
     async fn id(&self) -> ID {
