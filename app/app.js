@@ -1201,7 +1201,13 @@
     var composer = h('form', { className: 'composer', 'aria-label': 'Reply' }, [
       h('label', { for: 'reply', className: 'visually-hidden' }, 'Reply'),
       reply,
-      h('ul', { id: 'suggestions', className: 'suggestions', role: 'listbox', 'aria-label': 'Canned responses', hidden: true }),
+      h('ul', {
+        id: 'suggestions', className: 'suggestions', role: 'listbox', 'aria-label': 'Canned responses', hidden: true,
+        // The reply box keeps the focus (and the list stays open) while the mouse picks.
+        onmousedown: function (/** @type {Event} */ event) {
+          event.preventDefault();
+        },
+      }),
       h('span', { id: 'reply-hint', className: 'visually-hidden' },
         'Enter sends; Shift+Enter starts a new line; # and a shortcut suggest canned responses.'),
       h('button', { type: 'submit', className: 'primary' }, 'Send'),
@@ -1491,9 +1497,6 @@
     list.replaceChildren.apply(list, items.map(function (item, i) {
       return h('li', {
         id: 'suggestion-' + i, role: 'option', 'aria-selected': 'false',
-        onmousedown: function (/** @type {Event} */ event) {
-          event.preventDefault();
-        },
         onclick: function () {
           pick(i);
         },
@@ -1533,7 +1536,7 @@
     if ($('suggestions').hidden || event.isComposing) return false;
     if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
       activate(suggestions.active + (event.key === 'ArrowDown' ? 1 : -1));
-    } else if ((event.key === 'Enter' && !event.shiftKey) || event.key === 'Tab') {
+    } else if ((event.key === 'Enter' || event.key === 'Tab') && !event.shiftKey) {
       pick(suggestions.active);
     } else if (event.key === 'Escape') {
       closeSuggestions();
@@ -1792,7 +1795,7 @@
       return empty('This server has no canned responses: they come with a newer version of Switchboard.');
     }
     if (!state.canned) return empty('Loading…');
-    var add = h('button', { type: 'button', className: 'primary small add', onclick: function () {
+    var add = h('button', { type: 'button', className: 'primary small add', 'data-key': 'canned:new', onclick: function () {
       editCanned(null);
     } }, 'New canned response');
     if (!state.canned.length) return h('div', {}, [add, empty('None yet. Type # and a shortcut in a reply to use one.')]);
