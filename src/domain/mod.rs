@@ -4,7 +4,8 @@
 //! unit-tested where they live: `chat` (chats, transcripts, feeds, timers' conditions),
 //! `lifecycle` (the chat's transitions), `routing` (who gets the next chat), `settings`
 //! (organization settings, chat limits, who is routable), `push`, `validation`, `greetings`
-//! (greetings, their rules and placeholders), and `copy` (every sentence a person reads).
+//! (greetings, their rules and placeholders), `canned` (canned responses, their placeholders
+//! and ranking), and `copy` (every sentence a person reads).
 
 /// An enum stored and sent as its SCREAMING_SNAKE_CASE spelling.
 macro_rules! string_enum {
@@ -29,6 +30,7 @@ macro_rules! string_enum {
     };
 }
 
+mod canned;
 mod chat;
 mod copy;
 mod greetings;
@@ -39,6 +41,7 @@ mod settings;
 mod validation;
 mod widget;
 
+pub use canned::*;
 pub use chat::*;
 pub use copy::{DEFAULT_LOCALE, Wording};
 pub use greetings::*;

@@ -427,6 +427,11 @@ impl Customer {
         self.customer.name.as_deref()
     }
 
+    /// The first word of their name: what `{{customer.first_name}}` becomes.
+    async fn first_name(&self) -> Option<String> {
+        domain::first_name(self.customer.name.as_deref())
+    }
+
     async fn email(&self) -> Option<&str> {
         self.customer.email.as_deref()
     }
@@ -670,6 +675,8 @@ pub struct SendMessageInput {
     /// Any id unique to the sender (a UUID); sending again with it returns the first message
     /// instead of a duplicate.
     pub client_id: Option<String>,
+    /// The canned response the text came from (agents only): counts one use of it.
+    pub canned_response_id: Option<ID>,
 }
 
 #[derive(InputObject)]
@@ -947,8 +954,13 @@ impl ChatsMutation {
     /// Sends a message, as an agent of the chat or as its customer.
     async fn send_message(&self, ctx: &Context<'_>, input: SendMessageInput) -> ApiResult<Message> {
         let caller = ctx.caller()?;
-        let message = ctx
-            .services()
+        let services = ctx.services();
+        // Checked before sending, so an unusable id sends nothing.
+        let canned = match &input.canned_response_id {
+            Some(id) => Some(services.canned.usable(ctx.principal()?, id).await?),
+            None => None,
+        };
+        let message = services
             .chats
             .send_message(
                 &caller,
@@ -957,6 +969,9 @@ impl ChatsMutation {
                 input.client_id.as_deref(),
             )
             .await?;
+        if let Some(canned) = canned {
+            services.canned.count_use(ctx.principal()?, &canned).await?;
+        }
         Ok(Message(message))
     }
 

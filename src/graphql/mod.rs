@@ -1,11 +1,12 @@
 //! The GraphQL API: schema, per-request context, and the mapping from use-case errors to
 //! GraphQL errors with `extensions.code`.
 //!
-//! One module per feature (accounts, chats, events, push, visitors) holds its GraphQL types and its parts
-//! of the roots, merged here in the order the schema has always printed. Resolvers call
+//! One module per feature (accounts, canned, chats, events, push, visitors) holds its GraphQL
+//! types and its parts of the roots, merged here in the order the schema has always printed. Resolvers call
 //! services and the loaders, never the store or the bus.
 
 mod accounts;
+mod canned;
 mod chats;
 mod errors;
 mod events;
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     push::PushQuery,
     visitors::VisitorsQuery,
     widget::WidgetQuery,
+    canned::CannedQuery,
 );
 
 /// The root of mutations.
@@ -47,6 +49,7 @@ pub struct MutationRoot(
     push::PushMutation,
     visitors::VisitorsMutation,
     widget::WidgetMutation,
+    canned::CannedMutation,
 );
 
 /// The root of subscriptions.

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod auth;
+pub mod canned;
 pub mod chat_views;
 pub mod chats;
 pub mod health;
@@ -34,6 +35,8 @@ pub struct Services {
     bus: Arc<dyn EventBus>,
     pub auth: AuthService,
     pub accounts: AccountService,
+    /// Canned responses: search, render, manage, count.
+    pub canned: canned::CannedService,
     pub chats: Arc<ChatService>,
     pub presence: Arc<presence::Presence>,
     pub push: push::PushService,
@@ -69,6 +72,7 @@ impl Services {
         settings: ServiceSettings,
     ) -> Services {
         Services {
+            canned: canned::CannedService::new(store.clone(), chats.clone()),
             chat_views: ChatViews::new(store.clone(), chats.clone()),
             health: Health::new(store.clone()),
             push: push::PushService::new(store.clone(), chats.clone(), settings.web_push),

@@ -67,6 +67,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "chat_reads",
         include_str!("../../migrations/sqlite/0012_chat_reads.sql"),
     ),
+    (
+        13,
+        "canned_responses",
+        include_str!("../../migrations/sqlite/0013_canned_responses.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -130,6 +135,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         12,
         "chat_reads",
         include_str!("../../migrations/postgres/0012_chat_reads.sql"),
+    ),
+    (
+        13,
+        "canned_responses",
+        include_str!("../../migrations/postgres/0013_canned_responses.sql"),
     ),
 ];
 

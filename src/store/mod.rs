@@ -16,10 +16,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{
-    Agent, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus, Customer,
-    FeedData, FeedEntry, FeedKind, Greeting, GreetingCounts, GreetingRule, Group, NotificationKind,
-    OfflineMessage, Organization, PageView, PushDevice, PushJob, PushJobStatus, Role,
-    RoutingCandidate, RoutingStatus, UnknownVariant, Visibility, WidgetSettings,
+    Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
+    Customer, FeedData, FeedEntry, FeedKind, Greeting, GreetingCounts, GreetingRule, Group,
+    NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob, PushJobStatus,
+    Role, RoutingCandidate, RoutingStatus, UnknownVariant, Visibility, WidgetSettings,
 };
 
 /// Why a store call failed.
@@ -112,7 +112,9 @@ pub enum RefreshOutcome {
 /// Everything Switchboard keeps. Methods that take an `organization_id` only ever see that
 /// organization's rows: tenancy is enforced here, not only above.
 #[async_trait]
-pub trait Database: ChatStore + GreetingStore + PushStore + Send + Sync + 'static {
+pub trait Database:
+    ChatStore + CannedStore + GreetingStore + PushStore + Send + Sync + 'static
+{
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
     /// Applies pending migrations.
@@ -474,6 +476,29 @@ pub trait ChatTx: Send {
         at: DateTime<Utc>,
     ) -> DbResult<bool>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
+}
+
+/// Canned responses. Visibility and ranking are the domain's; the store narrows by
+/// organization and, for a `#shortcut` search, by prefix.
+#[async_trait]
+pub trait CannedStore: Send + Sync {
+    /// The organization's responses whose shortcut starts with `shortcut_prefix` (all when
+    /// `None`).
+    async fn canned_responses(
+        &self,
+        organization_id: &str,
+        shortcut_prefix: Option<&str>,
+    ) -> DbResult<Vec<CannedResponse>>;
+    async fn canned_response(&self, organization_id: &str, id: &str) -> DbResult<CannedResponse>;
+    /// [`DbError::Conflict`] when its scope already has the shortcut.
+    async fn insert_canned_response(&self, response: &CannedResponse) -> DbResult<()>;
+    /// Writes shortcut, title, text, scope, group, owner and `updated_at`;
+    /// [`DbError::NotFound`] when there is none, [`DbError::Conflict`] as on insert.
+    async fn update_canned_response(&self, response: &CannedResponse) -> DbResult<()>;
+    /// False when there was none.
+    async fn delete_canned_response(&self, organization_id: &str, id: &str) -> DbResult<bool>;
+    /// Counts one message sent from it.
+    async fn count_canned_use(&self, organization_id: &str, id: &str) -> DbResult<()>;
 }
 
 /// Greetings sent to visitors on the site, and the rules that send them.

@@ -7,6 +7,7 @@ mod support;
 mod accounts;
 mod app;
 mod auth;
+mod canned;
 mod chat_access;
 mod chat_views;
 mod chats;

@@ -10,7 +10,7 @@
 //! take it. [`SqlStore`] implements the store's traits once over any backend, grouped by
 //! aggregate: `accounts` (organizations, agents, groups, sessions), `customers` (visitors and
 //! page views), `chats` (reads and small writes), `chat_tx` (the chat transaction), `greetings`
-//! (greetings and greeting rules) and `outbox` (push devices, preferences, jobs).
+//! (greetings and greeting rules), `canned` (canned responses) and `outbox` (push devices, preferences, jobs).
 
 /// The parameters of a statement, `$1` first: `params![a, b]` is `&[Value::from(a), …]`,
 /// an array on the stack.
@@ -23,6 +23,7 @@ macro_rules! params {
 #[macro_use]
 mod rows;
 mod accounts;
+mod canned;
 mod chat_tx;
 mod chats;
 mod customers;
