@@ -1766,7 +1766,7 @@
   }
 
   function loadCanned() {
-    api('{ cannedResponses(first: 50) { ' + CANNED + ' } }').then(function (data) {
+    return api('{ cannedResponses(first: 50) { ' + CANNED + ' } }').then(function (data) {
       cannedSupported = true;
       state.canned = data.cannedResponses;
     }, function (err) {
@@ -1893,7 +1893,13 @@
     done.then(function (saved) {
       $('canned').close();
       announce('#' + saved.shortcut + ' saved.');
-      loadCanned();
+      return loadCanned().then(function () {
+        // The server lists a group's responses to its members only, admins included.
+        var listed = (state.canned || []).some(function (item) {
+          return item.id === saved.id;
+        });
+        if (!listed && cannedSupported) notice('#' + saved.shortcut + ' is saved; only the group\'s members see it listed.');
+      });
     }).catch(function (err) {
       error.textContent = err.code === 'CONFLICT' ? 'That shortcut is taken: ' + err.message
         : lacksCanned(err) ? 'This server has no canned responses.' : 'It was not saved: ' + err.message;

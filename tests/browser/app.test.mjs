@@ -453,7 +453,8 @@ test('the session is refreshed before the access token expires and outlives a re
 });
 
 test('canned responses: an admin shares #shipping, an agent types #shi, picks it with the keyboard, the customer reads it with their first name', async () => {
-  const email = await createAgent('Uma Canned');
+  const logistics = await group('Logistics');
+  const email = await createAgent('Uma Canned', { groupIds: [logistics] });
   const admin = await newPage();
   const desk = await newPage();
   const customer = await newPage();
@@ -479,6 +480,14 @@ test('canned responses: an admin shares #shipping, an agent types #shi, picks it
     const shared = admin.page.getByRole('list', { name: 'Canned responses' }).getByRole('listitem').filter({ hasText: '#shipping' });
     await shows(shared.getByText('Everyone · used 0 times'), 'the shared response listed with its scope and usage');
     await shows(shared.getByRole('button', { name: 'Edit #shipping' }), 'the shared response editable by the owner');
+    // One for a group the owner is not in: saved, and said to be listed for its members only.
+    await admin.page.getByRole('button', { name: 'New canned response' }).click();
+    await dialog.getByLabel('Shortcut').fill('customs');
+    await dialog.getByLabel('Title', { exact: true }).fill('Customs');
+    await dialog.getByLabel('Text', { exact: true }).fill('Parcels outside the EU may owe customs duties.');
+    await dialog.getByRole('radio', { name: 'Group Logistics' }).check();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await shows(admin.page.locator('#notice', { hasText: 'only the group\'s members see it listed' }), 'the group response saved');
     await screenshot(admin.page, 'app-11-canned');
     assert.deepEqual(await pageAccessibilityProblems(admin.page), [], 'axe: the canned responses screen');
 
@@ -489,6 +498,8 @@ test('canned responses: an admin shares #shipping, an agent types #shi, picks it
     await sections.getByRole('link', { name: 'Canned responses' }).click();
     const mine = desk.page.getByRole('list', { name: 'Canned responses' });
     await shows(mine.getByText('#shipping'), 'the shared response, for the agent too');
+    await shows(mine.getByRole('listitem').filter({ hasText: '#customs' }).getByText('Group Logistics · used 0 times'),
+      'the group\'s response, for its member');
     assert.equal(await mine.getByRole('button', { name: 'Edit #shipping' }).count(), 0, 'a shared response is not the agent\'s to edit');
     await desk.page.getByRole('button', { name: 'New canned response' }).click();
     const own = desk.page.getByRole('dialog', { name: 'New canned response' });
