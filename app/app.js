@@ -285,6 +285,7 @@
     /** @type {ChatRow[]} */ team: [],
     /** @type {Map<string, any>} */ visitors: new Map(),
     /** @type {any[]} */ offline: [],
+    /** @type {any[] | null} */ canned: null,
     /** @type {string | null} */ cursor: null,
   };
 
@@ -767,6 +768,7 @@
     { id: 'team', label: 'Team chats' },
     { id: 'visitors', label: 'Visitors' },
     { id: 'offline', label: 'Offline messages' },
+    { id: 'canned', label: 'Canned responses' },
   ];
 
   function renderShell() {
@@ -799,6 +801,7 @@
       ]),
       transferDialog(),
       greetingDialog(),
+      cannedDialog(),
     );
     renderHeader();
     renderNav();
@@ -914,6 +917,7 @@
     renderList();
     if (tabChanged && tab === 'team') loadTeam().catch(failed);
     if (tabChanged && tab === 'queue') loadQueue().catch(failed);
+    if (tabChanged && tab === 'canned') loadCanned();
   }
   window.addEventListener('hashchange', function () {
     if (state.me) route();
@@ -935,6 +939,7 @@
     else if (state.tab === 'team') body = teamList();
     else if (state.tab === 'visitors') body = visitorList();
     else if (state.tab === 'offline') body = offlineList();
+    else if (state.tab === 'canned') body = cannedList();
     else body = myChatList();
     section.replaceChildren(h('h2', { id: 'list-title' }, title), body);
     if (focused) {
@@ -1174,9 +1179,20 @@
     log.addEventListener('scroll', function () {
       if (log.scrollTop < 80) loadOlder();
     });
-    var reply = h('textarea', { id: 'reply', rows: '2', placeholder: 'Write a reply…', 'aria-describedby': 'reply-hint' });
-    reply.addEventListener('input', typing);
+    // A combobox (ARIA 1.2): typing #word suggests canned responses in the listbox below.
+    var reply = h('textarea', {
+      id: 'reply', rows: '2', placeholder: 'Write a reply… (# for canned responses)', 'aria-describedby': 'reply-hint',
+      role: 'combobox', 'aria-autocomplete': 'list', 'aria-expanded': 'false', 'aria-controls': 'suggestions',
+    });
+    reply.addEventListener('input', function () {
+      typing();
+      suggest();
+    });
+    reply.addEventListener('blur', function () {
+      closeSuggestions();
+    });
     reply.addEventListener('keydown', function (/** @type {KeyboardEvent} */ event) {
+      if (suggestionKey(event)) return;
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         sendReply();
@@ -1185,7 +1201,15 @@
     var composer = h('form', { className: 'composer', 'aria-label': 'Reply' }, [
       h('label', { for: 'reply', className: 'visually-hidden' }, 'Reply'),
       reply,
-      h('span', { id: 'reply-hint', className: 'visually-hidden' }, 'Enter sends; Shift+Enter starts a new line.'),
+      h('ul', {
+        id: 'suggestions', className: 'suggestions', role: 'listbox', 'aria-label': 'Canned responses', hidden: true,
+        // The reply box keeps the focus (and the list stays open) while the mouse picks.
+        onmousedown: function (/** @type {Event} */ event) {
+          event.preventDefault();
+        },
+      }),
+      h('span', { id: 'reply-hint', className: 'visually-hidden' },
+        'Enter sends; Shift+Enter starts a new line; # and a shortcut suggest canned responses.'),
       h('button', { type: 'submit', className: 'primary' }, 'Send'),
     ]);
     composer.addEventListener('submit', function (/** @type {Event} */ event) {
@@ -1393,16 +1417,155 @@
     if (!text || !open.chat) return;
     var id = open.chat.id;
     var clientId = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
+    // The response picked for this text, so the server counts its use.
+    var cannedId = picked;
+    /** @type {Record<string, any>} */
+    var input = { chatId: id, text: text, clientId: clientId };
+    if (cannedId) input.cannedResponseId = cannedId;
     reply.value = '';
+    picked = null;
+    closeSuggestions();
     stopTyping(id);
     api('mutation($input: SendMessageInput!) { sendMessage(input: $input) { ' + MESSAGE + ' } }', {
-      input: { chatId: id, text: text, clientId: clientId },
+      input: input,
     }).then(function (data) {
       onChatEvent({ chatEvents: { __typename: 'MessageAdded', cursor: open.lastCursor, message: data.sendMessage } });
     }).catch(function (err) {
-      if (!reply.value) reply.value = text;
+      if (!reply.value) {
+        reply.value = text;
+        picked = cannedId;
+      }
       failed(err);
     });
+  }
+
+  // ---- canned responses in the reply box ------------------------------------------------
+
+  var CANNED = 'id shortcut title text scope usageCount group { id name } owner { id name }';
+  /** null until asked; false when the server has no canned responses (an older version). */
+  var cannedSupported = /** @type {boolean | null} */ (null);
+  /** Whether the server is one from before canned responses (it does not know the field). @param {any} err */
+  function lacksCanned(err) {
+    return (!err.code || err.code === 'GRAPHQL_VALIDATION_FAILED') && /Unknown \w+ "\w*annedResponse/.test(err.message || '');
+  }
+
+  /** The id of the response last put into the reply box, until it is emptied or sent. */
+  var picked = /** @type {string | null} */ (null);
+  var suggestions = {
+    /** @type {any[]} */ items: [],
+    active: -1,
+    /** Where the #word starts in the reply box, and where it ends (the caret). */
+    from: 0,
+    to: 0,
+    asked: 0,
+    timer: 0,
+  };
+
+  /** Looks up canned responses for the #word just before the caret, ~120 ms after typing stops. */
+  function suggest() {
+    var reply = $('reply');
+    if (!reply.value) picked = null;
+    clearTimeout(suggestions.timer);
+    var caret = reply.selectionStart;
+    var word = cannedSupported === false || caret !== reply.selectionEnd ? null
+      : /(^|\s)#([a-z0-9_-]{0,32})$/i.exec(reply.value.slice(0, caret));
+    if (!word) return closeSuggestions();
+    var from = caret - word[2].length - 1;
+    var asked = ++suggestions.asked;
+    suggestions.timer = window.setTimeout(function () {
+      api('query($s: String) { cannedResponses(search: $s, first: 8) { ' + CANNED + ' } }', {
+        s: word[2] ? '#' + word[2] : null,
+      }).then(function (data) {
+        cannedSupported = true;
+        if (asked !== suggestions.asked || !$('reply')) return;
+        suggestions.from = from;
+        suggestions.to = caret;
+        showSuggestions(data.cannedResponses);
+      }).catch(function (err) {
+        // An older server: # is just a character, as before.
+        if (lacksCanned(err)) cannedSupported = false;
+        else failed(err);
+      });
+    }, 120);
+  }
+
+  /** @param {any[]} items */
+  function showSuggestions(items) {
+    var list = $('suggestions');
+    suggestions.items = items;
+    if (!items.length) return closeSuggestions();
+    list.replaceChildren.apply(list, items.map(function (item, i) {
+      return h('li', {
+        id: 'suggestion-' + i, role: 'option', 'aria-selected': 'false',
+        onclick: function () {
+          pick(i);
+        },
+      }, [h('b', {}, '#' + item.shortcut), ' ', h('span', {}, item.title), h('span', { className: 'last' }, item.text)]);
+    }));
+    list.hidden = false;
+    $('reply').setAttribute('aria-expanded', 'true');
+    activate(0);
+  }
+
+  /** @param {number} index */
+  function activate(index) {
+    var count = suggestions.items.length;
+    suggestions.active = (index + count) % count;
+    var options = $('suggestions').children;
+    for (var i = 0; i < options.length; i++) options[i].setAttribute('aria-selected', String(i === suggestions.active));
+    var option = options[suggestions.active];
+    $('reply').setAttribute('aria-activedescendant', option.id);
+    option.scrollIntoView({ block: 'nearest' });
+  }
+
+  function closeSuggestions() {
+    suggestions.asked++;
+    clearTimeout(suggestions.timer);
+    var list = $('suggestions');
+    var reply = $('reply');
+    if (!list || list.hidden) return;
+    list.hidden = true;
+    list.replaceChildren();
+    suggestions.items = [];
+    reply.setAttribute('aria-expanded', 'false');
+    reply.removeAttribute('aria-activedescendant');
+  }
+
+  /** The keys of the open list: Up, Down, Enter or Tab to pick, Escape to close. @param {KeyboardEvent} event */
+  function suggestionKey(event) {
+    if ($('suggestions').hidden || event.isComposing) return false;
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      activate(suggestions.active + (event.key === 'ArrowDown' ? 1 : -1));
+    } else if ((event.key === 'Enter' || event.key === 'Tab') && !event.shiftKey) {
+      pick(suggestions.active);
+    } else if (event.key === 'Escape') {
+      closeSuggestions();
+    } else {
+      return false;
+    }
+    event.preventDefault();
+    event.stopPropagation();
+    return true;
+  }
+
+  /** Puts the response, rendered for this chat, in place of the #word. @param {number} index */
+  function pick(index) {
+    var item = suggestions.items[index];
+    var from = suggestions.from;
+    var to = suggestions.to;
+    closeSuggestions();
+    if (!item || !open.chat) return;
+    var chatId = open.chat.id;
+    api('query($id: ID!, $chat: ID!) { renderCannedResponse(id: $id, chatId: $chat) }', { id: item.id, chat: chatId })
+      .then(function (data) {
+        var reply = $('reply');
+        if (!reply || !open.chat || open.chat.id !== chatId) return;
+        var text = data.renderCannedResponse;
+        reply.value = reply.value.slice(0, from) + text + reply.value.slice(to);
+        reply.selectionStart = reply.selectionEnd = from + text.length;
+        reply.focus();
+        picked = item.id;
+      }).catch(failed);
   }
 
   function closeChat() {
@@ -1594,6 +1757,153 @@
     $('greet-text').value = 'Hi {{visitor.name}}, can I help you?';
     showDialog('greet');
     $('greet-text').focus();
+  }
+
+  // ---- canned responses: the list and the dialog ----------------------------------------
+
+  function shareable() {
+    return state.me.role === 'ADMIN' || state.me.role === 'OWNER';
+  }
+
+  function loadCanned() {
+    return api('{ cannedResponses(first: 50) { ' + CANNED + ' } }').then(function (data) {
+      cannedSupported = true;
+      state.canned = data.cannedResponses;
+    }, function (err) {
+      if (!lacksCanned(err)) throw err;
+      cannedSupported = false;
+      state.canned = [];
+    }).then(function () {
+      if (state.tab === 'canned') renderList();
+    }).catch(failed);
+  }
+
+  /** @param {any} item */
+  function scopeName(item) {
+    if (item.scope === 'ORGANIZATION') return 'Everyone';
+    if (item.scope === 'GROUP') return 'Group ' + (item.group ? item.group.name : '');
+    return 'Personal';
+  }
+
+  /** Admins and owners manage the shared ones; everyone their own. @param {any} item */
+  function mayManage(item) {
+    return item.scope === 'PERSONAL' ? !item.owner || item.owner.id === state.me.id : shareable();
+  }
+
+  function cannedList() {
+    if (cannedSupported === false) {
+      return empty('This server has no canned responses: they come with a newer version of Switchboard.');
+    }
+    if (!state.canned) return empty('Loading…');
+    var add = h('button', { type: 'button', className: 'primary small add', 'data-key': 'canned:new', onclick: function () {
+      editCanned(null);
+    } }, 'New canned response');
+    if (!state.canned.length) return h('div', {}, [add, empty('None yet. Type # and a shortcut in a reply to use one.')]);
+    return h('div', {}, [add, h('ul', { className: 'rows', 'aria-label': 'Canned responses' }, state.canned.map(function (item) {
+      var mine = mayManage(item);
+      return h('li', { className: 'row canned' }, [
+        h('span', { className: 'who' }, '#' + item.shortcut),
+        h('span', { className: 'when' }, scopeName(item) + ' · used ' + item.usageCount + (item.usageCount === 1 ? ' time' : ' times')),
+        h('span', { className: 'title' }, item.title),
+        h('p', { className: 'text' }, item.text),
+        mine ? h('span', { className: 'buttons' }, [
+          h('button', { type: 'button', className: 'small', 'data-key': 'edit:' + item.id, 'aria-label': 'Edit #' + item.shortcut,
+            onclick: function () {
+              editCanned(item);
+            } }, 'Edit'),
+          h('button', { type: 'button', className: 'small danger', 'aria-label': 'Delete #' + item.shortcut, onclick: function () {
+            if (!confirm('Delete #' + item.shortcut + '?')) return;
+            api('mutation($id: ID!) { deleteCannedResponse(id: $id) }', { id: item.id }).then(function () {
+              announce('#' + item.shortcut + ' deleted.');
+              loadCanned();
+            }).catch(failed);
+          } }, 'Delete'),
+        ]) : null,
+      ]);
+    }))]);
+  }
+
+  function cannedDialog() {
+    return dialog('canned', 'Canned response', [
+      h('label', { for: 'canned-shortcut' }, 'Shortcut (typed after #)'),
+      h('input', { id: 'canned-shortcut', maxlength: '33', required: true, autocomplete: 'off' }),
+      h('label', { for: 'canned-name' }, 'Title'),
+      h('input', { id: 'canned-name', maxlength: '100', required: true }),
+      h('label', { for: 'canned-text' }, 'Text'),
+      h('textarea', { id: 'canned-text', rows: '5', maxlength: '4000', required: true, 'aria-describedby': 'canned-help' }),
+      h('p', { id: 'canned-help', className: 'help' }, 'Placeholders: {{customer.first_name}}, {{customer.name}}, ' +
+        '{{customer.email}}, {{agent.name}}, {{agent.first_name}}.'),
+      h('div', { id: 'canned-scope' }),
+    ], 'Save', saveCanned);
+  }
+
+  /** @type {any} */
+  var editing = null;
+  /** @param {any} item null for a new one */
+  function editCanned(item) {
+    editing = item;
+    $('canned-shortcut').value = item ? item.shortcut : '';
+    $('canned-name').value = item ? item.title : '';
+    $('canned-text').value = item ? item.text : '';
+    $('canned-title').textContent = item ? 'Edit #' + item.shortcut : 'New canned response';
+    var scope = $('canned-scope');
+    scope.replaceChildren();
+    var ready = Promise.resolve();
+    if (shareable()) {
+      ready = api('{ groups { id name } }').then(function (data) {
+        var now = item ? item.scope : 'PERSONAL';
+        /** @param {string} value @param {string} label @param {string} [groupId] */
+        function choice(value, label, groupId) {
+          var checked = value === now && (!groupId || (item && item.group && item.group.id === groupId));
+          return h('label', { className: 'choice' }, [
+            h('input', { type: 'radio', name: 'canned-scope', value: value + (groupId ? ':' + groupId : ''), checked: checked }),
+            h('span', {}, label),
+          ]);
+        }
+        scope.replaceChildren(h('fieldset', {}, [h('legend', {}, 'Who may use it'),
+          choice('PERSONAL', 'Only me'), choice('ORGANIZATION', 'Everyone')].concat(
+          data.groups.map(function (/** @type {any} */ g) {
+            return choice('GROUP', 'Group ' + g.name, g.id);
+          }))));
+      });
+    }
+    ready.then(function () {
+      showDialog('canned');
+      $('canned-shortcut').focus();
+    }).catch(failed);
+  }
+
+  function saveCanned() {
+    var error = $('canned-error');
+    var chosen = /** @type {HTMLInputElement | null} */ ($('canned').querySelector('input[name=canned-scope]:checked'));
+    var scope = (chosen ? chosen.value : 'PERSONAL').split(':');
+    var input = {
+      shortcut: $('canned-shortcut').value.trim(), title: $('canned-name').value.trim(), text: $('canned-text').value,
+      scope: scope[0], groupId: scope[1] || null,
+    };
+    var done = editing
+      ? api('mutation($id: ID!, $input: CannedResponseInput!) { updateCannedResponse(id: $id, input: $input) { id shortcut } }',
+        { id: editing.id, input: input }).then(function (data) {
+        return data.updateCannedResponse;
+      })
+      : api('mutation($input: CannedResponseInput!) { createCannedResponse(input: $input) { id shortcut } }', { input: input })
+        .then(function (data) {
+          return data.createCannedResponse;
+        });
+    done.then(function (saved) {
+      $('canned').close();
+      announce('#' + saved.shortcut + ' saved.');
+      return loadCanned().then(function () {
+        // The server lists a group's responses to its members only, admins included.
+        var listed = (state.canned || []).some(function (item) {
+          return item.id === saved.id;
+        });
+        if (!listed && cannedSupported) notice('#' + saved.shortcut + ' is saved; only the group\'s members see it listed.');
+      });
+    }).catch(function (err) {
+      error.textContent = err.code === 'CONFLICT' ? 'That shortcut is taken: ' + err.message
+        : lacksCanned(err) ? 'This server has no canned responses.' : 'It was not saved: ' + err.message;
+    });
   }
 
   // ---- PWA: the service worker and Web Push ---------------------------------------------

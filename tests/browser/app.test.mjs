@@ -142,7 +142,7 @@ test('an agent takes a chat from the widget, replies, and transfers it to a seco
     await shows(page.getByText(/: Also, do you take/), 'the sneak peek of the draft');
 
     // The agent replies; the customer sees the agent typing, then the reply.
-    const reply = page.getByRole('textbox', { name: 'Reply' });
+    const reply = page.getByRole('combobox', { name: 'Reply' });
     await reply.pressSequentially('Yes, we ship to Norway', { delay: 10 });
     await shows(w.getByText(/Owner.* is typing…|is typing…/), 'the agent typing, at the customer');
     await reply.press('Enter');
@@ -203,7 +203,7 @@ test('an agent takes a chat from the widget, replies, and transfers it to a seco
     await shows(conversation(bea.page).getByText('Yes, we ship to Norway'), 'the whole transcript');
     await screenshot(bea.page, 'app-04-transferred');
     // The owner who joined sees the chat's new agent typing (and Bea does not see her own echo).
-    await bea.page.getByRole('textbox', { name: 'Reply' }).pressSequentially('Let me check', { delay: 10 });
+    await bea.page.getByRole('combobox', { name: 'Reply' }).pressSequentially('Let me check', { delay: 10 });
     await shows(page.locator('#peek', { hasText: 'Bea Second is typing' }), 'the second agent typing, at the owner');
     assert.equal(await bea.page.locator('#peek').isVisible(), false, 'no typing shown for one\'s own echo');
     await bea.page.getByRole('button', { name: 'Close chat' }).click();
@@ -265,7 +265,7 @@ test('on a phone the app is one column: the list with circles and unread counts,
     await shows(conversation(page).getByText('Hello from Pia Phone'), 'the chat on the phone');
     assert.equal(await page.getByRole('list', { name: 'My chats' }).isVisible(), false, 'the list hidden behind the chat');
     await until(async () => (await page.title()) === 'Switchboard', 'nothing unread in the title once the chat is open');
-    await page.getByRole('textbox', { name: 'Reply' }).fill('Hi Pia, how can I help?');
+    await page.getByRole('combobox', { name: 'Reply' }).fill('Hi Pia, how can I help?');
     await page.getByRole('button', { name: 'Send' }).tap();
     await shows(conversation(page).getByText('Hi Pia, how can I help?'), 'the reply on the phone');
     // Answered, then silent: the circle turns grey.
@@ -446,6 +446,176 @@ test('the session is refreshed before the access token expires and outlives a re
     assert.ok(body.data?.refreshToken?.accessToken, `the refresh succeeded: ${JSON.stringify(body.errors)}`);
     await page.reload();
     await status(page, 'Accepting chats', 'still signed in with the refreshed session after a reload');
+  } finally {
+    await context.close();
+    await stopAccepting(email).catch(() => {});
+  }
+});
+
+test('canned responses: an admin shares #shipping, an agent types #shi, picks it with the keyboard, the customer reads it with their first name', async () => {
+  const logistics = await group('Logistics');
+  const email = await createAgent('Uma Canned', { groupIds: [logistics] });
+  const admin = await newPage();
+  const desk = await newPage();
+  const customer = await newPage();
+  try {
+    // The owner shares a response with everyone; an unknown placeholder is refused by name.
+    await signIn(admin.page, 'owner@example.com', OWNER_PASSWORD);
+    await admin.page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Canned responses' }).click();
+    await shows(admin.page.getByRole('heading', { name: 'Canned responses', level: 2 }), 'the canned responses screen');
+    await admin.page.getByRole('button', { name: 'New canned response' }).click();
+    const dialog = admin.page.getByRole('dialog', { name: 'New canned response' });
+    await shows(dialog, 'the new canned response dialog');
+    await dialog.getByLabel('Shortcut').fill('#shipping');
+    await dialog.getByLabel('Title', { exact: true }).fill('Shipping times');
+    await dialog.getByLabel('Text', { exact: true }).fill('Hi {{customer.nickname}}');
+    await dialog.getByRole('radio', { name: 'Everyone' }).check();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await shows(dialog.getByRole('alert').filter({ hasText: 'customer.nickname' }), 'the unknown placeholder refused by name');
+    await dialog.getByLabel('Text', { exact: true }).fill('Hi {{customer.first_name}}, we ship within 2 days.');
+    await screenshot(admin.page, 'app-10-canned-dialog');
+    assert.deepEqual(await pageAccessibilityProblems(admin.page), [], 'axe: the canned response dialog');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await shows(dialog, 'the dialog closed after saving', { state: 'hidden' });
+    const shared = admin.page.getByRole('list', { name: 'Canned responses' }).getByRole('listitem').filter({ hasText: '#shipping' });
+    await shows(shared.getByText('Everyone · used 0 times'), 'the shared response listed with its scope and usage');
+    await shows(shared.getByRole('button', { name: 'Edit #shipping' }), 'the shared response editable by the owner');
+    // One for a group the owner is not in: saved, and said to be listed for its members only.
+    await admin.page.getByRole('button', { name: 'New canned response' }).click();
+    await dialog.getByLabel('Shortcut').fill('customs');
+    await dialog.getByLabel('Title', { exact: true }).fill('Customs');
+    await dialog.getByLabel('Text', { exact: true }).fill('Parcels outside the EU may owe customs duties.');
+    await dialog.getByRole('radio', { name: 'Group Logistics' }).check();
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await shows(admin.page.locator('#notice', { hasText: 'only the group\'s members see it listed' }), 'the group response saved');
+    await screenshot(admin.page, 'app-11-canned');
+    assert.deepEqual(await pageAccessibilityProblems(admin.page), [], 'axe: the canned responses screen');
+
+    // The agent sees it, cannot change it, and keeps a personal one: no scope to choose.
+    await signIn(desk.page, email, 'agent-password-1');
+    await status(desk.page, 'Accepting chats', 'Uma accepting chats');
+    const sections = desk.page.getByRole('navigation', { name: 'Sections' });
+    await sections.getByRole('link', { name: 'Canned responses' }).click();
+    const mine = desk.page.getByRole('list', { name: 'Canned responses' });
+    await shows(mine.getByText('#shipping'), 'the shared response, for the agent too');
+    await shows(mine.getByRole('listitem').filter({ hasText: '#customs' }).getByText('Group Logistics · used 0 times'),
+      'the group\'s response, for its member');
+    assert.equal(await mine.getByRole('button', { name: 'Edit #shipping' }).count(), 0, 'a shared response is not the agent\'s to edit');
+    await desk.page.getByRole('button', { name: 'New canned response' }).click();
+    const own = desk.page.getByRole('dialog', { name: 'New canned response' });
+    await shows(own, 'the agent\'s dialog');
+    assert.equal(await own.getByRole('radio').count(), 0, 'no scope to choose for an agent');
+    await own.getByLabel('Shortcut').fill('shift');
+    await own.getByLabel('Title', { exact: true }).fill('Opening hours');
+    await own.getByLabel('Text', { exact: true }).fill('We are here until 6 pm, {{customer.name}}.');
+    await own.getByRole('button', { name: 'Save' }).click();
+    await shows(mine.getByRole('listitem').filter({ hasText: '#shift' }).getByText('Personal · used 0 times'), 'the personal response');
+
+    // A customer writes through the widget.
+    await customer.page.goto(`${BASE}/demo`);
+    const w = widget(customer.page);
+    const launcher = w.getByRole('button', { name: /Open the chat, We are online/ });
+    await shows(launcher, 'the widget online', { timeout: 15000 });
+    await launcher.click();
+    await w.getByLabel('Name (optional)').fill('Nina Fjord');
+    await w.getByLabel('Message').fill('When does my parcel leave?');
+    await w.getByRole('button', { name: 'Start chat' }).click();
+    await sections.getByRole('link', { name: /^My chats/ }).click();
+    await desk.page.getByRole('list', { name: 'My chats' }).getByRole('link', { name: /Nina Fjord/ }).click();
+    await shows(conversation(desk.page).getByText('When does my parcel leave?'), 'the chat open');
+
+    // #shi suggests both, the agent's own first; Down and Enter pick the shared one.
+    const reply = desk.page.getByRole('combobox', { name: 'Reply' });
+    await reply.pressSequentially('#shi', { delay: 30 });
+    const suggestions = desk.page.getByRole('listbox', { name: 'Canned responses' });
+    const shipping = suggestions.getByRole('option', { name: /#shipping/ });
+    await shows(shipping, 'the shared response suggested');
+    assert.equal(await reply.getAttribute('aria-expanded'), 'true');
+    const options = await suggestions.getByRole('option').allTextContents();
+    assert.deepEqual(options.map((text) => text.split(' ')[0]), ['#shift', '#shipping'], 'personal before shared');
+    assert.equal(await suggestions.getByRole('option').first().getAttribute('aria-selected'), 'true', 'the first active');
+    await reply.press('ArrowDown');
+    assert.equal(await shipping.getAttribute('aria-selected'), 'true', '#shipping active after Down');
+    assert.equal(await reply.getAttribute('aria-activedescendant'), await shipping.getAttribute('id'));
+    await screenshot(desk.page, 'app-12-canned-suggestions');
+    assert.deepEqual(await pageAccessibilityProblems(desk.page), [], 'axe: the suggestions');
+    await reply.press('Enter');
+    await until(async () => (await reply.inputValue()) === 'Hi Nina, we ship within 2 days.', 'the response expanded in the reply box');
+    assert.equal(await reply.getAttribute('aria-expanded'), 'false', 'the list closed after picking');
+    await reply.press('Enter');
+    await shows(conversation(desk.page).getByText('Hi Nina, we ship within 2 days.'), 'the expanded response sent');
+    await shows(w.getByRole('list', { name: 'Conversation' }).getByText('Hi Nina, we ship within 2 days.'),
+      'the expanded response at the customer, with their first name');
+
+    // Escape closes the list and leaves the text; the mouse picks too, in the middle of a sentence.
+    await reply.pressSequentially('Also #sh', { delay: 30 });
+    await shows(suggestions, 'the list open again');
+    await reply.press('Escape');
+    await shows(suggestions, 'the list closed by Escape', { state: 'hidden' });
+    assert.equal(await reply.inputValue(), 'Also #sh');
+    await reply.pressSequentially('if', { delay: 30 });
+    await suggestions.getByRole('option', { name: /#shift/ }).click();
+    await until(async () => (await reply.inputValue()) === 'Also We are here until 6 pm, Nina Fjord.', 'the personal response expanded');
+    await reply.press('Enter');
+    await shows(conversation(desk.page).getByText('Also We are here until 6 pm, Nina Fjord.'), 'the second response sent');
+
+    // Each use is counted; the agent edits and deletes their own.
+    await sections.getByRole('link', { name: 'Canned responses' }).click();
+    await shows(mine.getByRole('listitem').filter({ hasText: '#shipping' }).getByText('Everyone · used 1 time', { exact: true }),
+      'the shared response used once');
+    await mine.getByRole('button', { name: 'Edit #shift' }).click();
+    const edit = desk.page.getByRole('dialog', { name: 'Edit #shift' });
+    await edit.getByLabel('Title', { exact: true }).fill('Our hours');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await shows(mine.getByText('Our hours'), 'the edited title');
+    desk.page.once('dialog', (confirm) => confirm.accept());
+    await mine.getByRole('button', { name: 'Delete #shift' }).click();
+    await shows(mine.getByText('Our hours'), 'the personal response deleted', { state: 'detached' });
+  } catch (err) {
+    await screenshot(admin.page, 'app-failed-canned-admin').catch(() => {});
+    await screenshot(desk.page, 'app-failed-canned-agent').catch(() => {});
+    throw err;
+  } finally {
+    await admin.context.close();
+    await desk.context.close();
+    await customer.context.close();
+    await stopAccepting(email).catch(() => {});
+  }
+});
+
+test('on a server without canned responses the app says so, and # stays a character', async () => {
+  const email = await createAgent('Vic Older');
+  // No service worker, so every request of the page passes the route below.
+  const { context, page } = await newPage({ serviceWorkers: 'block' });
+  // What a server from before canned responses answers: the field is unknown.
+  await page.route('**/graphql', async (route) => {
+    const body = route.request().postData() || '';
+    if (!/cannedResponse/i.test(body)) return route.continue();
+    await route.fulfill({ contentType: 'application/json', body: JSON.stringify({ errors: [{
+      extensions: { code: 'GRAPHQL_VALIDATION_FAILED' }, locations: [{ column: 3, line: 1 }],
+      message: 'Unknown field "cannedResponses" on type "QueryRoot".',
+    }] }) });
+  });
+  try {
+    await signIn(page, email, 'agent-password-1');
+    await status(page, 'Accepting chats', 'Vic accepting chats');
+    await apiCustomer(await widgetKey(), 'Olli Older');
+    await page.getByRole('list', { name: 'My chats' }).getByRole('link', { name: /Olli Older/ }).click();
+    await shows(conversation(page).getByText('Hello from Olli Older'), 'the chat open');
+    const reply = page.getByRole('combobox', { name: 'Reply' });
+    const asked = page.waitForRequest((request) => /cannedResponses/.test(request.postData() || ''));
+    await reply.pressSequentially('#1', { delay: 30 });
+    await asked;
+    await reply.pressSequentially(' in the queue', { delay: 30 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(await reply.getAttribute('aria-expanded'), 'false', 'no suggestions');
+    assert.equal(await page.locator('#notice').isVisible(), false, 'no error for a feature the server lacks');
+    await reply.press('Enter');
+    await shows(conversation(page).getByText('#1 in the queue'), 'the text sent as typed');
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Canned responses' }).click();
+    await shows(page.getByText(/This server has no canned responses/), 'the screen saying the server lacks them');
+    assert.equal(await page.getByRole('button', { name: 'New canned response' }).count(), 0);
+    await screenshot(page, 'app-13-canned-unsupported');
   } finally {
     await context.close();
     await stopAccepting(email).catch(() => {});
