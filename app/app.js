@@ -1766,7 +1766,9 @@
   }
 
   function loadCanned() {
-    return api('{ cannedResponses(first: 50) { ' + CANNED + ' } }').then(function (data) {
+    // Admins and owners manage every shared response, a group's too when they are not in it.
+    return api('query($m: Boolean!) { cannedResponses(first: 50, manageable: $m) { ' + CANNED + ' } }',
+      { m: shareable() }).then(function (data) {
       cannedSupported = true;
       state.canned = data.cannedResponses;
     }, function (err) {
@@ -1893,13 +1895,7 @@
     done.then(function (saved) {
       $('canned').close();
       announce('#' + saved.shortcut + ' saved.');
-      return loadCanned().then(function () {
-        // The server lists a group's responses to its members only, admins included.
-        var listed = (state.canned || []).some(function (item) {
-          return item.id === saved.id;
-        });
-        if (!listed && cannedSupported) notice('#' + saved.shortcut + ' is saved; only the group\'s members see it listed.');
-      });
+      return loadCanned();
     }).catch(function (err) {
       error.textContent = err.code === 'CONFLICT' ? 'That shortcut is taken: ' + err.message
         : lacksCanned(err) ? 'This server has no canned responses.' : 'It was not saved: ' + err.message;

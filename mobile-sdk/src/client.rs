@@ -511,6 +511,17 @@ impl Client {
         Ok(data.canned_responses.into_iter().map(Into::into).collect())
     }
 
+    /// The canned responses you may change, for a screen that manages them: as an admin or
+    /// owner every shared one (a group's too when you are not in it), and your own.
+    pub async fn manageable_canned_responses(&self, first: u32) -> Result<Vec<CannedResponse>> {
+        let data = self
+            .op::<ops::ManageableCannedResponses>(ops::manageable_canned_responses::Variables {
+                first: i64::from(first),
+            })
+            .await?;
+        Ok(data.canned_responses.into_iter().map(Into::into).collect())
+    }
+
     /// The response's text with its placeholders filled for the chat's customer and you:
     /// what to show in the reply box before sending it with `send_canned_response`.
     pub async fn render_canned_response(&self, id: String, chat_id: String) -> Result<String> {

@@ -612,7 +612,7 @@ pub struct CannedResponseInput {
 }
 
 enum_from!(CannedResponseScope,
-    [canned_responses, create_canned_response, update_canned_response],
+    [canned_responses, manageable_canned_responses, create_canned_response, update_canned_response],
     { Organization, Group, Personal }, other => CannedResponseScope::Organization);
 
 macro_rules! canned_from {
@@ -640,6 +640,7 @@ macro_rules! canned_from {
 
 canned_from!(
     canned_responses,
+    manageable_canned_responses,
     create_canned_response,
     update_canned_response
 );

@@ -55,6 +55,7 @@ operations!(
     SendGreeting,
     VisitorsChanged,
     CannedResponses,
+    ManageableCannedResponses,
     RenderCannedResponse,
     CreateCannedResponse,
     UpdateCannedResponse,

@@ -280,17 +280,30 @@ fn shortcut_rank(shortcut: &str, prefix: &str) -> Option<u8> {
     }
 }
 
-/// The responses the agent may use that match, best first: by match, then personal before
+/// Which of an organization's responses a list holds for an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CannedList {
+    /// Those the agent may use: the organization's, their groups', their own.
+    Usable,
+    /// Those the agent may change: every shared one for admins, and their own.
+    Manageable,
+}
+
+/// The agent's responses of that list that match, best first: by match, then personal before
 /// shared, then the most used, then by shortcut; at most `first`.
 pub fn rank_canned(
     responses: Vec<CannedResponse>,
     agent: &Agent,
+    list: CannedList,
     search: &CannedSearch,
     first: usize,
 ) -> Vec<CannedResponse> {
     let mut ranked: Vec<(u8, CannedResponse)> = responses
         .into_iter()
-        .filter(|r| r.visible_to(agent))
+        .filter(|r| match list {
+            CannedList::Usable => r.visible_to(agent),
+            CannedList::Manageable => r.managed_by(agent),
+        })
         .filter_map(|r| search.rank(&r).map(|rank| (rank, r)))
         .collect();
     ranked.sort_by(|(a_rank, a), (b_rank, b)| {
@@ -459,6 +472,7 @@ mod tests {
             rank_canned(
                 responses.clone(),
                 &me,
+                CannedList::Usable,
                 &CannedSearch::parse(Some(search)),
                 first,
             )

@@ -5,7 +5,7 @@
 use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Utc};
 
-use crate::domain::{self, MAX_CANNED_RESULTS};
+use crate::domain::{self, CannedList, MAX_CANNED_RESULTS};
 use crate::graphql::accounts::{Agent, Group};
 use crate::graphql::{ApiResult, ContextExt, limits, loaders};
 use crate::services::canned::CannedInput;
@@ -121,7 +121,9 @@ pub struct CannedQuery;
 #[Object]
 impl CannedQuery {
     /// The responses the signed-in agent may use: the organization's, their groups', their
-    /// own. `search`: "#ship" or "ship" matches shortcuts by prefix; other words match title
+    /// own. With `manageable`, those they may change instead: every shared one for admins and
+    /// owners (a group's too, when they are not in it), and their own.
+    /// `search`: "#ship" or "ship" matches shortcuts by prefix; other words match title
     /// and text. Ranked: exact shortcut, shortcut prefix, title, text; then personal before
     /// shared, then usageCount desc, then shortcut. `first` 1–50.
     #[graphql(complexity = "limits::paged_list_cost(first, MAX_CANNED_RESULTS, child_complexity)")]
@@ -130,12 +132,18 @@ impl CannedQuery {
         ctx: &Context<'_>,
         search: Option<String>,
         #[graphql(default = 20)] first: i32,
+        #[graphql(default = false)] manageable: bool,
     ) -> ApiResult<Vec<CannedResponse>> {
         let principal = ctx.principal()?;
+        let list = if manageable {
+            CannedList::Manageable
+        } else {
+            CannedList::Usable
+        };
         Ok(ctx
             .services()
             .canned
-            .search(principal, search.as_deref(), first)
+            .search(principal, list, search.as_deref(), first)
             .await?
             .into_iter()
             .map(CannedResponse)

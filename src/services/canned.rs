@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::domain::{
-    self, CannedResponse, CannedScope, CannedSearch, CannedValues, MAX_CANNED_RESULTS,
+    self, CannedList, CannedResponse, CannedScope, CannedSearch, CannedValues, MAX_CANNED_RESULTS,
     normalize_shortcut, rank_canned, render_canned, validate_canned_text, validate_canned_title,
 };
 use crate::error::{Error, Result};
@@ -37,11 +37,12 @@ impl CannedService {
         CannedService { store, chats }
     }
 
-    /// The responses the agent may use that match `search`, best first, at most `first`
+    /// The agent's responses of `list` that match `search`, best first, at most `first`
     /// (1 to 50).
     pub async fn search(
         &self,
         principal: &Principal,
+        list: CannedList,
         search: Option<&str>,
         first: i32,
     ) -> Result<Vec<CannedResponse>> {
@@ -58,6 +59,7 @@ impl CannedService {
         Ok(rank_canned(
             candidates,
             &principal.agent,
+            list,
             &search,
             first as usize,
         ))

@@ -195,6 +195,41 @@ async fn agents_manage_their_own_and_admins_the_shared(backend: Backend) {
         ["shipping:ORGANIZATION"]
     );
 
+    // What each may change: the owner, in no group, every shared one (Sales' too); Ada her own.
+    let manageable = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .ok(
+                    Some(&token),
+                    "{ cannedResponses(manageable: true) { shortcut scope } }",
+                    json!({}),
+                )
+                .await["cannedResponses"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}:{}",
+                        r["shortcut"].as_str().unwrap(),
+                        r["scope"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        suggestions(&server, &owner, None, 20).await,
+        ["shipping:ORGANIZATION"],
+        "the owner uses only what is for everyone or for their groups"
+    );
+    assert_eq!(
+        manageable(owner.clone()).await,
+        ["discount:GROUP", "shipping:ORGANIZATION"]
+    );
+    assert_eq!(manageable(ada.clone()).await, ["thanks:PERSONAL"]);
+
     // Ada may not change the shared ones; nobody else may even see Ada's.
     let edit = response("shipping", "Changed");
     for token in [&ada] {

@@ -990,6 +990,11 @@ async fn an_agent_finds_renders_and_sends_a_canned_response_through_the_sdk(back
     );
     let found = app.canned_responses(Some("#shi".into()), 8).await.unwrap();
     assert_eq!(found, vec![created.clone()]);
+    assert_eq!(
+        app.manageable_canned_responses(50).await.unwrap(),
+        vec![created.clone()],
+        "the owner may change it"
+    );
 
     let customer = visitor(&server, &key, "canned-visitor").await;
     let (chat_id, _) = start_chat(&server, &customer, "When will it ship?").await;
