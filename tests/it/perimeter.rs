@@ -514,6 +514,9 @@ fn sdk_variables(operation: &str) -> Value {
     let input = match operation {
         "TransferChat" => json!({"chatId": "none", "toAgentId": "none"}),
         "RegisterPushDevice" => json!({"platform": "IOS", "token": "t", "appId": "a"}),
+        "CreateCannedResponse" | "UpdateCannedResponse" => {
+            json!({"shortcut": "s", "title": "t", "text": "hi"})
+        }
         _ => Value::Null,
     };
     json!({
