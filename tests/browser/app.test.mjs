@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import {
   BASE, OUTPUT, OWNER_PASSWORD, USUAL_SETTINGS, apiCustomer, flakyNetwork, gql, group, launch, owner, until,
   pageAccessibilityProblems, screenshot, shows, widget, widgetKey, widgetSettings,
+  newPage as openPage,
 } from './support.mjs';
 
 let browser;
@@ -20,14 +21,8 @@ after(async () => {
   await browser?.close();
 });
 
-async function newPage(options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
-  const page = await context.newPage();
-  page.on('console', (message) => {
-    if (message.type() === 'error') console.error(`[browser] ${message.text()}`);
-  });
-  page.on('pageerror', (error) => console.error(`[browser] ${error.message}`));
-  return { context, page };
+function newPage(options = {}) {
+  return openPage(browser, options);
 }
 
 let agents = 0;

@@ -184,6 +184,18 @@ export async function launch() {
   });
 }
 
+/** A page in a browser context of its own (desk size unless `options` say otherwise); what goes
+ * wrong inside it ends up in the test's output. */
+export async function newPage(browser, options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
+  const page = await context.newPage();
+  page.on('console', (message) => {
+    if (message.type() === 'error') console.error(`[browser] ${message.text()}`);
+  });
+  page.on('pageerror', (error) => console.error(`[browser] ${error.message}`));
+  return { context, page };
+}
+
 /** The widget's frame inside `page`, for locators. */
 export function widget(page) {
   return page.frameLocator('iframe[title="Chat"]');

@@ -10,6 +10,7 @@ import { after, before, test } from 'node:test';
 import {
   BASE, OUTPUT, USUAL_SETTINGS, accessibilityProblems, agent, apiCustomer, flakyNetwork, gql, group,
   launch, owner, screenshot, until, widget, widgetFrame, widgetKey, widgetSettings,
+  newPage as openPage,
 } from './support.mjs';
 
 let browser;
@@ -21,15 +22,8 @@ after(async () => {
   await browser?.close();
 });
 
-async function newPage(options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...options });
-  const page = await context.newPage();
-  // What went wrong inside the page ends up in the test's output.
-  page.on('console', (message) => {
-    if (message.type() === 'error') console.error(`[browser] ${message.text()}`);
-  });
-  page.on('pageerror', (error) => console.error(`[browser] ${error.message}`));
-  return { context, page };
+function newPage(options = {}) {
+  return openPage(browser, options);
 }
 
 /** The conversation inside the widget (not the screen reader's announcements). */
