@@ -72,6 +72,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "canned_responses",
         include_str!("../../migrations/sqlite/0013_canned_responses.sql"),
     ),
+    (
+        14,
+        "tags",
+        include_str!("../../migrations/sqlite/0014_tags.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -140,6 +145,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         13,
         "canned_responses",
         include_str!("../../migrations/postgres/0013_canned_responses.sql"),
+    ),
+    (
+        14,
+        "tags",
+        include_str!("../../migrations/postgres/0014_tags.sql"),
     ),
 ];
 
