@@ -75,6 +75,8 @@ string_enum!(
         SupervisorJoined = "SUPERVISOR_JOINED",
         ChatClosed = "CHAT_CLOSED",
         ChatRated = "CHAT_RATED",
+        /// A tag was added to or removed from the chat; agents only.
+        TagsChanged = "TAGS_CHANGED",
     }
 );
 
@@ -258,6 +260,8 @@ pub struct ChatSettings {
     /// At most this many chats start per minute; a flood beyond it is refused, so it cannot
     /// fill the queue.
     pub new_chats_per_minute: i32,
+    /// Plain agents may read (not answer) the chats of their groups, as supervisors do.
+    pub agents_see_group_chats: bool,
 }
 
 impl Default for ChatSettings {
@@ -273,6 +277,7 @@ impl Default for ChatSettings {
             acceptance_timeout: Duration::seconds(60),
             queue_abandon_after: Duration::minutes(3),
             new_chats_per_minute: 60,
+            agents_see_group_chats: false,
         }
     }
 }
@@ -360,6 +365,15 @@ pub fn can_view_chat(viewer: &Agent, chat: &Chat, participated: bool) -> bool {
         ChatStatus::Queued => in_group,
         _ => viewer.role >= Role::Supervisor && in_group,
     }
+}
+
+/// Whether `viewer` may read a chat they cannot act in: an active or closed chat of their
+/// groups, when the organization lets plain agents see their teammates' chats. Read only:
+/// acting in a chat still takes [`can_view_chat`] and the action's own rule.
+pub fn can_read_teammates_chat(viewer: &Agent, chat: &Chat, settings: &ChatSettings) -> bool {
+    settings.agents_see_group_chats
+        && viewer.organization_id == chat.organization_id
+        && in_chat_group(viewer, chat.group_id.as_deref())
 }
 
 /// Whether an agent belongs to the group a chat targets. A chat without a group is for

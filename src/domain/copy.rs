@@ -47,6 +47,10 @@ pub enum Wording {
     NotAnswering { agent: String, next: Option<String> },
     /// For agents only: why a chat assigned through a push moved on.
     AcceptanceMissed { agent: String, seconds: i64 },
+    /// For agents only: an agent put a tag on the chat.
+    TagAdded { agent: String, tag: String },
+    /// For agents only: an agent took a tag off the chat.
+    TagRemoved { agent: String, tag: String },
 
     // ---- feed reasons ----------------------------------------------------------------
     /// A chat given from the queue.
@@ -85,6 +89,8 @@ pub enum Wording {
     MissedChatFrom { customer: String },
     /// Push body: what a missed chat means for the agent.
     MissedChatExplained,
+    /// Push title: a note (a supervisor's whisper) in the agent's chat.
+    NoteFrom { agent: String },
 
     // ---- errors ----------------------------------------------------------------------
     /// AGENTS_OFFLINE: nobody accepts chats.
@@ -125,6 +131,10 @@ pub enum Wording {
     JoinItFirst,
     /// Typing in a chat that is not the agent's.
     TypingNotYours,
+    /// Acting in a teammate's chat the agent may only read.
+    TeammatesChatReadOnly,
+    /// A customer sending a note.
+    NotesAreForAgents,
 }
 
 impl Wording {
@@ -188,6 +198,9 @@ impl Wording {
                 "{agent} hat den Chat nicht innerhalb von {seconds} Sekunden angenommen und \
                  nimmt keine Chats mehr an"
             ),
+            TagAdded { agent, tag } => format!("{agent} hat das Tag „{tag}“ hinzugefügt"),
+            TagRemoved { agent, tag } => format!("{agent} hat das Tag „{tag}“ entfernt"),
+            NoteFrom { agent } => format!("Notiz von {agent}"),
             SomeCustomer => "Ein Kunde".into(),
             Customer => "Kunde".into(),
             NewChatFrom { customer } => format!("Neuer Chat von {customer}"),
@@ -305,6 +318,15 @@ impl Wording {
             TakeItFirst => "this chat is not yours: take it from the queue first".into(),
             JoinItFirst => "this chat is not yours: join it first".into(),
             TypingNotYours => "only the chat's agents may type in it".into(),
+            TeammatesChatReadOnly => {
+                "this is a teammate's chat: you may read it, not act in it".into()
+            }
+            NotesAreForAgents => "only agents send notes (visibility AGENTS)".into(),
+            TagAdded { agent, tag } => format!("{agent} added the tag \u{201c}{tag}\u{201d}"),
+            TagRemoved { agent, tag } => {
+                format!("{agent} removed the tag \u{201c}{tag}\u{201d}")
+            }
+            NoteFrom { agent } => format!("Note from {agent}"),
             AgentUnavailable { agent } => format!(
                 "{agent} is not available: they have no app open and no phone to reach; choose \
                  someone else, transfer to a group, or (supervisors and admins) force it"

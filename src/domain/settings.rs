@@ -20,6 +20,7 @@ pub struct SettingsUpdate {
     pub acceptance_timeout_seconds: Option<i32>,
     pub queue_abandon_seconds: Option<i32>,
     pub new_chats_per_minute: Option<i32>,
+    pub agents_see_group_chats: Option<bool>,
 }
 
 const DAY: i32 = 86_400;
@@ -87,6 +88,9 @@ impl ChatSettings {
         }
         if let Some(limit) = update.queue_limit {
             settings.queue_limit = within("queueLimit", limit, 0, 10_000)?;
+        }
+        if let Some(see) = update.agents_see_group_chats {
+            settings.agents_see_group_chats = see;
         }
         Ok(settings)
     }

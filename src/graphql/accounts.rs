@@ -258,6 +258,9 @@ pub struct OrganizationSettings {
     /// Most chats that may start within a minute; more are refused with RATE_LIMITED
     /// (default 60).
     pub new_chats_per_minute: i32,
+    /// Plain agents may read (not answer, close or transfer) the chats of their groups, as
+    /// supervisors do (default false).
+    pub agents_see_group_chats: bool,
 }
 
 impl From<domain::ChatSettings> for OrganizationSettings {
@@ -273,6 +276,7 @@ impl From<domain::ChatSettings> for OrganizationSettings {
             acceptance_timeout_seconds: s.acceptance_timeout.num_seconds(),
             queue_abandon_seconds: s.queue_abandon_after.num_seconds(),
             new_chats_per_minute: s.new_chats_per_minute,
+            agents_see_group_chats: s.agents_see_group_chats,
         }
     }
 }
@@ -292,6 +296,8 @@ pub struct UpdateOrganizationSettingsInput {
     pub queue_abandon_seconds: Option<i32>,
     /// 1 to 1000000.
     pub new_chats_per_minute: Option<i32>,
+    /// Lets plain agents read the chats of their groups.
+    pub agents_see_group_chats: Option<bool>,
 }
 
 /// `me`, first among the queries.
@@ -516,6 +522,7 @@ impl SettingsMutation {
             acceptance_timeout_seconds: input.acceptance_timeout_seconds,
             queue_abandon_seconds: input.queue_abandon_seconds,
             new_chats_per_minute: input.new_chats_per_minute,
+            agents_see_group_chats: input.agents_see_group_chats,
         };
         Ok(Organization(
             ctx.services()

@@ -78,13 +78,18 @@ pub enum MessageKind {
     SupervisorJoined,
     ChatClosed,
     ChatRated,
+    /// An agent added or removed a tag (the text says which); agents only: read the chat's
+    /// `tags` again.
+    TagsChanged,
 }
 
 /// Who may see a transcript entry.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 #[graphql(remote = "crate::domain::Visibility")]
 pub enum Visibility {
+    /// The customer and the agents.
     Public,
+    /// Agents only: a note, a whisper, a transfer note. Never reaches the customer.
     Agents,
 }
 
@@ -677,6 +682,11 @@ pub struct SendMessageInput {
     pub client_id: Option<String>,
     /// The canned response the text came from (agents only): counts one use of it.
     pub canned_response_id: Option<ID>,
+    /// AGENTS: a note for the chat's agents, never shown to the customer, and no reply to
+    /// them. Agents only (a customer gets FORBIDDEN); a supervisor who may watch the chat
+    /// sends one without joining it (a whisper). Default PUBLIC.
+    #[graphql(default_with = "Visibility::Public")]
+    pub visibility: Visibility,
 }
 
 #[derive(InputObject)]
@@ -967,6 +977,7 @@ impl ChatsMutation {
                 &input.chat_id,
                 &input.text,
                 input.client_id.as_deref(),
+                input.visibility.into(),
             )
             .await?;
         // A retry with the same clientId returns the first message and counts nothing.

@@ -119,6 +119,9 @@ impl ChatService {
             ) {
                 return Err(Error::Forbidden(Wording::TransferNotYours.text()));
             }
+            if domain::can_read_teammates_chat(&principal.agent, &chat, &work.org.settings) {
+                return Err(Error::Forbidden(Wording::TeammatesChatReadOnly.text()));
+            }
             return Err(Error::NotFound("no such chat".into()));
         }
         if chat.status != ChatStatus::Active {

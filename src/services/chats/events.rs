@@ -35,7 +35,9 @@ pub(super) enum DomainEvent {
     Queued { chat: Chat },
     /// An agent or supervisor handed a chat on (to an agent or a group).
     Transferred { chat: Chat },
-    /// A customer or agent wrote in a chat.
+    /// A customer or agent wrote in a chat. A note has `entry.visibility` AGENTS: a
+    /// subscriber that tells anyone outside the organization (webhooks, Messenger) must leave
+    /// it out.
     MessageAdded { chat: Chat, entry: ChatEvent },
     /// A chat was closed.
     Closed { chat: Chat, was_queued: bool },

@@ -41,6 +41,9 @@ impl ChatService {
             };
             return Err(Error::Forbidden(what_first.text()));
         }
+        if domain::can_read_teammates_chat(&principal.agent, chat, &work.org.settings) {
+            return Err(Error::Forbidden(Wording::TeammatesChatReadOnly.text()));
+        }
         Err(Error::NotFound("no such chat".into()))
     }
 

@@ -5,7 +5,8 @@ use super::unit_of_work::UnitOfWork;
 use super::{ChatService, message_text, new_event, not_found, organization_of};
 use crate::bus::{BusEvent, Topic, Typing};
 use crate::domain::{
-    self, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatStatus, FeedData, FeedKind, Wording,
+    self, AuthorKind, Chat, ChatEvent, ChatEventKind, ChatStatus, FeedData, FeedKind, Visibility,
+    Wording,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::Caller;
@@ -20,20 +21,26 @@ impl ChatService {
         client_id: Option<&str>,
     ) -> Result<ChatEvent> {
         Ok(self
-            .send_message_once(caller, chat_id, text, client_id)
+            .send_message_once(caller, chat_id, text, client_id, Visibility::Public)
             .await?
             .0)
     }
 
     /// [`Self::send_message`], saying whether the message is new (false: the client id
-    /// returned an earlier one), so what counts a send counts a retry once.
+    /// returned an earlier one), so what counts a send counts a retry once. With
+    /// [`Visibility::Agents`] it is a note for the agents (see `notes`).
     pub async fn send_message_once(
         &self,
         caller: &Caller,
         chat_id: &str,
         text: &str,
         client_id: Option<&str>,
+        visibility: Visibility,
     ) -> Result<(ChatEvent, bool)> {
+        let note = visibility == Visibility::Agents;
+        if note && matches!(caller, Caller::Customer(_)) {
+            return Err(Error::Forbidden(Wording::NotesAreForAgents.text()));
+        }
         let text = message_text(text)?;
         let client_id = match client_id.map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) if c.chars().count() > domain::MAX_CLIENT_ID_CHARS => {
@@ -68,8 +75,13 @@ impl ChatService {
                 (AuthorKind::Customer, customer.customer_id.clone(), name)
             }
             Caller::Agent(principal) => {
-                self.require_participant(&mut work, principal, &chat)
-                    .await?;
+                if note {
+                    self.require_note_writer(&mut work, principal, &chat)
+                        .await?;
+                } else {
+                    self.require_participant(&mut work, principal, &chat)
+                        .await?;
+                }
                 (
                     AuthorKind::Agent,
                     principal.agent.id.clone(),
@@ -89,9 +101,12 @@ impl ChatService {
             return Err(Error::Conflict(Wording::ChatClosed.text()));
         }
         let now = work.now;
-        let attention_changed = chat.record_message(author_kind, now);
-        work.tx.update_chat(&chat).await?;
-        let event = new_event(
+        // A note answers nobody: the chat's reply and attention clocks stay as they are.
+        let attention_changed = !note && chat.record_message(author_kind, now);
+        if !note {
+            work.tx.update_chat(&chat).await?;
+        }
+        let mut event = new_event(
             &chat,
             ChatEventKind::Message,
             author_kind,
@@ -100,6 +115,7 @@ impl ChatService {
             text,
             now,
         );
+        event.visibility = visibility;
         let stored = work.append(&chat, event).await?;
         if attention_changed {
             self.attention_changed(&mut work, &chat).await?;

@@ -4,7 +4,10 @@
 
 use super::events::DomainEvent;
 use super::unit_of_work::{PushText, UnitOfWork};
-use crate::domain::{self, AuthorKind, Chat, NotificationKind, PushMessage, PushWording, Wording};
+use crate::domain::{
+    self, AuthorKind, Chat, ChatEvent, NotificationKind, PushMessage, PushWording, Visibility,
+    Wording,
+};
 use crate::error::Result;
 
 /// Writes the pushes `event` calls for.
@@ -27,6 +30,9 @@ pub(super) async fn react(work: &mut UnitOfWork, event: &DomainEvent) -> Result<
             }
             let author = entry.author_name.clone().unwrap_or_default();
             customer_message(work, chat, &assignee, &author, &entry.text).await
+        }
+        DomainEvent::MessageAdded { chat, entry } if entry.visibility == Visibility::Agents => {
+            note(work, chat, entry).await
         }
         DomainEvent::OfflineMessageLeft {
             message,
@@ -103,6 +109,33 @@ async fn assigned(
         kind,
         Some(chat),
         PushText::Worded(wording, &preview),
+        std::time::Duration::ZERO,
+    )
+    .await
+}
+
+/// A note someone else wrote in the assignee's chat (a supervisor's whisper) rings their
+/// phone when no app of theirs is open, as "Note from …". Notes never push a customer.
+async fn note(work: &mut UnitOfWork, chat: &Chat, entry: &ChatEvent) -> Result<()> {
+    let Some(assignee) = chat.assignee_id.clone() else {
+        return Ok(());
+    };
+    if entry.author_id.as_deref() == Some(assignee.as_str())
+        || work.tx.agent_live(&assignee, work.now).await?
+    {
+        return Ok(());
+    }
+    let wording = PushWording {
+        title: Wording::NoteFrom {
+            agent: entry.author_name.clone().unwrap_or_default(),
+        },
+        body: None,
+    };
+    work.push(
+        &assignee,
+        NotificationKind::NewMessage,
+        Some(chat),
+        PushText::Worded(wording, &entry.text),
         std::time::Duration::ZERO,
     )
     .await

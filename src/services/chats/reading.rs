@@ -36,11 +36,35 @@ impl ChatService {
             .store
             .participated(&chat.id, &principal.agent.id)
             .await?;
-        if domain::can_view_chat(&principal.agent, &chat, participated) {
+        if domain::can_view_chat(&principal.agent, &chat, participated)
+            || self.reads_teammates_chat(principal, &chat).await?
+        {
             Ok(chat)
         } else {
             Err(Error::NotFound("no such chat".into()))
         }
+    }
+
+    /// Whether the agent may read the chat only because the organization lets plain agents
+    /// see their groups' chats. The settings are read only when that could be so.
+    pub(super) async fn reads_teammates_chat(
+        &self,
+        principal: &Principal,
+        chat: &Chat,
+    ) -> Result<bool> {
+        if !domain::in_chat_group(&principal.agent, chat.group_id.as_deref()) {
+            return Ok(false);
+        }
+        let settings = self
+            .store
+            .organization(principal.organization_id())
+            .await?
+            .settings;
+        Ok(domain::can_read_teammates_chat(
+            &principal.agent,
+            chat,
+            &settings,
+        ))
     }
 
     /// The agent's active chats, newest first.
@@ -83,9 +107,15 @@ impl ChatService {
             .find(|e| e.chat.id == chat_id))
     }
 
-    /// Active and queued chats of the supervisor's groups (every group for admins).
+    /// Active and queued chats of the supervisor's groups (every group for admins); for plain
+    /// agents too, read only, when the organization lets them see their groups' chats.
     pub async fn team_chats(&self, principal: &Principal) -> Result<Vec<Chat>> {
-        if principal.role() < domain::Role::Supervisor {
+        let settings = self
+            .store
+            .organization(principal.organization_id())
+            .await?
+            .settings;
+        if principal.role() < domain::Role::Supervisor && !settings.agents_see_group_chats {
             return Err(Error::forbidden("see your team's chats"));
         }
         Ok(self
@@ -97,7 +127,10 @@ impl ChatService {
             )
             .await?
             .into_iter()
-            .filter(|chat| domain::can_view_chat(&principal.agent, chat, false))
+            .filter(|chat| {
+                domain::can_view_chat(&principal.agent, chat, false)
+                    || domain::can_read_teammates_chat(&principal.agent, chat, &settings)
+            })
             .collect())
     }
 

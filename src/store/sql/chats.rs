@@ -93,7 +93,8 @@ impl<B: Backend> ChatStore for SqlStore<B> {
             "UPDATE organizations SET default_chat_limit = $1, auto_transfer_seconds = $2, \
              waiting_long_seconds = $3, customer_idle_seconds = $4, auto_close_seconds = $5, \
              presence_grace_seconds = $6, queue_limit = $7, acceptance_timeout_seconds = $8, \
-             queue_abandon_seconds = $10, new_chats_per_minute = $11 WHERE id = $9",
+             queue_abandon_seconds = $10, new_chats_per_minute = $11, \
+             agents_see_group_chats = $12 WHERE id = $9",
             params![
                 settings.default_chat_limit,
                 seconds(settings.auto_transfer_after),
@@ -106,6 +107,7 @@ impl<B: Backend> ChatStore for SqlStore<B> {
                 organization_id,
                 seconds(settings.queue_abandon_after),
                 settings.new_chats_per_minute,
+                settings.agents_see_group_chats,
             ],
         )
         .await?;

@@ -16,7 +16,7 @@ macro_rules! organization_columns {
         "id, name, widget_key, default_chat_limit, auto_transfer_seconds, \
          waiting_long_seconds, customer_idle_seconds, auto_close_seconds, \
          presence_grace_seconds, queue_limit, acceptance_timeout_seconds, created_at, \
-         queue_abandon_seconds, new_chats_per_minute"
+         queue_abandon_seconds, new_chats_per_minute, agents_see_group_chats"
     };
 }
 
@@ -242,6 +242,7 @@ pub fn organization_from(row: &dyn Columns) -> DbResult<Organization> {
             acceptance_timeout: seconds("acceptance_timeout_seconds")?,
             queue_abandon_after: seconds("queue_abandon_seconds")?,
             new_chats_per_minute: row.int32("new_chats_per_minute")?,
+            agents_see_group_chats: row.bool("agents_see_group_chats")?,
         },
         created_at: from_millis(row.int("created_at")?),
     })
