@@ -38,6 +38,7 @@ mod lifecycle;
 mod push;
 mod routing;
 mod settings;
+mod tags;
 mod validation;
 mod widget;
 
@@ -48,6 +49,7 @@ pub use greetings::*;
 pub use push::*;
 pub use routing::{RoutingCandidate, choose_agent};
 pub use settings::SettingsUpdate;
+pub use tags::*;
 
 pub use validation::{ValidationError, normalize_email, validate_name, validate_password};
 pub use widget::*;

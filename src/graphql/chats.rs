@@ -279,14 +279,23 @@ impl Chat {
         })
     }
 
-    /// Messages the customer wrote since the signed-in agent last read the chat
-    /// (`markChatRead`), on any of their devices; 0 for customers.
+    /// Messages the customer wrote, and notes other agents wrote, since the signed-in agent
+    /// last read the chat (`markChatRead`), on any of their devices; 0 for customers.
     async fn unread_count(&self, ctx: &Context<'_>) -> ApiResult<i64> {
         Ok(ctx
             .services()
             .chat_views
             .unread_count(&ctx.caller()?, &self.id)
             .await?)
+    }
+
+    /// The organization's tags on the chat, by name. Agents only.
+    #[graphql(complexity = "limits::unbounded_list_cost(child_complexity)")]
+    async fn tags(&self, ctx: &Context<'_>) -> ApiResult<Vec<crate::graphql::tags::Tag>> {
+        let principal = ctx.principal()?;
+        let chat = self.get(ctx).await?;
+        let tags = ctx.services().tags.on_chat(principal, chat).await?;
+        Ok(tags.into_iter().map(crate::graphql::tags::Tag).collect())
     }
 
     /// The latest message someone wrote (not a system entry): the preview in a list of chats.

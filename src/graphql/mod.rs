@@ -1,7 +1,7 @@
 //! The GraphQL API: schema, per-request context, and the mapping from use-case errors to
 //! GraphQL errors with `extensions.code`.
 //!
-//! One module per feature (accounts, canned, chats, events, push, visitors) holds its GraphQL
+//! One module per feature (accounts, canned, chats, tags, events, push, visitors) holds its GraphQL
 //! types and its parts of the roots, merged here in the order the schema has always printed. Resolvers call
 //! services and the loaders, never the store or the bus.
 
@@ -13,6 +13,7 @@ mod events;
 pub mod limits;
 mod loaders;
 mod push;
+mod tags;
 mod text_input;
 mod visitors;
 mod widget;
@@ -38,6 +39,7 @@ pub struct QueryRoot(
     visitors::VisitorsQuery,
     widget::WidgetQuery,
     canned::CannedQuery,
+    tags::TagsQuery,
 );
 
 /// The root of mutations.
@@ -50,6 +52,7 @@ pub struct MutationRoot(
     visitors::VisitorsMutation,
     widget::WidgetMutation,
     canned::CannedMutation,
+    tags::TagsMutation,
 );
 
 /// The root of subscriptions.

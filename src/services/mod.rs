@@ -11,6 +11,7 @@ pub mod presence;
 pub mod push;
 pub mod rate_limit;
 pub mod streams;
+pub mod tags;
 pub mod timers;
 pub mod visitors;
 pub mod widget;
@@ -48,6 +49,8 @@ pub struct Services {
     pub health: Health,
     /// The chat widget's set-up.
     pub widget: widget::WidgetService,
+    /// The organization's tags (putting them on chats is the chats' use case).
+    pub tags: tags::TagService,
 }
 
 /// The settings of the use cases [`Services::new`] builds.
@@ -73,6 +76,7 @@ impl Services {
     ) -> Services {
         Services {
             canned: canned::CannedService::new(store.clone(), chats.clone()),
+            tags: tags::TagService::new(store.clone()),
             chat_views: ChatViews::new(store.clone(), chats.clone()),
             health: Health::new(store.clone()),
             push: push::PushService::new(store.clone(), chats.clone(), settings.web_push),

@@ -19,7 +19,7 @@ use crate::domain::{
     Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
     Customer, FeedData, FeedEntry, FeedKind, Greeting, GreetingCounts, GreetingRule, Group,
     NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob, PushJobStatus,
-    Role, RoutingCandidate, RoutingStatus, UnknownVariant, Visibility, WidgetSettings,
+    Role, RoutingCandidate, RoutingStatus, Tag, UnknownVariant, Visibility, WidgetSettings,
 };
 
 /// Why a store call failed.
@@ -113,7 +113,7 @@ pub enum RefreshOutcome {
 /// organization's rows: tenancy is enforced here, not only above.
 #[async_trait]
 pub trait Database:
-    ChatStore + CannedStore + GreetingStore + PushStore + Send + Sync + 'static
+    ChatStore + CannedStore + TagStore + GreetingStore + PushStore + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
@@ -475,6 +475,18 @@ pub trait ChatTx: Send {
         chat_id: &str,
         at: DateTime<Utc>,
     ) -> DbResult<bool>;
+    /// A tag of the organization (tags: `sql/tags.rs`).
+    async fn tag(&mut self, organization_id: &str, id: &str) -> DbResult<Tag>;
+    /// Puts the tag on the chat; false when it was there already.
+    async fn add_chat_tag(
+        &mut self,
+        chat: &Chat,
+        tag_id: &str,
+        added_by: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<bool>;
+    /// Takes the tag off the chat; false when it was not there.
+    async fn remove_chat_tag(&mut self, chat_id: &str, tag_id: &str) -> DbResult<bool>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
 }
 
@@ -499,6 +511,23 @@ pub trait CannedStore: Send + Sync {
     async fn delete_canned_response(&self, organization_id: &str, id: &str) -> DbResult<bool>;
     /// Counts one message sent from it.
     async fn count_canned_use(&self, organization_id: &str, id: &str) -> DbResult<()>;
+}
+
+/// Tags: the organization's, and those on a chat. Names are unique per organization
+/// whatever the case.
+#[async_trait]
+pub trait TagStore: Send + Sync {
+    /// The organization's tags, by name.
+    async fn tags(&self, organization_id: &str) -> DbResult<Vec<Tag>>;
+    /// The tags on a chat of the organization, by name.
+    async fn chat_tags(&self, organization_id: &str, chat_id: &str) -> DbResult<Vec<Tag>>;
+    /// [`DbError::Conflict`] when the organization has a tag of that name.
+    async fn insert_tag(&self, tag: &Tag) -> DbResult<()>;
+    /// Writes name and colour; [`DbError::NotFound`] when there is none, [`DbError::Conflict`]
+    /// as on insert.
+    async fn update_tag(&self, tag: &Tag) -> DbResult<()>;
+    /// Deletes the tag and takes it off every chat; false when there was none.
+    async fn delete_tag(&self, organization_id: &str, id: &str) -> DbResult<bool>;
 }
 
 /// Greetings sent to visitors on the site, and the rules that send them.
@@ -606,7 +635,8 @@ pub trait ChatStore: Send + Sync {
         messages_only: bool,
     ) -> DbResult<Vec<ChatEvent>>;
     async fn chat_event_seq(&self, chat_id: &str) -> DbResult<i64>;
-    /// What the customer wrote in the chat after the agent's read marker.
+    /// What the customer wrote in the chat after the agent's read marker, and notes other
+    /// agents wrote there.
     async fn unread_count(&self, chat_id: &str, agent_id: &str) -> DbResult<i64>;
     /// Moves the agent's read marker to the chat's latest entry.
     async fn mark_chat_read(&self, chat_id: &str, agent_id: &str) -> DbResult<()>;

@@ -594,6 +594,24 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
         super::greetings::answer_greeting(&mut self.tx, id, chat_id, at).await
     }
 
+    async fn tag(&mut self, organization_id: &str, id: &str) -> DbResult<crate::domain::Tag> {
+        super::tags::tag(&mut self.tx, organization_id, id).await
+    }
+
+    async fn add_chat_tag(
+        &mut self,
+        chat: &Chat,
+        tag_id: &str,
+        added_by: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        super::tags::add_chat_tag(&mut self.tx, chat, tag_id, added_by, at).await
+    }
+
+    async fn remove_chat_tag(&mut self, chat_id: &str, tag_id: &str) -> DbResult<bool> {
+        super::tags::remove_chat_tag(&mut self.tx, chat_id, tag_id).await
+    }
+
     async fn commit(self: Box<Self>) -> DbResult<()> {
         self.tx.commit().await
     }

@@ -290,9 +290,10 @@ impl<B: Backend> ChatStore for SqlStore<B> {
         scalar(
             &mut conn,
             "SELECT COUNT(*) FROM chat_events e WHERE e.chat_id = $1 AND e.kind = 'MESSAGE' \
-             AND e.author_kind = 'CUSTOMER' AND e.seq > COALESCE((SELECT r.read_seq \
+             AND (e.author_kind = 'CUSTOMER' OR (e.visibility = 'AGENTS' AND e.author_id <> $4)) \
+             AND e.seq > COALESCE((SELECT r.read_seq \
              FROM chat_reads r WHERE r.chat_id = $2 AND r.agent_id = $3), 0)",
-            params![chat_id, chat_id, agent_id],
+            params![chat_id, chat_id, agent_id, agent_id],
         )
         .await
     }
