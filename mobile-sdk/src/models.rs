@@ -73,6 +73,9 @@ pub enum MessageKind {
     SupervisorJoined,
     ChatClosed,
     ChatRated,
+    /// An agent added or removed a tag (the text says which); agents only: read the chat's
+    /// tags again.
+    TagsChanged,
     /// An entry this SDK version does not know yet; show its text.
     Unknown,
 }
@@ -80,7 +83,7 @@ pub enum MessageKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum Visibility {
     Public,
-    /// Agents only (transfer notes).
+    /// Agents only: notes, whispers, transfer notes. Never shown to the customer.
     Agents,
 }
 
@@ -367,7 +370,7 @@ enum_from!(AuthorKind, [my_chats, queue, chat_detail, chat_latest, take_chat, tr
 enum_from!(MessageKind, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
     close_chat, send_message, agent_events],
     { Message, ChatQueued, AgentAssigned, ChatTransferred, TransferNote, SupervisorJoined,
-      ChatClosed, ChatRated }, other => MessageKind::Unknown);
+      ChatClosed, ChatRated, TagsChanged }, other => MessageKind::Unknown);
 enum_from!(Visibility, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
     close_chat, send_message, agent_events],
     { Public, Agents }, other => Visibility::Agents);

@@ -19,6 +19,7 @@ mod greetings;
 mod hardening_data;
 mod hardening_routing;
 mod http;
+mod notes;
 mod perimeter;
 mod push;
 mod resume;
