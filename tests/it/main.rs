@@ -27,6 +27,7 @@ mod routing;
 mod sdk;
 mod sessions;
 mod store;
+mod tags;
 mod visitors;
 mod webpush;
 mod websocket;
