@@ -54,6 +54,7 @@ impl Client {
         chat_id: String,
         text: String,
         canned_response_id: Option<String>,
+        note: bool,
     ) -> Result<OutgoingMessage> {
         let agent_id = self.inner.agent_id()?;
         let length = text.chars().count();
@@ -65,10 +66,13 @@ impl Client {
         if chat_id.is_empty() {
             return Err(SdkError::bad_input("chat_id is empty"));
         }
-        let message =
-            self.inner
-                .outbox
-                .add(&agent_id, &chat_id, &text, canned_response_id.as_deref())?;
+        let message = self.inner.outbox.add(
+            &agent_id,
+            &chat_id,
+            &text,
+            canned_response_id.as_deref(),
+            note,
+        )?;
         self.inner.outbox_wake.notify_one();
         Ok(message)
     }
@@ -322,7 +326,14 @@ impl Client {
     /// across reconnects and app restarts, until the server has it (SENT) or refuses it for
     /// good (FAILED); subscribers hear both through `on_outgoing_message`.
     pub fn send_message(&self, chat_id: String, text: String) -> Result<OutgoingMessage> {
-        self.queue_message(chat_id, text, None)
+        self.queue_message(chat_id, text, None, false)
+    }
+
+    /// [`Client::send_message`] for a note: a message for the chat's agents only (visibility
+    /// AGENTS), never shown to the customer and no reply to them. Whoever may write in the
+    /// chat sends one; a supervisor who may watch it sends one without joining (a whisper).
+    pub fn send_note(&self, chat_id: String, text: String) -> Result<OutgoingMessage> {
+        self.queue_message(chat_id, text, None, true)
     }
 
     /// [`Client::send_message`] for a text written from a canned response (usually what
@@ -337,7 +348,7 @@ impl Client {
         if canned_response_id.is_empty() {
             return Err(SdkError::bad_input("canned_response_id is empty"));
         }
-        self.queue_message(chat_id, text, Some(canned_response_id))
+        self.queue_message(chat_id, text, Some(canned_response_id), false)
     }
 
     /// The signed-in agent's messages not yet on the server (PENDING) or refused (FAILED),
@@ -568,6 +579,99 @@ impl Client {
         Ok(data.delete_canned_response)
     }
 
+    /// The organization's tags, by name.
+    pub async fn tags(&self) -> Result<Vec<Tag>> {
+        let data = self.op::<ops::Tags>(ops::tags::Variables).await?;
+        Ok(data.tags.into_iter().map(Into::into).collect())
+    }
+
+    /// The tags on a chat you may see, by name.
+    pub async fn chat_tags(&self, chat_id: String) -> Result<Vec<Tag>> {
+        let data = self
+            .op::<ops::ChatTags>(ops::chat_tags::Variables { chat_id })
+            .await?;
+        Ok(data.chat.tags.into_iter().map(Into::into).collect())
+    }
+
+    /// Puts a tag on a chat (during it or after it) and returns the chat's tags. The chat's
+    /// agent, whoever took part, its group's supervisors and admins may.
+    pub async fn add_chat_tag(&self, chat_id: String, tag_id: String) -> Result<Vec<Tag>> {
+        let data = self
+            .op::<ops::AddChatTag>(ops::add_chat_tag::Variables { chat_id, tag_id })
+            .await?;
+        Ok(data.add_chat_tag.tags.into_iter().map(Into::into).collect())
+    }
+
+    /// Takes a tag off a chat and returns the chat's tags.
+    pub async fn remove_chat_tag(&self, chat_id: String, tag_id: String) -> Result<Vec<Tag>> {
+        let data = self
+            .op::<ops::RemoveChatTag>(ops::remove_chat_tag::Variables { chat_id, tag_id })
+            .await?;
+        Ok(data
+            .remove_chat_tag
+            .tags
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Adds a tag to the organization. Admins and owners; CONFLICT when the name is taken.
+    pub async fn create_tag(&self, input: TagInput) -> Result<Tag> {
+        let data = self
+            .op::<ops::CreateTag>(ops::create_tag::Variables {
+                input: input.into(),
+            })
+            .await?;
+        Ok(data.create_tag.into())
+    }
+
+    /// Renames or recolours a tag. Admins and owners.
+    pub async fn update_tag(&self, id: String, input: TagInput) -> Result<Tag> {
+        let data = self
+            .op::<ops::UpdateTag>(ops::update_tag::Variables {
+                id,
+                input: input.into(),
+            })
+            .await?;
+        Ok(data.update_tag.into())
+    }
+
+    /// Deletes a tag and takes it off every chat. Admins and owners.
+    pub async fn delete_tag(&self, id: String) -> Result<bool> {
+        let data = self
+            .op::<ops::DeleteTag>(ops::delete_tag::Variables { id })
+            .await?;
+        Ok(data.delete_tag)
+    }
+
+    /// The chats of your groups you may watch: for supervisors and admins, and for every
+    /// agent (read only) when the organization lets agents see their groups' chats.
+    pub async fn team_chats(&self) -> Result<Vec<Chat>> {
+        let data = self
+            .op::<ops::TeamChats>(ops::team_chats::Variables)
+            .await?;
+        Ok(data.team_chats.into_iter().map(Into::into).collect())
+    }
+
+    /// Whether plain agents may read the chats of their groups.
+    pub async fn agents_see_group_chats(&self) -> Result<bool> {
+        let data = self
+            .op::<ops::AgentsSeeGroupChats>(ops::agents_see_group_chats::Variables)
+            .await?;
+        Ok(data.organization.settings.agents_see_group_chats)
+    }
+
+    /// Lets plain agents read the chats of their groups (or not). Admins and owners.
+    pub async fn set_agents_see_group_chats(&self, on: bool) -> Result<bool> {
+        let data = self
+            .op::<ops::SetAgentsSeeGroupChats>(ops::set_agents_see_group_chats::Variables { on })
+            .await?;
+        Ok(data
+            .update_organization_settings
+            .settings
+            .agents_see_group_chats)
+    }
+
     /// Watches the visitors on the site: the listener gets the whole list at once and again
     /// after every change (the server coalesces them, a couple of seconds apart at most). It
     /// reconnects by itself with backoff and starts from a fresh list. Runs until the handle
@@ -609,6 +713,11 @@ async fn send_outbox(inner: Arc<Inner>) {
                 text: pending.text,
                 client_id: pending.client_id.clone(),
                 canned_response_id: pending.canned_response_id,
+                visibility: Some(if pending.note {
+                    ops::send_message::Visibility::Agents
+                } else {
+                    ops::send_message::Visibility::Public
+                }),
             })
             .await;
         let update = match result {

@@ -353,26 +353,30 @@ enum_from!(RoutingStatus,
     [login, refresh_token, me, set_routing_status, agents_for_transfer, agent_events],
     { AcceptingChats, NotAcceptingChats, Offline }, other => RoutingStatus::NotAcceptingChats);
 enum_from!(ChatStatus,
-    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events],
+    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events,
+     team_chats],
     { Queued, Active, Closed }, other => ChatStatus::Active);
 enum_from!(Channel,
-    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events],
+    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events,
+     team_chats],
     { Widget, Messenger, Api }, other => Channel::Unknown);
 enum_from!(Attention,
-    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events],
+    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events,
+     team_chats],
     { Normal, WaitingLong, CustomerIdle }, other => Attention::Normal);
 enum_from!(Rating,
-    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events],
+    [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events,
+     team_chats],
     { Good, Bad }, other => Rating::Good);
 enum_from!(AuthorKind, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
-    close_chat, send_message, agent_events],
+    close_chat, send_message, agent_events, team_chats],
     { Agent, Customer, System }, other => AuthorKind::System);
 enum_from!(MessageKind, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
-    close_chat, send_message, agent_events],
+    close_chat, send_message, agent_events, team_chats],
     { Message, ChatQueued, AgentAssigned, ChatTransferred, TransferNote, SupervisorJoined,
       ChatClosed, ChatRated, TagsChanged }, other => MessageKind::Unknown);
 enum_from!(Visibility, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
-    close_chat, send_message, agent_events],
+    close_chat, send_message, agent_events, team_chats],
     { Public, Agents }, other => Visibility::Agents);
 enum_from!(Platform, [register_push_device], { Ios, Android, Web }, other => Platform::Android);
 enum_from!(PushEnvironment, [register_push_device], { Sandbox, Production },
@@ -450,7 +454,8 @@ chat_from!(
     take_chat,
     transfer_chat,
     close_chat,
-    agent_events
+    agent_events,
+    team_chats
 );
 
 macro_rules! message_from {
@@ -486,7 +491,8 @@ message_from!(
     transfer_chat,
     close_chat,
     send_message,
-    agent_events
+    agent_events,
+    team_chats
 );
 
 impl From<ops::register_push_device::RegisterPushDeviceRegisterPushDevice> for PushDevice {
@@ -672,3 +678,68 @@ macro_rules! canned_input_into {
 }
 
 canned_input_into!(create_canned_response, update_canned_response);
+
+// ---- notes, tags, teammates' chats -------------------------------------------------------------
+
+/// A label the organization puts on chats.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Tag {
+    pub id: String,
+    /// Unique in the organization whatever the case; 1 to 40 characters.
+    pub name: String,
+    /// A hex colour such as `#1a5fd0`; `None` for the app's default.
+    pub color: Option<String>,
+    pub created_at: SystemTime,
+}
+
+/// A tag as an admin writes it.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct TagInput {
+    /// 1 to 40 characters, unique in the organization whatever the case.
+    pub name: String,
+    /// `#rrggbb` or `#rgb`; `None` for the default.
+    pub color: Option<String>,
+}
+
+macro_rules! tag_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::TagFields> for Tag {
+                fn from(t: ops::$module::TagFields) -> Self {
+                    Tag {
+                        id: t.id,
+                        name: t.name,
+                        color: t.color,
+                        created_at: time(&t.created_at),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+tag_from!(
+    tags,
+    chat_tags,
+    create_tag,
+    update_tag,
+    add_chat_tag,
+    remove_chat_tag
+);
+
+macro_rules! tag_input_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<TagInput> for ops::$module::TagInput {
+                fn from(input: TagInput) -> Self {
+                    ops::$module::TagInput {
+                        name: input.name,
+                        color: input.color,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+tag_input_from!(create_tag, update_tag);

@@ -60,6 +60,16 @@ operations!(
     CreateCannedResponse,
     UpdateCannedResponse,
     DeleteCannedResponse,
+    Tags,
+    ChatTags,
+    CreateTag,
+    UpdateTag,
+    DeleteTag,
+    AddChatTag,
+    RemoveChatTag,
+    TeamChats,
+    AgentsSeeGroupChats,
+    SetAgentsSeeGroupChats,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

@@ -32,6 +32,8 @@ pub struct OutgoingMessage {
     pub text: String,
     /// The canned response it was written from; the server counts one use when it arrives.
     pub canned_response_id: Option<String>,
+    /// A note for the chat's agents (visibility AGENTS), never shown to the customer.
+    pub is_note: bool,
     pub state: OutgoingState,
     pub created_at: SystemTime,
     /// Set when SENT.
@@ -51,6 +53,9 @@ struct Entry {
     /// Absent in files written before canned responses.
     #[serde(default)]
     canned_response_id: Option<String>,
+    /// Absent in files written before notes: a public message.
+    #[serde(default)]
+    note: bool,
     created_at_ms: u64,
     failed: Option<Failure>,
 }
@@ -68,6 +73,7 @@ impl Entry {
             chat_id: self.chat_id.clone(),
             text: self.text.clone(),
             canned_response_id: self.canned_response_id.clone(),
+            is_note: self.note,
             state: if self.failed.is_some() {
                 OutgoingState::Failed
             } else {
@@ -87,6 +93,7 @@ pub(crate) struct Pending {
     pub chat_id: String,
     pub text: String,
     pub canned_response_id: Option<String>,
+    pub note: bool,
 }
 
 pub(crate) struct Outbox {
@@ -147,6 +154,7 @@ impl Outbox {
         chat_id: &str,
         text: &str,
         canned_response_id: Option<&str>,
+        note: bool,
     ) -> Result<OutgoingMessage> {
         let entry = Entry {
             client_id: uuid::Uuid::now_v7().to_string(),
@@ -154,6 +162,7 @@ impl Outbox {
             chat_id: chat_id.to_owned(),
             text: text.to_owned(),
             canned_response_id: canned_response_id.map(str::to_owned),
+            note,
             created_at_ms: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
@@ -188,6 +197,7 @@ impl Outbox {
                 chat_id: e.chat_id.clone(),
                 text: e.text.clone(),
                 canned_response_id: e.canned_response_id.clone(),
+                note: e.note,
             })
     }
 
@@ -280,19 +290,25 @@ mod tests {
     fn pending_messages_survive_reopening_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::open(dir.path()).unwrap();
-        let first = outbox.add("agent-1", "chat-1", "first", None).unwrap();
+        let first = outbox
+            .add("agent-1", "chat-1", "first", None, false)
+            .unwrap();
         let second = outbox
-            .add("agent-1", "chat-2", "second", Some("canned-1"))
+            .add("agent-1", "chat-2", "second", Some("canned-1"), false)
             .unwrap();
         outbox
-            .add("agent-2", "chat-3", "someone else's", None)
+            .add("agent-2", "chat-3", "someone else's", None, false)
             .unwrap();
+        let note = outbox
+            .add("agent-1", "chat-2", "for the agents", None, true)
+            .unwrap();
+        assert!(note.is_note && !second.is_note);
         assert_eq!(first.state, OutgoingState::Pending);
         drop(outbox);
 
         let outbox = Outbox::open(dir.path()).unwrap();
         let listed = outbox.list("agent-1");
-        assert_eq!(listed, vec![first.clone(), second.clone()]);
+        assert_eq!(listed, vec![first.clone(), second.clone(), note.clone()]);
         assert_eq!(outbox.next("agent-1").unwrap().client_id, first.client_id);
 
         let failed = outbox
@@ -304,6 +320,10 @@ mod tests {
         let next = outbox.next("agent-1").unwrap();
         assert_eq!(next.client_id, second.client_id);
         assert_eq!(next.canned_response_id.as_deref(), Some("canned-1"));
+        assert!(!next.note);
+        outbox.discard(&second.client_id).unwrap();
+        assert!(outbox.next("agent-1").unwrap().note, "a note stays a note");
+        outbox.discard(&note.client_id).unwrap();
 
         outbox.retry(&first.client_id).unwrap();
         assert_eq!(outbox.next("agent-1").unwrap().client_id, first.client_id);
@@ -332,6 +352,7 @@ mod tests {
         let next = outbox.next("a1").unwrap();
         assert_eq!(next.text, "hi");
         assert_eq!(next.canned_response_id, None);
+        assert!(!next.note, "a message from before notes is public");
     }
 
     #[test]

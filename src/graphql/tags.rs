@@ -81,20 +81,21 @@ impl TagsMutation {
     /// Adds a tag to the organization. Admins and owners.
     async fn create_tag(&self, ctx: &Context<'_>, input: TagInput) -> ApiResult<Tag> {
         let principal = ctx.principal()?;
-        Ok(Tag(
-            ctx.services().tags.create(principal, input.into()).await?,
-        ))
+        Ok(Tag(ctx
+            .services()
+            .tags
+            .create(principal, input.into())
+            .await?))
     }
 
     /// Renames or recolours a tag; chats keep it. Admins and owners.
     async fn update_tag(&self, ctx: &Context<'_>, id: ID, input: TagInput) -> ApiResult<Tag> {
         let principal = ctx.principal()?;
-        Ok(Tag(
-            ctx.services()
-                .tags
-                .update(principal, &id, input.into())
-                .await?,
-        ))
+        Ok(Tag(ctx
+            .services()
+            .tags
+            .update(principal, &id, input.into())
+            .await?))
     }
 
     /// Deletes a tag and takes it off every chat. Admins and owners.
@@ -117,12 +118,7 @@ impl TagsMutation {
     }
 
     /// Takes a tag off a chat, with the same rights as adding it.
-    async fn remove_chat_tag(
-        &self,
-        ctx: &Context<'_>,
-        chat_id: ID,
-        tag_id: ID,
-    ) -> ApiResult<Chat> {
+    async fn remove_chat_tag(&self, ctx: &Context<'_>, chat_id: ID, tag_id: ID) -> ApiResult<Chat> {
         let principal = ctx.principal()?;
         Ok(Chat::loaded(
             ctx.services()

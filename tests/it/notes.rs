@@ -81,10 +81,7 @@ async fn send_error(server: &TestServer, token: &str, chat: &str, note: bool) ->
 
 /// The chat as `token` reads it.
 async fn read_chat(server: &TestServer, token: &str, chat: &str) -> Value {
-    server
-        .ok(Some(token), CHAT_READS, json!({"c": chat}))
-        .await["chat"]
-        .clone()
+    server.ok(Some(token), CHAT_READS, json!({"c": chat})).await["chat"].clone()
 }
 
 /// Every transcript text of a `read_chat` answer, with its visibility.
@@ -111,7 +108,10 @@ async fn stream_until(ws: &mut WsClient, last: &str) -> Vec<(String, String)> {
         }
         let message = &event["message"];
         let text = message["text"].as_str().unwrap().to_owned();
-        let visibility = message["visibility"].as_str().unwrap_or("PUBLIC").to_owned();
+        let visibility = message["visibility"]
+            .as_str()
+            .unwrap_or("PUBLIC")
+            .to_owned();
         seen.push((text.clone(), visibility));
         if text == last {
             return seen;
@@ -171,7 +171,10 @@ async fn a_note_never_reaches_the_customer_and_answers_nobody(backend: Backend) 
     );
 
     // Who may not write one.
-    assert_eq!(send_error(&server, &customer, &chat, true).await, "FORBIDDEN");
+    assert_eq!(
+        send_error(&server, &customer, &chat, true).await,
+        "FORBIDDEN"
+    );
     assert_eq!(send_error(&server, &bob, &chat, true).await, "NOT_FOUND");
     assert_eq!(
         send_error(&server, &sam, &chat, false).await,
@@ -227,7 +230,10 @@ async fn a_note_never_reaches_the_customer_and_answers_nobody(backend: Backend) 
     // Every read of the customer's shows no note.
     let seen_by_customer = read_chat(&server, &customer, &chat).await;
     no_note(&transcript(&seen_by_customer), "the customer's transcript");
-    assert_eq!(seen_by_customer["lastMessage"]["text"], "Where is my parcel?");
+    assert_eq!(
+        seen_by_customer["lastMessage"]["text"],
+        "Where is my parcel?"
+    );
     assert_eq!(seen_by_customer["unreadCount"], 0);
 
     // A real answer: the clocks move.
@@ -300,7 +306,9 @@ async fn group(server: &TestServer, owner: &str, name: &str) -> String {
 }
 
 async fn team_chat_ids(server: &TestServer, token: &str) -> Vec<String> {
-    server.ok(Some(token), "{ teamChats { id } }", json!({})).await["teamChats"]
+    server
+        .ok(Some(token), "{ teamChats { id } }", json!({}))
+        .await["teamChats"]
         .as_array()
         .unwrap()
         .iter()
@@ -335,11 +343,15 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
         false
     );
     assert_eq!(
-        server.error_code(Some(&bob), "{ teamChats { id } }", json!({})).await,
+        server
+            .error_code(Some(&bob), "{ teamChats { id } }", json!({}))
+            .await,
         "FORBIDDEN"
     );
     assert_eq!(
-        server.error_code(Some(&bob), read, json!({"c": chat})).await,
+        server
+            .error_code(Some(&bob), read, json!({"c": chat}))
+            .await,
         "NOT_FOUND"
     );
     assert_eq!(team_chat_ids(&server, &sam).await, [chat.clone()]);
@@ -347,7 +359,9 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
     let toggle = "mutation($on: Boolean!) {
         updateOrganizationSettings(input: {agentsSeeGroupChats: $on}) { id } }";
     assert_eq!(
-        server.error_code(Some(&bob), toggle, json!({"on": true})).await,
+        server
+            .error_code(Some(&bob), toggle, json!({"on": true}))
+            .await,
         "FORBIDDEN"
     );
     assert_eq!(
@@ -364,7 +378,9 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
     );
     assert!(team_chat_ids(&server, &carl).await.is_empty());
     assert_eq!(
-        server.error_code(Some(&carl), read, json!({"c": chat})).await,
+        server
+            .error_code(Some(&carl), read, json!({"c": chat}))
+            .await,
         "NOT_FOUND"
     );
     let mut bob_watches = chat_events(&server, &bob, &chat, None).await;
@@ -416,11 +432,15 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
     // Off again: gone.
     settings(&server, &owner, json!({"agentsSeeGroupChats": false})).await;
     assert_eq!(
-        server.error_code(Some(&bob), read, json!({"c": chat})).await,
+        server
+            .error_code(Some(&bob), read, json!({"c": chat}))
+            .await,
         "NOT_FOUND"
     );
     assert_eq!(
-        server.error_code(Some(&bob), "{ teamChats { id } }", json!({})).await,
+        server
+            .error_code(Some(&bob), "{ teamChats { id } }", json!({}))
+            .await,
         "FORBIDDEN"
     );
 }

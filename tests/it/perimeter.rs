@@ -517,13 +517,14 @@ fn sdk_variables(operation: &str) -> Value {
         "CreateCannedResponse" | "UpdateCannedResponse" => {
             json!({"shortcut": "s", "title": "t", "text": "hi"})
         }
+        "CreateTag" | "UpdateTag" => json!({"name": "t", "color": "#abc"}),
         _ => Value::Null,
     };
     json!({
         "email": "nobody@example.com", "password": "wrong-password", "refreshToken": "x",
         "status": "ACCEPTING_CHATS", "id": "none", "chatId": "none", "first": 200, "last": 200,
         "isTyping": true, "text": "hi", "clientId": "c", "token": "t", "preferences": [],
-        "input": input,
+        "input": input, "tagId": "none", "on": false,
     })
 }
 

@@ -17,7 +17,8 @@ const CREATE: &str =
 const UPDATE: &str =
     "mutation($id: ID!, $input: TagInput!) { updateTag(id: $id, input: $input) { id name color } }";
 const DELETE: &str = "mutation($id: ID!) { deleteTag(id: $id) }";
-const ADD: &str = "mutation($c: ID!, $t: ID!) { addChatTag(chatId: $c, tagId: $t) { id tags { name } } }";
+const ADD: &str =
+    "mutation($c: ID!, $t: ID!) { addChatTag(chatId: $c, tagId: $t) { id tags { name } } }";
 const REMOVE: &str =
     "mutation($c: ID!, $t: ID!) { removeChatTag(chatId: $c, tagId: $t) { id tags { name } } }";
 const CHAT_TAGS: &str = "query($c: ID!) { chat(id: $c) { tags { id name color } } }";
@@ -97,13 +98,22 @@ async fn admins_manage_the_organizations_tags(backend: Backend) {
 
     // Bad names and colours; the same name in another case.
     assert_eq!(create_error(&server, &owner, "vip", None).await, "CONFLICT");
-    assert_eq!(create_error(&server, &owner, "   ", None).await, "BAD_USER_INPUT");
+    assert_eq!(
+        create_error(&server, &owner, "   ", None).await,
+        "BAD_USER_INPUT"
+    );
     assert_eq!(
         create_error(&server, &owner, &"x".repeat(41), None).await,
         "BAD_USER_INPUT"
     );
     create(&server, &owner, &"x".repeat(40), None).await;
-    for color in ["red", "#12345", "#ggg", "1a5fd0", "#1a5fd0;background:url(x)"] {
+    for color in [
+        "red",
+        "#12345",
+        "#ggg",
+        "1a5fd0",
+        "#1a5fd0;background:url(x)",
+    ] {
         assert_eq!(
             create_error(&server, &owner, "Colourful", Some(color)).await,
             "BAD_USER_INPUT",
@@ -112,7 +122,10 @@ async fn admins_manage_the_organizations_tags(backend: Backend) {
     }
     // Plain agents and supervisors do not manage them.
     for token in [&ada, &sam] {
-        assert_eq!(create_error(&server, token, "Mine", None).await, "FORBIDDEN");
+        assert_eq!(
+            create_error(&server, token, "Mine", None).await,
+            "FORBIDDEN"
+        );
         let code = server
             .error_code(
                 Some(token),
@@ -136,7 +149,10 @@ async fn admins_manage_the_organizations_tags(backend: Backend) {
         )
         .await["updateTag"]
         .clone();
-    assert_eq!(renamed, json!({"id": vip["id"], "name": "Vip", "color": "#abc"}));
+    assert_eq!(
+        renamed,
+        json!({"id": vip["id"], "name": "Vip", "color": "#abc"})
+    );
     let code = server
         .error_code(
             Some(&owner),
@@ -341,7 +357,9 @@ async fn agents_tag_the_chats_they_may_see_and_watchers_hear_of_it(backend: Back
     assert!(!customer_read.to_string().contains("TAGS_CHANGED"));
 
     // Deleting a tag takes it off the chat.
-    server.ok(Some(&owner), DELETE, json!({"id": vip["id"]})).await;
+    server
+        .ok(Some(&owner), DELETE, json!({"id": vip["id"]}))
+        .await;
     let read = server.ok(Some(&ada), CHAT_TAGS, json!({"c": chat})).await;
     assert_eq!(tag_names(&read["chat"]), ["Refund"]);
 }

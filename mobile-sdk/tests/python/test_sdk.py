@@ -250,6 +250,80 @@ def test_canned_response_created_found_rendered_and_sent(sdk, server, run, tmp_p
         handle.cancel()
 
 
+def test_note_never_reaches_the_customer_and_tags_and_teammates_setting(sdk, server, run, tmp_path):
+    client, _ = new_client(sdk, server.base_url, tmp_path / "agent")
+    run(client.login(server.email, server.password))
+    listener = RecordingListener()
+    handle = client.subscribe(listener)
+    try:
+        wait_for(
+            listener.states,
+            lambda state: state.is_connected(),
+            CONNECT_TIMEOUT,
+            "ConnectionState.CONNECTED",
+        )
+        visitor_token, chat = start_customer_chat(server, "Is my order on its way?")
+        chat_id = chat["id"]
+        wait_for(
+            listener.events,
+            lambda e: e.is_chat_assigned() and e.chat.id == chat_id,
+            ASSIGNMENT_TIMEOUT,
+            f"AgentEvent.CHAT_ASSIGNED for chat {chat_id}",
+        )
+
+        def delivered(outgoing):
+            sent, _ = wait_for(
+                listener.outgoing,
+                lambda m: m.client_id == outgoing.client_id
+                and m.state != sdk.OutgoingState.PENDING,
+                SEND_TIMEOUT,
+                f"on_outgoing_message for {outgoing.client_id}",
+            )
+            assert sent.state == sdk.OutgoingState.SENT, sent
+            return sent.message
+
+        note = client.send_note(chat_id, "Python note: a VIP, agents only")
+        assert note.is_note, note
+        sent_note = delivered(note)
+        assert sent_note.visibility == sdk.Visibility.AGENTS, sent_note
+        reply = client.send_message(chat_id, "Python reply: it ships today")
+        assert not reply.is_note, reply
+        assert delivered(reply).visibility == sdk.Visibility.PUBLIC
+
+        seen = server.graphql(
+            """query($id: ID!) { chat(id: $id) {
+                lastMessage { text }
+                events(first: 100) { items { text visibility } }
+                latestEvents(last: 100) { items { text visibility } } } }""",
+            {"id": chat_id},
+            token=visitor_token,
+        )["chat"]
+        items = seen["events"]["items"] + seen["latestEvents"]["items"]
+        assert {"text": "Python reply: it ships today", "visibility": "PUBLIC"} in items, items
+        assert all(item["visibility"] == "PUBLIC" for item in items), items
+        assert not any("Python note" in item["text"] for item in items), items
+        assert seen["lastMessage"]["text"] == "Python reply: it ships today", seen
+
+        tag = run(client.create_tag(sdk.TagInput(name=" PyVIP ", color="#D0A01A")))
+        assert (tag.name, tag.color) == ("PyVIP", "#d0a01a"), tag
+        assert tag.id in [t.id for t in run(client.tags())]
+        with pytest.raises(sdk.SdkError.Server) as taken:
+            run(client.create_tag(sdk.TagInput(name="pyvip", color=None)))
+        assert taken.value.code == "CONFLICT", taken.value
+        assert [t.name for t in run(client.add_chat_tag(chat_id, tag.id))] == ["PyVIP"]
+        assert [t.id for t in run(client.chat_tags(chat_id))] == [tag.id]
+        assert run(client.remove_chat_tag(chat_id, tag.id)) == []
+        assert run(client.delete_tag(tag.id)) is True
+
+        assert run(client.agents_see_group_chats()) is False
+        assert run(client.set_agents_see_group_chats(True)) is True
+        assert run(client.agents_see_group_chats()) is True
+        assert run(client.set_agents_see_group_chats(False)) is False
+        assert chat_id in [c.id for c in run(client.team_chats())]
+    finally:
+        handle.cancel()
+
+
 def test_wrong_password_is_unauthenticated(sdk, server, run, tmp_path):
     client, store = new_client(sdk, server.base_url, tmp_path / "agent")
     with pytest.raises(sdk.SdkError.Unauthenticated):

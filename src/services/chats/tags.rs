@@ -27,7 +27,8 @@ impl ChatService {
         chat_id: &str,
         tag_id: &str,
     ) -> Result<Chat> {
-        self.change_chat_tag(principal, chat_id, tag_id, false).await
+        self.change_chat_tag(principal, chat_id, tag_id, false)
+            .await
     }
 
     async fn change_chat_tag(
