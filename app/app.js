@@ -240,7 +240,7 @@
 
   // ---- queries --------------------------------------------------------------------------------
 
-  var MESSAGE = 'id cursor chatId kind text author authorId authorName createdAt';
+  var MESSAGE = 'id cursor chatId kind text author authorId authorName visibility createdAt';
   var unreadSupported = true;
   function chatRow() {
     return 'id status attention createdAt customer { id name email } assignee { id name } group { name }' +
@@ -286,6 +286,8 @@
     /** @type {Map<string, any>} */ visitors: new Map(),
     /** @type {any[]} */ offline: [],
     /** @type {any[] | null} */ canned: null,
+    /** @type {any[] | null} */ tags: null,
+    /** Whether plain agents may read their groups' chats. */ teammates: false,
     /** @type {string | null} */ cursor: null,
   };
 
@@ -533,7 +535,7 @@
 
   function reloadLists() {
     return Promise.all([loadChats(), loadQueue(), loadOffline(), refreshMe(),
-      state.me && state.me.role !== 'AGENT' ? loadTeam() : null]);
+      loadTeammatesSetting().then(loadTeamIfAllowed)]);
   }
 
   function refreshMe() {
@@ -659,7 +661,7 @@
   }
 
   function loadTeamIfAllowed() {
-    return state.me && state.me.role !== 'AGENT' ? loadTeam() : null;
+    return state.me && (state.me.role !== 'AGENT' || state.teammates) ? loadTeam() : null;
   }
 
   /**
@@ -769,6 +771,7 @@
     { id: 'visitors', label: 'Visitors' },
     { id: 'offline', label: 'Offline messages' },
     { id: 'canned', label: 'Canned responses' },
+    { id: 'tags', label: 'Tags' },
   ];
 
   function renderShell() {
@@ -873,7 +876,7 @@
       chats: 'unread', queue: 'waiting', visitors: 'on the site', offline: 'not handled',
     };
     nav.replaceChildren(h('ul', {}, TABS.filter(function (tab) {
-      return tab.id !== 'team' || state.me.role !== 'AGENT';
+      return tab.id === 'tags' ? shareable() : tab.id !== 'team' || state.me.role !== 'AGENT' || state.teammates;
     }).map(function (tab) {
       var count = counts[tab.id] || 0;
       // On a desk the open chat stays beside the other lists; My chats leads back to it.
@@ -918,6 +921,7 @@
     if (tabChanged && tab === 'team') loadTeam().catch(failed);
     if (tabChanged && tab === 'queue') loadQueue().catch(failed);
     if (tabChanged && tab === 'canned') loadCanned();
+    if (tabChanged && tab === 'tags') loadTags().catch(failed);
   }
   window.addEventListener('hashchange', function () {
     if (state.me) route();
@@ -940,6 +944,7 @@
     else if (state.tab === 'visitors') body = visitorList();
     else if (state.tab === 'offline') body = offlineList();
     else if (state.tab === 'canned') body = cannedList();
+    else if (state.tab === 'tags') body = tagsScreen();
     else body = myChatList();
     section.replaceChildren(h('h2', { id: 'list-title' }, title), body);
     if (focused) {
@@ -1031,7 +1036,7 @@
         h('a', { href: '#/chats/' + encodeURIComponent(chat.id), className: 'who', 'data-key': 'team:' + chat.id }, customerName(chat.customer)),
         h('span', { className: 'when' }, chat.assignee ? 'with ' + chat.assignee.name : 'queued'),
         h('span', { className: 'last' }, preview(chat.lastMessage)),
-        h('button', {
+        state.me.role === 'AGENT' ? null : h('button', {
           type: 'button', className: 'small', 'aria-label': 'Join the chat with ' + customerName(chat.customer),
           onclick: function () {
             joinChat(chat.id);
@@ -1133,7 +1138,7 @@
     var section = $('chat');
     section.replaceChildren(h('h2', { id: 'chat-title', tabindex: '-1' }, 'Loading the chat…'));
     api('query($id: ID!) { chat(id: $id) { ' + chatRow() + ' channel customer { ' + CUSTOMER + ' }' +
-      ' latestEvents(last: 30) { items { ' + MESSAGE + ' } startCursor hasMore } } }', { id: chatId })
+      ' tags { ' + TAG + ' } latestEvents(last: 30) { items { ' + MESSAGE + ' } startCursor hasMore } } }', { id: chatId })
       .then(function (data) {
         if (state.chatId !== chatId) return;
         var chat = data.chat;
@@ -1210,7 +1215,8 @@
       }),
       h('span', { id: 'reply-hint', className: 'visually-hidden' },
         'Enter sends; Shift+Enter starts a new line; # and a shortcut suggest canned responses.'),
-      h('button', { type: 'submit', className: 'primary' }, 'Send'),
+      noteToggle(),
+      h('button', { type: 'submit', className: 'primary', id: 'send' }, 'Send'),
     ]);
     composer.addEventListener('submit', function (/** @type {Event} */ event) {
       event.preventDefault();
@@ -1218,12 +1224,16 @@
     });
     $('chat').replaceChildren(
       h('div', { className: 'chat-head', id: 'chat-head' }),
+      h('div', { className: 'chat-tags', id: 'chat-tags' }),
       h('button', { type: 'button', id: 'older', className: 'quiet small older', hidden: !open.hasMore, onclick: loadOlder }, 'Show older messages'),
       log,
       h('p', { id: 'peek', className: 'peek', hidden: true }),
-      closed ? h('p', { className: 'closed' }, 'This chat is closed.') : composer,
+      closed ? h('p', { className: 'closed' }, 'This chat is closed.') : readOnly() ? h('p', { className: 'closed' },
+        'A teammate\'s chat: you may read it, not write in it.') : composer,
     );
     renderChatHead();
+    renderChatTags();
+    if (!closed && !mayAnswer() && state.me.role !== 'AGENT') setNoting(true);
     open.items.forEach(function (item) {
       log.append(messageNode(item));
     });
@@ -1248,8 +1258,8 @@
         !closed && !mine() && state.me.role !== 'AGENT' ? h('button', { type: 'button', className: 'small', onclick: function () {
           joinChat(chat.id);
         } }, 'Join') : null,
-        !closed ? h('button', { type: 'button', className: 'small', id: 'transfer-open', onclick: openTransfer }, 'Transfer') : null,
-        !closed ? h('button', { type: 'button', className: 'small danger', onclick: closeChat }, 'Close chat') : null,
+        !closed && !readOnly() ? h('button', { type: 'button', className: 'small', id: 'transfer-open', onclick: openTransfer }, 'Transfer') : null,
+        !closed && !readOnly() ? h('button', { type: 'button', className: 'small danger', onclick: closeChat }, 'Close chat') : null,
       ]),
     );
   }
@@ -1266,10 +1276,13 @@
     var who = item.author === 'CUSTOMER' ? customerName(open.chat && open.chat.customer)
       : item.author === 'AGENT' ? (item.authorId && state.me && item.authorId === state.me.id ? 'You' : item.authorName || 'Agent')
         : '';
-    var kind = item.kind === 'MESSAGE' ? item.author.toLowerCase() : item.kind === 'TRANSFER_NOTE' ? 'note' : 'system';
+    var agentNote = item.kind === 'MESSAGE' && item.visibility === 'AGENTS';
+    var kind = agentNote ? 'note agent-note' : item.kind === 'MESSAGE' ? item.author.toLowerCase() : item.kind === 'TRANSFER_NOTE' ? 'note' : 'system';
     return h('div', { className: 'msg ' + kind, 'data-id': item.id }, [
+      agentNote ? h('span', { className: 'note-label' }, 'Note, agents only') : null,
       kind === 'note' ? h('span', { className: 'author' }, 'Note from ' + (item.authorName || 'an agent') + ':') : null,
-      who && kind !== 'note' ? h('span', { className: 'author' }, who) : null,
+      agentNote ? h('span', { className: 'author' }, who) : null,
+      who && kind !== 'note' && !agentNote ? h('span', { className: 'author' }, who) : null,
       h('time', { datetime: item.createdAt }, clock(item.createdAt)),
       h('p', {}, item.text),
     ]);
@@ -1296,6 +1309,7 @@
         showPeek();
         if (state.chats.has(open.chat.id) && !document.hidden) markRead(open.chat.id);
       }
+      if (message.kind === 'TAGS_CHANGED') soon('open-chat-tags', reloadChatTags);
       if (message.kind === 'TRANSFER_NOTE' || message.kind === 'CHAT_TRANSFERRED' || message.kind === 'AGENT_ASSIGNED') {
         soon('open-chat', refreshOpenChat);
       }
@@ -1390,7 +1404,7 @@
   var typingStop = 0;
   /** Tells the customer the agent is writing: at most every few seconds, and when they stop. */
   function typing() {
-    if (!open.chat) return;
+    if (!open.chat || noting()) return;
     var id = open.chat.id;
     var now = Date.now();
     if (now - typingSentAt > 3000) {
@@ -1422,6 +1436,7 @@
     /** @type {Record<string, any>} */
     var input = { chatId: id, text: text, clientId: clientId };
     if (cannedId) input.cannedResponseId = cannedId;
+    if (noting()) input.visibility = 'AGENTS';
     reply.value = '';
     picked = null;
     closeSuggestions();
@@ -1900,6 +1915,175 @@
       error.textContent = err.code === 'CONFLICT' ? 'That shortcut is taken: ' + err.message
         : lacksCanned(err) ? 'This server has no canned responses.' : 'It was not saved: ' + err.message;
     });
+  }
+
+  // ---- notes, tags, teammates' chats ---------------------------------------------------
+
+  var TAG = 'id name color';
+
+  /** Whether the agent answers the customer in the open chat: theirs, or one they joined. */
+  function mayAnswer() {
+    return !!open.chat && (mine() || state.chats.has(open.chat.id));
+  }
+
+  /** A plain agent reading a teammate's chat (the organization allows it): nothing to write. */
+  function readOnly() {
+    return !!open.chat && state.me.role === 'AGENT' && open.chat.status === 'ACTIVE' && !mayAnswer();
+  }
+
+  function noteToggle() {
+    return h('label', { className: 'note-toggle', title: 'A note is for agents only; the customer never sees it' }, [
+      h('input', { type: 'checkbox', id: 'note', onchange: function () {
+        setNoting(noting());
+      } }), ' Note',
+    ]);
+  }
+
+  function noting() {
+    var box = $('note');
+    return !!box && box.checked;
+  }
+
+  /** Switches the reply box between a reply and a note (a whisper, for a supervisor who has not joined). @param {boolean} on */
+  function setNoting(on) {
+    var box = $('note');
+    if (!box) return;
+    box.checked = on;
+    var composer = document.querySelector('#chat .composer');
+    if (composer) composer.classList.toggle('noting', on);
+    $('reply').placeholder = on ? 'Write a note, agents only…' : 'Write a reply… (# for canned responses)';
+    $('send').textContent = on ? 'Add note' : 'Send';
+  }
+
+  /** Who may tag the open chat: its agents, supervisors and admins; and after it, whoever had it. */
+  function mayTag() {
+    return !!open.chat && (state.me.role !== 'AGENT' || mayAnswer() || open.chat.status === 'CLOSED');
+  }
+
+  /** @param {any} tag @param {Node | null} [extra] */
+  function tagChip(tag, extra) {
+    var chip = h('span', { className: 'tag' }, [tag.name, extra || null]);
+    // Through the CSSOM: the app's Content-Security-Policy refuses style attributes.
+    if (tag.color) chip.style.setProperty('--tag', tag.color);
+    return chip;
+  }
+
+  function renderChatTags() {
+    var bar = $('chat-tags');
+    if (!bar || !open.chat) return;
+    var chat = open.chat;
+    var on = chat.tags || [];
+    var editable = mayTag();
+    var items = on.map(function (/** @type {any} */ tag) {
+      return h('li', {}, tagChip(tag, editable ? h('button', {
+        type: 'button', className: 'quiet remove', 'aria-label': 'Remove the tag ' + tag.name, onclick: function () {
+          changeChatTag('removeChatTag', tag.id);
+        },
+      }, '×') : null));
+    });
+    var add = null;
+    if (editable && state.tags) {
+      var choices = state.tags.filter(function (tag) {
+        return !on.some(function (/** @type {any} */ t) {
+          return t.id === tag.id;
+        });
+      });
+      add = choices.length ? h('select', { 'aria-label': 'Add a tag', onchange: function (/** @type {Event} */ event) {
+        var select = /** @type {HTMLSelectElement} */ (event.target);
+        if (select.value) changeChatTag('addChatTag', select.value);
+      } }, [h('option', { value: '' }, 'Add a tag…')].concat(choices.map(function (tag) {
+        return h('option', { value: tag.id }, tag.name);
+      }))) : null;
+    } else if (editable && !state.tags) {
+      loadTags().then(renderChatTags).catch(function () {});
+    }
+    bar.replaceChildren(on.length || add ? h('ul', { className: 'tags', 'aria-label': 'Tags' }, items) : '', add || '');
+  }
+
+  /** @param {string} mutation addChatTag or removeChatTag @param {string} tagId */
+  function changeChatTag(mutation, tagId) {
+    if (!open.chat) return;
+    var id = open.chat.id;
+    api('mutation($c: ID!, $t: ID!) { ' + mutation + '(chatId: $c, tagId: $t) { id tags { ' + TAG + ' } } }', { c: id, t: tagId })
+      .then(function (data) {
+        if (!open.chat || open.chat.id !== id) return;
+        open.chat.tags = data[mutation].tags;
+        renderChatTags();
+      }).catch(failed);
+  }
+
+  function reloadChatTags() {
+    if (!open.chat) return null;
+    var id = open.chat.id;
+    return api('query($id: ID!) { chat(id: $id) { tags { ' + TAG + ' } } }', { id: id }).then(function (data) {
+      if (!open.chat || open.chat.id !== id) return;
+      open.chat.tags = data.chat.tags;
+      renderChatTags();
+    });
+  }
+
+  function loadTags() {
+    return api('{ tags { ' + TAG + ' } }').then(function (data) {
+      state.tags = data.tags;
+      if (state.tab === 'tags') renderList();
+    });
+  }
+
+  function loadTeammatesSetting() {
+    return api('{ organization { settings { agentsSeeGroupChats } } }').then(function (data) {
+      state.teammates = data.organization.settings.agentsSeeGroupChats;
+      renderNav();
+    }, function () {
+      state.teammates = false;
+    });
+  }
+
+  /** Admins and owners: the organization's tags, and whether agents see their groups' chats. */
+  function tagsScreen() {
+    if (!state.tags) return empty('Loading…');
+    var name = h('input', { id: 'tag-name', maxlength: '40', required: true, autocomplete: 'off' });
+    var color = h('input', { id: 'tag-color', type: 'color', value: '#1a5fd0' });
+    var form = h('form', { className: 'tag-form', 'aria-label': 'New tag' }, [
+      h('label', { for: 'tag-name' }, 'Name'), name,
+      h('label', { for: 'tag-color' }, 'Colour'), color,
+      h('button', { type: 'submit', className: 'primary small' }, 'Add tag'),
+    ]);
+    form.addEventListener('submit', function (/** @type {Event} */ event) {
+      event.preventDefault();
+      api('mutation($input: TagInput!) { createTag(input: $input) { id name } }', { input: { name: name.value, color: color.value } })
+        .then(function (data) {
+          announce('Tag ' + data.createTag.name + ' added.');
+          return loadTags();
+        }).catch(failed);
+    });
+    var teammates = h('label', { className: 'choice' }, [
+      h('input', { type: 'checkbox', checked: state.teammates, onchange: function (/** @type {Event} */ event) {
+        var on = /** @type {HTMLInputElement} */ (event.target).checked;
+        api('mutation($on: Boolean!) { updateOrganizationSettings(input: {agentsSeeGroupChats: $on}) { id } }', { on: on })
+          .then(function () {
+            state.teammates = on;
+            announce(on ? 'Agents now see their groups\' chats.' : 'Agents see only their own chats.');
+          }).catch(failed);
+      } }),
+      h('span', {}, 'Agents see their groups\' chats (read only)'),
+    ]);
+    return h('div', {}, [form, h('ul', { className: 'rows', 'aria-label': 'Tags' }, state.tags.map(function (tag) {
+      return h('li', { className: 'row tag-row' }, [
+        tagChip(tag),
+        h('span', { className: 'buttons' }, [
+          h('button', { type: 'button', className: 'small', 'aria-label': 'Rename ' + tag.name, onclick: function () {
+            var next = prompt('New name for ' + tag.name, tag.name);
+            if (!next) return;
+            api('mutation($id: ID!, $input: TagInput!) { updateTag(id: $id, input: $input) { id } }',
+              { id: tag.id, input: { name: next, color: tag.color } }).then(loadTags).catch(failed);
+          } }, 'Rename'),
+          h('button', { type: 'button', className: 'small danger', 'aria-label': 'Delete ' + tag.name, onclick: function () {
+            if (!confirm('Delete the tag ' + tag.name + '? It comes off every chat.')) return;
+            api('mutation($id: ID!) { deleteTag(id: $id) }', { id: tag.id }).then(loadTags).catch(failed);
+          } }, 'Delete'),
+        ]),
+      ]);
+    })), h('h3', {}, 'Teammates\' chats'), teammates]);
   }
 
   // ---- PWA: the service worker and Web Push ---------------------------------------------
