@@ -354,7 +354,7 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
             .await,
         "NOT_FOUND"
     );
-    assert_eq!(team_chat_ids(&server, &sam).await, [chat.clone()]);
+    assert_eq!(team_chat_ids(&server, &sam).await, [chat.as_str()]);
     // Only admins change it.
     let toggle = "mutation($on: Boolean!) {
         updateOrganizationSettings(input: {agentsSeeGroupChats: $on}) { id } }";
@@ -370,7 +370,7 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
     );
 
     // On: Bob lists and reads the chat of his group, live too; Carl, of another group, not.
-    assert_eq!(team_chat_ids(&server, &bob).await, [chat.clone()]);
+    assert_eq!(team_chat_ids(&server, &bob).await, [chat.as_str()]);
     let seen = server.ok(Some(&bob), read, json!({"c": chat})).await;
     assert_eq!(
         seen["chat"]["latestEvents"]["items"][0]["text"],
