@@ -31,7 +31,7 @@ pub async fn agent(
     role: &str,
     groups: &[&str],
 ) -> (String, String) {
-    let email = format!("{}@example.com", name.to_lowercase());
+    let email = format!("{}@example.com", name.to_lowercase().replace(' ', "."));
     let data = server
         .ok(
             Some(owner),
@@ -445,7 +445,53 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
     );
 }
 
+/// A whisper rings the assignee's phone when no app of theirs is open, as "Note from …", even
+/// though the customer waits for nothing; the agent's own note does not.
+async fn a_whisper_pushes_the_assignee_not_the_writer(backend: Backend) {
+    use crate::push::{fake_fcm, push_server, register, wait_until};
+    let (fake, url) = fake_fcm().await;
+    let (server, owner, _dir) = push_server(backend, &url, |_| {}).await;
+    let (_, ada) = agent(&server, &owner, "Ada", "AGENT", &[]).await;
+    let (_, sam) = agent(&server, &owner, "Sam Super", "SUPERVISOR", &[]).await;
+    register(&server, &ada, "ada-phone").await;
+    register(&server, &sam, "sam-phone").await;
+    let key = widget_key(&server, &owner).await;
+    let customer = visitor(&server, &key, "whispered").await;
+    // Ada answers from the app, then puts it away: nothing waits for her.
+    let ws = server.ws_ready(&ada).await;
+    let (chat, status) = start_chat(&server, &customer, "hello").await;
+    assert_eq!(status, "ACTIVE");
+    send(&server, &ada, &chat, "Hi!", false).await;
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let notes_to = |token: &str| {
+        fake.sent_to(token)
+            .into_iter()
+            .filter(|m| m["message"]["data"]["type"] == "NEW_MESSAGE")
+            .collect::<Vec<_>>()
+    };
+
+    send(&server, &ada, &chat, "NOTE: my own reminder", true).await;
+    send(&server, &sam, &chat, "WHISPER: offer the discount", true).await;
+    wait_until("the whisper reaches Ada's phone", || {
+        !notes_to("ada-phone").is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pushes = notes_to("ada-phone");
+    assert_eq!(
+        pushes.len(),
+        1,
+        "the whisper only, not her own note: {pushes:?}"
+    );
+    let notification = &pushes[0]["message"]["notification"];
+    assert_eq!(notification["title"], "Note from Sam Super");
+    assert_eq!(notification["body"], "WHISPER: offer the discount");
+    assert!(notes_to("sam-phone").is_empty(), "the writer is not pushed");
+}
+
 on_both_backends!(
     a_note_never_reaches_the_customer_and_answers_nobody,
     teammates_read_their_groups_chats_only_when_the_organization_allows,
+    a_whisper_pushes_the_assignee_not_the_writer,
 );

@@ -52,7 +52,7 @@ impl Answer {
 
 /// Fake Google OAuth and FCM v1 endpoints that check what the real ones check.
 #[derive(Default)]
-struct FakeFcm {
+pub(crate) struct FakeFcm {
     /// Every accepted send body, in order.
     sent: Mutex<Vec<Value>>,
     /// How many access tokens were granted.
@@ -76,7 +76,7 @@ impl FakeFcm {
         self.sent.lock().unwrap().clone()
     }
 
-    fn sent_to(&self, token: &str) -> Vec<Value> {
+    pub(crate) fn sent_to(&self, token: &str) -> Vec<Value> {
         self.sent()
             .into_iter()
             .filter(|m| m["message"]["token"] == token)
@@ -207,7 +207,7 @@ async fn send(
 }
 
 /// Starts the fake on an ephemeral port; returns it and its base URL.
-async fn fake_fcm() -> (Arc<FakeFcm>, String) {
+pub(crate) async fn fake_fcm() -> (Arc<FakeFcm>, String) {
     let fake = Arc::new(FakeFcm::default());
     let app = axum::Router::new()
         .route("/token", post(token))
@@ -537,7 +537,7 @@ fn apns_error_reasons_map_to_outcomes() {
 
 const REGISTER: &str = "mutation($input: RegisterPushDeviceInput!) { registerPushDevice(input: $input) { id token enabled disabledReason } }";
 
-async fn register(server: &TestServer, token: &str, device_token: &str) -> Value {
+pub(crate) async fn register(server: &TestServer, token: &str, device_token: &str) -> Value {
     server
         .ok(
             Some(token),
@@ -549,7 +549,7 @@ async fn register(server: &TestServer, token: &str, device_token: &str) -> Value
 }
 
 /// A server whose FCM talks to `fake_url`, with its owner set aside.
-async fn push_server(
+pub(crate) async fn push_server(
     backend: Backend,
     fake_url: &str,
     configure: impl FnOnce(&mut switchboard::Config),
@@ -575,7 +575,7 @@ async fn push_server(
     (server, owner, dir)
 }
 
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     for _ in 0..100 {
         if done() {
             return;

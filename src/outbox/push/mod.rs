@@ -205,11 +205,17 @@ impl JobKind for PushJobs {
 }
 
 impl PushJobs {
-    /// A message push is moot once the agent is back live or has answered.
+    /// A message push is moot once the agent is back live or has answered; a note's (a
+    /// whisper) once the agent is back live or the chat is no longer theirs.
     async fn still_wanted(&self, job: &PushJob) -> bool {
         if job.kind != NotificationKind::NewMessage {
             return true;
         }
+        let note = job
+            .message
+            .wording
+            .as_ref()
+            .is_some_and(|w| matches!(w.title, domain::Wording::NoteFrom { .. }));
         let Some(chat_id) = &job.chat_id else {
             return true;
         };
@@ -225,7 +231,7 @@ impl PushJobs {
             Ok(chat) => {
                 chat.status == ChatStatus::Active
                     && chat.assignee_id.as_deref() == Some(job.agent_id.as_str())
-                    && chat.awaiting_reply_since.is_some()
+                    && (note || chat.awaiting_reply_since.is_some())
             }
             Err(_) => false,
         }
