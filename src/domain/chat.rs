@@ -441,6 +441,25 @@ mod tests {
     }
 
     #[test]
+    fn teammates_read_their_groups_chats_only_when_the_organization_allows() {
+        let now = Utc::now();
+        let mut chat = chat(now);
+        chat.group_id = Some("sales".into());
+        let teammate = agent(Role::Agent, &["sales"]);
+        let stranger = agent(Role::Agent, &["support"]);
+        let mut settings = ChatSettings::default();
+        assert!(!can_view_chat(&teammate, &chat, false));
+        assert!(!can_read_teammates_chat(&teammate, &chat, &settings));
+        settings.agents_see_group_chats = true;
+        assert!(can_read_teammates_chat(&teammate, &chat, &settings));
+        assert!(!can_read_teammates_chat(&stranger, &chat, &settings));
+        chat.status = ChatStatus::Closed;
+        assert!(can_read_teammates_chat(&teammate, &chat, &settings));
+        chat.organization_id = "other".into();
+        assert!(!can_read_teammates_chat(&teammate, &chat, &settings));
+    }
+
+    #[test]
     fn an_unanswered_customer_turns_the_chat_red() {
         let now = Utc::now();
         let settings = ChatSettings::default();
