@@ -210,7 +210,7 @@ async fn agents_tag_the_chats_they_may_see_and_watchers_hear_of_it(backend: Back
     let owner = server.owner_token().await;
     server.ok(Some(&owner), NOT_ACCEPTING, json!({})).await;
     let (_, ada) = agent(&server, &owner, "Ada", "AGENT", &[]).await;
-    let (_, bob) = agent(&server, &owner, "Bob", "AGENT", &[]).await;
+    let (bob_id, bob) = agent(&server, &owner, "Bob", "AGENT", &[]).await;
     let (_, sam) = agent(&server, &owner, "Sam", "SUPERVISOR", &[]).await;
     let vip = create(&server, &owner, "VIP", Some("#d0a01a")).await;
     let refund = create(&server, &owner, "Refund", None).await;
@@ -310,10 +310,18 @@ async fn agents_tag_the_chats_they_may_see_and_watchers_hear_of_it(backend: Back
         .await;
     assert_eq!(code, "NOT_FOUND");
 
-    // After the chat: its agent still tags it.
+    // Handed on to Bob, who closes it: Ada, who had it, still tags it after the chat.
+    let _bob_events = agent_events(&server, &bob, None).await;
     server
         .ok(
             Some(&ada),
+            "mutation($c: ID!, $b: ID!) { transferChat(input: {chatId: $c, toAgentId: $b}) { id } }",
+            json!({"c": chat, "b": bob_id}),
+        )
+        .await;
+    server
+        .ok(
+            Some(&bob),
             "mutation($c: ID!) { closeChat(chatId: $c) { id } }",
             json!({"c": chat}),
         )
