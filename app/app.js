@@ -244,7 +244,7 @@
   var unreadSupported = true;
   function chatRow() {
     return 'id status attention createdAt customer { id name email } assignee { id name } group { name }' +
-      ' lastMessage { id text author authorName createdAt }' + (unreadSupported ? ' unreadCount' : '');
+      ' lastMessage { id text author authorName visibility createdAt }' + (unreadSupported ? ' unreadCount' : '');
   }
   var CUSTOMER = 'id name email location ipAddress referrer userAgent visits lastSeenAt' +
     ' currentPage { url title viewedAt } pageHistory(first: 20) { url title viewedAt }';
@@ -694,11 +694,14 @@
     if (!newer || message.kind !== 'MESSAGE') return;
     chat.lastMessage = message;
     var reading = open.chat && open.chat.id === chat.id && !document.hidden;
-    if (message.author === 'CUSTOMER') {
+    // A teammate's note (a supervisor's whisper) is unread too, as the server counts it.
+    var whisper = message.visibility === 'AGENTS' && message.author === 'AGENT' && message.authorId !== state.me.id;
+    if (message.author === 'CUSTOMER' || whisper) {
       if (reading) markRead(chat.id);
       else {
         chat.unreadCount = (chat.unreadCount || 0) + 1;
-        announce('New message from ' + customerName(chat.customer) + ': ' + message.text, true);
+        announce((whisper ? 'Note from ' + (message.authorName || 'a teammate') : 'New message from ' +
+          customerName(chat.customer)) + ': ' + message.text, true);
       }
     }
     updateCounts();
@@ -967,7 +970,7 @@
   /** @param {any} message */
   function preview(message) {
     if (!message) return '';
-    var who = message.author === 'CUSTOMER' ? '' : (message.author === 'AGENT' ? 'You: ' : '');
+    var who = message.visibility === 'AGENTS' ? 'Note: ' : message.author === 'AGENT' ? 'You: ' : '';
     return who + message.text;
   }
 
