@@ -39,6 +39,8 @@ test('notes and tags: an agent adds a note and a tag to a chat, and the customer
   const admin = await newPage();
   const desk = await newPage();
   const customer = await newPage();
+  const mate = await newPage();
+  const mateEmail = `notes-mate-${Date.now()}@example.com`;
   try {
     // The owner defines a tag on the Tags screen.
     await signIn(admin.page, 'owner@example.com', OWNER_PASSWORD);
@@ -112,6 +114,23 @@ test('notes and tags: an agent adds a note and a tag to a chat, and the customer
     // The tag comes off again.
     await tags.getByRole('button', { name: `Remove the tag ${tagName}` }).click();
     await until(async () => (await tags.getByText(tagName).count()) === 0, 'the tag removed');
+
+    // With teammates' chats allowed, another agent reads the chat, note included, and cannot act in it.
+    await admin.page.getByRole('checkbox', { name: 'Agents see their groups\' chats (read only)' }).check();
+    await until(async () => (await gql('{ organization { settings { agentsSeeGroupChats } } }', {}, await owner()))
+      .organization.settings.agentsSeeGroupChats === true, 'the setting saved');
+    await gql('mutation($input: CreateAgentInput!) { createAgent(input: $input) { id } }',
+      { input: { email: mateEmail, name: 'Tom Teammate', password: 'agent-password-1', role: 'AGENT', groupIds: [] } },
+      await owner());
+    await signIn(mate.page, mateEmail, 'agent-password-1');
+    await mate.page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Team chats' }).click();
+    await mate.page.getByRole('list', { name: 'Team chats' }).getByRole('link', { name: /Olga Notes/ }).click();
+    await shows(mate.page.getByText('A teammate\'s chat: you may read it, not write in it.'), 'the chat read only');
+    await shows(mate.page.getByRole('log', { name: 'Conversation' }).getByText('NOTE: she ordered twice, refund one'),
+      'the note, for a teammate too');
+    assert.equal(await mate.page.getByRole('button', { name: 'Close chat' }).count(), 0, 'no closing a teammate\'s chat');
+    assert.equal(await mate.page.getByRole('list', { name: 'Team chats' }).getByRole('button', { name: /Join/ }).count(), 0,
+      'agents do not join');
   } catch (err) {
     await screenshot(admin.page, 'app-notes-failed-admin').catch(() => {});
     await screenshot(desk.page, 'app-notes-failed-agent').catch(() => {});
@@ -121,6 +140,13 @@ test('notes and tags: an agent adds a note and a tag to a chat, and the customer
     await admin.context.close();
     await desk.context.close();
     await customer.context.close();
+    await mate.context.close();
+    await gql('mutation { updateOrganizationSettings(input: {agentsSeeGroupChats: false}) { id } }', {}, await owner());
+    for (const who of [mateEmail]) {
+      const signedIn = await gql('mutation($e: String!) { login(input: {email: $e, password: "agent-password-1"}) { accessToken } }',
+        { e: who }).catch(() => null);
+      if (signedIn) await gql('mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }', {}, signedIn.login.accessToken);
+    }
     const data = await gql('mutation($e: String!) { login(input: {email: $e, password: "agent-password-1"}) { accessToken } }',
       { e: email }).catch(() => null);
     if (data) await gql('mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }', {}, data.login.accessToken);
