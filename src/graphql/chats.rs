@@ -366,6 +366,14 @@ impl Message {
         self.0.visibility.into()
     }
 
+    /// Files sent with the message: images to show inline, others to download.
+    async fn attachments(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<crate::graphql::files::Attachment>> {
+        crate::graphql::files::attachments_of(ctx, &self.0).await
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -670,13 +678,16 @@ pub struct RateChatInput {
 #[derive(InputObject)]
 pub struct SendMessageInput {
     pub chat_id: ID,
-    /// 1 to 4000 characters.
+    /// 1 to 4000 characters; empty is allowed when `fileIds` are given.
     pub text: String,
     /// Any id unique to the sender (a UUID); sending again with it returns the first message
     /// instead of a duplicate.
     pub client_id: Option<String>,
     /// The canned response the text came from (agents only): counts one use of it.
     pub canned_response_id: Option<ID>,
+    /// Files the sender uploaded to this chat (`POST /files`) and sends with this message, at
+    /// most 10; with files the text may be empty.
+    pub file_ids: Option<Vec<ID>>,
 }
 
 #[derive(InputObject)]
@@ -960,6 +971,16 @@ impl ChatsMutation {
             Some(id) => Some(services.canned.usable(ctx.principal()?, id).await?),
             None => None,
         };
+        let file_ids: Vec<String> = input
+            .file_ids
+            .iter()
+            .flatten()
+            .map(|id| id.to_string())
+            .collect();
+        let file_ids = services
+            .files
+            .check_sendable(&caller, &input.chat_id, &file_ids)
+            .await?;
         let (message, new) = services
             .chats
             .send_message_once(
@@ -967,6 +988,7 @@ impl ChatsMutation {
                 &input.chat_id,
                 &input.text,
                 input.client_id.as_deref(),
+                &file_ids,
             )
             .await?;
         // A retry with the same clientId returns the first message and counts nothing.

@@ -17,9 +17,10 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
-    Customer, FeedData, FeedEntry, FeedKind, Greeting, GreetingCounts, GreetingRule, Group,
-    NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob, PushJobStatus,
-    Role, RoutingCandidate, RoutingStatus, UnknownVariant, Visibility, WidgetSettings,
+    Customer, FeedData, FeedEntry, FeedKind, FileSettings, Greeting, GreetingCounts, GreetingRule,
+    Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
+    PushJobStatus, Role, RoutingCandidate, RoutingStatus, StoredFile, UnknownVariant, Visibility,
+    WidgetSettings,
 };
 
 /// Why a store call failed.
@@ -113,7 +114,7 @@ pub enum RefreshOutcome {
 /// organization's rows: tenancy is enforced here, not only above.
 #[async_trait]
 pub trait Database:
-    ChatStore + CannedStore + GreetingStore + PushStore + Send + Sync + 'static
+    ChatStore + CannedStore + FileStore + GreetingStore + PushStore + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
@@ -475,7 +476,37 @@ pub trait ChatTx: Send {
         chat_id: &str,
         at: DateTime<Utc>,
     ) -> DbResult<bool>;
+    /// Links uploaded files to the message `event_id` sends them with: only files of `chat_id`
+    /// uploaded by `uploader_id` and not sent yet. Returns how many were linked.
+    async fn attach_files(
+        &mut self,
+        chat_id: &str,
+        uploader_id: &str,
+        event_id: &str,
+        file_ids: &[String],
+    ) -> DbResult<usize>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
+}
+
+/// Files attached to messages, and each organization's limits on them. The bytes themselves
+/// are in the file store, not here.
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    async fn insert_file(&self, file: &StoredFile) -> DbResult<()>;
+    /// The file, in any organization: a signed download URL names only the file.
+    async fn file(&self, id: &str) -> DbResult<StoredFile>;
+    /// The files of a chat with these ids (others are left out).
+    async fn chat_files(&self, chat_id: &str, ids: &[String]) -> DbResult<Vec<StoredFile>>;
+    /// The files sent with each of these messages, oldest first.
+    async fn event_files(&self, event_ids: &[String]) -> DbResult<Vec<StoredFile>>;
+    /// The organization's limits; the defaults when its admins set none.
+    async fn file_settings(&self, organization_id: &str) -> DbResult<FileSettings>;
+    async fn set_file_settings(
+        &self,
+        organization_id: &str,
+        settings: &FileSettings,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
 }
 
 /// Canned responses. Visibility and ranking are the domain's; the store narrows by

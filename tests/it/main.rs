@@ -14,6 +14,7 @@ mod chats;
 mod cli;
 mod coming_online;
 mod embedding;
+mod files;
 mod graphiql;
 mod greetings;
 mod hardening_data;

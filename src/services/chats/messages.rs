@@ -20,21 +20,29 @@ impl ChatService {
         client_id: Option<&str>,
     ) -> Result<ChatEvent> {
         Ok(self
-            .send_message_once(caller, chat_id, text, client_id)
+            .send_message_once(caller, chat_id, text, client_id, &[])
             .await?
             .0)
     }
 
     /// [`Self::send_message`], saying whether the message is new (false: the client id
-    /// returned an earlier one), so what counts a send counts a retry once.
+    /// returned an earlier one), so what counts a send counts a retry once. `file_ids` are
+    /// files the sender uploaded into this chat and has not sent yet (checked by
+    /// [`crate::services::files::FileService::check_sendable`]); with files the text may be
+    /// empty.
     pub async fn send_message_once(
         &self,
         caller: &Caller,
         chat_id: &str,
         text: &str,
         client_id: Option<&str>,
+        file_ids: &[String],
     ) -> Result<(ChatEvent, bool)> {
-        let text = message_text(text)?;
+        let text = if file_ids.is_empty() || !text.trim().is_empty() {
+            message_text(text)?
+        } else {
+            String::new()
+        };
         let client_id = match client_id.map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) if c.chars().count() > domain::MAX_CLIENT_ID_CHARS => {
                 return Err(Error::BadUserInput(format!(
@@ -101,6 +109,18 @@ impl ChatService {
             now,
         );
         let stored = work.append(&chat, event).await?;
+        // Linked in the message's own transaction: a file sent twice at once goes with one.
+        if !file_ids.is_empty()
+            && work
+                .tx
+                .attach_files(&chat.id, &author_id, &stored.id, file_ids)
+                .await?
+                != file_ids.len()
+        {
+            return Err(Error::Conflict(
+                "a file was already sent, or is not one you uploaded to this chat".into(),
+            ));
+        }
         if attention_changed {
             self.attention_changed(&mut work, &chat).await?;
         }

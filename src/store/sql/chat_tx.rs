@@ -594,6 +594,16 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
         super::greetings::answer_greeting(&mut self.tx, id, chat_id, at).await
     }
 
+    async fn attach_files(
+        &mut self,
+        chat_id: &str,
+        uploader_id: &str,
+        event_id: &str,
+        file_ids: &[String],
+    ) -> DbResult<usize> {
+        super::files::attach_files(&mut self.tx, chat_id, uploader_id, event_id, file_ids).await
+    }
+
     async fn commit(self: Box<Self>) -> DbResult<()> {
         self.tx.commit().await
     }
