@@ -24,6 +24,7 @@ mod perimeter;
 mod push;
 mod resume;
 mod routing;
+mod s3;
 mod sdk;
 mod sessions;
 mod store;
