@@ -60,6 +60,7 @@ operations!(
     CreateCannedResponse,
     UpdateCannedResponse,
     DeleteCannedResponse,
+    FileSettings,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

@@ -32,6 +32,8 @@ pub struct OutgoingMessage {
     pub text: String,
     /// The canned response it was written from; the server counts one use when it arrives.
     pub canned_response_id: Option<String>,
+    /// Files uploaded with `upload_file` that go with the message.
+    pub file_ids: Vec<String>,
     pub state: OutgoingState,
     pub created_at: SystemTime,
     /// Set when SENT.
@@ -51,6 +53,9 @@ struct Entry {
     /// Absent in files written before canned responses.
     #[serde(default)]
     canned_response_id: Option<String>,
+    /// Absent in files written before attachments.
+    #[serde(default)]
+    file_ids: Vec<String>,
     created_at_ms: u64,
     failed: Option<Failure>,
 }
@@ -68,6 +73,7 @@ impl Entry {
             chat_id: self.chat_id.clone(),
             text: self.text.clone(),
             canned_response_id: self.canned_response_id.clone(),
+            file_ids: self.file_ids.clone(),
             state: if self.failed.is_some() {
                 OutgoingState::Failed
             } else {
@@ -87,6 +93,7 @@ pub(crate) struct Pending {
     pub chat_id: String,
     pub text: String,
     pub canned_response_id: Option<String>,
+    pub file_ids: Vec<String>,
 }
 
 pub(crate) struct Outbox {
@@ -147,6 +154,7 @@ impl Outbox {
         chat_id: &str,
         text: &str,
         canned_response_id: Option<&str>,
+        file_ids: &[String],
     ) -> Result<OutgoingMessage> {
         let entry = Entry {
             client_id: uuid::Uuid::now_v7().to_string(),
@@ -154,6 +162,7 @@ impl Outbox {
             chat_id: chat_id.to_owned(),
             text: text.to_owned(),
             canned_response_id: canned_response_id.map(str::to_owned),
+            file_ids: file_ids.to_vec(),
             created_at_ms: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
@@ -188,6 +197,7 @@ impl Outbox {
                 chat_id: e.chat_id.clone(),
                 text: e.text.clone(),
                 canned_response_id: e.canned_response_id.clone(),
+                file_ids: e.file_ids.clone(),
             })
     }
 
@@ -280,12 +290,18 @@ mod tests {
     fn pending_messages_survive_reopening_in_order() {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::open(dir.path()).unwrap();
-        let first = outbox.add("agent-1", "chat-1", "first", None).unwrap();
+        let first = outbox.add("agent-1", "chat-1", "first", None, &[]).unwrap();
         let second = outbox
-            .add("agent-1", "chat-2", "second", Some("canned-1"))
+            .add(
+                "agent-1",
+                "chat-2",
+                "second",
+                Some("canned-1"),
+                &["file-1".into()],
+            )
             .unwrap();
         outbox
-            .add("agent-2", "chat-3", "someone else's", None)
+            .add("agent-2", "chat-3", "someone else's", None, &[])
             .unwrap();
         assert_eq!(first.state, OutgoingState::Pending);
         drop(outbox);
@@ -304,6 +320,7 @@ mod tests {
         let next = outbox.next("agent-1").unwrap();
         assert_eq!(next.client_id, second.client_id);
         assert_eq!(next.canned_response_id.as_deref(), Some("canned-1"));
+        assert_eq!(next.file_ids, vec!["file-1".to_owned()]);
 
         outbox.retry(&first.client_id).unwrap();
         assert_eq!(outbox.next("agent-1").unwrap().client_id, first.client_id);

@@ -367,6 +367,9 @@ impl Message {
     }
 
     /// Files sent with the message: images to show inline, others to download.
+    // Priced flat: a page's attachments load in one query, a message has at most 10 and most
+    // none, and a transcript page at its largest must stay within the default limit.
+    #[graphql(complexity = "2")]
     async fn attachments(
         &self,
         ctx: &Context<'_>,

@@ -609,7 +609,124 @@ async fn a_customer_gets_no_link_to_another_customers_file(backend: Backend) {
     assert_eq!(response.status().as_u16(), 401);
 }
 
+/// The app's keychain, which this test does not need.
+struct NoKeychain;
+
+impl switchboard_sdk::SessionStore for NoKeychain {
+    fn save(&self, _session: switchboard_sdk::Session) {}
+    fn clear(&self) {}
+}
+
+/// What the SDK's outbox reports.
+struct Outgoing(tokio::sync::mpsc::UnboundedSender<switchboard_sdk::OutgoingMessage>);
+
+impl switchboard_sdk::EventListener for Outgoing {
+    fn on_event(&self, _event: switchboard_sdk::AgentEvent) {}
+    fn on_connection_state(&self, _state: switchboard_sdk::ConnectionState) {}
+    fn on_outgoing_message(&self, message: switchboard_sdk::OutgoingMessage) {
+        let _ = self.0.send(message);
+    }
+}
+
+async fn the_sdk_uploads_sends_and_reads_attachments(backend: Backend) {
+    use switchboard_sdk::{Client, ClientConfig, OutgoingState, SdkError};
+    let Chat {
+        server,
+        customer,
+        chat,
+        _events,
+        ..
+    } = chat_with_owner(backend, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Client::new(
+        ClientConfig {
+            server_url: server.base_url.clone(),
+            data_dir: dir.path().to_string_lossy().into_owned(),
+        },
+        Box::new(NoKeychain),
+    )
+    .unwrap();
+    app.login(
+        crate::support::OWNER_EMAIL.into(),
+        crate::support::OWNER_PASSWORD.into(),
+    )
+    .await
+    .unwrap();
+    let (tx, mut outgoing) = tokio::sync::mpsc::unbounded_channel();
+    let _stream = app.subscribe(Box::new(Outgoing(tx)));
+
+    let settings = app.file_settings().await.unwrap();
+    assert_eq!(settings.max_file_bytes, 10 * 1024 * 1024);
+    let file = app
+        .upload_file(
+            chat.clone(),
+            PNG.to_vec(),
+            "shot.png".into(),
+            "image/png".into(),
+        )
+        .await
+        .unwrap();
+    assert!(file.is_image);
+    assert_eq!(file.size, PNG.len() as i64);
+    match app
+        .upload_file(
+            chat.clone(),
+            b"MZ".to_vec(),
+            "a.exe".into(),
+            "application/x-msdownload".into(),
+        )
+        .await
+    {
+        Err(SdkError::Server { code, .. }) => assert_eq!(code, "FILE_TYPE_NOT_ALLOWED"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let queued = app
+        .send_files(chat.clone(), String::new(), vec![file.id.clone()])
+        .unwrap();
+    assert_eq!(queued.file_ids, vec![file.id.clone()]);
+    let sent = loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(20), outgoing.recv())
+            .await
+            .expect("the outbox reports in time")
+            .unwrap();
+        if message.state != OutgoingState::Pending {
+            break message;
+        }
+    };
+    assert_eq!(sent.state, OutgoingState::Sent, "{sent:?}");
+    let attachment = &sent.message.unwrap().attachments[0];
+    assert_eq!(attachment.id, file.id);
+    assert_eq!(attachment.name, "shot.png");
+
+    // The transcript carries it, and its link downloads for the customer's side too.
+    let detail = app.chat_latest(chat.clone(), None, 10).await.unwrap();
+    let with_file = detail
+        .messages
+        .iter()
+        .find(|m| !m.attachments.is_empty())
+        .expect("the message with the file");
+    let url = app
+        .file_url(with_file.attachments[0].url.clone().unwrap())
+        .unwrap();
+    assert!(url.starts_with(&server.base_url), "{url}");
+    let bytes = server
+        .http
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(bytes.as_ref(), PNG);
+    let seen = server
+        .ok(Some(&customer), TRANSCRIPT, json!({"c": chat}))
+        .await;
+    assert!(seen.to_string().contains(&file.id));
+}
+
 on_both_backends!(
+    the_sdk_uploads_sends_and_reads_attachments,
     agent_and_customer_exchange_files,
     limits_refuse_what_is_too_big_or_of_the_wrong_type,
     other_organizations_and_chats_get_nothing,
