@@ -189,6 +189,12 @@ impl App {
         );
         tasks.spawn(self.services.chats.queue_announcer().run(tasks.subscribe()));
         tasks.spawn(
+            services::files::UnsentFileSweeper {
+                services: self.services.clone(),
+            }
+            .run(tasks.subscribe()),
+        );
+        tasks.spawn(
             self.services
                 .visitors
                 .greeting_rules_worker(self.config.greeting_rules_interval)

@@ -15,6 +15,13 @@ pub const MAX_FILE_BYTES_CEILING: i64 = 100 * 1024 * 1024;
 /// Most files one message may carry.
 pub const MAX_FILES_PER_MESSAGE: usize = 10;
 
+/// Most files one person may have uploaded into a chat without sending them: uploads are
+/// for sending, not storage.
+pub const MAX_UNSENT_FILES: i64 = 20;
+
+/// How long an uploaded file waits to be sent before it is deleted.
+pub const UNSENT_FILE_LIFETIME_HOURS: i64 = 24;
+
 /// Longest file name kept, in characters.
 pub const MAX_FILE_NAME_CHARS: usize = 200;
 

@@ -19,8 +19,8 @@ use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::Sha256;
 
 use crate::domain::{
-    self, AuthorKind, ChatEvent, ChatStatus, FileSettings, MAX_FILES_PER_MESSAGE, StoredFile,
-    Visibility, Wording,
+    self, AuthorKind, ChatEvent, ChatStatus, FileSettings, MAX_FILES_PER_MESSAGE, MAX_UNSENT_FILES,
+    StoredFile, UNSENT_FILE_LIFETIME_HOURS, Visibility, Wording,
 };
 use crate::error::{Error, Result};
 use crate::services::{Caller, ChatService, Principal};
@@ -146,6 +146,12 @@ impl FileService {
         E: std::fmt::Display,
     {
         let (uploader_kind, uploader_id) = self.writer_in(caller, chat_id).await?;
+        if self.store.unsent_file_count(chat_id, &uploader_id).await? >= MAX_UNSENT_FILES {
+            return Err(Error::Conflict(format!(
+                "you have {MAX_UNSENT_FILES} files in this chat not sent yet: send them first"
+            ))
+            .into());
+        }
         let organization_id = organization_of(caller);
         let settings = self.store.file_settings(organization_id).await?;
         let content_type = settings
@@ -429,6 +435,26 @@ impl FileService {
         })
     }
 
+    /// Deletes files uploaded more than a day ago and never sent, bytes first; how many.
+    pub async fn sweep_unsent(&self) -> Result<usize> {
+        let before = domain::now() - chrono::Duration::hours(UNSENT_FILE_LIFETIME_HOURS);
+        let mut deleted = 0;
+        for file in self.store.unsent_files_before(before, 500).await? {
+            match self
+                .blobs
+                .delete(&StorePath::from(file.storage_key.as_str()))
+                .await
+            {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(err) => return Err(Error::internal(err)),
+            }
+            if self.store.delete_unsent_file(&file.id).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+
     fn mac(&self) -> Hmac<Sha256> {
         // HMAC takes a key of any length.
         Hmac::<Sha256>::new_from_slice(&self.url_key).expect("HMAC accepts any key length")
@@ -488,6 +514,28 @@ async fn abort(writer: Option<WriteMultipart>) {
 
 fn store_error(err: object_store::Error) -> UploadError {
     UploadError::Other(Error::internal(err))
+}
+
+/// Deletes uploads nobody sent, once an hour: a file is uploaded to be sent within minutes.
+pub struct UnsentFileSweeper {
+    pub services: Arc<crate::services::Services>,
+}
+
+impl UnsentFileSweeper {
+    /// Runs until `shutdown` says stop.
+    pub async fn run(self, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            match self.services.files.sweep_unsent().await {
+                Ok(0) => {}
+                Ok(deleted) => tracing::info!(deleted, "deleted files uploaded but never sent"),
+                Err(err) => tracing::warn!(error = %err, "sweeping unsent files failed"),
+            }
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                () = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -499,6 +499,16 @@ pub trait FileStore: Send + Sync {
     async fn chat_files(&self, chat_id: &str, ids: &[String]) -> DbResult<Vec<StoredFile>>;
     /// The files sent with each of these messages, oldest first.
     async fn event_files(&self, event_ids: &[String]) -> DbResult<Vec<StoredFile>>;
+    /// How many files the uploader has in the chat that no message has sent yet.
+    async fn unsent_file_count(&self, chat_id: &str, uploader_id: &str) -> DbResult<i64>;
+    /// Files uploaded before `before` and never sent, oldest first, at most `limit`.
+    async fn unsent_files_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<StoredFile>>;
+    /// Removes a file that no message has sent; false when there is none such.
+    async fn delete_unsent_file(&self, id: &str) -> DbResult<bool>;
     /// The organization's limits; the defaults when its admins set none.
     async fn file_settings(&self, organization_id: &str) -> DbResult<FileSettings>;
     async fn set_file_settings(

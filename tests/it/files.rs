@@ -609,6 +609,76 @@ async fn a_customer_gets_no_link_to_another_customers_file(backend: Backend) {
     assert_eq!(response.status().as_u16(), 401);
 }
 
+async fn uploads_nobody_sends_are_capped_and_swept(backend: Backend) {
+    let mut data_dir = std::path::PathBuf::new();
+    let Chat {
+        mut server,
+        customer,
+        chat,
+        _events,
+        ..
+    } = chat_with_owner(backend, |c| data_dir = c.data_dir.clone()).await;
+    let sent = uploaded(&server, &customer, &chat, "sent.txt", "text/plain", b"sent").await;
+    server
+        .ok(
+            Some(&customer),
+            SEND,
+            json!({"c": chat, "t": "", "f": [sent]}),
+        )
+        .await;
+    let mut unsent = Vec::new();
+    for n in 0..20 {
+        let name = format!("draft-{n}.txt");
+        unsent.push(uploaded(&server, &customer, &chat, &name, "text/plain", b"draft").await);
+    }
+    let (status, body) = upload(
+        &server,
+        &customer,
+        &chat,
+        "one-more.txt",
+        "text/plain",
+        b"x",
+    )
+    .await;
+    assert_eq!((status, code(&body)), (409, "CONFLICT"), "{body}");
+
+    // A day later, the server's sweep deletes what was never sent, rows and bytes.
+    server
+        .execute_sql("UPDATE files SET created_at = created_at - 90000000")
+        .await;
+    let files_dir = data_dir.join("files");
+    let stored = |dir: &std::path::Path| walk(dir).len();
+    assert_eq!(stored(&files_dir), 21);
+    server.shut_down().await;
+    server.start_again().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for id in &unsent {
+        while !matches!(
+            server.store.file(id).await,
+            Err(switchboard::store::DbError::NotFound)
+        ) {
+            assert!(std::time::Instant::now() < deadline, "{id} was not swept");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    assert!(server.store.file(&sent).await.is_ok(), "a sent file stays");
+    assert_eq!(stored(&files_dir), 1, "only the sent file's bytes are left");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            found.extend(walk(&path));
+        } else {
+            found.push(path);
+        }
+    }
+    found
+}
+
 /// The app's keychain, which this test does not need.
 struct NoKeychain;
 
@@ -726,6 +796,7 @@ async fn the_sdk_uploads_sends_and_reads_attachments(backend: Backend) {
 }
 
 on_both_backends!(
+    uploads_nobody_sends_are_capped_and_swept,
     the_sdk_uploads_sends_and_reads_attachments,
     agent_and_customer_exchange_files,
     limits_refuse_what_is_too_big_or_of_the_wrong_type,

@@ -136,6 +136,49 @@ impl<B: Backend> FileStore for SqlStore<B> {
         all(&mut conn, &sql, &params, file_from).await
     }
 
+    async fn unsent_file_count(&self, chat_id: &str, uploader_id: &str) -> DbResult<i64> {
+        let mut conn = self.backend.read().await?;
+        super::scalar(
+            &mut conn,
+            "SELECT COUNT(*) FROM files WHERE chat_id = $1 AND uploader_id = $2 \
+             AND event_id IS NULL",
+            params![chat_id, uploader_id],
+        )
+        .await
+    }
+
+    async fn unsent_files_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<StoredFile>> {
+        let mut conn = self.backend.read().await?;
+        all(
+            &mut conn,
+            concat!(
+                "SELECT ",
+                file_columns!(),
+                " FROM files WHERE event_id IS NULL AND created_at < $1 \
+                 ORDER BY created_at LIMIT $2"
+            ),
+            params![to_millis(before), limit],
+            file_from,
+        )
+        .await
+    }
+
+    async fn delete_unsent_file(&self, id: &str) -> DbResult<bool> {
+        let mut tx = self.backend.write().await?;
+        let deleted = execute(
+            &mut tx,
+            "DELETE FROM files WHERE id = $1 AND event_id IS NULL",
+            params![id],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(deleted > 0)
+    }
+
     async fn file_settings(&self, organization_id: &str) -> DbResult<FileSettings> {
         let mut conn = self.backend.read().await?;
         let stored = optional(
