@@ -679,6 +679,55 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     found
 }
 
+async fn a_note_never_gives_its_files_to_the_customer(backend: Backend) {
+    let Chat {
+        server,
+        owner,
+        customer,
+        chat,
+        _events,
+    } = chat_with_owner(backend, |_| {}).await;
+    let file = uploaded(
+        &server,
+        &owner,
+        &chat,
+        "internal.pdf",
+        "application/pdf",
+        PDF,
+    )
+    .await;
+    let sent = server
+        .ok(
+            Some(&owner),
+            SEND,
+            json!({"c": chat, "t": "for the team", "f": [file]}),
+        )
+        .await;
+    let id = sent["sendMessage"]["id"].as_str().unwrap();
+    // Made a note the way the notes' write path stores one.
+    server
+        .execute_sql(&format!(
+            "UPDATE chat_events SET visibility = 'AGENTS' WHERE id = '{id}'"
+        ))
+        .await;
+    let agents = server
+        .ok(Some(&owner), TRANSCRIPT, json!({"c": chat}))
+        .await;
+    assert!(agents.to_string().contains("/files/"), "{agents}");
+    let seen = server
+        .gql(Some(&customer), TRANSCRIPT, json!({"c": chat}))
+        .await;
+    assert!(!seen.to_string().contains("/files/"), "{seen}");
+    let latest = server
+        .gql(
+            Some(&customer),
+            "query($c: ID!) { chat(id: $c) { latestEvents { items { attachments { url } } } } }",
+            json!({"c": chat}),
+        )
+        .await;
+    assert!(!latest.to_string().contains("/files/"), "{latest}");
+}
+
 /// The app's keychain, which this test does not need.
 struct NoKeychain;
 
@@ -796,6 +845,7 @@ async fn the_sdk_uploads_sends_and_reads_attachments(backend: Backend) {
 }
 
 on_both_backends!(
+    a_note_never_gives_its_files_to_the_customer,
     uploads_nobody_sends_are_capped_and_swept,
     the_sdk_uploads_sends_and_reads_attachments,
     agent_and_customer_exchange_files,
