@@ -216,6 +216,24 @@ async fn agent_and_customer_exchange_files(backend: Backend) {
     let disposition = headers["content-disposition"].to_str().unwrap();
     assert!(disposition.starts_with("attachment;"), "{disposition}");
 
+    // A larger file, streamed in many chunks past the content check, comes back whole.
+    let big: Vec<u8> = (0..700_000).map(|i| b'a' + (i % 26) as u8).collect();
+    let log = uploaded(&server, &customer, &chat, "log.txt", "text/plain", &big).await;
+    let sent = server
+        .ok(
+            Some(&customer),
+            SEND,
+            json!({"c": chat, "t": "the log", "f": [log]}),
+        )
+        .await;
+    let url = sent["sendMessage"]["attachments"][0]["url"]
+        .as_str()
+        .unwrap();
+    let (status, headers, bytes) = fetch(&server, url).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-length"], "700000");
+    assert!(bytes == big, "the file comes back whole");
+
     // A file goes with one message only; an empty message still needs files.
     let again = server
         .gql(

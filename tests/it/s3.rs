@@ -135,6 +135,33 @@ async fn files_round_trip_through_an_s3_compatible_store(backend: Backend) {
     let keys = moto.keys().await;
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(keys[0].ends_with(&photo), "{keys:?}");
+    // A file larger than one multipart part (5 MB) arrives whole.
+    let big: Vec<u8> = (0..6 * 1024 * 1024)
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    let big_id = uploaded(&server, &customer, &chat, "big.txt", "text/plain", &big).await;
+    assert_eq!(moto.keys().await.len(), 2);
+    let sent = server
+        .ok(
+            Some(&customer),
+            SEND,
+            json!({"c": chat, "t": "log", "f": [big_id]}),
+        )
+        .await;
+    let url = sent["sendMessage"]["attachments"][0]["url"]
+        .as_str()
+        .unwrap();
+    let response = server
+        .http
+        .get(format!("{}{url}", server.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(
+        response.bytes().await.unwrap() == big,
+        "the big file comes back whole"
+    );
     // Nothing of a refused file stays in the bucket.
     let (status, _) = upload(&server, &customer, &chat, "x.png", "image/png", b"<svg/>").await;
     assert_eq!(status, 415);
@@ -155,7 +182,7 @@ async fn files_round_trip_through_an_s3_compatible_store(backend: Backend) {
     )
     .await;
     assert_eq!(status, 413);
-    assert_eq!(moto.keys().await.len(), 1);
+    assert_eq!(moto.keys().await.len(), 2);
 
     let sent = server
         .ok(
