@@ -240,7 +240,8 @@
 
   // ---- queries --------------------------------------------------------------------------------
 
-  var MESSAGE = 'id cursor chatId kind text author authorId authorName visibility createdAt';
+  var MESSAGE = 'id cursor chatId kind text author authorId authorName visibility createdAt' +
+    ' attachments { id name size isImage url }';
   var unreadSupported = true;
   function chatRow() {
     return 'id status attention createdAt customer { id name email } assignee { id name } group { name }' +
@@ -1219,6 +1220,7 @@
       h('span', { id: 'reply-hint', className: 'visually-hidden' },
         'Enter sends; Shift+Enter starts a new line; # and a shortcut suggest canned responses.'),
       noteToggle(),
+      attachControl(),
       h('button', { type: 'submit', className: 'primary', id: 'send' }, 'Send'),
     ]);
     composer.addEventListener('submit', function (/** @type {Event} */ event) {
@@ -1287,8 +1289,8 @@
       agentNote ? h('span', { className: 'author' }, who) : null,
       who && kind !== 'note' && !agentNote ? h('span', { className: 'author' }, who) : null,
       h('time', { datetime: item.createdAt }, clock(item.createdAt)),
-      h('p', {}, item.text),
-    ]);
+      item.text ? h('p', {}, item.text) : null,
+    ].concat(attachmentNodes(item)));
   }
 
   /** @param {any} data */
@@ -1455,6 +1457,78 @@
       }
       failed(err);
     });
+  }
+
+  // ---- files ---------------------------------------------------------------------------------
+
+  /** A message's files: images inline, anything else a download. @param {any} item */
+  function attachmentNodes(item) {
+    return (item.attachments || []).map(function (/** @type {any} */ file) {
+      if (!file.url) return h('p', { className: 'file' }, file.name);
+      if (file.isImage) {
+        return h('a', { className: 'image', href: file.url, target: '_blank', rel: 'noopener' },
+          h('img', { src: file.url, alt: file.name, loading: 'lazy' }));
+      }
+      var size = file.size < 1048576 ? Math.ceil(file.size / 1024) + ' KB' : (file.size / 1048576).toFixed(1) + ' MB';
+      return h('a', { className: 'file', href: file.url, download: file.name }, file.name + ' (' + size + ')');
+    });
+  }
+
+  /** The reply box's attach button and its hidden file picker. */
+  function attachControl() {
+    var picker = h('input', { type: 'file', id: 'attach-file', multiple: true, hidden: true });
+    picker.addEventListener('change', function () {
+      var files = Array.prototype.slice.call(picker.files || []);
+      picker.value = '';
+      if (files.length) sendFiles(files);
+    });
+    return h('span', { className: 'attach' }, [
+      picker,
+      h('button', { type: 'button', className: 'plain', title: 'Attach files', onclick: function () {
+        picker.click();
+      } }, 'Attach'),
+    ]);
+  }
+
+  /**
+   * Uploads files into the open chat (POST /files), then sends them in one message with what
+   * the reply box holds. @param {File[]} files
+   */
+  function sendFiles(files) {
+    if (!open.chat) return;
+    var id = open.chat.id;
+    var reply = $('reply');
+    var text = reply ? reply.value.trim() : '';
+    notice('Sending ' + files.length + (files.length === 1 ? ' file…' : ' files…'));
+    Promise.all(files.map(function (file) {
+      return accessToken().then(function (token) {
+        return fetch('/files?chatId=' + encodeURIComponent(id) + '&name=' + encodeURIComponent(file.name), {
+          method: 'POST',
+          headers: { Authorization: 'Bearer ' + token, 'Content-Type': file.type || 'application/octet-stream' },
+          body: file,
+        });
+      }).then(function (response) {
+        return response.json();
+      }).then(function (body) {
+        if (body.errors && body.errors.length) {
+          var error = /** @type {any} */ (new Error(body.errors[0].message));
+          error.code = (body.errors[0].extensions || {}).code;
+          throw error;
+        }
+        return body.id;
+      });
+    })).then(function (fileIds) {
+      var clientId = (crypto.randomUUID && crypto.randomUUID()) || String(Date.now()) + Math.random();
+      return api('mutation($input: SendMessageInput!) { sendMessage(input: $input) { ' + MESSAGE + ' } }', {
+        input: { chatId: id, text: text, clientId: clientId, fileIds: fileIds },
+      });
+    }).then(function (data) {
+      if (reply && reply.value.trim() === text) reply.value = '';
+      dismissNotice();
+      if (open.chat && open.chat.id === id) {
+        onChatEvent({ chatEvents: { __typename: 'MessageAdded', cursor: open.lastCursor, message: data.sendMessage } });
+      }
+    }).catch(failed);
   }
 
   // ---- canned responses in the reply box ------------------------------------------------

@@ -280,6 +280,52 @@ pub struct Config {
         default_value_t = 30
     )]
     pub login_failures_per_address: u32,
+
+    /// Attached files: where they are kept and how long download links last.
+    #[command(flatten)]
+    pub files: FileStoreConfig,
+}
+
+/// Where attached files are kept: the data directory (`<data dir>/files`) unless a bucket is
+/// named, then any S3-compatible store (AWS, MinIO, Ceph, R2 …).
+#[derive(Debug, Clone, Args)]
+pub struct FileStoreConfig {
+    /// The S3 bucket for attached files. Unset: files are kept in <data dir>/files.
+    #[arg(long, env = "SWITCHBOARD_S3_BUCKET")]
+    pub s3_bucket: Option<String>,
+
+    /// The S3 endpoint, for stores other than AWS (e.g. http://127.0.0.1:9000). Unset: AWS.
+    #[arg(long, env = "SWITCHBOARD_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+
+    /// The bucket's region.
+    #[arg(long, env = "SWITCHBOARD_S3_REGION", default_value = "us-east-1")]
+    pub s3_region: String,
+
+    /// The access key id. Unset: AWS_ACCESS_KEY_ID, or the instance's role.
+    #[arg(long, env = "SWITCHBOARD_S3_ACCESS_KEY_ID", hide_env_values = true)]
+    pub s3_access_key_id: Option<String>,
+
+    /// The secret access key. Unset: AWS_SECRET_ACCESS_KEY, or the instance's role.
+    #[arg(long, env = "SWITCHBOARD_S3_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+
+    /// Whether the endpoint may be plain http: for a store on your own machine or network.
+    #[arg(long, env = "SWITCHBOARD_S3_ALLOW_HTTP", default_value_t = false, action = ArgAction::Set)]
+    pub s3_allow_http: bool,
+
+    /// Whether to address the bucket as <bucket>.<endpoint> (AWS's style) instead of
+    /// <endpoint>/<bucket> (what most self-hosted stores want).
+    #[arg(long, env = "SWITCHBOARD_S3_VIRTUAL_HOSTED", default_value_t = false, action = ArgAction::Set)]
+    pub s3_virtual_hosted: bool,
+
+    /// How long a file's download link works once given out (e.g. 15m).
+    #[arg(long, env = "SWITCHBOARD_FILE_URL_TTL", default_value = "15m", value_parser = parse_duration)]
+    pub file_url_ttl: Duration,
+
+    /// Time a client has to upload one file; slower uploads are cut off.
+    #[arg(long, env = "SWITCHBOARD_FILE_UPLOAD_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    pub file_upload_timeout: Duration,
 }
 
 impl Config {
@@ -377,6 +423,39 @@ impl Config {
         if self.push_max_attempts < 1 || self.push_concurrency < 1 {
             return Err(
                 "SWITCHBOARD_PUSH_MAX_ATTEMPTS and SWITCHBOARD_PUSH_CONCURRENCY must be at least 1"
+                    .into(),
+            );
+        }
+        if self.files.file_url_ttl < Duration::from_secs(10)
+            || self.files.file_upload_timeout.is_zero()
+        {
+            return Err("SWITCHBOARD_FILE_URL_TTL must be at least 10s and \
+                 SWITCHBOARD_FILE_UPLOAD_TIMEOUT longer than zero"
+                .into());
+        }
+        if self
+            .files
+            .s3_bucket
+            .as_deref()
+            .is_some_and(|b| b.trim().is_empty())
+        {
+            return Err(
+                "SWITCHBOARD_S3_BUCKET must not be empty (unset it to keep files on disk)".into(),
+            );
+        }
+        if let Some(endpoint) = &self.files.s3_endpoint
+            && !(endpoint.starts_with("https://")
+                || (endpoint.starts_with("http://") && self.files.s3_allow_http))
+        {
+            return Err(
+                "SWITCHBOARD_S3_ENDPOINT must be an https:// URL (http:// needs \
+                 SWITCHBOARD_S3_ALLOW_HTTP=true)"
+                    .into(),
+            );
+        }
+        if self.files.s3_access_key_id.is_some() != self.files.s3_secret_access_key.is_some() {
+            return Err(
+                "SWITCHBOARD_S3_ACCESS_KEY_ID and SWITCHBOARD_S3_SECRET_ACCESS_KEY go together"
                     .into(),
             );
         }

@@ -88,6 +88,7 @@ impl App {
         let store = open_store(&config).await?;
         store.migrate().await.map_err(StartupError::Database)?;
         let jwt_secret = jwt_secret(&config)?;
+        let jwt_secret_for_files = jwt_secret.clone();
         let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new());
         let auth = AuthService::new(
             store.clone(),
@@ -145,6 +146,7 @@ impl App {
                     leave_grace: config.visitor_leave_grace,
                 },
                 web_push,
+                files: file_service_settings(&config, &jwt_secret_for_files)?,
             },
         ));
         let schema = graphql::schema(
@@ -186,6 +188,12 @@ impl App {
             .run(tasks.subscribe()),
         );
         tasks.spawn(self.services.chats.queue_announcer().run(tasks.subscribe()));
+        tasks.spawn(
+            services::files::UnsentFileSweeper {
+                services: self.services.clone(),
+            }
+            .run(tasks.subscribe()),
+        );
         tasks.spawn(
             self.services
                 .visitors
@@ -400,6 +408,59 @@ fn jwt_secret(config: &Config) -> Result<Vec<u8>, StartupError> {
     write_private(&path, &secret).map_err(data_dir_error)?;
     tracing::info!(path = %path.display(), "generated a JWT secret");
     Ok(secret.into_bytes())
+}
+
+/// Where attached files go: the S3-compatible bucket when one is named, else
+/// `<data dir>/files`. Download links are signed with a key derived from the server secret,
+/// so every node of a cluster signs alike and a link's signature reveals nothing of the secret.
+fn file_service_settings(
+    config: &Config,
+    server_secret: &[u8],
+) -> Result<services::files::FileServiceSettings, StartupError> {
+    use hmac::Mac;
+    let files = &config.files;
+    let blobs: Arc<dyn object_store::ObjectStore> = match &files.s3_bucket {
+        Some(bucket) => {
+            let mut builder = object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket.trim())
+                .with_region(&files.s3_region)
+                .with_allow_http(files.s3_allow_http)
+                .with_virtual_hosted_style_request(files.s3_virtual_hosted);
+            if let Some(endpoint) = &files.s3_endpoint {
+                builder = builder.with_endpoint(endpoint);
+            }
+            if let (Some(id), Some(secret)) = (&files.s3_access_key_id, &files.s3_secret_access_key)
+            {
+                builder = builder
+                    .with_access_key_id(id)
+                    .with_secret_access_key(secret);
+            }
+            Arc::new(builder.build().map_err(|err| {
+                StartupError::Config(format!("the S3 file store cannot be used: {err}"))
+            })?)
+        }
+        None => {
+            let dir = config.data_dir.join("files");
+            let data_dir_error = |source| StartupError::DataDir {
+                path: dir.display().to_string(),
+                source,
+            };
+            std::fs::create_dir_all(&dir).map_err(data_dir_error)?;
+            Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|err| data_dir_error(std::io::Error::other(err)))?,
+            )
+        }
+    };
+    let mut mac = <hmac::Hmac<sha2::Sha256> as Mac>::new_from_slice(server_secret)
+        .map_err(|err| StartupError::Config(err.to_string()))?;
+    mac.update(b"switchboard file download links");
+    Ok(services::files::FileServiceSettings {
+        blobs,
+        url_key: mac.finalize().into_bytes().to_vec(),
+        url_ttl: files.file_url_ttl,
+        upload_timeout: files.file_upload_timeout,
+    })
 }
 
 /// Writes a file only its owner can read.

@@ -75,6 +75,7 @@
       newMessage: 'New message',
       conversation: 'Conversation',
       says: '{name}: {text}',
+      attach: 'Attach a file',
     },
     de: {
       title: 'Chatten Sie mit uns',
@@ -119,6 +120,7 @@
       newMessage: 'Neue Nachricht',
       conversation: 'Unterhaltung',
       says: '{name}: {text}',
+      attach: 'Datei anhängen',
     },
   };
   var words = WORDS.en;
@@ -185,7 +187,8 @@
 
   // ---- the API ------------------------------------------------------------------------------
 
-  var MESSAGE_FIELDS = 'id cursor text author authorName kind clientId createdAt';
+  var MESSAGE_FIELDS = 'id cursor text author authorName kind clientId createdAt' +
+    ' attachments { id name size isImage url }';
   var CHAT_EVENTS = 'subscription($chatId: ID!, $since: String) { chatEvents(chatId: $chatId, since: $since) {' +
     ' __typename cursor ... on MessageAdded { message { ' + MESSAGE_FIELDS + ' } }' +
     ' ... on TypingChanged { isTyping author }' +
@@ -444,6 +447,7 @@
   }
   var CHAT_ICON = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z';
   var CLOSE_ICON = 'M6 6l12 12M18 6L6 18';
+  var CLIP_ICON = 'M21 11l-8.5 8.5a5 5 0 0 1-7-7L14 4a3.5 3.5 0 0 1 5 5l-8.5 8.5a2 2 0 0 1-3-3L15 7';
   var THUMB_ICON = 'M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.5-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z';
 
   var app = /** @type {HTMLElement} */ (document.getElementById('app'));
@@ -607,7 +611,8 @@
 
   function flashError(err) {
     ui.notice.hidden = false;
-    ui.notice.textContent = err && err.code === 'RATE_LIMITED' ? t('tooFast') : t('failed');
+    ui.notice.textContent = err && err.code === 'RATE_LIMITED' ? t('tooFast') :
+      err && /^FILE_/.test(err.code || '') ? err.message : t('failed');
     setTimeout(function () {
       if (ui.notice.textContent !== t('reconnecting')) ui.notice.hidden = true;
     }, 6000);
@@ -720,6 +725,13 @@
     var text = h('textarea', { name: 'message', rows: '2', maxlength: '4000', 'aria-label': t('message'),
       placeholder: t('writeMessage') });
     var submit = h('button', { type: 'submit', class: 'primary send' }, t('send'));
+    var picker = h('input', { type: 'file', hidden: '', multiple: '', 'aria-hidden': 'true', tabindex: '-1' });
+    picker.addEventListener('change', function () {
+      Array.prototype.forEach.call(picker.files || [], sendFile);
+      picker.value = '';
+    });
+    var attach = h('button', { type: 'button', class: 'icon attach', title: t('attach'), 'aria-label': t('attach'),
+      onclick: function () { picker.click(); } }, [icon(CLIP_ICON)]);
     var form = h('form', {
       class: 'composer', onsubmit: function (event) {
         event.preventDefault();
@@ -729,7 +741,7 @@
         stopTyping();
         sendMessage(value);
       },
-    }, [text, submit]);
+    }, [attach, picker, text, submit]);
     text.addEventListener('keydown', function (event) {
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
@@ -806,15 +818,15 @@
     } else {
       var mine = message.author === 'CUSTOMER';
       var author = mine ? 'me' : message.authorName || '';
-      var text = h('p', { class: 'text' });
-      linkify(text, message.text);
+      var text = message.text ? h('p', { class: 'text' }) : null;
+      if (text) linkify(text, message.text);
       node = h('li', { class: 'message ' + (mine ? 'mine' : 'theirs'), 'aria-busy': pending ? 'true' : null }, [
         author !== lastAuthor ? h('p', { class: 'from' }, mine ? t('you') : [
           h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initial(message.authorName)),
           message.authorName || t('anAgent'),
         ]) : null,
         text,
-      ]);
+      ].concat((message.attachments || []).map(attachment)));
       lastAuthor = author;
     }
     if (message.clientId) node.dataset.client = message.clientId;
@@ -822,6 +834,17 @@
     ui.log.append(node);
     if (atBottom || message.author === 'CUSTOMER') ui.log.scrollTop = ui.log.scrollHeight;
     return node;
+  }
+
+  /** A file of a message: an image shown inline, anything else a download link. */
+  function attachment(file) {
+    if (!file.url) return h('p', { class: 'file' }, file.name);
+    if (file.isImage) {
+      return h('a', { class: 'image', href: file.url, target: '_blank', rel: 'noopener' },
+        [h('img', { src: file.url, alt: file.name, loading: 'lazy' })]);
+    }
+    var size = file.size < 1048576 ? Math.ceil(file.size / 1024) + ' KB' : (file.size / 1048576).toFixed(1) + ' MB';
+    return h('a', { class: 'file', href: file.url, download: file.name }, file.name + ' (' + size + ')');
   }
 
   /** One transcript entry, once, however many times the stream or a reload delivers it. */
@@ -875,6 +898,38 @@
       node.remove();
       var box = ui.body.querySelector('textarea');
       if (box && !box.value) box.value = text;
+      flashError(err);
+    });
+  }
+
+  /** Uploads a file into the chat (POST /files), then sends it as a message of its own. */
+  function sendFile(file) {
+    if (!chat) return;
+    var chatId = chat.id;
+    var clientId = newClientId();
+    var node = render({ kind: 'MESSAGE', author: 'CUSTOMER', text: file.name, clientId: clientId }, true);
+    session().then(function () {
+      return fetch('/files?chatId=' + encodeURIComponent(chatId) + '&name=' + encodeURIComponent(file.name), {
+        method: 'POST',
+        headers: { Authorization: 'Bearer ' + saved.token, 'Content-Type': file.type || 'application/octet-stream' },
+        body: file,
+      });
+    }).then(function (response) {
+      return response.json();
+    }).then(function (body) {
+      if (body.errors && body.errors.length) {
+        var error = /** @type {any} */ (new Error(body.errors[0].message));
+        error.code = (body.errors[0].extensions || {}).code;
+        throw error;
+      }
+      return call('mutation($input: SendMessageInput!) { sendMessage(input: $input) { ' + MESSAGE_FIELDS + ' } }', {
+        input: { chatId: chatId, text: '', clientId: clientId, fileIds: [body.id] },
+      });
+    }).then(function (data) {
+      seen.add(data.sendMessage.id);
+      node.replaceWith(render(data.sendMessage));
+    }).catch(function (err) {
+      node.remove();
       flashError(err);
     });
   }

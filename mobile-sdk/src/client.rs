@@ -55,10 +55,11 @@ impl Client {
         text: String,
         canned_response_id: Option<String>,
         note: bool,
+        file_ids: Vec<String>,
     ) -> Result<OutgoingMessage> {
         let agent_id = self.inner.agent_id()?;
         let length = text.chars().count();
-        if text.trim().is_empty() || length > MAX_MESSAGE_CHARS {
+        if (text.trim().is_empty() && file_ids.is_empty()) || length > MAX_MESSAGE_CHARS {
             return Err(SdkError::bad_input(format!(
                 "a message has 1 to {MAX_MESSAGE_CHARS} characters; this one has {length}"
             )));
@@ -72,6 +73,7 @@ impl Client {
             &text,
             canned_response_id.as_deref(),
             note,
+            &file_ids,
         )?;
         self.inner.outbox_wake.notify_one();
         Ok(message)
@@ -326,14 +328,14 @@ impl Client {
     /// across reconnects and app restarts, until the server has it (SENT) or refuses it for
     /// good (FAILED); subscribers hear both through `on_outgoing_message`.
     pub fn send_message(&self, chat_id: String, text: String) -> Result<OutgoingMessage> {
-        self.queue_message(chat_id, text, None, false)
+        self.queue_message(chat_id, text, None, false, Vec::new())
     }
 
     /// [`Client::send_message`] for a note: a message for the chat's agents only (visibility
     /// AGENTS), never shown to the customer and no reply to them. Whoever may write in the
     /// chat sends one; a supervisor who may watch it sends one without joining (a whisper).
     pub fn send_note(&self, chat_id: String, text: String) -> Result<OutgoingMessage> {
-        self.queue_message(chat_id, text, None, true)
+        self.queue_message(chat_id, text, None, true, Vec::new())
     }
 
     /// [`Client::send_message`] for a text written from a canned response (usually what
@@ -348,7 +350,71 @@ impl Client {
         if canned_response_id.is_empty() {
             return Err(SdkError::bad_input("canned_response_id is empty"));
         }
-        self.queue_message(chat_id, text, Some(canned_response_id), false)
+        self.queue_message(chat_id, text, Some(canned_response_id), false, Vec::new())
+    }
+
+    /// Uploads a file into a chat the agent takes part in; send it with `send_files`. The
+    /// organization's limits apply (`file_settings`): a file too large fails with
+    /// FILE_TOO_LARGE, a type not accepted with FILE_TYPE_NOT_ALLOWED.
+    pub async fn upload_file(
+        &self,
+        chat_id: String,
+        bytes: Vec<u8>,
+        name: String,
+        content_type: String,
+    ) -> Result<UploadedFile> {
+        if chat_id.is_empty() || bytes.is_empty() {
+            return Err(SdkError::bad_input(
+                "chat_id and the file's bytes are required",
+            ));
+        }
+        let inner = self.inner.clone();
+        let body = run(async move {
+            let token = inner.auth.access_token().await?;
+            inner
+                .auth
+                .transport
+                .upload_file(&token, &chat_id, &name, &content_type, bytes)
+                .await
+        })
+        .await?;
+        let text = |field: &str| body[field].as_str().unwrap_or_default().to_owned();
+        Ok(UploadedFile {
+            id: text("id"),
+            name: text("name"),
+            content_type: text("contentType"),
+            size: body["size"].as_i64().unwrap_or_default(),
+            is_image: body["isImage"].as_bool().unwrap_or_default(),
+        })
+    }
+
+    /// [`Client::send_message`] with files uploaded by `upload_file`; `text` may be empty.
+    pub fn send_files(
+        &self,
+        chat_id: String,
+        text: String,
+        file_ids: Vec<String>,
+    ) -> Result<OutgoingMessage> {
+        if file_ids.is_empty() || file_ids.iter().any(String::is_empty) {
+            return Err(SdkError::bad_input("file_ids must name at least one file"));
+        }
+        self.queue_message(chat_id, text, None, false, file_ids)
+    }
+
+    /// An attachment's `url` (relative to the server) as a whole URL to download or show.
+    pub fn file_url(&self, url: String) -> Result<String> {
+        self.inner.auth.transport.absolute_url(&url)
+    }
+
+    /// What files the organization accepts.
+    pub async fn file_settings(&self) -> Result<FileSettings> {
+        let data = self
+            .op::<ops::FileSettings>(ops::file_settings::Variables {})
+            .await?;
+        Ok(FileSettings {
+            max_file_bytes: data.file_settings.max_file_bytes,
+            allowed_types: data.file_settings.allowed_types,
+        })
     }
 
     /// The signed-in agent's messages not yet on the server (PENDING) or refused (FAILED),
@@ -718,6 +784,7 @@ async fn send_outbox(inner: Arc<Inner>) {
                 } else {
                     ops::send_message::Visibility::Public
                 }),
+                file_ids: Some(pending.file_ids).filter(|ids| !ids.is_empty()),
             })
             .await;
         let update = match result {

@@ -213,6 +213,8 @@ pub struct Message {
     pub author_name: Option<String>,
     pub visibility: Visibility,
     pub created_at: SystemTime,
+    /// Files sent with the message.
+    pub attachments: Vec<Attachment>,
 }
 
 /// A chat with one page of its transcript, oldest first.
@@ -475,6 +477,18 @@ macro_rules! message_from {
                         author_name: m.author_name,
                         visibility: m.visibility.into(),
                         created_at: time(&m.created_at),
+                        attachments: m
+                            .attachments
+                            .into_iter()
+                            .map(|a| Attachment {
+                                id: a.id,
+                                name: a.name,
+                                content_type: a.content_type,
+                                size: a.size,
+                                is_image: a.is_image,
+                                url: a.url,
+                            })
+                            .collect(),
                     }
                 }
             }
@@ -743,3 +757,40 @@ macro_rules! tag_input_from {
 }
 
 tag_input_from!(create_tag, update_tag);
+
+// ---- files ---------------------------------------------------------------------------------
+
+/// A file sent with a message.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Attachment {
+    pub id: String,
+    pub name: String,
+    /// Such as image/png or application/pdf.
+    pub content_type: String,
+    /// In bytes.
+    pub size: i64,
+    /// Show it inline (PNG, JPEG, GIF, WebP); other files are downloads.
+    pub is_image: bool,
+    /// The download link, relative to the server and valid for about 15 minutes: make it whole
+    /// with `Client::file_url`, and read the message again for a fresh one.
+    pub url: Option<String>,
+}
+
+/// A file uploaded into a chat, ready to be sent with `send_files`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct UploadedFile {
+    pub id: String,
+    pub name: String,
+    pub content_type: String,
+    pub size: i64,
+    pub is_image: bool,
+}
+
+/// What files the organization accepts.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct FileSettings {
+    /// The largest file, in bytes.
+    pub max_file_bytes: i64,
+    /// Content types such as image/png.
+    pub allowed_types: Vec<String>,
+}

@@ -70,6 +70,7 @@ operations!(
     TeamChats,
     AgentsSeeGroupChats,
     SetAgentsSeeGroupChats,
+    FileSettings,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

@@ -34,6 +34,8 @@ pub struct OutgoingMessage {
     pub canned_response_id: Option<String>,
     /// A note for the chat's agents (visibility AGENTS), never shown to the customer.
     pub is_note: bool,
+    /// Files uploaded with `upload_file` that go with the message.
+    pub file_ids: Vec<String>,
     pub state: OutgoingState,
     pub created_at: SystemTime,
     /// Set when SENT.
@@ -56,6 +58,9 @@ struct Entry {
     /// Absent in files written before notes: a public message.
     #[serde(default)]
     note: bool,
+    /// Absent in files written before attachments.
+    #[serde(default)]
+    file_ids: Vec<String>,
     created_at_ms: u64,
     failed: Option<Failure>,
 }
@@ -74,6 +79,7 @@ impl Entry {
             text: self.text.clone(),
             canned_response_id: self.canned_response_id.clone(),
             is_note: self.note,
+            file_ids: self.file_ids.clone(),
             state: if self.failed.is_some() {
                 OutgoingState::Failed
             } else {
@@ -94,6 +100,7 @@ pub(crate) struct Pending {
     pub text: String,
     pub canned_response_id: Option<String>,
     pub note: bool,
+    pub file_ids: Vec<String>,
 }
 
 pub(crate) struct Outbox {
@@ -155,6 +162,7 @@ impl Outbox {
         text: &str,
         canned_response_id: Option<&str>,
         note: bool,
+        file_ids: &[String],
     ) -> Result<OutgoingMessage> {
         let entry = Entry {
             client_id: uuid::Uuid::now_v7().to_string(),
@@ -163,6 +171,7 @@ impl Outbox {
             text: text.to_owned(),
             canned_response_id: canned_response_id.map(str::to_owned),
             note,
+            file_ids: file_ids.to_vec(),
             created_at_ms: SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
@@ -198,6 +207,7 @@ impl Outbox {
                 text: e.text.clone(),
                 canned_response_id: e.canned_response_id.clone(),
                 note: e.note,
+                file_ids: e.file_ids.clone(),
             })
     }
 
@@ -291,16 +301,23 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outbox = Outbox::open(dir.path()).unwrap();
         let first = outbox
-            .add("agent-1", "chat-1", "first", None, false)
+            .add("agent-1", "chat-1", "first", None, false, &[])
             .unwrap();
         let second = outbox
-            .add("agent-1", "chat-2", "second", Some("canned-1"), false)
+            .add(
+                "agent-1",
+                "chat-2",
+                "second",
+                Some("canned-1"),
+                false,
+                &["file-1".into()],
+            )
             .unwrap();
         outbox
-            .add("agent-2", "chat-3", "someone else's", None, false)
+            .add("agent-2", "chat-3", "someone else's", None, false, &[])
             .unwrap();
         let note = outbox
-            .add("agent-1", "chat-2", "for the agents", None, true)
+            .add("agent-1", "chat-2", "for the agents", None, true, &[])
             .unwrap();
         assert!(note.is_note && !second.is_note);
         assert_eq!(first.state, OutgoingState::Pending);
@@ -321,6 +338,7 @@ mod tests {
         assert_eq!(next.client_id, second.client_id);
         assert_eq!(next.canned_response_id.as_deref(), Some("canned-1"));
         assert!(!next.note);
+        assert_eq!(next.file_ids, vec!["file-1".to_owned()]);
         outbox.discard(&second.client_id).unwrap();
         assert!(outbox.next("agent-1").unwrap().note, "a note stays a note");
         outbox.discard(&note.client_id).unwrap();

@@ -67,6 +67,59 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// A link the server gave relative to itself (`/files/…`), made whole.
+    pub(crate) fn absolute_url(&self, relative: &str) -> Result<String> {
+        self.graphql_url
+            .join(relative)
+            .map(String::from)
+            .map_err(|err| SdkError::bad_input(format!("{relative:?} is not a link: {err}")))
+    }
+
+    /// Uploads a file into a chat (`POST /files`), as the holder of `token`; the server's
+    /// JSON description of the stored file.
+    pub(crate) async fn upload_file(
+        &self,
+        token: &str,
+        chat_id: &str,
+        name: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> Result<serde_json::Value> {
+        let mut url = self.graphql_url.join("/files").map_err(SdkError::network)?;
+        url.query_pairs_mut()
+            .append_pair("chatId", chat_id)
+            .append_pair("name", name);
+        let response = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
+            .body(bytes)
+            .send()
+            .await
+            .map_err(SdkError::network)?;
+        let status = response.status();
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            return Err(SdkError::network(format!("the server answered {status}")));
+        }
+        let body: serde_json::Value = response.json().await.map_err(|err| SdkError::Server {
+            code: "INVALID_RESPONSE".into(),
+            msg: format!("the server's answer to an upload ({status}) is not JSON: {err}"),
+        })?;
+        if let Some(error) = body["errors"].get(0) {
+            return Err(error_from_code(
+                error["extensions"]["code"]
+                    .as_str()
+                    .unwrap_or("INTERNAL")
+                    .to_owned(),
+                error["message"].as_str().unwrap_or_default().to_owned(),
+            ));
+        }
+        Ok(body)
+    }
+}
+
 /// The first GraphQL error as the SDK's error, by its `extensions.code`.
 pub(crate) fn graphql_error(error: &graphql_client::Error) -> SdkError {
     let code = error

@@ -5,7 +5,7 @@
 //! `lifecycle` (the chat's transitions), `routing` (who gets the next chat), `settings`
 //! (organization settings, chat limits, who is routable), `push`, `validation`, `greetings`
 //! (greetings, their rules and placeholders), `canned` (canned responses, their placeholders
-//! and ranking), and `copy` (every sentence a person reads).
+//! and ranking), `files` (attachments: limits, types, content checks), and `copy` (every sentence a person reads).
 
 /// An enum stored and sent as its SCREAMING_SNAKE_CASE spelling.
 macro_rules! string_enum {
@@ -33,6 +33,7 @@ macro_rules! string_enum {
 mod canned;
 mod chat;
 mod copy;
+mod files;
 mod greetings;
 mod lifecycle;
 mod push;
@@ -45,6 +46,7 @@ mod widget;
 pub use canned::*;
 pub use chat::*;
 pub use copy::{DEFAULT_LOCALE, Wording};
+pub use files::*;
 pub use greetings::*;
 pub use push::*;
 pub use routing::{RoutingCandidate, choose_agent};

@@ -380,6 +380,17 @@ impl Message {
         self.0.visibility.into()
     }
 
+    /// Files sent with the message: images to show inline, others to download.
+    // Priced flat: a page's attachments load in one query, a message has at most 10 and most
+    // none, and a transcript page at its largest must stay within the default limit.
+    #[graphql(complexity = "2")]
+    async fn attachments(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<crate::graphql::files::Attachment>> {
+        crate::graphql::files::attachments_of(ctx, &self.0).await
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
@@ -684,7 +695,7 @@ pub struct RateChatInput {
 #[derive(InputObject)]
 pub struct SendMessageInput {
     pub chat_id: ID,
-    /// 1 to 4000 characters.
+    /// 1 to 4000 characters; empty is allowed when `fileIds` are given.
     pub text: String,
     /// Any id unique to the sender (a UUID); sending again with it returns the first message
     /// instead of a duplicate.
@@ -696,6 +707,9 @@ pub struct SendMessageInput {
     /// sends one without joining it (a whisper). Default PUBLIC.
     #[graphql(default_with = "Visibility::Public")]
     pub visibility: Visibility,
+    /// Files the sender uploaded to this chat (`POST /files`) and sends with this message, at
+    /// most 10; with files the text may be empty.
+    pub file_ids: Option<Vec<ID>>,
 }
 
 #[derive(InputObject)]
@@ -979,6 +993,16 @@ impl ChatsMutation {
             Some(id) => Some(services.canned.usable(ctx.principal()?, id).await?),
             None => None,
         };
+        let file_ids: Vec<String> = input
+            .file_ids
+            .iter()
+            .flatten()
+            .map(|id| id.to_string())
+            .collect();
+        let file_ids = services
+            .files
+            .check_sendable(&caller, &input.chat_id, &file_ids)
+            .await?;
         let (message, new) = services
             .chats
             .send_message_once(
@@ -987,6 +1011,7 @@ impl ChatsMutation {
                 &input.text,
                 input.client_id.as_deref(),
                 input.visibility.into(),
+                &file_ids,
             )
             .await?;
         // A retry with the same clientId returns the first message and counts nothing.

@@ -1,7 +1,7 @@
 //! The GraphQL API: schema, per-request context, and the mapping from use-case errors to
 //! GraphQL errors with `extensions.code`.
 //!
-//! One module per feature (accounts, canned, chats, tags, events, push, visitors) holds its GraphQL
+//! One module per feature (accounts, canned, chats, tags, events, files, push, visitors) holds its GraphQL
 //! types and its parts of the roots, merged here in the order the schema has always printed. Resolvers call
 //! services and the loaders, never the store or the bus.
 
@@ -10,6 +10,7 @@ mod canned;
 mod chats;
 mod errors;
 mod events;
+mod files;
 pub mod limits;
 mod loaders;
 mod push;
@@ -40,6 +41,7 @@ pub struct QueryRoot(
     widget::WidgetQuery,
     canned::CannedQuery,
     tags::TagsQuery,
+    files::FilesQuery,
 );
 
 /// The root of mutations.
@@ -53,6 +55,7 @@ pub struct MutationRoot(
     widget::WidgetMutation,
     canned::CannedMutation,
     tags::TagsMutation,
+    files::FilesMutation,
 );
 
 /// The root of subscriptions.
@@ -98,6 +101,7 @@ fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Subscr
 pub fn schema(services: Arc<Services>, limits: QueryLimits) -> AppSchema {
     builder(limits)
         .data(loaders::Directory::loader(services.clone()))
+        .data(files::AttachmentLoader::loader(services.clone()))
         .data(services)
         .finish()
 }

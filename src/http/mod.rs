@@ -1,4 +1,5 @@
-//! The HTTP surface: /graphql (POST, GET, WebSocket), /healthz, /readyz, /metrics, the chat
+//! The HTTP surface: /graphql (POST, GET, WebSocket), /files (uploads and signed downloads),
+//! /healthz, /readyz, /metrics, the chat
 //! widget's files and the demo page, the agent web app under /app/, GraphiQL's files, and the
 //! server loop with graceful shutdown.
 
@@ -6,6 +7,7 @@ mod app;
 mod assets;
 mod client_addr;
 mod connections;
+mod files;
 mod graphiql;
 mod graphql;
 mod readiness;
@@ -20,7 +22,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -53,6 +55,13 @@ fn router(state: AppState) -> Router {
                 .options(cors_preflight)
                 .layer(middleware::map_response(allow_any_origin)),
         )
+        .route(
+            "/files",
+            post(files::upload)
+                .options(cors_preflight)
+                .layer(middleware::map_response(allow_any_origin)),
+        )
+        .route("/files/{id}/{name}", get(files::download))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod canned;
 pub mod chat_views;
 pub mod chats;
+pub mod files;
 pub mod health;
 pub mod presence;
 pub mod push;
@@ -39,6 +40,8 @@ pub struct Services {
     /// Canned responses: search, render, manage, count.
     pub canned: canned::CannedService,
     pub chats: Arc<ChatService>,
+    /// Files attached to messages: uploads, download links, the organization's limits.
+    pub files: files::FileService,
     pub presence: Arc<presence::Presence>,
     pub push: push::PushService,
     /// Visitors on the site, greetings and greeting rules.
@@ -60,6 +63,8 @@ pub struct ServiceSettings {
     pub visitors: visitors::VisitorSettings,
     /// Browsers' push subscriptions.
     pub web_push: push::WebPushSettings,
+    /// Where attached files are kept and how their links are signed.
+    pub files: files::FileServiceSettings,
 }
 
 impl Services {
@@ -78,6 +83,7 @@ impl Services {
             canned: canned::CannedService::new(store.clone(), chats.clone()),
             tags: tags::TagService::new(store.clone()),
             chat_views: ChatViews::new(store.clone(), chats.clone()),
+            files: files::FileService::new(store.clone(), chats.clone(), settings.files),
             health: Health::new(store.clone()),
             push: push::PushService::new(store.clone(), chats.clone(), settings.web_push),
             visitors: VisitorService::new(

@@ -82,6 +82,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "notes_settings",
         include_str!("../../migrations/sqlite/0015_notes_settings.sql"),
     ),
+    (
+        16,
+        "files",
+        include_str!("../../migrations/sqlite/0016_files.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -160,6 +165,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         15,
         "notes_settings",
         include_str!("../../migrations/postgres/0015_notes_settings.sql"),
+    ),
+    (
+        16,
+        "files",
+        include_str!("../../migrations/postgres/0016_files.sql"),
     ),
 ];
 

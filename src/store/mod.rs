@@ -17,9 +17,10 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
-    Customer, FeedData, FeedEntry, FeedKind, Greeting, GreetingCounts, GreetingRule, Group,
-    NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob, PushJobStatus,
-    Role, RoutingCandidate, RoutingStatus, Tag, UnknownVariant, Visibility, WidgetSettings,
+    Customer, FeedData, FeedEntry, FeedKind, FileSettings, Greeting, GreetingCounts, GreetingRule,
+    Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
+    PushJobStatus, Role, RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant,
+    Visibility, WidgetSettings,
 };
 
 /// Why a store call failed.
@@ -113,7 +114,7 @@ pub enum RefreshOutcome {
 /// organization's rows: tenancy is enforced here, not only above.
 #[async_trait]
 pub trait Database:
-    ChatStore + CannedStore + TagStore + GreetingStore + PushStore + Send + Sync + 'static
+    ChatStore + CannedStore + TagStore + FileStore + GreetingStore + PushStore + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
@@ -487,7 +488,47 @@ pub trait ChatTx: Send {
     ) -> DbResult<bool>;
     /// Takes the tag off the chat; false when it was not there.
     async fn remove_chat_tag(&mut self, chat_id: &str, tag_id: &str) -> DbResult<bool>;
+    /// Links uploaded files to the message `event_id` sends them with: only files of `chat_id`
+    /// uploaded by `uploader_id` and not sent yet. Returns how many were linked.
+    async fn attach_files(
+        &mut self,
+        chat_id: &str,
+        uploader_id: &str,
+        event_id: &str,
+        file_ids: &[String],
+    ) -> DbResult<usize>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
+}
+
+/// Files attached to messages, and each organization's limits on them. The bytes themselves
+/// are in the file store, not here.
+#[async_trait]
+pub trait FileStore: Send + Sync {
+    async fn insert_file(&self, file: &StoredFile) -> DbResult<()>;
+    /// The file, in any organization: a signed download URL names only the file.
+    async fn file(&self, id: &str) -> DbResult<StoredFile>;
+    /// The files of a chat with these ids (others are left out).
+    async fn chat_files(&self, chat_id: &str, ids: &[String]) -> DbResult<Vec<StoredFile>>;
+    /// The files sent with each of these messages, oldest first.
+    async fn event_files(&self, event_ids: &[String]) -> DbResult<Vec<StoredFile>>;
+    /// How many files the uploader has in the chat that no message has sent yet.
+    async fn unsent_file_count(&self, chat_id: &str, uploader_id: &str) -> DbResult<i64>;
+    /// Files uploaded before `before` and never sent, oldest first, at most `limit`.
+    async fn unsent_files_before(
+        &self,
+        before: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<StoredFile>>;
+    /// Removes a file that no message has sent; false when there is none such.
+    async fn delete_unsent_file(&self, id: &str) -> DbResult<bool>;
+    /// The organization's limits; the defaults when its admins set none.
+    async fn file_settings(&self, organization_id: &str) -> DbResult<FileSettings>;
+    async fn set_file_settings(
+        &self,
+        organization_id: &str,
+        settings: &FileSettings,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
 }
 
 /// Canned responses. Visibility and ranking are the domain's; the store narrows by

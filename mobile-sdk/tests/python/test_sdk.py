@@ -11,6 +11,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
 
 import pytest
 
@@ -246,6 +247,59 @@ def test_canned_response_created_found_rendered_and_sent(sdk, server, run, tmp_p
 
         assert run(client.delete_canned_response(created.id)) is True
         assert run(client.canned_responses("#pyship", 8)) == []
+    finally:
+        handle.cancel()
+
+
+PNG = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89"
+
+
+def test_a_file_uploaded_sent_and_downloaded(sdk, server, run, tmp_path):
+    client, _ = new_client(sdk, server.base_url, tmp_path / "agent")
+    run(client.login(server.email, server.password))
+    listener = RecordingListener()
+    handle = client.subscribe(listener)
+    try:
+        wait_for(
+            listener.states,
+            lambda state: state.is_connected(),
+            CONNECT_TIMEOUT,
+            "ConnectionState.CONNECTED",
+        )
+        visitor_token, chat = start_customer_chat(server, "Can you send me a picture?")
+        chat_id = chat["id"]
+        wait_for(
+            listener.events,
+            lambda e: e.is_chat_assigned() and e.chat.id == chat_id,
+            ASSIGNMENT_TIMEOUT,
+            f"AgentEvent.CHAT_ASSIGNED for chat {chat_id}",
+        )
+        uploaded = run(client.upload_file(chat_id, PNG, "mug.png", "image/png"))
+        assert uploaded.is_image and uploaded.size == len(PNG), uploaded
+        with pytest.raises(sdk.SdkError.Server) as refused:
+            run(client.upload_file(chat_id, b"MZ", "tool.exe", "application/x-msdownload"))
+        assert refused.value.code == "FILE_TYPE_NOT_ALLOWED", refused.value
+
+        outgoing = client.send_files(chat_id, "", [uploaded.id])
+        assert outgoing.file_ids == [uploaded.id], outgoing
+        sent, _ = wait_for(
+            listener.outgoing,
+            lambda m: m.client_id == outgoing.client_id and m.state != sdk.OutgoingState.PENDING,
+            SEND_TIMEOUT,
+            f"on_outgoing_message for {outgoing.client_id}",
+        )
+        assert sent.state == sdk.OutgoingState.SENT, sent
+        attachment = sent.message.attachments[0]
+        assert (attachment.name, attachment.content_type) == ("mug.png", "image/png")
+        url = client.file_url(attachment.url)
+        with urllib.request.urlopen(url) as response:
+            assert response.read() == PNG
+        transcript = server.graphql(
+            "query($id: ID!) { chat(id: $id) { events(first: 100) { items { attachments { id } } } } }",
+            {"id": chat_id},
+            token=visitor_token,
+        )["chat"]["events"]["items"]
+        assert {"attachments": [{"id": uploaded.id}]} in transcript, transcript
     finally:
         handle.cancel()
 

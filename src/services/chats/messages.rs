@@ -21,14 +21,17 @@ impl ChatService {
         client_id: Option<&str>,
     ) -> Result<ChatEvent> {
         Ok(self
-            .send_message_once(caller, chat_id, text, client_id, Visibility::Public)
+            .send_message_once(caller, chat_id, text, client_id, Visibility::Public, &[])
             .await?
             .0)
     }
 
     /// [`Self::send_message`], saying whether the message is new (false: the client id
     /// returned an earlier one), so what counts a send counts a retry once. With
-    /// [`Visibility::Agents`] it is a note for the agents (see `notes`).
+    /// [`Visibility::Agents`] it is a note for the agents (see `notes`). `file_ids` are files
+    /// the sender uploaded into this chat and has not sent yet (checked by
+    /// [`crate::services::files::FileService::check_sendable`]); with files the text may be
+    /// empty.
     pub async fn send_message_once(
         &self,
         caller: &Caller,
@@ -36,12 +39,17 @@ impl ChatService {
         text: &str,
         client_id: Option<&str>,
         visibility: Visibility,
+        file_ids: &[String],
     ) -> Result<(ChatEvent, bool)> {
         let note = visibility == Visibility::Agents;
         if note && matches!(caller, Caller::Customer(_)) {
             return Err(Error::Forbidden(Wording::NotesAreForAgents.text()));
         }
-        let text = message_text(text)?;
+        let text = if file_ids.is_empty() || !text.trim().is_empty() {
+            message_text(text)?
+        } else {
+            String::new()
+        };
         let client_id = match client_id.map(str::trim).filter(|c| !c.is_empty()) {
             Some(c) if c.chars().count() > domain::MAX_CLIENT_ID_CHARS => {
                 return Err(Error::BadUserInput(format!(
@@ -117,6 +125,18 @@ impl ChatService {
         );
         event.visibility = visibility;
         let stored = work.append(&chat, event).await?;
+        // Linked in the message's own transaction: a file sent twice at once goes with one.
+        if !file_ids.is_empty()
+            && work
+                .tx
+                .attach_files(&chat.id, &author_id, &stored.id, file_ids)
+                .await?
+                != file_ids.len()
+        {
+            return Err(Error::Conflict(
+                "a file was already sent, or is not one you uploaded to this chat".into(),
+            ));
+        }
         if attention_changed {
             self.attention_changed(&mut work, &chat).await?;
         }

@@ -612,6 +612,16 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
         super::tags::remove_chat_tag(&mut self.tx, chat_id, tag_id).await
     }
 
+    async fn attach_files(
+        &mut self,
+        chat_id: &str,
+        uploader_id: &str,
+        event_id: &str,
+        file_ids: &[String],
+    ) -> DbResult<usize> {
+        super::files::attach_files(&mut self.tx, chat_id, uploader_id, event_id, file_ids).await
+    }
+
     async fn commit(self: Box<Self>) -> DbResult<()> {
         self.tx.commit().await
     }
