@@ -30,6 +30,7 @@ macro_rules! string_enum {
     };
 }
 
+mod archive;
 mod canned;
 mod chat;
 mod copy;
@@ -37,16 +38,19 @@ mod greetings;
 mod lifecycle;
 mod push;
 mod routing;
+mod search;
 mod settings;
 mod validation;
 mod widget;
 
+pub use archive::*;
 pub use canned::*;
 pub use chat::*;
 pub use copy::{DEFAULT_LOCALE, Wording};
 pub use greetings::*;
 pub use push::*;
 pub use routing::{RoutingCandidate, choose_agent};
+pub use search::*;
 pub use settings::SettingsUpdate;
 
 pub use validation::{ValidationError, normalize_email, validate_name, validate_password};

@@ -6,6 +6,7 @@
 //! services and the loaders, never the store or the bus.
 
 mod accounts;
+mod archive;
 mod canned;
 mod chats;
 mod errors;
@@ -38,6 +39,7 @@ pub struct QueryRoot(
     visitors::VisitorsQuery,
     widget::WidgetQuery,
     canned::CannedQuery,
+    archive::ArchiveQuery,
 );
 
 /// The root of mutations.
@@ -50,6 +52,7 @@ pub struct MutationRoot(
     visitors::VisitorsMutation,
     widget::WidgetMutation,
     canned::CannedMutation,
+    archive::ArchiveMutation,
 );
 
 /// The root of subscriptions.

@@ -2,6 +2,7 @@
 //! and know nothing of GraphQL or HTTP.
 
 pub mod accounts;
+pub mod archive;
 pub mod auth;
 pub mod canned;
 pub mod chat_views;
@@ -35,6 +36,8 @@ pub struct Services {
     bus: Arc<dyn EventBus>,
     pub auth: AuthService,
     pub accounts: AccountService,
+    /// The archive, customer profiles and bans.
+    pub archive: archive::ArchiveService,
     /// Canned responses: search, render, manage, count.
     pub canned: canned::CannedService,
     pub chats: Arc<ChatService>,
@@ -72,6 +75,7 @@ impl Services {
         settings: ServiceSettings,
     ) -> Services {
         Services {
+            archive: archive::ArchiveService::new(store.clone()),
             canned: canned::CannedService::new(store.clone(), chats.clone()),
             chat_views: ChatViews::new(store.clone(), chats.clone()),
             health: Health::new(store.clone()),

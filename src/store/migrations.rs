@@ -77,6 +77,16 @@ pub(super) const SQLITE: &[Embedded] = &[
         "tags",
         include_str!("../../migrations/sqlite/0014_tags.sql"),
     ),
+    (
+        17,
+        "archive_search",
+        include_str!("../../migrations/sqlite/0017_archive_search.sql"),
+    ),
+    (
+        18,
+        "customer_profiles",
+        include_str!("../../migrations/sqlite/0018_customer_profiles.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -150,6 +160,16 @@ pub(super) const POSTGRES: &[Embedded] = &[
         14,
         "tags",
         include_str!("../../migrations/postgres/0014_tags.sql"),
+    ),
+    (
+        17,
+        "archive_search",
+        include_str!("../../migrations/postgres/0017_archive_search.sql"),
+    ),
+    (
+        18,
+        "customer_profiles",
+        include_str!("../../migrations/postgres/0018_customer_profiles.sql"),
     ),
 ];
 

@@ -6,6 +6,7 @@ mod support;
 
 mod accounts;
 mod app;
+mod archive;
 mod auth;
 mod canned;
 mod chat_access;
