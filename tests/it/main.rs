@@ -14,6 +14,7 @@ mod chat_views;
 mod chats;
 mod cli;
 mod coming_online;
+mod customers;
 mod embedding;
 mod graphiql;
 mod greetings;
