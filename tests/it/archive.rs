@@ -15,6 +15,7 @@ on_both_backends!(
     malformed_searches_and_cursors_are_bad_user_input,
     filters_and_cursor_paging,
     agents_see_only_the_chats_they_may,
+    the_archive_exports_as_csv,
 );
 
 const ARCHIVE: &str = "query($f: ArchiveFilter, $first: Int, $after: String) {
@@ -573,4 +574,114 @@ async fn agents_see_only_the_chats_they_may(backend: Backend) {
         ids_for(rival.clone(), Some("secret")).await,
         Vec::<String>::new()
     );
+}
+
+async fn export(org: &Org, token: Option<&str>, query: &str) -> (u16, String, String) {
+    let mut request = org
+        .server
+        .http
+        .get(format!("{}/export/archive.csv{query}", org.server.base_url));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let media = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, media, response.text().await.unwrap())
+}
+
+/// The same chats as the archive, in CSV with the same filters; formula-looking cells are
+/// defused and quoting holds commas, quotes and line breaks; more chats than a page stream
+/// whole.
+async fn the_archive_exports_as_csv(backend: Backend) {
+    let org = org(backend).await;
+    let (eve, _) = visitor(
+        &org,
+        "ve",
+        "=HYPERLINK(\"http://evil.test\",\"x\")",
+        "eve@example.com",
+    )
+    .await;
+    let (bob, bob_id) = visitor(&org, "vb", "Stone, Bob", "bob@example.com").await;
+    let e1 = chat(&org, &eve, "refund please", "ok", true).await;
+    let b1 = chat(&org, &bob, "where is my parcel", "", true).await;
+    org.server
+        .ok(
+            Some(&bob),
+            "mutation($c: ID!) { rateChat(input: {chatId: $c, rating: BAD, comment: \"slow,\\n\\\"very\\\" slow\"}) { id } }",
+            json!({"c": b1}),
+        )
+        .await;
+
+    let (status, media, body) = export(&org, Some(&org.owner), "").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(media.starts_with("text/csv"), "{media}");
+    let lines: Vec<&str> = body.split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "chat_id,started_at,closed_at,status,channel,customer_id,customer_name,customer_email,agent,group,rating,rating_comment"
+    );
+    assert!(body.starts_with("chat_id,"));
+    assert!(lines[1].starts_with(&format!("{b1},")), "{body}");
+    assert!(
+        lines[1].contains(&format!(",{bob_id},\"Stone, Bob\",bob@example.com,")),
+        "{body}"
+    );
+    assert!(
+        lines[1].contains(",BAD,\"slow,\n\"\"very\"\" slow\""),
+        "{body}"
+    );
+    assert!(
+        lines[2].contains(",\"'=HYPERLINK(\"\"http://evil.test\"\",\"\"x\"\")\","),
+        "{body}"
+    );
+    assert!(lines[2].starts_with(&format!("{e1},")));
+
+    // The archive's filters, as query parameters.
+    let (_, _, body) = export(&org, Some(&org.owner), "?search=refund&status=CLOSED").await;
+    assert_eq!(body.matches("\r\n").count(), 2, "{body}");
+    assert!(body.contains(&e1) && !body.contains(&b1));
+    let (_, _, body) = export(&org, Some(&org.owner), "?rating=BAD").await;
+    assert!(body.contains(&b1) && !body.contains(&e1));
+
+    // Bad filters, no token, a visitor's token.
+    for query in [
+        "?search=-only",
+        "?status=SLEEPING",
+        "?from=yesterday",
+        "?unknown=1",
+    ] {
+        let (status, _, body) = export(&org, Some(&org.owner), query).await;
+        assert_eq!(status, 400, "{query}: {body}");
+        assert!(body.starts_with("BAD_USER_INPUT"), "{body}");
+    }
+    assert_eq!(export(&org, None, "").await.0, 401);
+    assert_eq!(export(&org, Some("not-a-token"), "").await.0, 401);
+    assert_eq!(export(&org, Some(&eve), "").await.0, 403);
+
+    // More chats than one page (100): every one, once.
+    for i in 0..110 {
+        org.server
+            .execute_sql(&format!(
+                "INSERT INTO chats (id, organization_id, customer_id, channel, status, created_at, \
+                 last_customer_activity_at, last_activity_at) SELECT 'bulk-{i:03}', organization_id, \
+                 customer_id, 'WIDGET', 'CLOSED', created_at - {i}, created_at, created_at \
+                 FROM chats WHERE id = '{b1}'"
+            ))
+            .await;
+    }
+    let (_, _, body) = export(&org, Some(&org.owner), &format!("?customerId={bob_id}")).await;
+    let rows: Vec<&str> = body
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 111);
+    let distinct: BTreeSet<&str> = rows.iter().map(|r| r.split(',').next().unwrap()).collect();
+    assert_eq!(distinct.len(), 111);
+    assert!(distinct.contains("bulk-109"));
 }
