@@ -74,10 +74,10 @@ impl ArchiveService {
             )));
         }
         let after = after.map(ArchiveCursor::decode).transpose()?;
-        if let (Some(from), Some(to)) = (filter.from, filter.to) {
-            if from >= to {
-                return Err(Error::BadUserInput("from must be before to".into()));
-            }
+        if let (Some(from), Some(to)) = (filter.from, filter.to)
+            && from >= to
+        {
+            return Err(Error::BadUserInput("from must be before to".into()));
         }
         // ARCHIVE SCOPE PLUG: the organization setting agentsSeeGroupChats (teammates' chats,
         // read only) goes here once organizations carry it; until then plain agents see
@@ -159,16 +159,15 @@ impl ArchiveService {
         }
         if let Some(phone) = update.phone {
             let phone = optional_field("phone", Some(phone), MAX_PHONE_CHARS)?;
-            if let Some(phone) = &phone {
-                if !phone
+            if let Some(phone) = &phone
+                && (!phone
                     .chars()
                     .all(|c| c.is_ascii_digit() || " +-().".contains(c))
-                    || !phone.chars().any(|c| c.is_ascii_digit())
-                {
-                    return Err(Error::BadUserInput(
-                        "a phone number has digits and only + - ( ) . and spaces besides".into(),
-                    ));
-                }
+                    || !phone.chars().any(|c| c.is_ascii_digit()))
+            {
+                return Err(Error::BadUserInput(
+                    "a phone number has digits and only + - ( ) . and spaces besides".into(),
+                ));
             }
             profile.phone = phone;
         }
@@ -223,13 +222,13 @@ impl ArchiveService {
                 "a ban's reason is 1 to {MAX_BAN_REASON_CHARS} characters"
             )));
         }
-        if let Some(seconds) = input.duration_seconds {
-            if !(MIN_BAN_SECONDS..=MAX_BAN_SECONDS).contains(&seconds) {
-                return Err(Error::BadUserInput(format!(
-                    "a ban lasts {MIN_BAN_SECONDS} seconds to ten years; leave the duration out \
-                     to ban until lifted"
-                )));
-            }
+        if let Some(seconds) = input.duration_seconds
+            && !(MIN_BAN_SECONDS..=MAX_BAN_SECONDS).contains(&seconds)
+        {
+            return Err(Error::BadUserInput(format!(
+                "a ban lasts {MIN_BAN_SECONDS} seconds to ten years; leave the duration out \
+                 to ban until lifted"
+            )));
         }
         let ip_address = if input.include_address {
             Some(customer.ip_address.clone().ok_or_else(|| {
