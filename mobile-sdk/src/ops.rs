@@ -60,6 +60,11 @@ operations!(
     CreateCannedResponse,
     UpdateCannedResponse,
     DeleteCannedResponse,
+    Archive,
+    CustomerProfile,
+    UpdateCustomer,
+    BanCustomer,
+    UnbanCustomer,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

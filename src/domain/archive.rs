@@ -10,7 +10,7 @@ use super::{
 };
 
 /// Most chats on one page of the archive.
-pub const MAX_ARCHIVE_PAGE: i32 = 100;
+pub const MAX_ARCHIVE_PAGE: i32 = 50;
 
 /// What the archive lists: every field narrows.
 #[derive(Debug, Clone, Default)]

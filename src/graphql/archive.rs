@@ -307,7 +307,7 @@ pub struct ArchiveQuery;
 impl ArchiveQuery {
     /// Every chat the agent may see, open or closed, newest first: their own (now or
     /// before, or joined), for supervisors their groups' chats, for admins and owners all.
-    /// `first` 1–100; `after` is a page's endCursor.
+    /// `first` 1–50; `after` is a page's endCursor.
     #[graphql(complexity = "limits::paged_list_cost(first, MAX_ARCHIVE_PAGE, child_complexity)")]
     async fn archive(
         &self,

@@ -22,7 +22,7 @@ use crate::error::Error;
 use crate::services::{Caller, Principal, Services};
 
 /// Chats read per page while streaming.
-const EXPORT_PAGE: i32 = 100;
+const EXPORT_PAGE: i32 = 50;
 
 /// The columns, in order.
 const HEADER: &[&str] = &[

@@ -60,7 +60,7 @@ impl ArchiveService {
     }
 
     /// A page of the chats the agent may see that match `filter`, newest first, `first`
-    /// (1 to 100) after the cursor `after`.
+    /// (1 to 50) after the cursor `after`.
     pub async fn archive(
         &self,
         principal: &Principal,

@@ -108,7 +108,7 @@ pub(crate) async fn chat(
 
 async fn archive(server: &TestServer, token: &str, filter: Value) -> Value {
     server
-        .ok(Some(token), ARCHIVE, json!({"f": filter, "first": 100}))
+        .ok(Some(token), ARCHIVE, json!({"f": filter, "first": 50}))
         .await["archive"]
         .clone()
 }
@@ -285,7 +285,7 @@ async fn malformed_searches_and_cursors_are_bad_user_input(backend: Backend) {
             .await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{after:?}: {body}");
     }
-    for first in [0, 101] {
+    for first in [0, 51] {
         let body = org
             .server
             .gql(Some(&org.owner), ARCHIVE, json!({"first": first}))
@@ -663,7 +663,7 @@ async fn the_archive_exports_as_csv(backend: Backend) {
     assert_eq!(export(&org, Some("not-a-token"), "").await.0, 401);
     assert_eq!(export(&org, Some(&eve), "").await.0, 403);
 
-    // More chats than one page (100): every one, once.
+    // More chats than one page (50): every one, once.
     for i in 0..110 {
         org.server
             .execute_sql(&format!(

@@ -26,6 +26,7 @@ mod push;
 mod resume;
 mod routing;
 mod sdk;
+mod sdk_archive;
 mod sessions;
 mod store;
 mod visitors;

@@ -517,11 +517,13 @@ fn sdk_variables(operation: &str) -> Value {
         "CreateCannedResponse" | "UpdateCannedResponse" => {
             json!({"shortcut": "s", "title": "t", "text": "hi"})
         }
+        "UpdateCustomer" => json!({"note": "n"}),
+        "BanCustomer" => json!({"reason": "r"}),
         _ => Value::Null,
     };
     json!({
         "email": "nobody@example.com", "password": "wrong-password", "refreshToken": "x",
-        "status": "ACCEPTING_CHATS", "id": "none", "chatId": "none", "first": 200, "last": 200,
+        "status": "ACCEPTING_CHATS", "id": "none", "chatId": "none", "customerId": "none", "first": 200, "last": 200,
         "isTyping": true, "text": "hi", "clientId": "c", "token": "t", "preferences": [],
         "input": input,
     })
