@@ -427,9 +427,10 @@ impl Customer {
         self.customer.name.as_deref()
     }
 
-    /// The first word of their name: what `{{customer.first_name}}` becomes.
-    async fn first_name(&self) -> Option<String> {
-        domain::first_name(self.customer.name.as_deref())
+    /// As an agent set it on the profile, or the first word of their name: what
+    /// `{{customer.first_name}}` becomes.
+    async fn first_name(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(ctx.services().archive.first_name(&self.customer).await?)
     }
 
     async fn email(&self) -> Option<&str> {

@@ -125,6 +125,17 @@ impl ArchiveService {
         Ok(CustomerRecord { customer, profile })
     }
 
+    /// The customer's first name: as an agent set it, or the first word of their name.
+    pub async fn first_name(&self, customer: &Customer) -> Result<Option<String>> {
+        let profile = self
+            .store
+            .customer_profile(&customer.organization_id, &customer.id)
+            .await?;
+        Ok(profile
+            .first_name
+            .or_else(|| domain::first_name(customer.name.as_deref())))
+    }
+
     /// Changes a customer's name, email, first name, phone, note or custom fields.
     pub async fn update_customer(
         &self,

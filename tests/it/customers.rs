@@ -90,6 +90,32 @@ async fn agents_read_and_edit_a_customer_profile(backend: Backend) {
     assert_eq!(profile["firstName"], "Ali");
     assert_eq!(profile["customFields"][0]["value"], "Pro");
     assert!(profile["updatedAt"].is_string());
+    // The chat's customer and canned responses use the first name the agent set.
+    let seen = server
+        .ok(
+            Some(&org.owner),
+            "query($id: ID!) { chat(id: $id) { customer { firstName } } }",
+            json!({"id": first}),
+        )
+        .await;
+    assert_eq!(seen["chat"]["customer"]["firstName"], "Ali");
+    let canned = server
+        .ok(
+            Some(&org.owner),
+            "mutation { createCannedResponse(input: {shortcut: \"hi\", title: \"Hi\",
+                text: \"Hi {{customer.first_name}}!\"}) { id } }",
+            json!({}),
+        )
+        .await["createCannedResponse"]["id"]
+        .clone();
+    let rendered = server
+        .ok(
+            Some(&org.owner),
+            "query($id: ID!, $chat: ID!) { renderCannedResponse(id: $id, chatId: $chat) }",
+            json!({"id": canned, "chat": first}),
+        )
+        .await;
+    assert_eq!(rendered["renderCannedResponse"], "Hi Ali!");
 
     // Bad input is refused with a reason.
     let too_many: Vec<_> = (0..21)
