@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 
 import {
   BASE, OWNER_PASSWORD, USUAL_SETTINGS, agent, gql, launch, pageAccessibilityProblems, screenshot, shows,
-  widgetKey, widgetSettings, newPage as openPage,
+  widget, widgetKey, widgetSettings, newPage as openPage,
 } from './support.mjs';
 
 let browser;
@@ -84,6 +84,48 @@ test('archive: the owner finds a closed chat by a word from it, opens it, and ed
     await screenshot(page, 'app-archive-2-profile');
     await profile.getByRole('button', { name: 'Lift the ban' }).click();
     await shows(profile.getByRole('button', { name: 'Ban the customer' }), 'the ban lifted');
+  } finally {
+    await context.close();
+    await desk.leave();
+  }
+});
+
+test('archive: a banned visitor\'s widget says chats are not available, and offers them again once lifted', async () => {
+  const desk = await agent('Bo Ban');
+  const owner = await gql('mutation($p: String!) { login(input: {email: "owner@example.com", password: $p}) { accessToken } }',
+    { p: OWNER_PASSWORD });
+  const ownerToken = owner.login.accessToken;
+  const { page, context } = await openPage(browser);
+  try {
+    await page.goto(`${BASE}/demo`);
+    const w = widget(page);
+    const launcher = w.getByRole('button', { name: /Open the chat, We are online/ });
+    await shows(launcher, 'the widget online', { timeout: 15000 });
+    await launcher.click();
+    await w.getByLabel('Name (optional)').fill('Troll Tom');
+    await w.getByLabel('Message').fill('spam spam spam');
+    await w.getByRole('button', { name: 'Start chat' }).click();
+    const chatId = await desk.assignedChat();
+    const data = await desk.gql('query($id: ID!) { chat(id: $id) { customer { id } } }', { id: chatId });
+    await gql('mutation($id: ID!) { banCustomer(customerId: $id, input: {reason: "spam"}) { id } }',
+      { id: data.chat.customer.id }, ownerToken);
+    await desk.gql('mutation($c: ID!) { closeChat(chatId: $c) { id } }', { c: chatId });
+
+    await page.reload();
+    const again = w.getByRole('button', { name: /Open the chat/ });
+    await shows(again, 'the widget after the ban', { timeout: 15000 });
+    await again.click();
+    // The closed chat is shown first; a new one is what the ban refuses.
+    await w.getByRole('button', { name: 'Start a new chat' }).click();
+    await shows(w.getByText('Chats are not available.'), 'the banned visitor told chats are not available', { timeout: 15000 });
+    assert.equal(await w.getByRole('button', { name: 'Start chat' }).count(), 0, 'no chat offered');
+    assert.equal(await w.getByLabel('Message').count(), 0, 'no offline form offered');
+    await screenshot(page, 'app-archive-3-banned-widget');
+
+    await gql('mutation($id: ID!) { unbanCustomer(customerId: $id) }', { id: data.chat.customer.id }, ownerToken);
+    await page.reload();
+    await w.getByRole('button', { name: /Open the chat/ }).click();
+    await shows(w.getByRole('button', { name: 'Start chat' }), 'chats offered again once the ban is lifted', { timeout: 15000 });
   } finally {
     await context.close();
     await desk.leave();
