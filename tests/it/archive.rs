@@ -16,6 +16,7 @@ on_both_backends!(
     filters_and_cursor_paging,
     agents_see_only_the_chats_they_may,
     the_archive_exports_as_csv,
+    the_migration_indexes_the_chats_that_exist_already,
 );
 
 const ARCHIVE: &str = "query($f: ArchiveFilter, $first: Int, $after: String) {
@@ -318,6 +319,50 @@ async fn malformed_searches_and_cursors_are_bad_user_input(backend: Backend) {
                 json!({"f": {"search": search}, "first": 20}),
             )
             .await;
+    }
+    // Whatever is typed, the answer is results or BAD_USER_INPUT, never a database error.
+    for search in [
+        "²",
+        "x²",
+        "ǅemal",
+        "١٢٣",
+        "🙂",
+        "a🙂b",
+        "\u{301}",
+        "e\u{301}",
+        "ＦＵＬＬ",
+        "ß*",
+        "İstanbul",
+        "\"a\"*",
+        "\"* a\"",
+        "***",
+        "-\"\"",
+        "a OR \"\" OR b",
+        "NOT a",
+        "a AND b",
+        "a NEAR b",
+        "a:*",
+        "'a' & 'b'",
+        "a <-> b",
+        "a|b",
+        "!a",
+        "(a",
+        "a)",
+        "\\\"",
+        "a--b",
+        "-a-b",
+    ] {
+        let body = org
+            .server
+            .gql(
+                Some(&org.owner),
+                ARCHIVE,
+                json!({"f": {"search": search}, "first": 20}),
+            )
+            .await;
+        if body.get("errors").is_some() {
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{search:?}: {body}");
+        }
     }
     // Visitors and strangers cannot read the archive.
     assert_eq!(
@@ -684,4 +729,67 @@ async fn the_archive_exports_as_csv(backend: Backend) {
     let distinct: BTreeSet<&str> = rows.iter().map(|r| r.split(',').next().unwrap()).collect();
     assert_eq!(distinct.len(), 111);
     assert!(distinct.contains("bulk-109"));
+}
+
+/// Migration 17 fills the index for chats written before it: its backfill, run again over an
+/// emptied index, finds what the triggers had indexed.
+async fn the_migration_indexes_the_chats_that_exist_already(backend: Backend) {
+    let (migration, wipe) = match backend {
+        Backend::Sqlite => (
+            include_str!("../../migrations/sqlite/0017_archive_search.sql"),
+            &["DELETE FROM chat_search", "DELETE FROM chat_search_docs"][..],
+        ),
+        Backend::Postgres(_) => (
+            include_str!("../../migrations/postgres/0017_archive_search.sql"),
+            &["DELETE FROM chat_search"][..],
+        ),
+    };
+    let org = org(backend).await;
+    let (alice, _) = visitor(&org, "va", "Alice Martin", "alice@example.com").await;
+    let (bob, _) = visitor(&org, "vb", "Bob Stone", "bob@example.com").await;
+    let c1 = chat(
+        &org,
+        &alice,
+        "My parcel never arrived",
+        "The refund is on its way.",
+        true,
+    )
+    .await;
+    let c2 = chat(&org, &bob, "Do you ship to Norway?", "", false).await;
+    for statement in wipe {
+        org.server.execute_sql(statement).await;
+    }
+    assert!(found(&org.server, &org.owner, "refund").await.is_empty());
+    let (_, backfill) = migration
+        .split_once("-- The chats that exist already.")
+        .expect("the migration's backfill");
+    for statement in backfill
+        .split(";\n")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        org.server.execute_sql(statement).await;
+    }
+    let only = |c: &String| BTreeSet::from([c.clone()]);
+    assert_eq!(
+        found(&org.server, &org.owner, "\"parcel never\" refund").await,
+        only(&c1)
+    );
+    assert_eq!(found(&org.server, &org.owner, "martin").await, only(&c1));
+    assert_eq!(
+        found(&org.server, &org.owner, "norway stone").await,
+        only(&c2)
+    );
+    // And the triggers go on from there.
+    org.server
+        .ok(
+            Some(&org.owner),
+            REPLY,
+            json!({"c": c2, "t": "Yes, in 3 days."}),
+        )
+        .await;
+    assert_eq!(
+        found(&org.server, &org.owner, "norway days").await,
+        only(&c2)
+    );
 }
