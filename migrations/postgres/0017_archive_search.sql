@@ -1,10 +1,13 @@
 -- The archive: every chat listed newest first with filters, and full-text search over each
 -- chat's transcript (messages and agents' notes) and its customer's name and email.
 
--- Keyset paging, newest first, within an organization and within the common filters.
+-- Keyset paging, newest first, within an organization and within the filters that narrow
+-- most: each index answers its equality and the order, so a page reads only its rows.
 CREATE INDEX chats_archive ON chats (organization_id, created_at, id);
-CREATE INDEX chats_archive_assignee ON chats (assignee_id, created_at);
-CREATE INDEX chats_archive_group ON chats (group_id, created_at);
+CREATE INDEX chats_archive_status ON chats (organization_id, status, created_at, id);
+CREATE INDEX chats_archive_customer ON chats (organization_id, customer_id, created_at, id);
+CREATE INDEX chats_archive_group ON chats (organization_id, group_id, created_at, id);
+CREATE INDEX chats_archive_assignee ON chats (organization_id, assignee_id, created_at, id);
 CREATE INDEX chat_participants_chat ON chat_participants (chat_id, agent_id);
 
 -- Words are runs of letters and digits, as SQLite's unicode61 tokenizer cuts them: anything

@@ -236,11 +236,14 @@ impl<B: Backend> ArchiveStore for SqlStore<B> {
                 let query = cond.text(&search.to_fts5());
                 cond.archive(organization_id, scope, filter, after);
                 cond.clause(format!("chat_search MATCH {query}"));
+                cond.clause("d.id = chat_search.rowid AND c.id = d.chat_id".to_owned());
                 let limit = cond.int(limit);
+                // CROSS JOIN keeps the full-text index the outer loop: the matches are read
+                // once and sorted, rather than every chat of the organization probed in turn.
                 format!(
                     "SELECT {}, snippet(chat_search, -1, char(1), char(2), '…', 16) AS snippet \
-                     FROM chat_search JOIN chat_search_docs d ON d.id = chat_search.rowid \
-                     JOIN chats c ON c.id = d.chat_id WHERE {}{ORDER}{limit}",
+                     FROM chat_search CROSS JOIN chat_search_docs d CROSS JOIN chats c \
+                     WHERE {}{ORDER}{limit}",
                     chat_columns!(),
                     cond.where_sql()
                 )
