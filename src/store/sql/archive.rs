@@ -240,12 +240,17 @@ impl<B: Backend> ArchiveStore for SqlStore<B> {
                 let limit = cond.int(limit);
                 // CROSS JOIN keeps the full-text index the outer loop: the matches are read
                 // once and sorted, rather than every chat of the organization probed in turn.
+                // Snippets are cut for the page's rows only, in a second step.
                 format!(
-                    "SELECT {}, snippet(chat_search, -1, char(1), char(2), '…', 16) AS snippet \
+                    "WITH page AS (SELECT chat_search.rowid AS rid, c.id AS chat_id \
                      FROM chat_search CROSS JOIN chat_search_docs d CROSS JOIN chats c \
-                     WHERE {}{ORDER}{limit}",
-                    chat_columns!(),
-                    cond.where_sql()
+                     WHERE {}{ORDER}{limit}) \
+                     SELECT {}, snippet(chat_search, -1, char(1), char(2), '…', 16) AS snippet \
+                     FROM page CROSS JOIN chat_search CROSS JOIN chats c \
+                     WHERE chat_search.rowid = page.rid AND chat_search MATCH {query} \
+                     AND c.id = page.chat_id ORDER BY c.created_at DESC, c.id DESC",
+                    cond.where_sql(),
+                    chat_columns!()
                 )
             }
         };
