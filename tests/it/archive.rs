@@ -17,6 +17,7 @@ on_both_backends!(
     agents_see_only_the_chats_they_may,
     the_archive_exports_as_csv,
     the_migration_indexes_the_chats_that_exist_already,
+    a_common_word_pages_through_hundreds_of_matches,
 );
 
 const ARCHIVE: &str = "query($f: ArchiveFilter, $first: Int, $after: String) {
@@ -792,4 +793,65 @@ async fn the_migration_indexes_the_chats_that_exist_already(backend: Backend) {
         found(&org.server, &org.owner, "norway days").await,
         only(&c2)
     );
+}
+
+/// Hundreds of matches (past the point where Postgres walks the chats newest first rather than
+/// reading the index first) page the same way as a few: every match once, newest first.
+async fn a_common_word_pages_through_hundreds_of_matches(backend: Backend) {
+    let org = org(backend).await;
+    let (alice, _) = visitor(&org, "va", "Alice", "alice@example.com").await;
+    let first = chat(&org, &alice, "hello", "", true).await;
+    let rows = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 620) ";
+    org.server
+        .execute_sql(&format!(
+            "{rows}INSERT INTO chats (id, organization_id, customer_id, channel, status, created_at, \
+             last_customer_activity_at, last_activity_at) SELECT 'many-' || (1000 + i), \
+             c.organization_id, c.customer_id, 'WIDGET', 'CLOSED', c.created_at - i, c.created_at, \
+             c.created_at FROM n, chats c WHERE c.id = '{first}'"
+        ))
+        .await;
+    org.server
+        .execute_sql(&format!(
+            "{rows}INSERT INTO chat_events (id, chat_id, organization_id, seq, kind, author_kind, \
+             text, visibility, created_at) SELECT 'many-event-' || i, 'many-' || (1000 + i), \
+             c.organization_id, 1, 'MESSAGE', 'CUSTOMER', \
+             CASE WHEN i % 2 = 0 THEN 'an even order' ELSE 'an odd order' END, 'PUBLIC', 0 \
+             FROM n, chats c WHERE c.id = '{first}'"
+        ))
+        .await;
+    for (search, expected) in [("order", 620), ("even order", 310), ("\"odd order\"", 310)] {
+        let mut seen: Vec<String> = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = org
+                .server
+                .ok(
+                    Some(&org.owner),
+                    ARCHIVE,
+                    json!({"f": {"search": search}, "first": 50, "after": after}),
+                )
+                .await["archive"]
+                .clone();
+            for item in page["items"].as_array().unwrap() {
+                assert!(
+                    item["snippet"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|p| p["highlighted"] == true)
+                );
+            }
+            seen.extend(ids(&page));
+            if page["hasNextPage"] == false {
+                break;
+            }
+            after = Some(page["endCursor"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(seen.len(), expected, "{search}");
+        // Chat many-(1000 + i) started i ms before the first: the lowest number is the newest.
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert!(seen == sorted, "{search}: newest first, each once");
+    }
 }

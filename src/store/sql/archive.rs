@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::rows::{chat_from, customer_from};
-use super::{Backend, SqlStore, Transaction, Value, all, execute, one, optional};
+use super::{Backend, SqlStore, Transaction, Value, all, execute, one, optional, scalar};
 use crate::domain::{
     ArchiveCursor, ArchiveEntry, ArchiveFilter, ArchiveScope, CustomField, Customer, CustomerBan,
     CustomerProfile, HIGHLIGHT_END, HIGHLIGHT_START, snippet_parts,
@@ -181,6 +181,10 @@ impl Conditions {
 
 const ORDER: &str = " ORDER BY c.created_at DESC, c.id DESC LIMIT ";
 
+/// Fewer matches than this in the organization and Postgres reads them from the GIN index
+/// first; more, and it walks the chats newest first.
+const RARE_MATCHES: i64 = 500;
+
 /// Options of Postgres's `ts_headline`: the highlight markers the domain splits on, and a
 /// snippet of a few fragments of a dozen words or so.
 fn headline_options() -> String {
@@ -216,17 +220,44 @@ impl<B: Backend> ArchiveStore for SqlStore<B> {
                 )
             }
             (Some(search), "postgres") => {
-                let query = cond.text(&search.to_tsquery());
+                let tsquery = search.to_tsquery();
+                // The planner cannot tell a rare word from a common one: for a common one,
+                // walking the organization's chats newest first finds a page at once; for a
+                // rare one that walk reads every chat, and the GIN index should go first.
+                let mut conn = self.backend.read().await?;
+                let matches = scalar(
+                    &mut conn,
+                    "SELECT count(*) FROM (SELECT 1 FROM chat_search WHERE organization_id = $1 \
+                     AND document @@ to_tsquery('simple', $2) LIMIT $3) probe",
+                    params![organization_id, &tsquery, RARE_MATCHES],
+                )
+                .await?;
+                drop(conn);
+                let query = cond.text(&tsquery);
                 cond.archive(organization_id, scope, filter, after);
-                cond.clause(format!("s.document @@ to_tsquery('simple', {query})"));
+                let source = if matches < RARE_MATCHES {
+                    let org = cond.text(organization_id);
+                    format!(
+                        "WITH s AS MATERIALIZED (SELECT chat_id FROM chat_search \
+                         WHERE organization_id = {org} AND document @@ to_tsquery('simple', {query})), "
+                    )
+                } else {
+                    cond.clause(format!("s.document @@ to_tsquery('simple', {query})"));
+                    "WITH ".to_owned()
+                };
+                let from = if matches < RARE_MATCHES {
+                    "s"
+                } else {
+                    "chat_search s"
+                };
                 let limit = cond.int(limit);
                 let options = cond.text(&headline_options());
                 format!(
-                    "WITH page AS (SELECT c.id FROM chat_search s JOIN chats c ON c.id = s.chat_id \
+                    "{source}page AS (SELECT c.id FROM {from} JOIN chats c ON c.id = s.chat_id \
                      WHERE {}{ORDER}{limit}) \
-                     SELECT {}, ts_headline('simple', s.customer || E'\\n' || s.body, \
+                     SELECT {}, ts_headline('simple', cs.customer || E'\\n' || cs.body, \
                      to_tsquery('simple', {query}), {options}) AS snippet \
-                     FROM page JOIN chats c ON c.id = page.id JOIN chat_search s ON s.chat_id = c.id \
+                     FROM page JOIN chats c ON c.id = page.id JOIN chat_search cs ON cs.chat_id = c.id \
                      ORDER BY c.created_at DESC, c.id DESC",
                     cond.where_sql(),
                     chat_columns!()
