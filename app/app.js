@@ -776,6 +776,7 @@
     { id: 'offline', label: 'Offline messages' },
     { id: 'canned', label: 'Canned responses' },
     { id: 'tags', label: 'Tags' },
+    { id: 'archive', label: 'Archive' },
   ];
 
   function renderShell() {
@@ -926,6 +927,7 @@
     if (tabChanged && tab === 'queue') loadQueue().catch(failed);
     if (tabChanged && tab === 'canned') loadCanned();
     if (tabChanged && tab === 'tags') loadTags().catch(failed);
+    if (tabChanged && tab === 'archive' && !archive.loaded) loadArchive(false);
   }
   window.addEventListener('hashchange', function () {
     if (state.me) route();
@@ -949,6 +951,7 @@
     else if (state.tab === 'offline') body = offlineList();
     else if (state.tab === 'canned') body = cannedList();
     else if (state.tab === 'tags') body = tagsScreen();
+    else if (state.tab === 'archive') body = archiveList();
     else body = myChatList();
     section.replaceChildren(h('h2', { id: 'list-title' }, title), body);
     if (focused) {
@@ -1706,6 +1709,7 @@
         return h('li', {}, [pageLink(page), ' ', h('time', { datetime: page.viewedAt }, clock(page.viewedAt))]);
       })) : empty('None yet.'),
     );
+    aside.append(customerProfile(c.id));
   }
 
   // ---- dialogs: transfer and greeting ----------------------------------------------------
@@ -2161,6 +2165,248 @@
         ]),
       ]);
     })), h('h3', {}, 'Teammates\' chats'), teammates]);
+  // ---- archive ---------------------------------------------------------------------------
+
+  /** The archive's search, filters and the chats found so far. */
+  var archive = {
+    search: '', status: '', rating: '', from: '', to: '',
+    /** @type {any[]} */ items: [], cursor: null, more: false, loaded: false, loading: false, error: '',
+  };
+  var ARCHIVE_CHAT = 'id status createdAt closedAt rating customer { name email } assignee { name }';
+
+  /** @param {boolean} more */
+  function loadArchive(more) {
+    /** @type {Record<string, any>} */
+    var filter = {};
+    if (archive.search.trim()) filter.search = archive.search.trim();
+    if (archive.status) filter.status = archive.status;
+    if (archive.rating) filter.rating = archive.rating;
+    if (archive.from) filter.from = new Date(archive.from + 'T00:00:00').toISOString();
+    if (archive.to) filter.to = new Date(archive.to + 'T00:00:00').toISOString();
+    archive.loading = true;
+    archive.error = '';
+    return api('query($f: ArchiveFilter, $after: String) { archive(filter: $f, first: 25, after: $after) {' +
+      ' items { chat { ' + ARCHIVE_CHAT + ' } snippet { text highlighted } } endCursor hasNextPage } }',
+    { f: filter, after: more ? archive.cursor : null }).then(function (data) {
+      var page = data.archive;
+      archive.items = more ? archive.items.concat(page.items) : page.items;
+      archive.cursor = page.endCursor;
+      archive.more = page.hasNextPage;
+    }, function (err) {
+      archive.items = more ? archive.items : [];
+      archive.error = reason(err);
+    }).then(function () {
+      archive.loading = false;
+      archive.loaded = true;
+      if (state.tab === 'archive') renderList();
+    });
+  }
+
+  /** A search snippet: matched words marked, all of it text. @param {any[]} parts */
+  function snippet(parts) {
+    return h('p', { className: 'snippet' }, parts.map(function (part) {
+      return part.highlighted ? h('mark', {}, part.text) : part.text;
+    }));
+  }
+
+  /** @param {string} label @param {string} key @param {string[][]} options */
+  function archiveSelect(label, key, options) {
+    var select = h('select', { 'data-key': 'archive:' + key, onchange: function () {
+      /** @type {any} */ (archive)[key] = select.value;
+      loadArchive(false);
+    } }, options.map(function (o) {
+      return h('option', { value: o[0], selected: /** @type {any} */ (archive)[key] === o[0] }, o[1]);
+    }));
+    return h('label', {}, [label + ' ', select]);
+  }
+
+  /** @param {string} label @param {string} key */
+  function archiveDate(label, key) {
+    var input = h('input', { type: 'date', 'data-key': 'archive:' + key, value: /** @type {any} */ (archive)[key],
+      onchange: function () {
+        /** @type {any} */ (archive)[key] = input.value;
+        loadArchive(false);
+      } });
+    return h('label', {}, [label + ' ', input]);
+  }
+
+  function archiveList() {
+    var box = h('input', {
+      type: 'search', id: 'archive-search', 'data-key': 'archive:search', value: archive.search,
+      placeholder: 'Words, "a phrase", a OR b, -not, pre*', 'aria-label': 'Search the archive',
+    });
+    var form = h('form', { className: 'archive-filters', role: 'search', onsubmit: function (/** @type {Event} */ event) {
+      event.preventDefault();
+      archive.search = box.value;
+      loadArchive(false);
+    } }, [
+      box,
+      h('button', { type: 'submit', className: 'primary small' }, 'Search'),
+      archiveSelect('Status', 'status', [['', 'Any'], ['ACTIVE', 'Active'], ['QUEUED', 'Queued'], ['CLOSED', 'Closed']]),
+      archiveSelect('Rating', 'rating', [['', 'Any'], ['GOOD', 'Good'], ['BAD', 'Bad']]),
+      archiveDate('From', 'from'),
+      archiveDate('Before', 'to'),
+    ]);
+    var results;
+    if (archive.error) results = h('p', { className: 'error', role: 'alert' }, archive.error);
+    else if (!archive.loaded) results = empty('Loading…');
+    else if (!archive.items.length) results = empty('No chats found.');
+    else {
+      results = h('ul', { className: 'rows archive-results' }, archive.items.map(function (item) {
+        var chat = item.chat;
+        return h('li', { className: 'row' }, [
+          h('a', { href: '#/chats/' + encodeURIComponent(chat.id), className: 'who', 'data-key': 'archive:' + chat.id },
+            customerName(chat.customer)),
+          h('span', { className: 'small' }, [new Date(chat.createdAt).toLocaleString(), ' · ',
+            chat.status.toLowerCase(), chat.assignee ? ' · ' + chat.assignee.name : '',
+            chat.rating ? ' · rated ' + chat.rating.toLowerCase() : '']),
+          item.snippet ? snippet(item.snippet) : null,
+        ]);
+      }));
+    }
+    var more = archive.more ? h('button', { type: 'button', className: 'small', disabled: archive.loading,
+      onclick: function () {
+        loadArchive(true);
+      } }, 'Show more') : null;
+    return h('div', {}, [form, results, more]);
+  }
+
+  // The customer profile in the details pane, read once per customer and after each change.
+  /** @type {{ id: string, data: any, error: string } | null} */
+  var profile = null;
+
+  /** @param {string} customerId */
+  function customerProfile(customerId) {
+    var box = h('section', { className: 'profile', id: 'profile', 'aria-labelledby': 'profile-title' });
+    if (profile && profile.id === customerId) {
+      fillProfile(box);
+    } else {
+      profile = { id: customerId, data: null, error: '' };
+      box.append(empty('Loading the profile…'));
+      loadProfile(customerId);
+    }
+    return box;
+  }
+
+  var PROFILE = 'id name firstName email phone note customFields { key value }' +
+    ' ban { reason expiresAt } chats(first: 10) { items { chat { id status createdAt } } }';
+
+  /** @param {string} customerId */
+  function loadProfile(customerId) {
+    return api('query($id: ID!) { customer(id: $id) { ' + PROFILE + ' } }', { id: customerId }).then(function (data) {
+      return data.customer;
+    }, function (err) {
+      if (profile && profile.id === customerId) profile.error = reason(err);
+      return null;
+    }).then(function (data) {
+      if (!profile || profile.id !== customerId) return;
+      if (data) profile.data = data;
+      var box = $('profile');
+      if (box) fillProfile(box);
+    });
+  }
+
+  /** @param {HTMLElement} box */
+  function fillProfile(box) {
+    var p = profile && profile.data;
+    if (!p) {
+      box.replaceChildren(h('h3', { id: 'profile-title' }, 'Profile'), empty((profile && profile.error) || 'Loading…'));
+      return;
+    }
+    /** @param {string} label @param {string} name @param {string} value @param {string} [type] */
+    function input(label, name, value, type) {
+      return h('label', { className: 'field' }, [h('span', {}, label),
+        h(type === 'textarea' ? 'textarea' : 'input', { name: name, value: value || '', rows: '2', type: type === 'textarea' ? null : (type || 'text') },
+          type === 'textarea' ? value || '' : null)]);
+    }
+    var fields = p.customFields.map(function (/** @type {any} */ f) {
+      return f.key + ': ' + f.value;
+    }).join('\n');
+    var form = h('form', { className: 'profile-form', onsubmit: function (/** @type {Event} */ event) {
+      event.preventDefault();
+      var data = new FormData(/** @type {HTMLFormElement} */ (form));
+      var custom = String(data.get('custom') || '').split('\n').filter(function (line) {
+        return line.trim();
+      }).map(function (line) {
+        var at = line.indexOf(':');
+        return at < 0 ? { key: line.trim(), value: '' } : { key: line.slice(0, at).trim(), value: line.slice(at + 1).trim() };
+      });
+      var changes = {
+        firstName: String(data.get('firstName')), email: String(data.get('email')), phone: String(data.get('phone')),
+        note: String(data.get('note')), customFields: custom,
+      };
+      // A new name sets the first name unless that was changed too.
+      if (String(data.get('name')) !== (p.name || '')) {
+        /** @type {any} */ (changes).name = String(data.get('name'));
+        if (changes.firstName === (p.firstName || '')) delete (/** @type {any} */ (changes)).firstName;
+      }
+      api('mutation($id: ID!, $input: UpdateCustomerInput!) { updateCustomer(id: $id, input: $input) { id } }',
+        { id: p.id, input: changes }).then(function () {
+        notice('Profile saved.');
+        return reloadProfile();
+      }).catch(failed);
+    } }, [
+      input('Name', 'name', p.name),
+      input('First name', 'firstName', p.firstName),
+      input('Email', 'email', p.email, 'email'),
+      input('Phone', 'phone', p.phone, 'tel'),
+      input('Note', 'note', p.note, 'textarea'),
+      input('Custom fields (key: value, one a line)', 'custom', fields, 'textarea'),
+      h('button', { type: 'submit', className: 'small' }, 'Save profile'),
+    ]);
+    var chats = p.chats.items.filter(function (/** @type {any} */ item) {
+      return !open.chat || item.chat.id !== open.chat.id;
+    });
+    box.replaceChildren(
+      h('h3', { id: 'profile-title' }, 'Profile'),
+      form,
+      h('h3', {}, 'Previous chats'),
+      chats.length ? h('ul', { className: 'pages' }, chats.map(function (/** @type {any} */ item) {
+        return h('li', {}, h('a', { href: '#/chats/' + encodeURIComponent(item.chat.id) },
+          new Date(item.chat.createdAt).toLocaleString() + ' · ' + item.chat.status.toLowerCase()));
+      })) : empty('None.'),
+      banSection(p),
+    );
+  }
+
+  function reloadProfile() {
+    if (!profile) return Promise.resolve();
+    return loadProfile(profile.id);
+  }
+
+  /** @param {any} p */
+  function banSection(p) {
+    var mayBan = state.me && state.me.role !== 'AGENT';
+    if (p.ban) {
+      return h('div', { className: 'ban' }, [
+        h('p', { className: 'error' }, 'Banned' + (p.ban.expiresAt ? ' until ' + new Date(p.ban.expiresAt).toLocaleString() : '') +
+          ': ' + p.ban.reason),
+        mayBan ? h('button', { type: 'button', className: 'small', onclick: function () {
+          api('mutation($id: ID!) { unbanCustomer(customerId: $id) }', { id: p.id }).then(reloadProfile).catch(failed);
+        } }, 'Lift the ban') : null,
+      ]);
+    }
+    if (!mayBan) return null;
+    var reasonBox = h('input', { name: 'reason', required: true, maxlength: '500' });
+    var length = h('select', { name: 'duration' }, [['3600', 'An hour'], ['86400', 'A day'], ['604800', 'A week'], ['', 'Until lifted']]
+      .map(function (o) {
+        return h('option', { value: o[0] }, o[1]);
+      }));
+    var address = h('input', { type: 'checkbox', name: 'address' });
+    var form = h('form', { className: 'ban', onsubmit: function (/** @type {Event} */ event) {
+      event.preventDefault();
+      api('mutation($id: ID!, $input: BanCustomerInput!) { banCustomer(customerId: $id, input: $input) { id } }', {
+        id: p.id, input: { reason: reasonBox.value, durationSeconds: length.value ? Number(length.value) : null,
+          includeAddress: address.checked },
+      }).then(reloadProfile).catch(failed);
+    } }, [
+      h('h3', {}, 'Ban'),
+      h('label', { className: 'field' }, [h('span', {}, 'Reason'), reasonBox]),
+      h('label', { className: 'field' }, [h('span', {}, 'For'), length]),
+      h('label', {}, [address, ' Also ban their address']),
+      h('button', { type: 'submit', className: 'small danger' }, 'Ban the customer'),
+    ]);
+    return form;
   }
 
   // ---- PWA: the service worker and Web Push ---------------------------------------------

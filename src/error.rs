@@ -32,6 +32,9 @@ pub enum Error {
     /// Nobody accepts chats right now: leave an offline message instead.
     #[error("{0}")]
     AgentsOffline(String),
+    /// The visitor (or their address) is banned from chatting with the organization.
+    #[error("{0}")]
+    Banned(String),
     /// A fault on our side. The cause is logged, never shown to the client.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -48,6 +51,7 @@ impl Error {
             Error::Conflict(_) => "CONFLICT",
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::AgentsOffline(_) => "AGENTS_OFFLINE",
+            Error::Banned(_) => "BANNED",
             Error::Internal(_) => "INTERNAL",
         }
     }

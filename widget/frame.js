@@ -36,6 +36,7 @@
       title: 'Chat with us',
       greeting: 'Hi! How can we help you today?',
       offlineText: 'Nobody is available right now. Leave us a message and we will reply by email.',
+      unavailable: 'Chats are not available.',
       openChat: 'Open the chat',
       closeWindow: 'Minimize the chat',
       online: 'We are online',
@@ -81,6 +82,7 @@
       title: 'Chatten Sie mit uns',
       greeting: 'Hallo! Wie können wir Ihnen helfen?',
       offlineText: 'Gerade ist niemand erreichbar. Hinterlassen Sie uns eine Nachricht, wir antworten per E-Mail.',
+      unavailable: 'Chats sind nicht verfügbar.',
       openChat: 'Chat öffnen',
       closeWindow: 'Chat minimieren',
       online: 'Wir sind online',
@@ -456,7 +458,7 @@
   /** @type {any} */
   var config = null;
   /** @type {any} */
-  var availability = { online: false, queueFull: false };
+  var availability = { online: false, queueFull: false, banned: false };
   var groupId = null;
   /** @type {{id: string, status: string, assigneeName: string | null} | null} */
   var chat = null;
@@ -676,8 +678,8 @@
         event.preventDefault();
         submit.disabled = true;
         startChat(text.value, name && name.value.trim(), email && email.value.trim()).catch(function (err) {
-          if (err.code === 'AGENTS_OFFLINE') {
-            availability = { online: false };
+          if (err.code === 'AGENTS_OFFLINE' || err.code === 'BANNED') {
+            availability = { online: false, queueFull: false, banned: err.code === 'BANNED' };
             showOffline(text.value);
           } else {
             flashError(err);
@@ -693,6 +695,8 @@
 
   function showOffline(draft) {
     if (chat) return;
+    // A banned visitor: neither a chat nor an offline message would be taken.
+    if (availability.banned) return show('offline', [h('p', { class: 'intro' }, t('unavailable'))]);
     var name = h('input', { name: 'name', autocomplete: 'name', maxlength: '100', required: true });
     var email = h('input', { name: 'email', type: 'email', autocomplete: 'email', maxlength: '254', required: true });
     var text = h('textarea', { name: 'message', rows: '4', maxlength: '4000', required: true });
@@ -1158,11 +1162,12 @@
   // ---- start-up -----------------------------------------------------------------------------
 
   function refreshAvailability() {
-    var query = 'query($key: String!, $group: ID) { availability(widgetKey: $key, groupId: $group) { online queueFull queueLength estimatedWaitSeconds } }';
-    return gql(query, { key: KEY, group: groupId }, true).then(function (data) {
+    // Sent with the visitor's token when there is one: only their own session hears of a ban.
+    var query = 'query($key: String!, $group: ID) { availability(widgetKey: $key, groupId: $group) { online queueFull queueLength estimatedWaitSeconds banned } }';
+    return gql(query, { key: KEY, group: groupId }).then(function (data) {
       availability = data.availability;
     }).catch(function () {
-      availability = { online: false, queueFull: false };
+      availability = { online: false, queueFull: false, banned: false };
     }).then(function () {
       paintButton();
     });

@@ -738,6 +738,85 @@ impl Client {
             .agents_see_group_chats)
     }
 
+    // ---- archive, customer profiles, bans ---------------------------------------------------
+
+    /// Every chat you may see, open or closed, newest first, narrowed by `filter` (with a
+    /// full-text `search`, each item carries a snippet). `first`: 1 to 50; `after`: the
+    /// previous page's `end_cursor`.
+    pub async fn archive(
+        &self,
+        filter: ArchiveFilter,
+        first: u32,
+        after: Option<String>,
+    ) -> Result<ArchivePage> {
+        let data = self
+            .op::<ops::Archive>(ops::archive::Variables {
+                filter: Some(filter.into()),
+                first: i64::from(first),
+                after,
+            })
+            .await?;
+        Ok(data.archive.into())
+    }
+
+    /// A customer with what agents added, their ban in force, and the first `first_chats`
+    /// (1 to 50) of their chats you may see.
+    pub async fn customer_profile(&self, id: String, first_chats: u32) -> Result<CustomerProfile> {
+        let data = self
+            .op::<ops::CustomerProfile>(ops::customer_profile::Variables {
+                id,
+                first: i64::from(first_chats),
+            })
+            .await?;
+        let customer = data.customer;
+        let chats: ArchivePage = customer.chats.into();
+        let mut profile: CustomerProfile = customer.customer_profile_fields.into();
+        profile.chats = Some(chats);
+        Ok(profile)
+    }
+
+    /// Changes a customer's name, first name, email, phone, note or custom fields.
+    pub async fn update_customer(
+        &self,
+        id: String,
+        update: CustomerUpdate,
+    ) -> Result<CustomerProfile> {
+        let data = self
+            .op::<ops::UpdateCustomer>(ops::update_customer::Variables {
+                id,
+                input: update.into(),
+            })
+            .await?;
+        Ok(data.update_customer.into())
+    }
+
+    /// Bans a customer (supervisors, admins, owners): they cannot start chats or leave
+    /// offline messages until it ends. Replaces a ban in force.
+    pub async fn ban_customer(&self, customer_id: String, ban: BanInput) -> Result<CustomerBan> {
+        if ban.reason.trim().is_empty() {
+            return Err(SdkError::bad_input("a ban needs a reason"));
+        }
+        let data = self
+            .op::<ops::BanCustomer>(ops::ban_customer::Variables {
+                customer_id,
+                input: ops::ban_customer::BanCustomerInput {
+                    reason: ban.reason,
+                    duration_seconds: ban.duration_seconds,
+                    include_address: ban.include_address,
+                },
+            })
+            .await?;
+        Ok(data.ban_customer.into())
+    }
+
+    /// Lifts a customer's ban; false when none was in force.
+    pub async fn unban_customer(&self, customer_id: String) -> Result<bool> {
+        let data = self
+            .op::<ops::UnbanCustomer>(ops::unban_customer::Variables { customer_id })
+            .await?;
+        Ok(data.unban_customer)
+    }
+
     /// Watches the visitors on the site: the listener gets the whole list at once and again
     /// after every change (the server coalesces them, a couple of seconds apart at most). It
     /// reconnects by itself with backoff and starts from a fresh list. Runs until the handle

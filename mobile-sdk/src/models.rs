@@ -794,3 +794,285 @@ pub struct FileSettings {
     /// Content types such as image/png.
     pub allowed_types: Vec<String>,
 }
+
+// ---- archive, customer profiles, bans -------------------------------------------------------
+
+/// What the archive lists; every field given narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct ArchiveFilter {
+    #[uniffi(default = None)]
+    pub status: Option<ChatStatus>,
+    /// The chat's agent, now or before.
+    #[uniffi(default = None)]
+    pub agent_id: Option<String>,
+    #[uniffi(default = None)]
+    pub group_id: Option<String>,
+    #[uniffi(default = None)]
+    pub tag_id: Option<String>,
+    #[uniffi(default = None)]
+    pub rating: Option<Rating>,
+    /// `Channel::Unknown` is no filter.
+    #[uniffi(default = None)]
+    pub channel: Option<Channel>,
+    /// Chats started at or after.
+    #[uniffi(default = None)]
+    pub from: Option<SystemTime>,
+    /// Chats started before.
+    #[uniffi(default = None)]
+    pub to: Option<SystemTime>,
+    #[uniffi(default = None)]
+    pub customer_id: Option<String>,
+    /// Words are ANDed; `"a phrase"`; `a OR b`; `-excluded`; `prefix*`. A malformed search
+    /// is a bad-input error.
+    #[uniffi(default = None)]
+    pub search: Option<String>,
+}
+
+/// A piece of a search snippet; show highlighted parts marked, every part as plain text.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SnippetPart {
+    pub text: String,
+    pub highlighted: bool,
+}
+
+/// A chat of the archive.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ArchiveItem {
+    pub chat: Chat,
+    /// Where the search matched; none when not searched.
+    pub snippet: Option<Vec<SnippetPart>>,
+}
+
+/// A page of the archive, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ArchivePage {
+    pub items: Vec<ArchiveItem>,
+    /// Pass as `after` for the next page.
+    pub end_cursor: Option<String>,
+    pub has_next_page: bool,
+}
+
+/// A key and value agents record about a customer.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CustomField {
+    pub key: String,
+    pub value: String,
+}
+
+/// A ban on a customer.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CustomerBan {
+    pub id: String,
+    pub reason: String,
+    /// The address banned with the visitor, if any.
+    pub ip_address: Option<String>,
+    pub created_at: SystemTime,
+    /// None: until lifted.
+    pub expires_at: Option<SystemTime>,
+    pub active: bool,
+    pub created_by: NamedRef,
+}
+
+/// A customer as agents see them.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CustomerProfile {
+    pub id: String,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub note: Option<String>,
+    pub custom_fields: Vec<CustomField>,
+    pub visits: i64,
+    pub updated_at: Option<SystemTime>,
+    /// The ban in force, if any.
+    pub ban: Option<CustomerBan>,
+    /// Their chats you may see, newest first (from `customer_profile`; none after an update).
+    pub chats: Option<ArchivePage>,
+}
+
+/// A change to a customer: none leaves a field, an empty text clears it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, uniffi::Record)]
+pub struct CustomerUpdate {
+    /// Also sets the first name to its first word, unless `first_name` is given too.
+    #[uniffi(default = None)]
+    pub name: Option<String>,
+    #[uniffi(default = None)]
+    pub first_name: Option<String>,
+    #[uniffi(default = None)]
+    pub email: Option<String>,
+    #[uniffi(default = None)]
+    pub phone: Option<String>,
+    #[uniffi(default = None)]
+    pub note: Option<String>,
+    /// Replaces them all (at most 20).
+    #[uniffi(default = None)]
+    pub custom_fields: Option<Vec<CustomField>>,
+}
+
+/// A ban as you ask for it (supervisors, admins, owners).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BanInput {
+    /// 1 to 500 characters; agents see it, the customer does not.
+    pub reason: String,
+    /// 60 seconds to ten years; none: until lifted.
+    #[uniffi(default = None)]
+    pub duration_seconds: Option<i64>,
+    /// Also ban the address the customer was last seen at.
+    #[uniffi(default = false)]
+    pub include_address: bool,
+}
+
+pub(crate) fn rfc3339(at: SystemTime) -> String {
+    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+enum_from!(ChatStatus, [archive, customer_profile], { Queued, Active, Closed },
+    other => ChatStatus::Active);
+enum_from!(Channel, [archive, customer_profile], { Widget, Messenger, Api },
+    other => Channel::Unknown);
+enum_from!(Attention, [archive, customer_profile], { Normal, WaitingLong, CustomerIdle },
+    other => Attention::Normal);
+enum_from!(Rating, [archive, customer_profile], { Good, Bad }, other => Rating::Good);
+enum_from!(AuthorKind, [archive, customer_profile], { Agent, Customer, System },
+    other => AuthorKind::System);
+enum_from!(MessageKind, [archive, customer_profile],
+    { Message, ChatQueued, AgentAssigned, ChatTransferred, TransferNote, SupervisorJoined,
+      ChatClosed, ChatRated, TagsChanged }, other => MessageKind::Unknown);
+enum_from!(Visibility, [archive, customer_profile], { Public, Agents },
+    other => Visibility::Agents);
+chat_from!(archive, customer_profile);
+message_from!(archive, customer_profile);
+
+macro_rules! archive_page_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::ArchivePageFields> for ArchivePage {
+                fn from(p: ops::$module::ArchivePageFields) -> Self {
+                    ArchivePage {
+                        items: p
+                            .items
+                            .into_iter()
+                            .map(|i| ArchiveItem {
+                                chat: i.chat.into(),
+                                snippet: i.snippet.map(|parts| {
+                                    parts
+                                        .into_iter()
+                                        .map(|s| SnippetPart { text: s.text, highlighted: s.highlighted })
+                                        .collect()
+                                }),
+                            })
+                            .collect(),
+                        end_cursor: p.end_cursor,
+                        has_next_page: p.has_next_page,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+archive_page_from!(archive, customer_profile);
+
+macro_rules! ban_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::CustomerBanFields> for CustomerBan {
+                fn from(b: ops::$module::CustomerBanFields) -> Self {
+                    CustomerBan {
+                        id: b.id,
+                        reason: b.reason,
+                        ip_address: b.ip_address,
+                        created_at: time(&b.created_at),
+                        expires_at: opt_time(b.expires_at),
+                        active: b.active,
+                        created_by: NamedRef { id: b.created_by.id, name: b.created_by.name },
+                    }
+                }
+            }
+        )*
+    };
+}
+
+ban_from!(customer_profile, update_customer, ban_customer);
+
+macro_rules! profile_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::CustomerProfileFields> for CustomerProfile {
+                fn from(c: ops::$module::CustomerProfileFields) -> Self {
+                    CustomerProfile {
+                        id: c.id,
+                        name: c.name,
+                        first_name: c.first_name,
+                        email: c.email,
+                        phone: c.phone,
+                        note: c.note,
+                        custom_fields: c
+                            .custom_fields
+                            .into_iter()
+                            .map(|f| CustomField { key: f.key, value: f.value })
+                            .collect(),
+                        visits: c.visits,
+                        updated_at: opt_time(c.updated_at),
+                        ban: c.ban.map(Into::into),
+                        chats: None,
+                    }
+                }
+            }
+        )*
+    };
+}
+
+profile_from!(customer_profile, update_customer);
+
+impl From<ArchiveFilter> for ops::archive::ArchiveFilter {
+    fn from(f: ArchiveFilter) -> Self {
+        use ops::archive::{Channel as C, ChatStatus as S, Rating as R};
+        ops::archive::ArchiveFilter {
+            status: f.status.map(|s| match s {
+                ChatStatus::Queued => S::Queued,
+                ChatStatus::Active => S::Active,
+                ChatStatus::Closed => S::Closed,
+            }),
+            agent_id: f.agent_id,
+            group_id: f.group_id,
+            tag_id: f.tag_id,
+            rating: f.rating.map(|r| match r {
+                Rating::Good => R::Good,
+                Rating::Bad => R::Bad,
+            }),
+            channel: f.channel.and_then(|c| match c {
+                Channel::Widget => Some(C::Widget),
+                Channel::Messenger => Some(C::Messenger),
+                Channel::Api => Some(C::Api),
+                Channel::Unknown => None,
+            }),
+            from: f.from.map(rfc3339),
+            to: f.to.map(rfc3339),
+            customer_id: f.customer_id,
+            search: f.search,
+        }
+    }
+}
+
+impl From<CustomerUpdate> for ops::update_customer::UpdateCustomerInput {
+    fn from(u: CustomerUpdate) -> Self {
+        ops::update_customer::UpdateCustomerInput {
+            name: u.name,
+            first_name: u.first_name,
+            email: u.email,
+            phone: u.phone,
+            note: u.note,
+            custom_fields: u.custom_fields.map(|fields| {
+                fields
+                    .into_iter()
+                    .map(|f| ops::update_customer::CustomFieldInput {
+                        key: f.key,
+                        value: f.value,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}

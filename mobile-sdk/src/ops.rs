@@ -71,6 +71,11 @@ operations!(
     AgentsSeeGroupChats,
     SetAgentsSeeGroupChats,
     FileSettings,
+    Archive,
+    CustomerProfile,
+    UpdateCustomer,
+    BanCustomer,
+    UnbanCustomer,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

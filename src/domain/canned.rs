@@ -180,6 +180,8 @@ fn parse(text: &str) -> Result<Vec<Part<'_>>, ValidationError> {
 #[derive(Debug, Clone, Default)]
 pub struct CannedValues {
     pub customer_name: Option<String>,
+    /// The first name an agent set on the customer's profile; `None`: the name's first word.
+    pub customer_first_name: Option<String>,
     pub customer_email: Option<String>,
     pub agent_name: String,
 }
@@ -205,9 +207,11 @@ pub fn render_canned(text: &str, values: &CannedValues) -> String {
         match part {
             Part::Text(text) => out.push_str(text),
             Part::Placeholder(name) => out.push_str(&match name {
-                "customer.first_name" => {
-                    first_name(customer_name).unwrap_or_else(|| "there".into())
-                }
+                "customer.first_name" => values
+                    .customer_first_name
+                    .clone()
+                    .or_else(|| first_name(customer_name))
+                    .unwrap_or_else(|| "there".into()),
                 "customer.name" => customer_name.unwrap_or("there").to_owned(),
                 "customer.email" => values
                     .customer_email
@@ -394,6 +398,7 @@ mod tests {
             customer_name: Some("Ada  Lovelace".into()),
             customer_email: Some("ada@example.com".into()),
             agent_name: "Grace Hopper".into(),
+            ..Default::default()
         };
         assert_eq!(
             render_canned(text, &full),
@@ -403,6 +408,7 @@ mod tests {
             customer_name: Some("  ".into()),
             customer_email: None,
             agent_name: "Grace".into(),
+            ..Default::default()
         };
         assert_eq!(
             render_canned(text, &empty),

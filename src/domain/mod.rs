@@ -30,6 +30,7 @@ macro_rules! string_enum {
     };
 }
 
+mod archive;
 mod canned;
 mod chat;
 mod copy;
@@ -38,11 +39,13 @@ mod greetings;
 mod lifecycle;
 mod push;
 mod routing;
+mod search;
 mod settings;
 mod tags;
 mod validation;
 mod widget;
 
+pub use archive::*;
 pub use canned::*;
 pub use chat::*;
 pub use copy::{DEFAULT_LOCALE, Wording};
@@ -50,6 +53,7 @@ pub use files::*;
 pub use greetings::*;
 pub use push::*;
 pub use routing::{RoutingCandidate, choose_agent};
+pub use search::*;
 pub use settings::SettingsUpdate;
 pub use tags::*;
 

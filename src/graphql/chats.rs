@@ -452,9 +452,10 @@ impl Customer {
         self.customer.name.as_deref()
     }
 
-    /// The first word of their name: what `{{customer.first_name}}` becomes.
-    async fn first_name(&self) -> Option<String> {
-        domain::first_name(self.customer.name.as_deref())
+    /// As an agent set it on the profile, or the first word of their name: what
+    /// `{{customer.first_name}}` becomes.
+    async fn first_name(&self, ctx: &Context<'_>) -> ApiResult<Option<String>> {
+        Ok(ctx.services().archive.first_name(&self.customer).await?)
     }
 
     async fn email(&self) -> Option<&str> {
@@ -565,6 +566,9 @@ pub struct Availability {
     pub queue_length: i64,
     /// About how long a new chat would wait for an agent; 0 when someone has room.
     pub estimated_wait_seconds: i64,
+    /// The asking visitor is banned (asked with their own visitor token): chats and offline
+    /// messages are unavailable to them, and online is false. Always false for anyone else.
+    pub banned: bool,
 }
 
 /// A waiting customer.
@@ -757,8 +761,18 @@ impl ChatsQuery {
                 ctx.origin(),
             )
             .await?;
+        let banned = match ctx.data_opt::<crate::graphql::RequestAuth>() {
+            Some(crate::graphql::RequestAuth::Customer(customer)) => {
+                ctx.services()
+                    .chats
+                    .is_banned(customer, &widget_key, ctx.client_addr())
+                    .await?
+            }
+            _ => false,
+        };
         Ok(Availability {
-            online: a.online,
+            banned,
+            online: a.online && !banned,
             queue_full: a.queue_full,
             queue_length: a.queue_length,
             estimated_wait_seconds: a.estimated_wait_seconds,

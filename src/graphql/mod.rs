@@ -6,6 +6,7 @@
 //! services and the loaders, never the store or the bus.
 
 mod accounts;
+mod archive;
 mod canned;
 mod chats;
 mod errors;
@@ -42,6 +43,7 @@ pub struct QueryRoot(
     canned::CannedQuery,
     tags::TagsQuery,
     files::FilesQuery,
+    archive::ArchiveQuery,
 );
 
 /// The root of mutations.
@@ -56,6 +58,7 @@ pub struct MutationRoot(
     canned::CannedMutation,
     tags::TagsMutation,
     files::FilesMutation,
+    archive::ArchiveMutation,
 );
 
 /// The root of subscriptions.

@@ -7,6 +7,7 @@ mod app;
 mod assets;
 mod client_addr;
 mod connections;
+mod export;
 mod files;
 mod graphiql;
 mod graphql;
@@ -70,7 +71,8 @@ fn router(state: AppState) -> Router {
         .route("/app", get(app::redirect))
         .route("/app/", get(app::index))
         .route("/app/{file}", get(app::file))
-        .route("/graphiql/{file}", get(graphiql::file));
+        .route("/graphiql/{file}", get(graphiql::file))
+        .route("/export/archive.csv", get(export::archive_csv));
     if state.config.demo {
         router = router
             .route("/demo", get(widget::demo))

@@ -142,9 +142,14 @@ impl CannedService {
             .store
             .customer(principal.organization_id(), &chat.customer_id)
             .await?;
+        let profile = self
+            .store
+            .customer_profile(principal.organization_id(), &chat.customer_id)
+            .await?;
         Ok(render_canned(
             &response.text,
             &CannedValues {
+                customer_first_name: profile.first_name,
                 customer_name: customer.name,
                 customer_email: customer.email,
                 agent_name: principal.agent.name.clone(),

@@ -2,6 +2,7 @@
 //! and know nothing of GraphQL or HTTP.
 
 pub mod accounts;
+pub mod archive;
 pub mod auth;
 pub mod canned;
 pub mod chat_views;
@@ -37,6 +38,8 @@ pub struct Services {
     bus: Arc<dyn EventBus>,
     pub auth: AuthService,
     pub accounts: AccountService,
+    /// The archive, customer profiles and bans.
+    pub archive: archive::ArchiveService,
     /// Canned responses: search, render, manage, count.
     pub canned: canned::CannedService,
     pub chats: Arc<ChatService>,
@@ -80,6 +83,7 @@ impl Services {
         settings: ServiceSettings,
     ) -> Services {
         Services {
+            archive: archive::ArchiveService::new(store.clone()),
             canned: canned::CannedService::new(store.clone(), chats.clone()),
             tags: tags::TagService::new(store.clone()),
             chat_views: ChatViews::new(store.clone(), chats.clone()),

@@ -87,6 +87,16 @@ pub(super) const SQLITE: &[Embedded] = &[
         "files",
         include_str!("../../migrations/sqlite/0016_files.sql"),
     ),
+    (
+        17,
+        "archive_search",
+        include_str!("../../migrations/sqlite/0017_archive_search.sql"),
+    ),
+    (
+        18,
+        "customer_profiles",
+        include_str!("../../migrations/sqlite/0018_customer_profiles.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -170,6 +180,16 @@ pub(super) const POSTGRES: &[Embedded] = &[
         16,
         "files",
         include_str!("../../migrations/postgres/0016_files.sql"),
+    ),
+    (
+        17,
+        "archive_search",
+        include_str!("../../migrations/postgres/0017_archive_search.sql"),
+    ),
+    (
+        18,
+        "customer_profiles",
+        include_str!("../../migrations/postgres/0018_customer_profiles.sql"),
     ),
 ];
 

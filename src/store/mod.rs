@@ -7,11 +7,13 @@
 //! on rusqlite alone (one writer, a few readers, a checkpoint thread) and `postgres/` on sqlx
 //! alone. Neither driver's types reach past this module: [`DbError`] is driver-neutral.
 
+mod archive;
 mod migrations;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
 
+pub use archive::{ArchiveStore, CustomerChange};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
@@ -114,7 +116,16 @@ pub enum RefreshOutcome {
 /// organization's rows: tenancy is enforced here, not only above.
 #[async_trait]
 pub trait Database:
-    ChatStore + CannedStore + TagStore + FileStore + GreetingStore + PushStore + Send + Sync + 'static
+    ChatStore
+    + CannedStore
+    + TagStore
+    + FileStore
+    + GreetingStore
+    + PushStore
+    + ArchiveStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;

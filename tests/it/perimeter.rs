@@ -518,11 +518,13 @@ fn sdk_variables(operation: &str) -> Value {
             json!({"shortcut": "s", "title": "t", "text": "hi"})
         }
         "CreateTag" | "UpdateTag" => json!({"name": "t", "color": "#abc"}),
+        "UpdateCustomer" => json!({"note": "n"}),
+        "BanCustomer" => json!({"reason": "r"}),
         _ => Value::Null,
     };
     json!({
         "email": "nobody@example.com", "password": "wrong-password", "refreshToken": "x",
-        "status": "ACCEPTING_CHATS", "id": "none", "chatId": "none", "first": 200, "last": 200,
+        "status": "ACCEPTING_CHATS", "id": "none", "chatId": "none", "customerId": "none", "first": 200, "last": 200,
         "isTyping": true, "text": "hi", "clientId": "c", "token": "t", "preferences": [],
         "input": input, "tagId": "none", "on": false,
     })

@@ -139,7 +139,7 @@ fn client(server_url: &str, dir: &std::path::Path, keychain: &Arc<Keychain>) -> 
     .expect("a client for a valid URL")
 }
 
-fn code(err: SdkError) -> String {
+pub(crate) fn code(err: SdkError) -> String {
     match err {
         SdkError::Server { code, .. } => code,
         other => panic!("expected a server error, got {other:?}"),
@@ -147,17 +147,17 @@ fn code(err: SdkError) -> String {
 }
 
 /// The owner signed in through the SDK with a live stream, and the organization's widget key.
-struct Signedin {
-    key: String,
-    dir: tempfile::TempDir,
+pub(crate) struct Signedin {
+    pub(crate) key: String,
+    pub(crate) dir: tempfile::TempDir,
     keychain: Arc<Keychain>,
-    app: Arc<Client>,
-    stream: Arc<switchboard_sdk::TaskHandle>,
+    pub(crate) app: Arc<Client>,
+    pub(crate) stream: Arc<switchboard_sdk::TaskHandle>,
     heard: Heard,
 }
 
 impl Signedin {
-    async fn owner(server: &TestServer) -> Signedin {
+    pub(crate) async fn owner(server: &TestServer) -> Signedin {
         let owner = server.owner_token().await;
         let key = widget_key(server, &owner).await;
         let dir = tempfile::tempdir().unwrap();

@@ -51,6 +51,7 @@ impl ChatService {
             .customer(&customer.organization_id, &customer.customer_id)
             .await
             .map_err(|err| not_found(err, "customer"))?;
+        self.refuse_banned(&customer_record, Some(client)).await?;
         let author_name = customer_record
             .name
             .clone()
@@ -175,6 +176,12 @@ impl ChatService {
         input: OfflineMessageInput,
     ) -> Result<OfflineMessage> {
         self.limit_customer(customer)?;
+        let customer_record = self
+            .store
+            .customer(&customer.organization_id, &customer.customer_id)
+            .await
+            .map_err(|err| not_found(err, "customer"))?;
+        self.refuse_banned(&customer_record, None).await?;
         if let Some(group_id) = &input.group_id {
             self.require_group(&customer.organization_id, group_id)
                 .await?;

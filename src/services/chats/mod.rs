@@ -19,6 +19,7 @@
 //! so the capacity check and the assignment are one step on any number of nodes.
 
 mod agents;
+mod bans;
 mod customers;
 mod events;
 mod guards;

@@ -23,6 +23,7 @@ macro_rules! params {
 #[macro_use]
 mod rows;
 mod accounts;
+mod archive;
 mod canned;
 mod chat_tx;
 mod chats;
