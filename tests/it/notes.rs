@@ -316,6 +316,22 @@ async fn team_chat_ids(server: &TestServer, token: &str) -> Vec<String> {
         .collect()
 }
 
+/// The chats the agent's archive lists.
+async fn archive_ids(server: &TestServer, token: &str) -> Vec<String> {
+    server
+        .ok(
+            Some(token),
+            "{ archive(first: 50) { items { chat { id } } } }",
+            json!({}),
+        )
+        .await["archive"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["chat"]["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 async fn teammates_read_their_groups_chats_only_when_the_organization_allows(backend: Backend) {
     let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
@@ -354,6 +370,7 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
             .await,
         "NOT_FOUND"
     );
+    assert!(archive_ids(&server, &bob).await.is_empty());
     assert_eq!(team_chat_ids(&server, &sam).await, [chat.as_str()]);
     // Only admins change it.
     let toggle = "mutation($on: Boolean!) {
@@ -377,6 +394,8 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
         "Hello team"
     );
     assert!(team_chat_ids(&server, &carl).await.is_empty());
+    assert_eq!(archive_ids(&server, &bob).await, [chat.as_str()]);
+    assert!(archive_ids(&server, &carl).await.is_empty());
     assert_eq!(
         server
             .error_code(Some(&carl), read, json!({"c": chat}))
@@ -431,6 +450,7 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
 
     // Off again: gone.
     settings(&server, &owner, json!({"agentsSeeGroupChats": false})).await;
+    assert!(archive_ids(&server, &bob).await.is_empty());
     assert_eq!(
         server
             .error_code(Some(&bob), read, json!({"c": chat}))
