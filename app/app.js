@@ -2165,6 +2165,8 @@
         ]),
       ]);
     })), h('h3', {}, 'Teammates\' chats'), teammates]);
+  }
+
   // ---- archive ---------------------------------------------------------------------------
 
   /** The archive's search, filters and the chats found so far. */
