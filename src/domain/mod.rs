@@ -36,6 +36,8 @@ mod copy;
 mod greetings;
 mod lifecycle;
 mod push;
+mod report_data;
+mod reports;
 mod routing;
 mod settings;
 mod validation;
@@ -46,6 +48,8 @@ pub use chat::*;
 pub use copy::{DEFAULT_LOCALE, Wording};
 pub use greetings::*;
 pub use push::*;
+pub use report_data::*;
+pub use reports::*;
 pub use routing::{RoutingCandidate, choose_agent};
 pub use settings::SettingsUpdate;
 

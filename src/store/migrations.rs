@@ -77,6 +77,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "tags",
         include_str!("../../migrations/sqlite/0014_tags.sql"),
     ),
+    (
+        19,
+        "reports",
+        include_str!("../../migrations/sqlite/0019_reports.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -150,6 +155,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         14,
         "tags",
         include_str!("../../migrations/postgres/0014_tags.sql"),
+    ),
+    (
+        19,
+        "reports",
+        include_str!("../../migrations/postgres/0019_reports.sql"),
     ),
 ];
 

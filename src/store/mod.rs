@@ -19,7 +19,8 @@ use crate::domain::{
     Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
     Customer, FeedData, FeedEntry, FeedKind, Greeting, GreetingCounts, GreetingRule, Group,
     NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob, PushJobStatus,
-    Role, RoutingCandidate, RoutingStatus, UnknownVariant, Visibility, WidgetSettings,
+    ReportBy, ReportData, ReportPeriod, ReportRow, ReportScope, Role, RoutingCandidate,
+    RoutingStatus, UnknownVariant, Visibility, WidgetSettings,
 };
 
 /// Why a store call failed.
@@ -113,7 +114,7 @@ pub enum RefreshOutcome {
 /// organization's rows: tenancy is enforced here, not only above.
 #[async_trait]
 pub trait Database:
-    ChatStore + CannedStore + GreetingStore + PushStore + Send + Sync + 'static
+    ChatStore + CannedStore + GreetingStore + PushStore + ReportStore + Send + Sync + 'static
 {
     /// `sqlite` or `postgres`.
     fn backend_name(&self) -> &'static str;
@@ -362,6 +363,15 @@ pub trait ChatTx: Send {
     async fn insert_chat(&mut self, chat: &Chat) -> DbResult<()>;
     /// Writes every mutable column of `chat`.
     async fn update_chat(&mut self, chat: &Chat) -> DbResult<()>;
+    /// Reports' reply clock (migration 0019_reports): a customer message opens a run waiting
+    /// for a reply; an agent's public reply (never a note) answers it and adds its wait to
+    /// the chat's response time.
+    async fn record_reply_clock(
+        &mut self,
+        chat_id: &str,
+        author: AuthorKind,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
     /// The agents who accept chats of `group_id`, are reachable at `now`, with their load.
     async fn routing_candidates(
         &mut self,
@@ -476,6 +486,21 @@ pub trait ChatTx: Send {
         at: DateTime<Utc>,
     ) -> DbResult<bool>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
+}
+
+/// Reports: numbers the database computes over an organization's chats and greetings.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// The report's rows: one (total), one per last assignee, or one per day of the period.
+    async fn report(
+        &self,
+        scope: &ReportScope,
+        period: &ReportPeriod,
+        by: ReportBy,
+    ) -> DbResult<Vec<ReportRow>>;
+    /// Writes a generated data set in bulk, in one transaction (tests and the bench). Its
+    /// organization, agents and groups must exist; its tags are created.
+    async fn import_report_data(&self, data: &ReportData) -> DbResult<()>;
 }
 
 /// Canned responses. Visibility and ranking are the domain's; the store narrows by

@@ -91,6 +91,10 @@ impl ChatService {
         let now = work.now;
         let attention_changed = chat.record_message(author_kind, now);
         work.tx.update_chat(&chat).await?;
+        // Reports: the per-chat reply clock. A note (visibility AGENTS) must not reach it.
+        work.tx
+            .record_reply_clock(&chat.id, author_kind, now)
+            .await?;
         let event = new_event(
             &chat,
             ChatEventKind::Message,

@@ -29,6 +29,7 @@ mod chats;
 mod customers;
 mod greetings;
 mod outbox;
+mod reports;
 
 use std::future::Future;
 
