@@ -13,6 +13,7 @@ mod events;
 pub mod limits;
 mod loaders;
 mod push;
+mod reports;
 mod text_input;
 mod visitors;
 mod widget;
@@ -38,6 +39,7 @@ pub struct QueryRoot(
     visitors::VisitorsQuery,
     widget::WidgetQuery,
     canned::CannedQuery,
+    reports::ReportsQuery,
 );
 
 /// The root of mutations.

@@ -9,6 +9,7 @@ mod connections;
 mod graphiql;
 mod graphql;
 mod readiness;
+mod report_export;
 mod widget;
 mod ws;
 
@@ -61,7 +62,8 @@ fn router(state: AppState) -> Router {
         .route("/app", get(app::redirect))
         .route("/app/", get(app::index))
         .route("/app/{file}", get(app::file))
-        .route("/graphiql/{file}", get(graphiql::file));
+        .route("/graphiql/{file}", get(graphiql::file))
+        .route("/export/report.csv", get(report_export::report_csv));
     if state.config.demo {
         router = router
             .route("/demo", get(widget::demo))

@@ -10,6 +10,7 @@ pub mod health;
 pub mod presence;
 pub mod push;
 pub mod rate_limit;
+pub mod reports;
 pub mod streams;
 pub mod timers;
 pub mod visitors;
@@ -48,6 +49,8 @@ pub struct Services {
     pub health: Health,
     /// The chat widget's set-up.
     pub widget: widget::WidgetService,
+    /// Reports over chats and greetings.
+    pub reports: reports::ReportService,
 }
 
 /// The settings of the use cases [`Services::new`] builds.
@@ -83,6 +86,7 @@ impl Services {
                 settings.visitors,
             ),
             widget: widget::WidgetService::new(store.clone()),
+            reports: reports::ReportService::new(store.clone()),
             store,
             bus,
             auth,

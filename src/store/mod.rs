@@ -501,6 +501,8 @@ pub trait ReportStore: Send + Sync {
     /// Writes a generated data set in bulk, in one transaction (tests and the bench). Its
     /// organization, agents and groups must exist; its tags are created.
     async fn import_report_data(&self, data: &ReportData) -> DbResult<()>;
+    /// Whether the organization has this tag.
+    async fn report_tag_exists(&self, organization_id: &str, tag_id: &str) -> DbResult<bool>;
 }
 
 /// Canned responses. Visibility and ranking are the domain's; the store narrows by

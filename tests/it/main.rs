@@ -21,6 +21,7 @@ mod hardening_routing;
 mod http;
 mod perimeter;
 mod push;
+mod reports;
 mod resume;
 mod routing;
 mod sdk;

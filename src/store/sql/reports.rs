@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use super::{Backend, SqlStore, Transaction, Value, all, execute};
+use super::{Backend, SqlStore, Transaction, Value, all, execute, scalar};
 use crate::domain::{
     DurationStats, ReportBy, ReportData, ReportPeriod, ReportRow, ReportScope, epoch_day,
 };
@@ -42,6 +42,10 @@ fn key(sql: &mut Sql<'_>, by: ReportBy, period: &ReportPeriod, agent: &str, at: 
         ReportBy::Agent => format!("COALESCE({agent}, '')"),
         ReportBy::Day => {
             let pieces = period.offset_pieces();
+            if let [(_, offset)] = pieces[..] {
+                let offset = sql.param(offset);
+                return format!("({at} + {offset}) / 86400000");
+            }
             let mut case = String::from("CASE");
             for (until, offset) in &pieces[..pieces.len() - 1] {
                 let until = sql.param(*until);
@@ -306,6 +310,17 @@ impl<B: Backend> ReportStore for SqlStore<B> {
                 row
             })
             .collect())
+    }
+
+    async fn report_tag_exists(&self, organization_id: &str, tag_id: &str) -> DbResult<bool> {
+        let mut conn = self.backend.read().await?;
+        let n = scalar(
+            &mut conn,
+            "SELECT COUNT(*) FROM tags WHERE id = $1 AND organization_id = $2",
+            params![tag_id, organization_id],
+        )
+        .await?;
+        Ok(n > 0)
     }
 
     async fn import_report_data(&self, data: &ReportData) -> DbResult<()> {
