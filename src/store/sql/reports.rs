@@ -312,6 +312,14 @@ impl<B: Backend> ReportStore for SqlStore<B> {
             .collect())
     }
 
+    async fn refresh_report_statistics(&self) -> DbResult<()> {
+        if self.backend.name() == "postgres" {
+            let mut conn = self.backend.read().await?;
+            execute(&mut conn, "ANALYZE", &[]).await?;
+        }
+        Ok(())
+    }
+
     async fn report_tag_exists(&self, organization_id: &str, tag_id: &str) -> DbResult<bool> {
         let mut conn = self.backend.read().await?;
         let n = scalar(
@@ -499,9 +507,10 @@ async fn insert(
     let Some(width) = rows.first().map(Vec::len) else {
         return Ok(());
     };
-    // Well under both databases' limits on parameters.
-    let per_statement = (30_000 / width).max(1);
+    // Well under both databases' limits on parameters, and small enough to compile fast.
+    let per_statement = (2_000 / width).max(1);
     for batch in rows.chunks(per_statement) {
+        // Tags are shared by every chunk of a data set: the first one creates them.
         let mut text = format!("INSERT INTO {table} VALUES ");
         let mut n = 0;
         for (i, _) in batch.iter().enumerate() {
@@ -517,6 +526,9 @@ async fn insert(
                 text += &format!("${n}");
             }
             text.push(')');
+        }
+        if table.starts_with("tags ") {
+            text += " ON CONFLICT DO NOTHING";
         }
         let params: Vec<Value<'_>> = batch.iter().flatten().copied().collect();
         execute(conn, &text, &params).await?;
