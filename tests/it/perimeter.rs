@@ -517,6 +517,7 @@ fn sdk_variables(operation: &str) -> Value {
         "CreateCannedResponse" | "UpdateCannedResponse" => {
             json!({"shortcut": "s", "title": "t", "text": "hi"})
         }
+        "Report" => json!({"from": "2026-01-01", "to": "2026-12-31"}),
         _ => Value::Null,
     };
     json!({
