@@ -12,6 +12,7 @@ pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod outbox;
+pub mod report_bench;
 pub mod services;
 pub mod shutdown;
 pub mod store;

@@ -27,6 +27,10 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
+    /// Fill the database's first organization with a year of generated chats, for the
+    /// reports bench. Never on a database you care about.
+    #[command(hide = true)]
+    GenerateReportData(switchboard::report_bench::GenerateReportData),
 }
 
 #[tokio::main]
@@ -58,6 +62,9 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Migrate => migrate(cli.config).await,
+        Command::GenerateReportData(args) => {
+            switchboard::report_bench::generate(&cli.config, &args).await
+        }
         Command::Serve => serve(cli.config).await,
     };
     match result {

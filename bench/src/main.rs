@@ -6,6 +6,7 @@
 //! `cargo run -p switchboard-bench --release -- <scenario> [options]`
 
 mod client;
+mod reports;
 mod scenarios;
 mod server;
 
@@ -91,6 +92,25 @@ enum Scenario {
         /// Chat starts (so pushes) per second; 0 starts them all at once
         #[arg(long, default_value_t = 1000)]
         rate: u32,
+    },
+    /// A year of a busy organization's chats generated straight into the database, then the
+    /// report queries (totals, per agent, per day; with and without group and tag filters)
+    /// timed over HTTP.
+    Reports {
+        #[arg(long, default_value_t = 500_000)]
+        chats: usize,
+        #[arg(long, default_value_t = 40)]
+        agents: usize,
+        #[arg(long, default_value_t = 8)]
+        groups: usize,
+        #[arg(long, default_value_t = 12)]
+        tags: usize,
+        /// Runs of each query; the table shows the median and the slowest.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Start the server on this (empty) Postgres database instead of SQLite.
+        #[arg(long)]
+        postgres: Option<String>,
     },
 }
 
@@ -187,6 +207,31 @@ async fn main() -> Result<()> {
             (
                 "push",
                 json!({"pushes": pushes, "agents": agents, "rate": rate}),
+                results,
+            )
+        }
+        Scenario::Reports {
+            chats,
+            agents,
+            groups,
+            tags,
+            runs,
+            postgres,
+        } => {
+            let env: Vec<(&str, String)> = postgres
+                .iter()
+                .map(|url| ("DATABASE_URL", url.clone()))
+                .collect();
+            let server = server::Server::start(&env).await?;
+            let backend = if postgres.is_some() {
+                "reports-postgres"
+            } else {
+                "reports-sqlite"
+            };
+            let results = reports::reports(&server, *chats, *agents, *groups, *tags, *runs).await?;
+            (
+                backend,
+                json!({"chats": chats, "agents": agents, "groups": groups, "tags": tags, "runs": runs}),
                 results,
             )
         }

@@ -21,6 +21,9 @@ pub struct Server {
     pub owner_password: String,
     child: Option<Child>,
     _dir: Option<tempfile::TempDir>,
+    /// The binary and the environment it was started with, to run its other commands
+    /// against the same database.
+    launch: Option<(PathBuf, Vec<(String, String)>)>,
 }
 
 impl Server {
@@ -80,6 +83,11 @@ impl Server {
         for (key, value) in env {
             command.env(key, value);
         }
+        let mut launch_env: Vec<(String, String)> = vec![(
+            "SWITCHBOARD_DATA_DIR".into(),
+            dir.path().display().to_string(),
+        )];
+        launch_env.extend(env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
         // Allocator tuning under test (MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_, ...) reaches
         // the server; everything else stays cleared.
         for (key, value) in std::env::vars().filter(|(key, _)| key.starts_with("MALLOC_")) {
@@ -108,6 +116,7 @@ impl Server {
             owner_password: OWNER_PASSWORD.into(),
             child: Some(child),
             _dir: Some(dir),
+            launch: Some((binary, launch_env)),
         })
     }
 
@@ -122,7 +131,30 @@ impl Server {
             owner_password: owner_password.into(),
             child: None,
             _dir: None,
+            launch: None,
         }
+    }
+
+    /// Runs `switchboard <args>` against the started server's database; its stderr
+    /// (progress) passes through.
+    pub async fn run_command(&self, args: &[String]) -> Result<String> {
+        let (binary, env) = self
+            .launch
+            .as_ref()
+            .context("only a server the harness started has a database it can reach")?;
+        let output = Command::new(binary)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .args(args)
+            .stderr(Stdio::inherit())
+            .output()
+            .await?;
+        if !output.status.success() {
+            bail!("switchboard {} failed", args.join(" "));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
     pub fn graphql_url(&self) -> String {

@@ -571,6 +571,24 @@ impl Client {
         Ok(data.send_greeting.into())
     }
 
+    /// A report of a period (see the server's README for each number): agents get their own
+    /// numbers, supervisors their groups', admins and owners the organization's.
+    pub async fn report(&self, input: ReportInput) -> Result<Report> {
+        let data = self
+            .op::<ops::Report>(ops::report::Variables {
+                input: ops::report::ReportInput {
+                    from: input.from,
+                    to: input.to,
+                    time_zone: input.time_zone.unwrap_or_else(|| "UTC".into()),
+                    group_id: input.group_id,
+                    agent_id: input.agent_id,
+                    tag_id: input.tag_id,
+                },
+            })
+            .await?;
+        Ok(data.report.into())
+    }
+
     /// The canned responses you may use, best first: the organization's, your groups', your
     /// own. `search`: "#ship" or "ship" matches shortcuts starting with it; other words
     /// match titles and texts. `first`: 1 to 50.

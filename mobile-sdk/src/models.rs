@@ -1076,3 +1076,129 @@ impl From<CustomerUpdate> for ops::update_customer::UpdateCustomerInput {
         }
     }
 }
+
+// ---- reports ----------------------------------------------------------------------------------
+
+/// Average, median and 90th percentile (nearest rank) of a duration, in seconds.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct DurationStats {
+    /// How many chats the stats are over.
+    pub count: i64,
+    pub average_seconds: Option<f64>,
+    pub median_seconds: Option<f64>,
+    pub p90_seconds: Option<f64>,
+}
+
+/// The numbers of a period, an agent or a day (see the server's README for each definition).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct ReportRow {
+    /// Per day: YYYY-MM-DD.
+    pub date: Option<String>,
+    /// Per agent; `None` on the row of chats nobody was assigned.
+    pub agent: Option<NamedRef>,
+    pub chats_started: i64,
+    pub chats_answered: i64,
+    pub chats_missed: i64,
+    pub chats_transferred: i64,
+    pub queue_wait: DurationStats,
+    pub first_response_time: DurationStats,
+    pub response_time: DurationStats,
+    pub chat_duration: DurationStats,
+    pub rated_good: i64,
+    pub rated_bad: i64,
+    /// Rated ÷ started, 0 to 1.
+    pub rated_share: Option<f64>,
+    /// `None` with a tag filter.
+    pub greetings_shown: Option<i64>,
+    pub greetings_answered: Option<i64>,
+}
+
+/// A report: the whole period, per agent, per day.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Report {
+    pub from: String,
+    pub to: String,
+    pub time_zone: String,
+    pub totals: ReportRow,
+    pub by_agent: Vec<ReportRow>,
+    pub by_day: Vec<ReportRow>,
+}
+
+/// The period and filters of a report.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ReportInput {
+    /// The first day, YYYY-MM-DD, inclusive.
+    pub from: String,
+    /// The last day, inclusive; at most 400 days after `from`.
+    pub to: String,
+    /// An IANA time zone name; `None`: UTC.
+    pub time_zone: Option<String>,
+    pub group_id: Option<String>,
+    /// Agents may give only themselves.
+    pub agent_id: Option<String>,
+    pub tag_id: Option<String>,
+}
+
+impl From<ops::report::DurationStatsFields> for DurationStats {
+    fn from(s: ops::report::DurationStatsFields) -> Self {
+        DurationStats {
+            count: s.count,
+            average_seconds: s.average_seconds,
+            median_seconds: s.median_seconds,
+            p90_seconds: s.p90_seconds,
+        }
+    }
+}
+
+impl ReportRow {
+    fn from_fields(
+        r: ops::report::ReportRowFields,
+        date: Option<String>,
+        agent: Option<NamedRef>,
+    ) -> Self {
+        ReportRow {
+            date,
+            agent,
+            chats_started: r.chats_started,
+            chats_answered: r.chats_answered,
+            chats_missed: r.chats_missed,
+            chats_transferred: r.chats_transferred,
+            queue_wait: r.queue_wait.into(),
+            first_response_time: r.first_response_time.into(),
+            response_time: r.response_time.into(),
+            chat_duration: r.chat_duration.into(),
+            rated_good: r.rated_good,
+            rated_bad: r.rated_bad,
+            rated_share: r.rated_share,
+            greetings_shown: r.greetings_shown,
+            greetings_answered: r.greetings_answered,
+        }
+    }
+}
+
+impl From<ops::report::ReportReport> for Report {
+    fn from(r: ops::report::ReportReport) -> Self {
+        Report {
+            from: r.from,
+            to: r.to,
+            time_zone: r.time_zone,
+            totals: ReportRow::from_fields(r.totals, None, None),
+            by_agent: r
+                .by_agent
+                .into_iter()
+                .map(|a| {
+                    let agent = a.agent.map(|g| NamedRef {
+                        id: g.id,
+                        name: g.name,
+                    });
+                    ReportRow::from_fields(a.report_row_fields, None, agent)
+                })
+                .collect(),
+            by_day: r
+                .by_day
+                .into_iter()
+                .map(|d| ReportRow::from_fields(d.report_row_fields, d.date, None))
+                .collect(),
+        }
+    }
+}

@@ -9,6 +9,8 @@ use graphql_client::GraphQLQuery;
 pub type DateTime = String;
 /// The schema's ID.
 pub type Id = String;
+/// The schema's NaiveDate: YYYY-MM-DD.
+pub type NaiveDate = String;
 
 macro_rules! operations {
     ($($name:ident),* $(,)?) => {
@@ -76,6 +78,7 @@ operations!(
     UpdateCustomer,
     BanCustomer,
     UnbanCustomer,
+    Report,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

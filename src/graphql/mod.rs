@@ -15,6 +15,7 @@ mod files;
 pub mod limits;
 mod loaders;
 mod push;
+mod reports;
 mod tags;
 mod text_input;
 mod visitors;
@@ -44,6 +45,7 @@ pub struct QueryRoot(
     tags::TagsQuery,
     files::FilesQuery,
     archive::ArchiveQuery,
+    reports::ReportsQuery,
 );
 
 /// The root of mutations.

@@ -12,6 +12,7 @@ mod files;
 mod graphiql;
 mod graphql;
 mod readiness;
+mod report_export;
 mod widget;
 mod ws;
 
@@ -72,7 +73,8 @@ fn router(state: AppState) -> Router {
         .route("/app/", get(app::index))
         .route("/app/{file}", get(app::file))
         .route("/graphiql/{file}", get(graphiql::file))
-        .route("/export/archive.csv", get(export::archive_csv));
+        .route("/export/archive.csv", get(export::archive_csv))
+        .route("/export/report.csv", get(report_export::report_csv));
     if state.config.demo {
         router = router
             .route("/demo", get(widget::demo))

@@ -12,6 +12,7 @@ pub mod health;
 pub mod presence;
 pub mod push;
 pub mod rate_limit;
+pub mod reports;
 pub mod streams;
 pub mod tags;
 pub mod timers;
@@ -57,6 +58,8 @@ pub struct Services {
     pub widget: widget::WidgetService,
     /// The organization's tags (putting them on chats is the chats' use case).
     pub tags: tags::TagService,
+    /// Reports over chats and greetings.
+    pub reports: reports::ReportService,
 }
 
 /// The settings of the use cases [`Services::new`] builds.
@@ -97,6 +100,7 @@ impl Services {
                 settings.visitors,
             ),
             widget: widget::WidgetService::new(store.clone()),
+            reports: reports::ReportService::new(store.clone()),
             store,
             bus,
             auth,

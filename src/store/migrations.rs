@@ -97,6 +97,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "customer_profiles",
         include_str!("../../migrations/sqlite/0018_customer_profiles.sql"),
     ),
+    (
+        19,
+        "reports",
+        include_str!("../../migrations/sqlite/0019_reports.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -190,6 +195,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         18,
         "customer_profiles",
         include_str!("../../migrations/postgres/0018_customer_profiles.sql"),
+    ),
+    (
+        19,
+        "reports",
+        include_str!("../../migrations/postgres/0019_reports.sql"),
     ),
 ];
 

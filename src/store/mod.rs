@@ -21,8 +21,8 @@ use crate::domain::{
     Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
     Customer, FeedData, FeedEntry, FeedKind, FileSettings, Greeting, GreetingCounts, GreetingRule,
     Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
-    PushJobStatus, Role, RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant,
-    Visibility, WidgetSettings,
+    PushJobStatus, ReportBy, ReportData, ReportPeriod, ReportRow, ReportScope, Role,
+    RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant, Visibility, WidgetSettings,
 };
 
 /// Why a store call failed.
@@ -123,6 +123,7 @@ pub trait Database:
     + GreetingStore
     + PushStore
     + ArchiveStore
+    + ReportStore
     + Send
     + Sync
     + 'static
@@ -374,6 +375,15 @@ pub trait ChatTx: Send {
     async fn insert_chat(&mut self, chat: &Chat) -> DbResult<()>;
     /// Writes every mutable column of `chat`.
     async fn update_chat(&mut self, chat: &Chat) -> DbResult<()>;
+    /// Reports' reply clock (migration 0019_reports): a customer message opens a run waiting
+    /// for a reply; an agent's public reply (never a note) answers it and adds its wait to
+    /// the chat's response time.
+    async fn record_reply_clock(
+        &mut self,
+        chat_id: &str,
+        author: AuthorKind,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
     /// The agents who accept chats of `group_id`, are reachable at `now`, with their load.
     async fn routing_candidates(
         &mut self,
@@ -540,6 +550,26 @@ pub trait FileStore: Send + Sync {
         settings: &FileSettings,
         at: DateTime<Utc>,
     ) -> DbResult<()>;
+}
+
+/// Reports: numbers the database computes over an organization's chats and greetings.
+#[async_trait]
+pub trait ReportStore: Send + Sync {
+    /// The report's rows: one (total), one per last assignee, or one per day of the period.
+    async fn report(
+        &self,
+        scope: &ReportScope,
+        period: &ReportPeriod,
+        by: ReportBy,
+    ) -> DbResult<Vec<ReportRow>>;
+    /// Writes a generated data set in bulk, in one transaction (tests and the bench). Its
+    /// organization, agents and groups must exist; its tags are created.
+    async fn import_report_data(&self, data: &ReportData) -> DbResult<()>;
+    /// Refreshes the planner's statistics after a bulk import (Postgres; SQLite keeps none
+    /// unless asked, and servers never ask).
+    async fn refresh_report_statistics(&self) -> DbResult<()>;
+    /// Whether the organization has this tag.
+    async fn report_tag_exists(&self, organization_id: &str, tag_id: &str) -> DbResult<bool>;
 }
 
 /// Canned responses. Visibility and ranking are the domain's; the store narrows by

@@ -25,6 +25,7 @@ mod http;
 mod notes;
 mod perimeter;
 mod push;
+mod reports;
 mod resume;
 mod routing;
 mod s3;

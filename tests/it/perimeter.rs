@@ -520,6 +520,7 @@ fn sdk_variables(operation: &str) -> Value {
         "CreateTag" | "UpdateTag" => json!({"name": "t", "color": "#abc"}),
         "UpdateCustomer" => json!({"note": "n"}),
         "BanCustomer" => json!({"reason": "r"}),
+        "Report" => json!({"from": "2026-01-01", "to": "2026-12-31"}),
         _ => Value::Null,
     };
     json!({

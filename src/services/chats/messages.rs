@@ -109,10 +109,14 @@ impl ChatService {
             return Err(Error::Conflict(Wording::ChatClosed.text()));
         }
         let now = work.now;
-        // A note answers nobody: the chat's reply and attention clocks stay as they are.
+        // A note answers nobody: the chat's reply and attention clocks stay as they are, and
+        // so does the reports' reply clock.
         let attention_changed = !note && chat.record_message(author_kind, now);
         if !note {
             work.tx.update_chat(&chat).await?;
+            work.tx
+                .record_reply_clock(&chat.id, author_kind, now)
+                .await?;
         }
         let mut event = new_event(
             &chat,

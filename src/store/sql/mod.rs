@@ -31,6 +31,7 @@ mod customers;
 mod files;
 mod greetings;
 mod outbox;
+mod reports;
 mod tags;
 
 use std::future::Future;
