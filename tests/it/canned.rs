@@ -44,19 +44,6 @@ async fn agent(server: &TestServer, owner: &str, name: &str, groups: &[&str]) ->
     (id, server.agent_token(&email).await)
 }
 
-async fn group(server: &TestServer, owner: &str, name: &str) -> String {
-    server
-        .ok(
-            Some(owner),
-            "mutation($name: String!) { createGroup(input: {name: $name}) { id } }",
-            json!({"name": name}),
-        )
-        .await["createGroup"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn create(server: &TestServer, token: &str, input: Value) -> Value {
     server
         .ok(Some(token), &create_query(), json!({"input": input}))
@@ -138,7 +125,7 @@ async fn chat_with(
 async fn agents_manage_their_own_and_admins_the_shared(backend: Backend) {
     let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
-    let sales = group(&server, &owner, "Sales").await;
+    let sales = server.create_group(&owner, "Sales").await;
     let (ada_id, ada) = agent(&server, &owner, "Ada", &[&sales]).await;
     let (_bob_id, bob) = agent(&server, &owner, "Bob", &[]).await;
 
@@ -603,7 +590,7 @@ async fn sending_from_a_response_counts_a_use(backend: Backend) {
 async fn bad_input_gets_coded_errors(backend: Backend) {
     let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
-    let sales = group(&server, &owner, "Sales").await;
+    let sales = server.create_group(&owner, "Sales").await;
     let long_text = "x".repeat(4001);
     let long_title = "t".repeat(101);
     let long_shortcut = "s".repeat(33);

@@ -31,19 +31,6 @@ async fn not_accepting(server: &TestServer, token: &str) {
 }
 
 /// Creates a group and returns its id.
-async fn create_group(server: &TestServer, admin: &str, name: &str) -> String {
-    server
-        .ok(
-            Some(admin),
-            "mutation($n: String!) { createGroup(input: {name: $n}) { id } }",
-            json!({"n": name}),
-        )
-        .await["createGroup"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Creates an agent in `groups` with an own chat limit; returns their id.
 async fn create_agent_in(
     server: &TestServer,
@@ -64,22 +51,6 @@ async fn create_agent_in(
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// A second organization made with signUp; returns its owner's token and id.
-async fn other_organization(server: &TestServer) -> (String, String) {
-    let data = server
-        .ok(
-            None,
-            "mutation { signUp(input: {organizationName: \"Rival Inc\", name: \"Rita Rival\",
-                email: \"rita@rival.test\", password: \"rival-password-1\"}) { accessToken agent { id } } }",
-            json!({}),
-        )
-        .await;
-    (
-        data["signUp"]["accessToken"].as_str().unwrap().to_owned(),
-        data["signUp"]["agent"]["id"].as_str().unwrap().to_owned(),
-    )
 }
 
 /// Starts a visitor session, with the secret an earlier one issued, and returns the whole
@@ -217,7 +188,7 @@ async fn another_organizations_agent_can_neither_see_nor_change_a_chat() {
     let queued_before = chat_as_agent(&server, &owner, &queued).await;
 
     // The rival owner is an admin in their own organization: only the organization stops them.
-    let (rival, rival_id) = other_organization(&server).await;
+    let (rival, rival_id) = server.rival_organization().await;
     for chat in [&active, &queued] {
         assert_eq!(
             server
@@ -317,8 +288,8 @@ async fn agents_see_their_chats_and_their_queue_and_supervisors_their_teams_chat
     let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
-    let sales = create_group(&server, &owner, "Sales").await;
-    let support = create_group(&server, &owner, "Support").await;
+    let sales = server.create_group(&owner, "Sales").await;
+    let support = server.create_group(&owner, "Support").await;
     create_agent_in(
         &server,
         &owner,
@@ -516,13 +487,13 @@ async fn bad_input_is_refused_with_its_code_and_changes_nothing() {
     not_accepting(&server, &owner).await;
     let ada_id = create_agent_in(&server, &owner, "ada@example.com", "AGENT", &[], None).await;
     let bob_id = create_agent_in(&server, &owner, "bob@example.com", "AGENT", &[], None).await;
-    let group = create_group(&server, &owner, "Sales").await;
+    let group = server.create_group(&owner, "Sales").await;
     let ada = server.agent_token("ada@example.com").await;
     let key = widget_key(&server, &owner).await;
     let customer = visitor(&server, &key, "v1").await;
     let (chat, status) = start_chat_for(&server, &customer, "Hello", None).await;
     assert_eq!(status, "ACTIVE");
-    let (_, rival_id) = other_organization(&server).await;
+    let (_, rival_id) = server.rival_organization().await;
     let before = chat_as_agent(&server, &ada, &chat).await;
     assert_eq!(before["assignee"]["id"], ada_id);
 

@@ -21,19 +21,6 @@ async fn not_accepting(server: &TestServer, token: &str) {
 }
 
 /// Creates a group and returns its id.
-async fn create_group(server: &TestServer, admin: &str, name: &str) -> String {
-    server
-        .ok(
-            Some(admin),
-            "mutation($n: String!) { createGroup(input: {name: $n}) { id } }",
-            json!({"n": name}),
-        )
-        .await["createGroup"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 /// Creates an agent in `group`; returns their id.
 async fn create_agent_in(
     server: &TestServer,
@@ -73,8 +60,8 @@ async fn a_list_of_chats_resolves_each_chats_assignee_customer_and_group(backend
     let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
-    let sales = create_group(&server, &owner, "Sales").await;
-    let billing = create_group(&server, &owner, "Billing").await;
+    let sales = server.create_group(&owner, "Sales").await;
+    let billing = server.create_group(&owner, "Billing").await;
     let sales_agent =
         create_agent_in(&server, &owner, "sid@example.com", "AGENT", &sales, None).await;
     let billing_agent = create_agent_in(
@@ -181,8 +168,8 @@ async fn a_supervisor_moved_out_of_a_group_reads_none_of_its_chats_even_through_
     let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
-    let sales = create_group(&server, &owner, "Sales").await;
-    let billing = create_group(&server, &owner, "Billing").await;
+    let sales = server.create_group(&owner, "Sales").await;
+    let billing = server.create_group(&owner, "Billing").await;
     create_agent_in(&server, &owner, "ann@example.com", "AGENT", &sales, None).await;
     let sam_id = create_agent_in(
         &server,
@@ -284,8 +271,8 @@ async fn each_agent_has_their_own_read_marker_and_only_the_customers_messages_co
     let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     not_accepting(&server, &owner).await;
-    let sales = create_group(&server, &owner, "Sales").await;
-    let billing = create_group(&server, &owner, "Billing").await;
+    let sales = server.create_group(&owner, "Sales").await;
+    let billing = server.create_group(&owner, "Billing").await;
     create_agent_in(&server, &owner, "ann@example.com", "AGENT", &sales, None).await;
     create_agent_in(
         &server,

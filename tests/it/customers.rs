@@ -157,17 +157,7 @@ async fn agents_read_and_edit_a_customer_profile(backend: Backend) {
         "FORBIDDEN"
     );
     // Another organization's agent does not find the customer.
-    let rival = server
-        .ok(
-            None,
-            "mutation { signUp(input: {organizationName: \"Rival Inc\", name: \"Rita Rival\",
-                email: \"rita@rival.test\", password: \"rival-password-1\"}) { accessToken } }",
-            json!({}),
-        )
-        .await["signUp"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let rival = server.rival_organization().await.0;
     assert_eq!(
         server
             .error_code(Some(&rival), PROFILE, json!({"id": alice_id}))

@@ -420,17 +420,7 @@ async fn other_organizations_and_chats_get_nothing(backend: Backend) {
     let photo = uploaded(&server, &customer, &chat, "a.png", "image/png", PNG).await;
 
     // Another organization cannot upload into the chat, send its file, or read it.
-    let rival = server
-        .ok(
-            None,
-            "mutation { signUp(input: {organizationName: \"Rival Inc\", name: \"Rita Rival\",
-                email: \"rita@rival.test\", password: \"rival-password-1\"}) { accessToken } }",
-            json!({}),
-        )
-        .await["signUp"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let rival = server.rival_organization().await.0;
     let (status, body) = upload(&server, &rival, &chat, "x.png", "image/png", PNG).await;
     assert_eq!((status, code(&body)), (404, "NOT_FOUND"), "{body}");
     let rival_key = widget_key(&server, &rival).await;

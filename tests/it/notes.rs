@@ -292,19 +292,6 @@ async fn group_chat(
     (chat, customer)
 }
 
-async fn group(server: &TestServer, owner: &str, name: &str) -> String {
-    server
-        .ok(
-            Some(owner),
-            "mutation($name: String!) { createGroup(input: {name: $name}) { id } }",
-            json!({"name": name}),
-        )
-        .await["createGroup"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn team_chat_ids(server: &TestServer, token: &str) -> Vec<String> {
     server
         .ok(Some(token), "{ teamChats { id } }", json!({}))
@@ -336,8 +323,8 @@ async fn teammates_read_their_groups_chats_only_when_the_organization_allows(bac
     let server = TestServer::start_with(backend, |_| {}).await;
     let owner = server.owner_token().await;
     server.ok(Some(&owner), NOT_ACCEPTING, json!({})).await;
-    let sales = group(&server, &owner, "Sales").await;
-    let support = group(&server, &owner, "Support").await;
+    let sales = server.create_group(&owner, "Sales").await;
+    let support = server.create_group(&owner, "Support").await;
     let (_, ada) = agent(&server, &owner, "Ada", "AGENT", &[&sales]).await;
     let (_, bob) = agent(&server, &owner, "Bob", "AGENT", &[&sales]).await;
     let (_, carl) = agent(&server, &owner, "Carl", "AGENT", &[&support]).await;

@@ -42,19 +42,6 @@ fn report_query() -> String {
 
 const PASSWORD: &str = "agent-password-1";
 
-async fn group(server: &TestServer, owner: &str, name: &str) -> String {
-    server
-        .ok(
-            Some(owner),
-            "mutation($name: String!) { createGroup(input: {name: $name}) { id } }",
-            json!({"name": name}),
-        )
-        .await["createGroup"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn agent(
     server: &TestServer,
     owner: &str,
@@ -244,8 +231,8 @@ struct Generated {
 async fn generated(server: &TestServer, chats: usize) -> Generated {
     let owner = server.owner_token().await;
     let org = organization_id(server, &owner).await;
-    let sales = group(server, &owner, "Sales").await;
-    let support = group(server, &owner, "Support").await;
+    let sales = server.create_group(&owner, "Sales").await;
+    let support = server.create_group(&owner, "Support").await;
     let mut agents = Vec::new();
     for (n, groups) in [
         vec![sales.as_str()],
@@ -350,17 +337,7 @@ async fn a_generated_month_matches_an_independent_count(backend: Backend) {
     let server = TestServer::start_with(backend, |c| c.allow_signup = true).await;
     let g = generated(&server, 2500).await;
     // Another organization's data, in the same period, must never count.
-    let rival = server
-        .ok(
-            None,
-            "mutation { signUp(input: {organizationName: \"Rival Inc\", name: \"Rita Rival\",
-                email: \"rita@rival.test\", password: \"rival-password-1\"}) { accessToken agent { id } } }",
-            json!({}),
-        )
-        .await["signUp"]
-        .clone();
-    let rival_token = rival["accessToken"].as_str().unwrap().to_owned();
-    let rival_id = rival["agent"]["id"].as_str().unwrap().to_owned();
+    let (rival_token, rival_id) = server.rival_organization().await;
     let rival_data = generate_report_data(&ReportDataSpec {
         organization_id: organization_id(&server, &rival_token).await,
         agents: vec![(rival_id, vec![])],
@@ -548,18 +525,8 @@ async fn bad_periods_and_foreign_ids_are_refused(backend: Backend) {
         .await;
     assert!(body["errors"].is_array(), "{body}");
     // Another organization's group is not found, not reported.
-    let rival = server
-        .ok(
-            None,
-            "mutation { signUp(input: {organizationName: \"Rival Inc\", name: \"Rita Rival\",
-                email: \"rita@rival.test\", password: \"rival-password-1\"}) { accessToken } }",
-            json!({}),
-        )
-        .await["signUp"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let ours = group(&server, &owner, "Sales").await;
+    let rival = server.rival_organization().await.0;
+    let ours = server.create_group(&owner, "Sales").await;
     assert_eq!(
         server
             .error_code(

@@ -318,6 +318,35 @@ impl TestServer {
     }
 
     /// Signs in an agent created by `create_agent` and returns their access token.
+    /// Creates a group in the admin's organization; its id.
+    pub async fn create_group(&self, admin_token: &str, name: &str) -> String {
+        self.ok(
+            Some(admin_token),
+            "mutation($name: String!) { createGroup(input: {name: $name}) { id } }",
+            json!({"name": name}),
+        )
+        .await["createGroup"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Signs up a second organization, "Rival Inc"; its owner's access token and agent id.
+    pub async fn rival_organization(&self) -> (String, String) {
+        let data = self
+            .ok(
+                None,
+                "mutation { signUp(input: {organizationName: \"Rival Inc\", name: \"Rita Rival\",
+                    email: \"rita@rival.test\", password: \"rival-password-1\"}) { accessToken agent { id } } }",
+                json!({}),
+            )
+            .await;
+        (
+            data["signUp"]["accessToken"].as_str().unwrap().to_owned(),
+            data["signUp"]["agent"]["id"].as_str().unwrap().to_owned(),
+        )
+    }
+
     pub async fn agent_token(&self, email: &str) -> String {
         self.login(email, "agent-password-1").await["accessToken"]
             .as_str()

@@ -62,21 +62,6 @@ fn tag_names(chat: &Value) -> Vec<&str> {
         .collect()
 }
 
-/// A second organization made with signUp; its owner's token.
-async fn other_organization(server: &TestServer) -> String {
-    server
-        .ok(
-            None,
-            "mutation { signUp(input: {organizationName: \"Rival Inc\", name: \"Rita Rival\",
-                email: \"rita@rival.test\", password: \"rival-password-1\"}) { accessToken } }",
-            json!({}),
-        )
-        .await["signUp"]["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 async fn admins_manage_the_organizations_tags(backend: Backend) {
     let server = TestServer::start_with(backend, |c| c.allow_signup = true).await;
     let owner = server.owner_token().await;
@@ -163,7 +148,7 @@ async fn admins_manage_the_organizations_tags(backend: Backend) {
     assert_eq!(code, "CONFLICT");
 
     // Another organization neither sees nor touches them, and may use the same names.
-    let rival = other_organization(&server).await;
+    let rival = server.rival_organization().await.0;
     assert!(names(&server, &rival).await.is_empty());
     create(&server, &rival, "VIP", None).await;
     let code = server
@@ -290,7 +275,7 @@ async fn agents_tag_the_chats_they_may_see_and_watchers_hear_of_it(backend: Back
         .await;
     assert_eq!(code, "FORBIDDEN", "customers do not read tags");
     // Unknown tags, other organizations' tags and chats.
-    let rival = other_organization(&server).await;
+    let rival = server.rival_organization().await.0;
     let rival_tag = create(&server, &rival, "Rival", None).await;
     for (token, tag) in [
         (&ada, json!("no-such-tag")),
