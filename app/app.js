@@ -2606,7 +2606,7 @@
     else {
       body = h('div', { className: 'report', 'aria-busy': String(reports.loading) }, [
         h('p', { className: 'small' }, (state.me.role === 'AGENT' ? 'Your chats' : state.me.role === 'SUPERVISOR'
-          ? 'Your groups\' chats' : 'All chats') + ' started from ' + r.from + ' to ' + r.to + ' (' + r.timeZone + ').'),
+          ? 'Your groups\' chats' : 'Chats') + ' started from ' + r.from + ' to ' + r.to + ' (' + r.timeZone + ').'),
         reportTiles(r.totals),
         reportCharts(r.byDay),
         agentTable(r.byAgent),
