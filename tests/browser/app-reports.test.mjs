@@ -112,3 +112,34 @@ test('reports: the owner reads a group\'s chats as tiles and charts, and downloa
     await desk.leave();
   }
 });
+
+test('reports: a plain agent sees their own numbers, with no agent to pick', async () => {
+  const email = `reports-agent-${Date.now()}@example.com`;
+  await group('Tyres');
+  await gql('mutation($input: CreateAgentInput!) { createAgent(input: $input) { id } }',
+    { input: { email, name: 'Paul Plain', password: 'agent-password-1', role: 'AGENT' } }, await owner());
+  // Paul takes no chats, now or after this scenario: later ones count on who is available.
+  const login = await gql('mutation($e: String!) { login(input: {email: $e, password: "agent-password-1"}) { accessToken } }',
+    { e: email });
+  const token = login.login.accessToken;
+  await gql('mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }', {}, token);
+  const { page, context } = await openPage(browser, { timezoneId: 'Europe/Paris' });
+  try {
+    await page.goto(`${BASE}/app/#/reports`);
+    await page.getByLabel('Email').fill(email);
+    await page.getByLabel('Password').fill('agent-password-1');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('navigation', { name: 'Sections' }).getByRole('link', { name: 'Reports' }).click();
+    await shows(page.getByText(/^Your chats started from /), 'the agent\'s own report');
+    await shows(page.getByLabel('Group', { exact: true }).locator('option', { hasText: 'Tyres' }),
+      'the groups to narrow to', { state: 'attached' });
+    assert.equal(await page.getByLabel('Agent', { exact: true }).count(), 0, 'no agent filter for an agent');
+    const chats = page.locator('.tile', { has: page.locator('dt', { hasText: /^Chats started$/ }) }).locator('dd');
+    assert.equal(await chats.textContent(), '0');
+    await shows(page.getByRole('img', { name: /^Chats per day: 7 days: 0 started/ }), 'an empty chart, said so');
+  } finally {
+    await context.close();
+    await gql('mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }', {}, token).catch(() => {});
+    await gql('mutation { logout }', {}, token).catch(() => {});
+  }
+});
