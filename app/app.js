@@ -777,6 +777,7 @@
     { id: 'canned', label: 'Canned responses' },
     { id: 'tags', label: 'Tags' },
     { id: 'archive', label: 'Archive' },
+    { id: 'reports', label: 'Reports' },
   ];
 
   function renderShell() {
@@ -914,13 +915,14 @@
     if (!layout) return;
     // On a desk another list opens beside the chat; on a phone, where one shows at a time,
     // leaving the chat closes it (nothing is marked read out of sight).
-    var keep = !chatId && tab !== 'chats' && !!open.chat && !phone();
+    var keep = !chatId && tab !== 'chats' && tab !== 'reports' && !!open.chat && !phone();
     if (chatId && (chatId !== state.chatId || !open.chat)) openChat(chatId);
     if (!chatId && !keep) {
       state.chatId = null;
       closeChatView();
     }
     layout.dataset.view = chatId ? 'chat' : 'list';
+    layout.dataset.tab = tab;
     renderNav();
     renderList();
     if (tabChanged && tab === 'team') loadTeam().catch(failed);
@@ -928,6 +930,7 @@
     if (tabChanged && tab === 'canned') loadCanned();
     if (tabChanged && tab === 'tags') loadTags().catch(failed);
     if (tabChanged && tab === 'archive' && !archive.loaded) loadArchive(false);
+    if (tabChanged && tab === 'reports' && reports.from) loadReport();
   }
   window.addEventListener('hashchange', function () {
     if (state.me) route();
@@ -952,6 +955,7 @@
     else if (state.tab === 'canned') body = cannedList();
     else if (state.tab === 'tags') body = tagsScreen();
     else if (state.tab === 'archive') body = archiveList();
+    else if (state.tab === 'reports') body = reportsScreen();
     else body = myChatList();
     section.replaceChildren(h('h2', { id: 'list-title' }, title), body);
     if (focused) {
@@ -2271,6 +2275,344 @@
         loadArchive(true);
       } }, 'Show more') : null;
     return h('div', {}, [form, results, more]);
+  }
+
+  // ---- reports ---------------------------------------------------------------------------
+
+  /** The Reports screen: its period, filters, choices and the report shown. */
+  var reports = {
+    from: '', to: '', groupId: '', agentId: '', tagId: '',
+    /** @type {any} */ data: null, error: '', loading: false,
+    /** @type {any} */ choices: null,
+  };
+
+  /** A date as the YYYY-MM-DD of the browser's calendar. @param {Date} d */
+  function ymd(d) {
+    return d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0');
+  }
+
+  /** @param {number} days */
+  function daysAgo(days) {
+    var d = new Date();
+    d.setDate(d.getDate() - days);
+    return ymd(d);
+  }
+
+  function timeZone() {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  }
+
+  /** The report's input, as the API and the CSV export take it. */
+  function reportInput() {
+    /** @type {Record<string, string>} */
+    var input = { from: reports.from, to: reports.to, timeZone: timeZone() };
+    ['groupId', 'agentId', 'tagId'].forEach(function (key) {
+      var value = /** @type {any} */ (reports)[key];
+      if (value) input[key] = value;
+    });
+    return input;
+  }
+
+  var STATS = ' { averageSeconds medianSeconds p90Seconds }';
+  var REPORT_ROW = 'chatsStarted chatsAnswered chatsMissed chatsTransferred queueWait' + STATS +
+    ' firstResponseTime' + STATS + ' responseTime' + STATS + ' chatDuration' + STATS +
+    ' ratedGood ratedBad ratedShare greetingsShown greetingsAnswered';
+
+  function loadReport() {
+    if (!reports.from) {
+      reports.from = daysAgo(6);
+      reports.to = daysAgo(0);
+    }
+    reports.loading = true;
+    reports.error = '';
+    if (!reports.choices) loadReportChoices();
+    var asked = JSON.stringify(reportInput());
+    return api('query($i: ReportInput!) { report(input: $i) { from to timeZone totals { ' + REPORT_ROW + ' }' +
+      ' byDay { date chatsStarted chatsAnswered chatsMissed firstResponseTime { medianSeconds p90Seconds } }' +
+      ' byAgent { agent { id name } ' + REPORT_ROW + ' } } }', { i: reportInput() }).then(function (data) {
+      if (asked === JSON.stringify(reportInput())) reports.data = data.report;
+    }, function (err) {
+      reports.data = null;
+      reports.error = reason(err);
+    }).then(function () {
+      reports.loading = false;
+      if (state.tab === 'reports') renderList();
+    });
+  }
+
+  /** The groups, agents and tags the signed-in agent may narrow a report to. */
+  function loadReportChoices() {
+    var role = state.me.role;
+    reports.choices = { groups: [], agents: [], tags: [] };
+    var query = '{ groups { id name } tags { id name } me { groups { id name } }' +
+      (role === 'AGENT' ? '' : ' agents { id name }') + ' }';
+    api(query).then(function (data) {
+      // A supervisor of groups reports on those; one without groups supervises every chat.
+      var mine = role === 'SUPERVISOR' && data.me.groups.length;
+      reports.choices = { groups: mine ? data.me.groups : data.groups, agents: data.agents || [], tags: data.tags };
+      if (state.tab === 'reports') renderList();
+    }).catch(failed);
+  }
+
+  /** "1 h 5 m", "1 m 20 s", "4.2 s", "40 ms", or a dash when there is no number. @param {number | null} seconds */
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return '–';
+    if (seconds < 1) return Math.round(seconds * 1000) + ' ms';
+    if (seconds < 10) return (Math.round(seconds * 10) / 10) + ' s';
+    var s = Math.round(seconds);
+    var hours = Math.floor(s / 3600);
+    var minutes = Math.floor(s % 3600 / 60);
+    if (hours) return hours + ' h ' + minutes + ' m';
+    return minutes ? minutes + ' m ' + (s % 60) + ' s' : s + ' s';
+  }
+
+  /** @param {number | null} share */
+  function percent(share) {
+    return share === null || share === undefined ? '–' : Math.round(share * 100) + '%';
+  }
+
+  /** @param {number | null} n */
+  function count(n) {
+    return n === null || n === undefined ? '–' : n.toLocaleString();
+  }
+
+  /** @param {string} label @param {string} value @param {string} [note] */
+  function tile(label, value, note) {
+    return h('div', { className: 'tile' }, [h('dt', {}, label), h('dd', {}, [value, note ? h('small', {}, note) : null])]);
+  }
+
+  /** @param {string} label @param {any} stats */
+  function statsTile(label, stats) {
+    return tile(label, duration(stats.averageSeconds),
+      'median ' + duration(stats.medianSeconds) + ' · p90 ' + duration(stats.p90Seconds));
+  }
+
+  /** @param {any} t */
+  function reportTiles(t) {
+    return h('dl', { className: 'tiles' }, [
+      tile('Chats started', count(t.chatsStarted)),
+      tile('Answered', count(t.chatsAnswered)),
+      tile('Missed', count(t.chatsMissed)),
+      tile('Transferred', count(t.chatsTransferred)),
+      statsTile('First response time', t.firstResponseTime),
+      statsTile('Response time', t.responseTime),
+      statsTile('Queue wait', t.queueWait),
+      statsTile('Chat duration', t.chatDuration),
+      tile('Satisfaction', count(t.ratedGood) + ' good · ' + count(t.ratedBad) + ' bad', percent(t.ratedShare) + ' rated'),
+      tile('Greetings', count(t.greetingsShown) + ' shown', count(t.greetingsAnswered) + ' answered'),
+    ]);
+  }
+
+  var SVG = 'http://www.w3.org/2000/svg';
+  /** @param {string} tag @param {Record<string, any>} attrs @param {any[]} [children] */
+  function svg(tag, attrs, children) {
+    var node = document.createElementNS(SVG, tag);
+    Object.keys(attrs).forEach(function (name) {
+      node.setAttribute(name, String(attrs[name]));
+    });
+    (children || []).forEach(function (child) {
+      if (child) node.append(child);
+    });
+    return node;
+  }
+
+  /**
+   * Bars per day, one per series, drawn as SVG; a hidden table is its text alternative.
+   * @param {string} title @param {string} summary @param {any[]} days
+   * @param {Array<{label: string, cls: string, value: (day: any) => (number | null)}>} series
+   * @param {(n: number | null) => string} format
+   */
+  function barChart(title, summary, days, series, format) {
+    var W = 640, H = 180, top = 14, bottom = 20;
+    var max = 0;
+    days.forEach(function (day) {
+      series.forEach(function (s) {
+        max = Math.max(max, s.value(day) || 0);
+      });
+    });
+    var slot = W / Math.max(days.length, 1);
+    var bar = Math.max(1, (slot - 2) / series.length);
+    var scale = max ? (H - top - bottom) / max : 0;
+    var bars = [];
+    days.forEach(function (day, i) {
+      series.forEach(function (s, j) {
+        var value = s.value(day) || 0;
+        var height = value * scale;
+        bars.push(svg('rect', { x: i * slot + 1 + j * bar, y: H - bottom - height, width: bar, height: height, class: s.cls }));
+      });
+    });
+    var first = days[0] ? days[0].date : '';
+    var last = days.length ? days[days.length - 1].date : '';
+    var chart = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': title + ': ' + summary,
+      class: 'chart' }, [
+      svg('line', { x1: 0, x2: W, y1: H - bottom, y2: H - bottom, class: 'axis' }),
+      svg('text', { x: 2, y: 10, class: 'label' }, ['max ' + format(max)]),
+      svg('text', { x: 2, y: H - 4, class: 'label' }, [first]),
+      svg('text', { x: W - 2, y: H - 4, class: 'label end' }, [last]),
+    ].concat(bars));
+    var legend = h('ul', { className: 'legend', 'aria-hidden': 'true' }, series.map(function (s) {
+      return h('li', {}, [h('span', { className: 'swatch ' + s.cls }), s.label]);
+    }));
+    var table = h('table', { className: 'visually-hidden' }, [
+      h('caption', {}, title),
+      h('thead', {}, h('tr', {}, [h('th', { scope: 'col' }, 'Day')].concat(series.map(function (s) {
+        return h('th', { scope: 'col' }, s.label);
+      })))),
+      h('tbody', {}, days.map(function (day) {
+        return h('tr', {}, [h('th', { scope: 'row' }, day.date)].concat(series.map(function (s) {
+          return h('td', {}, format(s.value(day)));
+        })));
+      })),
+    ]);
+    return h('figure', { className: 'report-chart' }, [h('figcaption', {}, title), chart, legend, table]);
+  }
+
+  /** @param {any[]} days */
+  function reportCharts(days) {
+    /** @param {string} key */
+    function sum(key) {
+      return days.reduce(function (total, day) {
+        return total + day[key];
+      }, 0);
+    }
+    var busiest = days.reduce(function (best, day) {
+      return !best || day.chatsStarted > best.chatsStarted ? day : best;
+    }, null);
+    var answered = days.filter(function (day) {
+      return day.firstResponseTime.medianSeconds !== null;
+    });
+    var slowest = answered.reduce(function (best, day) {
+      return !best || day.firstResponseTime.p90Seconds > best.firstResponseTime.p90Seconds ? day : best;
+    }, null);
+    return h('div', { className: 'report-charts' }, [
+      barChart('Chats per day', days.length + ' days: ' + sum('chatsStarted') + ' started, ' + sum('chatsAnswered') +
+        ' answered, ' + sum('chatsMissed') + ' missed' +
+        (busiest && busiest.chatsStarted ? '; the busiest day ' + busiest.date + ' with ' + busiest.chatsStarted : ''), days, [
+        { label: 'Started', cls: 'started', value: function (d) { return d.chatsStarted; } },
+        { label: 'Answered', cls: 'answered', value: function (d) { return d.chatsAnswered; } },
+        { label: 'Missed', cls: 'missed', value: function (d) { return d.chatsMissed; } },
+      ], count),
+      barChart('First response time per day', answered.length
+        ? 'answered chats on ' + answered.length + (answered.length === 1 ? ' day' : ' days') + '; the slowest p90 ' + duration(slowest.firstResponseTime.p90Seconds) +
+          ' on ' + slowest.date
+        : 'no answered chats', days, [
+        { label: 'Median', cls: 'median', value: function (d) { return d.firstResponseTime.medianSeconds; } },
+        { label: '90th percentile', cls: 'p90', value: function (d) { return d.firstResponseTime.p90Seconds; } },
+      ], duration),
+    ]);
+  }
+
+  /** @param {any[]} rows */
+  function agentTable(rows) {
+    if (!rows.length) return empty('No chats in this period.');
+    var heads = ['Agent', 'Started', 'Answered', 'Missed', 'Transferred', 'First response (median)', 'Good', 'Bad'];
+    return h('div', { className: 'table-scroll', tabindex: '0', role: 'region', 'aria-label': 'Chats per agent' }, h('table', { className: 'report-agents' }, [
+      h('caption', {}, 'Per agent'),
+      h('thead', {}, h('tr', {}, heads.map(function (label) {
+        return h('th', { scope: 'col' }, label);
+      }))),
+      h('tbody', {}, rows.map(function (row) {
+        return h('tr', {}, [h('th', { scope: 'row' }, row.agent ? row.agent.name : 'Not assigned'),
+          h('td', {}, count(row.chatsStarted)), h('td', {}, count(row.chatsAnswered)), h('td', {}, count(row.chatsMissed)),
+          h('td', {}, count(row.chatsTransferred)), h('td', {}, duration(row.firstResponseTime.medianSeconds)),
+          h('td', {}, count(row.ratedGood)), h('td', {}, count(row.ratedBad))]);
+      })),
+    ]));
+  }
+
+  /** Fetches the CSV with the access token and saves it through a temporary link. @param {string} by */
+  function downloadCsv(by) {
+    var input = reportInput();
+    input.by = by;
+    return accessToken().then(function (token) {
+      return fetch('/export/report.csv?' + new URLSearchParams(input), { headers: { Authorization: 'Bearer ' + token } });
+    }).then(function (response) {
+      if (!response.ok) {
+        return response.text().then(function (text) {
+          throw new Error(text.trim().replace(/^[A-Z_]+: /, ''));
+        });
+      }
+      var name = /filename="([^"]+)"/.exec(response.headers.get('Content-Disposition') || '');
+      return response.blob().then(function (blob) {
+        var url = URL.createObjectURL(blob);
+        var link = h('a', { href: url, download: name ? name[1] : 'report-' + by + '.csv', hidden: true });
+        document.body.append(link);
+        link.click();
+        link.remove();
+        window.setTimeout(function () {
+          URL.revokeObjectURL(url);
+        }, 1000);
+        notice('Downloaded ' + link.download + '.');
+      });
+    }).catch(failed);
+  }
+
+  /** @param {string} label @param {string} key @param {any[]} items */
+  function reportSelect(label, key, items) {
+    var select = h('select', { id: 'reports-' + key, 'data-key': 'reports:' + key, onchange: function () {
+      /** @type {any} */ (reports)[key] = select.value;
+      loadReport();
+    } }, [h('option', { value: '' }, 'All')].concat(items.map(function (item) {
+      return h('option', { value: item.id, selected: /** @type {any} */ (reports)[key] === item.id }, item.name);
+    })));
+    return h('span', {}, [h('label', { for: select.id }, label), ' ', select]);
+  }
+
+  /** @param {string} label @param {string} key */
+  function reportDate(label, key) {
+    var input = h('input', { type: 'date', required: true, id: 'reports-' + key, 'data-key': 'reports:' + key, value: /** @type {any} */ (reports)[key],
+      onchange: function () {
+        if (!input.value) return;
+        /** @type {any} */ (reports)[key] = input.value;
+        loadReport();
+      } });
+    return h('span', {}, [h('label', { for: input.id }, label), ' ', input]);
+  }
+
+  /** @param {string} label @param {string} from @param {string} to */
+  function quickPeriod(label, from, to) {
+    return h('button', { type: 'button', className: 'small', 'data-key': 'reports:' + label,
+      'aria-pressed': String(reports.from === from && reports.to === to), onclick: function () {
+        reports.from = from;
+        reports.to = to;
+        loadReport();
+      } }, label);
+  }
+
+  function reportsScreen() {
+    if (!reports.from) loadReport();
+    var choices = reports.choices || { groups: [], agents: [], tags: [] };
+    var now = new Date();
+    var filters = h('div', { className: 'report-filters', role: 'group', 'aria-label': 'Period and filters' }, [
+      reportDate('From', 'from'),
+      reportDate('To', 'to'),
+      quickPeriod('Last 7 days', daysAgo(6), daysAgo(0)),
+      quickPeriod('Last 30 days', daysAgo(29), daysAgo(0)),
+      quickPeriod('This month', ymd(new Date(now.getFullYear(), now.getMonth(), 1)), daysAgo(0)),
+      choices.groups.length ? reportSelect('Group', 'groupId', choices.groups) : null,
+      state.me.role !== 'AGENT' && choices.agents.length ? reportSelect('Agent', 'agentId', choices.agents) : null,
+      choices.tags.length ? reportSelect('Tag', 'tagId', choices.tags) : null,
+    ]);
+    var downloads = h('div', { className: 'report-downloads', role: 'group', 'aria-label': 'Download as CSV' },
+      [['total', 'Total'], ['day', 'Per day'], ['agent', 'Per agent']].map(function (by) {
+        return h('button', { type: 'button', className: 'small', onclick: function () {
+          downloadCsv(by[0]);
+        } }, 'CSV: ' + by[1]);
+      }));
+    var body;
+    var r = reports.data;
+    if (reports.error) body = h('p', { className: 'error', role: 'alert' }, reports.error);
+    else if (!r) body = empty('Loading…');
+    else {
+      body = h('div', { className: 'report', 'aria-busy': String(reports.loading) }, [
+        h('p', { className: 'small' }, (state.me.role === 'AGENT' ? 'Your chats' : state.me.role === 'SUPERVISOR'
+          ? 'Your groups\' chats' : 'Chats') + ' started from ' + r.from + ' to ' + r.to + ' (' + r.timeZone + ').'),
+        reportTiles(r.totals),
+        reportCharts(r.byDay),
+        agentTable(r.byAgent),
+      ]);
+    }
+    return h('div', { className: 'reports' }, [filters, downloads, body]);
   }
 
   // The customer profile in the details pane, read once per customer and after each change.
