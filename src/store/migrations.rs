@@ -102,6 +102,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "reports",
         include_str!("../../migrations/sqlite/0019_reports.sql"),
     ),
+    (
+        20,
+        "report_indexes",
+        include_str!("../../migrations/sqlite/0020_report_indexes.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -200,6 +205,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         19,
         "reports",
         include_str!("../../migrations/postgres/0019_reports.sql"),
+    ),
+    (
+        20,
+        "report_indexes",
+        include_str!("../../migrations/postgres/0020_report_indexes.sql"),
     ),
 ];
 

@@ -565,8 +565,8 @@ pub trait ReportStore: Send + Sync {
     /// Writes a generated data set in bulk, in one transaction (tests and the bench). Its
     /// organization, agents and groups must exist; its tags are created.
     async fn import_report_data(&self, data: &ReportData) -> DbResult<()>;
-    /// Refreshes the planner's statistics after a bulk import (Postgres; SQLite keeps none
-    /// unless asked, and servers never ask).
+    /// Refreshes the planner's statistics and the visibility map after a bulk import
+    /// (Postgres; SQLite keeps no statistics unless asked, and servers never ask).
     async fn refresh_report_statistics(&self) -> DbResult<()>;
     /// Whether the organization has this tag.
     async fn report_tag_exists(&self, organization_id: &str, tag_id: &str) -> DbResult<bool>;

@@ -1,8 +1,10 @@
 //! Reports: the [`ReportStore`] trait. Every number is an aggregate the database computes
-//! over the chats started in the period (index `chats_started`) and the per-chat
-//! bookkeeping columns of migration 0019; no transcript is read. The same SQL runs on both
-//! backends: percentiles are nearest-rank over `ROW_NUMBER()`, local days are computed from
-//! the time zone's offsets over the period (see `ReportPeriod::offset_pieces`).
+//! over the chats started in the period and the per-chat bookkeeping columns of migration
+//! 0019, read from the covering index `chats_report` (0020); no transcript is read. Counts,
+//! sums and local days (from the time zone's offsets over the period, see
+//! `ReportPeriod::offset_pieces`) are the same SQL on both backends. Percentiles are nearest
+//! rank: Postgres's `percentile_disc` in the same scan; on SQLite one pass per metric sorted
+//! by the database, of which the reader keeps only the two ranks it needs.
 
 use std::collections::BTreeMap;
 
@@ -91,66 +93,116 @@ fn in_list<'a>(sql: &mut Sql<'a>, column: &str, values: &'a [String]) -> String 
     format!(" AND {column} IN ({})", list.join(", "))
 }
 
-/// The counts per key.
-fn counts_sql<'a>(scope: &'a ReportScope, period: &ReportPeriod, by: ReportBy) -> Sql<'a> {
+/// The duration metrics: number, the value of a chat, and when a chat has one.
+/// 1 queue wait, 2 first response, 3 response (each chat's mean), 4 duration.
+const METRICS: [(i64, &str, &str); 4] = [
+    (
+        1,
+        "c.first_assigned_at - c.created_at",
+        "c.first_assigned_at IS NOT NULL",
+    ),
+    (
+        2,
+        "c.first_response_at - c.created_at",
+        "c.first_response_at IS NOT NULL",
+    ),
+    (
+        3,
+        "c.response_total_ms / c.response_count",
+        "c.response_count > 0",
+    ),
+    (4, "c.closed_at - c.created_at", "c.closed_at IS NOT NULL"),
+];
+
+/// The counts per key and, per duration metric, how many values and their sum; on Postgres
+/// also the median and 90th percentile (`percentile_disc` is nearest rank: the smallest
+/// value whose cumulative share reaches p). One scan of the covering index `chats_report`.
+fn counts_sql<'a>(
+    scope: &'a ReportScope,
+    period: &ReportPeriod,
+    by: ReportBy,
+    percentiles: bool,
+) -> Sql<'a> {
     let mut sql = Sql::new();
     let filter = chat_filter(&mut sql, scope, period);
     let k = key(&mut sql, by, period, "c.assignee_id", "c.created_at");
+    let mut durations = String::new();
+    for (m, value, when) in METRICS {
+        let x = format!("CASE WHEN {when} THEN {value} END");
+        durations += &format!(", COUNT({x}) AS n{m}, CAST(SUM({x}) AS BIGINT) AS t{m}");
+        if percentiles {
+            durations += &format!(
+                ", percentile_disc(0.5) WITHIN GROUP (ORDER BY {x}) AS p50_{m}, \
+                 percentile_disc(0.9) WITHIN GROUP (ORDER BY {x}) AS p90_{m}"
+            );
+        }
+    }
     sql.text = format!(
         "SELECT {k} AS k, COUNT(*) AS started, \
          SUM(CASE WHEN c.first_response_at IS NOT NULL THEN 1 ELSE 0 END) AS answered, \
          SUM(CASE WHEN c.status = 'CLOSED' AND c.first_response_at IS NULL THEN 1 ELSE 0 END) \
            AS missed, \
-         SUM(CASE WHEN EXISTS (SELECT 1 FROM chat_participants p WHERE p.chat_id = c.id \
-           AND p.role = 'PREVIOUS_ASSIGNEE') THEN 1 ELSE 0 END) AS transferred, \
          SUM(CASE WHEN c.rating = 'GOOD' THEN 1 ELSE 0 END) AS good, \
-         SUM(CASE WHEN c.rating = 'BAD' THEN 1 ELSE 0 END) AS bad \
+         SUM(CASE WHEN c.rating = 'BAD' THEN 1 ELSE 0 END) AS bad{durations} \
          FROM chats c WHERE {filter} GROUP BY 1"
     );
     sql
 }
 
-/// The durations per metric and key: count, total, median, 90th percentile (nearest rank).
-/// Metrics: 1 queue wait, 2 first response, 3 response (each chat's mean), 4 duration.
-fn durations_sql<'a>(scope: &'a ReportScope, period: &ReportPeriod, by: ReportBy) -> Sql<'a> {
+/// The transferred chats per key: a statement of their own, so the planner can read the
+/// previous assignees once (a semi-join) instead of probing them for every chat.
+fn transferred_sql<'a>(scope: &'a ReportScope, period: &ReportPeriod, by: ReportBy) -> Sql<'a> {
     let mut sql = Sql::new();
     let filter = chat_filter(&mut sql, scope, period);
     let k = key(&mut sql, by, period, "c.assignee_id", "c.created_at");
-    let metric = |m: i64, value: &str, when: &str| {
-        format!(
-            "SELECT CAST({m} AS BIGINT) AS m, {k} AS k, {value} AS x FROM chats c \
-             WHERE {filter} AND {when}"
-        )
-    };
-    let values = [
-        metric(
-            1,
-            "c.first_assigned_at - c.created_at",
-            "c.first_assigned_at IS NOT NULL",
-        ),
-        metric(
-            2,
-            "c.first_response_at - c.created_at",
-            "c.first_response_at IS NOT NULL",
-        ),
-        metric(
-            3,
-            "c.response_total_ms / c.response_count",
-            "c.response_count > 0",
-        ),
-        metric(4, "c.closed_at - c.created_at", "c.closed_at IS NOT NULL"),
-    ]
-    .join(" UNION ALL ");
     sql.text = format!(
-        "WITH v AS ({values}), \
-         r AS (SELECT m, k, x, ROW_NUMBER() OVER (PARTITION BY m, k ORDER BY x) AS rn, \
-               COUNT(*) OVER (PARTITION BY m, k) AS n FROM v) \
-         SELECT m, k, COUNT(*) AS n, CAST(SUM(x) AS BIGINT) AS total, \
-         MIN(CASE WHEN rn = (50 * n + 99) / 100 THEN x END) AS median, \
-         MIN(CASE WHEN rn = (90 * n + 99) / 100 THEN x END) AS p90 \
-         FROM r GROUP BY m, k"
+        "SELECT {k} AS k, COUNT(*) AS n FROM chats c WHERE {filter} AND EXISTS (SELECT 1 \
+         FROM chat_participants p WHERE p.chat_id = c.id AND p.role = 'PREVIOUS_ASSIGNEE') \
+         GROUP BY 1"
     );
     sql
+}
+
+/// One metric's values sorted by key then value (SQLite, which has no `percentile_disc`):
+/// the reader counts ranks per key and keeps the two it needs, nothing else.
+fn sorted_sql<'a>(
+    scope: &'a ReportScope,
+    period: &ReportPeriod,
+    by: ReportBy,
+    (_, value, when): (i64, &str, &str),
+) -> Sql<'a> {
+    let mut sql = Sql::new();
+    let filter = chat_filter(&mut sql, scope, period);
+    let k = key(&mut sql, by, period, "c.assignee_id", "c.created_at");
+    sql.text = format!(
+        "SELECT {k} AS k, {value} AS x FROM chats c WHERE {filter} AND {when} ORDER BY 1, 2"
+    );
+    sql
+}
+
+/// The nearest rank (1-based) of percentile `p` among `n` values.
+fn rank(p: i64, n: i64) -> i64 {
+    (p * n + 99) / 100
+}
+
+/// How many values a row has for metric `m`.
+fn count(row: &ReportRow, m: i64) -> i64 {
+    match m {
+        1 => row.queue_wait.count,
+        2 => row.first_response.count,
+        3 => row.response.count,
+        _ => row.duration.count,
+    }
+}
+
+/// A row's stats for metric `m`.
+fn stats(row: &mut ReportRow, m: i64) -> &mut DurationStats {
+    match m {
+        1 => &mut row.queue_wait,
+        2 => &mut row.first_response,
+        3 => &mut row.response,
+        _ => &mut row.duration,
+    }
 }
 
 /// Greetings shown (or answered) in the period per key; `None` with a tag filter.
@@ -225,51 +277,92 @@ impl<B: Backend> ReportStore for SqlStore<B> {
             }
             ReportBy::Agent => {}
         }
-        let counts = counts_sql(scope, period, by);
+        let postgres = self.backend.name() == "postgres";
+        let counts = counts_sql(scope, period, by, postgres);
         let counted = all(&mut conn, &counts.text, &counts.params, |r| {
-            Ok((
-                read_key(r, by)?,
-                [
-                    r.int("started")?,
-                    r.int("answered")?,
-                    r.int("missed")?,
-                    r.int("transferred")?,
-                    r.int("good")?,
-                    r.int("bad")?,
-                ],
-            ))
+            let mut row = ReportRow {
+                chats_started: r.int("started")?,
+                chats_answered: r.int("answered")?,
+                chats_missed: r.int("missed")?,
+                rated_good: r.int("good")?,
+                rated_bad: r.int("bad")?,
+                ..ReportRow::default()
+            };
+            for (m, _, _) in METRICS {
+                let count = r.int(format!("n{m}").as_str())?;
+                if count == 0 {
+                    continue;
+                }
+                let (median_ms, p90_ms) = if postgres {
+                    (
+                        r.opt_int(format!("p50_{m}").as_str())?,
+                        r.opt_int(format!("p90_{m}").as_str())?,
+                    )
+                } else {
+                    (None, None)
+                };
+                *stats(&mut row, m) = DurationStats {
+                    count,
+                    total_ms: r.int(format!("t{m}").as_str())?,
+                    median_ms,
+                    p90_ms,
+                };
+            }
+            Ok((read_key(r, by)?, row))
         })
         .await?;
-        for (key, [started, answered, missed, transferred, good, bad]) in counted {
+        for (key, counted) in counted {
             let row = rows.entry(key).or_default();
-            row.chats_started = started;
-            row.chats_answered = answered;
-            row.chats_missed = missed;
-            row.chats_transferred = transferred;
-            row.rated_good = good;
-            row.rated_bad = bad;
+            *row = ReportRow {
+                date: row.date,
+                ..counted
+            };
         }
-        let durations = durations_sql(scope, period, by);
-        let measured = all(&mut conn, &durations.text, &durations.params, |r| {
-            Ok((
-                r.int("m")?,
-                read_key(r, by)?,
-                DurationStats {
-                    count: r.int("n")?,
-                    total_ms: r.int("total")?,
-                    median_ms: r.opt_int("median")?,
-                    p90_ms: r.opt_int("p90")?,
-                },
-            ))
+        let transferred = transferred_sql(scope, period, by);
+        let counted = all(&mut conn, &transferred.text, &transferred.params, |r| {
+            Ok((read_key(r, by)?, r.int("n")?))
         })
         .await?;
-        for (metric, key, stats) in measured {
-            let row = rows.entry(key).or_default();
-            match metric {
-                1 => row.queue_wait = stats,
-                2 => row.first_response = stats,
-                3 => row.response = stats,
-                _ => row.duration = stats,
+        for (key, n) in counted {
+            rows.entry(key).or_default().chats_transferred = n;
+        }
+        if !postgres {
+            for metric in METRICS {
+                if !rows.values().any(|row| count(row, metric.0) > 0) {
+                    continue;
+                }
+                let sorted = sorted_sql(scope, period, by, metric);
+                let mut current: Option<(Key, i64, i64)> = None;
+                let mut seen = 0;
+                let mut picked: Vec<(Key, Option<i64>, Option<i64>)> = Vec::new();
+                let _: Vec<()> = all(&mut conn, &sorted.text, &sorted.params, |r| {
+                    let key = read_key(r, by)?;
+                    let x = r.int("x")?;
+                    if current.as_ref().is_none_or(|(at, _, _)| *at != key) {
+                        let n = rows.get(&key).map_or(0, |row| count(row, metric.0));
+                        current = Some((key.clone(), rank(50, n), rank(90, n)));
+                        picked.push((key, None, None));
+                        seen = 0;
+                    }
+                    seen += 1;
+                    let (_, r50, r90) = current.as_ref().expect("set above");
+                    let last = picked.last_mut().expect("pushed with current");
+                    if seen == *r50 {
+                        last.1 = Some(x);
+                    }
+                    if seen == *r90 {
+                        last.2 = Some(x);
+                    }
+                    Ok(())
+                })
+                .await?;
+                for (key, median, p90) in picked {
+                    if let Some(row) = rows.get_mut(&key) {
+                        let stats = stats(row, metric.0);
+                        stats.median_ms = median;
+                        stats.p90_ms = p90;
+                    }
+                }
             }
         }
         if scope.tag_id.is_none() {
@@ -314,8 +407,10 @@ impl<B: Backend> ReportStore for SqlStore<B> {
 
     async fn refresh_report_statistics(&self) -> DbResult<()> {
         if self.backend.name() == "postgres" {
+            // Statistics for the planner, and the visibility map an index-only scan needs:
+            // what autovacuum does in steady state, done now after a bulk import.
             let mut conn = self.backend.read().await?;
-            execute(&mut conn, "ANALYZE", &[]).await?;
+            execute(&mut conn, "VACUUM ANALYZE", &[]).await?;
         }
         Ok(())
     }
