@@ -99,6 +99,42 @@ def start_customer_chat(server, text):
     return token, chat
 
 
+def wait_connected(listener):
+    """Waits until the client's stream says it is connected."""
+    wait_for(
+        listener.states,
+        lambda state: state.is_connected(),
+        CONNECT_TIMEOUT,
+        "ConnectionState.CONNECTED",
+    )
+
+
+def assigned_chat(server, listener, text):
+    """A customer starts a chat with `text`; waits until it is assigned to the listening agent.
+    Returns (visitor token, chat id)."""
+    visitor_token, chat = start_customer_chat(server, text)
+    chat_id = chat["id"]
+    wait_for(
+        listener.events,
+        lambda e: e.is_chat_assigned() and e.chat.id == chat_id,
+        ASSIGNMENT_TIMEOUT,
+        f"AgentEvent.CHAT_ASSIGNED for chat {chat_id}",
+    )
+    return visitor_token, chat_id
+
+
+def delivered(sdk, listener, outgoing):
+    """Waits until the outbox has delivered `outgoing`; returns the message the server made."""
+    sent, _ = wait_for(
+        listener.outgoing,
+        lambda m: m.client_id == outgoing.client_id and m.state != sdk.OutgoingState.PENDING,
+        SEND_TIMEOUT,
+        f"on_outgoing_message for {outgoing.client_id}",
+    )
+    assert sent.state == sdk.OutgoingState.SENT, sent
+    return sent.message
+
+
 def test_login_assignment_and_sending_a_message(sdk, server, run, tmp_path):
     client, store = new_client(sdk, server.base_url, tmp_path / "agent")
 
@@ -118,12 +154,7 @@ def test_login_assignment_and_sending_a_message(sdk, server, run, tmp_path):
     listener = RecordingListener()
     handle = client.subscribe(listener)
     try:
-        wait_for(
-            listener.states,
-            lambda state: state.is_connected(),
-            CONNECT_TIMEOUT,
-            "ConnectionState.CONNECTED",
-        )
+        wait_connected(listener)
         assert not handle.is_finished()
 
         visitor_token, chat = start_customer_chat(server, "Hello")
@@ -177,12 +208,7 @@ def test_canned_response_created_found_rendered_and_sent(sdk, server, run, tmp_p
     listener = RecordingListener()
     handle = client.subscribe(listener)
     try:
-        wait_for(
-            listener.states,
-            lambda state: state.is_connected(),
-            CONNECT_TIMEOUT,
-            "ConnectionState.CONNECTED",
-        )
+        wait_connected(listener)
         created = run(
             client.create_canned_response(
                 sdk.CannedResponseInput(
@@ -260,20 +286,8 @@ def test_a_file_uploaded_sent_and_downloaded(sdk, server, run, tmp_path):
     listener = RecordingListener()
     handle = client.subscribe(listener)
     try:
-        wait_for(
-            listener.states,
-            lambda state: state.is_connected(),
-            CONNECT_TIMEOUT,
-            "ConnectionState.CONNECTED",
-        )
-        visitor_token, chat = start_customer_chat(server, "Can you send me a picture?")
-        chat_id = chat["id"]
-        wait_for(
-            listener.events,
-            lambda e: e.is_chat_assigned() and e.chat.id == chat_id,
-            ASSIGNMENT_TIMEOUT,
-            f"AgentEvent.CHAT_ASSIGNED for chat {chat_id}",
-        )
+        wait_connected(listener)
+        visitor_token, chat_id = assigned_chat(server, listener, "Can you send me a picture?")
         uploaded = run(client.upload_file(chat_id, PNG, "mug.png", "image/png"))
         assert uploaded.is_image and uploaded.size == len(PNG), uploaded
         with pytest.raises(sdk.SdkError.Server) as refused:
@@ -282,14 +296,7 @@ def test_a_file_uploaded_sent_and_downloaded(sdk, server, run, tmp_path):
 
         outgoing = client.send_files(chat_id, "", [uploaded.id])
         assert outgoing.file_ids == [uploaded.id], outgoing
-        sent, _ = wait_for(
-            listener.outgoing,
-            lambda m: m.client_id == outgoing.client_id and m.state != sdk.OutgoingState.PENDING,
-            SEND_TIMEOUT,
-            f"on_outgoing_message for {outgoing.client_id}",
-        )
-        assert sent.state == sdk.OutgoingState.SENT, sent
-        attachment = sent.message.attachments[0]
+        attachment = delivered(sdk, listener, outgoing).attachments[0]
         assert (attachment.name, attachment.content_type) == ("mug.png", "image/png")
         url = client.file_url(attachment.url)
         with urllib.request.urlopen(url) as response:
@@ -310,39 +317,16 @@ def test_note_never_reaches_the_customer_and_tags_and_teammates_setting(sdk, ser
     listener = RecordingListener()
     handle = client.subscribe(listener)
     try:
-        wait_for(
-            listener.states,
-            lambda state: state.is_connected(),
-            CONNECT_TIMEOUT,
-            "ConnectionState.CONNECTED",
-        )
-        visitor_token, chat = start_customer_chat(server, "Is my order on its way?")
-        chat_id = chat["id"]
-        wait_for(
-            listener.events,
-            lambda e: e.is_chat_assigned() and e.chat.id == chat_id,
-            ASSIGNMENT_TIMEOUT,
-            f"AgentEvent.CHAT_ASSIGNED for chat {chat_id}",
-        )
-
-        def delivered(outgoing):
-            sent, _ = wait_for(
-                listener.outgoing,
-                lambda m: m.client_id == outgoing.client_id
-                and m.state != sdk.OutgoingState.PENDING,
-                SEND_TIMEOUT,
-                f"on_outgoing_message for {outgoing.client_id}",
-            )
-            assert sent.state == sdk.OutgoingState.SENT, sent
-            return sent.message
+        wait_connected(listener)
+        visitor_token, chat_id = assigned_chat(server, listener, "Is my order on its way?")
 
         note = client.send_note(chat_id, "Python note: a VIP, agents only")
         assert note.is_note, note
-        sent_note = delivered(note)
+        sent_note = delivered(sdk, listener, note)
         assert sent_note.visibility == sdk.Visibility.AGENTS, sent_note
         reply = client.send_message(chat_id, "Python reply: it ships today")
         assert not reply.is_note, reply
-        assert delivered(reply).visibility == sdk.Visibility.PUBLIC
+        assert delivered(sdk, listener, reply).visibility == sdk.Visibility.PUBLIC
 
         seen = server.graphql(
             """query($id: ID!) { chat(id: $id) {
