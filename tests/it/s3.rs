@@ -1,6 +1,6 @@
 //! Attached files in an S3-compatible store: moto's server mode on 127.0.0.1, started here on
 //! a free port. Its `moto_server` comes from SWITCHBOARD_TEST_MOTO_SERVER (CI installs
-//! tests/s3/requirements.txt and sets it, so there a missing server fails the run) or from
+//! tests/tools/requirements.txt and sets it, so there a missing server fails the run) or from
 //! PATH; without either the suite is skipped with a note, like the Postgres one.
 
 use std::process::{Child, Command, Stdio};
@@ -44,7 +44,7 @@ impl Moto {
                     Some(path) => path.display().to_string(),
                     None => {
                         eprintln!(
-                            "skipped: install tests/s3/requirements.txt and set {MOTO_VAR} to \
+                            "skipped: install tests/tools/requirements.txt and set {MOTO_VAR} to \
                              run the S3 suite"
                         );
                         return None;
