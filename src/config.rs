@@ -284,6 +284,45 @@ pub struct Config {
     /// Attached files: where they are kept and how long download links last.
     #[command(flatten)]
     pub files: FileStoreConfig,
+
+    /// Webhooks: where deliveries may go, how long an attempt may take, when to give up.
+    #[command(flatten)]
+    pub webhooks: WebhookConfig,
+}
+
+/// Webhook deliveries: the SSRF guard, timeouts, retries and disabling failing endpoints.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookConfig {
+    /// Whether webhook endpoints may be at loopback, private, link-local or other non-public
+    /// addresses (an on-premises receiver, tests). Off, such URLs are refused when registered
+    /// and every delivery checks the addresses the name resolves to.
+    #[arg(long, env = "SWITCHBOARD_ALLOW_PRIVATE_WEBHOOK_TARGETS", default_value_t = false, action = ArgAction::Set)]
+    pub allow_private_webhook_targets: bool,
+
+    /// Longest one delivery attempt may take, connecting included (e.g. 10s, 500ms).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub webhooks_timeout: Duration,
+
+    /// Attempts before a delivery is given up (exponential backoff from 2 s with jitter,
+    /// capped at 10 minutes, or the receiver's longer Retry-After).
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_MAX_ATTEMPTS", default_value_t = 20)]
+    pub webhooks_max_attempts: i32,
+
+    /// Most deliveries in flight at once per node.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_CONCURRENCY", default_value_t = 16)]
+    pub webhooks_concurrency: usize,
+
+    /// Failed attempts in a row after which an endpoint is disabled and its admins told.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_WEBHOOKS_DISABLE_AFTER_FAILURES",
+        default_value_t = 50
+    )]
+    pub webhooks_disable_after_failures: i32,
+
+    /// How long an endpoint may keep failing (no success in between) before it is disabled.
+    #[arg(long, env = "SWITCHBOARD_WEBHOOKS_DISABLE_AFTER", default_value = "3d", value_parser = parse_duration)]
+    pub webhooks_disable_after: Duration,
 }
 
 /// Where attached files are kept: the data directory (`<data dir>/files`) unless a bucket is
@@ -419,6 +458,16 @@ impl Config {
             && !(subject.starts_with("mailto:") || subject.starts_with("https://"))
         {
             return Err("SWITCHBOARD_VAPID_SUBJECT must be a mailto: or https:// URL".into());
+        }
+        if self.webhooks.webhooks_max_attempts < 1
+            || self.webhooks.webhooks_concurrency < 1
+            || self.webhooks.webhooks_disable_after_failures < 1
+            || self.webhooks.webhooks_timeout.is_zero()
+        {
+            return Err("SWITCHBOARD_WEBHOOKS_MAX_ATTEMPTS, _CONCURRENCY and \
+                 _DISABLE_AFTER_FAILURES must be at least 1, and SWITCHBOARD_WEBHOOKS_TIMEOUT \
+                 more than 0"
+                .into());
         }
         if self.push_max_attempts < 1 || self.push_concurrency < 1 {
             return Err(

@@ -148,6 +148,7 @@ impl App {
                 },
                 web_push,
                 files: file_service_settings(&config, &jwt_secret_for_files)?,
+                allow_private_webhook_targets: config.webhooks.allow_private_webhook_targets,
             },
         ));
         let schema = graphql::schema(
@@ -222,6 +223,31 @@ impl App {
             )
             .run(tasks.subscribe()),
         );
+        match outbox::webhooks::WebhookJobs::new(
+            store.clone(),
+            self.bus.clone(),
+            outbox::webhooks::WebhookSettings {
+                timeout: self.config.webhooks.webhooks_timeout,
+                allow_private_targets: self.config.webhooks.allow_private_webhook_targets,
+                disable: store::DisablePolicy {
+                    after_failures: self.config.webhooks.webhooks_disable_after_failures,
+                    after: self.config.webhooks.webhooks_disable_after,
+                },
+            },
+        ) {
+            Ok(kind) => {
+                tasks.spawn(
+                    outbox::Worker::new(
+                        kind,
+                        self.services.chats.webhook_wake.clone(),
+                        self.config.webhooks.webhooks_concurrency,
+                        self.config.webhooks.webhooks_max_attempts,
+                    )
+                    .run(tasks.subscribe()),
+                );
+            }
+            Err(err) => tracing::error!(error = %err, "webhooks cannot be delivered"),
+        }
         let stop = {
             let tasks = tasks.clone();
             async move {

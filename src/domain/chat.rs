@@ -99,6 +99,8 @@ string_enum!(
         RoutingStatusChanged = "ROUTING_STATUS_CHANGED",
         /// A customer left an offline message the agent may read.
         OfflineMessageReceived = "OFFLINE_MESSAGE_RECEIVED",
+        /// The server disabled a webhook endpoint that kept failing (admins and owners).
+        WebhookEndpointDisabled = "WEBHOOK_ENDPOINT_DISABLED",
     }
 );
 

@@ -45,6 +45,7 @@ mod search;
 mod settings;
 mod tags;
 mod validation;
+mod webhooks;
 mod widget;
 
 pub use archive::*;
@@ -58,6 +59,7 @@ pub use report_data::*;
 pub use reports::*;
 pub use routing::{RoutingCandidate, choose_agent};
 pub use search::*;
+pub use webhooks::*;
 pub use settings::SettingsUpdate;
 pub use tags::*;
 

@@ -130,6 +130,15 @@ pub struct RoutingStatusChanged {
     pub routing_status: RoutingStatus,
 }
 
+/// The server disabled one of the organization's webhook endpoints because it kept failing
+/// (admins and owners hear it; `webhookEndpoints` shows the endpoint and why).
+#[derive(SimpleObject)]
+pub struct WebhookEndpointDisabled {
+    pub cursor: String,
+    /// Which endpoint, and why.
+    pub message: String,
+}
+
 /// A customer left an offline message you may read (one `offlineMessages` lists).
 pub struct OfflineMessageReceived {
     cursor: String,
@@ -178,6 +187,7 @@ pub enum AgentEvent {
     AttentionChanged(AttentionChanged),
     RoutingStatusChanged(RoutingStatusChanged),
     OfflineMessageReceived(OfflineMessageReceived),
+    WebhookEndpointDisabled(WebhookEndpointDisabled),
 }
 
 /// What a chat's participants hear. Pass the last `cursor` as `since` to resume.
@@ -238,6 +248,12 @@ impl AgentEvent {
                         AgentEvent::OfflineMessageReceived(OfflineMessageReceived {
                             cursor,
                             offline_message_id: entry.data.offline_message_id?,
+                        })
+                    }
+                    domain::FeedKind::WebhookEndpointDisabled => {
+                        AgentEvent::WebhookEndpointDisabled(WebhookEndpointDisabled {
+                            cursor,
+                            message: entry.data.reason.unwrap_or_default(),
                         })
                     }
                 }

@@ -19,6 +19,7 @@ mod reports;
 mod tags;
 mod text_input;
 mod visitors;
+mod webhooks;
 mod widget;
 
 use std::net::IpAddr;
@@ -46,6 +47,7 @@ pub struct QueryRoot(
     files::FilesQuery,
     archive::ArchiveQuery,
     reports::ReportsQuery,
+    webhooks::WebhooksQuery,
 );
 
 /// The root of mutations.
@@ -61,6 +63,7 @@ pub struct MutationRoot(
     tags::TagsMutation,
     files::FilesMutation,
     archive::ArchiveMutation,
+    webhooks::WebhooksMutation,
 );
 
 /// The root of subscriptions.

@@ -210,6 +210,18 @@ impl ArchiveService {
             )
             .await
             .map_err(customer_not_found)?;
+        let data = serde_json::json!({
+            "customer": domain::customer_json(&customer),
+            "updatedBy": principal.agent.id,
+        });
+        crate::services::webhooks::queue_event(
+            &*self.store,
+            principal.organization_id(),
+            domain::WebhookEvent::CustomerUpdated,
+            None,
+            data,
+        )
+        .await?;
         Ok(CustomerRecord { customer, profile })
     }
 

@@ -17,6 +17,7 @@ pub mod streams;
 pub mod tags;
 pub mod timers;
 pub mod visitors;
+pub mod webhooks;
 pub mod widget;
 
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct Services {
     pub tags: tags::TagService,
     /// Reports over chats and greetings.
     pub reports: reports::ReportService,
+    /// Webhook endpoints, their deliveries, and sending chats to integrations.
+    pub webhooks: webhooks::WebhookService,
 }
 
 /// The settings of the use cases [`Services::new`] builds.
@@ -71,6 +74,8 @@ pub struct ServiceSettings {
     pub web_push: push::WebPushSettings,
     /// Where attached files are kept and how their links are signed.
     pub files: files::FileServiceSettings,
+    /// Whether webhook endpoints may be at loopback and private addresses.
+    pub allow_private_webhook_targets: bool,
 }
 
 impl Services {
@@ -101,6 +106,11 @@ impl Services {
             ),
             widget: widget::WidgetService::new(store.clone()),
             reports: reports::ReportService::new(store.clone()),
+            webhooks: webhooks::WebhookService::new(
+                store.clone(),
+                chats.clone(),
+                settings.allow_private_webhook_targets,
+            ),
             store,
             bus,
             auth,

@@ -22,7 +22,8 @@ use crate::domain::{
     Customer, FeedData, FeedEntry, FeedKind, FileSettings, Greeting, GreetingCounts, GreetingRule,
     Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
     PushJobStatus, ReportBy, ReportData, ReportPeriod, ReportRow, ReportScope, Role,
-    RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant, Visibility, WidgetSettings,
+    RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant, Visibility, WebhookDelivery,
+    WebhookEndpoint, WidgetSettings,
 };
 
 /// Why a store call failed.
@@ -124,6 +125,7 @@ pub trait Database:
     + PushStore
     + ArchiveStore
     + ReportStore
+    + WebhookStore
     + Send
     + Sync
     + 'static
@@ -518,6 +520,11 @@ pub trait ChatTx: Send {
         event_id: &str,
         file_ids: &[String],
     ) -> DbResult<usize>;
+    /// The organization's enabled webhook endpoints (webhooks: `sql/webhooks.rs`).
+    async fn webhook_targets(&mut self, organization_id: &str)
+    -> DbResult<Vec<WebhookEndpoint>>;
+    /// Queues a webhook delivery: it goes out if and only if the change commits.
+    async fn insert_webhook_delivery(&mut self, delivery: &WebhookDelivery) -> DbResult<()>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
 }
 
@@ -835,4 +842,90 @@ pub trait PushStore: Send + Sync {
     async fn agent_live(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool>;
     /// A live connection acknowledges every assignment waiting for one.
     async fn acknowledge_assignments(&self, agent_id: &str) -> DbResult<()>;
+}
+
+/// What one delivery attempt came to, as the delivery log keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    pub status: crate::domain::DeliveryStatus,
+    /// When the next attempt is due (for a delivery pending again).
+    pub next_attempt_at: DateTime<Utc>,
+    pub response_status: Option<i32>,
+    pub duration_ms: Option<i64>,
+    pub error: Option<String>,
+}
+
+/// When an endpoint that keeps failing is disabled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DisablePolicy {
+    /// Failed attempts in a row.
+    pub after_failures: i32,
+    /// Or failing (no success in between) for this long.
+    pub after: std::time::Duration,
+}
+
+/// Webhook endpoints and their outbox of deliveries. Every method that takes an
+/// `organization_id` narrows by it.
+#[async_trait]
+pub trait WebhookStore: Send + Sync {
+    async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> DbResult<()>;
+    /// The organization's endpoints, oldest first.
+    async fn webhook_endpoints(&self, organization_id: &str) -> DbResult<Vec<WebhookEndpoint>>;
+    /// [`DbError::NotFound`] when the organization has no such endpoint.
+    async fn webhook_endpoint(&self, organization_id: &str, id: &str)
+    -> DbResult<WebhookEndpoint>;
+    /// Writes every field an admin or a rotation changes, and the failure counters.
+    async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> DbResult<()>;
+    /// Deletes the endpoint and its deliveries; false when there was none.
+    async fn delete_webhook_endpoint(&self, organization_id: &str, id: &str) -> DbResult<bool>;
+    /// Queues a delivery outside a chat change (tests, redeliveries, sending a chat).
+    async fn queue_webhook_delivery(&self, delivery: &WebhookDelivery) -> DbResult<()>;
+    /// Queues `deliveries` in one transaction (an event outside a chat change).
+    async fn queue_webhook_deliveries(&self, deliveries: &[WebhookDelivery]) -> DbResult<()>;
+    /// An endpoint's deliveries, newest first, before `before_seq` when given; at most `limit`.
+    async fn webhook_deliveries(
+        &self,
+        organization_id: &str,
+        endpoint_id: &str,
+        before_seq: Option<i64>,
+        limit: i64,
+    ) -> DbResult<Vec<WebhookDelivery>>;
+    async fn webhook_delivery(&self, organization_id: &str, id: &str)
+    -> DbResult<WebhookDelivery>;
+    /// The chat's deliveries of `event`, newest first (what an agent sent to integrations).
+    async fn chat_webhook_deliveries(
+        &self,
+        organization_id: &str,
+        chat_id: &str,
+        event: crate::domain::WebhookEvent,
+    ) -> DbResult<Vec<WebhookDelivery>>;
+    /// Claims up to `limit` due deliveries of enabled endpoints until `locked_until`,
+    /// counting an attempt, with their endpoints. A delivery waits while an earlier one of its
+    /// chat to the same endpoint is not finished: a chat's events arrive in order.
+    async fn claim_webhook_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        locked_until: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<(WebhookDelivery, WebhookEndpoint)>>;
+    /// When the next pending delivery of an enabled endpoint is due, if any.
+    async fn next_webhook_due(&self) -> DbResult<Option<DateTime<Utc>>>;
+    /// Records an attempt's result and releases the delivery's lock.
+    async fn finish_webhook_delivery(
+        &self,
+        id: &str,
+        attempt: &DeliveryAttempt,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
+    /// Records how the endpoint's latest attempt went. A failure that makes it break
+    /// `policy` disables it and tells the organization's active admins and owners in their
+    /// feeds: the endpoint and those feed entries are returned then.
+    async fn record_webhook_result(
+        &self,
+        endpoint_id: &str,
+        succeeded: bool,
+        error: Option<&str>,
+        policy: DisablePolicy,
+        at: DateTime<Utc>,
+    ) -> DbResult<Option<(WebhookEndpoint, Vec<FeedEntry>)>>;
 }

@@ -139,6 +139,13 @@ impl ChatService {
         work.append(&chat, event).await?;
         work.record(DomainEvent::ChatStarted { chat: chat.clone() })
             .await?;
+        if let Some(greeting) = &greeting {
+            work.record(DomainEvent::GreetingAnswered {
+                chat: chat.clone(),
+                greeting: greeting.clone(),
+            })
+            .await?;
+        }
         let reason = if greeting.is_some() {
             Wording::ReasonGreetingAnswered
         } else if previous.is_some() {

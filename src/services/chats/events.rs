@@ -2,7 +2,8 @@
 //! [`UnitOfWork::record`]. Subscribers react to them, so a new consumer (webhooks, Messenger,
 //! NATS) is one more subscriber here rather than an edit to every use case:
 //!
-//! - in the transaction, before the commit: the push rules (`push_rules`) write outbox rows;
+//! - in the transaction, before the commit: the push rules (`push_rules`) and the webhook
+//!   rules (`webhook_rules`) write outbox rows;
 //! - after the commit: the bus publisher below turns events into live announcements (agents'
 //!   status changes, the queue's shape, a customer's chats for the visitors on the site),
 //!   published only once the change is durable.
@@ -11,9 +12,10 @@
 //! also queues their live announcements for after the commit.
 
 use super::push_rules;
+use super::webhook_rules;
 use super::unit_of_work::UnitOfWork;
 use crate::bus::{BusEvent, Topic};
-use crate::domain::{Chat, ChatEvent, OfflineMessage};
+use crate::domain::{Chat, ChatEvent, Greeting, OfflineMessage, Tag};
 use crate::error::Result;
 
 /// Something that happened to a chat, an agent or the queue in one unit of work.
@@ -55,6 +57,10 @@ pub(super) enum DomainEvent {
         message: OfflineMessage,
         recipients: Vec<String>,
     },
+    /// An agent put a tag on a chat (`added`) or took it off.
+    Tagged { chat: Chat, tag: Tag, added: bool },
+    /// A customer answered a greeting by starting `chat`.
+    GreetingAnswered { chat: Chat, greeting: Greeting },
 }
 
 impl UnitOfWork {
@@ -63,6 +69,7 @@ impl UnitOfWork {
     pub(super) async fn record(&mut self, event: DomainEvent) -> Result<()> {
         tracing::debug!(event = event.name(), chat = ?event.chat_id(), "chat event");
         push_rules::react(self, &event).await?;
+        webhook_rules::react(self, &event).await?;
         publish_after_commit(self, &event);
         Ok(())
     }
@@ -82,6 +89,8 @@ impl DomainEvent {
             DomainEvent::RoutingStatusChanged { .. } => "routing status changed",
             DomainEvent::AcceptanceMissed { .. } => "acceptance missed",
             DomainEvent::OfflineMessageLeft { .. } => "offline message left",
+            DomainEvent::Tagged { .. } => "tagged",
+            DomainEvent::GreetingAnswered { .. } => "greeting answered",
         }
     }
 
@@ -98,6 +107,9 @@ impl DomainEvent {
             | DomainEvent::AcceptanceMissed { chat, .. } => Some(&chat.id),
             DomainEvent::RoutingStatusChanged { .. } | DomainEvent::OfflineMessageLeft { .. } => {
                 None
+            }
+            DomainEvent::Tagged { chat, .. } | DomainEvent::GreetingAnswered { chat, .. } => {
+                Some(&chat.id)
             }
         }
     }

@@ -33,6 +33,7 @@ mod tags;
 mod timers;
 mod unit_of_work;
 mod visitors;
+mod webhook_rules;
 
 pub use queue::QueueAnnouncer;
 
@@ -160,6 +161,8 @@ pub struct ChatService {
     /// Rung after a change that may have moved a chat timer's deadline, so the timers look
     /// at the next deadline again.
     timer_wake: Arc<tokio::sync::Notify>,
+    /// Rung when a change queued webhook deliveries; the webhook worker waits on it.
+    pub webhook_wake: Arc<tokio::sync::Notify>,
 }
 
 impl ChatService {
@@ -178,6 +181,7 @@ impl ChatService {
             pending_queue_announcements: Arc::default(),
             queue_wake: Arc::default(),
             timer_wake: Arc::default(),
+            webhook_wake: Arc::default(),
             visitor_sessions: per_minute(limits.visitor_sessions_per_minute),
             customer_messages: per_minute(limits.messages_per_minute),
             customer_typing: per_minute(limits.typing_per_minute),

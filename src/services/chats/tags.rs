@@ -3,6 +3,7 @@
 //! chat or after it. Each change writes an agents-only entry in the transcript, so every
 //! app showing the chat hears of it live and reads the chat's tags again.
 
+use super::events::DomainEvent;
 use super::unit_of_work::UnitOfWork;
 use super::{ChatService, new_event, not_found};
 use crate::domain::{self, AuthorKind, Chat, ChatEventKind, Visibility, Wording};
@@ -54,11 +55,11 @@ impl ChatService {
             work.tx.remove_chat_tag(&chat.id, &tag.id).await?
         };
         if changed {
-            let (agent, tag) = (principal.agent.name.clone(), tag.name);
+            let (agent, name) = (principal.agent.name.clone(), tag.name.clone());
             let wording = if add {
-                Wording::TagAdded { agent, tag }
+                Wording::TagAdded { agent, tag: name }
             } else {
-                Wording::TagRemoved { agent, tag }
+                Wording::TagRemoved { agent, tag: name }
             };
             let text = work.transcript_text(&wording).await?;
             let mut event = new_event(
@@ -72,6 +73,12 @@ impl ChatService {
             );
             event.visibility = Visibility::Agents;
             work.append(&chat, event).await?;
+            work.record(DomainEvent::Tagged {
+                chat: chat.clone(),
+                tag,
+                added: add,
+            })
+            .await?;
         }
         self.finish(work).await?;
         Ok(chat)

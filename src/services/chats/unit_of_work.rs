@@ -43,6 +43,10 @@ pub(super) struct UnitOfWork {
     pushes_queued: bool,
     /// The last feed cursor given to each agent in this change, for pushes to carry.
     pub(super) feed_cursors: HashMap<String, i64>,
+    /// Whether webhook deliveries were queued, so the webhook worker must wake up.
+    pub(super) webhooks_queued: bool,
+    /// The organization's enabled webhook endpoints, read at the first event.
+    webhook_targets: Option<Vec<crate::domain::WebhookEndpoint>>,
     /// Routing candidates per group while the queue drains: read once per group, and kept
     /// up to date as chats are assigned, so a long queue costs one read per group.
     pub(super) drain_candidates: Option<HashMap<Option<String>, Vec<RoutingCandidate>>>,
@@ -176,6 +180,17 @@ impl UnitOfWork {
         Ok(())
     }
 
+    /// The organization's enabled webhook endpoints, read once per change.
+    pub(super) async fn webhook_targets(
+        &mut self,
+    ) -> Result<Vec<crate::domain::WebhookEndpoint>> {
+        if self.webhook_targets.is_none() {
+            let targets = self.tx.webhook_targets(&self.org.id).await?;
+            self.webhook_targets = Some(targets);
+        }
+        Ok(self.webhook_targets.clone().unwrap_or_default())
+    }
+
     /// The customer's name as pushes show it.
     pub(super) async fn customer_name(&mut self, chat: &Chat) -> Result<String> {
         Ok(self
@@ -245,6 +260,8 @@ impl ChatService {
             queue_changed: false,
             joined_queue: None,
             pushes_queued: false,
+            webhooks_queued: false,
+            webhook_targets: None,
             feed_cursors: HashMap::new(),
             drain_candidates: None,
             transcript_locale: None,
@@ -260,6 +277,7 @@ impl ChatService {
             queue_changed,
             joined_queue,
             pushes_queued,
+            webhooks_queued,
             ..
         } = work;
         tx.commit().await?;
@@ -268,6 +286,9 @@ impl ChatService {
         self.timer_wake.notify_one();
         if pushes_queued {
             self.push_wake.notify_one();
+        }
+        if webhooks_queued {
+            self.webhook_wake.notify_one();
         }
         for (topic, event) in announcements {
             self.bus.publish(topic, event);

@@ -649,6 +649,20 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
         super::files::attach_files(&mut self.tx, chat_id, uploader_id, event_id, file_ids).await
     }
 
+    async fn webhook_targets(
+        &mut self,
+        organization_id: &str,
+    ) -> DbResult<Vec<crate::domain::WebhookEndpoint>> {
+        super::webhooks::webhook_targets(&mut self.tx, organization_id).await
+    }
+
+    async fn insert_webhook_delivery(
+        &mut self,
+        delivery: &crate::domain::WebhookDelivery,
+    ) -> DbResult<()> {
+        super::webhooks::insert_delivery(&mut self.tx, delivery).await
+    }
+
     async fn commit(self: Box<Self>) -> DbResult<()> {
         self.tx.commit().await
     }

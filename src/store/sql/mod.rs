@@ -33,6 +33,7 @@ mod greetings;
 mod outbox;
 mod reports;
 mod tags;
+mod webhooks;
 
 use std::future::Future;
 
@@ -145,6 +146,8 @@ pub struct Dialect {
     pub lock_organization: &'static str,
     /// Claims due push jobs, skipping rows another worker is claiming.
     pub claim_push_jobs: &'static str,
+    /// Ends a select whose rows a claim takes: `FOR UPDATE SKIP LOCKED` on Postgres.
+    pub skip_locked: &'static str,
 }
 
 /// SQLite: `BEGIN IMMEDIATE` on the one writer already locks the whole database.
@@ -155,6 +158,7 @@ pub const SQLITE: Dialect = Dialect {
         " FROM organizations WHERE id = $1"
     ),
     claim_push_jobs: concat!(claim_push_jobs_head!(), claim_push_jobs_tail!()),
+    skip_locked: "",
 };
 
 /// Postgres: rows are locked one by one, and concurrent claims skip each other's rows.
@@ -169,6 +173,7 @@ pub const POSTGRES: Dialect = Dialect {
         " FOR UPDATE SKIP LOCKED",
         claim_push_jobs_tail!()
     ),
+    skip_locked: " FOR UPDATE SKIP LOCKED",
 };
 
 /// A database the store runs on: where its connections come from.
