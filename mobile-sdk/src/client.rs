@@ -916,3 +916,43 @@ async fn send_outbox(inner: Arc<Inner>) {
         }
     }
 }
+
+/// Send to integration: a chat's transcript and customer to a CRM or ticketing system.
+#[uniffi::export]
+impl Client {
+    /// The integrations you may send chats to.
+    pub async fn integrations(&self) -> Result<Vec<Integration>> {
+        let data = self
+            .op::<ops::Integrations>(ops::integrations::Variables)
+            .await?;
+        Ok(data.integrations.into_iter().map(Into::into).collect())
+    }
+
+    /// Sends a chat you may see (its transcript, your notes only if the integration takes
+    /// notes, and its customer) to an integration; follow it with `chat_integration_sends`.
+    pub async fn send_chat_to_integration(
+        &self,
+        chat_id: String,
+        integration_id: String,
+    ) -> Result<IntegrationSend> {
+        let data = self
+            .op::<ops::SendChatToIntegration>(ops::send_chat_to_integration::Variables {
+                chat_id,
+                endpoint_id: integration_id,
+            })
+            .await?;
+        Ok(data.send_chat_to_integration.into())
+    }
+
+    /// What was sent of a chat to integrations, newest first, and how each went.
+    pub async fn chat_integration_sends(&self, chat_id: String) -> Result<Vec<IntegrationSend>> {
+        let data = self
+            .op::<ops::ChatIntegrationSends>(ops::chat_integration_sends::Variables { chat_id })
+            .await?;
+        Ok(data
+            .chat_integration_sends
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+}

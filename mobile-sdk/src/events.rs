@@ -62,6 +62,9 @@ pub enum AgentEvent {
     ChatQueued { chat: Chat, queue_length: i64 },
     /// The queue you serve changed length. Live only.
     QueueChanged { queue_length: i64 },
+    /// The server disabled one of the organization's webhook endpoints that kept failing
+    /// (admins and owners); the API's `webhookEndpoints` says which and why.
+    WebhookEndpointDisabled { cursor: String },
 }
 
 impl AgentEvent {
@@ -74,7 +77,8 @@ impl AgentEvent {
             | AgentEvent::ChatClosed { cursor, .. }
             | AgentEvent::AttentionChanged { cursor, .. }
             | AgentEvent::RoutingStatusChanged { cursor, .. }
-            | AgentEvent::OfflineMessageReceived { cursor, .. } => Some(cursor),
+            | AgentEvent::OfflineMessageReceived { cursor, .. }
+            | AgentEvent::WebhookEndpointDisabled { cursor } => Some(cursor),
             AgentEvent::TypingChanged { .. }
             | AgentEvent::ChatQueued { .. }
             | AgentEvent::QueueChanged { .. } => None,

@@ -1202,3 +1202,77 @@ impl From<ops::report::ReportReport> for Report {
         }
     }
 }
+
+/// A CRM, ticketing system or other integration the organization's admins set up, that
+/// agents send chats to.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Integration {
+    pub id: String,
+    /// What the admins called it, or the host it posts to.
+    pub name: String,
+}
+
+impl From<ops::integrations::IntegrationsIntegrations> for Integration {
+    fn from(i: ops::integrations::IntegrationsIntegrations) -> Self {
+        Integration {
+            id: i.id,
+            name: i.name,
+        }
+    }
+}
+
+/// Where sending a chat to an integration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum IntegrationSendStatus {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// An attempt is under way.
+    Sending,
+    /// The integration took it.
+    Delivered,
+    /// Given up; `last_error` says why.
+    Failed,
+}
+
+/// One chat sent to an integration, and how it went.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct IntegrationSend {
+    pub id: String,
+    pub integration_id: String,
+    pub status: IntegrationSendStatus,
+    pub attempts: i32,
+    /// The integration's HTTP status at the last attempt, if it answered.
+    pub response_status: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: SystemTime,
+    pub delivered_at: Option<SystemTime>,
+}
+
+macro_rules! integration_send_from {
+    ($($module:ident),*) => {
+        $(
+            impl From<ops::$module::IntegrationSendFields> for IntegrationSend {
+                fn from(d: ops::$module::IntegrationSendFields) -> Self {
+                    use ops::$module::WebhookDeliveryStatus as S;
+                    IntegrationSend {
+                        id: d.id,
+                        integration_id: d.endpoint_id,
+                        status: match d.status {
+                            S::Pending => IntegrationSendStatus::Pending,
+                            S::Sending => IntegrationSendStatus::Sending,
+                            S::Delivered => IntegrationSendStatus::Delivered,
+                            S::Failed | S::Other(_) => IntegrationSendStatus::Failed,
+                        },
+                        attempts: i32::try_from(d.attempts).unwrap_or(i32::MAX),
+                        response_status: d.response_status.and_then(|s| i32::try_from(s).ok()),
+                        last_error: d.last_error,
+                        created_at: time(&d.created_at),
+                        delivered_at: opt_time(d.delivered_at),
+                    }
+                }
+            }
+        )*
+    };
+}
+
+integration_send_from!(send_chat_to_integration, chat_integration_sends);

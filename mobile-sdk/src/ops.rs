@@ -79,6 +79,9 @@ operations!(
     BanCustomer,
     UnbanCustomer,
     Report,
+    Integrations,
+    SendChatToIntegration,
+    ChatIntegrationSends,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

@@ -619,6 +619,7 @@ impl From<agent_events::AgentEventsAgentEvents> for AgentEvent {
             On::QueueChanged(e) => AgentEvent::QueueChanged {
                 queue_length: e.queue_length,
             },
+            On::WebhookEndpointDisabled => AgentEvent::WebhookEndpointDisabled { cursor },
         }
     }
 }

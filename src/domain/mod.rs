@@ -59,9 +59,9 @@ pub use report_data::*;
 pub use reports::*;
 pub use routing::{RoutingCandidate, choose_agent};
 pub use search::*;
-pub use webhooks::*;
 pub use settings::SettingsUpdate;
 pub use tags::*;
+pub use webhooks::*;
 
 pub use validation::{ValidationError, normalize_email, validate_name, validate_password};
 pub use widget::*;

@@ -382,7 +382,10 @@ impl WebhooksMutation {
             enabled: input.enabled,
         };
         Ok(WebhookEndpoint(
-            ctx.services().webhooks.update(principal, &id, input).await?,
+            ctx.services()
+                .webhooks
+                .update(principal, &id, input)
+                .await?,
         ))
     }
 
@@ -404,9 +407,9 @@ impl WebhooksMutation {
         let principal = ctx.principal()?;
         let overlap = overlap_seconds
             .map(|secs| {
-                u64::try_from(secs).map(Duration::from_secs).map_err(|_| {
-                    Error::BadUserInput("overlapSeconds must not be negative".into())
-                })
+                u64::try_from(secs)
+                    .map(Duration::from_secs)
+                    .map_err(|_| Error::BadUserInput("overlapSeconds must not be negative".into()))
             })
             .transpose()?;
         Ok(WebhookEndpointWithSecret(

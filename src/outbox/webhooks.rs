@@ -303,10 +303,7 @@ impl JobKind for WebhookJobs {
                 } else if err.is_timeout() {
                     Outcome::Retry {
                         after: None,
-                        reason: format!(
-                            "timed out after {} ms",
-                            self.settings.timeout.as_millis()
-                        ),
+                        reason: format!("timed out after {} ms", self.settings.timeout.as_millis()),
                     }
                 } else {
                     Outcome::Retry {

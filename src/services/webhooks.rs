@@ -232,7 +232,11 @@ impl WebhookService {
 
     /// Queues a `webhook.test` event to the endpoint (even a disabled one goes out once it
     /// is enabled again).
-    pub async fn send_test(&self, principal: &Principal, endpoint_id: &str) -> Result<WebhookDelivery> {
+    pub async fn send_test(
+        &self,
+        principal: &Principal,
+        endpoint_id: &str,
+    ) -> Result<WebhookDelivery> {
         principal.require_admin("manage webhooks")?;
         let endpoint = self.own_endpoint(principal, endpoint_id).await?;
         let now = domain::now();
@@ -256,7 +260,11 @@ impl WebhookService {
 
     /// Sends a delivery's document again, as a new delivery (with its own `webhook-id`, so a
     /// receiver that deduplicates takes it).
-    pub async fn redeliver(&self, principal: &Principal, delivery_id: &str) -> Result<WebhookDelivery> {
+    pub async fn redeliver(
+        &self,
+        principal: &Principal,
+        delivery_id: &str,
+    ) -> Result<WebhookDelivery> {
         principal.require_admin("manage webhooks")?;
         let original = self
             .store

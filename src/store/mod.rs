@@ -521,8 +521,7 @@ pub trait ChatTx: Send {
         file_ids: &[String],
     ) -> DbResult<usize>;
     /// The organization's enabled webhook endpoints (webhooks: `sql/webhooks.rs`).
-    async fn webhook_targets(&mut self, organization_id: &str)
-    -> DbResult<Vec<WebhookEndpoint>>;
+    async fn webhook_targets(&mut self, organization_id: &str) -> DbResult<Vec<WebhookEndpoint>>;
     /// Queues a webhook delivery: it goes out if and only if the change commits.
     async fn insert_webhook_delivery(&mut self, delivery: &WebhookDelivery) -> DbResult<()>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
@@ -872,8 +871,7 @@ pub trait WebhookStore: Send + Sync {
     /// The organization's endpoints, oldest first.
     async fn webhook_endpoints(&self, organization_id: &str) -> DbResult<Vec<WebhookEndpoint>>;
     /// [`DbError::NotFound`] when the organization has no such endpoint.
-    async fn webhook_endpoint(&self, organization_id: &str, id: &str)
-    -> DbResult<WebhookEndpoint>;
+    async fn webhook_endpoint(&self, organization_id: &str, id: &str) -> DbResult<WebhookEndpoint>;
     /// Writes every field an admin or a rotation changes, and the failure counters.
     async fn update_webhook_endpoint(&self, endpoint: &WebhookEndpoint) -> DbResult<()>;
     /// Deletes the endpoint and its deliveries; false when there was none.
@@ -890,8 +888,7 @@ pub trait WebhookStore: Send + Sync {
         before_seq: Option<i64>,
         limit: i64,
     ) -> DbResult<Vec<WebhookDelivery>>;
-    async fn webhook_delivery(&self, organization_id: &str, id: &str)
-    -> DbResult<WebhookDelivery>;
+    async fn webhook_delivery(&self, organization_id: &str, id: &str) -> DbResult<WebhookDelivery>;
     /// The chat's deliveries of `event`, newest first (what an agent sent to integrations).
     async fn chat_webhook_deliveries(
         &self,

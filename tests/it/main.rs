@@ -35,6 +35,7 @@ mod sessions;
 mod store;
 mod tags;
 mod visitors;
+mod webhooks;
 mod webpush;
 mod websocket;
 mod widget;

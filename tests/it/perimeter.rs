@@ -527,7 +527,7 @@ fn sdk_variables(operation: &str) -> Value {
         "email": "nobody@example.com", "password": "wrong-password", "refreshToken": "x",
         "status": "ACCEPTING_CHATS", "id": "none", "chatId": "none", "customerId": "none", "first": 200, "last": 200,
         "isTyping": true, "text": "hi", "clientId": "c", "token": "t", "preferences": [],
-        "input": input, "tagId": "none", "on": false,
+        "input": input, "tagId": "none", "on": false, "endpointId": "none",
     })
 }
 

@@ -12,8 +12,8 @@
 //! also queues their live announcements for after the commit.
 
 use super::push_rules;
-use super::webhook_rules;
 use super::unit_of_work::UnitOfWork;
+use super::webhook_rules;
 use crate::bus::{BusEvent, Topic};
 use crate::domain::{Chat, ChatEvent, Greeting, OfflineMessage, Tag};
 use crate::error::Result;

@@ -181,9 +181,7 @@ impl UnitOfWork {
     }
 
     /// The organization's enabled webhook endpoints, read once per change.
-    pub(super) async fn webhook_targets(
-        &mut self,
-    ) -> Result<Vec<crate::domain::WebhookEndpoint>> {
+    pub(super) async fn webhook_targets(&mut self) -> Result<Vec<crate::domain::WebhookEndpoint>> {
         if self.webhook_targets.is_none() {
             let targets = self.tx.webhook_targets(&self.org.id).await?;
             self.webhook_targets = Some(targets);

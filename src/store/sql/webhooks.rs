@@ -205,11 +205,7 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
         .await
     }
 
-    async fn webhook_endpoint(
-        &self,
-        organization_id: &str,
-        id: &str,
-    ) -> DbResult<WebhookEndpoint> {
+    async fn webhook_endpoint(&self, organization_id: &str, id: &str) -> DbResult<WebhookEndpoint> {
         let mut conn = self.backend.read().await?;
         one(
             &mut conn,
@@ -321,11 +317,7 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
         .await
     }
 
-    async fn webhook_delivery(
-        &self,
-        organization_id: &str,
-        id: &str,
-    ) -> DbResult<WebhookDelivery> {
+    async fn webhook_delivery(&self, organization_id: &str, id: &str) -> DbResult<WebhookDelivery> {
         let mut conn = self.backend.read().await?;
         one(
             &mut conn,
@@ -386,7 +378,15 @@ impl<B: Backend> WebhookStore for SqlStore<B> {
                 .map(|(_, e)| e.clone());
             let endpoint = match known {
                 Some(endpoint) => endpoint,
-                None => one(&mut tx, ENDPOINT, params![&delivery.endpoint_id], endpoint_from).await?,
+                None => {
+                    one(
+                        &mut tx,
+                        ENDPOINT,
+                        params![&delivery.endpoint_id],
+                        endpoint_from,
+                    )
+                    .await?
+                }
             };
             claimed.push((delivery, endpoint));
         }
