@@ -778,6 +778,7 @@
     { id: 'tags', label: 'Tags' },
     { id: 'archive', label: 'Archive' },
     { id: 'reports', label: 'Reports' },
+    { id: 'webhooks', label: 'Webhooks' },
   ];
 
   function renderShell() {
@@ -882,6 +883,7 @@
       chats: 'unread', queue: 'waiting', visitors: 'on the site', offline: 'not handled',
     };
     nav.replaceChildren(h('ul', {}, TABS.filter(function (tab) {
+      if (tab.id === 'webhooks') return shareable();
       return tab.id === 'tags' ? shareable() : tab.id !== 'team' || state.me.role !== 'AGENT' || state.teammates;
     }).map(function (tab) {
       var count = counts[tab.id] || 0;
@@ -931,6 +933,7 @@
     if (tabChanged && tab === 'tags') loadTags().catch(failed);
     if (tabChanged && tab === 'archive' && !archive.loaded) loadArchive(false);
     if (tabChanged && tab === 'reports' && reports.from) loadReport();
+    if (tabChanged && tab === 'webhooks') loadWebhooks();
   }
   window.addEventListener('hashchange', function () {
     if (state.me) route();
@@ -956,6 +959,7 @@
     else if (state.tab === 'tags') body = tagsScreen();
     else if (state.tab === 'archive') body = archiveList();
     else if (state.tab === 'reports') body = reportsScreen();
+    else if (state.tab === 'webhooks') body = webhooksScreen();
     else body = myChatList();
     section.replaceChildren(h('h2', { id: 'list-title' }, title), body);
     if (focused) {
@@ -1714,6 +1718,7 @@
       })) : empty('None yet.'),
     );
     aside.append(customerProfile(c.id));
+    aside.append(integrationPanel(chat.id));
   }
 
   // ---- dialogs: transfer and greeting ----------------------------------------------------
@@ -2751,6 +2756,192 @@
       h('button', { type: 'submit', className: 'small danger' }, 'Ban the customer'),
     ]);
     return form;
+  }
+
+  // ---- webhooks and send to integration ----------------------------------------------------
+
+  /** The Webhooks screen (admins and owners): endpoints, the secret just shown, open logs. */
+  var hooks = {
+    /** @type {any[] | null} */ endpoints: null,
+    /** @type {string[]} */ types: [],
+    /** The secret of the endpoint just created or rotated: shown once. */
+    secret: '', secretFor: '',
+    /** @type {Record<string, any[]>} */ logs: {},
+  };
+  var ENDPOINT = 'id url description events includeNotes kind enabled disabledReason consecutiveFailures';
+  var DELIVERY = 'id cursor eventType status attempts responseStatus durationMs lastError createdAt';
+
+  function loadWebhooks() {
+    return api('{ webhookEndpoints { ' + ENDPOINT + ' } webhookEventTypes }').then(function (data) {
+      hooks.endpoints = data.webhookEndpoints;
+      hooks.types = data.webhookEventTypes;
+      if (state.tab === 'webhooks') renderList();
+    }).catch(failed);
+  }
+
+  /** @param {string} endpointId */
+  function loadDeliveries(endpointId) {
+    return api('query($e: ID!) { webhookDeliveries(endpointId: $e, first: 20) { ' + DELIVERY + ' } }', { e: endpointId })
+      .then(function (data) {
+        hooks.logs[endpointId] = data.webhookDeliveries;
+        if (state.tab === 'webhooks') renderList();
+        // While something is on its way, look again.
+        var waiting = data.webhookDeliveries.some(function (/** @type {any} */ d) {
+          return d.status === 'PENDING' || d.status === 'SENDING';
+        });
+        if (waiting) {
+          window.setTimeout(function () {
+            if (hooks.logs[endpointId] && state.tab === 'webhooks') loadDeliveries(endpointId);
+          }, 1000);
+        }
+      }).catch(failed);
+  }
+
+  /** A delivery's state as a person reads it. @param {any} d */
+  function deliveryState(d) {
+    var text = { PENDING: 'Waiting', SENDING: 'Sending', DELIVERED: 'Delivered', FAILED: 'Failed' }[/** @type {'PENDING'} */ (d.status)] || d.status;
+    if (d.responseStatus) text += ' (HTTP ' + d.responseStatus + ')';
+    if (d.status !== 'DELIVERED' && d.lastError) text += ': ' + d.lastError;
+    return text;
+  }
+
+  function webhooksScreen() {
+    if (!hooks.endpoints) return empty('Loading…');
+    var url = h('input', { id: 'hook-url', type: 'url', required: true, autocomplete: 'off', placeholder: 'https://' });
+    var description = h('input', { id: 'hook-description', maxlength: '200', autocomplete: 'off' });
+    var boxes = hooks.types.map(function (type) {
+      return h('label', { className: 'choice' }, [h('input', { type: 'checkbox', name: 'hook-event', value: type }), ' ' + type]);
+    });
+    var notes = h('input', { type: 'checkbox', id: 'hook-notes' });
+    var integration = h('input', { type: 'checkbox', id: 'hook-integration' });
+    var form = h('form', { className: 'hook-form', 'aria-label': 'New endpoint' }, [
+      h('label', { for: 'hook-url' }, 'URL'), url,
+      h('label', { for: 'hook-description' }, 'Description'), description,
+      h('fieldset', {}, [h('legend', {}, 'Events')].concat(boxes)),
+      h('label', { className: 'choice' }, [notes, ' Include agents\' notes']),
+      h('label', { className: 'choice' }, [integration, ' Integration: agents send chats to it']),
+      h('button', { type: 'submit', className: 'primary small' }, 'Add endpoint'),
+    ]);
+    form.addEventListener('submit', function (/** @type {Event} */ event) {
+      event.preventDefault();
+      var events = Array.prototype.slice.call(form.querySelectorAll('input[name="hook-event"]:checked'))
+        .map(function (/** @type {HTMLInputElement} */ box) {
+          return box.value;
+        });
+      api('mutation($input: CreateWebhookEndpointInput!) { createWebhookEndpoint(input: $input) { secret endpoint { id url } } }', {
+        input: {
+          url: url.value, description: description.value || null, events: events,
+          includeNotes: notes.checked, kind: integration.checked ? 'INTEGRATION' : 'WEBHOOK',
+        },
+      }).then(function (data) {
+        hooks.secret = data.createWebhookEndpoint.secret;
+        hooks.secretFor = data.createWebhookEndpoint.endpoint.url;
+        announce('Endpoint ' + hooks.secretFor + ' added.');
+        return loadWebhooks();
+      }).catch(failed);
+    });
+    var secret = hooks.secret ? h('div', { className: 'secret', role: 'status' }, [
+      h('p', {}, 'The signing secret of ' + hooks.secretFor + ', shown this once: '),
+      h('code', { 'aria-label': 'Signing secret' }, hooks.secret),
+    ]) : null;
+    return h('div', {}, [form, secret, h('ul', { className: 'rows', 'aria-label': 'Endpoints' }, hooks.endpoints.map(endpointRow))]);
+  }
+
+  /** @param {any} e */
+  function endpointRow(e) {
+    var name = e.description || e.url;
+    var log = hooks.logs[e.id];
+    var standing = e.enabled ? 'Enabled' : 'Disabled' + (e.disabledReason ? ': ' + e.disabledReason : '');
+    return h('li', { className: 'row hook-row' }, [
+      h('div', {}, [
+        h('strong', {}, name), ' ', e.kind === 'INTEGRATION' ? h('span', { className: 'chip' }, 'Integration') : null,
+        h('div', { className: 'meta' }, e.url + ' · ' + e.events.join(', ') + (e.includeNotes ? ' · with notes' : '')),
+        h('div', { className: 'meta' }, standing),
+      ]),
+      h('span', { className: 'buttons' }, [
+        h('button', { type: 'button', className: 'small', 'aria-label': (e.enabled ? 'Disable ' : 'Enable ') + name, onclick: function () {
+          api('mutation($id: ID!, $on: Boolean!) { updateWebhookEndpoint(id: $id, input: {enabled: $on}) { id } }',
+            { id: e.id, on: !e.enabled }).then(loadWebhooks).catch(failed);
+        } }, e.enabled ? 'Disable' : 'Enable'),
+        h('button', { type: 'button', className: 'small', 'aria-label': 'Send test to ' + name, onclick: function () {
+          api('mutation($e: ID!) { sendTestWebhook(endpointId: $e) { id } }', { e: e.id }).then(function () {
+            announce('Test event sent to ' + name + '.');
+            return loadDeliveries(e.id);
+          }).catch(failed);
+        } }, 'Send test'),
+        h('button', { type: 'button', className: 'small', 'aria-expanded': String(!!log), 'aria-label': 'Deliveries of ' + name, onclick: function () {
+          if (log) {
+            delete hooks.logs[e.id];
+            renderList();
+          } else {
+            loadDeliveries(e.id);
+          }
+        } }, 'Deliveries'),
+        h('button', { type: 'button', className: 'small danger', 'aria-label': 'Delete ' + name, onclick: function () {
+          if (!confirm('Delete the endpoint ' + name + ' and its delivery log?')) return;
+          api('mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }', { id: e.id }).then(loadWebhooks).catch(failed);
+        } }, 'Delete'),
+      ]),
+      log ? h('ol', { className: 'deliveries', 'aria-label': 'Deliveries of ' + name }, log.length ? log.map(function (d) {
+        return h('li', {}, [
+          h('time', { datetime: d.createdAt }, clock(d.createdAt)), ' ', d.eventType, ': ', deliveryState(d),
+          d.durationMs !== null ? ' · ' + d.durationMs + ' ms' : '', ' · ' + d.attempts + ' attempt' + (d.attempts === 1 ? '' : 's'), ' ',
+          h('button', { type: 'button', className: 'small quiet', 'aria-label': 'Redeliver ' + d.eventType, onclick: function () {
+            api('mutation($d: ID!) { redeliverWebhook(deliveryId: $d) { id } }', { d: d.id }).then(function () {
+              return loadDeliveries(e.id);
+            }).catch(failed);
+          } }, 'Redeliver'),
+        ]);
+      }) : [h('li', {}, 'Nothing sent yet.')]) : null,
+    ]);
+  }
+
+  /** "Send to integration" under an open chat's details: one button per integration, and how
+   * each send went. @param {string} chatId */
+  function integrationPanel(chatId) {
+    var panel = h('section', { className: 'integrations', 'aria-label': 'Send to integration' });
+    function draw(/** @type {any[]} */ integrations, /** @type {any[]} */ sends) {
+      if (!integrations.length && !sends.length) {
+        panel.replaceChildren();
+        return;
+      }
+      /** @param {string} id */
+      function nameOf(id) {
+        var found = integrations.find(function (i) {
+          return i.id === id;
+        });
+        return found ? found.name : 'an integration';
+      }
+      panel.replaceChildren(
+        h('h3', {}, 'Send to integration'),
+        h('div', { className: 'buttons' }, integrations.map(function (integration) {
+          return h('button', { type: 'button', className: 'small', onclick: function () {
+            api('mutation($c: ID!, $e: ID!) { sendChatToIntegration(chatId: $c, endpointId: $e) { id } }',
+              { c: chatId, e: integration.id }).then(function () {
+              announce('Sending the chat to ' + integration.name + '.');
+              load();
+            }).catch(failed);
+          } }, 'Send to ' + integration.name);
+        })),
+        sends.length ? h('ul', { className: 'sends', 'aria-label': 'Sent to integrations' }, sends.map(function (s) {
+          return h('li', {}, [h('time', { datetime: s.createdAt }, clock(s.createdAt)), ' ', nameOf(s.endpointId), ': ',
+            deliveryState(s)]);
+        })) : null,
+      );
+    }
+    function load() {
+      api('query($c: ID!) { integrations { id name } chatIntegrationSends(chatId: $c) { id endpointId status responseStatus lastError createdAt } }', { c: chatId })
+        .then(function (data) {
+          if (!open.chat || open.chat.id !== chatId) return;
+          draw(data.integrations, data.chatIntegrationSends);
+          var waiting = data.chatIntegrationSends.some(function (/** @type {any} */ s) {
+            return s.status === 'PENDING' || s.status === 'SENDING';
+          });
+          if (waiting) window.setTimeout(load, 1000);
+        }).catch(function () {});
+    }
+    load();
+    return panel;
   }
 
   // ---- PWA: the service worker and Web Push ---------------------------------------------

@@ -668,6 +668,10 @@ impl Printer {
                 }
                 format!("[queue] {queue_length} waiting")
             }
+            AgentEvent::WebhookEndpointDisabled { .. } => {
+                "[webhooks] an endpoint kept failing and was disabled: see the admin's webhooks"
+                    .to_owned()
+            }
         })
     }
 }

@@ -277,7 +277,7 @@ impl JobKind for WebhookJobs {
             .body(delivery.payload.clone())
             .send()
             .await;
-        let outcome = match sent {
+        match sent {
             Ok(response) => {
                 let status = response.status();
                 let after = retry_after(response.headers());
@@ -312,8 +312,7 @@ impl JobKind for WebhookJobs {
                     }
                 }
             }
-        };
-        outcome
+        }
     }
 
     async fn finish(&self, job: &WebhookJob, fate: &Fate<()>, at: DateTime<Utc>) -> DbResult<()> {

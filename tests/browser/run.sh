@@ -34,7 +34,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Every customer of the suite comes from 127.0.0.1: lift the per-address budgets.
+# Every customer of the suite comes from 127.0.0.1: lift the per-address budgets. Webhook
+# receivers listen on 127.0.0.1 too: allow private webhook targets.
 SWITCHBOARD_LISTEN=127.0.0.1:0 \
 SWITCHBOARD_DATA_DIR="$data" \
 SWITCHBOARD_BOOTSTRAP_OWNER_PASSWORD="$password" \
@@ -43,6 +44,7 @@ SWITCHBOARD_VISITOR_SESSIONS_PER_MINUTE=10000 \
 SWITCHBOARD_CHAT_STARTS_PER_ADDRESS_PER_MINUTE=10000 \
 SWITCHBOARD_CUSTOMER_ACTIONS_PER_MINUTE=10000 \
 SWITCHBOARD_CUSTOMER_TYPING_PER_MINUTE=10000 \
+SWITCHBOARD_ALLOW_PRIVATE_WEBHOOK_TARGETS=true \
 RUST_LOG="${RUST_LOG:-warn}" \
   "$binary" >"$log" 2>&1 &
 server=$!

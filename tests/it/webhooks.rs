@@ -1173,6 +1173,50 @@ async fn agents_send_a_chat_to_an_integration_and_see_it_delivered(backend: Back
     assert!(plain.received().is_empty());
 }
 
+async fn an_answered_greeting_is_delivered_after_the_chat_it_started(backend: Backend) {
+    use crate::visitors::{eventually_visitor, open_page, quick, visitor_on};
+    let server = TestServer::start_with(backend, |c| {
+        quick(c);
+        c.allow_signup = true;
+    })
+    .await;
+    let (owner, ada_id, ada, _ada_app) = team(&server).await;
+    let receiver = Receiver::start().await;
+    create(
+        &server,
+        &owner,
+        json!({"url": receiver.url, "events": ["chat.started", "greeting.answered"]}),
+    )
+    .await;
+    let key = widget_key(&server, &owner).await;
+    let (visitor, customer) = visitor_on(&server, &key, "gina", "https://shop.test/pricing").await;
+    let _page = open_page(&server, &visitor).await;
+    eventually_visitor(&server, &ada, &customer, |_| true).await;
+    let greeting = server
+        .ok(
+            Some(&ada),
+            "mutation($c: ID!) { sendGreeting(input: {customerId: $c, text: \"Need help?\"}) { id } }",
+            json!({"c": customer}),
+        )
+        .await["sendGreeting"]["id"]
+        .clone();
+    let chat = server
+        .ok(
+            Some(&visitor),
+            "mutation($g: ID) { startChat(input: {message: \"Yes please\", greetingId: $g}) { id } }",
+            json!({"g": greeting}),
+        )
+        .await["startChat"]["id"]
+        .clone();
+    let received = receiver.until(2).await;
+    assert_eq!(types(&received), ["chat.started", "greeting.answered"]);
+    let data = &received[1].document()["data"];
+    assert_eq!(data["greeting"]["id"], greeting);
+    assert_eq!(data["greeting"]["agentId"], ada_id.as_str());
+    assert_eq!(data["greeting"]["text"], "Need help?");
+    assert_eq!(data["chat"]["id"], chat);
+}
+
 on_both_backends!(
     a_chats_events_arrive_signed_in_documented_shapes_and_notes_only_when_asked,
     the_reference_library_verifies_deliveries_and_both_secrets_during_a_rotation,
@@ -1183,4 +1227,5 @@ on_both_backends!(
     private_targets_are_refused_unless_the_server_allows_them,
     bad_inputs_and_other_organizations_get_clear_errors,
     agents_send_a_chat_to_an_integration_and_see_it_delivered,
+    an_answered_greeting_is_delivered_after_the_chat_it_started,
 );
