@@ -14,6 +14,7 @@ mod events;
 mod files;
 pub mod limits;
 mod loaders;
+mod messenger;
 mod push;
 mod reports;
 mod tags;
@@ -46,6 +47,7 @@ pub struct QueryRoot(
     files::FilesQuery,
     archive::ArchiveQuery,
     reports::ReportsQuery,
+    messenger::MessengerQuery,
 );
 
 /// The root of mutations.
@@ -61,6 +63,7 @@ pub struct MutationRoot(
     tags::TagsMutation,
     files::FilesMutation,
     archive::ArchiveMutation,
+    messenger::MessengerMutation,
 );
 
 /// The root of subscriptions.
@@ -107,6 +110,7 @@ pub fn schema(services: Arc<Services>, limits: QueryLimits) -> AppSchema {
     builder(limits)
         .data(loaders::Directory::loader(services.clone()))
         .data(files::AttachmentLoader::loader(services.clone()))
+        .data(messenger::DeliveryLoader::loader(services.clone()))
         .data(services)
         .finish()
 }

@@ -9,6 +9,7 @@ pub mod chat_views;
 pub mod chats;
 pub mod files;
 pub mod health;
+pub mod messenger;
 pub mod presence;
 pub mod push;
 pub mod rate_limit;
@@ -60,6 +61,8 @@ pub struct Services {
     pub tags: tags::TagService,
     /// Reports over chats and greetings.
     pub reports: reports::ReportService,
+    /// Facebook Messenger: connected pages and the webhook's events.
+    pub messenger: messenger::MessengerService,
 }
 
 /// The settings of the use cases [`Services::new`] builds.
@@ -71,6 +74,8 @@ pub struct ServiceSettings {
     pub web_push: push::WebPushSettings,
     /// Where attached files are kept and how their links are signed.
     pub files: files::FileServiceSettings,
+    /// The Graph API Messenger's profiles and page names come from.
+    pub messenger_graph: crate::outbox::messenger::GraphApi,
 }
 
 impl Services {
@@ -101,6 +106,11 @@ impl Services {
             ),
             widget: widget::WidgetService::new(store.clone()),
             reports: reports::ReportService::new(store.clone()),
+            messenger: messenger::MessengerService::new(
+                store.clone(),
+                chats.clone(),
+                settings.messenger_graph,
+            ),
             store,
             bus,
             auth,

@@ -10,8 +10,8 @@
 //! Transcript and feed rows are written by the unit of work itself (`append`, `feed`), which
 //! also queues their live announcements for after the commit.
 
-use super::push_rules;
 use super::unit_of_work::UnitOfWork;
+use super::{messenger_rules, push_rules};
 use crate::bus::{BusEvent, Topic};
 use crate::domain::{Chat, ChatEvent, OfflineMessage};
 use crate::error::Result;
@@ -63,6 +63,7 @@ impl UnitOfWork {
     pub(super) async fn record(&mut self, event: DomainEvent) -> Result<()> {
         tracing::debug!(event = event.name(), chat = ?event.chat_id(), "chat event");
         push_rules::react(self, &event).await?;
+        messenger_rules::react(self, &event).await?;
         publish_after_commit(self, &event);
         Ok(())
     }

@@ -13,7 +13,9 @@
 //! - `queue`: the one "route or queue" rule, draining the queue, announcing it, wait estimates;
 //! - `timers`: acceptance, auto-transfer, auto-close, attention and the abandoned queue;
 //! - `guards`: per-customer budgets and who may act on a chat;
-//! - `settings`: the organization's routing settings.
+//! - `settings`: the organization's routing settings;
+//! - `messenger`: Messenger customers' messages and receipts, and what goes back to them
+//!   (`messenger_rules` queues agents' messages for the Send API).
 //!
 //! Every change runs in a [`ChatTx`](crate::store::ChatTx) that first locks the organization,
 //! so the capacity check and the assignment are one step on any number of nodes.
@@ -24,6 +26,8 @@ mod customers;
 mod events;
 mod guards;
 mod messages;
+mod messenger;
+mod messenger_rules;
 mod notes;
 mod push_rules;
 mod queue;
@@ -160,6 +164,8 @@ pub struct ChatService {
     /// Rung after a change that may have moved a chat timer's deadline, so the timers look
     /// at the next deadline again.
     timer_wake: Arc<tokio::sync::Notify>,
+    /// Rung after a change queued Send API calls, so the Messenger worker sends them.
+    messenger_wake: Arc<tokio::sync::Notify>,
 }
 
 impl ChatService {
@@ -178,6 +184,7 @@ impl ChatService {
             pending_queue_announcements: Arc::default(),
             queue_wake: Arc::default(),
             timer_wake: Arc::default(),
+            messenger_wake: Arc::default(),
             visitor_sessions: per_minute(limits.visitor_sessions_per_minute),
             customer_messages: per_minute(limits.messages_per_minute),
             customer_typing: per_minute(limits.typing_per_minute),

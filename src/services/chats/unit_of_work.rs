@@ -48,6 +48,8 @@ pub(super) struct UnitOfWork {
     pub(super) drain_candidates: Option<HashMap<Option<String>, Vec<RoutingCandidate>>>,
     /// The language transcript entries are written in (the widget's), read at the first one.
     transcript_locale: Option<String>,
+    /// Whether Send API calls were queued, so the Messenger worker must wake up.
+    pub(super) messenger_sends_queued: bool,
 }
 
 impl UnitOfWork {
@@ -248,6 +250,7 @@ impl ChatService {
             feed_cursors: HashMap::new(),
             drain_candidates: None,
             transcript_locale: None,
+            messenger_sends_queued: false,
         })
     }
 
@@ -260,6 +263,7 @@ impl ChatService {
             queue_changed,
             joined_queue,
             pushes_queued,
+            messenger_sends_queued,
             ..
         } = work;
         tx.commit().await?;
@@ -268,6 +272,9 @@ impl ChatService {
         self.timer_wake.notify_one();
         if pushes_queued {
             self.push_wake.notify_one();
+        }
+        if messenger_sends_queued {
+            self.messenger_wake.notify_one();
         }
         for (topic, event) in announcements {
             self.bus.publish(topic, event);

@@ -649,6 +649,17 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
         super::files::attach_files(&mut self.tx, chat_id, uploader_id, event_id, file_ids).await
     }
 
+    async fn messenger_recipient(
+        &mut self,
+        customer_id: &str,
+    ) -> DbResult<Option<(String, String, DateTime<Utc>)>> {
+        super::messenger::messenger_recipient(&mut self.tx, customer_id).await
+    }
+
+    async fn insert_messenger_send(&mut self, send: &crate::domain::MessengerSend) -> DbResult<()> {
+        super::messenger::insert_send(&mut self.tx, send).await
+    }
+
     async fn commit(self: Box<Self>) -> DbResult<()> {
         self.tx.commit().await
     }
