@@ -13,7 +13,7 @@ CREATE TABLE messenger_pages (
     app_secret      TEXT NOT NULL,
     verify_token    TEXT NOT NULL,
     -- Chats from the page go to this group; NULL routes them like any chat of no group.
-    group_id        TEXT REFERENCES groups (id),
+    group_id        TEXT REFERENCES org_groups (id),
     created_at      BIGINT NOT NULL
 );
 CREATE INDEX messenger_pages_organization ON messenger_pages (organization_id);
