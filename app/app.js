@@ -241,10 +241,10 @@
   // ---- queries --------------------------------------------------------------------------------
 
   var MESSAGE = 'id cursor chatId kind text author authorId authorName visibility createdAt' +
-    ' attachments { id name size isImage url }';
+    ' attachments { id name size isImage url } delivery { state error }';
   var unreadSupported = true;
   function chatRow() {
-    return 'id status attention createdAt customer { id name email } assignee { id name } group { name }' +
+    return 'id status attention channel createdAt customer { id name email } assignee { id name } group { name }' +
       ' lastMessage { id text author authorName visibility createdAt }' + (unreadSupported ? ' unreadCount' : '');
   }
   var CUSTOMER = 'id name email location ipAddress referrer userAgent visits lastSeenAt' +
@@ -779,6 +779,7 @@
     { id: 'archive', label: 'Archive' },
     { id: 'reports', label: 'Reports' },
     { id: 'webhooks', label: 'Webhooks' },
+    { id: 'messenger', label: 'Messenger' },
   ];
 
   function renderShell() {
@@ -884,7 +885,7 @@
     };
     nav.replaceChildren(h('ul', {}, TABS.filter(function (tab) {
       if (tab.id === 'webhooks') return shareable();
-      return tab.id === 'tags' ? shareable() : tab.id !== 'team' || state.me.role !== 'AGENT' || state.teammates;
+      return tab.id === 'tags' || tab.id === 'messenger' ? shareable() : tab.id !== 'team' || state.me.role !== 'AGENT' || state.teammates;
     }).map(function (tab) {
       var count = counts[tab.id] || 0;
       // On a desk the open chat stays beside the other lists; My chats leads back to it.
@@ -934,6 +935,7 @@
     if (tabChanged && tab === 'archive' && !archive.loaded) loadArchive(false);
     if (tabChanged && tab === 'reports' && reports.from) loadReport();
     if (tabChanged && tab === 'webhooks') loadWebhooks();
+    if (tabChanged && tab === 'messenger') loadMessengerPages();
   }
   window.addEventListener('hashchange', function () {
     if (state.me) route();
@@ -960,6 +962,7 @@
     else if (state.tab === 'archive') body = archiveList();
     else if (state.tab === 'reports') body = reportsScreen();
     else if (state.tab === 'webhooks') body = webhooksScreen();
+    else if (state.tab === 'messenger') body = messengerScreen();
     else body = myChatList();
     section.replaceChildren(h('h2', { id: 'list-title' }, title), body);
     if (focused) {
@@ -1002,7 +1005,7 @@
         'aria-current': state.chatId === chat.id ? 'true' : null,
       }, [
         circle(chat.attention),
-        h('span', { className: 'who' }, customerName(chat.customer)),
+        h('span', { className: 'who' }, [customerName(chat.customer), channelBadge(chat)]),
         h('span', { className: 'when' }, [
           unread ? h('span', { className: 'count' }, [String(unread), h('span', { className: 'visually-hidden' }, ' unread')]) : null,
           chat.lastMessage ? h('time', { datetime: chat.lastMessage.createdAt }, clock(chat.lastMessage.createdAt)) : null,
@@ -1265,6 +1268,7 @@
       h('a', { href: '#/' + (state.tab === 'chats' ? 'chats' : state.tab), className: 'back' }, [h('span', { 'aria-hidden': 'true' }, '‹ '), 'Back']),
       circle(chat.attention),
       h('h2', { id: 'chat-title', tabindex: '-1' }, customerName(chat.customer)),
+      channelBadge(chat),
       h('span', { className: 'chat-state' }, closed ? 'closed' : chat.assignee && !mine() ? 'with ' + chat.assignee.name : ''),
       h('div', { className: 'actions' }, [
         h('button', {
@@ -1301,7 +1305,7 @@
       who && kind !== 'note' && !agentNote ? h('span', { className: 'author' }, who) : null,
       h('time', { datetime: item.createdAt }, clock(item.createdAt)),
       item.text ? h('p', {}, item.text) : null,
-    ].concat(attachmentNodes(item)));
+    ].concat(attachmentNodes(item), [deliveryNode(item)]));
   }
 
   /** @param {any} data */
@@ -1326,6 +1330,7 @@
         if (state.chats.has(open.chat.id) && !document.hidden) markRead(open.chat.id);
       }
       if (message.kind === 'TAGS_CHANGED') soon('open-chat-tags', reloadChatTags);
+      if (message.author === 'SYSTEM' && open.chat.channel === 'MESSENGER') soon('deliveries', refreshDeliveries);
       if (message.kind === 'TRANSFER_NOTE' || message.kind === 'CHAT_TRANSFERRED' || message.kind === 'AGENT_ASSIGNED') {
         soon('open-chat', refreshOpenChat);
       }
@@ -2942,6 +2947,108 @@
     }
     load();
     return panel;
+  }
+
+  // ---- Facebook Messenger ------------------------------------------------------------------
+
+  /** The organization's connected pages (admins), or null until loaded. @type {any[] | null} */
+  var messengerPages = null;
+
+  /** A Messenger badge for a chat from Messenger. @param {any} chat */
+  function channelBadge(chat) {
+    if (!chat || chat.channel !== 'MESSENGER') return null;
+    return h('span', { className: 'badge messenger' }, 'Messenger');
+  }
+
+  var DELIVERY_WORDS = { PENDING: 'Sending to Messenger…', SENT: 'Sent', DELIVERED: 'Delivered', READ: 'Read' };
+
+  /** How far an agent's message to Messenger got; a failure in words. @param {any} item */
+  function deliveryNode(item) {
+    var delivery = item.delivery;
+    if (!delivery) return null;
+    if (delivery.state === 'FAILED') {
+      return h('p', { className: 'delivery failed', role: 'status' },
+        'Not delivered to Messenger' + (delivery.error ? ': ' + delivery.error : ''));
+    }
+    return h('span', { className: 'delivery' }, /** @type {any} */ (DELIVERY_WORDS)[delivery.state] || '');
+  }
+
+  /** Reads the open chat's latest deliveries again (a send failed, receipts came). */
+  function refreshDeliveries() {
+    if (!open.chat) return null;
+    var id = open.chat.id;
+    return api('query($id: ID!) { chat(id: $id) { latestEvents(last: 30) { items { id delivery { state error } } } } }',
+      { id: id }).then(function (data) {
+      if (!open.chat || open.chat.id !== id) return;
+      data.chat.latestEvents.items.forEach(function (/** @type {any} */ fresh) {
+        var item = open.items.find(function (m) {
+          return m.id === fresh.id;
+        });
+        if (!item || !fresh.delivery) return;
+        item.delivery = fresh.delivery;
+        var node = document.querySelector('#log [data-id="' + CSS.escape(item.id) + '"]');
+        if (node) node.replaceWith(messageNode(item));
+      });
+    }).catch(function () {});
+  }
+
+  var PAGE = 'id pageId name accessTokenHint groupId webhookPath';
+
+  function loadMessengerPages() {
+    return api('{ messengerPages { ' + PAGE + ' } }').then(function (data) {
+      messengerPages = data.messengerPages;
+      if (state.tab === 'messenger') renderList();
+    }).catch(failed);
+  }
+
+  function messengerScreen() {
+    if (!messengerPages) return empty('Loading…');
+    /** @param {string} id @param {string} label @param {string} hint */
+    function field(id, label, hint) {
+      return [h('label', { for: id }, label),
+        h('input', { id: id, required: true, autocomplete: 'off', 'aria-describedby': id + '-hint' }),
+        h('small', { id: id + '-hint' }, hint)];
+    }
+    var form = h('form', { className: 'messenger-form', 'aria-label': 'Connect a Facebook page' }, [].concat(
+      field('fb-page-id', 'Page id', 'The page\'s numeric id (Page settings → About).'),
+      field('fb-token', 'Page access token', 'With pages_messaging; checked with Facebook at once.'),
+      field('fb-secret', 'App secret', 'Your Facebook app\'s secret: it signs the page\'s events.'),
+      field('fb-verify', 'Verify token', 'Any word; give Facebook the same with the callback URL.'),
+      [h('button', { type: 'submit', className: 'primary small' }, 'Connect page')],
+    ));
+    form.addEventListener('submit', function (/** @type {Event} */ event) {
+      event.preventDefault();
+      /** @param {string} id */
+      function value(id) {
+        return /** @type {HTMLInputElement} */ ($(id)).value;
+      }
+      api('mutation($input: ConnectMessengerPageInput!) { connectMessengerPage(input: $input) { id name pageId } }', {
+        input: { pageId: value('fb-page-id'), accessToken: value('fb-token'), appSecret: value('fb-secret'),
+          verifyToken: value('fb-verify') },
+      }).then(function (data) {
+        var page = data.connectMessengerPage;
+        announce('Page ' + (page.name || page.pageId) + ' connected.');
+        return loadMessengerPages();
+      }).catch(failed);
+    });
+    var callback = location.origin + '/channels/messenger/webhook';
+    return h('div', {}, [
+      h('p', {}, ['Callback URL for Facebook: ', h('code', {}, callback),
+        '. Subscribe the page to messages, message_deliveries and message_reads.']),
+      form,
+      messengerPages.length ? h('ul', { className: 'rows', 'aria-label': 'Connected pages' }, messengerPages.map(function (page) {
+        return h('li', { className: 'row' }, [
+          h('span', { className: 'who' }, page.name || page.pageId),
+          h('span', { className: 'last' }, 'Page ' + page.pageId + ' · token ' + page.accessTokenHint),
+          h('button', { type: 'button', className: 'small danger', 'aria-label': 'Disconnect ' + (page.name || page.pageId),
+            onclick: function () {
+              if (!confirm('Disconnect ' + (page.name || page.pageId) + '? Its messages stop coming in.')) return;
+              api('mutation($id: ID!) { disconnectMessengerPage(id: $id) { id } }', { id: page.id })
+                .then(loadMessengerPages).catch(failed);
+            } }, 'Disconnect'),
+        ]);
+      })) : empty('No page connected yet.'),
+    ]);
   }
 
   // ---- PWA: the service worker and Web Push ---------------------------------------------

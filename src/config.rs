@@ -323,6 +323,22 @@ pub struct WebhookConfig {
     /// How long an endpoint may keep failing (no success in between) before it is disabled.
     #[arg(long, env = "SWITCHBOARD_WEBHOOKS_DISABLE_AFTER", default_value = "3d", value_parser = parse_duration)]
     pub webhooks_disable_after: Duration,
+    /// The Graph API's base URL, for Messenger's Send and profile APIs (tests point it at a
+    /// local fake).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MESSENGER_GRAPH_URL",
+        default_value = "https://graph.facebook.com"
+    )]
+    pub messenger_graph_url: String,
+
+    /// The Graph API version the Messenger calls name, e.g. v21.0.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MESSENGER_GRAPH_VERSION",
+        default_value = "v21.0"
+    )]
+    pub messenger_graph_version: String,
 }
 
 /// Where attached files are kept: the data directory (`<data dir>/files`) unless a bucket is
@@ -453,6 +469,19 @@ impl Config {
         if !(self.fcm_endpoint.starts_with("http://") || self.fcm_endpoint.starts_with("https://"))
         {
             return Err("SWITCHBOARD_FCM_ENDPOINT must be an http(s) URL".into());
+        }
+        if !(self.messenger_graph_url.starts_with("http://")
+            || self.messenger_graph_url.starts_with("https://"))
+        {
+            return Err("SWITCHBOARD_MESSENGER_GRAPH_URL must be an http(s) URL".into());
+        }
+        if self.messenger_graph_version.is_empty()
+            || !self
+                .messenger_graph_version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.')
+        {
+            return Err("SWITCHBOARD_MESSENGER_GRAPH_VERSION must look like v21.0".into());
         }
         if let Some(subject) = &self.vapid_subject
             && !(subject.starts_with("mailto:") || subject.starts_with("https://"))

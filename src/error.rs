@@ -35,6 +35,9 @@ pub enum Error {
     /// The visitor (or their address) is banned from chatting with the organization.
     #[error("{0}")]
     Banned(String),
+    /// A Messenger customer last wrote too long ago for Facebook to take an agent's reply.
+    #[error("{0}")]
+    MessengerWindowClosed(String),
     /// A fault on our side. The cause is logged, never shown to the client.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -52,6 +55,7 @@ impl Error {
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::AgentsOffline(_) => "AGENTS_OFFLINE",
             Error::Banned(_) => "BANNED",
+            Error::MessengerWindowClosed(_) => "MESSENGER_WINDOW_CLOSED",
             Error::Internal(_) => "INTERNAL",
         }
     }

@@ -149,6 +149,7 @@ impl App {
                 web_push,
                 files: file_service_settings(&config, &jwt_secret_for_files)?,
                 allow_private_webhook_targets: config.webhooks.allow_private_webhook_targets,
+                messenger_graph: messenger_graph(&config),
             },
         ));
         let schema = graphql::schema(
@@ -248,6 +249,19 @@ impl App {
             }
             Err(err) => tracing::error!(error = %err, "webhooks cannot be delivered"),
         }
+        tasks.spawn(
+            outbox::Worker::new(
+                outbox::messenger::MessengerSends {
+                    store: store.clone(),
+                    chats: self.services.chats.clone(),
+                    graph: messenger_graph(&self.config),
+                },
+                self.services.chats.messenger_wake(),
+                self.config.push_concurrency,
+                self.config.push_max_attempts,
+            )
+            .run(tasks.subscribe()),
+        );
         let stop = {
             let tasks = tasks.clone();
             async move {
@@ -274,6 +288,11 @@ impl App {
         store.close().await;
         served
     }
+}
+
+/// The Graph API client Messenger's sends, profiles and page names go through.
+fn messenger_graph(config: &Config) -> outbox::messenger::GraphApi {
+    outbox::messenger::GraphApi::new(&config.messenger_graph_url, &config.messenger_graph_version)
 }
 
 /// The push providers the configuration enables; Web Push always, with `vapid_key`.

@@ -215,6 +215,8 @@ pub struct Message {
     pub created_at: SystemTime,
     /// Files sent with the message.
     pub attachments: Vec<Attachment>,
+    /// For an agent's message to a Messenger customer: how far it got. `None` otherwise.
+    pub delivery: Option<MessageDelivery>,
 }
 
 /// A chat with one page of its transcript, oldest first.
@@ -489,6 +491,10 @@ macro_rules! message_from {
                                 url: a.url,
                             })
                             .collect(),
+                        delivery: m.delivery.map(|d| MessageDelivery {
+                            state: d.state.into(),
+                            error: d.error,
+                        }),
                     }
                 }
             }
@@ -1276,3 +1282,31 @@ macro_rules! integration_send_from {
 }
 
 integration_send_from!(send_chat_to_integration, chat_integration_sends);
+/// How far an agent's message to a Messenger customer got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum DeliveryState {
+    /// Waiting in the server's outbox.
+    Pending,
+    /// Facebook took it.
+    Sent,
+    /// It reached the customer's Messenger.
+    Delivered,
+    /// The customer read it.
+    Read,
+    /// It did not reach Messenger; `MessageDelivery::error` says why.
+    Failed,
+    /// A state this SDK version does not know yet.
+    Unknown,
+}
+
+/// What became of a message sent to Messenger.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct MessageDelivery {
+    pub state: DeliveryState,
+    /// Why it failed, as Facebook said.
+    pub error: Option<String>,
+}
+
+enum_from!(DeliveryState, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
+    close_chat, send_message, agent_events, team_chats, archive, customer_profile],
+    { Pending, Sent, Delivered, Read, Failed }, other => DeliveryState::Unknown);

@@ -135,6 +135,10 @@ pub enum Wording {
     TeammatesChatReadOnly,
     /// A customer sending a note.
     NotesAreForAgents,
+    /// For agents only: Messenger did not take an agent's message, and why.
+    MessengerNotDelivered { reason: String },
+    /// Answering a Messenger customer whose last message is older than Facebook allows.
+    MessengerWindowClosed,
 }
 
 impl Wording {
@@ -322,6 +326,13 @@ impl Wording {
                 "this is a teammate's chat: you may read it, not act in it".into()
             }
             NotesAreForAgents => "only agents send notes (visibility AGENTS)".into(),
+            MessengerNotDelivered { reason } => {
+                format!("This message did not reach Messenger: {reason}")
+            }
+            MessengerWindowClosed => "the customer last wrote on Messenger more than 7 days \
+                                      ago: Facebook no longer accepts replies; wait until they \
+                                      write again"
+                .into(),
             TagAdded { agent, tag } => format!("{agent} added the tag \u{201c}{tag}\u{201d}"),
             TagRemoved { agent, tag } => {
                 format!("{agent} removed the tag \u{201c}{tag}\u{201d}")

@@ -391,6 +391,16 @@ impl Message {
         crate::graphql::files::attachments_of(ctx, &self.0).await
     }
 
+    /// For an agent's message to a Messenger customer: how far it got (sent, delivered,
+    /// read, or failed and why). Null for every other message.
+    #[graphql(complexity = "2")]
+    async fn delivery(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Option<crate::graphql::messenger::MessageDelivery>> {
+        crate::graphql::messenger::delivery_of(ctx, &self.0).await
+    }
+
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -14,6 +14,7 @@ mod events;
 mod files;
 pub mod limits;
 mod loaders;
+mod messenger;
 mod push;
 mod reports;
 mod tags;
@@ -48,6 +49,7 @@ pub struct QueryRoot(
     archive::ArchiveQuery,
     reports::ReportsQuery,
     webhooks::WebhooksQuery,
+    messenger::MessengerQuery,
 );
 
 /// The root of mutations.
@@ -64,6 +66,7 @@ pub struct MutationRoot(
     files::FilesMutation,
     archive::ArchiveMutation,
     webhooks::WebhooksMutation,
+    messenger::MessengerMutation,
 );
 
 /// The root of subscriptions.
@@ -110,6 +113,7 @@ pub fn schema(services: Arc<Services>, limits: QueryLimits) -> AppSchema {
     builder(limits)
         .data(loaders::Directory::loader(services.clone()))
         .data(files::AttachmentLoader::loader(services.clone()))
+        .data(messenger::DeliveryLoader::loader(services.clone()))
         .data(services)
         .finish()
 }

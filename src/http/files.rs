@@ -225,7 +225,7 @@ fn error_response(err: &Error) -> Response {
         Error::Forbidden(_) | Error::Banned(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::BadUserInput(_) => StatusCode::BAD_REQUEST,
-        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Conflict(_) | Error::MessengerWindowClosed(_) => StatusCode::CONFLICT,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::AgentsOffline(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(cause) => {

@@ -11,6 +11,7 @@ mod export;
 mod files;
 mod graphiql;
 mod graphql;
+mod messenger;
 mod readiness;
 mod report_export;
 mod widget;
@@ -74,7 +75,11 @@ fn router(state: AppState) -> Router {
         .route("/app/{file}", get(app::file))
         .route("/graphiql/{file}", get(graphiql::file))
         .route("/export/archive.csv", get(export::archive_csv))
-        .route("/export/report.csv", get(report_export::report_csv));
+        .route("/export/report.csv", get(report_export::report_csv))
+        .route(
+            messenger::WEBHOOK_PATH,
+            get(messenger::verify).post(messenger::receive),
+        );
     if state.config.demo {
         router = router
             .route("/demo", get(widget::demo))

@@ -7,8 +7,11 @@
 //!
 //! Pushes (APNs, FCM) are the first kind, in [`push`]; webhook deliveries the second, in
 //! [`webhooks`]. Another kind is one file implementing
+//! Pushes (APNs, FCM) are the first kind, in [`push`]; Messenger's Send API calls another, in
+//! [`messenger`]. Another kind is one file implementing
 //! [`JobKind`] over its store methods, and one more [`Worker`] started in [`crate::App::serve`].
 
+pub mod messenger;
 pub mod push;
 pub mod webhooks;
 mod worker;

@@ -88,6 +88,13 @@ impl ChatViews {
         self.store
             .mark_chat_read(&chat.id, &principal.agent.id)
             .await?;
+        // The chat's own agent reading it shows the Messenger customer their messages seen.
+        if chat.assignee_id.as_deref() == Some(principal.agent.id.as_str()) {
+            let seen = crate::domain::MessengerSendKind::MarkSeen;
+            if let Err(err) = self.chats.messenger_sender_action(&chat, seen).await {
+                tracing::warn!(error = %err, "could not queue Messenger's seen notice");
+            }
+        }
         Ok(chat)
     }
 

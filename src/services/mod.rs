@@ -9,6 +9,7 @@ pub mod chat_views;
 pub mod chats;
 pub mod files;
 pub mod health;
+pub mod messenger;
 pub mod presence;
 pub mod push;
 pub mod rate_limit;
@@ -63,6 +64,8 @@ pub struct Services {
     pub reports: reports::ReportService,
     /// Webhook endpoints, their deliveries, and sending chats to integrations.
     pub webhooks: webhooks::WebhookService,
+    /// Facebook Messenger: connected pages and the webhook's events.
+    pub messenger: messenger::MessengerService,
 }
 
 /// The settings of the use cases [`Services::new`] builds.
@@ -76,6 +79,8 @@ pub struct ServiceSettings {
     pub files: files::FileServiceSettings,
     /// Whether webhook endpoints may be at loopback and private addresses.
     pub allow_private_webhook_targets: bool,
+    /// The Graph API Messenger's profiles and page names come from.
+    pub messenger_graph: crate::outbox::messenger::GraphApi,
 }
 
 impl Services {
@@ -110,6 +115,10 @@ impl Services {
                 store.clone(),
                 chats.clone(),
                 settings.allow_private_webhook_targets,
+            messenger: messenger::MessengerService::new(
+                store.clone(),
+                chats.clone(),
+                settings.messenger_graph,
             ),
             store,
             bus,

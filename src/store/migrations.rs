@@ -111,6 +111,9 @@ pub(super) const SQLITE: &[Embedded] = &[
         22,
         "webhooks",
         include_str!("../../migrations/sqlite/0022_webhooks.sql"),
+        23,
+        "messenger",
+        include_str!("../../migrations/sqlite/0023_messenger.sql"),
     ),
 ];
 
@@ -220,6 +223,9 @@ pub(super) const POSTGRES: &[Embedded] = &[
         22,
         "webhooks",
         include_str!("../../migrations/postgres/0022_webhooks.sql"),
+        23,
+        "messenger",
+        include_str!("../../migrations/postgres/0023_messenger.sql"),
     ),
 ];
 

@@ -17,14 +17,7 @@ pub use archive::{ArchiveStore, CustomerChange};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{
-    Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
-    Customer, FeedData, FeedEntry, FeedKind, FileSettings, Greeting, GreetingCounts, GreetingRule,
-    Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
-    PushJobStatus, ReportBy, ReportData, ReportPeriod, ReportRow, ReportScope, Role,
-    RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant, Visibility, WebhookDelivery,
-    WebhookEndpoint, WidgetSettings,
-};
+use crate::domain::{Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus, Customer, FeedData, FeedEntry, FeedKind, FileSettings, Greeting, GreetingCounts, GreetingRule, Group, MessageDelivery, MessengerPage, MessengerSend, MessengerSendStatus, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob, PushJobStatus, ReportBy, ReportData, ReportPeriod, ReportRow, ReportScope, Role, RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant, Visibility, WebhookDelivery, WebhookEndpoint, WidgetSettings};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +119,7 @@ pub trait Database:
     + ArchiveStore
     + ReportStore
     + WebhookStore
+    + MessengerStore
     + Send
     + Sync
     + 'static
@@ -524,6 +518,14 @@ pub trait ChatTx: Send {
     async fn webhook_targets(&mut self, organization_id: &str) -> DbResult<Vec<WebhookEndpoint>>;
     /// Queues a webhook delivery: it goes out if and only if the change commits.
     async fn insert_webhook_delivery(&mut self, delivery: &WebhookDelivery) -> DbResult<()>;
+    /// The Messenger user a customer is (page id, page-scoped id) and when they last wrote;
+    /// `None` for a customer from elsewhere (Messenger: `sql/messenger.rs`).
+    async fn messenger_recipient(
+        &mut self,
+        customer_id: &str,
+    ) -> DbResult<Option<(String, String, DateTime<Utc>)>>;
+    /// Queues a Send API call, due at once.
+    async fn insert_messenger_send(&mut self, send: &MessengerSend) -> DbResult<()>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
 }
 
@@ -900,6 +902,70 @@ pub trait WebhookStore: Send + Sync {
     /// counting an attempt, with their endpoints. A delivery waits while an earlier one of its
     /// chat to the same endpoint is not finished: a chat's events arrive in order.
     async fn claim_webhook_deliveries(
+/// Facebook Messenger: connected pages, the Messenger users who are customers, the message ids
+/// taken in, and the Send API outbox (`sql/messenger.rs`).
+#[async_trait]
+pub trait MessengerStore: Send + Sync {
+    /// The organization's pages, oldest first.
+    async fn messenger_pages(&self, organization_id: &str) -> DbResult<Vec<MessengerPage>>;
+    /// A page of the organization by our id.
+    async fn messenger_page(&self, organization_id: &str, id: &str) -> DbResult<MessengerPage>;
+    /// The page with Facebook's page id, in any organization: events name only that.
+    async fn messenger_page_by_page_id(&self, page_id: &str) -> DbResult<Option<MessengerPage>>;
+    /// Whether some page was connected with this verify token.
+    async fn messenger_verify_token_known(&self, verify_token: &str) -> DbResult<bool>;
+    /// Connects a page; a conflict when its page id is connected already.
+    async fn insert_messenger_page(&self, page: &MessengerPage) -> DbResult<()>;
+    /// Changes a page's token, secret, verify token, name and group.
+    async fn update_messenger_page(&self, page: &MessengerPage) -> DbResult<()>;
+    /// Disconnects a page; its customers and chats stay.
+    async fn delete_messenger_page(&self, organization_id: &str, id: &str) -> DbResult<()>;
+    /// The customer a Messenger user is, if they wrote before.
+    async fn messenger_customer(
+        &self,
+        organization_id: &str,
+        psid: &str,
+    ) -> DbResult<Option<String>>;
+    /// Makes a Messenger user a customer named `name` (keeping the one made first when two
+    /// events race); the customer's id.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_messenger_customer(
+        &self,
+        organization_id: &str,
+        page_id: &str,
+        psid: &str,
+        name: &str,
+        profile_pic: Option<&str>,
+        new_customer_id: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<String>;
+    /// Records that the user wrote at `at`: the messaging window starts again.
+    async fn touch_messenger_customer(
+        &self,
+        organization_id: &str,
+        psid: &str,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
+    /// Takes an incoming message id in; false when it was taken in before.
+    async fn claim_messenger_mid(&self, mid: &str, at: DateTime<Utc>) -> DbResult<bool>;
+    /// Forgets an incoming message id whose message could not be stored, so a redelivery
+    /// tries again.
+    async fn release_messenger_mid(&self, mid: &str) -> DbResult<()>;
+    /// Queues a sender action unless the same one for the same user was queued after `since`.
+    async fn insert_messenger_action(
+        &self,
+        send: &MessengerSend,
+        since: DateTime<Utc>,
+    ) -> DbResult<bool>;
+    /// The Messenger user of a chat (page id, page-scoped id), if it is a Messenger chat.
+    async fn messenger_recipient_of_chat(
+        &self,
+        chat_id: &str,
+    ) -> DbResult<Option<(String, String)>>;
+    /// When the next pending send is due, if any.
+    async fn next_messenger_send_due(&self) -> DbResult<Option<DateTime<Utc>>>;
+    /// Claims due sends (or ones whose claim ran out) with their page's access token.
+    async fn claim_messenger_sends(
         &self,
         now: DateTime<Utc>,
         locked_until: DateTime<Utc>,
@@ -925,4 +991,26 @@ pub trait WebhookStore: Send + Sync {
         policy: DisablePolicy,
         at: DateTime<Utc>,
     ) -> DbResult<Option<(WebhookEndpoint, Vec<FeedEntry>)>>;
+    ) -> DbResult<Vec<(MessengerSend, String)>>;
+    /// Records an attempt's end: sent (with Facebook's message id), pending again, or failed.
+    async fn finish_messenger_send(
+        &self,
+        id: &str,
+        status: MessengerSendStatus,
+        next_attempt_at: DateTime<Utc>,
+        error: Option<&str>,
+        mid: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
+    /// Marks the user's messages sent up to `watermark` delivered (or read, with `read`);
+    /// how many changed.
+    async fn mark_messenger_receipts(
+        &self,
+        page_id: &str,
+        psid: &str,
+        watermark: DateTime<Utc>,
+        read: bool,
+    ) -> DbResult<u64>;
+    /// What became of these messages, for those sent to Messenger.
+    async fn message_deliveries(&self, event_ids: &[String]) -> DbResult<Vec<MessageDelivery>>;
 }

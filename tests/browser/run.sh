@@ -36,7 +36,12 @@ trap cleanup EXIT
 
 # Every customer of the suite comes from 127.0.0.1: lift the per-address budgets. Webhook
 # receivers listen on 127.0.0.1 too: allow private webhook targets.
+# The Messenger scenario runs a fake Graph API on this port; the server calls it there.
+messenger_port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+
+# Every customer of the suite comes from 127.0.0.1: lift the per-address budgets.
 SWITCHBOARD_LISTEN=127.0.0.1:0 \
+SWITCHBOARD_MESSENGER_GRAPH_URL="http://127.0.0.1:$messenger_port" \
 SWITCHBOARD_DATA_DIR="$data" \
 SWITCHBOARD_BOOTSTRAP_OWNER_PASSWORD="$password" \
 SWITCHBOARD_DEMO=true \
@@ -61,6 +66,7 @@ echo "browser tests: server at $url"
 
 status=0
 SWITCHBOARD_URL="$url" SWITCHBOARD_OWNER_PASSWORD="$password" CHROMIUM="$chromium" \
+SWITCHBOARD_MESSENGER_FAKE_PORT="$messenger_port" \
   node --test --test-concurrency=1 --test-reporter=spec ${SWITCHBOARD_BROWSER_TESTS:+--test-name-pattern="$SWITCHBOARD_BROWSER_TESTS"} "$here"/*.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- server log" >&2

@@ -22,6 +22,7 @@ mod greetings;
 mod hardening_data;
 mod hardening_routing;
 mod http;
+mod messenger;
 mod notes;
 mod perimeter;
 mod push;

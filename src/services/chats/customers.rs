@@ -56,6 +56,29 @@ impl ChatService {
             .name
             .clone()
             .unwrap_or_else(|| Wording::Customer.text());
+        self.open_chat(
+            customer,
+            &author_name,
+            text,
+            group_id,
+            greeting_id,
+            Channel::Widget,
+        )
+        .await
+    }
+
+    /// Starts a chat on `channel` with the customer's first message, checked and limited
+    /// already, and routes it; an open chat of the customer gets the message instead. The one
+    /// way every channel's chats begin, so routing, the queue, timers and pushes apply alike.
+    pub(super) async fn open_chat(
+        &self,
+        customer: &CustomerPrincipal,
+        author_name: &str,
+        text: String,
+        group_id: Option<&str>,
+        greeting_id: Option<&str>,
+        channel: Channel,
+    ) -> Result<Chat> {
         let mut work = self.begin(&customer.organization_id).await?;
         // A second start (a double tap, a reload) continues the open chat.
         if let Some(open) = work.tx.open_chat_of_customer(&customer.customer_id).await? {
@@ -90,7 +113,7 @@ impl ChatService {
             customer.organization_id.clone(),
             customer.customer_id.clone(),
             group_id.map(str::to_owned),
-            Channel::Widget,
+            channel,
             now,
         );
         let previous = work
@@ -131,7 +154,7 @@ impl ChatService {
             &chat,
             ChatEventKind::Message,
             AuthorKind::Customer,
-            Some((&customer.customer_id, &author_name)),
+            Some((&customer.customer_id, author_name)),
             None,
             text,
             now,
@@ -165,7 +188,13 @@ impl ChatService {
         let route = Route {
             preferred,
             excluded: &[],
-            otherwise: Otherwise::QueueOrRefuse,
+            // A Messenger customer cannot be shown the offline form: their chat waits in the
+            // queue until someone accepts chats.
+            otherwise: if channel == Channel::Messenger {
+                Otherwise::Queue
+            } else {
+                Otherwise::QueueOrRefuse
+            },
             not_answering: None,
             feed: FeedKind::ChatAssigned,
             data,

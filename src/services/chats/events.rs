@@ -11,9 +11,9 @@
 //! Transcript and feed rows are written by the unit of work itself (`append`, `feed`), which
 //! also queues their live announcements for after the commit.
 
-use super::push_rules;
 use super::unit_of_work::UnitOfWork;
 use super::webhook_rules;
+use super::{messenger_rules, push_rules};
 use crate::bus::{BusEvent, Topic};
 use crate::domain::{Chat, ChatEvent, Greeting, OfflineMessage, Tag};
 use crate::error::Result;
@@ -70,6 +70,7 @@ impl UnitOfWork {
         tracing::debug!(event = event.name(), chat = ?event.chat_id(), "chat event");
         push_rules::react(self, &event).await?;
         webhook_rules::react(self, &event).await?;
+        messenger_rules::react(self, &event).await?;
         publish_after_commit(self, &event);
         Ok(())
     }

@@ -227,6 +227,12 @@ impl ChatService {
         }
         self.bus
             .publish(Topic::Chat(chat.id.clone()), BusEvent::Typing(typing));
+        if is_typing && matches!(caller, Caller::Agent(_)) {
+            let typing_on = domain::MessengerSendKind::TypingOn;
+            if let Err(err) = self.messenger_sender_action(&chat, typing_on).await {
+                tracing::warn!(error = %err, "could not queue Messenger's typing notice");
+            }
+        }
         Ok(())
     }
 

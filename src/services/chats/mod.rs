@@ -13,7 +13,9 @@
 //! - `queue`: the one "route or queue" rule, draining the queue, announcing it, wait estimates;
 //! - `timers`: acceptance, auto-transfer, auto-close, attention and the abandoned queue;
 //! - `guards`: per-customer budgets and who may act on a chat;
-//! - `settings`: the organization's routing settings.
+//! - `settings`: the organization's routing settings;
+//! - `messenger`: Messenger customers' messages and receipts, and what goes back to them
+//!   (`messenger_rules` queues agents' messages for the Send API).
 //!
 //! Every change runs in a [`ChatTx`](crate::store::ChatTx) that first locks the organization,
 //! so the capacity check and the assignment are one step on any number of nodes.
@@ -24,6 +26,8 @@ mod customers;
 mod events;
 mod guards;
 mod messages;
+mod messenger;
+mod messenger_rules;
 mod notes;
 mod push_rules;
 mod queue;
@@ -163,6 +167,8 @@ pub struct ChatService {
     timer_wake: Arc<tokio::sync::Notify>,
     /// Rung when a change queued webhook deliveries; the webhook worker waits on it.
     pub webhook_wake: Arc<tokio::sync::Notify>,
+    /// Rung after a change queued Send API calls, so the Messenger worker sends them.
+    messenger_wake: Arc<tokio::sync::Notify>,
 }
 
 impl ChatService {
@@ -182,6 +188,7 @@ impl ChatService {
             queue_wake: Arc::default(),
             timer_wake: Arc::default(),
             webhook_wake: Arc::default(),
+            messenger_wake: Arc::default(),
             visitor_sessions: per_minute(limits.visitor_sessions_per_minute),
             customer_messages: per_minute(limits.messages_per_minute),
             customer_typing: per_minute(limits.typing_per_minute),

@@ -52,6 +52,8 @@ pub(super) struct UnitOfWork {
     pub(super) drain_candidates: Option<HashMap<Option<String>, Vec<RoutingCandidate>>>,
     /// The language transcript entries are written in (the widget's), read at the first one.
     transcript_locale: Option<String>,
+    /// Whether Send API calls were queued, so the Messenger worker must wake up.
+    pub(super) messenger_sends_queued: bool,
 }
 
 impl UnitOfWork {
@@ -263,6 +265,7 @@ impl ChatService {
             feed_cursors: HashMap::new(),
             drain_candidates: None,
             transcript_locale: None,
+            messenger_sends_queued: false,
         })
     }
 
@@ -276,6 +279,7 @@ impl ChatService {
             joined_queue,
             pushes_queued,
             webhooks_queued,
+            messenger_sends_queued,
             ..
         } = work;
         tx.commit().await?;
@@ -287,6 +291,8 @@ impl ChatService {
         }
         if webhooks_queued {
             self.webhook_wake.notify_one();
+        if messenger_sends_queued {
+            self.messenger_wake.notify_one();
         }
         for (topic, event) in announcements {
             self.bus.publish(topic, event);

@@ -661,6 +661,15 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
         delivery: &crate::domain::WebhookDelivery,
     ) -> DbResult<()> {
         super::webhooks::insert_delivery(&mut self.tx, delivery).await
+    async fn messenger_recipient(
+        &mut self,
+        customer_id: &str,
+    ) -> DbResult<Option<(String, String, DateTime<Utc>)>> {
+        super::messenger::messenger_recipient(&mut self.tx, customer_id).await
+    }
+
+    async fn insert_messenger_send(&mut self, send: &crate::domain::MessengerSend) -> DbResult<()> {
+        super::messenger::insert_send(&mut self.tx, send).await
     }
 
     async fn commit(self: Box<Self>) -> DbResult<()> {

@@ -10,7 +10,8 @@
 //! take it. [`SqlStore`] implements the store's traits once over any backend, grouped by
 //! aggregate: `accounts` (organizations, agents, groups, sessions), `customers` (visitors and
 //! page views), `chats` (reads and small writes), `chat_tx` (the chat transaction), `greetings`
-//! (greetings and greeting rules), `canned` (canned responses), `tags` (tags and chats' tags), `files` (attachments and their limits) and `outbox` (push devices, preferences, jobs).
+//! (greetings and greeting rules), `canned` (canned responses), `tags` (tags and chats' tags), `files` (attachments and their limits), `messenger` (Facebook pages and the Send API
+//! outbox) and `outbox` (push devices, preferences, jobs).
 
 /// The parameters of a statement, `$1` first: `params![a, b]` is `&[Value::from(a), …]`,
 /// an array on the stack.
@@ -30,6 +31,7 @@ mod chats;
 mod customers;
 mod files;
 mod greetings;
+mod messenger;
 mod outbox;
 mod reports;
 mod tags;
