@@ -35,6 +35,9 @@ pub enum Error {
     /// The visitor (or their address) is banned from chatting with the organization.
     #[error("{0}")]
     Banned(String),
+    /// Sending email needs an SMTP server, and this server has none configured.
+    #[error("{0}")]
+    EmailNotConfigured(String),
     /// A fault on our side. The cause is logged, never shown to the client.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -52,6 +55,7 @@ impl Error {
             Error::RateLimited { .. } => "RATE_LIMITED",
             Error::AgentsOffline(_) => "AGENTS_OFFLINE",
             Error::Banned(_) => "BANNED",
+            Error::EmailNotConfigured(_) => "EMAIL_NOT_CONFIGURED",
             Error::Internal(_) => "INTERNAL",
         }
     }

@@ -9,6 +9,7 @@ mod accounts;
 mod archive;
 mod canned;
 mod chats;
+mod email;
 mod errors;
 mod events;
 mod files;
@@ -46,6 +47,7 @@ pub struct QueryRoot(
     files::FilesQuery,
     archive::ArchiveQuery,
     reports::ReportsQuery,
+    email::EmailQuery,
 );
 
 /// The root of mutations.
@@ -61,6 +63,7 @@ pub struct MutationRoot(
     tags::TagsMutation,
     files::FilesMutation,
     archive::ArchiveMutation,
+    email::EmailMutation,
 );
 
 /// The root of subscriptions.

@@ -8,6 +8,7 @@
 //! Pushes (APNs, FCM) are the first kind, in [`push`]. Another kind is one file implementing
 //! [`JobKind`] over its store methods, and one more [`Worker`] started in [`crate::App::serve`].
 
+pub mod email;
 pub mod push;
 mod worker;
 

@@ -19,10 +19,11 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
-    Customer, FeedData, FeedEntry, FeedKind, FileSettings, Greeting, GreetingCounts, GreetingRule,
-    Group, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob,
-    PushJobStatus, ReportBy, ReportData, ReportPeriod, ReportRow, ReportScope, Role,
-    RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant, Visibility, WidgetSettings,
+    Customer, EmailJob, EmailJobStatus, FeedData, FeedEntry, FeedKind, FileSettings, Greeting,
+    GreetingCounts, GreetingRule, Group, NotificationKind, OfflineMessage, OfflineReply,
+    Organization, PageView, PushDevice, PushJob, PushJobStatus, ReportBy, ReportData, ReportPeriod,
+    ReportRow, ReportScope, Role, RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant,
+    Visibility, WidgetSettings,
 };
 
 /// Why a store call failed.
@@ -124,6 +125,7 @@ pub trait Database:
     + PushStore
     + ArchiveStore
     + ReportStore
+    + EmailStore
     + Send
     + Sync
     + 'static
@@ -519,6 +521,10 @@ pub trait ChatTx: Send {
         file_ids: &[String],
     ) -> DbResult<usize>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
+    /// Queues an email in this transaction: it goes out if and only if the change commits.
+    async fn insert_email_job(&mut self, job: &EmailJob) -> DbResult<()>;
+    /// The address the organization wants offline messages sent to, if it chose one.
+    async fn offline_message_email(&mut self, organization_id: &str) -> DbResult<Option<String>>;
 }
 
 /// Files attached to messages, and each organization's limits on them. The bytes themselves
@@ -835,4 +841,53 @@ pub trait PushStore: Send + Sync {
     async fn agent_live(&self, agent_id: &str, now: DateTime<Utc>) -> DbResult<bool>;
     /// A live connection acknowledges every assignment waiting for one.
     async fn acknowledge_assignments(&self, agent_id: &str) -> DbResult<()>;
+}
+
+/// Offline messages by email: the organization's chosen address, agents' replies, and the
+/// email outbox (`email_jobs`).
+#[async_trait]
+pub trait EmailStore: Send + Sync {
+    /// The address the organization wants offline messages sent to, if it chose one.
+    async fn offline_message_email(&self, organization_id: &str) -> DbResult<Option<String>>;
+    /// Chooses (or with `None` drops) that address.
+    async fn set_offline_message_email(
+        &self,
+        organization_id: &str,
+        email: Option<&str>,
+    ) -> DbResult<()>;
+    /// Keeps an agent's reply with its message, marks the message handled and queues the
+    /// reply's email, in one transaction. NOT_FOUND when the message is not the
+    /// organization's.
+    async fn insert_offline_reply(&self, reply: &OfflineReply, job: &EmailJob) -> DbResult<()>;
+    /// The replies to an offline message of the organization, oldest first, with how their
+    /// emails fared.
+    async fn offline_replies(
+        &self,
+        organization_id: &str,
+        offline_message_id: &str,
+    ) -> DbResult<Vec<OfflineReply>>;
+    /// The emails about an offline message of the organization, oldest first.
+    async fn email_jobs(
+        &self,
+        organization_id: &str,
+        offline_message_id: &str,
+    ) -> DbResult<Vec<EmailJob>>;
+    /// When the next pending email is due, if any.
+    async fn next_email_due(&self) -> DbResult<Option<DateTime<Utc>>>;
+    /// Claims up to `limit` emails due at `now` (or whose claim expired) until `locked_until`.
+    async fn claim_email_jobs(
+        &self,
+        now: DateTime<Utc>,
+        locked_until: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<EmailJob>>;
+    /// Records what became of a claimed email.
+    async fn finish_email_job(
+        &self,
+        job_id: &str,
+        status: EmailJobStatus,
+        next_attempt_at: DateTime<Utc>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
 }

@@ -2,7 +2,8 @@
 //! [`UnitOfWork::record`]. Subscribers react to them, so a new consumer (webhooks, Messenger,
 //! NATS) is one more subscriber here rather than an edit to every use case:
 //!
-//! - in the transaction, before the commit: the push rules (`push_rules`) write outbox rows;
+//! - in the transaction, before the commit: the push rules (`push_rules`) write outbox rows,
+//!   and so does the offline email subscriber (`offline_email`) when SMTP is configured;
 //! - after the commit: the bus publisher below turns events into live announcements (agents'
 //!   status changes, the queue's shape, a customer's chats for the visitors on the site),
 //!   published only once the change is durable.
@@ -10,8 +11,8 @@
 //! Transcript and feed rows are written by the unit of work itself (`append`, `feed`), which
 //! also queues their live announcements for after the commit.
 
-use super::push_rules;
 use super::unit_of_work::UnitOfWork;
+use super::{offline_email, push_rules};
 use crate::bus::{BusEvent, Topic};
 use crate::domain::{Chat, ChatEvent, OfflineMessage};
 use crate::error::Result;
@@ -63,6 +64,7 @@ impl UnitOfWork {
     pub(super) async fn record(&mut self, event: DomainEvent) -> Result<()> {
         tracing::debug!(event = event.name(), chat = ?event.chat_id(), "chat event");
         push_rules::react(self, &event).await?;
+        offline_email::react(self, &event).await?;
         publish_after_commit(self, &event);
         Ok(())
     }

@@ -13,7 +13,8 @@
 //! - `queue`: the one "route or queue" rule, draining the queue, announcing it, wait estimates;
 //! - `timers`: acceptance, auto-transfer, auto-close, attention and the abandoned queue;
 //! - `guards`: per-customer budgets and who may act on a chat;
-//! - `settings`: the organization's routing settings.
+//! - `settings`: the organization's routing settings;
+//! - `offline_email`: offline messages emailed to agents, and agents' replies by email.
 //!
 //! Every change runs in a [`ChatTx`](crate::store::ChatTx) that first locks the organization,
 //! so the capacity check and the assignment are one step on any number of nodes.
@@ -25,6 +26,7 @@ mod events;
 mod guards;
 mod messages;
 mod notes;
+mod offline_email;
 mod push_rules;
 mod queue;
 mod reading;
@@ -34,6 +36,7 @@ mod timers;
 mod unit_of_work;
 mod visitors;
 
+pub use offline_email::{OfflineEmail, OfflineEmailSettings};
 pub use queue::QueueAnnouncer;
 
 use std::sync::Arc;
@@ -160,6 +163,8 @@ pub struct ChatService {
     /// Rung after a change that may have moved a chat timer's deadline, so the timers look
     /// at the next deadline again.
     timer_wake: Arc<tokio::sync::Notify>,
+    /// Set when SMTP is configured: offline messages and replies are emailed.
+    offline_email: Option<Arc<OfflineEmail>>,
 }
 
 impl ChatService {
@@ -183,6 +188,7 @@ impl ChatService {
             customer_typing: per_minute(limits.typing_per_minute),
             customer_actions: per_minute(limits.actions_per_minute),
             chat_starts_per_address: per_minute(limits.chat_starts_per_address_per_minute),
+            offline_email: None,
         }
     }
 }

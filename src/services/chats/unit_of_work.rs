@@ -48,6 +48,10 @@ pub(super) struct UnitOfWork {
     pub(super) drain_candidates: Option<HashMap<Option<String>, Vec<RoutingCandidate>>>,
     /// The language transcript entries are written in (the widget's), read at the first one.
     transcript_locale: Option<String>,
+    /// Set when SMTP is configured: what emailing offline messages needs.
+    pub(super) offline_email: Option<std::sync::Arc<super::OfflineEmail>>,
+    /// Whether emails were queued, so the email worker must wake up.
+    pub(super) emails_queued: bool,
 }
 
 impl UnitOfWork {
@@ -248,6 +252,8 @@ impl ChatService {
             feed_cursors: HashMap::new(),
             drain_candidates: None,
             transcript_locale: None,
+            offline_email: self.offline_email.clone(),
+            emails_queued: false,
         })
     }
 
@@ -260,6 +266,8 @@ impl ChatService {
             queue_changed,
             joined_queue,
             pushes_queued,
+            offline_email,
+            emails_queued,
             ..
         } = work;
         tx.commit().await?;
@@ -268,6 +276,9 @@ impl ChatService {
         self.timer_wake.notify_one();
         if pushes_queued {
             self.push_wake.notify_one();
+        }
+        if emails_queued && let Some(email) = offline_email {
+            email.wake.notify_one();
         }
         for (topic, event) in announcements {
             self.bus.publish(topic, event);

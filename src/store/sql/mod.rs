@@ -10,7 +10,8 @@
 //! take it. [`SqlStore`] implements the store's traits once over any backend, grouped by
 //! aggregate: `accounts` (organizations, agents, groups, sessions), `customers` (visitors and
 //! page views), `chats` (reads and small writes), `chat_tx` (the chat transaction), `greetings`
-//! (greetings and greeting rules), `canned` (canned responses), `tags` (tags and chats' tags), `files` (attachments and their limits) and `outbox` (push devices, preferences, jobs).
+//! (greetings and greeting rules), `canned` (canned responses), `tags` (tags and chats' tags), `files` (attachments and their limits), `outbox` (push devices, preferences, jobs) and
+//! `email` (offline messages by email: replies and the email outbox).
 
 /// The parameters of a statement, `$1` first: `params![a, b]` is `&[Value::from(a), …]`,
 /// an array on the stack.
@@ -28,6 +29,7 @@ mod canned;
 mod chat_tx;
 mod chats;
 mod customers;
+mod email;
 mod files;
 mod greetings;
 mod outbox;
@@ -145,6 +147,8 @@ pub struct Dialect {
     pub lock_organization: &'static str,
     /// Claims due push jobs, skipping rows another worker is claiming.
     pub claim_push_jobs: &'static str,
+    /// Claims due email jobs, the same way.
+    pub claim_email_jobs: &'static str,
 }
 
 /// SQLite: `BEGIN IMMEDIATE` on the one writer already locks the whole database.
@@ -155,6 +159,7 @@ pub const SQLITE: Dialect = Dialect {
         " FROM organizations WHERE id = $1"
     ),
     claim_push_jobs: concat!(claim_push_jobs_head!(), claim_push_jobs_tail!()),
+    claim_email_jobs: concat!(claim_email_jobs_head!(), claim_email_jobs_tail!()),
 };
 
 /// Postgres: rows are locked one by one, and concurrent claims skip each other's rows.
@@ -168,6 +173,11 @@ pub const POSTGRES: Dialect = Dialect {
         claim_push_jobs_head!(),
         " FOR UPDATE SKIP LOCKED",
         claim_push_jobs_tail!()
+    ),
+    claim_email_jobs: concat!(
+        claim_email_jobs_head!(),
+        " FOR UPDATE SKIP LOCKED",
+        claim_email_jobs_tail!()
     ),
 };
 
