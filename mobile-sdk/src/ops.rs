@@ -79,6 +79,8 @@ operations!(
     BanCustomer,
     UnbanCustomer,
     Report,
+    OfflineMessages,
+    ReplyToOfflineMessage,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.
