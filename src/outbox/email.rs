@@ -271,7 +271,10 @@ mod tests {
             text.contains(&format!("Message-ID: {}", job.message_id)),
             "{text}"
         );
-        assert!(!text.contains("Reply-To:"), "{text}");
+        assert!(
+            !text.lines().any(|line| line.starts_with("Reply-To:")),
+            "{text}"
+        );
     }
 
     #[test]
