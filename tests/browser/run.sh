@@ -25,14 +25,28 @@ data="$(mktemp -d)"
 log="$data/server.log"
 password="browser-owner-password"
 server=""
+sink=""
 cleanup() {
-  if [ -n "$server" ]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
+  for pid in $server $sink; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$data"
 }
 trap cleanup EXIT
+
+# An SMTP server that keeps what it receives in $data/mail: offline messages and replies go
+# out by email.
+mail="$data/mail"
+node "$here/smtp-sink.mjs" "$mail" >"$data/smtp-port" &
+sink=$!
+smtp_port=""
+for _ in $(seq 1 100); do
+  smtp_port="$(head -n 1 "$data/smtp-port")"
+  [ -n "$smtp_port" ] && break
+  sleep 0.1
+done
+[ -n "$smtp_port" ] || fail "the SMTP sink did not start"
 
 # Every customer of the suite comes from 127.0.0.1: lift the per-address budgets.
 SWITCHBOARD_LISTEN=127.0.0.1:0 \
@@ -43,6 +57,10 @@ SWITCHBOARD_VISITOR_SESSIONS_PER_MINUTE=10000 \
 SWITCHBOARD_CHAT_STARTS_PER_ADDRESS_PER_MINUTE=10000 \
 SWITCHBOARD_CUSTOMER_ACTIONS_PER_MINUTE=10000 \
 SWITCHBOARD_CUSTOMER_TYPING_PER_MINUTE=10000 \
+SWITCHBOARD_SMTP_HOST=127.0.0.1 \
+SWITCHBOARD_SMTP_PORT="$smtp_port" \
+SWITCHBOARD_SMTP_TLS=none \
+SWITCHBOARD_SMTP_FROM="Support <support@example.com>" \
 RUST_LOG="${RUST_LOG:-warn}" \
   "$binary" >"$log" 2>&1 &
 server=$!
@@ -58,7 +76,7 @@ done
 echo "browser tests: server at $url"
 
 status=0
-SWITCHBOARD_URL="$url" SWITCHBOARD_OWNER_PASSWORD="$password" CHROMIUM="$chromium" \
+SWITCHBOARD_URL="$url" SWITCHBOARD_OWNER_PASSWORD="$password" CHROMIUM="$chromium" SWITCHBOARD_MAIL_DIR="$mail" \
   node --test --test-concurrency=1 --test-reporter=spec ${SWITCHBOARD_BROWSER_TESTS:+--test-name-pattern="$SWITCHBOARD_BROWSER_TESTS"} "$here"/*.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- server log" >&2
