@@ -261,7 +261,7 @@
       ' ... on QueueChanged { queueLength }' +
       ' ... on AttentionChanged { attention chat { id } }' +
       ' ... on RoutingStatusChanged { routingStatus }' +
-      ' ... on OfflineMessageReceived { offlineMessage { id name email text handled createdAt } } } }';
+      ' ... on OfflineMessageReceived { offlineMessage { id name email text handled createdAt ' + OFFLINE_REPLIES + ' } } } }';
   }
   var CHAT_EVENTS = 'subscription($chatId: ID!, $since: String) { chatEvents(chatId: $chatId, since: $since) {' +
     ' __typename cursor ... on MessageAdded { message { ' + MESSAGE + ' } }' +
@@ -578,7 +578,7 @@
   }
 
   function loadOffline() {
-    return api('{ offlineMessages { id name email text handled createdAt } }').then(function (data) {
+    return api('{ offlineMessages { id name email text handled createdAt ' + OFFLINE_REPLIES + ' } }').then(function (data) {
       state.offline = data.offlineMessages;
       renderNav();
       if (state.tab === 'offline') renderList();
@@ -1128,6 +1128,7 @@
             }).catch(failed);
           },
         }, message.handled ? 'Mark not handled' : 'Mark handled'),
+        offlineReplies(message),
       ]);
     }));
   }
@@ -3049,6 +3050,85 @@
         ]);
       })) : empty('No page connected yet.'),
     ]);
+  }
+
+  // ---- offline messages by email -------------------------------------------------------
+
+  /** A message's replies as the app shows them. */
+  var OFFLINE_REPLIES = 'replies { id text agentName createdAt delivery deliveryError }';
+  /** @type {Record<string, string>} */
+  var DELIVERY = { QUEUED: 'Email queued', SENT: 'Email sent', FAILED: 'Email failed' };
+  /** Replies being written, by offline message: the list is drawn again on every event. @type {Record<string, string>} */
+  var offlineDrafts = {};
+  var deliveryCheck = 0;
+
+  /** The replies under an offline message, and a box to answer the customer by email. @param {any} message */
+  function offlineReplies(message) {
+    var replies = (message.replies || []).map(function (/** @type {any} */ reply) {
+      return h('li', { className: 'offline-reply' }, [
+        h('p', { className: 'text' }, reply.text),
+        h('span', { className: 'meta' }, reply.agentName + ', ' + new Date(reply.createdAt).toLocaleString()),
+        h('span', { className: 'delivery ' + String(reply.delivery).toLowerCase() },
+          (DELIVERY[reply.delivery] || reply.delivery) + (reply.deliveryError ? ': ' + reply.deliveryError : '')),
+      ]);
+    });
+    var id = 'offline-reply-' + message.id;
+    var sending = false;
+    var form = h('form', {
+      className: 'offline-answer',
+      onsubmit: function (/** @type {Event} */ event) {
+        event.preventDefault();
+        var box = $(id);
+        var text = box ? box.value.trim() : '';
+        if (!text || sending) return;
+        sending = true;
+        api('mutation($id: ID!, $text: String!) { replyToOfflineMessage(offlineMessageId: $id, text: $text) { id handled ' +
+          OFFLINE_REPLIES + ' } }', { id: message.id, text: text }).then(function (data) {
+          var answered = data.replyToOfflineMessage;
+          message.handled = answered.handled;
+          message.replies = answered.replies;
+          delete offlineDrafts[message.id];
+          notice('Reply to ' + message.name + ' queued for email.');
+          renderNav();
+          renderList();
+          watchDeliveries();
+        }).catch(function (err) {
+          sending = false;
+          if (err && err.code === 'EMAIL_NOT_CONFIGURED') notice('Replies by email are not set up on this server: ' + reason(err) + '.');
+          else failed(err);
+        });
+      },
+    }, [
+      h('label', { for: id, className: 'visually-hidden' }, 'Reply by email to ' + message.name),
+      h('textarea', {
+        id: id, rows: '2', maxlength: '4000', 'data-key': 'offline-reply:' + message.id,
+        placeholder: 'Reply by email…',
+        text: offlineDrafts[message.id] || '',
+        oninput: function (/** @type {Event} */ event) {
+          offlineDrafts[message.id] = /** @type {HTMLTextAreaElement} */ (event.target).value;
+        },
+      }),
+      h('button', { type: 'submit', className: 'small' }, 'Send by email'),
+    ]);
+    return h('div', { className: 'offline-replies' }, [
+      replies.length ? h('ul', { 'aria-label': 'Replies to ' + message.name }, replies) : null,
+      form,
+    ]);
+  }
+
+  /** While a reply's email waits, looks again now and then, so its state shows when it goes out. */
+  function watchDeliveries() {
+    clearTimeout(deliveryCheck);
+    var waiting = state.offline.some(function (m) {
+      return (m.replies || []).some(function (/** @type {any} */ r) {
+        return r.delivery === 'QUEUED';
+      });
+    });
+    if (!waiting || state.tab !== 'offline') return;
+    deliveryCheck = window.setTimeout(function () {
+      var typing = document.activeElement && document.activeElement.closest && document.activeElement.closest('.offline-answer');
+      (typing ? Promise.resolve() : loadOffline()).then(watchDeliveries, function () {});
+    }, 2000);
   }
 
   // ---- PWA: the service worker and Web Push ---------------------------------------------

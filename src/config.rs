@@ -285,6 +285,27 @@ pub struct Config {
     #[command(flatten)]
     pub files: FileStoreConfig,
 
+    /// The Graph API's base URL, for Messenger's Send and profile APIs (tests point it at a
+    /// local fake).
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MESSENGER_GRAPH_URL",
+        default_value = "https://graph.facebook.com"
+    )]
+    pub messenger_graph_url: String,
+
+    /// The Graph API version the Messenger calls name, e.g. v21.0.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_MESSENGER_GRAPH_VERSION",
+        default_value = "v21.0"
+    )]
+    pub messenger_graph_version: String,
+
+    /// Offline messages by email: the SMTP server and the sender.
+    #[command(flatten)]
+    pub smtp: SmtpConfig,
+
     /// Webhooks: where deliveries may go, how long an attempt may take, when to give up.
     #[command(flatten)]
     pub webhooks: WebhookConfig,
@@ -323,22 +344,110 @@ pub struct WebhookConfig {
     /// How long an endpoint may keep failing (no success in between) before it is disabled.
     #[arg(long, env = "SWITCHBOARD_WEBHOOKS_DISABLE_AFTER", default_value = "3d", value_parser = parse_duration)]
     pub webhooks_disable_after: Duration,
-    /// The Graph API's base URL, for Messenger's Send and profile APIs (tests point it at a
-    /// local fake).
-    #[arg(
-        long,
-        env = "SWITCHBOARD_MESSENGER_GRAPH_URL",
-        default_value = "https://graph.facebook.com"
-    )]
-    pub messenger_graph_url: String,
+}
 
-    /// The Graph API version the Messenger calls name, e.g. v21.0.
+/// How the SMTP connection is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmtpTls {
+    /// Plain text: only for a relay on the same machine or a trusted network.
+    None,
+    /// Plain connection upgraded with STARTTLS, which must succeed (port 587).
+    Starttls,
+    /// TLS from the first byte, "implicit TLS" (port 465).
+    Tls,
+}
+
+/// The SMTP server offline messages are emailed through. Unset host: no emails; offline
+/// messages stay in the app.
+#[derive(Debug, Clone, Args)]
+pub struct SmtpConfig {
+    /// The SMTP server's host name: enables emailing new offline messages to agents and
+    /// agents' replies to customers. Needs SWITCHBOARD_SMTP_FROM.
+    #[arg(long, env = "SWITCHBOARD_SMTP_HOST")]
+    pub smtp_host: Option<String>,
+
+    /// The SMTP server's port. Unset: 587 with starttls, 465 with tls, 25 with none.
+    #[arg(long, env = "SWITCHBOARD_SMTP_PORT")]
+    pub smtp_port: Option<u16>,
+
+    /// How the connection is secured: starttls, tls (implicit) or none.
     #[arg(
         long,
-        env = "SWITCHBOARD_MESSENGER_GRAPH_VERSION",
-        default_value = "v21.0"
+        env = "SWITCHBOARD_SMTP_TLS",
+        value_enum,
+        default_value = "starttls"
     )]
-    pub messenger_graph_version: String,
+    pub smtp_tls: SmtpTls,
+
+    /// The user name to log in with (PLAIN or LOGIN). Unset: no login.
+    #[arg(long, env = "SWITCHBOARD_SMTP_USERNAME")]
+    pub smtp_username: Option<String>,
+
+    /// The password to log in with.
+    #[arg(long, env = "SWITCHBOARD_SMTP_PASSWORD", hide_env_values = true)]
+    pub smtp_password: Option<String>,
+
+    /// The sender of every email, e.g. `Support <support@example.com>`. Replies to customers
+    /// show the organization's name with this address.
+    #[arg(long, env = "SWITCHBOARD_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+
+    /// How long one connection and one SMTP command may take.
+    #[arg(long, env = "SWITCHBOARD_SMTP_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub smtp_timeout: Duration,
+
+    /// Attempts before an email is given up (transient failures: 4xx answers, no connection).
+    #[arg(long, env = "SWITCHBOARD_SMTP_MAX_ATTEMPTS", default_value_t = 10)]
+    pub smtp_max_attempts: i32,
+
+    /// The agent app's address as agents open it (e.g. https://chat.example.com/app), linked
+    /// from the emails about new offline messages. Unset: no link.
+    #[arg(long, env = "SWITCHBOARD_SMTP_APP_URL")]
+    pub smtp_app_url: Option<String>,
+}
+
+impl SmtpConfig {
+    /// The port to connect to: configured, or the usual one for the TLS mode.
+    pub fn port(&self) -> u16 {
+        self.smtp_port.unwrap_or(match self.smtp_tls {
+            SmtpTls::None => 25,
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+        })
+    }
+
+    /// Checks what clap cannot.
+    fn validate(&self) -> Result<(), String> {
+        let host = self.smtp_host.as_deref().map(str::trim);
+        if host == Some("") {
+            return Err(
+                "SWITCHBOARD_SMTP_HOST must not be empty (unset it to send no email)".into(),
+            );
+        }
+        if host.is_some() {
+            let Some(from) = &self.smtp_from else {
+                return Err("SWITCHBOARD_SMTP_HOST needs SWITCHBOARD_SMTP_FROM, the sender".into());
+            };
+            crate::outbox::email::parse_sender(from)
+                .map_err(|err| format!("SWITCHBOARD_SMTP_FROM: {err}"))?;
+        }
+        if self.smtp_username.is_some() != self.smtp_password.is_some() {
+            return Err(
+                "SWITCHBOARD_SMTP_USERNAME and SWITCHBOARD_SMTP_PASSWORD go together".into(),
+            );
+        }
+        if self.smtp_timeout.is_zero() || self.smtp_max_attempts < 1 {
+            return Err("SWITCHBOARD_SMTP_TIMEOUT must be longer than zero and \
+                        SWITCHBOARD_SMTP_MAX_ATTEMPTS at least 1"
+                .into());
+        }
+        if let Some(url) = &self.smtp_app_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err("SWITCHBOARD_SMTP_APP_URL must be an http(s) URL".into());
+        }
+        Ok(())
+    }
 }
 
 /// Where attached files are kept: the data directory (`<data dir>/files`) unless a bucket is
@@ -540,6 +649,7 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err("SWITCHBOARD_MAX_BODY_BYTES must be at least 1024".into());
         }
+        self.smtp.validate()?;
         Ok(())
     }
 }
@@ -643,5 +753,33 @@ mod tests {
         let mut config = Config::defaults();
         config.database_url = Some("mysql://x".into());
         assert!(config.validate().unwrap_err().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn smtp_needs_a_sender_and_whole_credentials() {
+        let mut config = Config::defaults();
+        config.smtp.smtp_host = Some("smtp.example.com".into());
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .contains("SWITCHBOARD_SMTP_FROM")
+        );
+        config.smtp.smtp_from = Some("not an address".into());
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .contains("SWITCHBOARD_SMTP_FROM")
+        );
+        config.smtp.smtp_from = Some("Support <support@example.com>".into());
+        config.validate().unwrap();
+        assert_eq!(config.smtp.port(), 587);
+        config.smtp.smtp_username = Some("user".into());
+        assert!(config.validate().unwrap_err().contains("go together"));
+        config.smtp.smtp_password = Some("secret".into());
+        config.validate().unwrap();
+        config.smtp.smtp_tls = SmtpTls::Tls;
+        assert_eq!(config.smtp.port(), 465);
     }
 }

@@ -38,6 +38,9 @@ pub enum Error {
     /// A Messenger customer last wrote too long ago for Facebook to take an agent's reply.
     #[error("{0}")]
     MessengerWindowClosed(String),
+    /// Sending email needs an SMTP server, and this server has none configured.
+    #[error("{0}")]
+    EmailNotConfigured(String),
     /// A fault on our side. The cause is logged, never shown to the client.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -56,6 +59,7 @@ impl Error {
             Error::AgentsOffline(_) => "AGENTS_OFFLINE",
             Error::Banned(_) => "BANNED",
             Error::MessengerWindowClosed(_) => "MESSENGER_WINDOW_CLOSED",
+            Error::EmailNotConfigured(_) => "EMAIL_NOT_CONFIGURED",
             Error::Internal(_) => "INTERNAL",
         }
     }

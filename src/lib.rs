@@ -67,6 +67,10 @@ pub struct App {
     pub senders: Arc<outbox::push::Senders>,
     /// Wakes the push worker when a transaction queued pushes.
     pub push_wake: Arc<tokio::sync::Notify>,
+    /// The SMTP server offline messages are emailed through, when configured.
+    pub smtp: Option<Arc<outbox::email::SmtpSender>>,
+    /// Wakes the email worker when a change queued emails.
+    pub email_wake: Arc<tokio::sync::Notify>,
     /// What bootstrapping created, when the database was empty: print it once.
     pub bootstrapped: Option<Bootstrapped>,
     /// Tells every background task to stop and counts them until they have, so the store
@@ -104,8 +108,12 @@ impl App {
             },
         );
         let push_wake = Arc::new(tokio::sync::Notify::new());
+        let smtp = outbox::email::SmtpSender::from_config(&config.smtp)
+            .map_err(StartupError::Config)?
+            .map(Arc::new);
+        let email_wake = Arc::new(tokio::sync::Notify::new());
         // Shared with the accounts: a deactivated agent's chats are routed on at once.
-        let chats = Arc::new(ChatService::new(
+        let mut chats = ChatService::new(
             store.clone(),
             bus.clone(),
             services::chats::CustomerLimits {
@@ -116,7 +124,15 @@ impl App {
                 chat_starts_per_address_per_minute: config.chat_starts_per_address_per_minute,
             },
             push_wake.clone(),
-        ));
+        );
+        if let Some(smtp) = &smtp {
+            chats = chats.with_offline_email(services::chats::OfflineEmail {
+                domain: smtp.domain(),
+                app_url: config.smtp.smtp_app_url.clone(),
+                wake: email_wake.clone(),
+            });
+        }
+        let chats = Arc::new(chats);
         let accounts = AccountService::new(store.clone(), bus.clone(), chats.clone());
         let bootstrapped = accounts
             .bootstrap(
@@ -169,6 +185,8 @@ impl App {
             metrics: Arc::new(Metrics::default()),
             senders,
             push_wake,
+            smtp,
+            email_wake,
             bootstrapped,
             shutdown,
         })
@@ -262,6 +280,20 @@ impl App {
             )
             .run(tasks.subscribe()),
         );
+        if let Some(smtp) = &self.smtp {
+            tasks.spawn(
+                outbox::Worker::new(
+                    outbox::email::EmailJobs {
+                        store: store.clone(),
+                        sender: smtp.clone(),
+                    },
+                    self.email_wake.clone(),
+                    4,
+                    self.config.smtp.smtp_max_attempts,
+                )
+                .run(tasks.subscribe()),
+            );
+        }
         let stop = {
             let tasks = tasks.clone();
             async move {

@@ -854,6 +854,36 @@ impl Client {
         self.inner.network_back.notify_waiters();
         self.inner.outbox_wake.notify_one();
     }
+
+    /// The offline messages you may read (your groups'; all for admins), newest first, each
+    /// with the answers agents emailed.
+    pub async fn offline_messages(&self) -> Result<Vec<OfflineMessageThread>> {
+        let data = self
+            .op::<ops::OfflineMessages>(ops::offline_messages::Variables {})
+            .await?;
+        Ok(data.offline_messages.into_iter().map(Into::into).collect())
+    }
+
+    /// Answers an offline message by email: the server emails `text` (1 to 4000 characters)
+    /// to the customer from the organization, keeps it with the message and marks the message
+    /// handled. The reply's `delivery` says how far the email got. Fails with the code
+    /// EMAIL_NOT_CONFIGURED when the server has no SMTP server.
+    pub async fn reply_to_offline_message(
+        &self,
+        offline_message_id: String,
+        text: String,
+    ) -> Result<OfflineMessageThread> {
+        if text.trim().is_empty() {
+            return Err(SdkError::bad_input("a reply needs text"));
+        }
+        let data = self
+            .op::<ops::ReplyToOfflineMessage>(ops::reply_to_offline_message::Variables {
+                id: offline_message_id,
+                text,
+            })
+            .await?;
+        Ok(data.reply_to_offline_message.into())
+    }
 }
 
 /// The sender: delivers the outbox in order, one message at a time.

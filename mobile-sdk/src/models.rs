@@ -1310,3 +1310,77 @@ pub struct MessageDelivery {
 enum_from!(DeliveryState, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
     close_chat, send_message, agent_events, team_chats, archive, customer_profile],
     { Pending, Sent, Delivered, Read, Failed }, other => DeliveryState::Unknown);
+// ---- offline messages by email ----------------------------------------------------------
+
+/// How far an email to a customer got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum EmailDelivery {
+    /// Waiting to be sent, or to be tried again after a passing failure.
+    Queued,
+    /// The organization's mail server accepted it.
+    Sent,
+    /// Given up: refused, or it kept failing (`delivery_error` says why).
+    Failed,
+}
+
+/// An agent's answer to an offline message, emailed to the customer.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct OfflineMessageReply {
+    pub id: String,
+    pub text: String,
+    pub agent_id: String,
+    /// The agent's name when they replied, as the customer read it.
+    pub agent_name: String,
+    pub created_at: SystemTime,
+    pub delivery: EmailDelivery,
+    /// Why the email failed, or last failed while it is tried again.
+    pub delivery_error: Option<String>,
+}
+
+/// An offline message with the agents' answers to it, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct OfflineMessageThread {
+    pub message: OfflineMessage,
+    pub replies: Vec<OfflineMessageReply>,
+}
+
+/// The same conversion for each operation's copy of the fragment.
+macro_rules! offline_thread_from {
+    ($($module:ident),*) => {$(
+        impl From<ops::$module::OfflineMessageThreadFields> for OfflineMessageThread {
+            fn from(m: ops::$module::OfflineMessageThreadFields) -> Self {
+                use ops::$module::EmailDelivery as D;
+                OfflineMessageThread {
+                    message: OfflineMessage {
+                        id: m.id,
+                        name: m.name,
+                        email: m.email,
+                        text: m.text,
+                        group_id: m.group_id,
+                        created_at: time(&m.created_at),
+                        handled: m.handled,
+                    },
+                    replies: m
+                        .replies
+                        .into_iter()
+                        .map(|r| OfflineMessageReply {
+                            id: r.id,
+                            text: r.text,
+                            agent_id: r.agent_id,
+                            agent_name: r.agent_name,
+                            created_at: time(&r.created_at),
+                            delivery: match r.delivery {
+                                D::Queued => EmailDelivery::Queued,
+                                D::Sent => EmailDelivery::Sent,
+                                D::Failed | D::Other(_) => EmailDelivery::Failed,
+                            },
+                            delivery_error: r.delivery_error,
+                        })
+                        .collect(),
+                }
+            }
+        }
+    )*};
+}
+
+offline_thread_from!(offline_messages, reply_to_offline_message);

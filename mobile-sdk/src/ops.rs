@@ -82,6 +82,8 @@ operations!(
     Integrations,
     SendChatToIntegration,
     ChatIntegrationSends,
+    OfflineMessages,
+    ReplyToOfflineMessage,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

@@ -139,6 +139,28 @@ pub enum Wording {
     MessengerNotDelivered { reason: String },
     /// Answering a Messenger customer whose last message is older than Facebook allows.
     MessengerWindowClosed,
+
+    // ---- emails ----------------------------------------------------------------------
+    /// Subject of the email telling agents of a new offline message.
+    OfflineEmailSubject { name: String },
+    /// Body of that email; `link` opens the agent app's offline messages.
+    OfflineEmailBody {
+        name: String,
+        email: String,
+        text: String,
+        link: Option<String>,
+    },
+    /// Subject of an agent's reply to a customer's offline message.
+    OfflineReplySubject { organization: String },
+    /// Body of that reply: the agent's text, signed, above the customer's message, quoted.
+    OfflineReplyBody {
+        text: String,
+        agent: String,
+        organization: String,
+        original: String,
+    },
+    /// EMAIL_NOT_CONFIGURED: no SMTP server, so no reply by email.
+    EmailNotConfigured,
 }
 
 impl Wording {
@@ -201,6 +223,36 @@ impl Wording {
             AcceptanceMissed { agent, seconds } => format!(
                 "{agent} hat den Chat nicht innerhalb von {seconds} Sekunden angenommen und \
                  nimmt keine Chats mehr an"
+            ),
+            OfflineEmailSubject { name } => format!("Offline-Nachricht von {name}"),
+            OfflineEmailBody {
+                name,
+                email,
+                text,
+                link,
+            } => {
+                let answer = match link {
+                    Some(link) => format!(
+                        "Antworten Sie auf diese E-Mail, um {name} zu antworten, oder in der \
+                         App: {link}"
+                    ),
+                    None => format!(
+                        "Antworten Sie auf diese E-Mail, um {name} zu antworten, oder in der App."
+                    ),
+                };
+                format!(
+                    "{name} ({email}) hat eine Offline-Nachricht hinterlassen:\n\n{text}\n\n{answer}\n"
+                )
+            }
+            OfflineReplySubject { organization } => format!("Re: Ihre Nachricht an {organization}"),
+            OfflineReplyBody {
+                text,
+                agent,
+                organization,
+                original,
+            } => format!(
+                "{text}\n\n{agent}, {organization}\n\nSie schrieben:\n{}\n",
+                super::email::quoted(original)
             ),
             TagAdded { agent, tag } => format!("{agent} hat das Tag „{tag}“ hinzugefügt"),
             TagRemoved { agent, tag } => format!("{agent} hat das Tag „{tag}“ entfernt"),
@@ -333,6 +385,38 @@ impl Wording {
                                       ago: Facebook no longer accepts replies; wait until they \
                                       write again"
                 .into(),
+            OfflineEmailSubject { name } => format!("Offline message from {name}"),
+            OfflineEmailBody {
+                name,
+                email,
+                text,
+                link,
+            } => {
+                let answer = match link {
+                    Some(link) => {
+                        format!(
+                            "Reply to this email to answer {name}, or answer in the app: {link}"
+                        )
+                    }
+                    None => format!("Reply to this email to answer {name}, or answer in the app."),
+                };
+                format!("{name} ({email}) left an offline message:\n\n{text}\n\n{answer}\n")
+            }
+            OfflineReplySubject { organization } => format!("Re: Your message to {organization}"),
+            OfflineReplyBody {
+                text,
+                agent,
+                organization,
+                original,
+            } => format!(
+                "{text}\n\n{agent}, {organization}\n\nYou wrote:\n{}\n",
+                super::email::quoted(original)
+            ),
+            EmailNotConfigured => {
+                "replies by email need an SMTP server: set SWITCHBOARD_SMTP_HOST \
+                                   and SWITCHBOARD_SMTP_FROM"
+                    .into()
+            }
             TagAdded { agent, tag } => format!("{agent} added the tag \u{201c}{tag}\u{201d}"),
             TagRemoved { agent, tag } => {
                 format!("{agent} removed the tag \u{201c}{tag}\u{201d}")

@@ -638,6 +638,22 @@ impl OfflineMessage {
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }
+
+    /// Agents' answers, emailed to the customer, oldest first.
+    async fn replies(
+        &self,
+        ctx: &Context<'_>,
+    ) -> ApiResult<Vec<crate::graphql::email::OfflineMessageReply>> {
+        let principal = ctx.principal()?;
+        Ok(ctx
+            .services()
+            .chats
+            .offline_message_replies(principal, &self.0.id)
+            .await?
+            .into_iter()
+            .map(crate::graphql::email::OfflineMessageReply)
+            .collect())
+    }
 }
 
 /// What the widget knows when a visitor opens it.

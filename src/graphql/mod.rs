@@ -9,6 +9,7 @@ mod accounts;
 mod archive;
 mod canned;
 mod chats;
+mod email;
 mod errors;
 mod events;
 mod files;
@@ -50,6 +51,7 @@ pub struct QueryRoot(
     reports::ReportsQuery,
     webhooks::WebhooksQuery,
     messenger::MessengerQuery,
+    email::EmailQuery,
 );
 
 /// The root of mutations.
@@ -67,6 +69,7 @@ pub struct MutationRoot(
     archive::ArchiveMutation,
     webhooks::WebhooksMutation,
     messenger::MessengerMutation,
+    email::EmailMutation,
 );
 
 /// The root of subscriptions.

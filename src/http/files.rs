@@ -227,7 +227,7 @@ fn error_response(err: &Error) -> Response {
         Error::BadUserInput(_) => StatusCode::BAD_REQUEST,
         Error::Conflict(_) | Error::MessengerWindowClosed(_) => StatusCode::CONFLICT,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        Error::AgentsOffline(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::AgentsOffline(_) | Error::EmailNotConfigured(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(cause) => {
             tracing::error!(error = %cause, "file request failed");
             StatusCode::INTERNAL_SERVER_ERROR

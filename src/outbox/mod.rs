@@ -5,12 +5,12 @@
 //! after a backoff, or given up after too many attempts), then a clean stop. A [`JobKind`] owns
 //! the rest: its table, how one job is delivered, and what it counts.
 //!
-//! Pushes (APNs, FCM) are the first kind, in [`push`]; webhook deliveries the second, in
-//! [`webhooks`]. Another kind is one file implementing
-//! Pushes (APNs, FCM) are the first kind, in [`push`]; Messenger's Send API calls another, in
-//! [`messenger`]. Another kind is one file implementing
+//! The kinds: pushes (APNs, FCM, Web Push) in [`push`], webhook deliveries in [`webhooks`],
+//! Messenger's Send API calls in [`messenger`] and emails in [`email`]. Another kind is one
+//! file implementing
 //! [`JobKind`] over its store methods, and one more [`Worker`] started in [`crate::App::serve`].
 
+pub mod email;
 pub mod messenger;
 pub mod push;
 pub mod webhooks;

@@ -115,6 +115,7 @@ impl Services {
                 store.clone(),
                 chats.clone(),
                 settings.allow_private_webhook_targets,
+            ),
             messenger: messenger::MessengerService::new(
                 store.clone(),
                 chats.clone(),

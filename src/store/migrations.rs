@@ -111,9 +111,16 @@ pub(super) const SQLITE: &[Embedded] = &[
         22,
         "webhooks",
         include_str!("../../migrations/sqlite/0022_webhooks.sql"),
+    ),
+    (
         23,
         "messenger",
         include_str!("../../migrations/sqlite/0023_messenger.sql"),
+    ),
+    (
+        24,
+        "offline_email",
+        include_str!("../../migrations/sqlite/0024_offline_email.sql"),
     ),
 ];
 
@@ -223,9 +230,16 @@ pub(super) const POSTGRES: &[Embedded] = &[
         22,
         "webhooks",
         include_str!("../../migrations/postgres/0022_webhooks.sql"),
+    ),
+    (
         23,
         "messenger",
         include_str!("../../migrations/postgres/0023_messenger.sql"),
+    ),
+    (
+        24,
+        "offline_email",
+        include_str!("../../migrations/postgres/0024_offline_email.sql"),
     ),
 ];
 

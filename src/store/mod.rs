@@ -17,7 +17,15 @@ pub use archive::{ArchiveStore, CustomerChange};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus, Customer, FeedData, FeedEntry, FeedKind, FileSettings, Greeting, GreetingCounts, GreetingRule, Group, MessageDelivery, MessengerPage, MessengerSend, MessengerSendStatus, NotificationKind, OfflineMessage, Organization, PageView, PushDevice, PushJob, PushJobStatus, ReportBy, ReportData, ReportPeriod, ReportRow, ReportScope, Role, RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant, Visibility, WebhookDelivery, WebhookEndpoint, WidgetSettings};
+use crate::domain::{
+    Agent, AuthorKind, CannedResponse, Chat, ChatEvent, ChatEventKind, ChatSettings, ChatStatus,
+    Customer, EmailJob, EmailJobStatus, FeedData, FeedEntry, FeedKind, FileSettings, Greeting,
+    GreetingCounts, GreetingRule, Group, MessageDelivery, MessengerPage, MessengerSend,
+    MessengerSendStatus, NotificationKind, OfflineMessage, OfflineReply, Organization, PageView,
+    PushDevice, PushJob, PushJobStatus, ReportBy, ReportData, ReportPeriod, ReportRow, ReportScope,
+    Role, RoutingCandidate, RoutingStatus, StoredFile, Tag, UnknownVariant, Visibility,
+    WebhookDelivery, WebhookEndpoint, WidgetSettings,
+};
 
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +128,7 @@ pub trait Database:
     + ReportStore
     + WebhookStore
     + MessengerStore
+    + EmailStore
     + Send
     + Sync
     + 'static
@@ -527,6 +536,10 @@ pub trait ChatTx: Send {
     /// Queues a Send API call, due at once.
     async fn insert_messenger_send(&mut self, send: &MessengerSend) -> DbResult<()>;
     async fn commit(self: Box<Self>) -> DbResult<()>;
+    /// Queues an email in this transaction: it goes out if and only if the change commits.
+    async fn insert_email_job(&mut self, job: &EmailJob) -> DbResult<()>;
+    /// The address the organization wants offline messages sent to, if it chose one.
+    async fn offline_message_email(&mut self, organization_id: &str) -> DbResult<Option<String>>;
 }
 
 /// Files attached to messages, and each organization's limits on them. The bytes themselves
@@ -902,6 +915,33 @@ pub trait WebhookStore: Send + Sync {
     /// counting an attempt, with their endpoints. A delivery waits while an earlier one of its
     /// chat to the same endpoint is not finished: a chat's events arrive in order.
     async fn claim_webhook_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        locked_until: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<(WebhookDelivery, WebhookEndpoint)>>;
+    /// When the next pending delivery of an enabled endpoint is due, if any.
+    async fn next_webhook_due(&self) -> DbResult<Option<DateTime<Utc>>>;
+    /// Records an attempt's result and releases the delivery's lock.
+    async fn finish_webhook_delivery(
+        &self,
+        id: &str,
+        attempt: &DeliveryAttempt,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
+    /// Records how the endpoint's latest attempt went. A failure that makes it break
+    /// `policy` disables it and tells the organization's active admins and owners in their
+    /// feeds: the endpoint and those feed entries are returned then.
+    async fn record_webhook_result(
+        &self,
+        endpoint_id: &str,
+        succeeded: bool,
+        error: Option<&str>,
+        policy: DisablePolicy,
+        at: DateTime<Utc>,
+    ) -> DbResult<Option<(WebhookEndpoint, Vec<FeedEntry>)>>;
+}
+
 /// Facebook Messenger: connected pages, the Messenger users who are customers, the message ids
 /// taken in, and the Send API outbox (`sql/messenger.rs`).
 #[async_trait]
@@ -970,27 +1010,6 @@ pub trait MessengerStore: Send + Sync {
         now: DateTime<Utc>,
         locked_until: DateTime<Utc>,
         limit: i64,
-    ) -> DbResult<Vec<(WebhookDelivery, WebhookEndpoint)>>;
-    /// When the next pending delivery of an enabled endpoint is due, if any.
-    async fn next_webhook_due(&self) -> DbResult<Option<DateTime<Utc>>>;
-    /// Records an attempt's result and releases the delivery's lock.
-    async fn finish_webhook_delivery(
-        &self,
-        id: &str,
-        attempt: &DeliveryAttempt,
-        at: DateTime<Utc>,
-    ) -> DbResult<()>;
-    /// Records how the endpoint's latest attempt went. A failure that makes it break
-    /// `policy` disables it and tells the organization's active admins and owners in their
-    /// feeds: the endpoint and those feed entries are returned then.
-    async fn record_webhook_result(
-        &self,
-        endpoint_id: &str,
-        succeeded: bool,
-        error: Option<&str>,
-        policy: DisablePolicy,
-        at: DateTime<Utc>,
-    ) -> DbResult<Option<(WebhookEndpoint, Vec<FeedEntry>)>>;
     ) -> DbResult<Vec<(MessengerSend, String)>>;
     /// Records an attempt's end: sent (with Facebook's message id), pending again, or failed.
     async fn finish_messenger_send(
@@ -1013,4 +1032,53 @@ pub trait MessengerStore: Send + Sync {
     ) -> DbResult<u64>;
     /// What became of these messages, for those sent to Messenger.
     async fn message_deliveries(&self, event_ids: &[String]) -> DbResult<Vec<MessageDelivery>>;
+}
+
+/// Offline messages by email: the organization's chosen address, agents' replies, and the
+/// email outbox (`email_jobs`).
+#[async_trait]
+pub trait EmailStore: Send + Sync {
+    /// The address the organization wants offline messages sent to, if it chose one.
+    async fn offline_message_email(&self, organization_id: &str) -> DbResult<Option<String>>;
+    /// Chooses (or with `None` drops) that address.
+    async fn set_offline_message_email(
+        &self,
+        organization_id: &str,
+        email: Option<&str>,
+    ) -> DbResult<()>;
+    /// Keeps an agent's reply with its message, marks the message handled and queues the
+    /// reply's email, in one transaction. NOT_FOUND when the message is not the
+    /// organization's.
+    async fn insert_offline_reply(&self, reply: &OfflineReply, job: &EmailJob) -> DbResult<()>;
+    /// The replies to an offline message of the organization, oldest first, with how their
+    /// emails fared.
+    async fn offline_replies(
+        &self,
+        organization_id: &str,
+        offline_message_id: &str,
+    ) -> DbResult<Vec<OfflineReply>>;
+    /// The emails about an offline message of the organization, oldest first.
+    async fn email_jobs(
+        &self,
+        organization_id: &str,
+        offline_message_id: &str,
+    ) -> DbResult<Vec<EmailJob>>;
+    /// When the next pending email is due, if any.
+    async fn next_email_due(&self) -> DbResult<Option<DateTime<Utc>>>;
+    /// Claims up to `limit` emails due at `now` (or whose claim expired) until `locked_until`.
+    async fn claim_email_jobs(
+        &self,
+        now: DateTime<Utc>,
+        locked_until: DateTime<Utc>,
+        limit: i64,
+    ) -> DbResult<Vec<EmailJob>>;
+    /// Records what became of a claimed email.
+    async fn finish_email_job(
+        &self,
+        job_id: &str,
+        status: EmailJobStatus,
+        next_attempt_at: DateTime<Utc>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> DbResult<()>;
 }

@@ -25,21 +25,33 @@ data="$(mktemp -d)"
 log="$data/server.log"
 password="browser-owner-password"
 server=""
+sink=""
 cleanup() {
-  if [ -n "$server" ]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
+  for pid in $server $sink; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
   rm -rf "$data"
 }
 trap cleanup EXIT
 
-# Every customer of the suite comes from 127.0.0.1: lift the per-address budgets. Webhook
-# receivers listen on 127.0.0.1 too: allow private webhook targets.
 # The Messenger scenario runs a fake Graph API on this port; the server calls it there.
 messenger_port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+# An SMTP server that keeps what it receives in $data/mail: offline messages and replies go
+# out by email.
+mail="$data/mail"
+node "$here/smtp-sink.mjs" "$mail" >"$data/smtp-port" &
+sink=$!
+smtp_port=""
+for _ in $(seq 1 100); do
+  smtp_port="$(head -n 1 "$data/smtp-port")"
+  [ -n "$smtp_port" ] && break
+  sleep 0.1
+done
+[ -n "$smtp_port" ] || fail "the SMTP sink did not start"
 
-# Every customer of the suite comes from 127.0.0.1: lift the per-address budgets.
+# Every customer of the suite comes from 127.0.0.1: lift the per-address budgets. Webhook
+# receivers listen on 127.0.0.1 too: allow private webhook targets.
 SWITCHBOARD_LISTEN=127.0.0.1:0 \
 SWITCHBOARD_MESSENGER_GRAPH_URL="http://127.0.0.1:$messenger_port" \
 SWITCHBOARD_DATA_DIR="$data" \
@@ -50,6 +62,10 @@ SWITCHBOARD_CHAT_STARTS_PER_ADDRESS_PER_MINUTE=10000 \
 SWITCHBOARD_CUSTOMER_ACTIONS_PER_MINUTE=10000 \
 SWITCHBOARD_CUSTOMER_TYPING_PER_MINUTE=10000 \
 SWITCHBOARD_ALLOW_PRIVATE_WEBHOOK_TARGETS=true \
+SWITCHBOARD_SMTP_HOST=127.0.0.1 \
+SWITCHBOARD_SMTP_PORT="$smtp_port" \
+SWITCHBOARD_SMTP_TLS=none \
+SWITCHBOARD_SMTP_FROM="Support <support@example.com>" \
 RUST_LOG="${RUST_LOG:-warn}" \
   "$binary" >"$log" 2>&1 &
 server=$!
@@ -67,6 +83,7 @@ echo "browser tests: server at $url"
 status=0
 SWITCHBOARD_URL="$url" SWITCHBOARD_OWNER_PASSWORD="$password" CHROMIUM="$chromium" \
 SWITCHBOARD_MESSENGER_FAKE_PORT="$messenger_port" \
+SWITCHBOARD_URL="$url" SWITCHBOARD_OWNER_PASSWORD="$password" CHROMIUM="$chromium" SWITCHBOARD_MAIL_DIR="$mail" \
   node --test --test-concurrency=1 --test-reporter=spec ${SWITCHBOARD_BROWSER_TESTS:+--test-name-pattern="$SWITCHBOARD_BROWSER_TESTS"} "$here"/*.test.mjs || status=$?
 if [ "$status" -ne 0 ]; then
   echo "--- server log" >&2

@@ -15,6 +15,7 @@ mod chats;
 mod cli;
 mod coming_online;
 mod customers;
+mod email;
 mod embedding;
 mod files;
 mod graphiql;

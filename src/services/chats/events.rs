@@ -2,8 +2,9 @@
 //! [`UnitOfWork::record`]. Subscribers react to them, so a new consumer (webhooks, Messenger,
 //! NATS) is one more subscriber here rather than an edit to every use case:
 //!
-//! - in the transaction, before the commit: the push rules (`push_rules`) and the webhook
-//!   rules (`webhook_rules`) write outbox rows;
+//! - in the transaction, before the commit: the push rules (`push_rules`), the webhook rules
+//!   (`webhook_rules`) and the Messenger rules (`messenger_rules`) write outbox rows, and so
+//!   does the offline email subscriber (`offline_email`) when SMTP is configured;
 //! - after the commit: the bus publisher below turns events into live announcements (agents'
 //!   status changes, the queue's shape, a customer's chats for the visitors on the site),
 //!   published only once the change is durable.
@@ -12,8 +13,7 @@
 //! also queues their live announcements for after the commit.
 
 use super::unit_of_work::UnitOfWork;
-use super::webhook_rules;
-use super::{messenger_rules, push_rules};
+use super::{messenger_rules, offline_email, push_rules, webhook_rules};
 use crate::bus::{BusEvent, Topic};
 use crate::domain::{Chat, ChatEvent, Greeting, OfflineMessage, Tag};
 use crate::error::Result;
@@ -71,6 +71,7 @@ impl UnitOfWork {
         push_rules::react(self, &event).await?;
         webhook_rules::react(self, &event).await?;
         messenger_rules::react(self, &event).await?;
+        offline_email::react(self, &event).await?;
         publish_after_commit(self, &event);
         Ok(())
     }

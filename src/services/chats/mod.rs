@@ -16,6 +16,7 @@
 //! - `settings`: the organization's routing settings;
 //! - `messenger`: Messenger customers' messages and receipts, and what goes back to them
 //!   (`messenger_rules` queues agents' messages for the Send API).
+//! - `offline_email`: offline messages emailed to agents, and agents' replies by email.
 //!
 //! Every change runs in a [`ChatTx`](crate::store::ChatTx) that first locks the organization,
 //! so the capacity check and the assignment are one step on any number of nodes.
@@ -29,6 +30,7 @@ mod messages;
 mod messenger;
 mod messenger_rules;
 mod notes;
+mod offline_email;
 mod push_rules;
 mod queue;
 mod reading;
@@ -39,6 +41,7 @@ mod unit_of_work;
 mod visitors;
 mod webhook_rules;
 
+pub use offline_email::{OfflineEmail, OfflineEmailSettings};
 pub use queue::QueueAnnouncer;
 
 use std::sync::Arc;
@@ -169,6 +172,8 @@ pub struct ChatService {
     pub webhook_wake: Arc<tokio::sync::Notify>,
     /// Rung after a change queued Send API calls, so the Messenger worker sends them.
     messenger_wake: Arc<tokio::sync::Notify>,
+    /// Set when SMTP is configured: offline messages and replies are emailed.
+    offline_email: Option<Arc<OfflineEmail>>,
 }
 
 impl ChatService {
@@ -194,6 +199,7 @@ impl ChatService {
             customer_typing: per_minute(limits.typing_per_minute),
             customer_actions: per_minute(limits.actions_per_minute),
             chat_starts_per_address: per_minute(limits.chat_starts_per_address_per_minute),
+            offline_email: None,
         }
     }
 }

@@ -54,6 +54,10 @@ pub(super) struct UnitOfWork {
     transcript_locale: Option<String>,
     /// Whether Send API calls were queued, so the Messenger worker must wake up.
     pub(super) messenger_sends_queued: bool,
+    /// Set when SMTP is configured: what emailing offline messages needs.
+    pub(super) offline_email: Option<std::sync::Arc<super::OfflineEmail>>,
+    /// Whether emails were queued, so the email worker must wake up.
+    pub(super) emails_queued: bool,
 }
 
 impl UnitOfWork {
@@ -266,6 +270,8 @@ impl ChatService {
             drain_candidates: None,
             transcript_locale: None,
             messenger_sends_queued: false,
+            offline_email: self.offline_email.clone(),
+            emails_queued: false,
         })
     }
 
@@ -280,6 +286,8 @@ impl ChatService {
             pushes_queued,
             webhooks_queued,
             messenger_sends_queued,
+            offline_email,
+            emails_queued,
             ..
         } = work;
         tx.commit().await?;
@@ -291,8 +299,12 @@ impl ChatService {
         }
         if webhooks_queued {
             self.webhook_wake.notify_one();
+        }
         if messenger_sends_queued {
             self.messenger_wake.notify_one();
+        }
+        if emails_queued && let Some(email) = offline_email {
+            email.wake.notify_one();
         }
         for (topic, event) in announcements {
             self.bus.publish(topic, event);

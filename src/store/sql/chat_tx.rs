@@ -661,6 +661,8 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
         delivery: &crate::domain::WebhookDelivery,
     ) -> DbResult<()> {
         super::webhooks::insert_delivery(&mut self.tx, delivery).await
+    }
+
     async fn messenger_recipient(
         &mut self,
         customer_id: &str,
@@ -674,5 +676,13 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
 
     async fn commit(self: Box<Self>) -> DbResult<()> {
         self.tx.commit().await
+    }
+
+    async fn insert_email_job(&mut self, job: &crate::domain::EmailJob) -> DbResult<()> {
+        super::email::insert_email_job(&mut self.tx, job).await
+    }
+
+    async fn offline_message_email(&mut self, organization_id: &str) -> DbResult<Option<String>> {
+        super::email::offline_message_email(&mut self.tx, organization_id).await
     }
 }

@@ -10,8 +10,10 @@
 //! take it. [`SqlStore`] implements the store's traits once over any backend, grouped by
 //! aggregate: `accounts` (organizations, agents, groups, sessions), `customers` (visitors and
 //! page views), `chats` (reads and small writes), `chat_tx` (the chat transaction), `greetings`
-//! (greetings and greeting rules), `canned` (canned responses), `tags` (tags and chats' tags), `files` (attachments and their limits), `messenger` (Facebook pages and the Send API
-//! outbox) and `outbox` (push devices, preferences, jobs).
+//! (greetings and greeting rules), `canned` (canned responses), `tags` (tags and chats' tags),
+//! `files` (attachments and their limits), `messenger` (Facebook pages and the Send API
+//! outbox), `email` (offline messages by email: replies and the email outbox), `webhooks`
+//! (endpoints and their deliveries) and `outbox` (push devices, preferences, jobs).
 
 /// The parameters of a statement, `$1` first: `params![a, b]` is `&[Value::from(a), …]`,
 /// an array on the stack.
@@ -29,6 +31,7 @@ mod canned;
 mod chat_tx;
 mod chats;
 mod customers;
+mod email;
 mod files;
 mod greetings;
 mod messenger;
@@ -150,6 +153,8 @@ pub struct Dialect {
     pub claim_push_jobs: &'static str,
     /// Ends a select whose rows a claim takes: `FOR UPDATE SKIP LOCKED` on Postgres.
     pub skip_locked: &'static str,
+    /// Claims due email jobs, the same way.
+    pub claim_email_jobs: &'static str,
 }
 
 /// SQLite: `BEGIN IMMEDIATE` on the one writer already locks the whole database.
@@ -161,6 +166,7 @@ pub const SQLITE: Dialect = Dialect {
     ),
     claim_push_jobs: concat!(claim_push_jobs_head!(), claim_push_jobs_tail!()),
     skip_locked: "",
+    claim_email_jobs: concat!(claim_email_jobs_head!(), claim_email_jobs_tail!()),
 };
 
 /// Postgres: rows are locked one by one, and concurrent claims skip each other's rows.
@@ -176,6 +182,11 @@ pub const POSTGRES: Dialect = Dialect {
         claim_push_jobs_tail!()
     ),
     skip_locked: " FOR UPDATE SKIP LOCKED",
+    claim_email_jobs: concat!(
+        claim_email_jobs_head!(),
+        " FOR UPDATE SKIP LOCKED",
+        claim_email_jobs_tail!()
+    ),
 };
 
 /// A database the store runs on: where its connections come from.

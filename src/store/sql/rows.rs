@@ -83,6 +83,30 @@ macro_rules! claim_push_jobs_tail {
     };
 }
 
+/// The columns of an email job, in the order `email_job_from` reads them by name.
+macro_rules! email_job_columns {
+    () => {
+        "id, organization_id, offline_message_id, kind, to_address, from_name, reply_to, \
+         subject, body, message_id, in_reply_to, status, attempts, next_attempt_at, last_error, \
+         created_at"
+    };
+}
+
+macro_rules! claim_email_jobs_head {
+    () => {
+        "UPDATE email_jobs SET status = 'SENDING', locked_until = $1, attempts = attempts + 1 \
+         WHERE id IN (SELECT id FROM email_jobs WHERE (status = 'PENDING' AND \
+         next_attempt_at <= $2) OR (status = 'SENDING' AND locked_until <= $2) \
+         ORDER BY next_attempt_at LIMIT $3"
+    };
+}
+
+macro_rules! claim_email_jobs_tail {
+    () => {
+        concat!(") RETURNING ", email_job_columns!())
+    };
+}
+
 /// Active chats that count toward an agent's limit: grey (idle) chats do not.
 macro_rules! load_sql {
     () => {
