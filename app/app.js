@@ -917,7 +917,7 @@
     if (!layout) return;
     // On a desk another list opens beside the chat; on a phone, where one shows at a time,
     // leaving the chat closes it (nothing is marked read out of sight).
-    var keep = !chatId && tab !== 'chats' && tab !== 'reports' && !!open.chat && !phone();
+    var keep = !chatId && tab !== 'chats' && tab !== 'reports' && tab !== 'webhooks' && !!open.chat && !phone();
     if (chatId && (chatId !== state.chatId || !open.chat)) openChat(chatId);
     if (!chatId && !keep) {
       state.chatId = null;
@@ -2912,7 +2912,7 @@
         });
         return found ? found.name : 'an integration';
       }
-      panel.replaceChildren(
+      panel.replaceChildren.apply(panel, [
         h('h3', {}, 'Send to integration'),
         h('div', { className: 'buttons' }, integrations.map(function (integration) {
           return h('button', { type: 'button', className: 'small', onclick: function () {
@@ -2927,7 +2927,7 @@
           return h('li', {}, [h('time', { datetime: s.createdAt }, clock(s.createdAt)), ' ', nameOf(s.endpointId), ': ',
             deliveryState(s)]);
         })) : null,
-      );
+      ].filter(Boolean));
     }
     function load() {
       api('query($c: ID!) { integrations { id name } chatIntegrationSends(chatId: $c) { id endpointId status responseStatus lastError createdAt } }', { c: chatId })
