@@ -2807,7 +2807,7 @@
 
   function webhooksScreen() {
     if (!hooks.endpoints) return empty('Loading…');
-    var url = h('input', { id: 'hook-url', type: 'url', required: true, autocomplete: 'off', placeholder: 'https://' });
+    var url = h('input', { id: 'hook-url', type: 'url', required: true, autocomplete: 'off', placeholder: 'The receiver\'s http(s) address' });
     var description = h('input', { id: 'hook-description', maxlength: '200', autocomplete: 'off' });
     var boxes = hooks.types.map(function (type) {
       return h('label', { className: 'choice' }, [h('input', { type: 'checkbox', name: 'hook-event', value: type }), ' ' + type]);
