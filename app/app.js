@@ -918,7 +918,7 @@
     if (!layout) return;
     // On a desk another list opens beside the chat; on a phone, where one shows at a time,
     // leaving the chat closes it (nothing is marked read out of sight).
-    var keep = !chatId && tab !== 'chats' && tab !== 'reports' && !!open.chat && !phone();
+    var keep = !chatId && tab !== 'chats' && tab !== 'reports' && tab !== 'webhooks' && !!open.chat && !phone();
     if (chatId && (chatId !== state.chatId || !open.chat)) openChat(chatId);
     if (!chatId && !keep) {
       state.chatId = null;
@@ -2813,7 +2813,7 @@
 
   function webhooksScreen() {
     if (!hooks.endpoints) return empty('Loading…');
-    var url = h('input', { id: 'hook-url', type: 'url', required: true, autocomplete: 'off', placeholder: 'https://' });
+    var url = h('input', { id: 'hook-url', type: 'url', required: true, autocomplete: 'off', placeholder: 'The receiver\'s http(s) address' });
     var description = h('input', { id: 'hook-description', maxlength: '200', autocomplete: 'off' });
     var boxes = hooks.types.map(function (type) {
       return h('label', { className: 'choice' }, [h('input', { type: 'checkbox', name: 'hook-event', value: type }), ' ' + type]);
@@ -2918,7 +2918,7 @@
         });
         return found ? found.name : 'an integration';
       }
-      panel.replaceChildren(
+      panel.replaceChildren.apply(panel, [
         h('h3', {}, 'Send to integration'),
         h('div', { className: 'buttons' }, integrations.map(function (integration) {
           return h('button', { type: 'button', className: 'small', onclick: function () {
@@ -2933,7 +2933,7 @@
           return h('li', {}, [h('time', { datetime: s.createdAt }, clock(s.createdAt)), ' ', nameOf(s.endpointId), ': ',
             deliveryState(s)]);
         })) : null,
-      );
+      ].filter(Boolean));
     }
     function load() {
       api('query($c: ID!) { integrations { id name } chatIntegrationSends(chatId: $c) { id endpointId status responseStatus lastError createdAt } }', { c: chatId })

@@ -116,6 +116,8 @@ def server(tmp_path_factory):
         SWITCHBOARD_LISTEN="127.0.0.1:0",
         SWITCHBOARD_BOOTSTRAP_OWNER_EMAIL=OWNER_EMAIL,
         SWITCHBOARD_BOOTSTRAP_OWNER_PASSWORD=OWNER_PASSWORD,
+        # The integration test's receiver listens on 127.0.0.1.
+        SWITCHBOARD_ALLOW_PRIVATE_WEBHOOK_TARGETS="true",
         RUST_LOG=env.get("RUST_LOG", "info,sqlx=warn"),
     )
     stderr_file = open(stderr_path, "wb")

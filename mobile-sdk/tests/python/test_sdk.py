@@ -362,6 +362,59 @@ def test_note_never_reaches_the_customer_and_tags_and_teammates_setting(sdk, ser
         handle.cancel()
 
 
+def test_a_chat_sent_to_an_integration_shows_delivered(sdk, server, run, tmp_path):
+    import http.server
+    import json
+
+    received = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((dict(self.headers), json.loads(body)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Receiver)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    client, _ = new_client(sdk, server.base_url, tmp_path / "agent")
+    run(client.login(server.email, server.password))
+    listener = RecordingListener()
+    handle = client.subscribe(listener)
+    try:
+        wait_connected(listener)
+        _, chat_id = assigned_chat(server, listener, "Please open a ticket")
+        port = httpd.server_address[1]
+        created = server.graphql(
+            """mutation($u: String!) { createWebhookEndpoint(input: {url: $u, events: ["chat.closed"],
+                kind: INTEGRATION, description: "Py Tickets"}) { endpoint { id } } }""",
+            {"u": f"http://127.0.0.1:{port}/tickets"},
+            token=client.session().access_token,
+        )["createWebhookEndpoint"]["endpoint"]
+        integrations = run(client.integrations())
+        assert sdk.Integration(id=created["id"], name="Py Tickets") in integrations, integrations
+        sent = run(client.send_chat_to_integration(chat_id, created["id"]))
+        assert sent.integration_id == created["id"], sent
+        deadline = time.monotonic() + 15
+        while True:
+            sends = run(client.chat_integration_sends(chat_id))
+            if sends and sends[0].status == sdk.IntegrationSendStatus.DELIVERED:
+                break
+            assert time.monotonic() < deadline, sends
+            time.sleep(0.1)
+        assert sends[0].id == sent.id and sends[0].response_status == 204, sends
+        headers, document = received[-1]
+        assert document["type"] == "chat.sent_to_integration", document
+        assert document["data"]["chat"]["id"] == chat_id, document
+        assert headers["webhook-signature"].startswith("v1,"), headers
+    finally:
+        handle.cancel()
+        httpd.shutdown()
+
+
 def test_wrong_password_is_unauthenticated(sdk, server, run, tmp_path):
     client, store = new_client(sdk, server.base_url, tmp_path / "agent")
     with pytest.raises(sdk.SdkError.Unauthenticated):
