@@ -107,6 +107,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "report_indexes",
         include_str!("../../migrations/sqlite/0020_report_indexes.sql"),
     ),
+    (
+        21,
+        "report_transfers",
+        include_str!("../../migrations/sqlite/0021_report_transfers.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -210,6 +215,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         20,
         "report_indexes",
         include_str!("../../migrations/postgres/0020_report_indexes.sql"),
+    ),
+    (
+        21,
+        "report_transfers",
+        include_str!("../../migrations/postgres/0021_report_transfers.sql"),
     ),
 ];
 

@@ -58,6 +58,9 @@ const PARTICIPANTS: &str = "SELECT agent_id, role FROM chat_participants WHERE c
 const ADD_PARTICIPANT: &str = "INSERT INTO chat_participants (chat_id, agent_id, role, \
      joined_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
 
+/// A chat that had a previous assignee is a transferred chat, for the reports.
+const MARK_TRANSFERRED: &str = "UPDATE chats SET transferred = $2 WHERE id = $1";
+
 const SUPERVISORS: &str = concat!(
     "SELECT a.id FROM agents a WHERE a.organization_id = $1 AND a.active \
      AND a.role = 'SUPERVISOR' AND ",
@@ -306,6 +309,11 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
             params![chat_id, agent_id, role.as_str(), to_millis(at)],
         )
         .await?;
+        if role == ParticipantRole::PreviousAssignee {
+            // The reports' transferred flag (migration 0021), in the same transaction as
+            // the participant it summarizes.
+            execute(&mut self.tx, MARK_TRANSFERRED, params![chat_id, true]).await?;
+        }
         Ok(())
     }
 

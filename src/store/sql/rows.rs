@@ -161,6 +161,12 @@ pub trait Columns {
     fn opt_bool_at(&self, at: At<'_>) -> DbResult<Option<bool>>;
     /// A floating-point result (AVG).
     fn opt_float_at(&self, at: At<'_>) -> DbResult<Option<f64>>;
+    /// An array of integers (Postgres's `array_agg` of a BIGINT); SQLite has no arrays.
+    fn opt_ints_at(&self, at: At<'_>) -> DbResult<Option<Vec<i64>>> {
+        Err(DbError::Other(
+            format!("column {at}: this database has no arrays").into(),
+        ))
+    }
 }
 
 /// A NULL where the schema promises a value.
@@ -206,6 +212,11 @@ impl dyn Columns + '_ {
 
     pub fn opt_float<'a>(&self, at: impl Into<At<'a>>) -> DbResult<Option<f64>> {
         self.opt_float_at(at.into())
+    }
+
+    /// An array of integers; NULL (an aggregate over no rows) reads as empty.
+    pub fn ints<'a>(&self, at: impl Into<At<'a>>) -> DbResult<Vec<i64>> {
+        Ok(self.opt_ints_at(at.into())?.unwrap_or_default())
     }
 }
 
