@@ -165,6 +165,23 @@ pub struct Chat {
     /// While queued: when the customer was last known connected (their chatEvents
     /// subscription renews it). Written by the subscription alone, never by a chat update.
     pub customer_seen_at: Option<DateTime<Utc>>,
+    /// Reports' bookkeeping (migration 0019), kept by [`Chat::record_reply_clock`] and
+    /// [`Chat::assign`] and stored by the same update as the rest of the chat.
+    pub reply_clock: ReplyClock,
+}
+
+/// What the reports need of a chat's history without reading its transcript.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReplyClock {
+    /// When the chat first got an assignee (`assigned_at` is the latest assignment).
+    pub first_assigned_at: Option<DateTime<Utc>>,
+    /// Customer message runs an agent's public reply answered.
+    pub response_count: i64,
+    /// Their summed waits, each from the run's first customer message to the reply (ms).
+    pub response_total_ms: i64,
+    /// The first customer message of the run waiting for a reply, once the chat had one;
+    /// before its first reply a chat's run starts at `created_at`. `None`: nothing waits.
+    pub reply_run_since: Option<DateTime<Utc>>,
 }
 
 /// A transcript entry. Its `seq` orders the chat's entries and is the customer's cursor.
@@ -423,6 +440,7 @@ mod tests {
             agent_typing_since: None,
             acceptance_deadline: None,
             customer_seen_at: None,
+            reply_clock: ReplyClock::default(),
         }
     }
 

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::chat::{Attention, AuthorKind, Channel, Chat, ChatStatus, Rating};
+use super::chat::{Attention, AuthorKind, Channel, Chat, ChatStatus, Rating, ReplyClock};
 
 impl Chat {
     /// A chat a customer starts at `now`: stored as queued until routing places it (so it is
@@ -40,6 +40,7 @@ impl Chat {
             agent_typing_since: None,
             acceptance_deadline: None,
             customer_seen_at: None,
+            reply_clock: ReplyClock::default(),
         }
     }
 
@@ -57,6 +58,7 @@ impl Chat {
         self.status = ChatStatus::Active;
         self.assignee_id = Some(agent_id.to_owned());
         self.assigned_at = Some(now);
+        self.reply_clock.first_assigned_at.get_or_insert(now);
         self.queued_at = None;
         self.attention = Attention::Normal;
         self.agent_typing_since = None;
@@ -104,6 +106,34 @@ impl Chat {
             }
         }
         self.attention != before
+    }
+
+    /// The reports' reply clock for a public message by `author` at `now` (never a note): a
+    /// customer's opens a run waiting for a reply unless one is open (before the chat's
+    /// first reply the run started with the chat); an agent's answers the open run, if any,
+    /// and adds its wait to the chat's response time.
+    pub fn record_reply_clock(&mut self, author: AuthorKind, now: DateTime<Utc>) {
+        let clock = &mut self.reply_clock;
+        match author {
+            AuthorKind::Customer => {
+                if clock.reply_run_since.is_none() {
+                    clock.reply_run_since = Some(if clock.response_count == 0 {
+                        self.created_at
+                    } else {
+                        now
+                    });
+                }
+            }
+            AuthorKind::Agent => {
+                if clock.reply_run_since.is_some() || clock.response_count == 0 {
+                    let since = clock.reply_run_since.take().unwrap_or(self.created_at);
+                    clock.response_count += 1;
+                    // In stored milliseconds, as the reports read them.
+                    clock.response_total_ms += now.timestamp_millis() - since.timestamp_millis();
+                }
+            }
+            AuthorKind::System => {}
+        }
     }
 
     /// Closes the chat at `now`. Returns whether it left the queue.
@@ -159,6 +189,33 @@ mod tests {
         // An agent with the app open needs no deadline; an active chat did not leave a queue.
         assert!(!chat.assign("b", later, true, Duration::seconds(60)));
         assert_eq!(chat.acceptance_deadline, None);
+    }
+
+    #[test]
+    fn the_reports_reply_clock_times_each_answered_run() {
+        let start = crate::domain::now();
+        let at = |s: i64| start + Duration::seconds(s);
+        let mut chat = queued(start);
+        chat.assign("a", at(5), true, Duration::seconds(60));
+        chat.assign("b", at(9), true, Duration::seconds(60));
+        // The first assignment stays; assigned_at is the latest.
+        assert_eq!(chat.reply_clock.first_assigned_at, Some(at(5)));
+        // The first run starts with the chat, whatever the customer wrote meanwhile.
+        chat.record_reply_clock(AuthorKind::Customer, at(10));
+        chat.record_reply_clock(AuthorKind::Agent, at(20));
+        // A second reply answers nothing.
+        chat.record_reply_clock(AuthorKind::Agent, at(25));
+        // The next run starts at its first customer message.
+        chat.record_reply_clock(AuthorKind::Customer, at(30));
+        chat.record_reply_clock(AuthorKind::Customer, at(35));
+        chat.record_reply_clock(AuthorKind::System, at(36));
+        chat.record_reply_clock(AuthorKind::Agent, at(40));
+        // A customer message still waiting counts for nothing yet.
+        chat.record_reply_clock(AuthorKind::Customer, at(50));
+        let clock = chat.reply_clock;
+        assert_eq!(clock.response_count, 2);
+        assert_eq!(clock.response_total_ms, 20_000 + 10_000);
+        assert_eq!(clock.reply_run_since, Some(at(50)));
     }
 
     #[test]

@@ -108,6 +108,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         include_str!("../../migrations/sqlite/0020_report_indexes.sql"),
     ),
     (
+        21,
+        "report_transfers",
+        include_str!("../../migrations/sqlite/0021_report_transfers.sql"),
+    ),
+    (
         22,
         "webhooks",
         include_str!("../../migrations/sqlite/0022_webhooks.sql"),
@@ -225,6 +230,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         20,
         "report_indexes",
         include_str!("../../migrations/postgres/0020_report_indexes.sql"),
+    ),
+    (
+        21,
+        "report_transfers",
+        include_str!("../../migrations/postgres/0021_report_transfers.sql"),
     ),
     (
         22,

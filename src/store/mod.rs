@@ -380,15 +380,6 @@ pub trait ChatTx: Send {
     async fn insert_chat(&mut self, chat: &Chat) -> DbResult<()>;
     /// Writes every mutable column of `chat`.
     async fn update_chat(&mut self, chat: &Chat) -> DbResult<()>;
-    /// Reports' reply clock (migration 0019_reports): a customer message opens a run waiting
-    /// for a reply; an agent's public reply (never a note) answers it and adds its wait to
-    /// the chat's response time.
-    async fn record_reply_clock(
-        &mut self,
-        chat_id: &str,
-        author: AuthorKind,
-        at: DateTime<Utc>,
-    ) -> DbResult<()>;
     /// The agents who accept chats of `group_id`, are reachable at `now`, with their load.
     async fn routing_candidates(
         &mut self,

@@ -113,10 +113,8 @@ impl ChatService {
         // so does the reports' reply clock.
         let attention_changed = !note && chat.record_message(author_kind, now);
         if !note {
+            chat.record_reply_clock(author_kind, now);
             work.tx.update_chat(&chat).await?;
-            work.tx
-                .record_reply_clock(&chat.id, author_kind, now)
-                .await?;
         }
         let mut event = new_event(
             &chat,

@@ -203,6 +203,10 @@ impl Columns for PgRow {
     fn opt_float_at(&self, at: At<'_>) -> DbResult<Option<f64>> {
         Ok(get(self, at)?)
     }
+
+    fn opt_ints_at(&self, at: At<'_>) -> DbResult<Option<Vec<i64>>> {
+        Ok(get(self, at)?)
+    }
 }
 
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use super::rows::{
 };
 use super::{Transaction, all, execute, one, optional, optional_text, scalar, texts};
 use crate::domain::{
-    Agent, AuthorKind, Chat, ChatEvent, FeedData, FeedEntry, FeedKind, Greeting, NotificationKind,
+    Agent, Chat, ChatEvent, FeedData, FeedEntry, FeedKind, Greeting, NotificationKind,
     OfflineMessage, Organization, PushDevice, PushJob, PushMessage, RoutingCandidate,
     RoutingStatus, WidgetSettings,
 };
@@ -33,8 +33,8 @@ const UPDATE_CHAT: &str = "UPDATE chats SET group_id = $1, status = $2, assignee
      attention = $4, queued_at = $5, assigned_at = $6, first_response_at = $7, closed_at = $8, \
      rating = $9, rating_comment = $10, awaiting_reply_since = $11, \
      last_customer_activity_at = $12, last_activity_at = $13, agent_typing_since = $14, \
-     acceptance_deadline = $15, first_assigned_at = COALESCE(first_assigned_at, $6) \
-     WHERE id = $16";
+     acceptance_deadline = $15, first_assigned_at = COALESCE(first_assigned_at, $16, $6), \
+     response_count = $17, response_total_ms = $18, reply_run_since = $19 WHERE id = $20";
 
 /// id, chat_limit, last_assigned_at, load of the agents who may take a chat of group `$3`.
 const ROUTING_CANDIDATES: &str = concat!(
@@ -57,6 +57,9 @@ const PARTICIPANTS: &str = "SELECT agent_id, role FROM chat_participants WHERE c
 
 const ADD_PARTICIPANT: &str = "INSERT INTO chat_participants (chat_id, agent_id, role, \
      joined_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+
+/// A chat that had a previous assignee is a transferred chat, for the reports.
+const MARK_TRANSFERRED: &str = "UPDATE chats SET transferred = $2 WHERE id = $1";
 
 const SUPERVISORS: &str = concat!(
     "SELECT a.id FROM agents a WHERE a.organization_id = $1 AND a.active \
@@ -225,36 +228,14 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
                 to_millis(chat.last_activity_at),
                 millis(chat.agent_typing_since),
                 millis(chat.acceptance_deadline),
+                millis(chat.reply_clock.first_assigned_at),
+                chat.reply_clock.response_count,
+                chat.reply_clock.response_total_ms,
+                millis(chat.reply_clock.reply_run_since),
                 &chat.id,
             ],
         )
         .await?;
-        Ok(())
-    }
-
-    async fn record_reply_clock(
-        &mut self,
-        chat_id: &str,
-        author: AuthorKind,
-        at: DateTime<Utc>,
-    ) -> DbResult<()> {
-        let sql = match author {
-            // A customer message opens a run unless one is open; before the chat's first
-            // reply the run started with the chat.
-            AuthorKind::Customer => {
-                "UPDATE chats SET reply_run_since = COALESCE(reply_run_since, \
-                 CASE WHEN response_count = 0 THEN created_at ELSE $2 END) WHERE id = $1"
-            }
-            // An agent's public reply answers the open run, if any.
-            AuthorKind::Agent => {
-                "UPDATE chats SET response_count = response_count + 1, \
-                 response_total_ms = response_total_ms + ($2 - COALESCE(reply_run_since, created_at)), \
-                 reply_run_since = NULL \
-                 WHERE id = $1 AND (reply_run_since IS NOT NULL OR response_count = 0)"
-            }
-            AuthorKind::System => return Ok(()),
-        };
-        execute(&mut self.tx, sql, params![chat_id, to_millis(at)]).await?;
         Ok(())
     }
 
@@ -306,6 +287,11 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
             params![chat_id, agent_id, role.as_str(), to_millis(at)],
         )
         .await?;
+        if role == ParticipantRole::PreviousAssignee {
+            // The reports' transferred flag (migration 0021), in the same transaction as
+            // the participant it summarizes.
+            execute(&mut self.tx, MARK_TRANSFERRED, params![chat_id, true]).await?;
+        }
         Ok(())
     }
 

@@ -1,10 +1,15 @@
-//! Reports: the [`ReportStore`] trait. Every number is an aggregate the database computes
-//! over the chats started in the period and the per-chat bookkeeping columns of migration
-//! 0019, read from the covering index `chats_report` (0020); no transcript is read. Counts,
-//! sums and local days (from the time zone's offsets over the period, see
-//! `ReportPeriod::offset_pieces`) are the same SQL on both backends. Percentiles are nearest
-//! rank: Postgres's `percentile_disc` in the same scan; on SQLite one pass per metric sorted
-//! by the database, of which the reader keeps only the two ranks it needs.
+//! Reports: the [`ReportStore`] trait. Every number is over the chats started in the period
+//! and the per-chat bookkeeping columns of migrations 0019 and 0021 (transferred), read in
+//! one scan of the covering index `chats_report`; no transcript is read. Local days come
+//! from the time zone's offsets over the period (`ReportPeriod::offset_pieces`), the same
+//! key expression on both backends. Percentiles are nearest rank, exact, found by selection
+//! over every chat's value rather than by sorting (`DurationStats::of`):
+//! - Postgres counts per key in SQL and hands each metric's values over as one array;
+//! - SQLite reads one row of small integers per chat and the reader counts, which is
+//!   several times faster than SQLite's own `SUM(CASE …)`.
+//!
+//! A tag filter is an `IN` over the tag's chats, which both planners start from the tag's
+//! index (`chat_tags_tag`), instead of an `EXISTS` probed for every chat of the period.
 
 use std::collections::BTreeMap;
 
@@ -77,9 +82,8 @@ fn chat_filter<'a>(sql: &mut Sql<'a>, scope: &'a ReportScope, period: &ReportPer
     }
     if let Some(tag) = &scope.tag_id {
         let tag = sql.param(tag.as_str());
-        filter += &format!(
-            " AND EXISTS (SELECT 1 FROM chat_tags t WHERE t.chat_id = c.id AND t.tag_id = {tag})"
-        );
+        filter +=
+            &format!(" AND c.id IN (SELECT t.chat_id FROM chat_tags t WHERE t.tag_id = {tag})");
     }
     filter
 }
@@ -93,115 +97,84 @@ fn in_list<'a>(sql: &mut Sql<'a>, column: &str, values: &'a [String]) -> String 
     format!(" AND {column} IN ({})", list.join(", "))
 }
 
-/// The duration metrics: number, the value of a chat, and when a chat has one.
-/// 1 queue wait, 2 first response, 3 response (each chat's mean), 4 duration.
-const METRICS: [(i64, &str, &str); 4] = [
+/// The duration metrics: the value of a chat, and when a chat has one. In this order:
+/// queue wait, first response, response (each chat's mean), duration.
+const METRICS: [(&str, &str); 4] = [
     (
-        1,
         "c.first_assigned_at - c.created_at",
         "c.first_assigned_at IS NOT NULL",
     ),
     (
-        2,
         "c.first_response_at - c.created_at",
         "c.first_response_at IS NOT NULL",
     ),
     (
-        3,
         "c.response_total_ms / c.response_count",
         "c.response_count > 0",
     ),
-    (4, "c.closed_at - c.created_at", "c.closed_at IS NOT NULL"),
+    ("c.closed_at - c.created_at", "c.closed_at IS NOT NULL"),
 ];
 
-/// The counts per key and, per duration metric, how many values and their sum; on Postgres
-/// also the median and 90th percentile (`percentile_disc` is nearest rank: the smallest
-/// value whose cumulative share reaches p). One scan of the covering index `chats_report`.
-fn counts_sql<'a>(
-    scope: &'a ReportScope,
-    period: &ReportPeriod,
-    by: ReportBy,
-    percentiles: bool,
-) -> Sql<'a> {
+/// Postgres: per key the counts, and per duration metric every chat's value as one array
+/// (`array_agg`, no sort), from which the reader takes count, sum and the two ranks by
+/// selection. One scan of the chats; `percentile_disc` instead sorted every metric of every
+/// key in the database, most of a report's time.
+fn aggregates_sql<'a>(scope: &'a ReportScope, period: &ReportPeriod, by: ReportBy) -> Sql<'a> {
     let mut sql = Sql::new();
     let filter = chat_filter(&mut sql, scope, period);
     let k = key(&mut sql, by, period, "c.assignee_id", "c.created_at");
-    let mut durations = String::new();
-    for (m, value, when) in METRICS {
-        let x = format!("CASE WHEN {when} THEN {value} END");
-        durations += &format!(", COUNT({x}) AS n{m}, CAST(SUM({x}) AS BIGINT) AS t{m}");
-        if percentiles {
-            durations += &format!(
-                ", percentile_disc(0.5) WITHIN GROUP (ORDER BY {x}) AS p50_{m}, \
-                 percentile_disc(0.9) WITHIN GROUP (ORDER BY {x}) AS p90_{m}"
-            );
-        }
+    let mut values = String::new();
+    for (m, (value, when)) in METRICS.iter().enumerate() {
+        values += &format!(", array_agg({value}) FILTER (WHERE {when}) AS v{m}");
     }
     sql.text = format!(
-        "SELECT {k} AS k, COUNT(*) AS started, \
-         SUM(CASE WHEN c.first_response_at IS NOT NULL THEN 1 ELSE 0 END) AS answered, \
+        "SELECT {k} AS k, COUNT(*) AS started, COUNT(c.first_response_at) AS answered, \
          SUM(CASE WHEN c.status = 'CLOSED' AND c.first_response_at IS NULL THEN 1 ELSE 0 END) \
            AS missed, \
+         SUM(CASE WHEN c.transferred THEN 1 ELSE 0 END) AS transferred, \
          SUM(CASE WHEN c.rating = 'GOOD' THEN 1 ELSE 0 END) AS good, \
-         SUM(CASE WHEN c.rating = 'BAD' THEN 1 ELSE 0 END) AS bad{durations} \
+         SUM(CASE WHEN c.rating = 'BAD' THEN 1 ELSE 0 END) AS bad{values} \
          FROM chats c WHERE {filter} GROUP BY 1"
     );
     sql
 }
 
-/// The transferred chats per key: a statement of their own, so the planner can read the
-/// previous assignees once (a semi-join) instead of probing them for every chat.
-fn transferred_sql<'a>(scope: &'a ReportScope, period: &ReportPeriod, by: ReportBy) -> Sql<'a> {
+/// SQLite: one row per chat of the period, every column a small integer, read in place by
+/// the reader, which counts and collects as it goes. SQLite evaluates aggregates one
+/// opcode at a time, so summing in Rust is several times faster than `SUM(CASE …)`, and it
+/// is the one scan a report needs (the percentiles come from the same rows).
+fn chats_sql<'a>(scope: &'a ReportScope, period: &ReportPeriod, by: ReportBy) -> Sql<'a> {
     let mut sql = Sql::new();
     let filter = chat_filter(&mut sql, scope, period);
     let k = key(&mut sql, by, period, "c.assignee_id", "c.created_at");
-    sql.text = format!(
-        "SELECT {k} AS k, COUNT(*) AS n FROM chats c WHERE {filter} AND EXISTS (SELECT 1 \
-         FROM chat_participants p WHERE p.chat_id = c.id AND p.role = 'PREVIOUS_ASSIGNEE') \
-         GROUP BY 1"
-    );
-    sql
-}
-
-/// One metric's values sorted by key then value (SQLite, which has no `percentile_disc`):
-/// the reader counts ranks per key and keeps the two it needs, nothing else.
-fn sorted_sql<'a>(
-    scope: &'a ReportScope,
-    period: &ReportPeriod,
-    by: ReportBy,
-    (_, value, when): (i64, &str, &str),
-) -> Sql<'a> {
-    let mut sql = Sql::new();
-    let filter = chat_filter(&mut sql, scope, period);
-    let k = key(&mut sql, by, period, "c.assignee_id", "c.created_at");
-    sql.text = format!(
-        "SELECT {k} AS k, {value} AS x FROM chats c WHERE {filter} AND {when} ORDER BY 1, 2"
-    );
-    sql
-}
-
-/// The nearest rank (1-based) of percentile `p` among `n` values.
-fn rank(p: i64, n: i64) -> i64 {
-    (p * n + 99) / 100
-}
-
-/// How many values a row has for metric `m`.
-fn count(row: &ReportRow, m: i64) -> i64 {
-    match m {
-        1 => row.queue_wait.count,
-        2 => row.first_response.count,
-        3 => row.response.count,
-        _ => row.duration.count,
+    let mut values = String::new();
+    for (value, when) in METRICS {
+        values += &format!(", CASE WHEN {when} THEN {value} END");
     }
+    sql.text = format!(
+        "SELECT {k}, c.status = 'CLOSED', \
+         CASE c.rating WHEN 'GOOD' THEN 1 WHEN 'BAD' THEN 2 ELSE 0 END, \
+         c.transferred{values} FROM chats c WHERE {filter}"
+    );
+    sql
 }
 
-/// A row's stats for metric `m`.
-fn stats(row: &mut ReportRow, m: i64) -> &mut DurationStats {
-    match m {
-        1 => &mut row.queue_wait,
-        2 => &mut row.first_response,
-        3 => &mut row.response,
-        _ => &mut row.duration,
+/// A key's row as it is counted, with every chat's value of each duration metric.
+#[derive(Default)]
+struct Tally {
+    row: ReportRow,
+    values: [Vec<i64>; 4],
+}
+
+impl Tally {
+    /// The row, with each metric's stats from its values (selection, not a sort).
+    fn finish(mut self) -> ReportRow {
+        let [queue_wait, first_response, response, duration] = &mut self.values;
+        self.row.queue_wait = DurationStats::of(queue_wait);
+        self.row.first_response = DurationStats::of(first_response);
+        self.row.response = DurationStats::of(response);
+        self.row.duration = DurationStats::of(duration);
+        self.row
     }
 }
 
@@ -239,9 +212,101 @@ enum Key {
 
 fn read_key(row: &dyn super::Columns, by: ReportBy) -> DbResult<Key> {
     Ok(match by {
-        ReportBy::Agent => Key::Agent(row.text("k")?),
-        ReportBy::Total | ReportBy::Day => Key::Day(row.int("k")?),
+        ReportBy::Agent => Key::Agent(row.text(0)?),
+        ReportBy::Total | ReportBy::Day => Key::Day(row.int(0)?),
     })
+}
+
+/// The report's rows by key, counted by the database (Postgres) or by the reader over the
+/// chats the database reads (SQLite); greetings are counted by the database on both.
+async fn read_report(
+    conn: &mut dyn super::Conn,
+    postgres: bool,
+    scope: &ReportScope,
+    period: &ReportPeriod,
+    by: ReportBy,
+) -> DbResult<BTreeMap<Key, ReportRow>> {
+    let mut tallies: BTreeMap<Key, Tally> = BTreeMap::new();
+    if postgres {
+        let aggregates = aggregates_sql(scope, period, by);
+        let counted = all(conn, &aggregates.text, &aggregates.params, |r| {
+            let mut tally = Tally {
+                row: ReportRow {
+                    chats_started: r.int("started")?,
+                    chats_answered: r.int("answered")?,
+                    chats_missed: r.int("missed")?,
+                    chats_transferred: r.int("transferred")?,
+                    rated_good: r.int("good")?,
+                    rated_bad: r.int("bad")?,
+                    ..ReportRow::default()
+                },
+                values: Default::default(),
+            };
+            for (m, values) in tally.values.iter_mut().enumerate() {
+                *values = r.ints(format!("v{m}").as_str())?;
+            }
+            Ok((read_key(r, by)?, tally))
+        })
+        .await?;
+        tallies.extend(counted);
+    } else {
+        let chats = chats_sql(scope, period, by);
+        conn.query(&chats.text, &chats.params, &mut |r| {
+            let tally = tallies.entry(read_key(r, by)?).or_default();
+            let row = &mut tally.row;
+            row.chats_started += 1;
+            match r.int(2)? {
+                1 => row.rated_good += 1,
+                2 => row.rated_bad += 1,
+                _ => {}
+            }
+            row.chats_transferred += r.int(3)?;
+            for (m, values) in tally.values.iter_mut().enumerate() {
+                if let Some(value) = r.opt_int(4 + m)? {
+                    values.push(value);
+                }
+            }
+            // Answered: it has a first response (the second metric); missed: it closed
+            // without one.
+            if r.opt_int(5)?.is_some() {
+                row.chats_answered += 1;
+            } else if r.int(1)? != 0 {
+                row.chats_missed += 1;
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    let mut rows: BTreeMap<Key, ReportRow> = tallies
+        .into_iter()
+        .map(|(key, tally)| (key, tally.finish()))
+        .collect();
+    if scope.tag_id.is_none() {
+        for row in rows.values_mut() {
+            row.greetings_shown = Some(0);
+            row.greetings_answered = Some(0);
+        }
+        for column in ["shown_at", "answered_at"] {
+            let greetings = greetings_sql(scope, period, by, column);
+            let counted = all(conn, &greetings.text, &greetings.params, |r| {
+                Ok((read_key(r, by)?, r.int("n")?))
+            })
+            .await?;
+            for (key, n) in counted {
+                let row = rows.entry(key).or_insert_with(|| ReportRow {
+                    greetings_shown: Some(0),
+                    greetings_answered: Some(0),
+                    ..ReportRow::default()
+                });
+                if column == "shown_at" {
+                    row.greetings_shown = Some(n);
+                } else {
+                    row.greetings_answered = Some(n);
+                }
+            }
+        }
+    }
+    Ok(rows)
 }
 
 #[async_trait]
@@ -252,16 +317,30 @@ impl<B: Backend> ReportStore for SqlStore<B> {
         period: &ReportPeriod,
         by: ReportBy,
     ) -> DbResult<Vec<ReportRow>> {
-        let mut conn = self.backend.read().await?;
+        let counted = if self.backend.name() == "postgres" {
+            // A transaction of its own, only so these settings end with it. The planner
+            // cannot tell how many days or agents a key expression yields (it guesses one
+            // per chat) and would sort every chat to group them, spilling to disk at the
+            // default work_mem; grouping by hash needs memory for the keys' values only.
+            let mut tx = self.backend.write().await?;
+            execute(&mut tx, "SET LOCAL enable_sort = off", &[]).await?;
+            execute(&mut tx, "SET LOCAL work_mem = '64MB'", &[]).await?;
+            let counted = read_report(&mut tx, true, scope, period, by).await?;
+            tx.commit().await?;
+            counted
+        } else {
+            let mut conn = self.backend.read().await?;
+            read_report(&mut conn, false, scope, period, by).await?
+        };
         let mut rows: BTreeMap<Key, ReportRow> = BTreeMap::new();
         match by {
             ReportBy::Total => {
                 rows.insert(Key::Day(0), ReportRow::default());
             }
             ReportBy::Day => {
+                let pieces = period.offset_pieces();
                 for day in &period.days {
-                    let offset = period
-                        .offset_pieces()
+                    let offset = pieces
                         .iter()
                         .find(|(until, _)| day.start_ms < *until)
                         .map_or(0, |p| p.1);
@@ -277,40 +356,6 @@ impl<B: Backend> ReportStore for SqlStore<B> {
             }
             ReportBy::Agent => {}
         }
-        let postgres = self.backend.name() == "postgres";
-        let counts = counts_sql(scope, period, by, postgres);
-        let counted = all(&mut conn, &counts.text, &counts.params, |r| {
-            let mut row = ReportRow {
-                chats_started: r.int("started")?,
-                chats_answered: r.int("answered")?,
-                chats_missed: r.int("missed")?,
-                rated_good: r.int("good")?,
-                rated_bad: r.int("bad")?,
-                ..ReportRow::default()
-            };
-            for (m, _, _) in METRICS {
-                let count = r.int(format!("n{m}").as_str())?;
-                if count == 0 {
-                    continue;
-                }
-                let (median_ms, p90_ms) = if postgres {
-                    (
-                        r.opt_int(format!("p50_{m}").as_str())?,
-                        r.opt_int(format!("p90_{m}").as_str())?,
-                    )
-                } else {
-                    (None, None)
-                };
-                *stats(&mut row, m) = DurationStats {
-                    count,
-                    total_ms: r.int(format!("t{m}").as_str())?,
-                    median_ms,
-                    p90_ms,
-                };
-            }
-            Ok((read_key(r, by)?, row))
-        })
-        .await?;
         for (key, counted) in counted {
             let row = rows.entry(key).or_default();
             *row = ReportRow {
@@ -318,76 +363,11 @@ impl<B: Backend> ReportStore for SqlStore<B> {
                 ..counted
             };
         }
-        let transferred = transferred_sql(scope, period, by);
-        let counted = all(&mut conn, &transferred.text, &transferred.params, |r| {
-            Ok((read_key(r, by)?, r.int("n")?))
-        })
-        .await?;
-        for (key, n) in counted {
-            rows.entry(key).or_default().chats_transferred = n;
-        }
-        if !postgres {
-            for metric in METRICS {
-                if !rows.values().any(|row| count(row, metric.0) > 0) {
-                    continue;
-                }
-                let sorted = sorted_sql(scope, period, by, metric);
-                let mut current: Option<(Key, i64, i64)> = None;
-                let mut seen = 0;
-                let mut picked: Vec<(Key, Option<i64>, Option<i64>)> = Vec::new();
-                let _: Vec<()> = all(&mut conn, &sorted.text, &sorted.params, |r| {
-                    let key = read_key(r, by)?;
-                    let x = r.int("x")?;
-                    if current.as_ref().is_none_or(|(at, _, _)| *at != key) {
-                        let n = rows.get(&key).map_or(0, |row| count(row, metric.0));
-                        current = Some((key.clone(), rank(50, n), rank(90, n)));
-                        picked.push((key, None, None));
-                        seen = 0;
-                    }
-                    seen += 1;
-                    let (_, r50, r90) = current.as_ref().expect("set above");
-                    let last = picked.last_mut().expect("pushed with current");
-                    if seen == *r50 {
-                        last.1 = Some(x);
-                    }
-                    if seen == *r90 {
-                        last.2 = Some(x);
-                    }
-                    Ok(())
-                })
-                .await?;
-                for (key, median, p90) in picked {
-                    if let Some(row) = rows.get_mut(&key) {
-                        let stats = stats(row, metric.0);
-                        stats.median_ms = median;
-                        stats.p90_ms = p90;
-                    }
-                }
-            }
-        }
         if scope.tag_id.is_none() {
+            // Days without chats or greetings still show zero greetings.
             for row in rows.values_mut() {
-                row.greetings_shown = Some(0);
-                row.greetings_answered = Some(0);
-            }
-            for column in ["shown_at", "answered_at"] {
-                let greetings = greetings_sql(scope, period, by, column);
-                let counted = all(&mut conn, &greetings.text, &greetings.params, |r| {
-                    Ok((read_key(r, by)?, r.int("n")?))
-                })
-                .await?;
-                for (key, n) in counted {
-                    let row = rows.entry(key).or_insert_with(|| ReportRow {
-                        greetings_shown: Some(0),
-                        greetings_answered: Some(0),
-                        ..ReportRow::default()
-                    });
-                    if column == "shown_at" {
-                        row.greetings_shown = Some(n);
-                    } else {
-                        row.greetings_answered = Some(n);
-                    }
-                }
+                row.greetings_shown.get_or_insert(0);
+                row.greetings_answered.get_or_insert(0);
             }
         }
         Ok(rows
@@ -485,6 +465,7 @@ impl<B: Backend> ReportStore for SqlStore<B> {
                 Value::Int(chat.messages.len() as i64),
                 Value::Int(chat.response_count),
                 Value::Int(chat.response_total_ms),
+                Value::Bool(chat.previous_assignee.is_some()),
             ]);
             for tag in &chat.tags {
                 chat_tags.push(vec![
@@ -544,7 +525,7 @@ impl<B: Backend> ReportStore for SqlStore<B> {
             "chats (id, organization_id, customer_id, group_id, channel, status, assignee_id, \
              created_at, assigned_at, first_assigned_at, first_response_at, closed_at, rating, \
              last_customer_activity_at, last_activity_at, last_event_seq, response_count, \
-             response_total_ms)",
+             response_total_ms, transferred)",
             chats,
         )
         .await?;

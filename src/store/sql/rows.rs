@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Agent, Chat, ChatEvent, ChatSettings, Customer, FeedData, Group, OfflineMessage, Organization,
-    PushDevice, PushJob, PushMessage, RoutingCandidate, UnknownVariant, WebPushKeys,
+    PushDevice, PushJob, PushMessage, ReplyClock, RoutingCandidate, UnknownVariant, WebPushKeys,
 };
 use crate::store::{DbError, DbResult, from_millis};
 
@@ -33,7 +33,8 @@ macro_rules! chat_columns {
          c.assignee_id, c.attention, c.created_at, c.queued_at, c.assigned_at, \
          c.first_response_at, c.closed_at, c.rating, c.rating_comment, c.awaiting_reply_since, \
          c.last_customer_activity_at, c.last_activity_at, c.agent_typing_since, \
-         c.acceptance_deadline, c.customer_seen_at"
+         c.acceptance_deadline, c.customer_seen_at, c.first_assigned_at, c.response_count, \
+         c.response_total_ms, c.reply_run_since"
     };
 }
 
@@ -185,6 +186,12 @@ pub trait Columns {
     fn opt_bool_at(&self, at: At<'_>) -> DbResult<Option<bool>>;
     /// A floating-point result (AVG).
     fn opt_float_at(&self, at: At<'_>) -> DbResult<Option<f64>>;
+    /// An array of integers (Postgres's `array_agg` of a BIGINT); SQLite has no arrays.
+    fn opt_ints_at(&self, at: At<'_>) -> DbResult<Option<Vec<i64>>> {
+        Err(DbError::Other(
+            format!("column {at}: this database has no arrays").into(),
+        ))
+    }
 }
 
 /// A NULL where the schema promises a value.
@@ -230,6 +237,11 @@ impl dyn Columns + '_ {
 
     pub fn opt_float<'a>(&self, at: impl Into<At<'a>>) -> DbResult<Option<f64>> {
         self.opt_float_at(at.into())
+    }
+
+    /// An array of integers; NULL (an aggregate over no rows) reads as empty.
+    pub fn ints<'a>(&self, at: impl Into<At<'a>>) -> DbResult<Vec<i64>> {
+        Ok(self.opt_ints_at(at.into())?.unwrap_or_default())
     }
 }
 
@@ -357,6 +369,12 @@ pub fn chat_from(row: &dyn Columns) -> DbResult<Chat> {
         agent_typing_since: time("agent_typing_since")?,
         acceptance_deadline: time("acceptance_deadline")?,
         customer_seen_at: time("customer_seen_at")?,
+        reply_clock: ReplyClock {
+            first_assigned_at: time("first_assigned_at")?,
+            response_count: row.int("response_count")?,
+            response_total_ms: row.int("response_total_ms")?,
+            reply_run_since: time("reply_run_since")?,
+        },
     })
 }
 

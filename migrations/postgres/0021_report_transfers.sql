@@ -1,0 +1,18 @@
+-- Reports: whether a chat was ever transferred (it has a previous assignee), kept on the
+-- write path beside the other per-chat bookkeeping of 0019, so a report reads it from the
+-- covering index instead of joining chat_participants.
+
+-- True once an agent handed the chat on (or lost it to a timer): the chat has a
+-- PREVIOUS_ASSIGNEE participant. Participants are never removed, so it never goes back.
+ALTER TABLE chats ADD COLUMN transferred BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- Chats from before: what their participants say.
+UPDATE chats SET transferred = TRUE
+WHERE id IN (SELECT chat_id FROM chat_participants WHERE role = 'PREVIOUS_ASSIGNEE');
+
+-- The covering index of 0020 with the new column, so reports still never visit the table.
+DROP INDEX chats_report;
+CREATE INDEX chats_report ON chats (organization_id, created_at) INCLUDE (
+    assignee_id, group_id, status, rating, first_assigned_at, first_response_at, closed_at,
+    response_count, response_total_ms, transferred, id
+);
