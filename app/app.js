@@ -2720,7 +2720,8 @@
         return h('li', {}, h('a', { href: '#/chats/' + encodeURIComponent(item.chat.id) },
           new Date(item.chat.createdAt).toLocaleString() + ' · ' + item.chat.status.toLowerCase()));
       })) : empty('None.'),
-      banSection(p),
+      // replaceChildren writes a null out as the text "null": a plain agent has no ban section.
+      banSection(p) || '',
     );
   }
 
