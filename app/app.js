@@ -3058,7 +3058,7 @@
   /** A message's replies as the app shows them. */
   var OFFLINE_REPLIES = 'replies { id text agentName createdAt delivery deliveryError }';
   /** @type {Record<string, string>} */
-  var DELIVERY = { QUEUED: 'Email queued', SENT: 'Email sent', FAILED: 'Email failed' };
+  var EMAIL_STATE = { QUEUED: 'Email queued', SENT: 'Email sent', FAILED: 'Email failed' };
   /** Replies being written, by offline message: the list is drawn again on every event. @type {Record<string, string>} */
   var offlineDrafts = {};
   var deliveryCheck = 0;
@@ -3070,7 +3070,7 @@
         h('p', { className: 'text' }, reply.text),
         h('span', { className: 'meta' }, reply.agentName + ', ' + new Date(reply.createdAt).toLocaleString()),
         h('span', { className: 'delivery ' + String(reply.delivery).toLowerCase() },
-          (DELIVERY[reply.delivery] || reply.delivery) + (reply.deliveryError ? ': ' + reply.deliveryError : '')),
+          (EMAIL_STATE[reply.delivery] || reply.delivery) + (reply.deliveryError ? ': ' + reply.deliveryError : '')),
       ]);
     });
     var id = 'offline-reply-' + message.id;
