@@ -2994,6 +2994,11 @@
     }).catch(function () {});
   }
 
+  // With a Messenger chat open its replies' states follow along: sent, delivered, read, failed.
+  window.setInterval(function () {
+    if (open.chat && open.chat.channel === 'MESSENGER' && !document.hidden) refreshDeliveries();
+  }, 3000);
+
   var PAGE = 'id pageId name accessTokenHint groupId webhookPath';
 
   function loadMessengerPages() {

@@ -137,6 +137,7 @@ test('messenger: a page connected in the web app brings a customer\'s message, a
       recipient: { id: PSID }, messaging_type: 'RESPONSE', message: { text: 'Yes, we have them in 38!' },
     });
     await shows(log.getByText('Yes, we have them in 38!'), 'the answer in the transcript');
+    await shows(log.getByText('Sent', { exact: true }), 'the answer marked sent', { timeout: 15000 });
     await screenshot(desk.page, 'app-messenger-02-answered');
   } finally {
     await admin.context.close();
