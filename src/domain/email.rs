@@ -145,7 +145,7 @@ impl EmailContext<'_> {
     pub fn notification(&self, message: &OfflineMessage, to: &str) -> EmailJob {
         let link = self
             .app_url
-            .map(|url| format!("{}#offline", url.trim_end_matches('#')));
+            .map(|url| format!("{}#/offline", url.trim_end_matches('#')));
         EmailJob {
             reply_to: Some(message.email.clone()),
             subject: Wording::OfflineEmailSubject {
@@ -234,7 +234,7 @@ mod tests {
             job.body
         );
         assert!(job.body.contains("Call me back\nplease"), "{}", job.body);
-        assert!(job.body.contains("https://chat.acme.test/app#offline"));
+        assert!(job.body.contains("https://chat.acme.test/app#/offline"));
         assert_eq!(job.in_reply_to.as_deref(), Some("<offline-m1@acme.test>"));
         assert!(job.message_id.starts_with('<') && job.message_id.ends_with("@acme.test>"));
         assert_eq!(job.status, EmailJobStatus::Pending);

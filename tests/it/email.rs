@@ -239,7 +239,7 @@ async fn emailed_to_the_groups_agents_and_answered_by_email(backend: Backend) {
         "{mail:?}"
     );
     assert!(
-        mail.body.contains("https://chat.acme.test/app#offline"),
+        mail.body.contains("https://chat.acme.test/app#/offline"),
         "{mail:?}"
     );
 

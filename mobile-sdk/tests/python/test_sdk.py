@@ -433,6 +433,34 @@ def test_empty_message_is_refused_before_sending(sdk, server, run, tmp_path):
     assert client.outbox() == []
 
 
+def test_offline_messages_list_with_replies_and_a_reply_needs_smtp(sdk, server, run, tmp_path):
+    # This suite's server has no SMTP server: the message is listed, a reply says why it cannot
+    # go out, and empty text is refused before any request.
+    token = server.graphql(
+        'mutation($k: String!) { startVisitorSession(input: {widgetKey: $k, name: "Ola"}) { token } }',
+        {"k": server.widget_key},
+    )["startVisitorSession"]["token"]
+    left = server.graphql(
+        'mutation { leaveOfflineMessage(input: {name: "Ola", email: "ola@customer.test", '
+        'text: "Please write back"}) { id } }',
+        token=token,
+    )["leaveOfflineMessage"]["id"]
+    client, _ = new_client(sdk, server.base_url, tmp_path / "agent")
+    run(client.login(server.email, server.password))
+    threads = run(client.offline_messages())
+    thread = next(t for t in threads if t.message.id == left)
+    assert thread.message.email == "ola@customer.test"
+    assert thread.message.handled is False
+    assert thread.replies == []
+    with pytest.raises(sdk.SdkError.Server) as refused:
+        run(client.reply_to_offline_message(left, "   "))
+    assert refused.value.code == "BAD_USER_INPUT", refused.value
+    with pytest.raises(sdk.SdkError.Server) as refused:
+        run(client.reply_to_offline_message(left, "We will write back"))
+    assert refused.value.code == "EMAIL_NOT_CONFIGURED", refused.value
+    assert "SWITCHBOARD_SMTP_HOST" in refused.value.msg
+
+
 def test_unreachable_server_is_a_network_error(sdk, run, tmp_path):
     client, store = new_client(sdk, "http://127.0.0.1:1", tmp_path / "agent")
     with pytest.raises(sdk.SdkError.Network):
