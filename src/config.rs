@@ -309,6 +309,13 @@ pub struct Config {
     /// Webhooks: where deliveries may go, how long an attempt may take, when to give up.
     #[command(flatten)]
     pub webhooks: WebhookConfig,
+
+    // ---- Once-per-cluster work (leases) ----
+    /// How long a node's lease on once-per-cluster work (the chat timers, the unsent-file
+    /// sweeper) lasts; the holder renews it every third of it. When the holder dies, another
+    /// node takes the work over within this time and a third.
+    #[arg(long, env = "SWITCHBOARD_CLUSTER_LEASE", default_value = "15s", value_parser = parse_duration)]
+    pub cluster_lease: Duration,
 }
 
 /// Webhook deliveries: the SSRF guard, timeouts, retries and disabling failing endpoints.
@@ -650,6 +657,10 @@ impl Config {
             return Err("SWITCHBOARD_MAX_BODY_BYTES must be at least 1024".into());
         }
         self.smtp.validate()?;
+        // Once-per-cluster work (leases).
+        if self.cluster_lease < Duration::from_secs(1) {
+            return Err("SWITCHBOARD_CLUSTER_LEASE must be at least 1s".into());
+        }
         Ok(())
     }
 }

@@ -201,17 +201,72 @@ impl App {
     ) -> std::io::Result<()> {
         let store = self.store.clone();
         let tasks = self.shutdown.clone();
-        tasks.spawn(
-            ChatTimers {
-                services: self.services.clone(),
-                interval: self.config.timer_interval,
+        // Once per cluster: each under a lease in the database (see services::leases).
+        let leases = services::leases::Leases {
+            store: store.clone(),
+            metrics: self.metrics.clone(),
+            node: services::leases::node_id().into(),
+            length: self.config.cluster_lease,
+        };
+        let timers = {
+            let app_services = self.services.clone();
+            let interval = self.config.timer_interval;
+            // Other nodes' changes do not ring this node's timer bell: where nodes share the
+            // database, the deadline is read again about every second.
+            let look_again_after = if store.backend_name() == "postgres" {
+                interval.max(std::time::Duration::from_secs(1))
+            } else {
+                services::timers::LOOK_AGAIN_AFTER
+            };
+            move |stop| {
+                ChatTimers {
+                    services: app_services.clone(),
+                    interval,
+                    look_again_after,
+                }
+                .run(stop)
             }
-            .run(tasks.subscribe()),
+        };
+        tasks.spawn(
+            leases
+                .leased(services::leases::CHAT_TIMERS, timers)
+                .run(tasks.subscribe()),
         );
+        let sweeper = {
+            let app_services = self.services.clone();
+            move |stop| {
+                services::files::UnsentFileSweeper {
+                    services: app_services.clone(),
+                }
+                .run(stop)
+            }
+        };
+        tasks.spawn(
+            leases
+                .leased(services::leases::UNSENT_FILE_SWEEPER, sweeper)
+                .run(tasks.subscribe()),
+        );
+        let rate_windows = {
+            let store = store.clone();
+            move |stop| {
+                services::leases::RateWindowSweeper {
+                    store: store.clone(),
+                }
+                .run(stop)
+            }
+        };
+        tasks.spawn(
+            leases
+                .leased(services::leases::RATE_WINDOW_SWEEPER, rate_windows)
+                .run(tasks.subscribe()),
+        );
+        // Per node: each announces the queue changes it committed (once each), renews its own
+        // agents' presence, and lets the greeting rules look at the visitors connected to it
+        // (a greeting is written once per visitor whichever nodes look).
         tasks.spawn(self.services.chats.queue_announcer().run(tasks.subscribe()));
         tasks.spawn(
-            services::files::UnsentFileSweeper {
-                services: self.services.clone(),
+            services::presence::Renewal {
+                presence: self.services.presence.clone(),
             }
             .run(tasks.subscribe()),
         );

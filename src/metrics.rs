@@ -25,6 +25,9 @@ pub struct Metrics {
     pushes: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Enqueue-to-accepted latency of sent pushes, as cumulative bucket counts.
     push_latency: Mutex<Histogram>,
+    /// Leases on once-per-cluster work this node has asked for: whether it holds each, and
+    /// its node id.
+    cluster_leases: Mutex<BTreeMap<&'static str, (String, bool)>>,
 }
 
 /// Upper bounds (seconds) of the push latency histogram's buckets.
@@ -108,6 +111,11 @@ impl Metrics {
 
     fn push_outcome(&self, provider: &'static str, outcome: &'static str) {
         *lock(&self.pushes).entry((provider, outcome)).or_default() += 1;
+    }
+
+    /// Records whether this node (`node`) holds the lease `name` now.
+    pub fn lease_held(&self, name: &'static str, node: &str, held: bool) {
+        lock(&self.cluster_leases).insert(name, (node.to_owned(), held));
     }
 
     /// How many WebSockets are open now.
@@ -240,6 +248,23 @@ impl Metrics {
         let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", histogram.count);
         let _ = writeln!(out, "{name}_sum {}", histogram.sum);
         let _ = writeln!(out, "{name}_count {}", histogram.count);
+        drop(histogram);
+        let leases = lock(&self.cluster_leases);
+        if !leases.is_empty() {
+            header(
+                &mut out,
+                "switchboard_cluster_lease_held",
+                "gauge",
+                "1 while this node holds the lease on a kind of once-per-cluster work.",
+            );
+            for (lease, (node, held)) in leases.iter() {
+                let _ = writeln!(
+                    out,
+                    "switchboard_cluster_lease_held{{lease=\"{lease}\",node=\"{node}\"}} {}",
+                    u8::from(*held)
+                );
+            }
+        }
         out
     }
 }

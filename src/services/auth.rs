@@ -164,6 +164,24 @@ pub struct AuthSettings {
 impl AuthService {
     /// An auth service over `store`.
     pub fn new(store: Arc<dyn Database>, bus: Arc<dyn EventBus>, settings: AuthSettings) -> Self {
+        let failures_per_account = RateLimiter::for_store(
+            &store,
+            "login_account",
+            settings.login_failures_per_account,
+            LOGIN_FAILURE_WINDOW,
+        );
+        let failures_per_address = RateLimiter::for_store(
+            &store,
+            "login_address",
+            settings.login_failures_per_address,
+            LOGIN_FAILURE_WINDOW,
+        );
+        let signups_per_address = RateLimiter::for_store(
+            &store,
+            "signup_address",
+            SIGNUPS_PER_ADDRESS_PER_HOUR,
+            Duration::from_secs(3600),
+        );
         AuthService {
             store,
             bus,
@@ -172,18 +190,9 @@ impl AuthService {
             access_token_ttl: settings.access_token_ttl,
             refresh_token_ttl: settings.refresh_token_ttl,
             allow_signup: settings.allow_signup,
-            failures_per_account: RateLimiter::new(
-                settings.login_failures_per_account,
-                LOGIN_FAILURE_WINDOW,
-            ),
-            failures_per_address: RateLimiter::new(
-                settings.login_failures_per_address,
-                LOGIN_FAILURE_WINDOW,
-            ),
-            signups_per_address: RateLimiter::new(
-                SIGNUPS_PER_ADDRESS_PER_HOUR,
-                Duration::from_secs(3600),
-            ),
+            failures_per_account,
+            failures_per_address,
+            signups_per_address,
             decoy_hash: OnceCell::new(),
         }
     }
@@ -197,7 +206,7 @@ impl AuthService {
         client: IpAddr,
     ) -> Result<AuthSession> {
         let email = domain::normalize_email(email)?;
-        let attempt = self.password_attempt(&email, client)?;
+        let attempt = self.password_attempt(&email, client).await?;
 
         // Emails are unique per organization: a person may have accounts in several.
         let candidates: Vec<_> = self
@@ -222,8 +231,8 @@ impl AuthService {
             tracing::warn!(%client, "failed login");
             return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
         };
-        self.failures_per_account.clear(&attempt.account_key);
-        self.failures_per_address.refund(&attempt.address_key);
+        self.failures_per_account.clear(&attempt.account_key).await;
+        self.failures_per_address.refund(&attempt.address_key).await;
 
         let status =
             RoutingStatus::after_login(agent.routing_status, agent.last_login_at.is_none());
@@ -253,16 +262,21 @@ impl AuthService {
     /// Counts a password check for the account and the client address before it is made, so
     /// guesses sent together are counted together: a burst gets `limit` checks, not one per
     /// request. A check that succeeds may refund its attempt.
-    fn password_attempt(&self, email: &str, client: IpAddr) -> Result<PasswordAttempt> {
+    async fn password_attempt(&self, email: &str, client: IpAddr) -> Result<PasswordAttempt> {
         let attempt = PasswordAttempt {
             account_key: format!("account:{email}"),
             address_key: format!("address:{client}"),
         };
         self.failures_per_account
             .acquire(&attempt.account_key)
+            .await
             .map_err(too_many_attempts)?;
-        if let Err(wait) = self.failures_per_address.acquire(&attempt.address_key) {
-            self.failures_per_account.refund(&attempt.account_key);
+        if let Err(wait) = self
+            .failures_per_address
+            .acquire(&attempt.address_key)
+            .await
+        {
+            self.failures_per_account.refund(&attempt.account_key).await;
             return Err(too_many_attempts(wait));
         }
         Ok(attempt)
@@ -278,6 +292,7 @@ impl AuthService {
         let address_key = client.to_string();
         self.signups_per_address
             .acquire(&address_key)
+            .await
             .map_err(too_many_attempts)?;
         let (organization, owner) = new_organization(
             &input.organization_name,
@@ -372,7 +387,9 @@ impl AuthService {
         client: IpAddr,
     ) -> Result<()> {
         domain::validate_password(new_password)?;
-        let attempt = self.password_attempt(&principal.agent.email, client)?;
+        let attempt = self
+            .password_attempt(&principal.agent.email, client)
+            .await?;
         let (_, hash) = self
             .store
             .agent_credentials(&principal.agent.email)
@@ -384,8 +401,8 @@ impl AuthService {
             tracing::warn!(agent = %principal.agent.id, %client, "wrong current password");
             return Err(Error::BadUserInput("the current password is wrong".into()));
         }
-        self.failures_per_account.refund(&attempt.account_key);
-        self.failures_per_address.refund(&attempt.address_key);
+        self.failures_per_account.refund(&attempt.account_key).await;
+        self.failures_per_address.refund(&attempt.address_key).await;
         let hash = hash_password(new_password.to_owned()).await?;
         self.store
             .change_password(

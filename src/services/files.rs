@@ -301,7 +301,7 @@ impl FileService {
         }
         match caller {
             Caller::Customer(customer) => {
-                self.chats.limit_customer_action(customer)?;
+                self.chats.limit_customer_action(customer).await?;
                 Ok((AuthorKind::Customer, customer.customer_id.clone()))
             }
             Caller::Agent(principal) => {

@@ -9,6 +9,7 @@ pub mod chat_views;
 pub mod chats;
 pub mod files;
 pub mod health;
+pub mod leases;
 pub mod messenger;
 pub mod presence;
 pub mod push;

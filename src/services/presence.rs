@@ -233,6 +233,30 @@ impl Presence {
     }
 }
 
+/// Renews the presence lease of the agents connected to this node every third of [`LEASE`].
+/// Each node's own: only the node an agent is connected to knows they are there.
+pub struct Renewal {
+    pub presence: Arc<Presence>,
+}
+
+impl Renewal {
+    /// Runs until `shutdown` says stop.
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let every = (LEASE / 3)
+            .to_std()
+            .unwrap_or(StdDuration::from_secs(10))
+            .max(StdDuration::from_secs(1));
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tick.tick() => self.presence.renew().await,
+            }
+        }
+    }
+}
+
 /// How often each node asks the store whose access changed: a session ended or rights changed on
 /// another node reaches this node's WebSockets within this time (the bus is faster where it
 /// reaches).

@@ -1,19 +1,40 @@
-//! Counting attempts per key (an account, a client address, a customer) in fixed windows:
-//! failed logins that slow down password guessing, and the per-minute budgets of customers.
-//! Counters live in memory: each node of a cluster counts on its own.
+//! Counting attempts per key (an account, a client address, a customer) in fixed windows that
+//! start at a key's first attempt: failed logins that slow down password guessing, and the
+//! per-minute budgets of customers.
+//!
+//! One interface, two counters. On Postgres, where several nodes share the database, each
+//! attempt is one statement on a shared row (`rate_counters`), so three nodes do not triple a
+//! limit. On SQLite, which has one node, counters live in memory.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::domain;
+use crate::store::Database;
 
 /// Above this many keys, expired windows are swept on the next write.
 const SWEEP_ABOVE: usize = 10_000;
+
+/// The longest window any limit counts: shared windows that started before this are swept.
+pub const LONGEST_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Refuses a key after `limit` attempts within `window`, until the window ends.
 pub struct RateLimiter {
     limit: u32,
     window: Duration,
-    windows: Mutex<HashMap<String, Window>>,
+    counter: Counter,
+}
+
+/// Where the attempts are counted.
+enum Counter {
+    /// In this node's memory.
+    Memory(Mutex<HashMap<String, Window>>),
+    /// In the shared database, under the limit's name.
+    Shared {
+        store: Arc<dyn Database>,
+        scope: &'static str,
+    },
 }
 
 struct Window {
@@ -22,22 +43,74 @@ struct Window {
 }
 
 impl RateLimiter {
-    /// A limiter allowing `limit` attempts per `window`.
+    /// A limiter allowing `limit` attempts per `window`, counting in memory.
     pub fn new(limit: u32, window: Duration) -> Self {
         RateLimiter {
             limit,
             window,
-            windows: Mutex::new(HashMap::new()),
+            counter: Counter::Memory(Mutex::new(HashMap::new())),
         }
     }
 
-    /// Counts one attempt unless `key` has used up its budget, in one step under the lock:
-    /// requests that arrive together cannot all pass a check before any of them is counted.
-    /// `Err(wait)` says how long until the key may try again. A success may
-    /// [`RateLimiter::refund`] its attempt.
-    pub fn acquire(&self, key: &str) -> Result<(), Duration> {
-        let mut windows = self
-            .windows
+    /// A limiter for `store`: counted in the database under `scope` when several nodes may
+    /// share it (Postgres), in memory otherwise (SQLite has one node).
+    pub fn for_store(
+        store: &Arc<dyn Database>,
+        scope: &'static str,
+        limit: u32,
+        window: Duration,
+    ) -> Self {
+        if store.backend_name() == "postgres" {
+            RateLimiter {
+                limit,
+                window,
+                counter: Counter::Shared {
+                    store: store.clone(),
+                    scope,
+                },
+            }
+        } else {
+            RateLimiter::new(limit, window)
+        }
+    }
+
+    /// Whether attempts are counted in the shared database.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.counter, Counter::Shared { .. })
+    }
+
+    /// Counts one attempt unless `key` has used up its budget, in one step: requests that
+    /// arrive together (on any node, when shared) cannot all pass a check before any of them
+    /// is counted. `Err(wait)` says how long until the key may try again. A success may
+    /// [`RateLimiter::refund`] its attempt. When the shared counter cannot be reached the
+    /// attempt passes (and a warning is logged): the request needs the same database anyway.
+    pub async fn acquire(&self, key: &str) -> Result<(), Duration> {
+        match &self.counter {
+            Counter::Memory(windows) => self.acquire_in_memory(windows, key),
+            Counter::Shared { store, scope } => {
+                if self.limit == 0 {
+                    return Err(self.window);
+                }
+                match store
+                    .count_attempt(scope, key, self.limit, self.window, domain::now())
+                    .await
+                {
+                    Ok(counted) => counted,
+                    Err(err) => {
+                        tracing::warn!(error = %err, limit = scope, "could not count an attempt");
+                        Ok(())
+                    }
+                }
+            }
+        }
+    }
+
+    fn acquire_in_memory(
+        &self,
+        windows: &Mutex<HashMap<String, Window>>,
+        key: &str,
+    ) -> Result<(), Duration> {
+        let mut windows = windows
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if windows.len() > SWEEP_ABOVE {
@@ -62,22 +135,39 @@ impl RateLimiter {
     }
 
     /// Gives back one attempt counted by [`RateLimiter::acquire`].
-    pub fn refund(&self, key: &str) {
-        let mut windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(window) = windows.get_mut(key) {
-            window.attempts = window.attempts.saturating_sub(1);
+    pub async fn refund(&self, key: &str) {
+        match &self.counter {
+            Counter::Memory(windows) => {
+                let mut windows = windows
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if let Some(window) = windows.get_mut(key) {
+                    window.attempts = window.attempts.saturating_sub(1);
+                }
+            }
+            Counter::Shared { store, scope } => {
+                if let Err(err) = store.refund_attempt(scope, key).await {
+                    tracing::warn!(error = %err, limit = scope, "could not refund an attempt");
+                }
+            }
         }
     }
 
     /// Forgets the attempts of `key`, after a success.
-    pub fn clear(&self, key: &str) {
-        self.windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .remove(key);
+    pub async fn clear(&self, key: &str) {
+        match &self.counter {
+            Counter::Memory(windows) => {
+                windows
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .remove(key);
+            }
+            Counter::Shared { store, scope } => {
+                if let Err(err) = store.clear_attempts(scope, key).await {
+                    tracing::warn!(error = %err, limit = scope, "could not clear attempts");
+                }
+            }
+        }
     }
 }
 
@@ -85,45 +175,46 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    #[test]
-    fn refuses_after_the_limit_until_the_window_ends() {
+    #[tokio::test]
+    async fn refuses_after_the_limit_until_the_window_ends() {
         let limiter = RateLimiter::new(2, Duration::from_millis(50));
-        assert!(limiter.acquire("k").is_ok());
-        assert!(limiter.acquire("k").is_ok());
-        let wait = limiter.acquire("k").unwrap_err();
+        assert!(limiter.acquire("k").await.is_ok());
+        assert!(limiter.acquire("k").await.is_ok());
+        let wait = limiter.acquire("k").await.unwrap_err();
         assert!(wait <= Duration::from_millis(50));
-        assert!(limiter.acquire("other").is_ok());
-        std::thread::sleep(Duration::from_millis(60));
-        assert!(limiter.acquire("k").is_ok());
+        assert!(limiter.acquire("other").await.is_ok());
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        assert!(limiter.acquire("k").await.is_ok());
     }
 
-    #[test]
-    fn acquire_counts_and_refuses_in_one_step() {
-        let limiter = std::sync::Arc::new(RateLimiter::new(5, Duration::from_secs(60)));
-        let threads: Vec<_> = (0..20)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn acquire_counts_and_refuses_in_one_step() {
+        let limiter = Arc::new(RateLimiter::new(5, Duration::from_secs(60)));
+        let tasks: Vec<_> = (0..20)
             .map(|_| {
                 let limiter = limiter.clone();
-                std::thread::spawn(move || limiter.acquire("k").is_ok())
+                tokio::spawn(async move { limiter.acquire("k").await.is_ok() })
             })
             .collect();
-        let passed = threads
-            .into_iter()
-            .map(|t| t.join().unwrap())
-            .filter(|ok| *ok)
-            .count();
+        let mut passed = 0;
+        for task in tasks {
+            if task.await.unwrap() {
+                passed += 1;
+            }
+        }
         assert_eq!(passed, 5);
-        assert!(limiter.acquire("k").unwrap_err() <= Duration::from_secs(60));
-        limiter.refund("k");
-        assert!(limiter.acquire("k").is_ok());
-        assert!(limiter.acquire("k").is_err());
+        assert!(limiter.acquire("k").await.unwrap_err() <= Duration::from_secs(60));
+        limiter.refund("k").await;
+        assert!(limiter.acquire("k").await.is_ok());
+        assert!(limiter.acquire("k").await.is_err());
     }
 
-    #[test]
-    fn a_success_clears_the_count() {
+    #[tokio::test]
+    async fn a_success_clears_the_count() {
         let limiter = RateLimiter::new(1, Duration::from_secs(60));
-        assert!(limiter.acquire("k").is_ok());
-        assert!(limiter.acquire("k").is_err());
-        limiter.clear("k");
-        assert!(limiter.acquire("k").is_ok());
+        assert!(limiter.acquire("k").await.is_ok());
+        assert!(limiter.acquire("k").await.is_err());
+        limiter.clear("k").await;
+        assert!(limiter.acquire("k").await.is_ok());
     }
 }

@@ -1,11 +1,14 @@
 //! The chat timers: attention (red and grey), auto-transfer of unanswered chats, auto-close of
-//! abandoned ones, queued chats whose customer has gone, and renewing the presence of
-//! connected agents. One worker per node; every action re-checks its condition inside its
-//! transaction, so several nodes can run it.
+//! abandoned ones, and queued chats whose customer has gone. Once per cluster: the worker runs
+//! on the node that holds the `chat-timers` lease (see `services::leases`); every action
+//! re-checks its condition inside its transaction all the same. Renewing the presence of this
+//! node's connected agents is each node's own ([`crate::services::presence::Renewal`]).
 //!
 //! The worker sleeps until the store's next timer deadline, and looks again (at most once an
-//! interval) when a change on this node rings the chat service's timer bell. Changes made on other nodes ring theirs, not
-//! this one's, so it also looks at least every [`LOOK_AGAIN_AFTER`].
+//! interval) when a change on this node rings the chat service's timer bell. Changes made on
+//! other nodes ring theirs, not this one's, so it also looks at least every
+//! `look_again_after`: [`LOOK_AGAIN_AFTER`] on a database of one node, about a second where
+//! several nodes share one.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +18,6 @@ use tokio::time::Instant;
 
 use crate::domain;
 use crate::services::Services;
-use crate::services::presence::LEASE;
 
 /// The longest the worker sleeps without reading the next deadline again.
 pub const LOOK_AGAIN_AFTER: Duration = Duration::from_secs(30);
@@ -27,14 +29,15 @@ pub struct ChatTimers {
     /// nothing to do (an unanswered chat nobody else has room for) stays in the past, and
     /// would otherwise be retried at once.
     pub interval: Duration,
+    /// The longest sleep without reading the next deadline again: changes on other nodes do
+    /// not ring this node's bell.
+    pub look_again_after: Duration,
 }
 
 impl ChatTimers {
     /// Runs until `shutdown` says stop.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let wake = self.services.chats.timer_wake();
-        let renew_every = Duration::from_secs((LEASE.num_seconds() / 3).max(1) as u64);
-        let mut next_renewal = Instant::now() + renew_every;
         // The first pass may run at once: deadlines passed while the server was down.
         let mut earliest_pass = Instant::now();
         let mut next_read = Instant::now();
@@ -52,10 +55,6 @@ impl ChatTimers {
             tokio::pin!(rung);
             rung.as_mut().enable();
             let now = Instant::now();
-            if now >= next_renewal {
-                self.services.presence.renew().await;
-                next_renewal = Instant::now() + renew_every;
-            }
             next_read = now + self.interval;
             let due = match self.services.store.next_timer_due(domain::now()).await {
                 Ok(due) => due.map(|at| now + until(at)),
@@ -72,7 +71,7 @@ impl ChatTimers {
                 earliest_pass = Instant::now() + self.interval;
                 continue;
             }
-            let wake_at = next_wake(now, due, earliest_pass, next_renewal);
+            let wake_at = next_wake(now, due, earliest_pass, self.look_again_after);
             tokio::select! {
                 _ = shutdown.changed() => return,
                 () = tokio::time::sleep_until(wake_at) => {}
@@ -106,15 +105,15 @@ fn until(at: chrono::DateTime<chrono::Utc>) -> Duration {
     (at - domain::now()).to_std().unwrap_or_default()
 }
 
-/// When the worker next wakes: at the next deadline (not before the next pass may run), to
-/// renew presence, or after [`LOOK_AGAIN_AFTER`], whichever is first.
+/// When the worker next wakes: at the next deadline (not before the next pass may run), or
+/// after `look_again_after`, whichever is first.
 fn next_wake(
     now: Instant,
     due: Option<Instant>,
     earliest_pass: Instant,
-    next_renewal: Instant,
+    look_again_after: Duration,
 ) -> Instant {
-    let mut wake_at = (now + LOOK_AGAIN_AFTER).min(next_renewal);
+    let mut wake_at = now + look_again_after;
     if let Some(due) = due {
         wake_at = wake_at.min(due.max(earliest_pass));
     }
@@ -128,17 +127,21 @@ mod tests {
     #[test]
     fn wakes_at_the_next_deadline_but_not_before_the_next_pass_may_run() {
         let now = Instant::now();
-        let renewal = now + Duration::from_secs(10);
         let soon = now + Duration::from_secs(2);
-        assert_eq!(next_wake(now, Some(soon), now, renewal), soon);
+        assert_eq!(next_wake(now, Some(soon), now, LOOK_AGAIN_AFTER), soon);
         let after_pass = now + Duration::from_secs(3);
-        assert_eq!(next_wake(now, Some(soon), after_pass, renewal), after_pass);
-        assert_eq!(next_wake(now, None, now, renewal), renewal);
-        let far = now + Duration::from_secs(3600);
-        let no_renewal = now + Duration::from_secs(3600);
         assert_eq!(
-            next_wake(now, Some(far), now, no_renewal),
+            next_wake(now, Some(soon), after_pass, LOOK_AGAIN_AFTER),
+            after_pass
+        );
+        assert_eq!(
+            next_wake(now, None, now, LOOK_AGAIN_AFTER),
             now + LOOK_AGAIN_AFTER
+        );
+        let far = now + Duration::from_secs(3600);
+        assert_eq!(
+            next_wake(now, Some(far), now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
         );
     }
 }

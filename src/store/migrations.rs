@@ -127,6 +127,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "offline_email",
         include_str!("../../migrations/sqlite/0024_offline_email.sql"),
     ),
+    (
+        25,
+        "cluster_work",
+        include_str!("../../migrations/sqlite/0025_cluster_work.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -250,6 +255,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         24,
         "offline_email",
         include_str!("../../migrations/postgres/0024_offline_email.sql"),
+    ),
+    (
+        25,
+        "cluster_work",
+        include_str!("../../migrations/postgres/0025_cluster_work.sql"),
     ),
 ];
 

@@ -129,6 +129,7 @@ pub trait Database:
     + WebhookStore
     + MessengerStore
     + EmailStore
+    + ClusterStore
     + Send
     + Sync
     + 'static
@@ -628,6 +629,15 @@ pub trait TagStore: Send + Sync {
 #[async_trait]
 pub trait GreetingStore: Send + Sync {
     async fn insert_greeting(&self, greeting: &Greeting) -> DbResult<()>;
+    /// Writes a greeting of rule `rule_id` unless the rule greeted the customer after
+    /// `not_since`, with the customer locked meanwhile: nodes that look at the same visitor at
+    /// once greet them once. Whether it was written.
+    async fn insert_rule_greeting(
+        &self,
+        greeting: &Greeting,
+        rule_id: &str,
+        not_since: DateTime<Utc>,
+    ) -> DbResult<bool>;
     async fn greeting(&self, organization_id: &str, id: &str) -> DbResult<Greeting>;
     /// The customer's latest greeting sent at `since` or later.
     async fn latest_greeting(
@@ -1072,4 +1082,50 @@ pub trait EmailStore: Send + Sync {
         error: Option<&str>,
         at: DateTime<Utc>,
     ) -> DbResult<()>;
+}
+
+/// Who holds a lease on once-per-cluster work, as the database says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseHolder {
+    pub name: String,
+    pub holder: String,
+    pub expires_at: DateTime<Utc>,
+    pub acquired_at: DateTime<Utc>,
+}
+
+/// What the nodes of a cluster share besides the data: leases on the work that must run on
+/// one node at a time, and rate-limit windows every node counts against. Lease times are the
+/// database's clock, so nodes whose clocks drift still agree on who holds a lease.
+#[async_trait]
+pub trait ClusterStore: Send + Sync {
+    /// Takes or renews the lease `name` for `holder` until `length` from now (the database's
+    /// clock): granted when nobody holds it, its lease ran out, or `holder` holds it already.
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        length: std::time::Duration,
+    ) -> DbResult<bool>;
+    /// Gives the lease back, if `holder` still holds it, so another node takes it at once.
+    async fn release_lease(&self, name: &str, holder: &str) -> DbResult<()>;
+    /// Every lease, held or run out, by name.
+    async fn leases(&self) -> DbResult<Vec<LeaseHolder>>;
+    /// Counts one attempt of `key` under the limit `scope` unless it used up `limit` within
+    /// `window` (which starts at the key's first attempt), in one statement: attempts that
+    /// arrive together on several nodes cannot all pass. `Err(wait)` says how long until the
+    /// window ends.
+    async fn count_attempt(
+        &self,
+        scope: &str,
+        key: &str,
+        limit: u32,
+        window: std::time::Duration,
+        now: DateTime<Utc>,
+    ) -> DbResult<Result<(), std::time::Duration>>;
+    /// Gives back one attempt counted by [`ClusterStore::count_attempt`].
+    async fn refund_attempt(&self, scope: &str, key: &str) -> DbResult<()>;
+    /// Forgets the attempts of `key` under `scope`, after a success.
+    async fn clear_attempts(&self, scope: &str, key: &str) -> DbResult<()>;
+    /// Deletes windows that started before `before` (ended for every limit); how many.
+    async fn sweep_attempts(&self, before: DateTime<Utc>) -> DbResult<u64>;
 }

@@ -17,6 +17,7 @@ use crate::support::{Backend, TestServer};
 mod canned;
 mod chats;
 mod greetings;
+mod leases;
 mod outbox;
 mod presence;
 mod tenancy;

@@ -389,6 +389,27 @@ impl TestServer {
         }
     }
 
+    /// Runs one query that returns one integer (a count) on the server's database.
+    pub async fn query_scalar(&self, query: &str) -> i64 {
+        match &self.config.database_url {
+            Some(url) if url.starts_with("postgres") => {
+                use sqlx::Connection;
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(query)
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap()
+            }
+            _ => {
+                let path = self.config.data_dir.join("switchboard.db");
+                let conn = rusqlite::Connection::open(path).unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(10))
+                    .unwrap();
+                conn.query_row(query, [], |row| row.get(0)).unwrap()
+            }
+        }
+    }
+
     /// Reads /metrics.
     pub async fn metrics(&self) -> String {
         self.http

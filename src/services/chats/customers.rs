@@ -33,8 +33,12 @@ impl ChatService {
         client: IpAddr,
     ) -> Result<Chat> {
         let text = message_text(message)?;
-        self.limit_customer(customer)?;
-        if let Err(wait) = self.chat_starts_per_address.acquire(&client.to_string()) {
+        self.limit_customer(customer).await?;
+        if let Err(wait) = self
+            .chat_starts_per_address
+            .acquire(&client.to_string())
+            .await
+        {
             return Err(Error::RateLimited {
                 message: Wording::TooManyChatStartsFromAddress.text(),
                 retry_after_secs: whole_seconds(wait),
@@ -211,7 +215,7 @@ impl ChatService {
         customer: &CustomerPrincipal,
         input: OfflineMessageInput,
     ) -> Result<OfflineMessage> {
-        self.limit_customer(customer)?;
+        self.limit_customer(customer).await?;
         let customer_record = self
             .store
             .customer(&customer.organization_id, &customer.customer_id)
@@ -267,7 +271,7 @@ impl ChatService {
         url: &str,
         title: Option<&str>,
     ) -> Result<Customer> {
-        self.limit_customer_action(customer)?;
+        self.limit_customer_action(customer).await?;
         let url = optional_text("url", Some(url), MAX_URL_CHARS)?
             .ok_or_else(|| Error::BadUserInput("url must not be empty".into()))?;
         let title = optional_text("title", title, MAX_TITLE_CHARS)?;
@@ -291,7 +295,7 @@ impl ChatService {
         rating: Rating,
         comment: Option<&str>,
     ) -> Result<Chat> {
-        self.limit_customer_action(customer)?;
+        self.limit_customer_action(customer).await?;
         let comment = optional_text("comment", comment, MAX_COMMENT_CHARS)?;
         let mut work = self.begin(&customer.organization_id).await?;
         let mut chat = work.chat(chat_id).await?;

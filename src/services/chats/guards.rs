@@ -62,29 +62,31 @@ impl ChatService {
     }
 
     /// Draws on the customer's message budget.
-    pub(super) fn limit_customer(&self, customer: &CustomerPrincipal) -> Result<()> {
-        limit(&self.customer_messages, customer, Wording::SendingTooFast)
+    pub(super) async fn limit_customer(&self, customer: &CustomerPrincipal) -> Result<()> {
+        limit(&self.customer_messages, customer, Wording::SendingTooFast).await
     }
 
     /// Draws on the customer's typing budget.
-    pub(super) fn limit_customer_typing(&self, customer: &CustomerPrincipal) -> Result<()> {
-        limit(&self.customer_typing, customer, Wording::TypingTooFast)
+    pub(super) async fn limit_customer_typing(&self, customer: &CustomerPrincipal) -> Result<()> {
+        limit(&self.customer_typing, customer, Wording::TypingTooFast).await
     }
 
     /// Draws on the customer's budget for everything else (dismissing a greeting too).
-    pub(crate) fn limit_customer_action(&self, customer: &CustomerPrincipal) -> Result<()> {
+    pub(crate) async fn limit_customer_action(&self, customer: &CustomerPrincipal) -> Result<()> {
         limit(
             &self.customer_actions,
             customer,
             Wording::TooManyVisitorRequests,
         )
+        .await
     }
 }
 
 /// Draws one request of `customer` from `budget`, or RATE_LIMITED with the wait.
-fn limit(budget: &RateLimiter, customer: &CustomerPrincipal, message: Wording) -> Result<()> {
+async fn limit(budget: &RateLimiter, customer: &CustomerPrincipal, message: Wording) -> Result<()> {
     budget
         .acquire(&customer.customer_id)
+        .await
         .map_err(|wait| Error::RateLimited {
             message: message.text(),
             retry_after_secs: whole_seconds(wait),

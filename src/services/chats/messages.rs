@@ -63,7 +63,7 @@ impl ChatService {
         // not wait on a read it does not need.
         let customer_name = match caller {
             Caller::Customer(customer) => {
-                self.limit_customer(customer)?;
+                self.limit_customer(customer).await?;
                 let customer = self
                     .store
                     .customer(&customer.organization_id, &customer.customer_id)
@@ -161,7 +161,7 @@ impl ChatService {
         draft: Option<&str>,
     ) -> Result<()> {
         if let Caller::Customer(customer) = caller {
-            self.limit_customer_typing(customer)?;
+            self.limit_customer_typing(customer).await?;
         }
         let chat = self
             .store
@@ -237,7 +237,7 @@ impl ChatService {
     /// Closes a chat: its customer, its agents or an admin may.
     pub async fn close_chat(&self, caller: &Caller, chat_id: &str) -> Result<Chat> {
         if let Caller::Customer(customer) = caller {
-            self.limit_customer_action(customer)?;
+            self.limit_customer_action(customer).await?;
         }
         let mut work = self.begin(organization_of(caller)).await?;
         let mut chat = work.chat(chat_id).await?;

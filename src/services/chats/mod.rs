@@ -184,7 +184,17 @@ impl ChatService {
         limits: CustomerLimits,
         push_wake: Arc<tokio::sync::Notify>,
     ) -> Self {
-        let per_minute = |limit: u32| RateLimiter::new(limit, Duration::from_secs(60));
+        let per_minute = |scope: &'static str, limit: u32| {
+            RateLimiter::for_store(&store, scope, limit, Duration::from_secs(60))
+        };
+        let visitor_sessions = per_minute("visitor_sessions", limits.visitor_sessions_per_minute);
+        let customer_messages = per_minute("customer_messages", limits.messages_per_minute);
+        let customer_typing = per_minute("customer_typing", limits.typing_per_minute);
+        let customer_actions = per_minute("customer_actions", limits.actions_per_minute);
+        let chat_starts_per_address = per_minute(
+            "chat_starts_per_address",
+            limits.chat_starts_per_address_per_minute,
+        );
         ChatService {
             store,
             bus,
@@ -194,11 +204,11 @@ impl ChatService {
             timer_wake: Arc::default(),
             webhook_wake: Arc::default(),
             messenger_wake: Arc::default(),
-            visitor_sessions: per_minute(limits.visitor_sessions_per_minute),
-            customer_messages: per_minute(limits.messages_per_minute),
-            customer_typing: per_minute(limits.typing_per_minute),
-            customer_actions: per_minute(limits.actions_per_minute),
-            chat_starts_per_address: per_minute(limits.chat_starts_per_address_per_minute),
+            visitor_sessions,
+            customer_messages,
+            customer_typing,
+            customer_actions,
+            chat_starts_per_address,
             offline_email: None,
         }
     }

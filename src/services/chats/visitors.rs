@@ -27,7 +27,7 @@ impl ChatService {
         input: VisitorSessionInput,
         client: IpAddr,
     ) -> Result<VisitorSession> {
-        if let Err(wait) = self.visitor_sessions.acquire(&client.to_string()) {
+        if let Err(wait) = self.visitor_sessions.acquire(&client.to_string()).await {
             return Err(Error::RateLimited {
                 message: Wording::TooManyVisitorSessions.text(),
                 retry_after_secs: whole_seconds(wait),

@@ -70,7 +70,7 @@ impl VisitorService {
         customer: &CustomerPrincipal,
         greeting_id: &str,
     ) -> Result<Greeting> {
-        self.chats.limit_customer_action(customer)?;
+        self.chats.limit_customer_action(customer).await?;
         let greeting = self.own_greeting(customer, greeting_id).await?;
         if greeting.answered_at.is_some() {
             return Err(Error::Conflict(

@@ -305,7 +305,16 @@ impl VisitorService {
                 chat_id: None,
                 dismissed_at: None,
             };
-            self.store.insert_greeting(&greeting).await?;
+            let once_per = chrono::Duration::hours(i64::from(rule.once_per_hours));
+            if !self
+                .store
+                .insert_rule_greeting(&greeting, &rule.id, now - once_per)
+                .await?
+            {
+                // Another node's rules greeted the visitor (open on several nodes) just now.
+                look_at(now + once_per);
+                continue;
+            }
             self.on_site.greeting_changed(greeting.clone());
             self.announce_greeting(&greeting);
             return Ok(None);
@@ -372,8 +381,10 @@ fn require_admin(principal: &Principal) -> Result<()> {
 }
 
 /// Removes visitors whose grace period has passed and lets the greeting rules look at the
-/// visitors due, every interval, until shutdown. One per node; it runs under the server's
-/// shutdown like the chat timers.
+/// visitors due, every interval, until shutdown. One per node, not per cluster: the visitors
+/// it looks at are the ones whose pages are connected to this node. A visitor with pages on
+/// several nodes is greeted once all the same: the greeting is written with the customer
+/// locked, after the rule's `oncePerHours` is checked again.
 pub struct GreetingRules {
     visitors: Arc<VisitorService>,
     interval: Duration,

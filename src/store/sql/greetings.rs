@@ -99,28 +99,68 @@ pub(super) async fn answer_greeting(
     Ok(execute(conn, ANSWER_GREETING, params![to_millis(at), chat_id, id]).await? == 1)
 }
 
+/// Writes a new greeting on `conn`.
+async fn insert_greeting(conn: &mut dyn Conn, g: &Greeting) -> DbResult<()> {
+    execute(
+        conn,
+        "INSERT INTO greetings (id, organization_id, customer_id, agent_id, agent_name, \
+         rule_id, group_id, text, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        params![
+            &g.id,
+            &g.organization_id,
+            &g.customer_id,
+            &g.agent_id,
+            &g.agent_name,
+            &g.rule_id,
+            &g.group_id,
+            &g.text,
+            to_millis(g.created_at),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl<B: Backend> GreetingStore for SqlStore<B> {
     async fn insert_greeting(&self, g: &Greeting) -> DbResult<()> {
         let mut tx = self.backend.write().await?;
-        execute(
+        insert_greeting(&mut tx, g).await?;
+        tx.commit().await
+    }
+
+    async fn insert_rule_greeting(
+        &self,
+        g: &Greeting,
+        rule_id: &str,
+        not_since: DateTime<Utc>,
+    ) -> DbResult<bool> {
+        let mut tx = self.backend.write().await?;
+        // Locks the customer's row until commit (SQLite's one writer is locked already), so
+        // nodes whose rules look at the same visitor at once greet them once.
+        let customers = execute(
             &mut tx,
-            "INSERT INTO greetings (id, organization_id, customer_id, agent_id, agent_name, \
-             rule_id, group_id, text, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            params![
-                &g.id,
-                &g.organization_id,
-                &g.customer_id,
-                &g.agent_id,
-                &g.agent_name,
-                &g.rule_id,
-                &g.group_id,
-                &g.text,
-                to_millis(g.created_at),
-            ],
+            "UPDATE customers SET visits = visits WHERE id = $1 AND organization_id = $2",
+            params![&g.customer_id, &g.organization_id],
         )
         .await?;
-        tx.commit().await
+        if customers == 0 {
+            return Err(DbError::NotFound);
+        }
+        let last = optional(
+            &mut tx,
+            "SELECT MAX(created_at) FROM greetings WHERE rule_id = $1 AND customer_id = $2",
+            params![rule_id, &g.customer_id],
+            |r| r.opt_int(0),
+        )
+        .await?
+        .flatten();
+        if last.is_some_and(|last| last > to_millis(not_since)) {
+            return Ok(false);
+        }
+        insert_greeting(&mut tx, g).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn greeting(&self, organization_id: &str, id: &str) -> DbResult<Greeting> {

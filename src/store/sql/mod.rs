@@ -13,7 +13,8 @@
 //! (greetings and greeting rules), `canned` (canned responses), `tags` (tags and chats' tags),
 //! `files` (attachments and their limits), `messenger` (Facebook pages and the Send API
 //! outbox), `email` (offline messages by email: replies and the email outbox), `webhooks`
-//! (endpoints and their deliveries) and `outbox` (push devices, preferences, jobs).
+//! (endpoints and their deliveries), `outbox` (push devices, preferences, jobs) and `cluster`
+//! (leases on once-per-cluster work, shared rate-limit windows).
 
 /// The parameters of a statement, `$1` first: `params![a, b]` is `&[Value::from(a), …]`,
 /// an array on the stack.
@@ -30,6 +31,7 @@ mod archive;
 mod canned;
 mod chat_tx;
 mod chats;
+mod cluster;
 mod customers;
 mod email;
 mod files;
@@ -155,6 +157,9 @@ pub struct Dialect {
     pub skip_locked: &'static str,
     /// Claims due email jobs, the same way.
     pub claim_email_jobs: &'static str,
+    /// The database's clock, in milliseconds since the epoch: leases go by it, so nodes
+    /// whose clocks drift still agree on who holds one.
+    pub now_millis: &'static str,
 }
 
 /// SQLite: `BEGIN IMMEDIATE` on the one writer already locks the whole database.
@@ -167,6 +172,7 @@ pub const SQLITE: Dialect = Dialect {
     claim_push_jobs: concat!(claim_push_jobs_head!(), claim_push_jobs_tail!()),
     skip_locked: "",
     claim_email_jobs: concat!(claim_email_jobs_head!(), claim_email_jobs_tail!()),
+    now_millis: "SELECT CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)",
 };
 
 /// Postgres: rows are locked one by one, and concurrent claims skip each other's rows.
@@ -187,6 +193,7 @@ pub const POSTGRES: Dialect = Dialect {
         " FOR UPDATE SKIP LOCKED",
         claim_email_jobs_tail!()
     ),
+    now_millis: "SELECT CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
 };
 
 /// A database the store runs on: where its connections come from.
