@@ -67,7 +67,11 @@ async fn count_attempt(
     )
     .await?
     .unwrap_or(now);
-    let left = started.saturating_add(window).saturating_sub(now).max(0);
+    // Clamped: a concurrent attempt whose clock read came later may have started the window.
+    let left = started
+        .saturating_add(window)
+        .saturating_sub(now)
+        .clamp(0, window);
     Ok(Err(Duration::from_millis(left.unsigned_abs())))
 }
 
