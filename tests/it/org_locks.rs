@@ -308,6 +308,16 @@ async fn a_burst_on_two_nodes_with_messages_between_fills_every_slot_once(backen
     let node_b = server.another_node().await;
     let owner = server.owner_token().await;
     server.ok(Some(&owner), NOT_ACCEPTING, json!({})).await;
+    server
+        .ok(
+            Some(&owner),
+            "mutation($input: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $input) { id } }",
+            // Starting 300 visitors takes a while on a busy machine: the agents, who sign
+            // in next, stay reachable meanwhile.
+            json!({"input": {"queueLimit": 1000, "newChatsPerMinute": 1000,
+                             "presenceGraceSeconds": 86400}}),
+        )
+        .await;
     let mut team = Vec::new();
     for n in 0..10 {
         team.push(
@@ -321,16 +331,6 @@ async fn a_burst_on_two_nodes_with_messages_between_fills_every_slot_once(backen
             .await,
         );
     }
-    server
-        .ok(
-            Some(&owner),
-            "mutation($input: UpdateOrganizationSettingsInput!) { updateOrganizationSettings(input: $input) { id } }",
-            // Starting 300 visitors takes a while on a busy machine: the agents stay
-            // reachable meanwhile.
-            json!({"input": {"queueLimit": 1000, "newChatsPerMinute": 1000,
-                             "presenceGraceSeconds": 86400}}),
-        )
-        .await;
     let key = widget_key(&server, &owner).await;
     let mut customers = Vec::new();
     for n in 0..300 {
