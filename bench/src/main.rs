@@ -73,6 +73,10 @@ enum Scenario {
         rate: u64,
         #[arg(long, default_value_t = 20)]
         seconds: u64,
+        /// Start the server on this (empty) Postgres database instead of SQLite; the results
+        /// go to conversation-postgres.json.
+        #[arg(long)]
+        postgres: Option<String>,
     },
     /// K customers start chats at once against A agents: settle time and correctness.
     Routing {
@@ -146,10 +150,15 @@ async fn main() -> Result<()> {
             agents,
             rate,
             seconds,
+            postgres,
         } => {
+            let env: Vec<(&str, String)> = postgres
+                .iter()
+                .map(|url| ("DATABASE_URL", url.clone()))
+                .collect();
             let server = match attach(&cli) {
                 Some(server) => server,
-                None => server::Server::start(&[]).await?,
+                None => server::Server::start(&env).await?,
             };
             let results = scenarios::conversation(
                 &server,
@@ -159,8 +168,13 @@ async fn main() -> Result<()> {
                 Duration::from_secs(*seconds),
             )
             .await?;
+            let name = if postgres.is_some() {
+                "conversation-postgres"
+            } else {
+                "conversation"
+            };
             (
-                "conversation",
+                name,
                 json!({"chats": chats, "agents": agents, "rate": rate, "seconds": seconds}),
                 results,
             )

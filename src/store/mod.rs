@@ -367,15 +367,22 @@ pub struct AgentLoad {
     pub reachable: bool,
 }
 
-/// A transaction for the chat use cases. Every one starts by locking its organization, which
-/// serializes capacity checks and assignments (no chat assigned twice, no limit exceeded, on
-/// any number of nodes) and keeps one lock order, so transactions never deadlock.
-/// While a `ChatTx` is open, use only its methods: on SQLite it holds the single writer.
-/// Dropped without [`ChatTx::commit`], it rolls back.
+/// A transaction for the chat use cases. Every one starts with [`ChatTx::lock_organization`]
+/// or [`ChatTx::enter_chat`]. Locking the organization serializes capacity checks and
+/// assignments (no chat assigned twice, no limit exceeded, on any number of nodes) with each
+/// other and with the chat writers. Chat writers (messages and notes) run side by side,
+/// each alone in its chat: they lock their chat's row, then the feed counters of the chat's
+/// agents (`append_feed`) in the order of the agents' ids, one lock order, so they never
+/// deadlock. While a `ChatTx` is open, use only its methods: on SQLite it holds the single
+/// writer. Dropped without [`ChatTx::commit`], it rolls back.
 #[async_trait]
 pub trait ChatTx: Send {
     /// Locks the organization for the rest of the transaction and returns it.
     async fn lock_organization(&mut self, organization_id: &str) -> DbResult<Organization>;
+    /// Enters chat `chat_id` as a chat writer: waits for changes that lock the organization
+    /// and keeps them out until the transaction ends, locks the chat's row (if there is
+    /// one), and returns the organization (read, not locked).
+    async fn enter_chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<Organization>;
     async fn agent(&mut self, organization_id: &str, agent_id: &str) -> DbResult<Agent>;
     async fn chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<Chat>;
     async fn insert_chat(&mut self, chat: &Chat) -> DbResult<()>;

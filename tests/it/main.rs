@@ -26,6 +26,7 @@ mod hardening_routing;
 mod http;
 mod messenger;
 mod notes;
+mod org_locks;
 mod perimeter;
 mod push;
 mod reports;

@@ -370,6 +370,15 @@ impl TestServer {
         ws
     }
 
+    /// The server's Postgres database, when it runs on one: for tests that hold its locks
+    /// from a connection of their own.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.config
+            .database_url
+            .as_deref()
+            .filter(|url| url.starts_with("postgres"))
+    }
+
     /// Runs one SQL statement on the server's database, for states the API cannot make (rows
     /// written by an older version).
     pub async fn execute_sql(&self, statement: &str) {

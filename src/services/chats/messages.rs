@@ -72,7 +72,9 @@ impl ChatService {
             }
             Caller::Agent(_) => None,
         };
-        let mut work = self.begin(organization_of(caller)).await?;
+        // A message routes nothing: it locks its chat, and messages in the organization's
+        // other chats commit beside it.
+        let mut work = self.begin_in_chat(organization_of(caller), chat_id).await?;
         let mut chat = work.chat(chat_id).await?;
         let (author_kind, author_id, author_name) = match caller {
             Caller::Customer(customer) => {

@@ -39,7 +39,10 @@ impl ChatService {
         tag_id: &str,
         add: bool,
     ) -> Result<Chat> {
-        let mut work = self.begin(principal.organization_id()).await?;
+        // Tagging routes nothing: it locks the chat, as a message does.
+        let mut work = self
+            .begin_in_chat(principal.organization_id(), chat_id)
+            .await?;
         let chat = work.chat(chat_id).await?;
         require_tagger(&mut work, principal, &chat).await?;
         let tag = work

@@ -1,5 +1,7 @@
 //! The unit of work every chat use case runs in: one transaction that first locks the
-//! organization, and what the change tells others. Feed and transcript entries and push jobs
+//! organization ([`ChatService::begin`]: routing, the queue, agents' status) or enters one chat
+//! ([`ChatService::begin_in_chat`]: messages and notes, side by side with the other chats'),
+//! and what the change tells others. Feed and transcript entries and push jobs
 //! are written in the transaction; bus announcements wait for the commit, so nobody hears of
 //! a change that rolled back. Use cases record what happened as domain events (`events`).
 
@@ -28,7 +30,8 @@ pub(super) enum PushText<'a> {
 /// One change in progress: its transaction and what to announce after the commit.
 pub(super) struct UnitOfWork {
     pub(super) tx: Box<dyn ChatTx>,
-    /// The organization, locked for the whole change.
+    /// The organization: locked for the whole change, or only read when the change writes
+    /// in one chat (whose row is locked).
     pub(super) org: Organization,
     /// The one time the whole change is stamped with.
     pub(super) now: DateTime<Utc>,
@@ -205,7 +208,9 @@ impl UnitOfWork {
     }
 
     /// The agents who hear a chat's events: its assignee, supervisors who joined, and the
-    /// supervisors of its group.
+    /// supervisors of its group; in the order of their ids, the order their feed counters are
+    /// locked in (changes in two chats that share agents never wait for each other in a
+    /// circle).
     pub(super) async fn watchers(&mut self, chat: &Chat) -> Result<Vec<String>> {
         let mut watchers: Vec<String> = chat.assignee_id.iter().cloned().collect();
         for (agent, role) in self.tx.participants(&chat.id).await? {
@@ -222,6 +227,7 @@ impl UnitOfWork {
                 watchers.push(agent);
             }
         }
+        watchers.sort_unstable();
         Ok(watchers)
     }
 
@@ -252,11 +258,33 @@ impl UnitOfWork {
 }
 
 impl ChatService {
-    /// Opens a unit of work in the organization, locking it.
+    /// Opens a unit of work in the organization, locking it: for changes that decide where
+    /// chats go (assigning, queueing, draining the queue, transfers, agents' status and
+    /// limits, closing) or count across chats.
     pub(super) async fn begin(&self, organization_id: &str) -> Result<UnitOfWork> {
         let mut tx = self.store.begin().await?;
         let org = tx.lock_organization(organization_id).await?;
-        Ok(UnitOfWork {
+        Ok(self.unit_of_work(tx, org))
+    }
+
+    /// Opens a unit of work that writes in one chat of the organization and routes nothing:
+    /// it locks the chat's row, not the organization, so changes in other chats of the
+    /// organization commit beside it. Changes that lock the organization wait for it (and it
+    /// for them). What it may do: read and update the chat, append to its transcript, tell
+    /// the chat's agents through their feeds, queue pushes, webhook deliveries, Messenger
+    /// sends and emails about the chat.
+    pub(super) async fn begin_in_chat(
+        &self,
+        organization_id: &str,
+        chat_id: &str,
+    ) -> Result<UnitOfWork> {
+        let mut tx = self.store.begin().await?;
+        let org = tx.enter_chat(organization_id, chat_id).await?;
+        Ok(self.unit_of_work(tx, org))
+    }
+
+    fn unit_of_work(&self, tx: Box<dyn ChatTx>, org: Organization) -> UnitOfWork {
+        UnitOfWork {
             tx,
             org,
             now: domain::now(),
@@ -272,7 +300,7 @@ impl ChatService {
             messenger_sends_queued: false,
             offline_email: self.offline_email.clone(),
             emails_queued: false,
-        })
+        }
     }
 
     /// Commits, then wakes the push worker and announces what changed.

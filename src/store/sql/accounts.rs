@@ -76,13 +76,40 @@ pub(super) async fn agent_reachable(
 }
 
 /// Locks the organization's row until the transaction ends, serializing the changes that
-/// must see each other.
+/// must see each other. First it waits for the organization's chat writers in progress
+/// ([`enter_chat`]) and keeps new ones out: they see the organization as it was before or
+/// after this change, never during it.
 pub(super) async fn lock_organization(
     conn: &mut dyn Conn,
     organization_id: &str,
 ) -> DbResult<Organization> {
+    let exclude = conn.dialect().exclude_chat_writers;
+    if !exclude.is_empty() {
+        execute(conn, exclude, params![organization_id]).await?;
+    }
     let sql = conn.dialect().lock_organization;
     one(conn, sql, params![organization_id], organization_from).await
+}
+
+/// Enters chat `chat_id` of the organization as one of its chat writers: beside the other
+/// chat writers of the organization, after and before whatever locks the organization
+/// ([`lock_organization`]), and alone in the chat, whose row it locks until the transaction
+/// ends. The organization is read, not locked; a chat that is not there is found by the
+/// next read of it.
+pub(super) async fn enter_chat(
+    conn: &mut dyn Conn,
+    organization_id: &str,
+    chat_id: &str,
+) -> DbResult<Organization> {
+    let share = conn.dialect().share_organization;
+    if !share.is_empty() {
+        execute(conn, share, params![organization_id]).await?;
+    }
+    let sql = conn.dialect().read_organization;
+    let organization = one(conn, sql, params![organization_id], organization_from).await?;
+    let sql = conn.dialect().lock_chat;
+    optional_text(conn, sql, params![chat_id, organization_id]).await?;
+    Ok(organization)
 }
 
 /// Refuses a change that would leave the organization without an active owner besides

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::accounts::{agent_live, agent_reachable, load_agent, lock_organization};
+use super::accounts::{agent_live, agent_reachable, enter_chat, load_agent, lock_organization};
 use super::rows::{
     candidate_from, chat_from, device_from, event_from, feed_data_json, push_message_json,
 };
@@ -172,6 +172,10 @@ impl<W: Transaction> SqlTx<W> {
 impl<W: Transaction> ChatTx for SqlTx<W> {
     async fn lock_organization(&mut self, organization_id: &str) -> DbResult<Organization> {
         lock_organization(&mut self.tx, organization_id).await
+    }
+
+    async fn enter_chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<Organization> {
+        enter_chat(&mut self.tx, organization_id, chat_id).await
     }
 
     async fn agent(&mut self, organization_id: &str, agent_id: &str) -> DbResult<Agent> {

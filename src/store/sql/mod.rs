@@ -149,8 +149,19 @@ pub trait Transaction: Conn + Sized + 'static {
 /// Where the dialects differ. Everything else is the same text on both.
 #[derive(Debug)]
 pub struct Dialect {
+    /// Waits until no chat writer of organization `$1` is in progress and keeps new ones out
+    /// until the transaction ends: run by `accounts::lock_organization` before it locks the
+    /// row. Empty where the transaction already holds the whole database.
+    pub exclude_chat_writers: &'static str,
     /// Reads the organization and locks it for the rest of the transaction.
     pub lock_organization: &'static str,
+    /// Lets a chat writer of organization `$1` in beside the others, and keeps out those
+    /// that lock the organization (`exclude_chat_writers`) until the transaction ends.
+    pub share_organization: &'static str,
+    /// Reads the organization without locking its row.
+    pub read_organization: &'static str,
+    /// Locks chat `$1` of organization `$2` for the rest of the transaction, or finds none.
+    pub lock_chat: &'static str,
     /// Claims due push jobs, skipping rows another worker is claiming.
     pub claim_push_jobs: &'static str,
     /// Ends a select whose rows a claim takes: `FOR UPDATE SKIP LOCKED` on Postgres.
@@ -164,11 +175,19 @@ pub struct Dialect {
 
 /// SQLite: `BEGIN IMMEDIATE` on the one writer already locks the whole database.
 pub const SQLITE: Dialect = Dialect {
+    exclude_chat_writers: "",
     lock_organization: concat!(
         "SELECT ",
         organization_columns!(),
         " FROM organizations WHERE id = $1"
     ),
+    share_organization: "",
+    read_organization: concat!(
+        "SELECT ",
+        organization_columns!(),
+        " FROM organizations WHERE id = $1"
+    ),
+    lock_chat: "SELECT id FROM chats WHERE id = $1 AND organization_id = $2",
     claim_push_jobs: concat!(claim_push_jobs_head!(), claim_push_jobs_tail!()),
     skip_locked: "",
     claim_email_jobs: concat!(claim_email_jobs_head!(), claim_email_jobs_tail!()),
@@ -176,12 +195,26 @@ pub const SQLITE: Dialect = Dialect {
 };
 
 /// Postgres: rows are locked one by one, and concurrent claims skip each other's rows.
+///
+/// The organization's chat writers (messages) and the changes that lock the organization
+/// (routing, agents' limits and roles) meet at a transaction-level advisory lock keyed by
+/// the organization: shared by the writers, so they run side by side, each behind its own
+/// chat's row; exclusive for the others, which still lock the organization's row as before.
 pub const POSTGRES: Dialect = Dialect {
+    exclude_chat_writers: "SELECT pg_advisory_xact_lock(17, hashtext($1))",
     lock_organization: concat!(
         "SELECT ",
         organization_columns!(),
         " FROM organizations WHERE id = $1 FOR UPDATE"
     ),
+    share_organization: "SELECT pg_advisory_xact_lock_shared(17, hashtext($1))",
+    read_organization: concat!(
+        "SELECT ",
+        organization_columns!(),
+        " FROM organizations WHERE id = $1"
+    ),
+    lock_chat: "SELECT id FROM chats WHERE id = $1 AND organization_id = $2 \
+         FOR NO KEY UPDATE",
     claim_push_jobs: concat!(
         claim_push_jobs_head!(),
         " FOR UPDATE SKIP LOCKED",
