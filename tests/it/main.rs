@@ -13,6 +13,7 @@ mod chat_access;
 mod chat_views;
 mod chats;
 mod cli;
+mod cluster;
 mod coming_online;
 mod customers;
 mod email;
