@@ -859,7 +859,7 @@ async fn a_node_killed_under_load_loses_nothing_and_repeats_nothing() {
         let items = a
             .ok(
                 Some(&owner),
-                "query($id: ID!) { chat(id: $id) { events(first: 500) { items { id text } } } }",
+                "query($id: ID!) { chat(id: $id) { events(first: 200) { items { id text } } } }",
                 json!({"id": chat_id}),
             )
             .await["chat"]["events"]["items"]
