@@ -316,6 +316,125 @@ pub struct Config {
     /// node takes the work over within this time and a third.
     #[arg(long, env = "SWITCHBOARD_CLUSTER_LEASE", default_value = "15s", value_parser = parse_duration)]
     pub cluster_lease: Duration,
+    // Several nodes: the NATS event bus.
+    /// The NATS event bus between the nodes of a cluster.
+    #[command(flatten)]
+    pub nats: NatsConfig,
+}
+
+/// The NATS server the nodes of a cluster tell each other about events through. Unset URL:
+/// events stay in this process (one node).
+#[derive(Debug, Clone, Args)]
+pub struct NatsConfig {
+    /// NATS server URL(s), comma-separated (e.g. nats://10.0.0.5:4222, tls://nats:4222):
+    /// every node of a cluster needs the same NATS. Unset: one node, events stay in-process.
+    #[arg(long, env = "SWITCHBOARD_NATS_URL", hide_env_values = true)]
+    pub nats_url: Option<String>,
+
+    /// A NATS credentials file (.creds: a user JWT and its nkey seed), as `nsc` writes it.
+    #[arg(long, env = "SWITCHBOARD_NATS_CREDS_FILE")]
+    pub nats_creds_file: Option<PathBuf>,
+
+    /// The NATS user name (with SWITCHBOARD_NATS_PASSWORD).
+    #[arg(long, env = "SWITCHBOARD_NATS_USER")]
+    pub nats_user: Option<String>,
+
+    /// The NATS user's password.
+    #[arg(long, env = "SWITCHBOARD_NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+
+    /// A NATS authentication token.
+    #[arg(long, env = "SWITCHBOARD_NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+
+    /// A PEM file of the certificate authorities that sign the NATS server's certificate (a
+    /// private CA). The system's roots are trusted too.
+    #[arg(long, env = "SWITCHBOARD_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+
+    /// A PEM client certificate for NATS servers that verify clients (with
+    /// SWITCHBOARD_NATS_TLS_KEY).
+    #[arg(long, env = "SWITCHBOARD_NATS_TLS_CERT")]
+    pub nats_tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of SWITCHBOARD_NATS_TLS_CERT.
+    #[arg(long, env = "SWITCHBOARD_NATS_TLS_KEY")]
+    pub nats_tls_key: Option<PathBuf>,
+
+    /// Whether the connection to NATS must use TLS (it does anyway with tls:// URLs or when
+    /// the server asks for it).
+    #[arg(long, env = "SWITCHBOARD_NATS_REQUIRE_TLS", default_value_t = false, action = ArgAction::Set)]
+    pub nats_require_tls: bool,
+
+    /// The first part of every subject the nodes publish on (`<prefix>.chat.<id>` …), so
+    /// several clusters can share one NATS: each needs its own.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_NATS_SUBJECT_PREFIX",
+        default_value = "switchboard"
+    )]
+    pub nats_subject_prefix: String,
+}
+
+impl NatsConfig {
+    /// The server addresses of SWITCHBOARD_NATS_URL, when set.
+    pub fn servers(&self) -> Result<Option<Vec<async_nats::ServerAddr>>, String> {
+        let Some(url) = &self.nats_url else {
+            return Ok(None);
+        };
+        let servers = url
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<async_nats::ServerAddr>()
+                    .map_err(|err| format!("SWITCHBOARD_NATS_URL: {s:?} is not a NATS URL: {err}"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if servers.is_empty() {
+            return Err("SWITCHBOARD_NATS_URL must not be empty (unset it to run one node)".into());
+        }
+        Ok(Some(servers))
+    }
+
+    /// Checks what clap cannot.
+    fn validate(&self) -> Result<(), String> {
+        self.servers()?;
+        let methods = [
+            self.nats_creds_file.is_some(),
+            self.nats_user.is_some() || self.nats_password.is_some(),
+            self.nats_token.is_some(),
+        ];
+        if methods.iter().filter(|set| **set).count() > 1 {
+            return Err(
+                "SWITCHBOARD_NATS_CREDS_FILE, SWITCHBOARD_NATS_USER/_PASSWORD and \
+                        SWITCHBOARD_NATS_TOKEN are three ways to log in: set one"
+                    .into(),
+            );
+        }
+        if self.nats_user.is_some() != self.nats_password.is_some() {
+            return Err("SWITCHBOARD_NATS_USER and SWITCHBOARD_NATS_PASSWORD go together".into());
+        }
+        if self.nats_tls_cert.is_some() != self.nats_tls_key.is_some() {
+            return Err(
+                "SWITCHBOARD_NATS_TLS_CERT and SWITCHBOARD_NATS_TLS_KEY go together".into(),
+            );
+        }
+        let prefix_ok = self.nats_subject_prefix.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        });
+        if !prefix_ok {
+            return Err(
+                "SWITCHBOARD_NATS_SUBJECT_PREFIX must be dot-separated words of \
+                        letters, digits, - and _ (e.g. switchboard or acme.chat)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Webhook deliveries: the SSRF guard, timeouts, retries and disabling failing endpoints.
@@ -661,6 +780,8 @@ impl Config {
         if self.cluster_lease < Duration::from_secs(1) {
             return Err("SWITCHBOARD_CLUSTER_LEASE must be at least 1s".into());
         }
+        // Several nodes: the NATS event bus.
+        self.nats.validate()?;
         Ok(())
     }
 }
@@ -764,6 +885,40 @@ mod tests {
         let mut config = Config::defaults();
         config.database_url = Some("mysql://x".into());
         assert!(config.validate().unwrap_err().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn nats_takes_urls_one_login_and_a_subject_prefix() {
+        let mut config = Config::defaults();
+        config.nats.nats_url = Some("nats://10.0.0.5:4222, tls://nats.internal:4222".into());
+        config.validate().unwrap();
+        assert_eq!(config.nats.servers().unwrap().unwrap().len(), 2);
+        config.nats.nats_url = Some(" , ".into());
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .contains("SWITCHBOARD_NATS_URL")
+        );
+        config.nats.nats_url = Some("nats://127.0.0.1:4222".into());
+        config.nats.nats_token = Some("t".into());
+        config.nats.nats_user = Some("u".into());
+        config.nats.nats_password = Some("p".into());
+        assert!(config.validate().unwrap_err().contains("set one"));
+        config.nats.nats_token = None;
+        config.validate().unwrap();
+        config.nats.nats_password = None;
+        assert!(config.validate().unwrap_err().contains("go together"));
+        config.nats.nats_user = None;
+        for prefix in ["", "a..b", "a.>", "a *"] {
+            config.nats.nats_subject_prefix = prefix.into();
+            assert!(
+                config.validate().unwrap_err().contains("SUBJECT_PREFIX"),
+                "{prefix:?}"
+            );
+        }
+        config.nats.nats_subject_prefix = "acme.chat-eu_1".into();
+        config.validate().unwrap();
     }
 
     #[test]

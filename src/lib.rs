@@ -51,6 +51,8 @@ pub enum StartupError {
     Bootstrap(error::Error),
     #[error("push configuration: {0}")]
     Push(String),
+    #[error("{0}")]
+    Nats(bus::nats::NatsError),
 }
 
 /// A built server, ready to serve.
@@ -88,13 +90,24 @@ impl App {
                  the number of proxies in front of the server (taken as 1 now)"
             );
         }
+        // First: a node that cannot reach its cluster's NATS must not start (it would serve its
+        // clients half the events), and says so before anything else is touched.
+        let shutdown = Shutdown::new();
+        let bus: Arc<dyn EventBus> = if config.nats.nats_url.is_some() {
+            Arc::new(
+                bus::nats::NatsBus::connect(&config.nats, &shutdown)
+                    .await
+                    .map_err(StartupError::Nats)?,
+            )
+        } else {
+            Arc::new(LocalBus::new())
+        };
         // Before the database: a key that is configured but unusable stops the start untouched.
         let vapid_key = vapid_key(&config)?;
         let store = open_store(&config).await?;
         store.migrate().await.map_err(StartupError::Database)?;
         let jwt_secret = jwt_secret(&config)?;
         let jwt_secret_for_files = jwt_secret.clone();
-        let bus: Arc<dyn EventBus> = Arc::new(LocalBus::new());
         let auth = AuthService::new(
             store.clone(),
             bus.clone(),
@@ -147,7 +160,6 @@ impl App {
             allow_local: config.web_push_allow_local,
         };
         let senders = Arc::new(push_senders(&config, vapid_key)?);
-        let shutdown = Shutdown::new();
         let presence =
             services::presence::Presence::new(store.clone(), chats.clone(), shutdown.clone());
         let services = Arc::new(Services::new(

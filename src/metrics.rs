@@ -30,6 +30,23 @@ pub struct Metrics {
     cluster_leases: Mutex<BTreeMap<&'static str, (String, bool)>>,
 }
 
+/// Appends the event bus's gauge: 1 while NATS is connected, 0 while it is away; absent on a
+/// single node (no NATS configured).
+pub fn render_bus(out: &mut String, status: crate::bus::BusStatus) {
+    let connected = match status {
+        crate::bus::BusStatus::Local => return,
+        crate::bus::BusStatus::Connected => 1,
+        crate::bus::BusStatus::Disconnected => 0,
+    };
+    header(
+        out,
+        "switchboard_nats_connected",
+        "gauge",
+        "Whether this node is connected to NATS (1) or not (0).",
+    );
+    let _ = writeln!(out, "switchboard_nats_connected {connected}");
+}
+
 /// Upper bounds (seconds) of the push latency histogram's buckets.
 const LATENCY_BUCKETS: [f64; 10] = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 

@@ -1,8 +1,13 @@
-//! The event bus: tells whoever listens that something changed. In-process by default.
+//! The event bus: tells whoever listens that something changed. In-process by default
+//! ([`LocalBus`]); across the nodes of a cluster with NATS ([`nats::NatsBus`]).
 //!
 //! The bus carries notifications, not data of record: whatever must not be lost is committed to
 //! the database first, so a lost bus message costs latency, never data. Subscribers listen on
-//! topics (one agent, one organization), so a publish touches only those who care.
+//! topics (one agent, one organization), so a publish touches only those who care. When the
+//! bus may have lost messages (NATS came back after an outage), every subscriber is sent
+//! [`BusEvent::Resync`] and reads again from the store by cursor, as after a lag.
+
+pub mod nats;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,8 +33,8 @@ pub enum Topic {
     Access,
 }
 
-/// Something that happened.
-#[derive(Debug, Clone, PartialEq)]
+/// Something that happened. Serializable: NATS carries it between nodes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum BusEvent {
     /// An agent's profile, role, limit, groups, status or activity changed.
     AgentChanged {
@@ -65,17 +70,21 @@ pub enum BusEvent {
         chat_id: String,
         status: crate::domain::ChatStatus,
     },
+    /// The bus may have lost events (NATS was away, or a node that was cut off from it came
+    /// back): re-read from the store by cursor, as after a lag. Sent by the bus itself to
+    /// every local subscriber, never published by services.
+    Resync,
 }
 
 /// A chat waiting in the queue, as agents' apps need to count what they may take.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct QueuedChat {
     pub chat_id: String,
     pub group_id: Option<String>,
 }
 
 /// A typing indicator. The draft is the customer's sneak peek, for agents only.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Typing {
     pub chat_id: String,
     pub author_kind: AuthorKind,
@@ -94,6 +103,22 @@ pub trait EventBus: Send + Sync + 'static {
     fn publish(&self, topic: Topic, event: BusEvent);
     /// Starts listening to `topic`.
     fn subscribe(&self, topic: Topic) -> BusReceiver;
+    /// Whether events reach the other nodes now, for /readyz and /metrics.
+    fn status(&self) -> BusStatus {
+        BusStatus::Local
+    }
+}
+
+/// How a bus reaches the other nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusStatus {
+    /// In-process only: a single node.
+    Local,
+    /// Connected to NATS.
+    Connected,
+    /// NATS is away: this node serves its own clients, and its subscribers re-read from the
+    /// store when it comes back.
+    Disconnected,
 }
 
 /// How many events a slow subscriber may fall behind before it is told it lagged.
@@ -130,6 +155,25 @@ impl LocalBus {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .len()
+    }
+
+    /// Whether anyone on this node listens to `topic`: events for others need not be decoded.
+    pub fn has_subscribers(&self, topic: &Topic) -> bool {
+        self.topics
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(topic)
+            .is_some_and(|sender| sender.receiver_count() > 0)
+    }
+
+    /// Tells every subscriber that events may have been lost ([`BusEvent::Resync`]), and
+    /// forgets the topics nobody listens to any more.
+    pub fn resync(&self) {
+        let resync = Arc::new(BusEvent::Resync);
+        self.topics
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .retain(|_, sender| sender.send(resync.clone()).is_ok());
     }
 }
 
@@ -180,6 +224,24 @@ mod tests {
         bus.publish(Topic::Agent("ada".into()), changed("ada"));
         assert_eq!(*ada.recv().await.unwrap(), changed("ada"));
         assert!(bob.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_resync_reaches_every_subscriber() {
+        let bus = LocalBus::new();
+        let mut ada = bus.subscribe(Topic::Agent("ada".into()));
+        let mut chat = bus.subscribe(Topic::Chat("c".into()));
+        drop(bus.subscribe(Topic::Access));
+        bus.resync();
+        assert_eq!(*ada.recv().await.unwrap(), BusEvent::Resync);
+        assert_eq!(*chat.recv().await.unwrap(), BusEvent::Resync);
+        assert_eq!(
+            bus.topic_count(),
+            2,
+            "a topic nobody listens to is forgotten"
+        );
+        assert!(bus.has_subscribers(&Topic::Chat("c".into())));
+        assert!(!bus.has_subscribers(&Topic::Access));
     }
 
     #[test]

@@ -185,7 +185,8 @@ pub struct ReplyClock {
 }
 
 /// A transcript entry. Its `seq` orders the chat's entries and is the customer's cursor.
-#[derive(Debug, Clone, PartialEq)]
+/// Serializable: the event bus carries it between nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatEvent {
     pub id: String,
     pub chat_id: String,
@@ -202,7 +203,8 @@ pub struct ChatEvent {
 }
 
 /// An entry of one agent's feed: what their apps are told, replayable from any cursor.
-#[derive(Debug, Clone, PartialEq)]
+/// Serializable: the event bus carries it between nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedEntry {
     pub agent_id: String,
     /// Per-agent sequence: 1, 2, 3 … with no gaps, so a client that saw n has missed n+1.

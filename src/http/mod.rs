@@ -195,7 +195,8 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match readiness::check(&state.services.health, &state.config).await {
+    let bus = state.services.bus_status();
+    match readiness::check(&state.services.health, &state.config, bus).await {
         Ok(()) => "ready\n".into_response(),
         Err(reason) => {
             tracing::warn!(%reason, "not ready");
@@ -211,7 +212,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics(State(state): State<AppState>) -> Response {
     let health = &state.services.health;
     let depth = health.push_outbox_depth().await.ok();
-    let body = state.metrics.render(&health.pool_stats(), depth);
+    let mut body = state.metrics.render(&health.pool_stats(), depth);
+    crate::metrics::render_bus(&mut body, state.services.bus_status());
     let mut response = body.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

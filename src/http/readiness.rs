@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::bus::BusStatus;
 use crate::config::Config;
 use crate::services::health::Health;
 
@@ -30,10 +31,23 @@ pub(super) enum NotReady {
     },
     #[error("cannot read the free space of {}: {error}", dir.display())]
     DiskUnknown { dir: PathBuf, error: String },
+    #[error(
+        "NATS is unreachable: this node serves its own clients, but events of other nodes do \
+         not reach them until it is back"
+    )]
+    NatsDown,
 }
 
-/// Checks the disk under a SQLite database, then a rolled-back write, within a second.
-pub(super) async fn check(health: &Health, config: &Config) -> Result<(), NotReady> {
+/// Checks the event bus, the disk under a SQLite database, then a rolled-back write, within
+/// a second.
+pub(super) async fn check(
+    health: &Health,
+    config: &Config,
+    bus: BusStatus,
+) -> Result<(), NotReady> {
+    if bus == BusStatus::Disconnected {
+        return Err(NotReady::NatsDown);
+    }
     tokio::time::timeout(DATABASE_CHECK_TIMEOUT, check_untimed(health, config))
         .await
         .unwrap_or(Err(NotReady::DatabaseTimeout))

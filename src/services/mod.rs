@@ -85,6 +85,11 @@ pub struct ServiceSettings {
 }
 
 impl Services {
+    /// Whether this node's events reach the other nodes now (/readyz, /metrics).
+    pub fn bus_status(&self) -> crate::bus::BusStatus {
+        self.bus.status()
+    }
+
     /// Gathers the use cases built over `store` and `bus`, and builds those that need only
     /// the store and the chats (pushes, visitors on the site) with their `settings`.
     pub fn new(

@@ -287,11 +287,14 @@ impl AccessWatch {
             tokio::select! {
                 _ = shutdown.changed() => return,
                 event = announced.recv() => match event {
-                    Ok(event) => {
-                        if let BusEvent::AccessChanged { agent_id } = &*event {
+                    Ok(event) => match &*event {
+                        BusEvent::AccessChanged { agent_id } => {
                             self.presence.access_changed(agent_id);
                         }
-                    }
+                        // Announcements may have been lost: ask the store now.
+                        BusEvent::Resync => self.poll(&mut seen).await,
+                        _ => {}
+                    },
                     // Missed announcements: the next poll finds them.
                     Err(RecvError::Lagged(_)) => {}
                     Err(RecvError::Closed) => return,

@@ -230,6 +230,8 @@ impl AgentStream {
 
     fn accept(&mut self, event: &BusEvent) {
         match event {
+            // Events may have been lost on the way (NATS was away): as after a lag.
+            BusEvent::Resync => self.replay = true,
             BusEvent::Feed(entry) if entry.agent_id == self.principal.agent.id => {
                 if entry.seq == self.cursor + 1 {
                     self.cursor = entry.seq;
@@ -303,6 +305,8 @@ struct ChatStream {
     /// For a customer whose chat waits in the queue: when to say again that they are here.
     renew_presence_at: Option<tokio::time::Instant>,
     organization_id: String,
+    /// Queue positions may have been lost: read the place in the queue again.
+    reread_position: bool,
 }
 
 /// What woke a chat stream: a bus event, a change of the agent's rights (`false` when the
@@ -353,6 +357,7 @@ pub async fn chat_events(
         last_position: None,
         renew_presence_at: None,
         organization_id: chat.organization_id.clone(),
+        reread_position: false,
     };
     if for_customer && chat.status == ChatStatus::Queued {
         let again = services
@@ -421,6 +426,11 @@ impl ChatStream {
                 }
                 continue;
             }
+            if self.reread_position {
+                self.reread_position = false;
+                self.read_position().await;
+                continue;
+            }
             // What woke the stream: a bus event, new rights (an agent's), or the time to say
             // again that a queued customer is here.
             let woke = {
@@ -480,6 +490,34 @@ impl ChatStream {
         }
     }
 
+    /// The chat's place in the queue as the store has it, told when it changed.
+    async fn read_position(&mut self) {
+        let entry = match self
+            .services
+            .chats
+            .queue_entry(&self.organization_id, &self.chat_id)
+            .await
+        {
+            Ok(Some(entry)) => entry,
+            Ok(None) => return,
+            Err(err) => {
+                tracing::warn!(chat = %self.chat_id, error = %err, "could not read a place in the queue");
+                return;
+            }
+        };
+        let place = (entry.position, entry.estimated_wait_seconds);
+        if self.last_position == Some(place) {
+            return;
+        }
+        self.last_position = Some(place);
+        self.pending.push_back(ChatStreamEvent::QueuePosition {
+            cursor: self.cursor,
+            chat_id: self.chat_id.clone(),
+            position: entry.position,
+            estimated_wait_seconds: entry.estimated_wait_seconds,
+        });
+    }
+
     /// Keeps the customer's queued chat in the queue while this subscription is open.
     async fn renew_presence(&mut self) {
         let again = match self
@@ -499,6 +537,12 @@ impl ChatStream {
 
     fn accept(&mut self, event: &BusEvent) {
         match event {
+            // Events may have been lost on the way (NATS was away): as after a lag, and the
+            // place in the queue is read again too.
+            BusEvent::Resync => {
+                self.replay = true;
+                self.reread_position = true;
+            }
             BusEvent::Transcript(entry) if entry.chat_id == self.chat_id => {
                 // Out of the queue, the chat needs no sign of the customer's presence.
                 if matches!(

@@ -14,6 +14,7 @@ mod chat_views;
 mod chats;
 mod cli;
 mod cluster_work;
+mod cluster;
 mod coming_online;
 mod customers;
 mod email;

@@ -70,13 +70,14 @@ macro_rules! on_both_backends {
 }
 
 /// A fresh Postgres database, dropped when this goes.
-struct PostgresDatabase {
+pub struct PostgresDatabase {
     admin_url: String,
     name: String,
 }
 
 impl PostgresDatabase {
-    async fn create(base_url: &str) -> (PostgresDatabase, String) {
+    /// Creates a database next to `base_url`'s; returns it and its URL.
+    pub async fn create(base_url: &str) -> (PostgresDatabase, String) {
         use sqlx::Connection;
         let name = format!("sb_test_{}", uuid::Uuid::now_v7().simple());
         let mut conn = sqlx::PgConnection::connect(base_url)
@@ -546,6 +547,21 @@ impl WsClient {
             }
         }
         messages
+    }
+
+    /// The next protocol message within `wait`: `Ok(None)` when none came, `Err(())` when
+    /// the connection ended (closed, reset, or its server killed).
+    pub async fn next_or_gone(&mut self, wait: Duration) -> Result<Option<Value>, ()> {
+        loop {
+            match tokio::time::timeout(wait, self.stream.next()).await {
+                Err(_) => return Ok(None),
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return Err(()),
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Ok(Some(serde_json::from_str(&text).unwrap()));
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
     }
 
     /// Whether the connection has ended (closed or reset) when read now.

@@ -204,6 +204,8 @@ impl VisitorStream {
                             *status,
                         );
                     }
+                    // News may have been lost on the way (NATS was away).
+                    BusEvent::Resync => self.read_again().await,
                     _ => {}
                 },
                 // Missed news: the store has the truth.
@@ -243,6 +245,42 @@ impl VisitorStream {
             Ok(Some(greeting)) => self.greeting_changed(&greeting.id.clone()).await,
             Ok(None) => {}
             Err(err) => tracing::warn!(error = %err, "a visitor's page could not catch up"),
+        }
+        // Their chat's changes may have been missed too.
+        let customer = &self.page.customer;
+        let service = &self.page.service;
+        let open = match service
+            .store
+            .open_chat_of_customer(&customer.organization_id, &customer.customer_id)
+            .await
+        {
+            Ok(open) => open,
+            Err(err) => {
+                tracing::warn!(error = %err, "a visitor's page could not read their chat");
+                return;
+            }
+        };
+        let (organization_id, customer_id) = (&customer.organization_id, &customer.customer_id);
+        match open {
+            Some(chat) => {
+                service
+                    .on_site
+                    .chat_changed(organization_id, customer_id, &chat.id, chat.status)
+            }
+            None => {
+                let shown = service
+                    .on_site
+                    .visitor(organization_id, customer_id)
+                    .and_then(|visitor| visitor.chat);
+                if let Some((chat_id, _)) = shown {
+                    service.on_site.chat_changed(
+                        organization_id,
+                        customer_id,
+                        &chat_id,
+                        domain::ChatStatus::Closed,
+                    );
+                }
+            }
         }
     }
 
