@@ -207,8 +207,23 @@ impl ReportsQuery {
             agent_id: input.agent_id.map(|id| id.0),
             tag_id: input.tag_id.map(|id| id.0),
         };
+        // The parts the query selects are computed together, in one read of the chats.
+        let selected = ctx.look_ahead();
+        let parts = [
+            ("totals", ReportBy::Total),
+            ("byAgent", ReportBy::Agent),
+            ("byDay", ReportBy::Day),
+        ]
+        .into_iter()
+        .filter(|(field, _)| selected.field(field).exists())
+        .map(|(_, by)| by)
+        .collect();
         Ok(Report(
-            ctx.services().reports.prepare(principal, request).await?,
+            ctx.services()
+                .reports
+                .prepare(principal, request)
+                .await?
+                .parts(parts),
         ))
     }
 }

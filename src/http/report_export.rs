@@ -116,7 +116,7 @@ async fn export(
         tag_id: params.tag_id.filter(|v| !v.is_empty()),
     };
     let reports = &state.services.reports;
-    let report = reports.prepare(&principal, request).await?;
+    let report = reports.prepare(&principal, request).await?.parts(vec![by]);
     let rows = reports.rows(&report, by).await?;
     let names = match by {
         ReportBy::Agent => reports.agent_names(principal.organization_id()).await?,

@@ -34,6 +34,18 @@ pub struct ReportRequest {
 pub struct PreparedReport {
     pub period: ReportPeriod,
     pub scope: ReportScope,
+    /// The parts computed together the first time one is asked for: every part the caller
+    /// will ask for, so the chats are read once. Set with [`PreparedReport::parts`].
+    parts: Vec<ReportBy>,
+    computed: Arc<tokio::sync::OnceCell<Vec<Vec<ReportRow>>>>,
+}
+
+impl PreparedReport {
+    /// Computes `parts` together when the first of them is asked for (the default: all).
+    pub fn parts(mut self, parts: Vec<ReportBy>) -> Self {
+        self.parts = parts;
+        self
+    }
 }
 
 /// The use cases of reports.
@@ -112,7 +124,12 @@ impl ReportService {
             },
             Role::Supervisor | Role::Admin | Role::Owner => {}
         }
-        Ok(PreparedReport { period, scope })
+        Ok(PreparedReport {
+            period,
+            scope,
+            parts: vec![ReportBy::Total, ReportBy::Agent, ReportBy::Day],
+            computed: Arc::default(),
+        })
     }
 
     /// The names of the organization's agents by id (the CSV names them).
@@ -129,8 +146,24 @@ impl ReportService {
             .collect())
     }
 
-    /// The report's rows split `by` total, agent or day.
+    /// The report's rows split `by` total, agent or day. The first call computes every part
+    /// of the report's [`PreparedReport::parts`] in one go; the others read the result. A
+    /// part that was not announced is computed on its own.
     pub async fn rows(&self, report: &PreparedReport, by: ReportBy) -> Result<Vec<ReportRow>> {
-        Ok(self.store.report(&report.scope, &report.period, by).await?)
+        let Some(at) = report.parts.iter().position(|p| *p == by) else {
+            let mut rows = self
+                .store
+                .report(&report.scope, &report.period, &[by])
+                .await?;
+            return Ok(rows.pop().unwrap_or_default());
+        };
+        let computed = report
+            .computed
+            .get_or_try_init(|| {
+                self.store
+                    .report(&report.scope, &report.period, &report.parts)
+            })
+            .await?;
+        Ok(computed.get(at).cloned().unwrap_or_default())
     }
 }

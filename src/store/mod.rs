@@ -575,13 +575,15 @@ pub trait FileStore: Send + Sync {
 /// Reports: numbers the database computes over an organization's chats and greetings.
 #[async_trait]
 pub trait ReportStore: Send + Sync {
-    /// The report's rows: one (total), one per last assignee, or one per day of the period.
+    /// The report's rows for each part asked for, in that order: one row (total), one per
+    /// last assignee, or one per day of the period. Asking for several parts at once lets
+    /// the database read the period's chats once.
     async fn report(
         &self,
         scope: &ReportScope,
         period: &ReportPeriod,
-        by: ReportBy,
-    ) -> DbResult<Vec<ReportRow>>;
+        parts: &[ReportBy],
+    ) -> DbResult<Vec<Vec<ReportRow>>>;
     /// Writes a generated data set in bulk, in one transaction (tests and the bench). Its
     /// organization, agents and groups must exist; its tags are created.
     async fn import_report_data(&self, data: &ReportData) -> DbResult<()>;
