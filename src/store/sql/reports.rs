@@ -151,7 +151,8 @@ fn aggregates_sql<'a>(scope: &'a ReportScope, period: &ReportPeriod, by: ReportB
 /// opcode at a time, so summing in Rust is several times faster than `SUM(CASE …)`, and it
 /// is the one scan a report needs: the percentiles come from the same rows, and every part
 /// asked for (total, per agent, per day) from the same scan. The columns: a key per part
-/// that needs one (the agent, then the day), then [`SCAN_COLUMNS`].
+/// that needs one (the agent, then the day), then whether it closed, its rating, whether it
+/// was transferred, and each metric's value.
 fn chats_sql<'a>(
     scope: &'a ReportScope,
     period: &ReportPeriod,
@@ -178,9 +179,6 @@ fn chats_sql<'a>(
     );
     sql
 }
-
-/// The columns of [`chats_sql`] after the keys: closed, rating, transferred, the metrics.
-const SCAN_COLUMNS: usize = 3 + METRICS.len();
 
 /// Counts the rows of [`chats_sql`] into one tally per part.
 fn count_chats(
