@@ -21,8 +21,14 @@ use serde_json::{Value, json};
 #[command(name = "switchboard-bench")]
 struct Cli {
     /// Use the server at this URL (e.g. one on Postgres) instead of starting one.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "urls")]
     url: Option<String>,
+    /// Use the nodes of one cluster at these URLs (comma-separated; one database, one NATS)
+    /// and spread the clients over them: the conversation scenario puts every customer on
+    /// another node than the agent who has the chat, so each delivery crosses nodes; the
+    /// connections scenario deals connections round the nodes. The set-up goes to the first.
+    #[arg(long, global = true, value_delimiter = ',')]
+    urls: Vec<String>,
     /// The owner's email on an attached server.
     #[arg(long, global = true, default_value = server::OWNER_EMAIL)]
     owner_email: String,
@@ -123,10 +129,18 @@ async fn main() -> Result<()> {
     raise_file_limit();
     let cli = Cli::parse();
     let attach = |cli: &Cli| {
+        if !cli.urls.is_empty() {
+            return Some(server::Server::attach_nodes(
+                &cli.urls,
+                &cli.owner_email,
+                &cli.owner_password,
+            ));
+        }
         cli.url
             .as_deref()
             .map(|url| server::Server::attach(url, &cli.owner_email, &cli.owner_password))
     };
+    let nodes = cli.urls.len().max(1);
     let (name, parameters, results) = match &cli.scenario {
         Scenario::Connections {
             connections,
@@ -141,7 +155,7 @@ async fn main() -> Result<()> {
                 scenarios::connections(&server, *connections, *agents, document == "sdk").await?;
             (
                 "connections",
-                json!({"connections": connections, "agents": agents, "document": document}),
+                json!({"connections": connections, "agents": agents, "document": document, "nodes": nodes}),
                 results,
             )
         }
@@ -168,14 +182,14 @@ async fn main() -> Result<()> {
                 Duration::from_secs(*seconds),
             )
             .await?;
-            let name = if postgres.is_some() {
-                "conversation-postgres"
-            } else {
-                "conversation"
+            let name = match (nodes, postgres.is_some()) {
+                (1, false) => "conversation",
+                (1, true) => "conversation-postgres",
+                _ => "conversation-nodes",
             };
             (
                 name,
-                json!({"chats": chats, "agents": agents, "rate": rate, "seconds": seconds}),
+                json!({"chats": chats, "agents": agents, "rate": rate, "seconds": seconds, "nodes": nodes}),
                 results,
             )
         }

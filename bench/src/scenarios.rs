@@ -170,11 +170,10 @@ pub async fn connections(
     let team = agents(&org, agent_count.max(1), 3).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let before = server.rss_bytes();
-    let url = server.ws_url();
     let started = Instant::now();
     let sockets: Vec<Result<_>> = stream::iter(0..n)
         .map(|i| {
-            let url = url.clone();
+            let url = server.ws_url_of(i);
             let token = team[i % team.len()].1.clone();
             async move { client::subscribe(&url, &token, document, json!({})).await }
         })
@@ -337,12 +336,22 @@ pub async fn conversation(
     let limit = chat_count.div_ceil(agent_count.max(1)) + 1;
     let team = agents(&org, agent_count.max(1), limit).await?;
     let (events, mut received) = mpsc::unbounded_channel();
-    for (_, token) in &team {
-        let socket = client::subscribe(&server.ws_url(), token, AGENT_EVENTS, json!({})).await?;
+    // Agent `a` works on node `a`, counted round the nodes (one node: all on it).
+    for (a, (_, token)) in team.iter().enumerate() {
+        let socket =
+            client::subscribe(&server.ws_url_of(a), token, AGENT_EVENTS, json!({})).await?;
         client::forward(socket, "agent", events.clone());
     }
     let customers = visitors(&org, chat_count).await?;
-    let tokens: HashMap<String, String> = team.iter().cloned().collect();
+    // Each agent's token and node.
+    let tokens: HashMap<String, (String, usize)> = team
+        .iter()
+        .enumerate()
+        .map(|(a, (id, token))| (id.clone(), (token.clone(), a)))
+        .collect();
+    let node_gql: Vec<Gql> = (0..server.nodes.len())
+        .map(|n| Gql::new(&server.graphql_url_of(n)))
+        .collect();
     let mut chats = Vec::new();
     for customer in &customers {
         let data = org
@@ -369,15 +378,23 @@ pub async fn conversation(
             .as_str()
             .context("a chat was not assigned; raise --agents")?
             .to_owned();
+        // The customer is on the node after their agent's: with several nodes, every
+        // message crosses from one node to another.
+        let (agent_token, agent_node) = tokens[&assignee].clone();
+        let customer_node = (agent_node + 1) % server.nodes.len();
         let socket = client::subscribe(
-            &server.ws_url(),
+            &server.ws_url_of(customer_node),
             customer,
             CHAT_EVENTS,
             json!({"chatId": chat_id}),
         )
         .await?;
         client::forward(socket, "customer", events.clone());
-        chats.push((chat_id, customer.clone(), tokens[&assignee].clone()));
+        chats.push((
+            chat_id,
+            (customer.clone(), customer_node),
+            (agent_token, agent_node % server.nodes.len()),
+        ));
     }
     drop(events);
 
@@ -417,7 +434,8 @@ pub async fn conversation(
     for n in 0..total {
         tokio::time::sleep_until((started + interval.mul_f64(n as f64)).into()).await;
         let (chat_id, customer, agent) = &chats[n % chats.len()];
-        let token = if (n / chats.len()) % 2 == 0 {
+        // Each side writes through its own node.
+        let (token, node) = if (n / chats.len()) % 2 == 0 {
             customer
         } else {
             agent
@@ -427,7 +445,7 @@ pub async fn conversation(
             .lock()
             .unwrap()
             .insert(client_id.clone(), Instant::now());
-        let gql = org.gql.clone();
+        let gql = node_gql[*node].clone();
         let (chat_id, token, errors) = (chat_id.clone(), token.clone(), errors.clone());
         let permit = permits.clone().acquire_owned().await?;
         sends.spawn(async move {

@@ -17,6 +17,9 @@ pub const OWNER_PASSWORD: &str = "bench-owner-password";
 pub struct Server {
     /// http://host:port
     pub base: String,
+    /// Every node of the cluster the clients are spread over (`--urls`), `base` first; just
+    /// `base` for one server.
+    pub nodes: Vec<String>,
     pub owner_email: String,
     pub owner_password: String,
     child: Option<Child>,
@@ -111,6 +114,7 @@ impl Server {
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Ok(Server {
+            nodes: vec![base.clone()],
             base,
             owner_email: OWNER_EMAIL.into(),
             owner_password: OWNER_PASSWORD.into(),
@@ -122,11 +126,10 @@ impl Server {
 
     /// A server started elsewhere (for example on Postgres).
     pub fn attach(base: &str, owner_email: &str, owner_password: &str) -> Server {
+        let base = trim(base);
         Server {
-            base: base
-                .trim_end_matches('/')
-                .trim_end_matches("/graphql")
-                .to_owned(),
+            nodes: vec![base.clone()],
+            base,
             owner_email: owner_email.into(),
             owner_password: owner_password.into(),
             child: None,
@@ -157,12 +160,33 @@ impl Server {
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
 
+    /// Nodes of one cluster (one database, one NATS) started elsewhere: the set-up goes to
+    /// the first, the clients are spread over all of them.
+    pub fn attach_nodes(urls: &[String], owner_email: &str, owner_password: &str) -> Server {
+        let mut server = Server::attach(&urls[0], owner_email, owner_password);
+        server.nodes = urls.iter().map(|url| trim(url)).collect();
+        server
+    }
+
     pub fn graphql_url(&self) -> String {
         format!("{}/graphql", self.base)
     }
 
     pub fn ws_url(&self) -> String {
         format!("{}/graphql", self.base.replacen("http", "ws", 1))
+    }
+
+    /// The GraphQL URL of node `n` (counted round the nodes).
+    pub fn graphql_url_of(&self, n: usize) -> String {
+        format!("{}/graphql", self.nodes[n % self.nodes.len()])
+    }
+
+    /// The WebSocket URL of node `n` (counted round the nodes).
+    pub fn ws_url_of(&self, n: usize) -> String {
+        format!(
+            "{}/graphql",
+            self.nodes[n % self.nodes.len()].replacen("http", "ws", 1)
+        )
     }
 
     /// The server process's resident memory, when the harness started it (Linux).
@@ -173,4 +197,11 @@ impl Server {
         let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
         Some(kib * 1024)
     }
+}
+
+/// `http://host:port` from a URL that may end in `/` or `/graphql`.
+fn trim(url: &str) -> String {
+    url.trim_end_matches('/')
+        .trim_end_matches("/graphql")
+        .to_owned()
 }
