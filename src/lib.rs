@@ -272,6 +272,20 @@ impl App {
                 .leased(services::leases::RATE_WINDOW_SWEEPER, rate_windows)
                 .run(tasks.subscribe()),
         );
+        let packer = {
+            let store = store.clone();
+            move |stop| {
+                services::reports::ReportDayPacker {
+                    store: store.clone(),
+                }
+                .run(stop)
+            }
+        };
+        tasks.spawn(
+            leases
+                .leased(services::leases::REPORT_DAY_PACKER, packer)
+                .run(tasks.subscribe()),
+        );
         // Per node: each announces the queue changes it committed (once each), renews its own
         // agents' presence, and lets the greeting rules look at the visitors connected to it
         // (a greeting is written once per visitor whichever nodes look).

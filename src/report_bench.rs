@@ -115,6 +115,15 @@ pub async fn generate(config: &Config, args: &GenerateReportData) -> Result<(), 
             started.elapsed().as_secs_f64()
         );
     }
+    // Pack the finished days now, as a running server does within the hour.
+    let packed = store
+        .pack_report_days(Utc::now().timestamp_millis(), usize::MAX)
+        .await
+        .map_err(|err| err.to_string())?;
+    eprintln!(
+        "{packed} days packed in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     store
         .refresh_report_statistics()
         .await

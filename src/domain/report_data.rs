@@ -157,12 +157,14 @@ pub fn generate_report_data(spec: &ReportDataSpec) -> ReportData {
         };
         let mut at = created_at;
         let fate = rng.range(0, 100);
+        // Only chats of the last two hours are still open: the timers close older ones.
+        let recent = created_at >= spec.end_ms - 2 * 3_600_000;
         let assignee = rng.pick(&eligible).map(|a| (*a).clone());
         match (fate, assignee) {
             // Left the queue unanswered, or is still waiting.
             (0..=7, _) | (_, None) => {
                 at += rng.range(10_000, 600_000);
-                if fate == 0 {
+                if fate == 0 && recent {
                     chat.status = "QUEUED";
                 } else {
                     chat.closed_at = Some(at);
@@ -206,7 +208,7 @@ pub fn generate_report_data(spec: &ReportDataSpec) -> ReportData {
                     chat.response_count += 1;
                     chat.response_total_ms += at - run_start;
                 }
-                if fate == 99 {
+                if fate == 99 && recent {
                     chat.status = "ACTIVE";
                 } else {
                     at += rng.range(10_000, 300_000);

@@ -1,5 +1,5 @@
 //! Work that must run on one node of a cluster at a time (the chat timers, the unsent-file
-//! sweeper, the sweep of ended rate-limit windows) runs under a lease kept in the database
+//! sweeper, the sweep of ended rate-limit windows, packing report days) runs under a lease kept in the database
 //! (`cluster_leases`). Every node runs a [`Leased`] worker for each: it takes the lease when
 //! it is free or has run out, renews it every third of its length while it works, and gives
 //! it back when the node shuts down. A node that dies keeps it until it runs out; another
@@ -32,6 +32,8 @@ pub const CHAT_TIMERS: &str = "chat-timers";
 pub const UNSENT_FILE_SWEEPER: &str = "unsent-file-sweeper";
 /// Deleting rate-limit windows that ended.
 pub const RATE_WINDOW_SWEEPER: &str = "rate-window-sweeper";
+/// Packing the days whose chats have all closed, for reports.
+pub const REPORT_DAY_PACKER: &str = "report-day-packer";
 
 /// This node's name in the leases it holds: random per start, so two nodes (or a node and
 /// its restarted self) never pass for one another.

@@ -167,3 +167,34 @@ impl ReportService {
         Ok(computed.get(at).cloned().unwrap_or_default())
     }
 }
+
+/// Packs the days whose chats have all closed (store `pack_report_days`), so reports over
+/// long periods read a row per day: once per cluster, under a lease. A few days per pass,
+/// newest first, so a year of history is packed within the hour after an upgrade and the
+/// database is never held for long.
+pub struct ReportDayPacker {
+    pub store: Arc<dyn Database>,
+}
+
+impl ReportDayPacker {
+    /// How often it looks.
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+    /// How many days a pass looks at.
+    const DAYS_PER_PASS: usize = 32;
+
+    /// Runs until `stop` says so.
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let now = crate::domain::now().timestamp_millis();
+            match self.store.pack_report_days(now, Self::DAYS_PER_PASS).await {
+                Ok(0) => {}
+                Ok(packed) => tracing::debug!(packed, "packed report days"),
+                Err(err) => tracing::warn!(error = %err, "could not pack report days"),
+            }
+            tokio::select! {
+                _ = stop.changed() => return,
+                () = tokio::time::sleep(Self::EVERY) => {}
+            }
+        }
+    }
+}

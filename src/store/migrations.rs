@@ -132,6 +132,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "cluster_work",
         include_str!("../../migrations/sqlite/0025_cluster_work.sql"),
     ),
+    (
+        26,
+        "report_days",
+        include_str!("../../migrations/sqlite/0026_report_days.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -260,6 +265,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         25,
         "cluster_work",
         include_str!("../../migrations/postgres/0025_cluster_work.sql"),
+    ),
+    (
+        26,
+        "report_days",
+        include_str!("../../migrations/postgres/0026_report_days.sql"),
     ),
 ];
 

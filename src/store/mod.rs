@@ -587,6 +587,10 @@ pub trait ReportStore: Send + Sync {
     /// Writes a generated data set in bulk, in one transaction (tests and the bench). Its
     /// organization, agents and groups must exist; its tags are created.
     async fn import_report_data(&self, data: &ReportData) -> DbResult<()>;
+    /// Packs the organizations' days (UTC) that ended an hour before `now_ms`, are not
+    /// packed, and whose chats have all closed, newest first, looking at `limit` days at
+    /// most; how many it packed. Reports read a packed day instead of its chats.
+    async fn pack_report_days(&self, now_ms: i64, limit: usize) -> DbResult<usize>;
     /// Refreshes the planner's statistics and the visibility map after a bulk import
     /// (Postgres; SQLite keeps no statistics unless asked, and servers never ask).
     async fn refresh_report_statistics(&self) -> DbResult<()>;

@@ -364,49 +364,108 @@ async fn a_generated_month_matches_an_independent_count(backend: Backend) {
     server.store.import_report_data(&rival_data).await.unwrap();
 
     let base = json!({"from": FROM, "to": TO, "timeZone": "Europe/Paris"});
-    let everything = report(&server, &g.owner, base.clone()).await;
-    assert_eq!(everything["timeZone"], "Europe/Paris");
-    assert!(everything["totals"]["chatsStarted"].as_i64().unwrap() > 2000);
-    check(&everything, &g.data, Filter::default());
+    // First from the chats, then with some days packed, then every day packed whose chats
+    // all closed (the generated data leaves the last hours' open), then after tags changed
+    // on packed days.
+    let mut data = g.data.clone();
+    let now = Utc::now().timestamp_millis();
+    for round in ["scanned", "partly packed", "packed", "retagged"] {
+        match round {
+            "partly packed" => {
+                // The newest days packed, the older ones scanned.
+                let packed = server.store.pack_report_days(now, 12).await.unwrap();
+                assert_eq!(packed, 12);
+            }
+            "packed" => {
+                let packed = server
+                    .store
+                    .pack_report_days(now, usize::MAX)
+                    .await
+                    .unwrap();
+                assert!(packed > 20, "{packed} days packed");
+                assert_eq!(
+                    server
+                        .store
+                        .pack_report_days(now, usize::MAX)
+                        .await
+                        .unwrap(),
+                    0
+                );
+            }
+            "retagged" => {
+                // Tags changed after the close: a trigger empties each packed day touched,
+                // and the reports read those days from the chats again.
+                let mut changed = 0;
+                for chat in data
+                    .chats
+                    .iter_mut()
+                    .filter(|c| c.status == "CLOSED")
+                    .step_by(97)
+                {
+                    let had = chat.tags.iter().any(|t| t == "tag-vip");
+                    let change = if had { "removeChatTag" } else { "addChatTag" };
+                    server
+                        .ok(
+                            Some(&g.owner),
+                            &format!("mutation($c: ID!) {{ {change}(chatId: $c, tagId: \"tag-vip\") {{ id }} }}"),
+                            json!({"c": chat.id}),
+                        )
+                        .await;
+                    if had {
+                        chat.tags.retain(|t| t != "tag-vip");
+                    } else {
+                        chat.tags.push("tag-vip".into());
+                    }
+                    changed += 1;
+                }
+                assert!(changed > 10, "{changed} chats retagged");
+            }
+            _ => {}
+        }
+        let everything = report(&server, &g.owner, base.clone()).await;
+        assert_eq!(everything["timeZone"], "Europe/Paris");
+        assert!(everything["totals"]["chatsStarted"].as_i64().unwrap() > 2000);
+        check(&everything, &data, Filter::default());
 
-    let sales = [g.groups[0].as_str()];
-    let mut input = base.clone();
-    input["groupId"] = json!(g.groups[0]);
-    check(
-        &report(&server, &g.owner, input).await,
-        &g.data,
-        Filter {
-            groups: Some(&sales),
-            ..Filter::default()
-        },
-    );
+        let sales = [g.groups[0].as_str()];
+        let mut input = base.clone();
+        input["groupId"] = json!(g.groups[0]);
+        check(
+            &report(&server, &g.owner, input).await,
+            &data,
+            Filter {
+                groups: Some(&sales),
+                ..Filter::default()
+            },
+        );
 
-    let mut input = base.clone();
-    input["tagId"] = json!("tag-vip");
-    let tagged = report(&server, &g.owner, input).await;
-    assert_eq!(tagged["totals"]["greetingsShown"], json!(null));
-    check(
-        &tagged,
-        &g.data,
-        Filter {
-            tag: Some("tag-vip"),
-            ..Filter::default()
-        },
-    );
+        let mut input = base.clone();
+        input["tagId"] = json!("tag-vip");
+        let tagged = report(&server, &g.owner, input).await;
+        assert_eq!(tagged["totals"]["greetingsShown"], json!(null));
+        check(
+            &tagged,
+            &data,
+            Filter {
+                tag: Some("tag-vip"),
+                ..Filter::default()
+            },
+        );
 
-    let mut input = base.clone();
-    input["agentId"] = json!(g.agents[1]);
-    input["groupId"] = json!(g.groups[1]);
-    let support = [g.groups[1].as_str()];
-    check(
-        &report(&server, &g.owner, input).await,
-        &g.data,
-        Filter {
-            groups: Some(&support),
-            agent: Some(&g.agents[1]),
-            ..Filter::default()
-        },
-    );
+        let mut input = base.clone();
+        input["agentId"] = json!(g.agents[1]);
+        input["groupId"] = json!(g.groups[1]);
+        let support = [g.groups[1].as_str()];
+        check(
+            &report(&server, &g.owner, input).await,
+            &data,
+            Filter {
+                groups: Some(&support),
+                agent: Some(&g.agents[1]),
+                ..Filter::default()
+            },
+        );
+    }
 
     // The rival sees their own chats only, and none of ours.
     let theirs = report(&server, &rival_token, base).await;
@@ -659,13 +718,6 @@ async fn real_chats_keep_the_bookkeeping_reports_read(backend: Backend) {
             json!({"c": chat}),
         )
         .await;
-    server
-        .ok(
-            Some(&customer),
-            "mutation($c: ID!) { rateChat(input: {chatId: $c, rating: GOOD}) { rating } }",
-            json!({"c": chat}),
-        )
-        .await;
 
     // A second customer gives up before Ada replies.
     server
@@ -685,6 +737,39 @@ async fn real_chats_keep_the_bookkeeping_reports_read(backend: Backend) {
         )
         .await;
 
+    // Today packed as if it had ended (every chat of it closed); then the rating after the
+    // close empties the packed day (a trigger), and the report reads the chats again.
+    let later = Utc::now().timestamp_millis() + 2 * 86_400_000;
+    assert!(
+        server
+            .store
+            .pack_report_days(later, usize::MAX)
+            .await
+            .unwrap()
+            >= 1
+    );
+    let today = Utc::now().date_naive().to_string();
+    let packed = report(&server, &owner, json!({"from": today, "to": today})).await;
+    assert_eq!(packed["totals"]["chatsStarted"], 2, "{packed}");
+    assert_eq!(packed["totals"]["ratedGood"], 0, "{packed}");
+    server
+        .ok(
+            Some(&customer),
+            "mutation($c: ID!) { rateChat(input: {chatId: $c, rating: GOOD}) { rating } }",
+            json!({"c": chat}),
+        )
+        .await;
+    let rated = report(&server, &owner, json!({"from": today, "to": today})).await;
+    assert_eq!(rated["totals"]["ratedGood"], 1, "{rated}");
+    assert!(
+        server
+            .store
+            .pack_report_days(later, usize::MAX)
+            .await
+            .unwrap()
+            >= 1
+    );
+
     // The expected response time, from the transcript: runs answered by a reply.
     let messages = transcript(&server, &owner, &chat).await;
     let (start, mut run, mut total, mut runs) = (messages[0].1, None, 0, 0);
@@ -700,7 +785,6 @@ async fn real_chats_keep_the_bookkeeping_reports_read(backend: Backend) {
     assert_eq!(runs, 2, "{messages:?}");
     let first_reply = messages.iter().find(|m| m.0 == "AGENT").unwrap().1;
 
-    let today = Utc::now().date_naive().to_string();
     let got = report(&server, &owner, json!({"from": today, "to": today})).await;
     let totals = &got["totals"];
     assert_eq!(totals["chatsStarted"], 2, "{got}");

@@ -107,6 +107,7 @@ fn bind<'q>(
             Value::Bool(v) => query.bind(v),
             Value::NullInt => query.bind(None::<i64>),
             Value::NullText => query.bind(None::<&str>),
+            Value::Bytes(v) => query.bind(v),
         };
     }
     query
@@ -205,6 +206,10 @@ impl Columns for PgRow {
     }
 
     fn opt_ints_at(&self, at: At<'_>) -> DbResult<Option<Vec<i64>>> {
+        Ok(get(self, at)?)
+    }
+
+    fn opt_bytes_at(&self, at: At<'_>) -> DbResult<Option<Vec<u8>>> {
         Ok(get(self, at)?)
     }
 }

@@ -62,6 +62,8 @@ pub enum Value<'a> {
     NullInt,
     /// NULL in a text column.
     NullText,
+    /// A BLOB on SQLite, a BYTEA on Postgres.
+    Bytes(&'a [u8]),
 }
 
 impl From<i64> for Value<'_> {

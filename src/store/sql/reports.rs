@@ -16,13 +16,15 @@
 //! A tag filter is an `IN` over the tag's chats, which both planners start from the tag's
 //! index (`chat_tags_tag`), instead of an `EXISTS` probed for every chat of the period.
 
+mod days;
+
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
 use futures_util::FutureExt;
 
-use super::{Backend, SqlStore, Transaction, Value, all, execute, scalar};
+use super::{Backend, SqlStore, Transaction, Value, all, execute, one, scalar};
 use crate::domain::{
     DurationStats, ReportBy, ReportData, ReportPeriod, ReportRow, ReportScope, epoch_day,
 };
@@ -126,9 +128,14 @@ const METRICS: [(&str, &str); 4] = [
 /// (`array_agg`, no sort), from which the reader takes count, sum and the two ranks by
 /// selection. One scan of the chats; `percentile_disc` instead sorted every metric of every
 /// key in the database, most of a report's time.
-fn aggregates_sql<'a>(scope: &'a ReportScope, period: &ReportPeriod, by: ReportBy) -> Sql<'a> {
+fn aggregates_sql<'a>(
+    scope: &'a ReportScope,
+    period: &ReportPeriod,
+    by: ReportBy,
+    range: (i64, i64),
+) -> Sql<'a> {
     let mut sql = Sql::new();
-    let filter = chat_filter(&mut sql, scope, (period.start_ms(), period.end_ms()));
+    let filter = chat_filter(&mut sql, scope, range);
     let k = key(&mut sql, by, period, "c.assignee_id", "c.created_at");
     let mut values = String::new();
     for (m, (value, when)) in METRICS.iter().enumerate() {
@@ -319,14 +326,16 @@ fn read_key(row: &dyn super::Columns, by: ReportBy) -> DbResult<Key> {
     })
 }
 
-/// Postgres: one part's rows by key, counted by the database.
+/// Postgres: one part's rows by key over the chats started in `range`, counted by the
+/// database.
 async fn count_postgres(
     conn: &mut dyn super::Conn,
     scope: &ReportScope,
     period: &ReportPeriod,
     by: ReportBy,
+    range: (i64, i64),
 ) -> DbResult<BTreeMap<Key, Tally>> {
-    let aggregates = aggregates_sql(scope, period, by);
+    let aggregates = aggregates_sql(scope, period, by, range);
     let counted = all(conn, &aggregates.text, &aggregates.params, |r| {
         let mut tally = Tally {
             row: ReportRow {
@@ -468,29 +477,186 @@ fn arrange(
         .collect()
 }
 
+/// The packed days a report reads and the ranges of chats it scans instead: the days
+/// (UTC) of the period found packed, and the rest of the period as at most
+/// [`MAX_SCANNED_RANGES`] ranges; more would be scanned as one span, and the packed days
+/// inside it left unread.
+fn plan(period: &ReportPeriod, mut packed: PackedDays) -> (PackedDays, Vec<(i64, i64)>) {
+    let (start, end) = (period.start_ms(), period.end_ms());
+    if start >= end {
+        return (BTreeMap::new(), Vec::new());
+    }
+    let (first, last) = (days::utc_day(start), days::utc_day(end - 1));
+    packed.retain(|day, _| (first..=last).contains(day));
+    let mut ranges: Vec<(i64, i64)> = Vec::new();
+    for day in first..=last {
+        if packed.contains_key(&day) {
+            continue;
+        }
+        let from = (day * days::DAY_MS).max(start);
+        let to = ((day + 1) * days::DAY_MS).min(end);
+        match ranges.last_mut() {
+            Some(last) if last.1 == from => last.1 = to,
+            _ => ranges.push((from, to)),
+        }
+    }
+    if ranges.len() > MAX_SCANNED_RANGES {
+        let span = (ranges[0].0, ranges[ranges.len() - 1].1);
+        packed.retain(|day, _| {
+            *day * days::DAY_MS + days::DAY_MS <= span.0 || *day * days::DAY_MS >= span.1
+        });
+        ranges = vec![span];
+    }
+    (packed, ranges)
+}
+
+/// Packed days by UTC day.
+type PackedDays = BTreeMap<i64, Vec<u8>>;
+
+/// At most this many ranges of chats are scanned beside the packed days of a report.
+const MAX_SCANNED_RANGES: usize = 4;
+
+/// The packed days of the organization from `first` to `last` (UTC days).
+const PACKED_DAYS: &str = "SELECT day, block FROM report_days WHERE organization_id = $1 \
+     AND day >= $2 AND day <= $3 AND block IS NOT NULL";
+
+async fn packed_days(
+    conn: &mut dyn super::Conn,
+    scope: &ReportScope,
+    period: &ReportPeriod,
+) -> DbResult<PackedDays> {
+    let (start, end) = (period.start_ms(), period.end_ms());
+    if start >= end {
+        return Ok(BTreeMap::new());
+    }
+    let rows = all(
+        conn,
+        PACKED_DAYS,
+        params![
+            scope.organization_id.as_str(),
+            days::utc_day(start),
+            days::utc_day(end - 1)
+        ],
+        |r| Ok((r.int(0)?, r.opt_bytes(1)?.unwrap_or_default())),
+    )
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Adds the packed days' counts to the scans'.
+fn count_packed(
+    scope: &ReportScope,
+    period: &ReportPeriod,
+    parts: &[ReportBy],
+    packed: &PackedDays,
+    counted: &mut [BTreeMap<Key, Tally>],
+) -> DbResult<()> {
+    let mut counter = days::DayCounter::new(scope, period, parts);
+    for (day, bytes) in packed {
+        counter.count(*day, bytes)?;
+    }
+    for (tallies, more) in counted.iter_mut().zip(counter.tallies) {
+        for (key, tally) in more {
+            tallies.entry(key).or_default().merge(tally);
+        }
+    }
+    Ok(())
+}
+
 impl<B: Backend> SqlStore<B> {
-    /// SQLite: every part's tallies from one scan of the period's chats. A long period is
-    /// cut into as many pieces as the machine has cores, each scanned on a read connection
-    /// of its own beside the others (WAL lets readers run together), and the pieces'
-    /// counts and values are merged.
+    /// Packs one day of the organization's chats when every one of them has closed; whether
+    /// it did. On Postgres the day's row is taken first (the triggers' upsert takes it too),
+    /// so a change to its chats in flight is either seen or empties the packing after.
+    async fn pack_day(&self, organization_id: &str, day: i64) -> DbResult<bool> {
+        let mut tx = self.backend.write().await?;
+        execute(
+            &mut tx,
+            "INSERT INTO report_days (organization_id, day) VALUES ($1, $2) \
+             ON CONFLICT (organization_id, day) DO NOTHING",
+            params![organization_id, day],
+        )
+        .await?;
+        let lock = if self.backend.name() == "postgres" {
+            "SELECT CASE WHEN block IS NULL THEN 0 ELSE 1 END FROM report_days \
+             WHERE organization_id = $1 AND day = $2 FOR UPDATE"
+        } else {
+            "SELECT CASE WHEN block IS NULL THEN 0 ELSE 1 END FROM report_days \
+             WHERE organization_id = $1 AND day = $2"
+        };
+        if scalar(&mut tx, lock, params![organization_id, day]).await? > 0 {
+            // Packed meanwhile by another node.
+            return Ok(false);
+        }
+        let range = params![
+            organization_id,
+            day * days::DAY_MS,
+            (day + 1) * days::DAY_MS
+        ];
+        let mut chats = all(&mut tx, &days::day_chats_sql(), range, days::day_chat).await?;
+        if chats.iter().any(|(_, chat)| !chat.closed) {
+            tx.commit().await?;
+            return Ok(false);
+        }
+        let tags = all(&mut tx, days::DAY_TAGS, range, |r| {
+            Ok((r.text(0)?, r.text(1)?))
+        })
+        .await?;
+        if !tags.is_empty() {
+            let at: std::collections::HashMap<&str, usize> = chats
+                .iter()
+                .enumerate()
+                .map(|(i, (id, _))| (id.as_str(), i))
+                .collect();
+            let mut tagged: Vec<(usize, String)> = tags
+                .into_iter()
+                .filter_map(|(chat, tag)| at.get(chat.as_str()).map(|i| (*i, tag)))
+                .collect();
+            tagged.sort();
+            for (i, tag) in tagged {
+                chats[i].1.tags.push(tag);
+            }
+        }
+        let chats: Vec<days::DayChat> = chats.into_iter().map(|(_, chat)| chat).collect();
+        let block = days::pack(day, &chats);
+        execute(
+            &mut tx,
+            "UPDATE report_days SET block = $3, chats = $4 \
+             WHERE organization_id = $1 AND day = $2",
+            params![
+                organization_id,
+                day,
+                Value::Bytes(&block),
+                chats.len() as i64
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// SQLite: every part's tallies from one scan of the chats started in `ranges`. One long
+    /// range is cut into as many pieces as the machine has cores (at most four); the pieces
+    /// are scanned each on a read connection of its own beside the others (WAL lets readers
+    /// run together), and their counts and values are merged.
     async fn count_sqlite(
         &self,
         scope: &ReportScope,
         period: &ReportPeriod,
         parts: &[ReportBy],
+        ranges: &[(i64, i64)],
     ) -> DbResult<Vec<BTreeMap<Key, Tally>>> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let pieces = if period.days.len() >= SPLIT_FROM_DAYS {
-            cores.min(4)
-        } else {
-            1
+        let pieces = match ranges {
+            [(start, end)] if end - start >= SPLIT_FROM_DAYS as i64 * days::DAY_MS => {
+                split(*start, *end, cores.min(4))
+            }
+            _ => ranges.to_vec(),
         };
-        let ranges = split(period.start_ms(), period.end_ms(), pieces);
-        let mut readers = Vec::with_capacity(ranges.len());
-        for _ in &ranges {
+        let mut readers = Vec::with_capacity(pieces.len());
+        for _ in &pieces {
             readers.push(self.backend.read().await?);
         }
-        let statements: Vec<Sql<'_>> = ranges
+        let statements: Vec<Sql<'_>> = pieces
             .iter()
             .map(|range| chats_sql(scope, period, parts, *range))
             .collect();
@@ -544,15 +710,32 @@ impl<B: Backend> ReportStore for SqlStore<B> {
             let mut tx = self.backend.write().await?;
             execute(&mut tx, "SET LOCAL enable_sort = off", &[]).await?;
             execute(&mut tx, "SET LOCAL work_mem = '64MB'", &[]).await?;
-            for by in parts {
-                let mut rows = finish(count_postgres(&mut tx, scope, period, *by).await?);
+            let (packed, ranges) = plan(period, packed_days(&mut tx, scope, period).await?);
+            let mut tallies: Vec<BTreeMap<Key, Tally>> =
+                parts.iter().map(|_| BTreeMap::new()).collect();
+            for (by, tallies) in parts.iter().zip(tallies.iter_mut()) {
+                for range in &ranges {
+                    for (key, tally) in count_postgres(&mut tx, scope, period, *by, *range).await? {
+                        tallies.entry(key).or_default().merge(tally);
+                    }
+                }
+            }
+            count_packed(scope, period, parts, &packed, &mut tallies)?;
+            for (by, tallies) in parts.iter().zip(tallies) {
+                let mut rows = finish(tallies);
                 add_greetings(&mut tx, scope, period, *by, &mut rows).await?;
                 counted.push(rows);
             }
             tx.commit().await?;
         } else {
-            let tallies = self.count_sqlite(scope, period, parts).await?;
             let mut conn = self.backend.read().await?;
+            let (packed, ranges) = plan(period, packed_days(&mut conn, scope, period).await?);
+            let mut tallies = if ranges.is_empty() {
+                parts.iter().map(|_| BTreeMap::new()).collect()
+            } else {
+                self.count_sqlite(scope, period, parts, &ranges).await?
+            };
+            count_packed(scope, period, parts, &packed, &mut tallies)?;
             for (by, tallies) in parts.iter().zip(tallies) {
                 let mut rows = finish(tallies);
                 add_greetings(&mut conn, scope, period, *by, &mut rows).await?;
@@ -564,6 +747,56 @@ impl<B: Backend> ReportStore for SqlStore<B> {
             .zip(counted)
             .map(|(by, rows)| arrange(scope, period, *by, rows))
             .collect())
+    }
+
+    async fn pack_report_days(&self, now_ms: i64, limit: usize) -> DbResult<usize> {
+        // Days that ended an hour ago: no node's clock still starts chats in them.
+        let before = days::utc_day(now_ms - 3_600_000);
+        let organizations = {
+            let mut conn = self.backend.read().await?;
+            super::texts(&mut conn, "SELECT id FROM organizations ORDER BY id", &[]).await?
+        };
+        let (mut looked, mut packed) = (0, 0);
+        for org in &organizations {
+            let (first, done) = {
+                let mut conn = self.backend.read().await?;
+                let first = one(
+                    &mut conn,
+                    "SELECT MIN(created_at) FROM chats WHERE organization_id = $1",
+                    params![org.as_str()],
+                    |r| r.opt_int(0),
+                )
+                .await?;
+                let done = all(
+                    &mut conn,
+                    "SELECT day FROM report_days WHERE organization_id = $1 \
+                     AND block IS NOT NULL",
+                    params![org.as_str()],
+                    |r| r.int(0),
+                )
+                .await?;
+                (
+                    first,
+                    done.into_iter().collect::<std::collections::HashSet<i64>>(),
+                )
+            };
+            let Some(first) = first else { continue };
+            // Reports reach back at most MAX_REPORT_DAYS.
+            let from = days::utc_day(first).max(before - crate::domain::MAX_REPORT_DAYS - 1);
+            for day in (from..before).rev() {
+                if done.contains(&day) {
+                    continue;
+                }
+                if looked >= limit {
+                    return Ok(packed);
+                }
+                looked += 1;
+                if self.pack_day(org, day).await? {
+                    packed += 1;
+                }
+            }
+        }
+        Ok(packed)
     }
 
     async fn refresh_report_statistics(&self) -> DbResult<()> {
@@ -590,6 +823,13 @@ impl<B: Backend> ReportStore for SqlStore<B> {
     async fn import_report_data(&self, data: &ReportData) -> DbResult<()> {
         let mut tx = self.backend.write().await?;
         let org = data.organization_id.as_str();
+        // Imported chats start in the past: days packed before must be read again.
+        execute(
+            &mut tx,
+            "UPDATE report_days SET block = NULL WHERE organization_id = $1",
+            params![org],
+        )
+        .await?;
         let mut customer_rows = Vec::new();
         for (id, at) in &data.customers {
             customer_rows.push(vec![
@@ -803,5 +1043,43 @@ mod tests {
         assert_eq!(pieces, vec![(1_000, 1_003), (1_003, 1_006), (1_006, 1_011)]);
         assert_eq!(split(5, 6, 4), vec![(5, 6)]);
         assert_eq!(split(0, 10, 1), vec![(0, 10)]);
+    }
+
+    #[test]
+    fn a_report_reads_the_packed_days_and_scans_the_rest_once() {
+        use chrono::NaiveDate;
+        let date = |d| NaiveDate::from_ymd_opt(2026, 3, d).unwrap();
+        // Ten days in New York: each local day straddles two UTC days.
+        let period = ReportPeriod::new(date(1), date(10), "America/New_York").unwrap();
+        let (start, end) = (period.start_ms(), period.end_ms());
+        let first = days::utc_day(start);
+        let last = days::utc_day(end - 1);
+        assert_eq!(last - first, 10);
+        let packed = |which: &[i64]| -> BTreeMap<i64, Vec<u8>> {
+            which.iter().map(|d| (first + d, vec![])).collect()
+        };
+        // Every day packed: nothing to scan.
+        let all: Vec<i64> = (0..=10).collect();
+        let (read, ranges) = plan(&period, packed(&all));
+        assert_eq!(read.len(), 11);
+        assert!(ranges.is_empty());
+        // The middle packed: the two ends scanned, cut at the period's edges.
+        let (read, ranges) = plan(&period, packed(&[2, 3, 4, 5, 6, 7, 8]));
+        assert_eq!(read.len(), 7);
+        assert_eq!(
+            ranges,
+            vec![
+                (start, (first + 2) * days::DAY_MS),
+                ((first + 9) * days::DAY_MS, end)
+            ]
+        );
+        // Every other day: more ranges than are worth scanning apart, so one span is
+        // scanned and the packed days inside it are left unread.
+        let (read, ranges) = plan(&period, packed(&[1, 3, 5, 7, 9]));
+        assert!(read.is_empty(), "{read:?}");
+        assert_eq!(ranges, vec![(start, end)]);
+        // A packed day outside the period is never read.
+        let (read, _) = plan(&period, packed(&[11]));
+        assert!(read.is_empty());
     }
 }

@@ -186,6 +186,8 @@ pub trait Columns {
     fn opt_bool_at(&self, at: At<'_>) -> DbResult<Option<bool>>;
     /// A floating-point result (AVG).
     fn opt_float_at(&self, at: At<'_>) -> DbResult<Option<f64>>;
+    /// A BLOB (SQLite) or BYTEA (Postgres) column.
+    fn opt_bytes_at(&self, at: At<'_>) -> DbResult<Option<Vec<u8>>>;
     /// An array of integers (Postgres's `array_agg` of a BIGINT); SQLite has no arrays.
     fn opt_ints_at(&self, at: At<'_>) -> DbResult<Option<Vec<i64>>> {
         Err(DbError::Other(
@@ -237,6 +239,10 @@ impl dyn Columns + '_ {
 
     pub fn opt_float<'a>(&self, at: impl Into<At<'a>>) -> DbResult<Option<f64>> {
         self.opt_float_at(at.into())
+    }
+
+    pub fn opt_bytes<'a>(&self, at: impl Into<At<'a>>) -> DbResult<Option<Vec<u8>>> {
+        self.opt_bytes_at(at.into())
     }
 
     /// An array of integers; NULL (an aggregate over no rows) reads as empty.

@@ -53,6 +53,7 @@ impl ToSql for Value<'_> {
             Value::Text(v) => ValueRef::Text(v.as_bytes()),
             Value::Bool(v) => ValueRef::Integer(i64::from(v)),
             Value::NullInt | Value::NullText => ValueRef::Null,
+            Value::Bytes(v) => ValueRef::Blob(v),
         }))
     }
 }
@@ -126,6 +127,10 @@ impl Columns for rusqlite::Row<'_> {
     }
 
     fn opt_float_at(&self, at: At<'_>) -> DbResult<Option<f64>> {
+        get(self, at)
+    }
+
+    fn opt_bytes_at(&self, at: At<'_>) -> DbResult<Option<Vec<u8>>> {
         get(self, at)
     }
 }
