@@ -15,7 +15,8 @@ mod greetings;
 mod on_site;
 mod rules;
 
-pub use on_site::{Changes, Visitor, VisitorState};
+pub use crate::domain::{Visitor, VisitorState};
+pub use on_site::Changes;
 pub use rules::{GreetingRuleInput, GreetingRules};
 
 use std::collections::HashMap;

@@ -15,12 +15,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::greetings::not_found;
-use super::on_site::{Claimed, Visitor};
+use super::on_site::Claimed;
 use super::{KeptRules, VisitorService, VisitorSettings};
 use crate::domain::{
     self, CompiledRule, Greeting, GreetingCounts, GreetingRule, Organization, PlaceholderValues,
-    RoutingCandidate, RuleCheck, RuleConditions, VisitorFacts, choose_agent, render_greeting,
-    validate_rule,
+    RoutingCandidate, RuleCheck, RuleConditions, Visitor, VisitorFacts, choose_agent,
+    render_greeting, validate_rule,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::Principal;
