@@ -156,6 +156,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_GREETING_RULES_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub greeting_rules_interval: Duration,
 
+    /// With several nodes (NATS), how often each node lists the visitors whose pages it holds
+    /// for the others. A node that dies takes its visitors off the others' lists after three
+    /// periods without a word (plus a greeting-rules interval).
+    #[arg(long, env = "SWITCHBOARD_VISITORS_HEARTBEAT", default_value = "5s", value_parser = parse_duration)]
+    pub visitors_heartbeat: Duration,
+
     /// Visitor sessions one client address may start per minute (the widget starts one per
     /// page load of a new visitor).
     #[arg(
@@ -695,6 +701,9 @@ impl Config {
         }
         if self.greeting_rules_interval.is_zero() {
             return Err("SWITCHBOARD_GREETING_RULES_INTERVAL must be longer than zero".into());
+        }
+        if self.visitors_heartbeat < Duration::from_millis(10) {
+            return Err("SWITCHBOARD_VISITORS_HEARTBEAT must be at least 10ms".into());
         }
         if self.apns_key_path.is_some()
             && (self.apns_key_id.is_none() || self.apns_team_id.is_none())

@@ -173,6 +173,7 @@ impl App {
                 visitors: services::visitors::VisitorSettings {
                     coalesce: config.visitors_coalesce,
                     leave_grace: config.visitor_leave_grace,
+                    heartbeat: config.visitors_heartbeat,
                 },
                 web_push,
                 files: file_service_settings(&config, &jwt_secret_for_files)?,
@@ -302,6 +303,10 @@ impl App {
                 .greeting_rules_worker(self.config.greeting_rules_interval)
                 .run(tasks.subscribe()),
         );
+        // With NATS: the other nodes' visitors on this node's lists, and this node's on theirs.
+        if let Some(across_nodes) = self.services.visitors.across_nodes_worker() {
+            tasks.spawn(across_nodes.run(tasks.subscribe()));
+        }
         tasks.spawn(
             services::presence::AccessWatch {
                 store: store.clone(),

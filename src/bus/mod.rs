@@ -31,6 +31,9 @@ pub enum Topic {
     /// Changes of agents' access (a session ended; role, groups, password or active changed),
     /// for every node's WebSockets to re-check their rights.
     Access,
+    /// The nodes' news of the visitors on the site whose pages they hold, so that every node
+    /// lists every visitor (with NATS only: one node has nobody to tell).
+    OnSite,
 }
 
 /// Something that happened. Serializable: NATS carries it between nodes.
@@ -70,10 +73,63 @@ pub enum BusEvent {
         chat_id: String,
         status: crate::domain::ChatStatus,
     },
+    /// A node's news of the visitors on the site whose pages it holds. Not stored: a lost
+    /// piece is made up for by the node's next heartbeat.
+    OnSite(Box<SiteNews>),
     /// The bus may have lost events (NATS was away, or a node that was cut off from it came
     /// back): re-read from the store by cursor, as after a lag. Sent by the bus itself to
     /// every local subscriber, never published by services.
     Resync,
+}
+
+/// What a node tells the others about the visitors on the site (see
+/// `services::visitors::on_site`). Each piece names the node it comes from, so a node knows
+/// whose list it changes and skips its own news.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum SiteNews {
+    /// A visitor arrived or changed on `node`, as it shows them now. `revision` grows with
+    /// every change on that node: older news that arrives late is ignored.
+    Shown {
+        node: String,
+        revision: u64,
+        visitor: Box<crate::domain::Visitor>,
+    },
+    /// The visitor is no longer on the site on `node` (their last page there closed and the
+    /// grace period passed).
+    Gone {
+        node: String,
+        organization_id: String,
+        customer_id: String,
+    },
+    /// `node` is alive and holds these visitors, at these revisions. Sent every heartbeat
+    /// period (in parts, when it holds many); a visitor a node stops hearing of leaves its
+    /// list after a few missed heartbeats.
+    Heartbeat {
+        node: String,
+        visitors: Vec<SiteEntry>,
+    },
+    /// `node` missed news of these visitors of `from`'s (it heard a heartbeat with a revision
+    /// it does not have): `from` shows them again.
+    Wanted {
+        node: String,
+        from: String,
+        visitors: Vec<SiteEntry>,
+    },
+    /// `node` stored a page view of the customer: the nodes that hold their pages move them
+    /// to it (and let their greeting rules look).
+    PageViewed {
+        node: String,
+        customer: Box<crate::domain::Customer>,
+    },
+}
+
+/// One visitor a node holds, as its heartbeat lists them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SiteEntry {
+    pub organization_id: String,
+    pub customer_id: String,
+    /// The node's revision of the visitor when it last showed them.
+    pub revision: u64,
 }
 
 /// A chat waiting in the queue, as agents' apps need to count what they may take.
@@ -126,12 +182,16 @@ const TOPIC_CAPACITY: usize = 256;
 /// The same for a customer's topic: there is one per visitor on the site, thousands per
 /// organization, and few events; a subscriber that lags reads the store again.
 const CUSTOMER_TOPIC_CAPACITY: usize = 8;
+/// The same for the visitors on the site: one subscriber per node hears every node's arrivals
+/// and page views, which come in bursts; what it misses, the next heartbeat makes up for.
+const ON_SITE_TOPIC_CAPACITY: usize = 4096;
 
 impl Topic {
     /// The room a topic's channel keeps for subscribers that fall behind.
     fn capacity(&self) -> usize {
         match self {
             Topic::Customer(_) => CUSTOMER_TOPIC_CAPACITY,
+            Topic::OnSite => ON_SITE_TOPIC_CAPACITY,
             _ => TOPIC_CAPACITY,
         }
     }

@@ -3,11 +3,11 @@
 //!
 //! A publish reaches this node's subscribers at once and goes to NATS on its topic's subject
 //! (`<prefix>.chat.<id>`, `<prefix>.agent.<id>`, `<prefix>.org.<id>`, `<prefix>.customer.<id>`,
-//! `<prefix>.access`) as JSON, with this node's id in a header. One subscription
-//! (`<prefix>.>`) hands the other nodes' events to this node's subscribers and skips its own,
-//! so nothing is delivered twice. Subscribing to everything keeps subscribing free of races:
-//! a stream that subscribes and then reads the store cannot miss an event published in
-//! between, which a per-topic NATS subscription (set up asynchronously) could.
+//! `<prefix>.access`, `<prefix>.onsite`) as JSON, with this node's id in a header. One
+//! subscription (`<prefix>.>`) hands the other nodes' events to this node's subscribers and
+//! skips its own, so nothing is delivered twice. Subscribing to everything keeps subscribing
+//! free of races: a stream that subscribes and then reads the store cannot miss an event
+//! published in between, which a per-topic NATS subscription (set up asynchronously) could.
 //!
 //! NATS core delivers at most once. The database is the truth, so a lost event costs latency,
 //! never data: the next stored event of that chat or agent shows a gap and the stream reads
@@ -79,6 +79,7 @@ impl Subjects {
             Topic::Chat(id) => format!("{prefix}.chat.{}", token(id)),
             Topic::Customer(id) => format!("{prefix}.customer.{}", token(id)),
             Topic::Access => format!("{prefix}.access"),
+            Topic::OnSite => format!("{prefix}.onsite"),
         }
     }
 
@@ -94,6 +95,7 @@ impl Subjects {
         let rest = subject.strip_prefix(&self.prefix)?.strip_prefix('.')?;
         match rest.split_once('.') {
             None if rest == "access" => Some(Incoming::Topic(Topic::Access)),
+            None if rest == "onsite" => Some(Incoming::Topic(Topic::OnSite)),
             None if rest == "resync" => Some(Incoming::Resync),
             None => None,
             Some((kind, id)) => {
@@ -521,6 +523,7 @@ mod tests {
             Topic::Chat("c.1 *>%".into()),
             Topic::Customer(String::new()),
             Topic::Access,
+            Topic::OnSite,
         ] {
             let subject = subjects.of(&topic);
             assert!(
@@ -529,7 +532,11 @@ mod tests {
             );
             assert_eq!(
                 subject.matches('.').count(),
-                if topic == Topic::Access { 2 } else { 3 }
+                if matches!(topic, Topic::Access | Topic::OnSite) {
+                    2
+                } else {
+                    3
+                }
             );
             assert_eq!(subjects.incoming(&subject), Some(Incoming::Topic(topic)));
         }
@@ -568,6 +575,14 @@ mod tests {
             BusEvent::AccessChanged {
                 agent_id: "a".into(),
             },
+            BusEvent::OnSite(Box::new(crate::bus::SiteNews::Heartbeat {
+                node: "n".into(),
+                visitors: vec![crate::bus::SiteEntry {
+                    organization_id: "o".into(),
+                    customer_id: "u".into(),
+                    revision: 7,
+                }],
+            })),
         ];
         for event in events {
             let wire = serde_json::to_vec(&event).unwrap();

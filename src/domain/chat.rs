@@ -105,7 +105,7 @@ string_enum!(
 );
 
 /// A website visitor or Messenger user who chats with the organization.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Customer {
     pub id: String,
     pub organization_id: String,

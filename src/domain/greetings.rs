@@ -30,7 +30,7 @@ pub const DEFAULT_ONCE_PER_HOURS: i32 = 24;
 pub const PLACEHOLDERS: &[&str] = &["visitor.name", "page.title", "agent.name"];
 
 /// A greeting: sent to one customer by an agent, or by a rule in an agent's name.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Greeting {
     pub id: String,
     pub organization_id: String,

@@ -4,8 +4,9 @@
 //! unit-tested where they live: `chat` (chats, transcripts, feeds, timers' conditions),
 //! `lifecycle` (the chat's transitions), `routing` (who gets the next chat), `settings`
 //! (organization settings, chat limits, who is routable), `push`, `validation`, `greetings`
-//! (greetings, their rules and placeholders), `canned` (canned responses, their placeholders
-//! and ranking), `files` (attachments: limits, types, content checks), and `copy` (every sentence a person reads).
+//! (greetings, their rules and placeholders), `visitors` (a visitor on the site as agents see
+//! them), `canned` (canned responses, their placeholders and ranking), `files` (attachments:
+//! limits, types, content checks), and `copy` (every sentence a person reads).
 
 /// An enum stored and sent as its SCREAMING_SNAKE_CASE spelling.
 macro_rules! string_enum {
@@ -47,6 +48,7 @@ mod search;
 mod settings;
 mod tags;
 mod validation;
+mod visitors;
 mod webhooks;
 mod widget;
 
@@ -65,6 +67,7 @@ pub use routing::{RoutingCandidate, choose_agent};
 pub use search::*;
 pub use settings::SettingsUpdate;
 pub use tags::*;
+pub use visitors::*;
 pub use webhooks::*;
 
 pub use validation::{ValidationError, normalize_email, validate_name, validate_password};

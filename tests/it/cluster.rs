@@ -1,5 +1,6 @@
 //! Several server processes on one Postgres database and one NATS, as behind a load balancer:
-//! live events cross nodes and arrive once; a node killed with SIGKILL under load loses
+//! live events cross nodes and arrive once; every node lists the visitors on the site whose
+//! pages are on another, until that node dies; a node killed with SIGKILL under load loses
 //! nothing its clients were told was done, and its clients resume on another node by cursor;
 //! a node that cannot reach NATS at start says so in one line.
 //!
@@ -64,6 +65,12 @@ impl Cluster {
             ],
             _database: database,
         }
+    }
+
+    /// Every node started from now on has `name` set to `value`.
+    fn with(mut self, name: &'static str, value: &str) -> Cluster {
+        self.env.push((name, value.to_owned()));
+        self
     }
 
     /// Starts one more node; it is listening when this returns.
@@ -229,16 +236,24 @@ impl Endpoint {
     }
 
     async fn visitor(&self, key: &str, visitor_id: &str) -> String {
-        self.ok(
-            None,
-            "mutation($input: StartVisitorSessionInput!) { startVisitorSession(input: $input) { token } }",
-            json!({"input": {"widgetKey": key, "visitorId": visitor_id, "name": visitor_id,
-                   "email": format!("{visitor_id}@customer.test"), "pageUrl": "https://shop.test/", "pageTitle": "Shop"}}),
+        self.visitor_session(key, visitor_id).await.0
+    }
+
+    /// A visitor session on https://shop.test/: the visitor token and the customer id.
+    async fn visitor_session(&self, key: &str, visitor_id: &str) -> (String, String) {
+        let data = self
+            .ok(
+                None,
+                "mutation($input: StartVisitorSessionInput!) { startVisitorSession(input: $input) { token customer { id } } }",
+                json!({"input": {"widgetKey": key, "visitorId": visitor_id, "name": visitor_id,
+                       "email": format!("{visitor_id}@customer.test"), "pageUrl": "https://shop.test/", "pageTitle": "Shop"}}),
+            )
+            .await;
+        let session = &data["startVisitorSession"];
+        (
+            session["token"].as_str().unwrap().to_owned(),
+            session["customer"]["id"].as_str().unwrap().to_owned(),
         )
-        .await["startVisitorSession"]["token"]
-            .as_str()
-            .unwrap()
-            .to_owned()
     }
 
     /// The customer starts a chat; its id and status.
@@ -1229,4 +1244,180 @@ async fn messages_cross_nodes_quickly_and_once() {
         at(99),
         latencies[latencies.len() - 1]
     );
+}
+
+/// The heartbeat of the visitors test's nodes: a node that dies leaves the others' lists of
+/// visitors within three of them (and a sweep).
+const HEARTBEAT: Duration = Duration::from_millis(300);
+const VISITOR_EVENTS: &str =
+    "subscription { visitorEvents { __typename ... on GreetingReceived { greeting { text } } } }";
+const VISITORS_CHANGED: &str = "subscription { visitorsChanged { snapshot left
+    visitors { customer { id } currentPage { url } state } } }";
+const VISITORS_ON_SITE: &str = "{ visitorsOnSite { customer { id } currentPage { url } state } }";
+const VIEW_PAGE: &str = "mutation($url: String!) { updateVisitorPage(input: {url: $url}) { id } }";
+const SEND_GREETING: &str = "mutation($c: ID!, $t: String!) {
+    sendGreeting(input: {customerId: $c, text: $t}) { id } }";
+
+impl Endpoint {
+    /// The visitors on the site, as `token` reads them on this node.
+    async fn on_site(&self, token: &str) -> Vec<Value> {
+        self.ok(Some(token), VISITORS_ON_SITE, json!({})).await["visitorsOnSite"]
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// An operation that must fail; its first error's `extensions.code`.
+    async fn error_code(&self, token: Option<&str>, query: &str, variables: Value) -> String {
+        let body = self.try_gql(token, query, variables).await.unwrap();
+        crate::support::error_code(&body)
+    }
+}
+
+/// An agent's `visitorsChanged` on one node, and the list its updates make.
+struct VisitorList {
+    ws: WsClient,
+    /// By customer id, as last sent.
+    shown: HashMap<String, Value>,
+}
+
+impl VisitorList {
+    async fn open(node: &Endpoint, token: &str) -> VisitorList {
+        VisitorList {
+            ws: node.subscribe(token, VISITORS_CHANGED, json!({})).await,
+            shown: HashMap::new(),
+        }
+    }
+
+    /// Takes updates in until the visitor `customer_id` is as `holds` wants (`None`: not on
+    /// the list); them, if listed.
+    async fn until(
+        &mut self,
+        what: &str,
+        customer_id: &str,
+        holds: impl Fn(Option<&Value>) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + WAIT;
+        while !holds(self.shown.get(customer_id)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message = match self.ws.next_or_gone(left).await {
+                Ok(Some(message)) => message,
+                Ok(None) => panic!("{what}: not within {WAIT:?}; the list: {:#?}", self.shown),
+                Err(()) => panic!("{what}: the socket ended"),
+            };
+            assert_eq!(message["type"], "next", "{message}");
+            let update = &message["payload"]["data"]["visitorsChanged"];
+            if update["snapshot"] == true {
+                self.shown.clear();
+            }
+            for visitor in update["visitors"].as_array().unwrap() {
+                let id = visitor["customer"]["id"].as_str().unwrap();
+                self.shown.insert(id.to_owned(), visitor.clone());
+            }
+            for id in update["left"].as_array().unwrap() {
+                self.shown.remove(id.as_str().unwrap());
+            }
+        }
+        self.shown.get(customer_id).cloned()
+    }
+}
+
+/// A visitor whose page is on node B, seen by an agent on node A (in `visitorsOnSite` and
+/// live): arriving, moving to a page stored through node A, greeted from node A, chatting
+/// with an agent on node A. Node C, started later, lists them too. When node B is killed
+/// they leave both lists within three heartbeats.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_are_seen_from_every_node_until_their_node_dies() {
+    let Some((postgres, nats)) = cluster_env() else {
+        return;
+    };
+    let cluster = Cluster::new(&postgres, &nats)
+        .await
+        .with(
+            "SWITCHBOARD_VISITORS_HEARTBEAT",
+            &format!("{}ms", HEARTBEAT.as_millis()),
+        )
+        .with("SWITCHBOARD_VISITORS_COALESCE", "100ms")
+        .with("SWITCHBOARD_GREETING_RULES_INTERVAL", "100ms");
+    let a = cluster.node().named("node A");
+    let mut b = cluster.node().named("node B");
+    let owner = a.login(OWNER_EMAIL, OWNER_PASSWORD).await;
+    a.ok(Some(&owner), NOT_ACCEPTING, json!({})).await;
+    let mut on_a = VisitorList::open(&a, &owner).await;
+    let key = a.widget_key(&owner).await;
+    let (visitor, customer) = b.visitor_session(&key, "v1").await;
+    let state =
+        |expected: &'static str| move |v: Option<&Value>| v.is_some_and(|v| v["state"] == expected);
+
+    let mut page = b.subscribe(&visitor, VISITOR_EVENTS, json!({})).await;
+    let arrived = on_a
+        .until("the arrival", &customer, |v| v.is_some())
+        .await
+        .unwrap();
+    assert_eq!(arrived["state"], "BROWSING");
+    assert_eq!(arrived["currentPage"]["url"], "https://shop.test/");
+    assert_eq!(a.on_site(&owner).await, vec![arrived]);
+
+    a.ok(
+        Some(&visitor),
+        VIEW_PAGE,
+        json!({"url": "https://shop.test/cart"}),
+    )
+    .await;
+    on_a.until("the page view", &customer, |v| {
+        v.is_some_and(|v| v["currentPage"]["url"] == "https://shop.test/cart")
+    })
+    .await;
+
+    a.ok(
+        Some(&owner),
+        SEND_GREETING,
+        json!({"c": customer, "t": "Need help?"}),
+    )
+    .await;
+    let greeting = page.next_event("GreetingReceived").await;
+    assert_eq!(greeting["greeting"]["text"], "Need help?");
+    on_a.until("the greeting", &customer, state("INVITED"))
+        .await;
+    assert_eq!(
+        a.error_code(Some(&owner), SEND_GREETING, json!({"c": customer, "t": ""}))
+            .await,
+        "BAD_USER_INPUT"
+    );
+    assert_eq!(
+        a.error_code(Some(&visitor), VISITORS_ON_SITE, json!({}))
+            .await,
+        "FORBIDDEN"
+    );
+
+    // Ann, on node A, takes the chat the visitor starts through node A.
+    a.create_agent(&owner, "ann@example.com", 3).await;
+    let ann = a.login("ann@example.com", AGENT_PASSWORD).await;
+    let _ann_online = a.agent_events(&ann, &a.agent_cursor(&ann).await).await;
+    let (_, status) = a.start_chat(&visitor, "Hello?").await;
+    assert_eq!(status, "ACTIVE");
+    on_a.until("the chat", &customer, state("CHATTING")).await;
+    let listed = a.on_site(&owner).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["currentPage"]["url"], "https://shop.test/cart");
+
+    // A node that starts later hears of the visitor at the next heartbeat of node B.
+    let c = cluster.node().named("node C");
+    let mut on_c = VisitorList::open(&c, &owner).await;
+    on_c.until("node C's list", &customer, state("CHATTING"))
+        .await;
+
+    b.kill();
+    let killed = Instant::now();
+    on_a.until("the departure", &customer, |v| v.is_none())
+        .await;
+    let after = killed.elapsed();
+    eprintln!("the visitor left node A's list {after:?} after node B was killed");
+    assert!(
+        after < HEARTBEAT * 3 + Duration::from_secs(2),
+        "left after {after:?}"
+    );
+    assert_eq!(a.on_site(&owner).await, Vec::<Value>::new());
+    on_c.until("the departure on node C", &customer, |v| v.is_none())
+        .await;
 }

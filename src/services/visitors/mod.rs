@@ -1,7 +1,9 @@
 //! Visitors on the site and greetings:
 //!
-//! - `on_site`: who is on the site now (this node), fed by the customers' `visitorEvents`
-//!   subscriptions and their page views;
+//! - `on_site`: who is on the site now, fed by the customers' `visitorEvents` subscriptions
+//!   and their page views on this node, and, with several nodes, by the other nodes' news;
+//! - `across_nodes`: the [`VisitorsAcrossNodes`] worker that takes the other nodes' news in
+//!   and sends this node's heartbeat (with NATS only);
 //! - `greetings`: greetings an agent sends, and what the visitor does with them;
 //! - `rules`: the admins' greeting rules, and the [`GreetingRules`] worker that sweeps
 //!   departures and greets visitors whose time on a page has come.
@@ -9,13 +11,18 @@
 //! Live changes travel on the bus, on each customer's own topic: a greeting sent, answered or
 //! dismissed, and the customer's chats starting and ending. Each open page of the customer
 //! listens there and keeps the visitor up to date, so a thousand visitors cost nothing while
-//! nothing happens to them.
+//! nothing happens to them. With several nodes, the node that holds the pages then tells the
+//! others how the visitor looks now (on the bus's on-site topic), and only it lets the
+//! greeting rules look at them.
 
+mod across_nodes;
 mod greetings;
 mod on_site;
 mod rules;
 
-pub use on_site::{Changes, Visitor, VisitorState};
+pub use crate::domain::{Visitor, VisitorState};
+pub use across_nodes::VisitorsAcrossNodes;
+pub use on_site::{Changes, MISSED_HEARTBEATS};
 pub use rules::{GreetingRuleInput, GreetingRules};
 
 use std::collections::HashMap;
@@ -25,14 +32,14 @@ use std::time::Duration;
 use futures_util::{Stream, stream};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::bus::{BusEvent, BusReceiver, EventBus, Topic};
+use crate::bus::{BusEvent, BusReceiver, BusStatus, EventBus, Topic};
 use crate::domain::{self, CompiledRule, Greeting};
 use crate::error::Result;
 use crate::services::ChatService;
 use crate::services::auth::{CustomerPrincipal, Principal};
 use crate::store::Database;
 
-use on_site::OnSite;
+use on_site::{Link, OnSite};
 
 /// How long after it was sent a greeting still shows on a page the visitor opens, unless
 /// answered or dismissed.
@@ -45,6 +52,10 @@ pub struct VisitorSettings {
     pub coalesce: Duration,
     /// How long a visitor whose last page closed still counts as on the site.
     pub leave_grace: Duration,
+    /// With several nodes, how often each lists the visitors whose pages it holds for the
+    /// others; a node's visitors leave the others' lists after [`MISSED_HEARTBEATS`] periods
+    /// without a word from it (it died).
+    pub heartbeat: Duration,
 }
 
 /// The use cases of visitors on the site and greetings.
@@ -72,11 +83,24 @@ impl VisitorService {
         chats: Arc<ChatService>,
         settings: VisitorSettings,
     ) -> Arc<VisitorService> {
+        // One node has nobody to tell about its visitors.
+        let on_site = if bus.status() == BusStatus::Local {
+            OnSite::new(settings.leave_grace)
+        } else {
+            OnSite::linked(
+                settings.leave_grace,
+                Link {
+                    node: crate::services::leases::node_id(),
+                    bus: bus.clone(),
+                    heartbeat: settings.heartbeat,
+                },
+            )
+        };
         Arc::new(VisitorService {
             store,
             bus,
             chats,
-            on_site: OnSite::new(settings.leave_grace),
+            on_site,
             settings,
             rules: Mutex::new(HashMap::new()),
         })
@@ -88,7 +112,8 @@ impl VisitorService {
     }
 
     /// The widget reports the page the customer is on: stored in their history, and, while
-    /// they are on the site, their current page, which the greeting rules look at.
+    /// they are on the site, their current page, which the greeting rules look at. With
+    /// several nodes, the nodes that hold the customer's pages are told to move them too.
     pub async fn update_page(
         &self,
         customer: &CustomerPrincipal,
@@ -96,6 +121,7 @@ impl VisitorService {
         title: Option<&str>,
     ) -> Result<domain::Customer> {
         let updated = self.chats.update_visitor_page(customer, url, title).await?;
+        self.on_site.tell_page_viewed(&updated);
         if self.on_site.page_viewed(updated.clone()) {
             self.greet_if_a_rule_says_so(&customer.organization_id, &customer.customer_id)
                 .await;

@@ -15,12 +15,12 @@ use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use super::greetings::not_found;
-use super::on_site::{Claimed, Visitor};
+use super::on_site::Claimed;
 use super::{KeptRules, VisitorService, VisitorSettings};
 use crate::domain::{
     self, CompiledRule, Greeting, GreetingCounts, GreetingRule, Organization, PlaceholderValues,
-    RoutingCandidate, RuleCheck, RuleConditions, VisitorFacts, choose_agent, render_greeting,
-    validate_rule,
+    RoutingCandidate, RuleCheck, RuleConditions, Visitor, VisitorFacts, choose_agent,
+    render_greeting, validate_rule,
 };
 use crate::error::{Error, Result};
 use crate::services::auth::Principal;
@@ -380,9 +380,10 @@ fn require_admin(principal: &Principal) -> Result<()> {
     }
 }
 
-/// Removes visitors whose grace period has passed and lets the greeting rules look at the
-/// visitors due, every interval, until shutdown. One per node, not per cluster: the visitors
-/// it looks at are the ones whose pages are connected to this node. A visitor with pages on
+/// Removes visitors whose grace period has passed (and other nodes' visitors not heard of for
+/// a few heartbeats) and lets the greeting rules look at the visitors due, every interval,
+/// until shutdown. One per node, not per cluster: the visitors it looks at are the ones whose
+/// pages are connected to this node, never those it lists for another node. A visitor with pages on
 /// several nodes is greeted once all the same: the greeting is written with the customer
 /// locked, after the rule's `oncePerHours` is checked again.
 pub struct GreetingRules {
