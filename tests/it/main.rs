@@ -5,6 +5,7 @@
 mod support;
 
 mod accounts;
+mod admin_cli;
 mod app;
 mod archive;
 mod auth;
