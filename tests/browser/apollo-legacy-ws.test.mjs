@@ -112,9 +112,12 @@ test('SubscriptionClient: agentEvents, a mutation over start, stop and keep-aliv
   assert.ok(client.client.keepAlives >= 4, `keep-alives arrived: ${client.client.keepAlives}`);
   assert.equal(heard.disconnected, false, 'the client never gave up on the connection');
 
-  // Unsubscribing sends `stop`: the next change is not delivered.
+  // Unsubscribing sends `stop`: the next change is not delivered. The server reads a socket's
+  // messages in order, so once a query sent after `stop` has completed, `stop` has been done.
   events.subscription.unsubscribe();
   const heardBefore = events.results.length;
+  const afterStop = operation(client, '{ me { id } }');
+  await until(() => afterStop.outcome.complete, 'a query sent after stop');
   await gql('mutation { setRoutingStatus(status: ACCEPTING_CHATS) { id } }', {}, ada.token);
   await gql(STOP_ROUTING, {}, ada.token);
   await new Promise((resolve) => setTimeout(resolve, 500));
