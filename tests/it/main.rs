@@ -26,6 +26,7 @@ mod greetings;
 mod hardening_data;
 mod hardening_routing;
 mod http;
+mod legacy_websocket;
 mod messenger;
 mod notes;
 mod org_locks;
