@@ -927,7 +927,13 @@ async fn send_outbox(inner: Arc<Inner>) {
                 continue;
             }
             Err(err) if err.is_transient() => {
-                let delay = backoff.next_delay();
+                let mut delay = backoff.next_delay();
+                if let SdkError::RateLimited {
+                    retry_after_secs, ..
+                } = &err
+                {
+                    delay = delay.max(Duration::from_secs(*retry_after_secs));
+                }
                 tracing::debug!(%err, ?delay, "message not sent yet");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -936,10 +942,10 @@ async fn send_outbox(inner: Arc<Inner>) {
                 }
                 continue;
             }
-            Err(SdkError::Server { code, msg }) => {
-                inner.outbox.failed(&pending.client_id, &code, &msg)
+            Err(err) => {
+                tracing::info!(client_id = %pending.client_id, %err, "message refused");
+                inner.outbox.failed(&pending.client_id, err.code(), err.msg())
             }
-            Err(SdkError::Network { .. }) => unreachable!("network errors are transient"),
         };
         if let Some(update) = update {
             inner.announce(&update);

@@ -28,7 +28,7 @@ mod transport;
 mod visitors;
 
 pub use client::{Client, ClientConfig};
-pub use error::SdkError;
+pub use error::{ErrorCode, SdkError};
 pub use events::{AgentEvent, ConnectionState, EventListener, TaskHandle};
 pub use models::*;
 pub use outbox::{OutgoingMessage, OutgoingState};

@@ -394,7 +394,7 @@ async fn stream(
             Some("error") => {
                 return match subscription_error(&message) {
                     Some(SdkError::Unauthenticated { .. }) => Ended::Unauthorized,
-                    Some(SdkError::Server { code, .. }) if code == "BAD_USER_INPUT" => {
+                    Some(SdkError::BadInput { .. }) => {
                         Ended::CursorRefused
                     }
                     other => Ended::Lost {

@@ -227,7 +227,7 @@ def test_canned_response_created_found_rendered_and_sent(sdk, server, run, tmp_p
         found = run(client.canned_responses("#pysh", 8))
         assert [r.id for r in found] == [created.id], found
 
-        with pytest.raises(sdk.SdkError.Server) as refused:
+        with pytest.raises(sdk.SdkError.BadInput) as refused:
             run(
                 client.create_canned_response(
                     sdk.CannedResponseInput(
@@ -239,8 +239,7 @@ def test_canned_response_created_found_rendered_and_sent(sdk, server, run, tmp_p
                     )
                 )
             )
-        assert refused.value.code == "BAD_USER_INPUT", refused.value
-        assert "customer.nickname" in str(refused.value), refused.value
+        assert "customer.nickname" in refused.value.msg, refused.value
 
         visitor_token, chat = start_customer_chat(server, "When will my parcel ship?")
         chat_id = chat["id"]
@@ -290,9 +289,8 @@ def test_a_file_uploaded_sent_and_downloaded(sdk, server, run, tmp_path):
         visitor_token, chat_id = assigned_chat(server, listener, "Can you send me a picture?")
         uploaded = run(client.upload_file(chat_id, PNG, "mug.png", "image/png"))
         assert uploaded.is_image and uploaded.size == len(PNG), uploaded
-        with pytest.raises(sdk.SdkError.Server) as refused:
+        with pytest.raises(sdk.SdkError.FileTypeNotAllowed):
             run(client.upload_file(chat_id, b"MZ", "tool.exe", "application/x-msdownload"))
-        assert refused.value.code == "FILE_TYPE_NOT_ALLOWED", refused.value
 
         outgoing = client.send_files(chat_id, "", [uploaded.id])
         assert outgoing.file_ids == [uploaded.id], outgoing
@@ -345,9 +343,8 @@ def test_note_never_reaches_the_customer_and_tags_and_teammates_setting(sdk, ser
         tag = run(client.create_tag(sdk.TagInput(name=" PyVIP ", color="#D0A01A")))
         assert (tag.name, tag.color) == ("PyVIP", "#d0a01a"), tag
         assert tag.id in [t.id for t in run(client.tags())]
-        with pytest.raises(sdk.SdkError.Server) as taken:
+        with pytest.raises(sdk.SdkError.Conflict):
             run(client.create_tag(sdk.TagInput(name="pyvip", color=None)))
-        assert taken.value.code == "CONFLICT", taken.value
         assert [t.name for t in run(client.add_chat_tag(chat_id, tag.id))] == ["PyVIP"]
         assert [t.id for t in run(client.chat_tags(chat_id))] == [tag.id]
         assert run(client.remove_chat_tag(chat_id, tag.id)) == []
@@ -427,9 +424,8 @@ def test_empty_message_is_refused_before_sending(sdk, server, run, tmp_path):
     client, _ = new_client(sdk, server.base_url, tmp_path / "agent")
     run(client.login(server.email, server.password))
     for text in ["", "   "]:
-        with pytest.raises(sdk.SdkError.Server) as refused:
+        with pytest.raises(sdk.SdkError.BadInput):
             client.send_message("some-chat", text)
-        assert refused.value.code == "BAD_USER_INPUT", refused.value
     assert client.outbox() == []
 
 
@@ -452,12 +448,10 @@ def test_offline_messages_list_with_replies_and_a_reply_needs_smtp(sdk, server, 
     assert thread.message.email == "ola@customer.test"
     assert thread.message.handled is False
     assert thread.replies == []
-    with pytest.raises(sdk.SdkError.Server) as refused:
+    with pytest.raises(sdk.SdkError.BadInput):
         run(client.reply_to_offline_message(left, "   "))
-    assert refused.value.code == "BAD_USER_INPUT", refused.value
-    with pytest.raises(sdk.SdkError.Server) as refused:
+    with pytest.raises(sdk.SdkError.EmailNotConfigured) as refused:
         run(client.reply_to_offline_message(left, "We will write back"))
-    assert refused.value.code == "EMAIL_NOT_CONFIGURED", refused.value
     assert "SWITCHBOARD_SMTP_HOST" in refused.value.msg
 
 
@@ -470,9 +464,8 @@ def test_unreachable_server_is_a_network_error(sdk, run, tmp_path):
 
 @pytest.mark.parametrize("url", ["not a url", "ftp://example.com"])
 def test_invalid_server_url_is_bad_user_input(sdk, tmp_path, url):
-    with pytest.raises(sdk.SdkError.Server) as refused:
+    with pytest.raises(sdk.SdkError.BadInput):
         new_client(sdk, url, tmp_path / "agent")
-    assert refused.value.code == "BAD_USER_INPUT", refused.value
 
 
 def test_parse_push(sdk):
@@ -529,3 +522,4 @@ def test_a_script_exits_cleanly_with_a_stream_still_running(server, tmp_path):
         timeout=60,
     )
     assert (done.returncode, done.stdout.strip()) == (0, "connected"), done.stderr
+
