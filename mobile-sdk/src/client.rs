@@ -917,6 +917,7 @@ async fn send_outbox(inner: Arc<Inner>) {
         let update = match result {
             Ok(data) => {
                 backoff.reset();
+                tracing::debug!(client_id = %pending.client_id, "message delivered");
                 inner
                     .outbox
                     .sent(&pending.client_id, data.send_message.into())

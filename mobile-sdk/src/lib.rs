@@ -6,16 +6,19 @@
 //! operations, delivers messages through a persistent outbox ([`Client::send_message`]), and
 //! streams the agent's events ([`Client::subscribe`]) and the visitors on the site
 //! ([`Client::watch_visitors`]). [`parse_push`] reads the data of the server's pushes. Every
-//! failure is an [`SdkError`]. Python programs register [`shutdown`] with `atexit`.
+//! failure is an [`SdkError`]. [`set_logger`] hands the SDK's logs to the app's logger. Python
+//! programs register [`shutdown`] with `atexit`.
 //!
-//! Inside the crate each module uses only those after it: `client`, `visitors`, `stream`, `shared`,
-//! `events`, `outbox`, `session`, `push`, `models`, `transport`, `ops`, `runtime`, `error`.
+//! Inside the crate each module uses only those after it: `client`, `visitors`, `stream`,
+//! `shared`, `events`, `outbox`, `session`, `push`, `models`, `transport`, `ops`, `runtime`,
+//! `logging`, `error`.
 
 uniffi::setup_scaffolding!();
 
 mod client;
 mod error;
 mod events;
+mod logging;
 mod models;
 mod ops;
 mod outbox;
@@ -30,6 +33,7 @@ mod visitors;
 pub use client::{Client, ClientConfig};
 pub use error::{ErrorCode, SdkError};
 pub use events::{AgentEvent, ConnectionState, EventListener, TaskHandle};
+pub use logging::{LogLevel, LogRecord, Logger, remove_logger, set_logger};
 pub use models::*;
 pub use outbox::{OutgoingMessage, OutgoingState};
 pub use push::{PushNotification, parse_push};
@@ -40,7 +44,7 @@ pub use visitors::{Greeting, Visitor, VisitorState, VisitorsListener};
 #[cfg(test)]
 mod tests {
     /// The modules in the order of the crate doc: each may use only those after it.
-    const LAYERS: [&str; 13] = [
+    const LAYERS: [&str; 14] = [
         "client",
         "visitors",
         "stream",
@@ -53,6 +57,7 @@ mod tests {
         "transport",
         "ops",
         "runtime",
+        "logging",
         "error",
     ];
 

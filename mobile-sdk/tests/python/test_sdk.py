@@ -523,3 +523,54 @@ def test_a_script_exits_cleanly_with_a_stream_still_running(server, tmp_path):
     )
     assert (done.returncode, done.stdout.strip()) == (0, "connected"), done.stderr
 
+
+
+class RecordingLogger:
+    """A Logger that keeps every record (called on whichever thread logged)."""
+
+    def __init__(self):
+        self.records = queue.Queue()
+
+    def log(self, record):
+        self.records.put(record)
+
+    def drain(self):
+        records = []
+        while True:
+            try:
+                records.append(self.records.get_nowait())
+            except queue.Empty:
+                return records
+
+
+def test_the_apps_logger_receives_the_sdks_records(sdk, server, run, tmp_path):
+    logger = RecordingLogger()
+    sdk.set_logger(logger, sdk.LogLevel.DEBUG)
+    try:
+        client, _ = new_client(sdk, server.base_url, tmp_path / "agent")
+        agent = run(client.login(server.email, server.password))
+        listener = RecordingListener()
+        handle = client.subscribe(listener)
+        try:
+            wait_connected(listener)
+        finally:
+            handle.cancel()
+        records = logger.drain()
+        assert sdk.LogRecord(
+            level=sdk.LogLevel.INFO,
+            target="switchboard_sdk::session",
+            message=f"signed in agent_id={agent.id}",
+        ) in records, records
+        assert any(
+            r.target == "switchboard_sdk::stream" and r.message.startswith("event stream connected")
+            for r in records
+        ), records
+        # The libraries under the SDK (HTTP, WebSocket) log through the same hook.
+        assert any(not r.target.startswith("switchboard_sdk") for r in records), records
+
+        # A less detailed level leaves out what is below it.
+        sdk.set_logger(logger, sdk.LogLevel.WARN)
+        run(client.login(server.email, server.password))
+        assert [r for r in logger.drain() if r.level == sdk.LogLevel.INFO] == []
+    finally:
+        sdk.remove_logger()
