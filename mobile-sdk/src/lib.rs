@@ -4,17 +4,18 @@
 //! A [`Client`] signs an agent in ([`Client::login`], or [`Client::restore`] with a session
 //! the app kept through its [`SessionStore`]), keeps the access token fresh, runs the chat
 //! operations, delivers messages through a persistent outbox ([`Client::send_message`]), and
-//! streams the agent's events ([`Client::subscribe`]) and the visitors on the site
-//! ([`Client::watch_visitors`]). [`parse_push`] reads the data of the server's pushes. Every
+//! streams the agent's events ([`Client::subscribe`]), one chat's events
+//! ([`Client::chat_events`]) and the visitors on the site ([`Client::watch_visitors`]). [`parse_push`] reads the data of the server's pushes. Every
 //! failure is an [`SdkError`]. [`set_logger`] hands the SDK's logs to the app's logger. Python
 //! programs register [`shutdown`] with `atexit`.
 //!
-//! Inside the crate each module uses only those after it: `client`, `visitors`, `stream`,
-//! `shared`, `events`, `outbox`, `session`, `push`, `models`, `transport`, `ops`, `runtime`,
-//! `logging`, `error`.
+//! Inside the crate each module uses only those after it: `client`, `chat_events`, `visitors`,
+//! `stream`, `shared`, `events`, `outbox`, `session`, `push`, `models`, `transport`, `ops`,
+//! `runtime`, `logging`, `error`.
 
 uniffi::setup_scaffolding!();
 
+mod chat_events;
 mod client;
 mod error;
 mod events;
@@ -30,6 +31,7 @@ mod stream;
 mod transport;
 mod visitors;
 
+pub use chat_events::{ChatEvent, ChatEventListener};
 pub use client::{Client, ClientConfig};
 pub use error::{ErrorCode, SdkError};
 pub use events::{AgentEvent, ConnectionState, EventListener, TaskHandle};
@@ -44,8 +46,9 @@ pub use visitors::{Greeting, Visitor, VisitorState, VisitorsListener};
 #[cfg(test)]
 mod tests {
     /// The modules in the order of the crate doc: each may use only those after it.
-    const LAYERS: [&str; 14] = [
+    const LAYERS: [&str; 15] = [
         "client",
+        "chat_events",
         "visitors",
         "stream",
         "shared",
