@@ -15,6 +15,8 @@ use crate::stream::{Ended, Live, Reconnect, Socket, open, subscription_error};
 use crate::transport::graphql_error;
 
 /// Something that happened in one chat.
+// UniFFI passes records by value (no Box), and one event at a time is no memory concern.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum ChatEvent {
     /// A transcript entry: a message, a note (agents only) or a system event.

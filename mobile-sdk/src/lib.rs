@@ -35,7 +35,7 @@ pub use chat_events::{ChatEvent, ChatEventListener};
 pub use client::{Client, ClientConfig};
 pub use error::{ErrorCode, SdkError};
 pub use events::{AgentEvent, ConnectionState, EventListener, TaskHandle};
-pub use logging::{LogLevel, LogRecord, Logger, remove_logger, set_logger};
+pub use logging::{LogLevel, LogListener, LogRecord, remove_logger, set_logger};
 pub use models::*;
 pub use outbox::{OutgoingMessage, OutgoingState};
 pub use push::{PushNotification, parse_push};

@@ -1,5 +1,5 @@
 //! The app's logger: the SDK's `tracing` events, and the `log` records of the libraries under
-//! it (HTTP, TLS, WebSocket), handed to the `Logger` the app registers with `set_logger`, so
+//! it (HTTP, TLS, WebSocket), handed to the `LogListener` the app registers with `set_logger`, so
 //! they land in os_log, Logcat or the app's own log files instead of a terminal nobody sees.
 
 use std::cell::Cell;
@@ -33,12 +33,12 @@ pub struct LogRecord {
 /// it should hand the record on quickly (to os_log, `android.util.Log`, Python's `logging`).
 /// What it logs through the SDK in turn is dropped rather than sent back to it.
 #[uniffi::export(callback_interface)]
-pub trait Logger: Send + Sync {
+pub trait LogListener: Send + Sync {
     fn log(&self, record: LogRecord);
 }
 
 /// The app's logger, and the most detailed level it wants (`0`: none).
-static LOGGER: Mutex<Option<Arc<dyn Logger>>> = Mutex::new(None);
+static LOGGER: Mutex<Option<Arc<dyn LogListener>>> = Mutex::new(None);
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(0);
 
 thread_local! {
@@ -53,7 +53,7 @@ thread_local! {
 /// in a Rust program that already installed its own, those keep the records and `logger`
 /// gets none of theirs.
 #[uniffi::export]
-pub fn set_logger(logger: Box<dyn Logger>, level: LogLevel) {
+pub fn set_logger(logger: Box<dyn LogListener>, level: LogLevel) {
     *LOGGER.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::from(logger));
     MAX_LEVEL.store(rank(level), Ordering::Release);
     install();
@@ -226,7 +226,7 @@ mod tests {
 
     struct Collect(std::sync::mpsc::Sender<LogRecord>);
 
-    impl Logger for Collect {
+    impl LogListener for Collect {
         fn log(&self, record: LogRecord) {
             let _ = self.0.send(record);
         }

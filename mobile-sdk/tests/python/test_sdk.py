@@ -560,7 +560,7 @@ class RecordingVisitors:
 
 
 class RecordingLogger:
-    """A Logger that keeps every record (called on whichever thread logged)."""
+    """A LogListener that keeps every record (called on whichever thread logged)."""
 
     def __init__(self):
         self.records = queue.Queue()
