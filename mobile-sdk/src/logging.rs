@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, Once};
 
 /// How much the SDK says, most severe first: a logger set to `Info` gets `Error`, `Warn` and
@@ -40,6 +40,9 @@ pub trait LogListener: Send + Sync {
 /// The app's logger, and the most detailed level it wants (`0`: none).
 static LOGGER: Mutex<Option<Arc<dyn LogListener>>> = Mutex::new(None);
 static MAX_LEVEL: AtomicU8 = AtomicU8::new(0);
+/// Whether the `log` records of the libraries come here (no other `log` logger came first), so
+/// `log`'s own level may follow the app's and skip records nobody wants before they are made.
+static OWNS_LOG: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     /// Set while this thread is inside the app's logger, so its own logging does not loop.
@@ -57,12 +60,24 @@ pub fn set_logger(logger: Box<dyn LogListener>, level: LogLevel) {
     *LOGGER.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::from(logger));
     MAX_LEVEL.store(rank(level), Ordering::Release);
     install();
+    if OWNS_LOG.load(Ordering::Acquire) {
+        log::set_max_level(match level {
+            LogLevel::Error => log::LevelFilter::Error,
+            LogLevel::Warn => log::LevelFilter::Warn,
+            LogLevel::Info => log::LevelFilter::Info,
+            LogLevel::Debug => log::LevelFilter::Debug,
+            LogLevel::Trace => log::LevelFilter::Trace,
+        });
+    }
 }
 
 /// Stops sending logs to the app's logger.
 #[uniffi::export]
 pub fn remove_logger() {
     MAX_LEVEL.store(0, Ordering::Release);
+    if OWNS_LOG.load(Ordering::Acquire) {
+        log::set_max_level(log::LevelFilter::Off);
+    }
     LOGGER.lock().unwrap_or_else(|e| e.into_inner()).take();
 }
 
@@ -97,7 +112,7 @@ fn install() {
         // Either may already be taken by a Rust host program; it then keeps those records.
         let _ = tracing::dispatcher::set_global_default(tracing::Dispatch::new(ToApp));
         if log::set_logger(&ToApp).is_ok() {
-            log::set_max_level(log::LevelFilter::Trace);
+            OWNS_LOG.store(true, Ordering::Release);
         }
     });
 }
