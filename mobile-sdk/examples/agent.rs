@@ -481,7 +481,9 @@ impl EventListener for Printer {
             OutgoingState::Failed => say(format!(
                 "[FAILED] {chat}: {} -- server said {}: {} (`retry {id}` or `discard {id}`)",
                 clip(&message.text, 60),
-                message.error_code.as_deref().unwrap_or("?"),
+                message
+                    .error_code
+                    .map_or("?".to_owned(), |code| format!("{code:?}")),
                 message.error_message.as_deref().unwrap_or(""),
                 id = short_id(&message.client_id),
             )),
@@ -1197,7 +1199,8 @@ impl App {
                 OutgoingState::Sent => "SENT".to_owned(),
                 OutgoingState::Failed => format!(
                     "FAILED ({}: {})",
-                    m.error_code.as_deref().unwrap_or("?"),
+                    m.error_code
+                        .map_or("?".to_owned(), |code| format!("{code:?}")),
                     m.error_message.as_deref().unwrap_or("")
                 ),
             };
@@ -1315,7 +1318,7 @@ fn describe(err: &SdkError) -> String {
         SdkError::Unauthenticated { msg: message } if message == "not signed in" => message.clone(),
         SdkError::Unauthenticated { msg: message } => format!("not signed in: {message}"),
         SdkError::Network { msg: message } => format!("cannot reach the server: {message}"),
-        SdkError::Server { code, msg: message } => format!("server said {code}: {message}"),
+        other => format!("server said {:?}: {}", other.code(), other.msg()),
     }
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use graphql_client::GraphQLQuery;
 use switchboard_protocol::MAX_MESSAGE_CHARS;
 
+use crate::chat_events::{self, ChatEventListener};
 use crate::error::{Result, SdkError};
 use crate::events::{EventListener, TaskHandle};
 use crate::models::*;
@@ -242,6 +243,16 @@ impl Client {
             .op::<ops::TakeChat>(ops::take_chat::Variables { chat_id })
             .await?;
         Ok(data.take_chat.into())
+    }
+
+    /// Joins a chat of your groups as its supervisor: you may write in it from then on, and
+    /// the customer sees that you joined. Supervisors, admins and owners; `Forbidden` for
+    /// others, `NotFound` for a chat outside your groups.
+    pub async fn join_chat(&self, chat_id: String) -> Result<Chat> {
+        let data = self
+            .op::<ops::JoinChat>(ops::join_chat::Variables { chat_id })
+            .await?;
+        Ok(data.join_chat.into())
     }
 
     /// The organization's groups (departments), for transferring a chat to one.
@@ -848,6 +859,27 @@ impl Client {
         })
     }
 
+    /// Follows one chat live: each transcript entry after `since` (from the start when
+    /// `None`; pass the `end_cursor` of the page on screen to get only what is new), then
+    /// typing and the queue position as they happen. For a supervisor watching a chat of
+    /// their groups (see `team_chats`) as for the chat's agent. After a lost connection it
+    /// reconnects with backoff and resumes after the last entry delivered. Runs until the
+    /// handle is dropped or cancelled, the session ends, or the server refuses the chat
+    /// (`on_refused`).
+    pub fn chat_events(
+        &self,
+        chat_id: String,
+        since: Option<String>,
+        listener: Box<dyn ChatEventListener>,
+    ) -> Arc<TaskHandle> {
+        let listener: Arc<dyn ChatEventListener> = Arc::from(listener);
+        let inner = self.inner.clone();
+        let task = runtime().spawn(chat_events::run(inner, chat_id, since, listener));
+        Arc::new(TaskHandle {
+            task: task.abort_handle(),
+        })
+    }
+
     /// Tries the event stream and the outbox again now instead of waiting out their backoff,
     /// e.g. when the phone's network comes back or the app returns to the foreground.
     pub fn reconnect_now(&self) {
@@ -886,6 +918,25 @@ impl Client {
     }
 }
 
+#[uniffi::export]
+impl Client {
+    /// Marks an offline message as dealt with (`handled: true`) or back to open, for the
+    /// inbox's filter. Whoever may read it may mark it.
+    pub async fn mark_offline_message_handled(
+        &self,
+        offline_message_id: String,
+        handled: bool,
+    ) -> Result<OfflineMessageThread> {
+        let data = self
+            .op::<ops::MarkOfflineMessageHandled>(ops::mark_offline_message_handled::Variables {
+                id: offline_message_id,
+                handled,
+            })
+            .await?;
+        Ok(data.mark_offline_message_handled.into())
+    }
+}
+
 /// The sender: delivers the outbox in order, one message at a time.
 async fn send_outbox(inner: Arc<Inner>) {
     let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
@@ -917,6 +968,7 @@ async fn send_outbox(inner: Arc<Inner>) {
         let update = match result {
             Ok(data) => {
                 backoff.reset();
+                tracing::debug!(client_id = %pending.client_id, "message delivered");
                 inner
                     .outbox
                     .sent(&pending.client_id, data.send_message.into())
@@ -927,7 +979,13 @@ async fn send_outbox(inner: Arc<Inner>) {
                 continue;
             }
             Err(err) if err.is_transient() => {
-                let delay = backoff.next_delay();
+                let mut delay = backoff.next_delay();
+                if let SdkError::RateLimited {
+                    retry_after_secs, ..
+                } = &err
+                {
+                    delay = delay.max(Duration::from_secs(*retry_after_secs));
+                }
                 tracing::debug!(%err, ?delay, "message not sent yet");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -936,10 +994,12 @@ async fn send_outbox(inner: Arc<Inner>) {
                 }
                 continue;
             }
-            Err(SdkError::Server { code, msg }) => {
-                inner.outbox.failed(&pending.client_id, &code, &msg)
+            Err(err) => {
+                tracing::info!(client_id = %pending.client_id, %err, "message refused");
+                inner
+                    .outbox
+                    .failed(&pending.client_id, err.code(), err.msg())
             }
-            Err(SdkError::Network { .. }) => unreachable!("network errors are transient"),
         };
         if let Some(update) = update {
             inner.announce(&update);

@@ -4,18 +4,22 @@
 //! A [`Client`] signs an agent in ([`Client::login`], or [`Client::restore`] with a session
 //! the app kept through its [`SessionStore`]), keeps the access token fresh, runs the chat
 //! operations, delivers messages through a persistent outbox ([`Client::send_message`]), and
-//! streams the agent's events ([`Client::subscribe`]) and the visitors on the site
-//! ([`Client::watch_visitors`]). [`parse_push`] reads the data of the server's pushes. Every
-//! failure is an [`SdkError`]. Python programs register [`shutdown`] with `atexit`.
+//! streams the agent's events ([`Client::subscribe`]), one chat's events
+//! ([`Client::chat_events`]) and the visitors on the site ([`Client::watch_visitors`]). [`parse_push`] reads the data of the server's pushes. Every
+//! failure is an [`SdkError`]. [`set_logger`] hands the SDK's logs to the app's logger. Python
+//! programs register [`shutdown`] with `atexit`.
 //!
-//! Inside the crate each module uses only those after it: `client`, `visitors`, `stream`, `shared`,
-//! `events`, `outbox`, `session`, `push`, `models`, `transport`, `ops`, `runtime`, `error`.
+//! Inside the crate each module uses only those after it: `client`, `chat_events`, `visitors`,
+//! `stream`, `shared`, `events`, `outbox`, `session`, `push`, `models`, `transport`, `ops`,
+//! `runtime`, `logging`, `error`.
 
 uniffi::setup_scaffolding!();
 
+mod chat_events;
 mod client;
 mod error;
 mod events;
+mod logging;
 mod models;
 mod ops;
 mod outbox;
@@ -27,9 +31,11 @@ mod stream;
 mod transport;
 mod visitors;
 
+pub use chat_events::{ChatEvent, ChatEventListener};
 pub use client::{Client, ClientConfig};
-pub use error::SdkError;
+pub use error::{ErrorCode, SdkError};
 pub use events::{AgentEvent, ConnectionState, EventListener, TaskHandle};
+pub use logging::{LogLevel, LogListener, LogRecord, remove_logger, set_logger};
 pub use models::*;
 pub use outbox::{OutgoingMessage, OutgoingState};
 pub use push::{PushNotification, parse_push};
@@ -40,8 +46,9 @@ pub use visitors::{Greeting, Visitor, VisitorState, VisitorsListener};
 #[cfg(test)]
 mod tests {
     /// The modules in the order of the crate doc: each may use only those after it.
-    const LAYERS: [&str; 13] = [
+    const LAYERS: [&str; 15] = [
         "client",
+        "chat_events",
         "visitors",
         "stream",
         "shared",
@@ -53,6 +60,7 @@ mod tests {
         "transport",
         "ops",
         "runtime",
+        "logging",
         "error",
     ];
 

@@ -358,29 +358,29 @@ enum_from!(RoutingStatus,
     { AcceptingChats, NotAcceptingChats, Offline }, other => RoutingStatus::NotAcceptingChats);
 enum_from!(ChatStatus,
     [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events,
-     team_chats],
+     team_chats, join_chat, chat_events],
     { Queued, Active, Closed }, other => ChatStatus::Active);
 enum_from!(Channel,
     [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events,
-     team_chats],
+     team_chats, join_chat, chat_events],
     { Widget, Messenger, Api }, other => Channel::Unknown);
 enum_from!(Attention,
     [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events,
-     team_chats],
+     team_chats, join_chat, chat_events],
     { Normal, WaitingLong, CustomerIdle }, other => Attention::Normal);
 enum_from!(Rating,
     [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat, close_chat, agent_events,
-     team_chats],
+     team_chats, join_chat, chat_events],
     { Good, Bad }, other => Rating::Good);
 enum_from!(AuthorKind, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
-    close_chat, send_message, agent_events, team_chats],
+    close_chat, send_message, agent_events, team_chats, join_chat, chat_events],
     { Agent, Customer, System }, other => AuthorKind::System);
 enum_from!(MessageKind, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
-    close_chat, send_message, agent_events, team_chats],
+    close_chat, send_message, agent_events, team_chats, join_chat, chat_events],
     { Message, ChatQueued, AgentAssigned, ChatTransferred, TransferNote, SupervisorJoined,
       ChatClosed, ChatRated, TagsChanged }, other => MessageKind::Unknown);
 enum_from!(Visibility, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
-    close_chat, send_message, agent_events, team_chats],
+    close_chat, send_message, agent_events, team_chats, join_chat, chat_events],
     { Public, Agents }, other => Visibility::Agents);
 enum_from!(Platform, [register_push_device], { Ios, Android, Web }, other => Platform::Android);
 enum_from!(PushEnvironment, [register_push_device], { Sandbox, Production },
@@ -459,7 +459,9 @@ chat_from!(
     transfer_chat,
     close_chat,
     agent_events,
-    team_chats
+    team_chats,
+    join_chat,
+    chat_events
 );
 
 macro_rules! message_from {
@@ -512,7 +514,9 @@ message_from!(
     close_chat,
     send_message,
     agent_events,
-    team_chats
+    team_chats,
+    join_chat,
+    chat_events
 );
 
 impl From<ops::register_push_device::RegisterPushDeviceRegisterPushDevice> for PushDevice {
@@ -1308,7 +1312,7 @@ pub struct MessageDelivery {
 }
 
 enum_from!(DeliveryState, [my_chats, queue, chat_detail, chat_latest, take_chat, transfer_chat,
-    close_chat, send_message, agent_events, team_chats, archive, customer_profile],
+    close_chat, send_message, agent_events, team_chats, join_chat, chat_events, archive, customer_profile],
     { Pending, Sent, Delivered, Read, Failed }, other => DeliveryState::Unknown);
 // ---- offline messages by email ----------------------------------------------------------
 
@@ -1383,4 +1387,8 @@ macro_rules! offline_thread_from {
     )*};
 }
 
-offline_thread_from!(offline_messages, reply_to_offline_message);
+offline_thread_from!(
+    offline_messages,
+    reply_to_offline_message,
+    mark_offline_message_handled
+);

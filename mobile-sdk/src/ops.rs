@@ -41,6 +41,8 @@ operations!(
     ChatDetail,
     ChatLatest,
     TakeChat,
+    JoinChat,
+    ChatEvents,
     TransferChat,
     AgentsForTransfer,
     CloseChat,
@@ -84,6 +86,7 @@ operations!(
     ChatIntegrationSends,
     OfflineMessages,
     ReplyToOfflineMessage,
+    MarkOfflineMessageHandled,
 );
 
 /// Just the operation `name` and the fragments it uses, out of the whole operations file.

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, SdkError};
+use crate::error::{ErrorCode, Result, SdkError};
 use crate::models::Message;
 
 /// Where an outgoing message is.
@@ -40,8 +40,8 @@ pub struct OutgoingMessage {
     pub created_at: SystemTime,
     /// Set when SENT.
     pub message: Option<Message>,
-    /// The server's `extensions.code`, when FAILED.
-    pub error_code: Option<String>,
+    /// Why the server refused it, when FAILED (`error_message` has the text).
+    pub error_code: Option<ErrorCode>,
     pub error_message: Option<String>,
 }
 
@@ -87,7 +87,7 @@ impl Entry {
             },
             created_at: SystemTime::UNIX_EPOCH + Duration::from_millis(self.created_at_ms),
             message: None,
-            error_code: self.failed.as_ref().map(|f| f.code.clone()),
+            error_code: self.failed.as_ref().map(|f| ErrorCode::parse(&f.code)),
             error_message: self.failed.as_ref().map(|f| f.message.clone()),
         }
     }
@@ -149,8 +149,7 @@ impl Outbox {
             file.sync_all()?;
             std::fs::rename(&temporary, &self.path)
         };
-        write().map_err(|err| SdkError::Server {
-            code: "STORAGE".into(),
+        write().map_err(|err| SdkError::Storage {
             msg: format!("cannot write the outbox {:?}: {err}", self.path),
         })
     }
@@ -229,13 +228,13 @@ impl Outbox {
     pub(crate) fn failed(
         &self,
         client_id: &str,
-        code: &str,
+        code: ErrorCode,
         message: &str,
     ) -> Option<OutgoingMessage> {
         let mut entries = self.lock();
         let entry = entries.iter_mut().find(|e| e.client_id == client_id)?;
         entry.failed = Some(Failure {
-            code: code.to_owned(),
+            code: code.as_str().to_owned(),
             message: message.to_owned(),
         });
         let public = entry.public();
@@ -286,8 +285,7 @@ impl Outbox {
 }
 
 fn not_in_outbox(client_id: &str) -> SdkError {
-    SdkError::Server {
-        code: "NOT_FOUND".into(),
+    SdkError::NotFound {
         msg: format!("no outgoing message {client_id} in the outbox"),
     }
 }
@@ -329,10 +327,10 @@ mod tests {
         assert_eq!(outbox.next("agent-1").unwrap().client_id, first.client_id);
 
         let failed = outbox
-            .failed(&first.client_id, "NOT_FOUND", "gone")
+            .failed(&first.client_id, ErrorCode::NotFound, "gone")
             .unwrap();
         assert_eq!(failed.state, OutgoingState::Failed);
-        assert_eq!(failed.error_code.as_deref(), Some("NOT_FOUND"));
+        assert_eq!(failed.error_code, Some(ErrorCode::NotFound));
         // A failed message no longer holds up the ones behind it.
         let next = outbox.next("agent-1").unwrap();
         assert_eq!(next.client_id, second.client_id);
@@ -348,7 +346,7 @@ mod tests {
         outbox.discard(&first.client_id).unwrap();
         assert!(matches!(
             outbox.discard(&first.client_id),
-            Err(SdkError::Server { code, .. }) if code == "NOT_FOUND"
+            Err(SdkError::NotFound { .. })
         ));
 
         outbox.forget_agent("agent-1");

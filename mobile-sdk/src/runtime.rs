@@ -45,6 +45,8 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// that aborts the process. Swift and Kotlin apps never need it.
 #[uniffi::export]
 pub fn shutdown() {
+    // The app's logger may be Python code too.
+    crate::logging::remove_logger();
     let runtime = sdk()
         .runtime
         .lock()

@@ -107,6 +107,7 @@ impl Auth {
             .await?;
         let auth = data.login;
         let agent: Agent = auth.agent.into();
+        tracing::info!(agent_id = %agent.id, "signed in");
         let session = Session {
             access_token: auth.access_token,
             refresh_token: auth.refresh_token,

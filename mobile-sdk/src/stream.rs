@@ -296,6 +296,7 @@ async fn connection(
         Ok(socket) => socket,
         Err(ended) => return ended,
     };
+    tracing::info!(since = ?cursor.since(), "event stream connected");
     listener.on_connection_state(ConnectionState::Connected);
     inner.connected();
 
@@ -394,9 +395,7 @@ async fn stream(
             Some("error") => {
                 return match subscription_error(&message) {
                     Some(SdkError::Unauthenticated { .. }) => Ended::Unauthorized,
-                    Some(SdkError::Server { code, .. }) if code == "BAD_USER_INPUT" => {
-                        Ended::CursorRefused
-                    }
+                    Some(SdkError::BadInput { .. }) => Ended::CursorRefused,
                     other => Ended::Lost {
                         reason: format!("the subscription failed: {other:?}"),
                         live: true,

@@ -47,23 +47,19 @@ impl Transport {
         }
         let response = request.send().await.map_err(SdkError::network)?;
         let status = response.status();
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            // A proxy in front of the server, or the server restarting.
-            return Err(SdkError::network(format!("the server answered {status}")));
-        }
+        refuse_status(&response)?;
         let text = response.text().await.map_err(SdkError::network)?;
-        let response: Response<Q::ResponseData> =
-            serde_json::from_str(&text).map_err(|err| SdkError::Server {
-                code: "INVALID_RESPONSE".into(),
-                msg: format!("the server's answer ({status}) is not GraphQL: {err}"),
-            })?;
+        let response: Response<Q::ResponseData> = serde_json::from_str(&text).map_err(|err| {
+            SdkError::server(format!(
+                "the server's answer ({status}) is not GraphQL: {err}"
+            ))
+        })?;
         if let Some(error) = response.errors.as_ref().and_then(|errors| errors.first()) {
             return Err(graphql_error(error));
         }
-        response.data.ok_or_else(|| SdkError::Server {
-            code: "INVALID_RESPONSE".into(),
-            msg: "the server answered without data or errors".into(),
-        })
+        response
+            .data
+            .ok_or_else(|| SdkError::server("the server answered without data or errors"))
     }
 }
 
@@ -100,44 +96,60 @@ impl Transport {
             .await
             .map_err(SdkError::network)?;
         let status = response.status();
-        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-            return Err(SdkError::network(format!("the server answered {status}")));
-        }
-        let body: serde_json::Value = response.json().await.map_err(|err| SdkError::Server {
-            code: "INVALID_RESPONSE".into(),
-            msg: format!("the server's answer to an upload ({status}) is not JSON: {err}"),
+        refuse_status(&response)?;
+        let body: serde_json::Value = response.json().await.map_err(|err| {
+            SdkError::server(format!(
+                "the server's answer to an upload ({status}) is not JSON: {err}"
+            ))
         })?;
         if let Some(error) = body["errors"].get(0) {
-            return Err(error_from_code(
-                error["extensions"]["code"]
-                    .as_str()
-                    .unwrap_or("INTERNAL")
-                    .to_owned(),
-                error["message"].as_str().unwrap_or_default().to_owned(),
-            ));
+            return Err(error_from_json(error));
         }
         Ok(body)
     }
 }
 
-/// The first GraphQL error as the SDK's error, by its `extensions.code`.
-pub(crate) fn graphql_error(error: &graphql_client::Error) -> SdkError {
-    let code = error
-        .extensions
-        .as_ref()
-        .and_then(|extensions| extensions.get("code"))
-        .and_then(|code| code.as_str())
-        .unwrap_or("INTERNAL")
-        .to_owned();
-    error_from_code(code, error.message.clone())
+/// An answer no GraphQL body should be read from: a 429 (with its `Retry-After`), or a 5xx
+/// from a proxy in front of the server or a server restarting.
+fn refuse_status(response: &reqwest::Response) -> Result<()> {
+    let status = response.status();
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok());
+        return Err(SdkError::too_many_requests(retry_after));
+    }
+    if status.is_server_error() {
+        return Err(SdkError::network(format!("the server answered {status}")));
+    }
+    Ok(())
 }
 
-pub(crate) fn error_from_code(code: String, message: String) -> SdkError {
-    if code == "UNAUTHENTICATED" {
-        SdkError::Unauthenticated { msg: message }
-    } else {
-        SdkError::Server { code, msg: message }
-    }
+/// The first GraphQL error as the SDK's error, by its `extensions.code`.
+pub(crate) fn graphql_error(error: &graphql_client::Error) -> SdkError {
+    let extension = |name: &str| {
+        error
+            .extensions
+            .as_ref()
+            .and_then(|extensions| extensions.get(name))
+    };
+    SdkError::from_code(
+        extension("code")
+            .and_then(|code| code.as_str())
+            .unwrap_or("INTERNAL"),
+        error.message.clone(),
+        extension("retryAfterSeconds").and_then(|secs| secs.as_u64()),
+    )
+}
+
+/// A GraphQL-shaped error read as plain JSON (the file upload's answer).
+fn error_from_json(error: &serde_json::Value) -> SdkError {
+    SdkError::from_code(
+        error["extensions"]["code"].as_str().unwrap_or("INTERNAL"),
+        error["message"].as_str().unwrap_or_default().to_owned(),
+        error["extensions"]["retryAfterSeconds"].as_u64(),
+    )
 }
 
 /// The server URL as given by the app ("https://chat.example.com", with or without
@@ -186,11 +198,41 @@ mod tests {
     }
 
     #[test]
+    fn graphql_errors_become_the_variant_of_their_code() {
+        let error: graphql_client::Error = serde_json::from_value(serde_json::json!({
+            "message": "too many failed attempts; try again in 840 seconds",
+            "extensions": {"code": "RATE_LIMITED", "retryAfterSeconds": 840}
+        }))
+        .unwrap();
+        assert_eq!(
+            graphql_error(&error),
+            SdkError::RateLimited {
+                retry_after_secs: 840,
+                msg: "too many failed attempts; try again in 840 seconds".into()
+            }
+        );
+        let upload = serde_json::json!({
+            "message": "files of this type are not accepted",
+            "extensions": {"code": "FILE_TYPE_NOT_ALLOWED"}
+        });
+        assert!(matches!(
+            error_from_json(&upload),
+            SdkError::FileTypeNotAllowed { .. }
+        ));
+        let without_code: graphql_client::Error =
+            serde_json::from_value(serde_json::json!({"message": "boom"})).unwrap();
+        assert_eq!(
+            graphql_error(&without_code),
+            SdkError::Server { msg: "boom".into() }
+        );
+    }
+
+    #[test]
     fn bad_server_urls_are_refused() {
         for bad in ["", "chat.example.com", "ftp://example.com"] {
             let err = graphql_url(bad).unwrap_err();
             assert!(
-                matches!(&err, SdkError::Server { code, .. } if code == "BAD_USER_INPUT"),
+                matches!(&err, SdkError::BadInput { .. }),
                 "{bad:?}: {err:?}"
             );
         }

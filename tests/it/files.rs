@@ -804,7 +804,7 @@ async fn the_sdk_uploads_sends_and_reads_attachments(backend: Backend) {
         )
         .await
     {
-        Err(SdkError::Server { code, .. }) => assert_eq!(code, "FILE_TYPE_NOT_ALLOWED"),
+        Err(SdkError::FileTypeNotAllowed { .. }) => {}
         other => panic!("expected a refusal, got {other:?}"),
     }
     let queued = app

@@ -9,8 +9,8 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 use switchboard_sdk::{
     AgentEvent, AuthorKind, CannedResponseInput, CannedResponseScope, Client, ClientConfig,
-    ConnectionState, EventListener, MessageKind, OutgoingMessage, OutgoingState, RoutingStatus,
-    SdkError, Session, SessionStore, Visitor, VisitorState, VisitorsListener,
+    ConnectionState, ErrorCode, EventListener, MessageKind, OutgoingMessage, OutgoingState,
+    RoutingStatus, SdkError, Session, SessionStore, Visitor, VisitorState, VisitorsListener,
 };
 use tokio::sync::mpsc;
 
@@ -139,10 +139,15 @@ fn client(server_url: &str, dir: &std::path::Path, keychain: &Arc<Keychain>) -> 
     .expect("a client for a valid URL")
 }
 
-pub(crate) fn code(err: SdkError) -> String {
+/// The API's `extensions.code` for the refusals these tests expect, from the SDK's variant.
+pub(crate) fn code(err: SdkError) -> &'static str {
     match err {
-        SdkError::Server { code, .. } => code,
-        other => panic!("expected a server error, got {other:?}"),
+        SdkError::NotFound { .. } => "NOT_FOUND",
+        SdkError::BadInput { .. } => "BAD_USER_INPUT",
+        SdkError::Conflict { .. } => "CONFLICT",
+        SdkError::Forbidden { .. } => "FORBIDDEN",
+        SdkError::EmailNotConfigured { .. } => "EMAIL_NOT_CONFIGURED",
+        other => panic!("expected a refusal, got {other:?}"),
     }
 }
 
@@ -559,7 +564,7 @@ async fn a_message_sent_while_the_server_is_down_is_delivered_once_when_it_retur
     let failed = heard.outgoing().await;
     assert_eq!(failed.client_id, doomed.client_id);
     assert_eq!(failed.state, OutgoingState::Failed);
-    assert_eq!(failed.error_code.as_deref(), Some("NOT_FOUND"));
+    assert_eq!(failed.error_code, Some(ErrorCode::NotFound));
     app.discard_message(doomed.client_id).unwrap();
 
     // The server goes down; the agent writes anyway, then the app is killed.
@@ -801,7 +806,7 @@ async fn an_agents_day_through_the_sdk_typing_transfer_queue_close_and_push_sett
         (failed.client_id.as_str(), failed.state),
         (late.client_id.as_str(), OutgoingState::Failed)
     );
-    assert_eq!(failed.error_code.as_deref(), Some("CONFLICT"));
+    assert_eq!(failed.error_code, Some(ErrorCode::Conflict));
     assert_eq!(
         app.retry_message(late.client_id.clone()).unwrap().state,
         OutgoingState::Pending

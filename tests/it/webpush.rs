@@ -786,7 +786,7 @@ async fn the_sdk_reads_the_key_and_registers_a_browser() {
         .await
         .unwrap_err();
     match missing {
-        switchboard_sdk::SdkError::Server { code, .. } => assert_eq!(code, "BAD_USER_INPUT"),
+        switchboard_sdk::SdkError::BadInput { .. } => {}
         other => panic!("expected BAD_USER_INPUT, got {other:?}"),
     }
 }

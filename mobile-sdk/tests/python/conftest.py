@@ -10,16 +10,20 @@ mobile-sdk/tests/python/run.sh sets both.
 
 import asyncio
 import atexit
+import base64
 import importlib
 import json
 import os
 import queue
 import re
+import socket
+import struct
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -93,6 +97,91 @@ class Server:
         if answer.get("errors"):
             raise AssertionError(f"GraphQL errors for {query!r}: {answer['errors']}")
         return answer["data"]
+
+
+class VisitorPage:
+    """A visitor's open page: the widget's WebSocket (graphql-transport-ws, RFC 6455 by hand,
+    since the standard library has no client) subscribed to `visitorEvents`. While it is open
+    the visitor is on the site."""
+
+    QUERY = "subscription { visitorEvents { __typename at ... on GreetingReceived { greeting { id text } } } }"
+
+    def __init__(self, graphql_url, token):
+        url = urllib.parse.urlsplit(graphql_url)
+        self.sock = socket.create_connection((url.hostname, url.port), timeout=15)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+            ).encode()
+        )
+        self.buffer = b""
+        while b"\r\n\r\n" not in self.buffer:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise AssertionError("the server closed the WebSocket handshake")
+            self.buffer += chunk
+        head, self.buffer = self.buffer.split(b"\r\n\r\n", 1)
+        if b" 101 " not in head.split(b"\r\n")[0]:
+            raise AssertionError(f"no WebSocket upgrade: {head!r}")
+        self.send({"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}})
+        ack = self.next()
+        if ack.get("type") != "connection_ack":
+            raise AssertionError(f"no connection_ack: {ack}")
+        self.send({"id": "visitor", "type": "subscribe", "payload": {"query": self.QUERY}})
+
+    def _frame(self, opcode, payload):
+        mask = os.urandom(4)
+        length = len(payload)
+        if length < 126:
+            header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+        elif length < 1 << 16:
+            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+        else:
+            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(header + mask + masked)
+
+    def send(self, message):
+        self._frame(0x1, json.dumps(message).encode())
+
+    def _read(self, n):
+        while len(self.buffer) < n:
+            chunk = self.sock.recv(4096)
+            if not chunk:
+                raise AssertionError("the server closed the visitor's WebSocket")
+            self.buffer += chunk
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
+
+    def next(self):
+        """The next graphql-transport-ws message, answering pings on the way."""
+        while True:
+            first, second = self._read(2)
+            opcode, length = first & 0x0F, second & 0x7F
+            if length == 126:
+                (length,) = struct.unpack("!H", self._read(2))
+            elif length == 127:
+                (length,) = struct.unpack("!Q", self._read(8))
+            payload = self._read(length)
+            if opcode == 0x9:
+                self._frame(0xA, payload)
+            elif opcode == 0x8:
+                raise AssertionError(f"the server closed the visitor's WebSocket: {payload!r}")
+            elif opcode == 0x1:
+                message = json.loads(payload)
+                if message.get("type") == "ping":
+                    self.send({"type": "pong"})
+                    continue
+                return message
+
+    def close(self):
+        try:
+            self._frame(0x8, struct.pack("!H", 1000))
+        finally:
+            self.sock.close()
 
 
 @pytest.fixture(scope="session")
@@ -204,6 +293,22 @@ def server(tmp_path_factory):
         raise
     yield server
     stop()
+
+
+@pytest.fixture
+def visitor_page(server):
+    """Opens a visitor's page (their widget's WebSocket) for a visitor token; closed after the
+    test."""
+    pages = []
+
+    def open_page(token):
+        page = VisitorPage(server.graphql_url, token)
+        pages.append(page)
+        return page
+
+    yield open_page
+    for page in pages:
+        page.close()
 
 
 @pytest.fixture
