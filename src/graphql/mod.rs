@@ -12,6 +12,7 @@ mod chats;
 mod email;
 mod errors;
 mod events;
+mod field_errors;
 mod files;
 pub mod limits;
 mod loaders;
@@ -109,6 +110,7 @@ fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Subscr
         max: limits.max_depth,
     })
     .extension(text_input::RefuseNul)
+    .extension(field_errors::NullFailedFields)
 }
 
 /// The schema serving `services`.
