@@ -17,6 +17,7 @@ mod files;
 pub mod limits;
 mod loaders;
 mod messenger;
+pub mod persisted_queries;
 mod push;
 mod reports;
 mod tags;

@@ -34,6 +34,7 @@ use chrono::{DateTime, Utc};
 
 use super::AppState;
 use crate::error::Error;
+use crate::graphql::persisted_queries::PersistedQueries;
 use crate::graphql::{ClientAddr, RequestAuth, RequestOrigin, finalize_errors};
 use crate::services::auth::{SESSION_ENDED, TOKEN_EXPIRED};
 use crate::services::{Caller, LivePrincipal};
@@ -267,7 +268,11 @@ impl Connection {
         }
     }
 
-    async fn subscribe(&mut self, id: String, request: async_graphql::Request) -> Result<(), End> {
+    async fn subscribe(
+        &mut self,
+        id: String,
+        mut request: async_graphql::Request,
+    ) -> Result<(), End> {
         if self.caller.is_none() {
             return Err(End::Close(UNAUTHORIZED, "Unauthorized".into()));
         }
@@ -291,6 +296,16 @@ impl Connection {
             return self
                 .send(json!({ "type": "error", "id": id, "payload": [error] }))
                 .await;
+        }
+        match prepare_operation(&self.state, &mut request) {
+            Ok(()) => {}
+            Err(PayloadRefusal::Invalid(reason)) => return Err(End::Close(4400, reason)),
+            Err(PayloadRefusal::Operation(error)) => {
+                let payload = serde_json::to_value([error]).unwrap_or_default();
+                return self
+                    .send(json!({ "type": "error", "id": id, "payload": payload }))
+                    .await;
+            }
         }
         let mut request = request
             .data(RequestAuth::from(caller))
@@ -380,6 +395,35 @@ impl Connection {
             .await
             .map_err(|_| End::Drop)
     }
+}
+
+/// Why an operation's payload cannot run.
+pub(super) enum PayloadRefusal {
+    /// It is no operation at all (no query, nor a persisted query's hash): the protocol
+    /// treats it as an invalid message, closing with 4400 and this reason.
+    Invalid(String),
+    /// Its persisted query cannot be used: answered as the operation's error, so Apollo's
+    /// clients send the query's text.
+    Operation(async_graphql::ServerError),
+}
+
+/// Checks an operation's payload (graphql-transport-ws `subscribe`, graphql-ws `start`) and
+/// resolves its persisted query, as HTTP does.
+pub(super) fn prepare_operation(
+    state: &AppState,
+    request: &mut async_graphql::Request,
+) -> Result<(), PayloadRefusal> {
+    if request.query.trim().is_empty() && !PersistedQueries::is_persisted(request) {
+        return Err(PayloadRefusal::Invalid(
+            "Invalid message: the subscribe payload has no query".into(),
+        ));
+    }
+    state.persisted_queries.resolve(request).map_err(|err| {
+        state
+            .metrics
+            .graphql_operation("websocket", &[err.code.to_owned()]);
+        PayloadRefusal::Operation(err.into_server_error())
+    })
 }
 
 /// Whether reading failed because the peer sent a message or frame over the size limit.
