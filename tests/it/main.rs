@@ -5,6 +5,7 @@
 mod support;
 
 mod accounts;
+mod apollo;
 mod app;
 mod archive;
 mod auth;
