@@ -226,6 +226,27 @@ async fn bad_persisted_queries_get_coded_errors() {
         assert_eq!(status, 400, "{extensions}: {body}");
         assert_eq!(error_code(&body), "BAD_REQUEST", "{extensions}: {body}");
     }
+    // A kept document is held to the limits each time it runs, as its text would be.
+    let mut deep = "id".to_owned();
+    for _ in 0..14 {
+        deep = format!("me {{ {deep} }}");
+    }
+    let deep = format!("{{ {deep} }}");
+    let (_, body) = post(
+        &server,
+        None,
+        json!({"query": deep, "extensions": persisted(&sha256(&deep))}),
+    )
+    .await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+    let (_, body) = post(
+        &server,
+        None,
+        json!({"extensions": persisted(&sha256(&deep))}),
+    )
+    .await;
+    assert_eq!(error_code(&body), "QUERY_TOO_COMPLEX", "{body}");
+
     // Without a query or a persisted query there is nothing to run.
     let (status, body) = post(&server, None, json!({"extensions": {}})).await;
     assert_eq!((status, error_code(&body)), (400, "BAD_REQUEST".into()));
