@@ -137,6 +137,12 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_WS_PING_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub ws_ping_interval: Duration,
 
+    /// How often clients of the legacy graphql-ws subprotocol (subscriptions-transport-ws: Apollo
+    /// iOS and Apollo Kotlin by default) get a `ka` keep-alive. Well under the 30 s after which
+    /// subscriptions-transport-ws's client gives up on a silent server.
+    #[arg(long, env = "SWITCHBOARD_WS_KEEP_ALIVE_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub ws_keep_alive_interval: Duration,
+
     /// Most subscriptions one WebSocket may run at once.
     #[arg(long, env = "SWITCHBOARD_WS_MAX_SUBSCRIPTIONS", default_value_t = 100)]
     pub ws_max_subscriptions: usize,
@@ -700,6 +706,7 @@ impl Config {
         }
         if self.ws_ping_interval.is_zero()
             || self.ws_init_timeout.is_zero()
+            || self.ws_keep_alive_interval.is_zero()
             || self.timer_interval.is_zero()
         {
             return Err("WebSocket intervals must be longer than zero".into());

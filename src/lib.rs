@@ -4,6 +4,7 @@
 //! bootstraps an empty server, wires the services to the bus and the GraphQL schema; then
 //! [`App::serve`] runs the HTTP server until a shutdown signal.
 
+pub mod admin;
 pub mod bus;
 pub mod config;
 pub mod domain;

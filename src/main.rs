@@ -1,4 +1,5 @@
-//! The `switchboard` command: serve (the default), migrate, schema.
+//! The `switchboard` command: serve (the default), migrate, schema, and the admin's
+//! commands (org, agent, backup).
 
 use std::process::ExitCode;
 
@@ -27,6 +28,15 @@ enum Command {
     Migrate,
     /// Print the GraphQL schema (SDL) and exit.
     Schema,
+    /// Organizations: create one with its owner, or list them.
+    #[command(subcommand)]
+    Org(switchboard::admin::OrgCommand),
+    /// Agents: create, list, reset a password, reactivate.
+    #[command(subcommand)]
+    Agent(switchboard::admin::AgentCommand),
+    /// A consistent copy of the SQLite database, taken while the server runs, with the
+    /// data directory's secrets beside it.
+    Backup(switchboard::admin::Backup),
     /// Fill the database's first organization with a year of generated chats, for the
     /// reports bench. Never on a database you care about.
     #[command(hide = true)]
@@ -65,6 +75,9 @@ async fn main() -> ExitCode {
         Command::GenerateReportData(args) => {
             switchboard::report_bench::generate(&cli.config, &args).await
         }
+        Command::Org(command) => switchboard::admin::org(&cli.config, command).await,
+        Command::Agent(command) => switchboard::admin::agent(&cli.config, command).await,
+        Command::Backup(args) => switchboard::admin::backup(&cli.config, args).await,
         Command::Serve => serve(cli.config).await,
     };
     match result {

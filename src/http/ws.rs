@@ -1,9 +1,16 @@
-//! GraphQL over WebSocket with the graphql-transport-ws protocol, followed to the letter:
-//! https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md
+//! GraphQL over WebSocket on /graphql, in two subprotocols: graphql-transport-ws, followed to
+//! the letter (<https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md>), and the
+//! legacy `graphql-ws` of subscriptions-transport-ws
+//! (<https://github.com/apollographql/subscriptions-transport-ws/blob/master/PROTOCOL.md>),
+//! which Apollo iOS and Apollo Kotlin speak by default. A client offering both gets
+//! graphql-transport-ws.
 //!
-//! async-graphql ships a handler for this protocol, but it does not close with the codes the
-//! protocol prescribes (4400, 4401, 4403, 4408, 4409, 4429), so the connection state machine is
-//! ours and async-graphql only executes operations.
+//! async-graphql ships handlers for both, but they do not close with the codes
+//! graphql-transport-ws prescribes (4400, 4401, 4403, 4408, 4409, 4429), so the connection
+//! state machine is ours and async-graphql only executes operations. It is one [`Connection`]
+//! whatever the protocol: authorization, limits, revocation, timeouts and the operations'
+//! streams are shared, and each protocol is a small codec ([`transport`], [`legacy`]) that
+//! reads its client messages into an [`Incoming`] and writes each [`Outgoing`] its way.
 //!
 //! One task per connection runs everything: reading, the operations' streams (a `StreamMap`,
 //! not a task each), pings and shutdown. Buffers are small because most agent connections sit
@@ -22,12 +29,12 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderValue;
 use axum::response::Response;
 use futures_util::StreamExt;
 use futures_util::stream::{self, BoxStream};
-use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_stream::StreamMap;
 
 use chrono::{DateTime, Utc};
@@ -39,7 +46,11 @@ use crate::graphql::{ClientAddr, RequestAuth, RequestOrigin, finalize_errors};
 use crate::services::auth::{SESSION_ENDED, TOKEN_EXPIRED};
 use crate::services::{Caller, LivePrincipal};
 
-use switchboard_protocol::ws::{FORBIDDEN, SUBPROTOCOL as PROTOCOL, UNAUTHORIZED};
+use switchboard_protocol::ws::{FORBIDDEN, UNAUTHORIZED};
+
+mod legacy;
+mod transport;
+
 /// tungstenite reads into a buffer of this size; its 128 KiB default would cost 2.5 GiB for
 /// 20,000 idle agents. Client messages are small (subscribe, ping); a larger one grows the
 /// buffer as it arrives.
@@ -47,7 +58,7 @@ const READ_BUFFER_BYTES: usize = 256;
 /// A client that stops reading may not make the server buffer more than this for it.
 const MAX_WRITE_BUFFER_BYTES: usize = 1024 * 1024;
 
-/// Accepts the upgrade and runs the connection.
+/// Accepts the upgrade and runs the connection in the subprotocol agreed.
 pub(super) fn upgrade(
     state: AppState,
     upgrade: WebSocketUpgrade,
@@ -55,50 +66,133 @@ pub(super) fn upgrade(
     origin: RequestOrigin,
 ) -> Response {
     let max_message = state.config.max_body_bytes;
-    let upgrade = upgrade
-        .protocols([PROTOCOL])
+    // In order of preference: the first of these that the client offers is the one agreed.
+    let mut upgrade = upgrade
+        .protocols([transport::PROTOCOL, legacy::PROTOCOL])
         .read_buffer_size(READ_BUFFER_BYTES)
         // Write each message out at once: chat wants latency, not batching.
         .write_buffer_size(0)
         .max_write_buffer_size(MAX_WRITE_BUFFER_BYTES)
         .max_message_size(max_message)
         .max_frame_size(max_message);
-    let protocol_agreed = upgrade.selected_protocol().is_some();
+    let protocol = upgrade.selected_protocol().and_then(Protocol::named);
+    if protocol.is_none() {
+        // Browsers and tungstenite fail a handshake whose answer names none of the
+        // subprotocols they offered, before any close frame could say why. Agreeing to one
+        // they offered lets them read the 4406 and its reason instead.
+        let offered = upgrade.requested_protocols().next().cloned();
+        if let Some(offered) = offered {
+            upgrade.set_selected_protocol(offered);
+        }
+    }
     // Counted from the request, so shutdown cannot miss the socket between the upgrade and its
     // task; the socket's presence guard then counts its departure.
     let running = state.tasks.running();
     upgrade.on_upgrade(move |socket| async move {
         let _running = running;
-        if protocol_agreed {
-            Connection::new(socket, state, client, origin).run().await;
-        } else {
-            close(
-                socket,
-                4406,
-                "Subprotocol not acceptable: use graphql-transport-ws",
-            )
-            .await;
+        match protocol {
+            Some(protocol) => {
+                Connection::new(socket, protocol, state, client, origin)
+                    .run()
+                    .await;
+            }
+            None => close(socket, 4406, &subprotocol_not_acceptable()).await,
         }
     })
 }
 
-/// A message from the client.
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ClientMessage {
-    ConnectionInit {
-        #[serde(default)]
-        payload: Option<Value>,
-    },
-    Ping {},
-    Pong {},
-    Subscribe {
-        id: String,
-        payload: Box<async_graphql::Request>,
-    },
-    Complete {
-        id: String,
-    },
+/// The 4406 reason: it names the subprotocols served.
+fn subprotocol_not_acceptable() -> String {
+    format!(
+        "Subprotocol not acceptable: use {} or {}",
+        transport::PROTOCOL,
+        legacy::PROTOCOL
+    )
+}
+
+/// The subprotocol a connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    /// graphql-transport-ws, of the graphql-ws library.
+    TransportWs,
+    /// `graphql-ws`, of the older subscriptions-transport-ws library.
+    Legacy,
+}
+
+impl Protocol {
+    /// The protocol a `Sec-WebSocket-Protocol` value names, when it is one served.
+    fn named(name: &HeaderValue) -> Option<Protocol> {
+        match name.to_str().ok()? {
+            transport::PROTOCOL => Some(Protocol::TransportWs),
+            legacy::PROTOCOL => Some(Protocol::Legacy),
+            _ => None,
+        }
+    }
+
+    fn decode(self, text: &str) -> Result<Incoming, serde_json::Error> {
+        match self {
+            Protocol::TransportWs => transport::decode(text),
+            Protocol::Legacy => legacy::decode(text),
+        }
+    }
+
+    fn encode(self, message: Outgoing) -> Option<Value> {
+        match self {
+            Protocol::TransportWs => transport::encode(message),
+            Protocol::Legacy => legacy::encode(message),
+        }
+    }
+
+    /// Whether the server sends `ka` keep-alives: subscriptions-transport-ws's client closes a
+    /// connection whose keep-alives stop once they have begun.
+    fn keeps_alive(self) -> bool {
+        self == Protocol::Legacy
+    }
+
+    /// Whether an operation started with the id of one still running replaces it, as
+    /// subscriptions-transport-ws's server does; graphql-transport-ws closes with 4409.
+    fn replaces_running_ids(self) -> bool {
+        self == Protocol::Legacy
+    }
+}
+
+/// A client message, in either protocol.
+#[derive(Debug)]
+enum Incoming {
+    /// `connection_init`, with the payload that authorizes the connection.
+    Init { payload: Option<Value> },
+    /// graphql-transport-ws's `ping`, answered with `pong`.
+    Ping,
+    /// graphql-transport-ws's `pong`.
+    Pong,
+    /// An operation to run: `subscribe`, or legacy `start`. Its payload is read by
+    /// [`Connection::read_operation`].
+    Subscribe { id: String, payload: Value },
+    /// The client ends an operation: `complete`, or legacy `stop`.
+    Stop { id: String },
+    /// Legacy `connection_terminate`: the client is leaving.
+    Terminate,
+}
+
+/// A server message, in either protocol; a codec leaves out those its protocol does not have.
+#[derive(Debug)]
+enum Outgoing<'a> {
+    /// `connection_ack`.
+    Ack,
+    /// graphql-transport-ws's answer to `ping`.
+    Pong,
+    /// Why `connection_init` was refused, just before the socket closes with that reason:
+    /// legacy `connection_error`.
+    InitRefused { message: &'a str },
+    /// Legacy `ka`.
+    KeepAlive,
+    /// An operation's result: `next`, or legacy `data`.
+    Next { id: &'a str, payload: Value },
+    /// An operation that failed before it produced anything: `error`, with the list of errors.
+    /// No `complete` follows.
+    Error { id: &'a str, errors: Value },
+    /// An operation is done: `complete`.
+    Complete { id: &'a str },
 }
 
 /// Why the loop ended.
@@ -115,6 +209,8 @@ type Operation = BoxStream<'static, Option<Box<async_graphql::Response>>>;
 
 struct Connection {
     socket: WebSocket,
+    /// The subprotocol agreed in the handshake.
+    protocol: Protocol,
     state: AppState,
     client: IpAddr,
     /// The page's origin, for operations that check an organization's allowed origins.
@@ -126,14 +222,21 @@ struct Connection {
     /// Keeps the agent reachable while the connection lives.
     presence: Option<crate::services::presence::Connected>,
     operations: StreamMap<String, Operation>,
-    /// Operations that have sent a `next`; the others report a first failure as `error`.
+    /// Operations that have sent a result; the others report a first failure as `error`.
     started: std::collections::HashSet<String>,
 }
 
 impl Connection {
-    fn new(socket: WebSocket, state: AppState, client: IpAddr, origin: RequestOrigin) -> Self {
+    fn new(
+        socket: WebSocket,
+        protocol: Protocol,
+        state: AppState,
+        client: IpAddr,
+        origin: RequestOrigin,
+    ) -> Self {
         Connection {
             socket,
+            protocol,
             state,
             client,
             origin,
@@ -161,6 +264,9 @@ impl Connection {
         let ping_every = self.state.config.ws_ping_interval;
         let mut ping = tokio::time::interval_at(Instant::now() + ping_every, ping_every);
         ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // Legacy `ka` messages, from the acknowledgement on; boxed, as only those
+        // connections have it.
+        let mut keep_alive: Option<Box<Interval>> = None;
         let mut last_heard = Instant::now();
 
         let end = loop {
@@ -195,6 +301,13 @@ impl Connection {
                         break End::Drop;
                     }
                 }
+                _ = async { keep_alive.as_mut().expect("guarded").tick().await },
+                    if keep_alive.is_some() =>
+                {
+                    if let Err(end) = Box::pin(self.tell(Outgoing::KeepAlive)).await {
+                        break end;
+                    }
+                }
                 Some((id, item)) = self.operations.next(), if !self.operations.is_empty() => {
                     // Boxed: the idle connection's future stays small (see run's docs).
                     if let Err(end) = Box::pin(self.deliver(id, item)).await {
@@ -220,6 +333,13 @@ impl Connection {
                     if self.init_received {
                         init_deadline = None;
                     }
+                    if keep_alive.is_none() && self.caller.is_some() && self.protocol.keeps_alive() {
+                        // The first `ka` went out with the acknowledgement.
+                        let every = self.state.config.ws_keep_alive_interval;
+                        let mut ticks = tokio::time::interval_at(Instant::now() + every, every);
+                        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                        keep_alive = Some(Box::new(ticks));
+                    }
                 }
             }
         };
@@ -230,49 +350,62 @@ impl Connection {
 
     /// Acts on one client message; `Err` ends the connection.
     async fn handle(&mut self, text: &str) -> Result<(), End> {
-        let message: ClientMessage = serde_json::from_str(text)
+        let message = self
+            .protocol
+            .decode(text)
             .map_err(|err| End::Close(4400, format!("Invalid message: {err}")))?;
         match message {
-            ClientMessage::ConnectionInit { payload } => {
-                if self.init_received {
-                    return Err(End::Close(4429, "Too many initialisation requests".into()));
-                }
-                self.init_received = true;
-                let Some(token) = bearer_token(payload.as_ref()) else {
-                    return Err(End::Close(
-                        FORBIDDEN,
-                        "Forbidden: no authorization in payload".into(),
-                    ));
-                };
-                match self.state.services.auth.authenticate_until(&token).await {
-                    Ok((caller, expires_at)) => {
-                        self.expires_at = Some(expires_at);
-                        if let Caller::Agent(principal) = &caller {
-                            let presence = &self.state.services.presence;
-                            self.presence = Some(presence.agent_connected(principal).await);
-                        }
-                        self.caller = Some(caller);
-                    }
-                    Err(err) => return Err(End::Close(FORBIDDEN, format!("Forbidden: {err}"))),
-                }
-                self.send(json!({ "type": "connection_ack" })).await
-            }
-            ClientMessage::Ping {} => self.send(json!({ "type": "pong" })).await,
-            ClientMessage::Pong {} => Ok(()),
-            ClientMessage::Subscribe { id, payload } => self.subscribe(id, *payload).await,
-            ClientMessage::Complete { id } => {
+            Incoming::Init { payload } => self.init(payload.as_ref()).await,
+            Incoming::Ping => self.tell(Outgoing::Pong).await,
+            Incoming::Pong => Ok(()),
+            Incoming::Subscribe { id, payload } => self.subscribe(id, payload).await,
+            Incoming::Stop { id } => {
                 self.operations.remove(&id);
                 self.started.remove(&id);
                 Ok(())
             }
+            Incoming::Terminate => Err(End::Close(1000, String::new())),
         }
     }
 
-    async fn subscribe(
-        &mut self,
-        id: String,
-        mut request: async_graphql::Request,
-    ) -> Result<(), End> {
+    /// Authorizes the connection with the token in `connection_init`'s payload.
+    async fn init(&mut self, payload: Option<&Value>) -> Result<(), End> {
+        if self.init_received {
+            return Err(End::Close(4429, "Too many initialisation requests".into()));
+        }
+        self.init_received = true;
+        let refusal = match bearer_token(payload) {
+            None => "Forbidden: no authorization in payload".to_owned(),
+            Some(token) => match self.state.services.auth.authenticate_until(&token).await {
+                Ok((caller, expires_at)) => {
+                    self.expires_at = Some(expires_at);
+                    if let Caller::Agent(principal) = &caller {
+                        let presence = &self.state.services.presence;
+                        self.presence = Some(presence.agent_connected(principal).await);
+                    }
+                    self.caller = Some(caller);
+                    self.tell(Outgoing::Ack).await?;
+                    // The legacy protocol's servers send the first keep-alive at once.
+                    return self.tell(Outgoing::KeepAlive).await;
+                }
+                Err(err) => format!("Forbidden: {err}"),
+            },
+        };
+        self.tell(Outgoing::InitRefused { message: &refusal })
+            .await?;
+        Err(End::Close(FORBIDDEN, refusal))
+    }
+
+    /// Reads an operation's payload (`subscribe`, or legacy `start`) into the request to run:
+    /// both protocols' operations come through here. A payload that is not a GraphQL request
+    /// closes the connection with 4400.
+    fn read_operation(&self, payload: Value) -> Result<async_graphql::Request, End> {
+        serde_json::from_value(payload)
+            .map_err(|err| End::Close(4400, format!("Invalid message: {err}")))
+    }
+
+    async fn subscribe(&mut self, id: String, payload: Value) -> Result<(), End> {
+        let mut request = self.read_operation(payload)?;
         if self.caller.is_none() {
             return Err(End::Close(UNAUTHORIZED, "Unauthorized".into()));
         }
@@ -282,10 +415,14 @@ impl Connection {
             return Err(End::Close(UNAUTHORIZED, "Unauthorized".into()));
         };
         if self.operations.contains_key(&id) {
-            return Err(End::Close(
-                4409,
-                format!("Subscriber for {id} already exists"),
-            ));
+            if !self.protocol.replaces_running_ids() {
+                return Err(End::Close(
+                    4409,
+                    format!("Subscriber for {id} already exists"),
+                ));
+            }
+            self.operations.remove(&id);
+            self.started.remove(&id);
         }
         let limit = self.state.config.ws_max_subscriptions;
         if self.operations.len() >= limit {
@@ -294,17 +431,18 @@ impl Connection {
                 "extensions": { "code": "LIMIT_EXCEEDED" },
             });
             return self
-                .send(json!({ "type": "error", "id": id, "payload": [error] }))
+                .tell(Outgoing::Error {
+                    id: &id,
+                    errors: json!([error]),
+                })
                 .await;
         }
         match prepare_operation(&self.state, &mut request) {
             Ok(()) => {}
             Err(PayloadRefusal::Invalid(reason)) => return Err(End::Close(4400, reason)),
             Err(PayloadRefusal::Operation(error)) => {
-                let payload = serde_json::to_value([error]).unwrap_or_default();
-                return self
-                    .send(json!({ "type": "error", "id": id, "payload": payload }))
-                    .await;
+                let errors = serde_json::to_value([error]).unwrap_or_default();
+                return self.tell(Outgoing::Error { id: &id, errors }).await;
             }
         }
         let mut request = request
@@ -333,7 +471,7 @@ impl Connection {
             // Remove it now, so the client may reuse the id as soon as it sees `complete`.
             self.operations.remove(&id);
             self.started.remove(&id);
-            return self.send(json!({ "type": "complete", "id": id })).await;
+            return self.tell(Outgoing::Complete { id: &id }).await;
         };
         let codes = finalize_errors(&mut response);
         self.state.metrics.graphql_operation("websocket", &codes);
@@ -344,14 +482,11 @@ impl Connection {
             // `error` ends the operation; no `complete` follows it.
             self.operations.remove(&id);
             let errors = serde_json::to_value(&response.errors).unwrap_or_default();
-            return self
-                .send(json!({ "type": "error", "id": id, "payload": errors }))
-                .await;
+            return self.tell(Outgoing::Error { id: &id, errors }).await;
         }
         self.started.insert(id.clone());
         let payload = serde_json::to_value(&response).unwrap_or_default();
-        self.send(json!({ "type": "next", "id": id, "payload": payload }))
-            .await
+        self.tell(Outgoing::Next { id: &id, payload }).await
     }
 
     /// Whether the access token the socket was opened with has expired.
@@ -389,6 +524,14 @@ impl Connection {
         }
     }
 
+    /// Sends a message in the connection's protocol, unless the protocol has no such message.
+    async fn tell(&mut self, message: Outgoing<'_>) -> Result<(), End> {
+        match self.protocol.encode(message) {
+            Some(message) => self.send(message).await,
+            None => Ok(()),
+        }
+    }
+
     async fn send(&mut self, message: Value) -> Result<(), End> {
         self.socket
             .send(Message::Text(message.to_string().into()))
@@ -415,7 +558,7 @@ pub(super) fn prepare_operation(
 ) -> Result<(), PayloadRefusal> {
     if request.query.trim().is_empty() && !PersistedQueries::is_persisted(request) {
         return Err(PayloadRefusal::Invalid(
-            "Invalid message: the subscribe payload has no query".into(),
+            "Invalid message: the operation's payload has no query".into(),
         ));
     }
     state.persisted_queries.resolve(request).map_err(|err| {
@@ -506,5 +649,26 @@ mod tests {
         assert_eq!(bearer_token(Some(&json!({"token": "abc"}))), None);
         assert_eq!(bearer_token(Some(&json!("abc"))), None);
         assert_eq!(bearer_token(None), None);
+    }
+
+    #[test]
+    fn the_newer_protocol_is_preferred_and_only_the_two_are_served() {
+        let named = |name: &'static str| Protocol::named(&HeaderValue::from_static(name));
+        assert_eq!(named("graphql-transport-ws"), Some(Protocol::TransportWs));
+        assert_eq!(named("graphql-ws"), Some(Protocol::Legacy));
+        assert_eq!(named("graphql-wss"), None);
+        assert_eq!(
+            [transport::PROTOCOL, legacy::PROTOCOL],
+            ["graphql-transport-ws", "graphql-ws"],
+            "the order `protocols` prefers them in"
+        );
+    }
+
+    #[test]
+    fn the_4406_reason_names_both_protocols_and_fits_a_close_frame() {
+        let reason = subprotocol_not_acceptable();
+        assert!(reason.contains("graphql-transport-ws"), "{reason}");
+        assert!(reason.contains(" graphql-ws"), "{reason}");
+        assert!(reason.len() <= 123);
     }
 }

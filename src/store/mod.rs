@@ -141,6 +141,9 @@ pub trait Database:
     /// Checks that the database accepts writes, for /readyz: a write that changes nothing,
     /// rolled back. (Answering a SELECT says nothing of a read-only or locked database.)
     async fn ping(&self) -> DbResult<()>;
+    /// Writes a consistent copy of the database to `path` while it is in use (SQLite's
+    /// `VACUUM INTO`); Postgres is backed up with its own tools.
+    async fn backup_into(&self, path: &std::path::Path) -> DbResult<()>;
     /// Connection pool usage, for /metrics.
     fn pool_stats(&self) -> Vec<PoolStats>;
     /// Closes every connection; later calls fail.
@@ -178,6 +181,11 @@ pub trait Database:
         at: DateTime<Utc>,
     ) -> DbResult<Agent>;
     async fn set_password_hash(&self, agent_id: &str, password_hash: &str) -> DbResult<()>;
+    /// Every organization, oldest first (the admin command line).
+    async fn organizations(&self) -> DbResult<Vec<Organization>>;
+    /// Makes a deactivated agent active again (routing status offline until they sign in);
+    /// [`DbError::NotFound`] when there is none.
+    async fn reactivate_agent(&self, organization_id: &str, agent_id: &str) -> DbResult<Agent>;
     /// Records a successful login and sets the routing status it leads to.
     async fn record_login(
         &self,

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The chat widget's browser suite: starts the server binary (default target/debug/switchboard,
 # which `cargo test` builds) on a free port with SQLite in a temporary directory, then runs the
-# scenarios in Debian's chromium through playwright-core with Node's test runner. Screenshots go
-# to tests/browser/output/. First it type-checks the widget's JavaScript (its `// @ts-check`
-# annotations, with tsc --noEmit). Anything missing (binary, chromium, node_modules) fails the run.
+# scenarios in Debian's chromium through playwright-core with Node's test runner, and the GraphQL
+# clients that run in Node itself (subscriptions-transport-ws, Apollo Client's WebSocketLink) over
+# the legacy graphql-ws subprotocol. Screenshots go to tests/browser/output/. First it type-checks
+# the widget's JavaScript (its `// @ts-check` annotations, with tsc --noEmit). Anything missing
+# (binary, chromium, node_modules) fails the run.
 #
 #   bash tests/browser/run.sh [path/to/switchboard]
 #   SWITCHBOARD_BROWSER_TESTS=greeting bash tests/browser/run.sh   # only matching scenarios
@@ -51,7 +53,8 @@ done
 [ -n "$smtp_port" ] || fail "the SMTP sink did not start"
 
 # Every customer of the suite comes from 127.0.0.1: lift the per-address budgets. Webhook
-# receivers listen on 127.0.0.1 too: allow private webhook targets.
+# receivers listen on 127.0.0.1 too: allow private webhook targets. Legacy graphql-ws clients
+# get their keep-alives often enough that a test sees several in a few seconds.
 SWITCHBOARD_LISTEN=127.0.0.1:0 \
 SWITCHBOARD_MESSENGER_GRAPH_URL="http://127.0.0.1:$messenger_port" \
 SWITCHBOARD_DATA_DIR="$data" \
@@ -62,6 +65,7 @@ SWITCHBOARD_CHAT_STARTS_PER_ADDRESS_PER_MINUTE=10000 \
 SWITCHBOARD_CUSTOMER_ACTIONS_PER_MINUTE=10000 \
 SWITCHBOARD_CUSTOMER_TYPING_PER_MINUTE=10000 \
 SWITCHBOARD_ALLOW_PRIVATE_WEBHOOK_TARGETS=true \
+SWITCHBOARD_WS_KEEP_ALIVE_INTERVAL=500ms \
 SWITCHBOARD_SMTP_HOST=127.0.0.1 \
 SWITCHBOARD_SMTP_PORT="$smtp_port" \
 SWITCHBOARD_SMTP_TLS=none \

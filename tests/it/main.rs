@@ -5,6 +5,7 @@
 mod support;
 
 mod accounts;
+mod admin_cli;
 mod apollo;
 mod app;
 mod archive;
@@ -26,6 +27,7 @@ mod greetings;
 mod hardening_data;
 mod hardening_routing;
 mod http;
+mod legacy_websocket;
 mod messenger;
 mod notes;
 mod org_locks;

@@ -362,6 +362,25 @@ impl TestServer {
         WsClient::connect(&self.ws_url, Some("graphql-transport-ws")).await
     }
 
+    /// Opens a WebSocket speaking the legacy graphql-ws subprotocol of
+    /// subscriptions-transport-ws (not yet initialised).
+    pub async fn legacy_ws(&self) -> WsClient {
+        let ws = WsClient::connect(&self.ws_url, Some("graphql-ws")).await;
+        assert_eq!(ws.protocol.as_deref(), Some("graphql-ws"));
+        ws
+    }
+
+    /// Opens a legacy graphql-ws WebSocket, completes connection_init with `token` and reads
+    /// the `connection_ack` and the first `ka` that follows it.
+    pub async fn legacy_ws_ready(&self, token: &str) -> WsClient {
+        let mut ws = self.legacy_ws().await;
+        ws.send(json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}}))
+            .await;
+        assert_eq!(ws.next().await, json!({"type": "connection_ack"}));
+        assert_eq!(ws.next().await, json!({"type": "ka"}));
+        ws
+    }
+
     /// Opens a WebSocket and completes connection_init with `token`.
     pub async fn ws_ready(&self, token: &str) -> WsClient {
         let mut ws = self.ws().await;
@@ -449,9 +468,11 @@ pub fn error_code(body: &Value) -> String {
         .to_owned()
 }
 
-/// A graphql-transport-ws client that checks what the server sends.
+/// A GraphQL-over-WebSocket client that checks what the server sends.
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// The subprotocol the server agreed to in the handshake.
+    pub protocol: Option<String>,
 }
 
 /// How long a test waits for a message it expects.
@@ -466,8 +487,12 @@ impl WsClient {
                 .headers_mut()
                 .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
         }
-        let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        WsClient { stream }
+        let (stream, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let protocol = response
+            .headers()
+            .get("Sec-WebSocket-Protocol")
+            .map(|value| value.to_str().unwrap().to_owned());
+        WsClient { stream, protocol }
     }
 
     /// Connects with graphql-transport-ws as a page of `origin` would.
@@ -480,7 +505,10 @@ impl WsClient {
         );
         headers.insert("Origin", origin.parse().unwrap());
         let (stream, _) = tokio_tungstenite::connect_async(request).await.unwrap();
-        WsClient { stream }
+        WsClient {
+            stream,
+            protocol: Some("graphql-transport-ws".into()),
+        }
     }
 
     /// Sends a JSON message.

@@ -310,6 +310,21 @@ impl<B: Backend> Database for SqlStore<B> {
         Ok(())
     }
 
+    async fn backup_into(&self, path: &std::path::Path) -> DbResult<()> {
+        if self.backend.name() == "postgres" {
+            return Err(DbError::Other(
+                "a Postgres database is backed up with pg_dump".into(),
+            ));
+        }
+        let path = path
+            .to_str()
+            .ok_or_else(|| DbError::Other("the backup's path is not UTF-8".into()))?;
+        // One read transaction: the copy is the database as of its start, writers go on.
+        let mut conn = self.backend.read().await?;
+        execute(&mut conn, "VACUUM INTO $1", params![path]).await?;
+        Ok(())
+    }
+
     fn pool_stats(&self) -> Vec<PoolStats> {
         self.backend.pool_stats()
     }
@@ -467,6 +482,39 @@ impl<B: Backend> Database for SqlStore<B> {
             return Err(DbError::NotFound);
         }
         revoke_sessions_of(&mut tx, agent_id, "", "agent deactivated", at).await?;
+        let agent = load_agent(&mut tx, organization_id, agent_id).await?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+
+    async fn organizations(&self) -> DbResult<Vec<Organization>> {
+        let mut conn = self.backend.read().await?;
+        all(
+            &mut conn,
+            concat!(
+                "SELECT ",
+                organization_columns!(),
+                " FROM organizations ORDER BY created_at, id"
+            ),
+            params![],
+            organization_from,
+        )
+        .await
+    }
+
+    async fn reactivate_agent(&self, organization_id: &str, agent_id: &str) -> DbResult<Agent> {
+        let mut tx = self.backend.write().await?;
+        lock_organization(&mut tx, organization_id).await?;
+        let done = execute(
+            &mut tx,
+            "UPDATE agents SET active = TRUE, routing_status = 'OFFLINE' \
+             WHERE id = $1 AND organization_id = $2",
+            params![agent_id, organization_id],
+        )
+        .await?;
+        if done == 0 {
+            return Err(DbError::NotFound);
+        }
         let agent = load_agent(&mut tx, organization_id, agent_id).await?;
         tx.commit().await?;
         Ok(agent)
