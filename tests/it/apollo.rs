@@ -1,11 +1,12 @@
 //! What Apollo's clients (and schema tools) expect of a server at its defaults: introspection
-//! with every option of graphql-js, automatic persisted queries over HTTP GET, POST and
-//! WebSocket, failed fields `null` at their path, and 4400 for a `subscribe` with no query.
+//! with every option of graphql-js, automatic persisted queries over HTTP GET, POST and both
+//! WebSocket protocols, failed fields `null` at their path, and 4400 for a `subscribe` with no
+//! query.
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::support::{TestServer, agent_events, error_code, visitor, widget_key};
+use crate::support::{TestServer, WsClient, agent_events, error_code, visitor, widget_key};
 
 /// graphql-js's `getIntrospectionQuery` with every option on (descriptions, specifiedByUrl,
 /// directiveIsRepeatable, schemaDescription, inputValueDeprecation, oneOf), as
@@ -402,4 +403,49 @@ async fn a_failed_field_is_null_at_its_path_beside_its_siblings() {
     assert_eq!(body["data"], Value::Null, "{body}");
     assert_eq!(body["errors"][0]["path"], json!(["chat"]));
     assert_eq!(error_code(&body), "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn persisted_queries_work_over_the_legacy_graphql_ws_protocol() {
+    let server = TestServer::start().await;
+    let owner = server.owner_token().await;
+    let query = "{ me { email } }";
+    let hash = sha256(query);
+    let mut ws = server.legacy_ws_ready(&owner).await;
+    ws.send(json!({"id": "1", "type": "start", "payload": {"extensions": persisted(&hash)}}))
+        .await;
+    let error = next_skipping_ka(&mut ws).await;
+    assert_eq!(error["type"], "error", "{error}");
+    assert_eq!(
+        error["payload"]["extensions"]["code"],
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+
+    ws.send(json!({"id": "2", "type": "start",
+        "payload": {"query": query, "extensions": persisted(&hash)}}))
+        .await;
+    let data = next_skipping_ka(&mut ws).await;
+    assert_eq!(
+        data["payload"]["data"]["me"]["email"], "owner@example.com",
+        "{data}"
+    );
+    assert_eq!(next_skipping_ka(&mut ws).await["type"], "complete");
+
+    ws.send(json!({"id": "3", "type": "start", "payload": {"extensions": persisted(&hash)}}))
+        .await;
+    let data = next_skipping_ka(&mut ws).await;
+    assert_eq!(
+        data["payload"]["data"]["me"]["email"], "owner@example.com",
+        "{data}"
+    );
+}
+
+/// The next legacy message that is not a keep-alive (those come on their own schedule).
+async fn next_skipping_ka(ws: &mut WsClient) -> Value {
+    loop {
+        let message = ws.next().await;
+        if message["type"] != "ka" {
+            return message;
+        }
+    }
 }
