@@ -124,6 +124,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_MAX_QUERY_ALIASES", default_value_t = 30)]
     pub max_query_aliases: usize,
 
+    /// Most documents kept for Apollo's automatic persisted queries, least recently used
+    /// evicted first; 0 turns them off (clients are told PERSISTED_QUERY_NOT_SUPPORTED).
+    #[arg(long, env = "SWITCHBOARD_PERSISTED_QUERIES", default_value_t = 1000)]
+    pub persisted_queries: usize,
+
     /// How long a WebSocket may stay open without sending connection_init (closed with 4408).
     #[arg(long, env = "SWITCHBOARD_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub ws_init_timeout: Duration,

@@ -12,10 +12,12 @@ mod chats;
 mod email;
 mod errors;
 mod events;
+mod field_errors;
 mod files;
 pub mod limits;
 mod loaders;
 mod messenger;
+pub mod persisted_queries;
 mod push;
 mod reports;
 mod tags;
@@ -109,6 +111,7 @@ fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Subscr
         max: limits.max_depth,
     })
     .extension(text_input::RefuseNul)
+    .extension(field_errors::NullFailedFields)
 }
 
 /// The schema serving `services`.

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::error::Error;
+use crate::graphql::persisted_queries::{PersistedQueries, PersistedQueryError};
 use crate::graphql::{
     ClientAddr, REQUEST_ERROR_CODES, RequestAuth, RequestOrigin, finalize_errors,
 };
@@ -108,7 +109,7 @@ pub(super) async fn post(
                 );
             }
         };
-    let request: async_graphql::Request = match serde_json::from_slice(&bytes) {
+    let mut request: async_graphql::Request = match serde_json::from_slice(&bytes) {
         Ok(request) => request,
         Err(err) => {
             return refuse(
@@ -119,7 +120,7 @@ pub(super) async fn post(
             );
         }
     };
-    if request.query.trim().is_empty() {
+    if request.query.trim().is_empty() && !PersistedQueries::is_persisted(&request) {
         return refuse(
             StatusCode::BAD_REQUEST,
             media,
@@ -127,7 +128,29 @@ pub(super) async fn post(
             "the request has no `query`".into(),
         );
     }
+    if let Err(err) = state.persisted_queries.resolve(&mut request) {
+        return refuse_persisted_query(&state, media, err);
+    }
     execute(&state, &headers, peer, request, media).await
+}
+
+/// Answers a persisted query that could not be used. PERSISTED_QUERY_NOT_FOUND comes with 200,
+/// whatever the media type: Apollo's clients look for it only in a successful response, and
+/// then send the query's text.
+fn refuse_persisted_query(
+    state: &AppState,
+    media: &'static str,
+    err: PersistedQueryError,
+) -> Response {
+    state
+        .metrics
+        .graphql_operation("http", &[err.code.to_owned()]);
+    let status = if err.answered_with_ok() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    refuse(status, media, err.code, err.message)
 }
 
 /// The query parameters of GET /graphql.
@@ -138,6 +161,8 @@ pub(super) struct GetParams {
     operation_name: Option<String>,
     /// JSON, as the spec says.
     variables: Option<String>,
+    /// JSON too: Apollo's clients send `{"persistedQuery": …}` here, often without `query`.
+    extensions: Option<String>,
 }
 
 /// GET /graphql: a WebSocket upgrade, GraphiQL for a browser, or a query.
@@ -164,7 +189,9 @@ pub(super) async fn get(
             );
         }
     };
-    let Some(params) = params.filter(|params| params.query.is_some()) else {
+    let Some(params) =
+        params.filter(|params| params.query.is_some() || params.extensions.is_some())
+    else {
         if accepts(&headers, "text/html") {
             return super::graphiql::page();
         }
@@ -175,8 +202,33 @@ pub(super) async fn get(
             "missing the `query` parameter".into(),
         );
     };
-    let query = params.query.unwrap_or_default();
-    if is_mutation(&query, params.operation_name.as_deref()) {
+    let has_query = params.query.is_some();
+    let mut request = async_graphql::Request::new(params.query.unwrap_or_default());
+    if let Some(extensions) = params.extensions {
+        match serde_json::from_str(&extensions) {
+            Ok(extensions) => request.extensions = extensions,
+            Err(err) => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    media,
+                    "BAD_REQUEST",
+                    format!("`extensions` is not a JSON object: {err}"),
+                );
+            }
+        }
+    }
+    if !has_query && !PersistedQueries::is_persisted(&request) {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            media,
+            "BAD_REQUEST",
+            "missing the `query` parameter".into(),
+        );
+    }
+    if let Err(err) = state.persisted_queries.resolve(&mut request) {
+        return refuse_persisted_query(&state, media, err);
+    }
+    if is_mutation(&mut request, params.operation_name.as_deref()) {
         let mut response = refuse(
             StatusCode::METHOD_NOT_ALLOWED,
             media,
@@ -188,7 +240,6 @@ pub(super) async fn get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let mut request = async_graphql::Request::new(query);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
@@ -300,11 +351,12 @@ fn response_media(headers: &HeaderMap) -> &'static str {
     }
 }
 
-/// Whether the operation that would run is a mutation. Unparsable queries are left to the
-/// executor, which reports them properly.
-fn is_mutation(query: &str, operation_name: Option<&str>) -> bool {
+/// Whether the operation that would run is a mutation. The request keeps the parsed document,
+/// so it is not parsed again; unparsable queries are left to the executor, which reports them
+/// properly.
+fn is_mutation(request: &mut async_graphql::Request, operation_name: Option<&str>) -> bool {
     use async_graphql::parser::types::{DocumentOperations, OperationType};
-    let Ok(document) = async_graphql::parser::parse_query(query) else {
+    let Ok(document) = request.parsed_query() else {
         return false;
     };
     match &document.operations {

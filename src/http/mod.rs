@@ -31,6 +31,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::graphql::AppSchema;
+use crate::graphql::persisted_queries::PersistedQueries;
 use crate::metrics::Metrics;
 use crate::services::Services;
 use crate::shutdown::Shutdown;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub services: Arc<Services>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
+    /// Documents registered by Apollo's automatic persisted queries, over HTTP and WebSocket.
+    pub persisted_queries: Arc<PersistedQueries>,
     /// Flips to `true` when the server starts shutting down; WebSockets then close.
     shutdown: watch::Receiver<bool>,
     /// Counts every connection and WebSocket task; shutdown waits until all have ended.
@@ -129,6 +132,7 @@ pub async fn serve(
     let state = AppState {
         schema,
         services,
+        persisted_queries: Arc::new(PersistedQueries::new(config.persisted_queries)),
         config,
         metrics: metrics.clone(),
         shutdown: tasks.subscribe(),

@@ -41,6 +41,7 @@ use chrono::{DateTime, Utc};
 
 use super::AppState;
 use crate::error::Error;
+use crate::graphql::persisted_queries::PersistedQueries;
 use crate::graphql::{ClientAddr, RequestAuth, RequestOrigin, finalize_errors};
 use crate::services::auth::{SESSION_ENDED, TOKEN_EXPIRED};
 use crate::services::{Caller, LivePrincipal};
@@ -404,7 +405,7 @@ impl Connection {
     }
 
     async fn subscribe(&mut self, id: String, payload: Value) -> Result<(), End> {
-        let request = self.read_operation(payload)?;
+        let mut request = self.read_operation(payload)?;
         if self.caller.is_none() {
             return Err(End::Close(UNAUTHORIZED, "Unauthorized".into()));
         }
@@ -435,6 +436,14 @@ impl Connection {
                     errors: json!([error]),
                 })
                 .await;
+        }
+        match prepare_operation(&self.state, &mut request) {
+            Ok(()) => {}
+            Err(PayloadRefusal::Invalid(reason)) => return Err(End::Close(4400, reason)),
+            Err(PayloadRefusal::Operation(error)) => {
+                let errors = serde_json::to_value([error]).unwrap_or_default();
+                return self.tell(Outgoing::Error { id: &id, errors }).await;
+            }
         }
         let mut request = request
             .data(RequestAuth::from(caller))
@@ -529,6 +538,35 @@ impl Connection {
             .await
             .map_err(|_| End::Drop)
     }
+}
+
+/// Why an operation's payload cannot run.
+pub(super) enum PayloadRefusal {
+    /// It is no operation at all (no query, nor a persisted query's hash): the protocol
+    /// treats it as an invalid message, closing with 4400 and this reason.
+    Invalid(String),
+    /// Its persisted query cannot be used: answered as the operation's error, so Apollo's
+    /// clients send the query's text.
+    Operation(async_graphql::ServerError),
+}
+
+/// Checks an operation's payload (graphql-transport-ws `subscribe`, graphql-ws `start`) and
+/// resolves its persisted query, as HTTP does.
+pub(super) fn prepare_operation(
+    state: &AppState,
+    request: &mut async_graphql::Request,
+) -> Result<(), PayloadRefusal> {
+    if request.query.trim().is_empty() && !PersistedQueries::is_persisted(request) {
+        return Err(PayloadRefusal::Invalid(
+            "Invalid message: the operation's payload has no query".into(),
+        ));
+    }
+    state.persisted_queries.resolve(request).map_err(|err| {
+        state
+            .metrics
+            .graphql_operation("websocket", &[err.code.to_owned()]);
+        PayloadRefusal::Operation(err.into_server_error())
+    })
 }
 
 /// Whether reading failed because the peer sent a message or frame over the size limit.

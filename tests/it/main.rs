@@ -6,6 +6,7 @@ mod support;
 
 mod accounts;
 mod admin_cli;
+mod apollo;
 mod app;
 mod archive;
 mod auth;
