@@ -116,6 +116,11 @@ test('webhooks: the owner adds an integration, and an agent sends a chat to it a
       await gql('mutation($id: ID!) { deleteWebhookEndpoint(id: $id) }', { id: endpointId }, await owner()).catch(() => {});
     }
     await gql('mutation { setRoutingStatus(status: ACCEPTING_CHATS) { id } }', {}, await owner()).catch(() => {});
+    // Hana stops taking chats: her app may stay reachable (a push device, the grace period),
+    // and later scenarios count on nobody but the owner's own being available.
+    await gql('mutation($e: String!) { login(input: {email: $e, password: "agent-password-1"}) { accessToken } }', { e: email })
+      .then((hana) => gql('mutation { setRoutingStatus(status: NOT_ACCEPTING_CHATS) { id } }', {}, hana.login.accessToken))
+      .catch(() => {});
     await admin.context.close();
     await desk.context.close();
     hooks.close();
