@@ -46,7 +46,8 @@ node "$here/smtp-sink.mjs" "$mail" >"$data/smtp-port" &
 sink=$!
 smtp_port=""
 for _ in $(seq 1 100); do
-  smtp_port="$(head -n 1 "$data/smtp-port")"
+  # The sink's shell may not have created the file yet.
+  smtp_port="$(head -n 1 "$data/smtp-port" 2>/dev/null || true)"
   [ -n "$smtp_port" ] && break
   sleep 0.1
 done
