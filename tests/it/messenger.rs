@@ -661,19 +661,27 @@ async fn graph_errors_are_retried_or_fail_the_message_visibly(backend: Backend) 
         .to_owned();
     let failed = s.wait_for_delivery(&chat, &second_id, "FAILED").await;
     assert_eq!(failed["delivery"]["error"], "scripted 400");
-    let transcript = s.transcript(&chat).await;
-    let told = transcript["events"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|m| {
-            m["text"]
-                .as_str()
-                .unwrap()
-                .contains("did not reach Messenger")
-        })
-        .cloned()
-        .expect("the agents are told");
+    // The note follows the failure's commit, so it may arrive a moment after it.
+    let mut told = None;
+    for _ in 0..100 {
+        let transcript = s.transcript(&chat).await;
+        told = transcript["events"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| {
+                m["text"]
+                    .as_str()
+                    .unwrap()
+                    .contains("did not reach Messenger")
+            })
+            .cloned();
+        if told.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let told = told.expect("the agents are told");
     assert_eq!(told["visibility"], "AGENTS");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
