@@ -298,6 +298,16 @@ pub struct Config {
     )]
     pub login_failures_per_address: u32,
 
+    /// How log lines are written to stderr: text, for people, or json, one object per line
+    /// for log collectors.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+
     /// Attached files: where they are kept and how long download links last.
     #[command(flatten)]
     pub files: FileStoreConfig,
@@ -487,6 +497,15 @@ pub struct WebhookConfig {
     /// How long an endpoint may keep failing (no success in between) before it is disabled.
     #[arg(long, env = "SWITCHBOARD_WEBHOOKS_DISABLE_AFTER", default_value = "3d", value_parser = parse_duration)]
     pub webhooks_disable_after: Duration,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines, coloured on a terminal.
+    Text,
+    /// One JSON object per line: the event's fields at the top level, the request's in `span`.
+    Json,
 }
 
 /// How the SMTP connection is secured.

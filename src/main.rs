@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use switchboard::config::LogFormat;
 use switchboard::{App, Config};
 use tokio::net::TcpListener;
 
@@ -57,14 +58,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging(cli.config.log_format);
 
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Schema => {
@@ -86,6 +80,29 @@ async fn main() -> ExitCode {
             eprintln!("switchboard: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Logs go to stderr, filtered by RUST_LOG: text lines for people, or one JSON object per line
+/// with the event's fields at the top level and the enclosing request's (method, route,
+/// client, request id) under `span`.
+fn init_logging(format: LogFormat) {
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 
@@ -113,9 +130,16 @@ fn one_line(err: &clap::Error) -> String {
         })
         .and_then(|arg| arg.get_env())
         .map(|env| env.to_string_lossy().into_owned());
+    // An unknown value of a fixed set (a log format, an SMTP TLS mode) names the set.
+    let first_line = match err.get(ContextKind::ValidValue) {
+        Some(ContextValue::Strings(values)) if !values.is_empty() => {
+            format!("{first_line}; use one of: {}", values.join(", "))
+        }
+        _ => first_line.to_owned(),
+    };
     match env {
         Some(env) => format!("{first_line} (from {env} or {flag})"),
-        None => first_line.to_owned(),
+        None => first_line,
     }
 }
 
@@ -138,16 +162,30 @@ async fn migrate(config: Config) -> Result<(), String> {
 async fn serve(config: Config) -> Result<(), String> {
     let shutdown = shutdown_signal();
     let listen = config.listen;
+    // With JSON logs every line is JSON, stdout's too (collectors often read both streams), so
+    // the banner is said in log events instead.
+    let banner = config.log_format == LogFormat::Text;
     let app = App::start(config).await.map_err(|err| err.to_string())?;
     if let Some(created) = &app.bootstrapped {
-        println!("Created organization {:?}.", created.organization.name);
-        println!("  owner email:    {}", created.owner.email);
-        match &created.generated_password {
-            Some(password) => println!("  owner password: {password}"),
-            None => println!("  owner password: (as configured)"),
+        if banner {
+            println!("Created organization {:?}.", created.organization.name);
+            println!("  owner email:    {}", created.owner.email);
+            match &created.generated_password {
+                Some(password) => println!("  owner password: {password}"),
+                None => println!("  owner password: (as configured)"),
+            }
+            println!("  widget key:     {}", created.organization.widget_key);
+            println!("Sign in with the login mutation; this is shown only once.");
+        } else {
+            // The password only when generated: this is the one place it is shown.
+            tracing::info!(
+                organization = %created.organization.name,
+                owner_email = %created.owner.email,
+                owner_password = created.generated_password.as_deref(),
+                widget_key = %created.organization.widget_key,
+                "created the first organization; sign in with the login mutation (shown only once)"
+            );
         }
-        println!("  widget key:     {}", created.organization.widget_key);
-        println!("Sign in with the login mutation; this is shown only once.");
     }
     let listener = TcpListener::bind(listen)
         .await
@@ -156,10 +194,12 @@ async fn serve(config: Config) -> Result<(), String> {
         .local_addr()
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     tracing::info!(%address, backend = app.store.backend_name(), "listening");
-    println!("Switchboard is listening on http://{address}/graphql");
-    println!("The agent web app: http://{address}/app/");
-    if app.config.demo {
-        println!("The demo shop with the chat widget: http://{address}/demo");
+    if banner {
+        println!("Switchboard is listening on http://{address}/graphql");
+        println!("The agent web app: http://{address}/app/");
+        if app.config.demo {
+            println!("The demo shop with the chat widget: http://{address}/demo");
+        }
     }
     app.serve(listener, shutdown)
         .await
