@@ -3,6 +3,7 @@
 //! widget's files and the demo page, the agent web app under /app/, GraphiQL's files, and the
 //! server loop with graceful shutdown.
 
+mod access_log;
 mod app;
 mod assets;
 mod client_addr;
@@ -19,15 +20,17 @@ mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tower_http::cors::{self, AllowHeaders, CorsLayer};
 
 use crate::config::Config;
 use crate::graphql::AppSchema;
@@ -54,19 +57,8 @@ pub struct AppState {
 /// Builds the router over `state`.
 fn router(state: AppState) -> Router {
     let mut router = Router::new()
-        .route(
-            "/graphql",
-            get(graphql::get)
-                .post(graphql::post)
-                .options(cors_preflight)
-                .layer(middleware::map_response(allow_any_origin)),
-        )
-        .route(
-            "/files",
-            post(files::upload)
-                .options(cors_preflight)
-                .layer(middleware::map_response(allow_any_origin)),
-        )
+        .route("/graphql", with_cors(get(graphql::get).post(graphql::post)))
+        .route("/files", with_cors(post(files::upload)))
         .route("/files/{id}/{name}", get(files::download))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -88,22 +80,21 @@ fn router(state: AppState) -> Router {
             .route("/demo", get(widget::demo))
             .route("/demo/about", get(widget::demo_about));
     }
-    router
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            count_requests,
-        ))
-        .with_state(state)
+    let router = router.layer(middleware::from_fn_with_state(
+        state.clone(),
+        count_requests,
+    ));
+    access_log::layer(router, state.config.trusted_proxy_hops()).with_state(state)
 }
 
 /// What a connection past the global cap is served: the health checks, so orchestrators still
 /// see the truth, and a 503 for anything else.
 fn health_only_router(state: AppState) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(at_capacity)
-        .with_state(state)
+        .fallback(at_capacity);
+    access_log::layer(router, state.config.trusted_proxy_hops()).with_state(state)
 }
 
 async fn at_capacity() -> Response {
@@ -153,44 +144,28 @@ pub async fn serve(
 
 /// The API takes bearer tokens, never cookies, so any page may call it: a widget on a shop's
 /// own domain, an agent web app elsewhere. Organizations that list allowed origins have them
-/// checked where the widget key is used, since a preflight names no organization.
-async fn cors_preflight(headers: axum::http::HeaderMap) -> Response {
-    let requested = headers
-        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| v.len() <= 1024)
-        .and_then(|v| HeaderValue::from_str(v).ok())
-        .unwrap_or(HeaderValue::from_static(
-            "authorization, content-type, accept",
-        ));
-    (
-        StatusCode::NO_CONTENT,
-        [
-            (
-                header::ACCESS_CONTROL_ALLOW_METHODS,
-                HeaderValue::from_static("GET, POST, OPTIONS"),
-            ),
-            (header::ACCESS_CONTROL_ALLOW_HEADERS, requested),
-            (
-                header::ACCESS_CONTROL_MAX_AGE,
-                HeaderValue::from_static("86400"),
-            ),
-        ],
-    )
-        .into_response()
+/// checked where the widget key is used, since a preflight names no organization. Pages may
+/// read the `Retry-After` of a rate limit.
+fn with_cors(methods: MethodRouter<AppState>) -> MethodRouter<AppState> {
+    methods
+        .layer(
+            CorsLayer::new()
+                .allow_origin(cors::Any)
+                .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+                .allow_headers(AllowHeaders::mirror_request())
+                .expose_headers([header::RETRY_AFTER])
+                .max_age(Duration::from_secs(86400)),
+        )
+        .layer(middleware::from_fn(preflight_without_content))
 }
 
-/// Lets a page on any origin read the response, and the `Retry-After` of a rate limit.
-async fn allow_any_origin(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("retry-after"),
-    );
+/// Answers a preflight 204, as the API always has: tower-http's empty answer says 200.
+async fn preflight_without_content(request: Request, next: Next) -> Response {
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = next.run(request).await;
+    if preflight && response.status() == StatusCode::OK {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
     response
 }
 

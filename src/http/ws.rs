@@ -36,10 +36,11 @@ use futures_util::stream::{self, BoxStream};
 use serde_json::{Value, json};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_stream::StreamMap;
+use tracing::Instrument;
 
 use chrono::{DateTime, Utc};
 
-use super::AppState;
+use super::{AppState, access_log};
 use crate::error::Error;
 use crate::graphql::persisted_queries::PersistedQueries;
 use crate::graphql::{ClientAddr, RequestAuth, RequestOrigin, finalize_errors};
@@ -88,16 +89,43 @@ pub(super) fn upgrade(
     // Counted from the request, so shutdown cannot miss the socket between the upgrade and its
     // task; the socket's presence guard then counts its departure.
     let running = state.tasks.running();
-    upgrade.on_upgrade(move |socket| async move {
-        let _running = running;
-        match protocol {
-            Some(protocol) => {
-                Connection::new(socket, protocol, state, client, origin)
-                    .run()
-                    .await;
+    // The connection logs in the span of the request that opened it, and ends with its line
+    // of the access log.
+    let span = tracing::Span::current();
+    let opened = Instant::now();
+    upgrade.on_upgrade(move |socket| {
+        async move {
+            let _running = running;
+            let (protocol, end) = match protocol {
+                Some(protocol) => {
+                    let end = Connection::new(socket, protocol, state, client, origin)
+                        .run()
+                        .await;
+                    (protocol.name(), end)
+                }
+                None => {
+                    let reason = subprotocol_not_acceptable();
+                    close(socket, 4406, &reason).await;
+                    ("none", End::Close(4406, reason))
+                }
+            };
+            let lasted = opened.elapsed();
+            match &end {
+                End::Close(code, reason) => {
+                    access_log::websocket_closed(protocol, lasted, "server", Some((*code, reason)))
+                }
+                End::ClosedByClient(frame) => access_log::websocket_closed(
+                    protocol,
+                    lasted,
+                    "client",
+                    frame
+                        .as_ref()
+                        .map(|(code, reason)| (*code, reason.as_str())),
+                ),
+                End::Drop => access_log::websocket_closed(protocol, lasted, "gone", None),
             }
-            None => close(socket, 4406, &subprotocol_not_acceptable()).await,
         }
+        .instrument(span)
     })
 }
 
@@ -126,6 +154,14 @@ impl Protocol {
             transport::PROTOCOL => Some(Protocol::TransportWs),
             legacy::PROTOCOL => Some(Protocol::Legacy),
             _ => None,
+        }
+    }
+
+    /// The subprotocol's name, as the handshake says it.
+    fn name(self) -> &'static str {
+        match self {
+            Protocol::TransportWs => transport::PROTOCOL,
+            Protocol::Legacy => legacy::PROTOCOL,
         }
     }
 
@@ -199,6 +235,8 @@ enum Outgoing<'a> {
 enum End {
     /// Close the socket with this code and reason.
     Close(u16, String),
+    /// The client closed the connection, with this code and reason if it gave them.
+    ClosedByClient(Option<(u16, String)>),
     /// The peer is gone or silent: just drop the socket.
     Drop,
 }
@@ -253,7 +291,7 @@ impl Connection {
     /// The connection's loop. It lives as long as the connection, mostly idle, so its future
     /// is kept small: the work done per message (authentication, executing an operation) is
     /// boxed and exists only while it runs.
-    async fn run(mut self) {
+    async fn run(mut self) -> End {
         let metrics = self.state.metrics.clone();
         let _open = metrics.websocket_opened();
         let mut shutdown = self.state.shutdown.clone();
@@ -325,7 +363,12 @@ impl Connection {
                         Some(Err(err)) if too_big(&err) => {
                             break End::Close(1009, "Message too big".into());
                         }
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break End::Drop,
+                        Some(Ok(Message::Close(frame))) => {
+                            break End::ClosedByClient(
+                                frame.map(|frame| (frame.code, frame.reason.as_str().to_owned())),
+                            );
+                        }
+                        Some(Err(_)) | None => break End::Drop,
                     };
                     if let Err(end) = Box::pin(self.handle(&text)).await {
                         break end;
@@ -343,9 +386,10 @@ impl Connection {
                 }
             }
         };
-        if let End::Close(code, reason) = end {
-            Box::pin(close(self.socket, code, &reason)).await;
+        if let End::Close(code, reason) = &end {
+            Box::pin(close(self.socket, *code, reason)).await;
         }
+        end
     }
 
     /// Acts on one client message; `Err` ends the connection.
