@@ -296,6 +296,8 @@ impl JobKind for WebhookJobs {
             }
             Err(err) => {
                 self.see(job, None, started.elapsed());
+                // The reason is logged, and a webhook's URL may hold its receiver's secret.
+                let err = err.without_url();
                 if refused_in_chain(&err) {
                     Outcome::Failed {
                         reason: format!("refused: {}", describe(&err)),
@@ -346,9 +348,13 @@ impl JobKind for WebhookJobs {
             )
             .await?;
         if let Some((endpoint, entries)) = disabled {
+            // The host only: a webhook's URL may hold its receiver's secret.
+            let host = url::Url::parse(&endpoint.url)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_owned));
             tracing::warn!(
                 endpoint = %endpoint.id,
-                url = %endpoint.url,
+                host,
                 reason = endpoint.disabled_reason.as_deref().unwrap_or_default(),
                 "webhook endpoint disabled"
             );

@@ -133,6 +133,14 @@ impl<K: JobKind> Worker<K> {
             Outcome::Retry { after, reason } => {
                 let jitter = 0.5 + f64::from(OsRng.next_u32()) / f64::from(u32::MAX);
                 let delay = retry_delay(job.attempts(), after, jitter);
+                tracing::warn!(
+                    kind = K::NAME,
+                    job = job.id(),
+                    attempt = job.attempts(),
+                    %reason,
+                    retry_in_secs = delay.as_secs(),
+                    "delivery failed; will retry"
+                );
                 Fate::Retry {
                     at: now + chrono::Duration::from_std(delay).unwrap_or_default(),
                     reason,

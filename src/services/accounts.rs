@@ -214,6 +214,12 @@ impl AccountService {
             .store
             .deactivate_agent(principal.organization_id(), agent_id, domain::now())
             .await?;
+        tracing::warn!(
+            agent = %agent.id,
+            by = %principal.agent.id,
+            reason = "agent deactivated",
+            "the agent's sessions revoked"
+        );
         // Customers of theirs would otherwise wait on someone who is gone.
         self.chats.reroute_chats_of_deactivated(&agent).await?;
         self.announce(&agent);

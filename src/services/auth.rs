@@ -206,7 +206,9 @@ impl AuthService {
         client: IpAddr,
     ) -> Result<AuthSession> {
         let email = domain::normalize_email(email)?;
-        let attempt = self.password_attempt(&email, client).await?;
+        let attempt = self.password_attempt(&email, client).await.inspect_err(
+            |_| tracing::warn!(%client, reason = "too many failed attempts", "failed login"),
+        )?;
 
         // Emails are unique per organization: a person may have accounts in several.
         let candidates: Vec<_> = self
@@ -216,19 +218,26 @@ impl AuthService {
             .into_iter()
             .filter(|(agent, _)| organization_id.is_none_or(|id| agent.organization_id == id))
             .collect();
+        // Why the login failed, for the log only: the client is told nothing more than
+        // BAD_CREDENTIALS.
+        let mut reason = "unknown email";
         if candidates.is_empty() {
             // The same work as for a known email, so timing tells nothing.
             verify_password(self.decoy_hash().await?, password.to_owned()).await?;
         }
         let mut signed_in = None;
         for (agent, hash) in candidates {
-            if verify_password(hash, password.to_owned()).await? && agent.active {
+            if !verify_password(hash, password.to_owned()).await? {
+                reason = "wrong password";
+            } else if !agent.active {
+                reason = "account deactivated";
+            } else {
                 signed_in = Some(agent);
                 break;
             }
         }
         let Some(agent) = signed_in else {
-            tracing::warn!(%client, "failed login");
+            tracing::warn!(%client, reason, "failed login");
             return Err(Error::Unauthenticated(BAD_CREDENTIALS.into()));
         };
         self.failures_per_account.clear(&attempt.account_key).await;
@@ -343,7 +352,12 @@ impl AuthService {
                 agent_id,
                 session_id,
             } => {
-                tracing::warn!(%agent_id, %session_id, "refresh token reused; session revoked");
+                tracing::warn!(
+                    %agent_id,
+                    %session_id,
+                    reason = "refresh token reused",
+                    "session revoked"
+                );
                 self.access_changed(&agent_id);
                 Err(Error::Unauthenticated(
                     "this refresh token was already used, so the session has been signed out; \
@@ -412,6 +426,12 @@ impl AuthService {
                 domain::now(),
             )
             .await?;
+        tracing::warn!(
+            agent = %principal.agent.id,
+            %client,
+            reason = "password changed",
+            "the agent's other sessions revoked"
+        );
         self.access_changed(&principal.agent.id);
         Ok(())
     }

@@ -21,6 +21,8 @@ pub const LONGEST_WINDOW: Duration = Duration::from_secs(3600);
 
 /// Refuses a key after `limit` attempts within `window`, until the window ends.
 pub struct RateLimiter {
+    /// The limit's name in the log (and the shared counters' scope).
+    name: &'static str,
     limit: u32,
     window: Duration,
     counter: Counter,
@@ -43,9 +45,10 @@ struct Window {
 }
 
 impl RateLimiter {
-    /// A limiter allowing `limit` attempts per `window`, counting in memory.
-    pub fn new(limit: u32, window: Duration) -> Self {
+    /// A limiter named `name` allowing `limit` attempts per `window`, counting in memory.
+    pub fn new(name: &'static str, limit: u32, window: Duration) -> Self {
         RateLimiter {
+            name,
             limit,
             window,
             counter: Counter::Memory(Mutex::new(HashMap::new())),
@@ -62,6 +65,7 @@ impl RateLimiter {
     ) -> Self {
         if store.backend_name() == "postgres" {
             RateLimiter {
+                name: scope,
                 limit,
                 window,
                 counter: Counter::Shared {
@@ -70,7 +74,7 @@ impl RateLimiter {
                 },
             }
         } else {
-            RateLimiter::new(limit, window)
+            RateLimiter::new(scope, limit, window)
         }
     }
 
@@ -84,7 +88,20 @@ impl RateLimiter {
     /// is counted. `Err(wait)` says how long until the key may try again. A success may
     /// [`RateLimiter::refund`] its attempt. When the shared counter cannot be reached the
     /// attempt passes (and a warning is logged): the request needs the same database anyway.
+    /// Each refusal is logged at warn with the limit's name; the request's span says whose.
     pub async fn acquire(&self, key: &str) -> Result<(), Duration> {
+        let counted = self.count(key).await;
+        if let Err(wait) = counted {
+            tracing::warn!(
+                limit = self.name,
+                retry_after_secs = wait.as_secs().max(1),
+                "rate limit hit"
+            );
+        }
+        counted
+    }
+
+    async fn count(&self, key: &str) -> Result<(), Duration> {
         match &self.counter {
             Counter::Memory(windows) => self.acquire_in_memory(windows, key),
             Counter::Shared { store, scope } => {
@@ -177,7 +194,7 @@ mod tests {
 
     #[tokio::test]
     async fn refuses_after_the_limit_until_the_window_ends() {
-        let limiter = RateLimiter::new(2, Duration::from_millis(50));
+        let limiter = RateLimiter::new("test", 2, Duration::from_millis(50));
         assert!(limiter.acquire("k").await.is_ok());
         assert!(limiter.acquire("k").await.is_ok());
         let wait = limiter.acquire("k").await.unwrap_err();
@@ -189,7 +206,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn acquire_counts_and_refuses_in_one_step() {
-        let limiter = Arc::new(RateLimiter::new(5, Duration::from_secs(60)));
+        let limiter = Arc::new(RateLimiter::new("test", 5, Duration::from_secs(60)));
         let tasks: Vec<_> = (0..20)
             .map(|_| {
                 let limiter = limiter.clone();
@@ -211,7 +228,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_success_clears_the_count() {
-        let limiter = RateLimiter::new(1, Duration::from_secs(60));
+        let limiter = RateLimiter::new("test", 1, Duration::from_secs(60));
         assert!(limiter.acquire("k").await.is_ok());
         assert!(limiter.acquire("k").await.is_err());
         limiter.clear("k").await;

@@ -169,7 +169,8 @@ impl WebPushSender {
             Err(err) => {
                 return SendOutcome::Retry {
                     after: None,
-                    reason: format!("Web Push service unreachable: {err}"),
+                    // The endpoint's URL is the subscription's secret: never in a reason.
+                    reason: format!("Web Push service unreachable: {}", err.without_url()),
                 };
             }
         };

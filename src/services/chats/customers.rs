@@ -100,6 +100,12 @@ impl ChatService {
             .await?;
         if started >= i64::from(work.org.settings.new_chats_per_minute) {
             let wait = oldest.map_or(60, |oldest| (oldest + minute - work.now).num_seconds() + 1);
+            tracing::warn!(
+                limit = "new_chats_per_minute",
+                organization = %customer.organization_id,
+                retry_after_secs = wait.clamp(1, 60),
+                "rate limit hit"
+            );
             return Err(Error::RateLimited {
                 message: Wording::TooManyChatsStarting.text(),
                 retry_after_secs: wait.clamp(1, 60) as u64,
