@@ -28,6 +28,7 @@ mod hardening_data;
 mod hardening_routing;
 mod http;
 mod legacy_websocket;
+mod logs;
 mod messenger;
 mod notes;
 mod org_locks;
