@@ -1,6 +1,6 @@
 //! The logs an operator reads: the server binary with SWITCHBOARD_LOG_FORMAT=json writes only
-//! JSON lines, an access line per request and per WebSocket, failed logins at warn with their
-//! reason, and never a password, a token or a message's text.
+//! JSON lines, an access line per request and per WebSocket, failed logins and rate limits at warn
+//! with their reason, and never a password, a token or a message's text.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -36,6 +36,8 @@ impl Server {
             .env("SWITCHBOARD_DATA_DIR", data_dir)
             .env("SWITCHBOARD_BOOTSTRAP_OWNER_EMAIL", OWNER_EMAIL)
             .env("SWITCHBOARD_BOOTSTRAP_OWNER_PASSWORD", OWNER_PASSWORD)
+            // The second failed login in a row is refused by the limit.
+            .env("SWITCHBOARD_LOGIN_FAILURES_PER_ACCOUNT", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -137,16 +139,7 @@ async fn json_logs_carry_the_access_log_and_failed_logins_but_no_secrets() {
     let url = format!("http://{address}/graphql");
     let http = reqwest::Client::new();
 
-    // A failed login, then the owner's.
-    let failed = gql(
-        &http,
-        &url,
-        None,
-        LOGIN,
-        json!({"e": OWNER_EMAIL, "p": WRONG_PASSWORD}),
-    )
-    .await;
-    assert!(failed["errors"].is_array(), "{failed}");
+    // The owner signs in, then fails twice: the second attempt is refused by the limit.
     let login = gql(
         &http,
         &url,
@@ -157,12 +150,23 @@ async fn json_logs_carry_the_access_log_and_failed_logins_but_no_secrets() {
     .await;
     let access_token = login["data"]["login"]["accessToken"]
         .as_str()
-        .unwrap()
+        .unwrap_or_else(|| panic!("{login}"))
         .to_owned();
     let refresh_token = login["data"]["login"]["refreshToken"]
         .as_str()
         .unwrap()
         .to_owned();
+    for code in ["UNAUTHENTICATED", "RATE_LIMITED"] {
+        let failed = gql(
+            &http,
+            &url,
+            None,
+            LOGIN,
+            json!({"e": OWNER_EMAIL, "p": WRONG_PASSWORD}),
+        )
+        .await;
+        assert_eq!(failed["errors"][0]["extensions"]["code"], code, "{failed}");
+    }
 
     // A GraphQL request with a token and a request id of the client's.
     let response = http
@@ -287,9 +291,9 @@ async fn json_logs_carry_the_access_log_and_failed_logins_but_no_secrets() {
         .iter()
         .filter(|line| line["message"] == "request")
         .collect();
-    // Two logins, the organization, the download, the visitor's session and chat; the
+    // Three logins, the organization, the download, the visitor's session and chat; the
     // WebSocket's upgrade has its own line, below.
-    assert_eq!(access.len(), 6, "{access:#?}");
+    assert_eq!(access.len(), 7, "{access:#?}");
     for line in &access {
         assert_eq!(line["level"], "INFO", "{line}");
         assert!(line["status"].is_u64(), "{line}");
@@ -333,15 +337,25 @@ async fn json_logs_carry_the_access_log_and_failed_logins_but_no_secrets() {
     assert_eq!(websocket["close_code"], 1000, "{websocket}");
     assert_eq!(websocket["close_reason"], "bye", "{websocket}");
 
-    // The failed login, with its reason and the request it came in.
-    let failed_login = logged
-        .iter()
-        .find(|line| line["message"] == "failed login")
-        .unwrap_or_else(|| panic!("no failed login in {logged:#?}"));
-    assert_eq!(failed_login["level"], "WARN");
-    assert_eq!(failed_login["reason"], "wrong password");
-    assert_eq!(failed_login["span"]["route"], "/graphql");
-    assert!(failed_login["span"]["request_id"].is_string());
+    // The failed logins, with their reasons and the request each came in.
+    let warnings = |message: &str| -> Vec<&Value> {
+        logged
+            .iter()
+            .filter(|line| line["message"] == message)
+            .inspect(|line| {
+                assert_eq!(line["level"], "WARN", "{line}");
+                assert_eq!(line["span"]["route"], "/graphql", "{line}");
+                assert!(line["span"]["request_id"].is_string(), "{line}");
+            })
+            .collect()
+    };
+    let failed_logins = warnings("failed login");
+    let reasons: Vec<&Value> = failed_logins.iter().map(|line| &line["reason"]).collect();
+    assert_eq!(reasons, ["wrong password", "too many failed attempts"]);
+    let limits = warnings("rate limit hit");
+    assert_eq!(limits.len(), 1, "{limits:#?}");
+    assert_eq!(limits[0]["limit"], "login_account");
+    assert!(limits[0]["retry_after_secs"].is_u64());
 }
 
 #[test]
