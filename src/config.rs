@@ -282,6 +282,16 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_DEMO", default_value_t = true, action = ArgAction::Set)]
     pub demo: bool,
 
+    /// A bearer token /metrics requires (`Authorization: Bearer <token>`); others get 401.
+    /// Unset: /metrics answers whoever reaches it.
+    #[arg(long, env = "SWITCHBOARD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// A separate address and port for /metrics (e.g. 127.0.0.1:9090), which the main
+    /// address then no longer serves. Unset: /metrics is on the main address.
+    #[arg(long, env = "SWITCHBOARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Failed logins per account within 15 minutes before further attempts are refused.
     #[arg(
         long,
@@ -690,6 +700,13 @@ impl Config {
             .map_err(|err| format!("SWITCHBOARD_BOOTSTRAP_OWNER_EMAIL: {err}"))?;
         if self.access_token_ttl < Duration::from_secs(1) {
             return Err("SWITCHBOARD_ACCESS_TOKEN_TTL must be at least 1s".into());
+        }
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|token| token.trim().is_empty() || token.contains(char::is_whitespace))
+        {
+            return Err("SWITCHBOARD_METRICS_TOKEN must not be empty or hold spaces".into());
         }
         if self.header_read_timeout.is_zero()
             || self.request_timeout.is_zero()

@@ -158,6 +158,9 @@ async fn serve(config: Config) -> Result<(), String> {
     tracing::info!(%address, backend = app.store.backend_name(), "listening");
     println!("Switchboard is listening on http://{address}/graphql");
     println!("The agent web app: http://{address}/app/");
+    if let Some(metrics) = app.metrics_addr() {
+        println!("Metrics (Prometheus): http://{metrics}/metrics");
+    }
     if app.config.demo {
         println!("The demo shop with the chat widget: http://{address}/demo");
     }

@@ -29,6 +29,7 @@ mod hardening_routing;
 mod http;
 mod legacy_websocket;
 mod messenger;
+mod metrics;
 mod notes;
 mod org_locks;
 mod perimeter;
