@@ -926,6 +926,25 @@ mod tests {
     }
 
     #[test]
+    fn a_metrics_token_must_be_a_usable_bearer_token() {
+        for token in ["", "  ", "two words"] {
+            let mut config = Config::defaults();
+            config.metrics_token = Some(token.into());
+            assert!(
+                config
+                    .validate()
+                    .unwrap_err()
+                    .contains("SWITCHBOARD_METRICS_TOKEN"),
+                "{token:?}"
+            );
+        }
+        let mut config = Config::defaults();
+        config.metrics_token = Some("a-scrape-token".into());
+        config.metrics_listen = Some("127.0.0.1:9090".parse().unwrap());
+        assert_eq!(config.validate(), Ok(()));
+    }
+
+    #[test]
     fn nats_takes_urls_one_login_and_a_subject_prefix() {
         let mut config = Config::defaults();
         config.nats.nats_url = Some("nats://10.0.0.5:4222, tls://nats.internal:4222".into());
