@@ -282,6 +282,16 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_DEMO", default_value_t = true, action = ArgAction::Set)]
     pub demo: bool,
 
+    /// A bearer token /metrics requires (`Authorization: Bearer <token>`); others get 401.
+    /// Unset: /metrics answers whoever reaches it.
+    #[arg(long, env = "SWITCHBOARD_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
+    /// A separate address and port for /metrics (e.g. 127.0.0.1:9090), which the main
+    /// address then no longer serves. Unset: /metrics is on the main address.
+    #[arg(long, env = "SWITCHBOARD_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+
     /// Failed logins per account within 15 minutes before further attempts are refused.
     #[arg(
         long,
@@ -710,6 +720,13 @@ impl Config {
         if self.access_token_ttl < Duration::from_secs(1) {
             return Err("SWITCHBOARD_ACCESS_TOKEN_TTL must be at least 1s".into());
         }
+        if self
+            .metrics_token
+            .as_deref()
+            .is_some_and(|token| token.trim().is_empty() || token.contains(char::is_whitespace))
+        {
+            return Err("SWITCHBOARD_METRICS_TOKEN must not be empty or hold spaces".into());
+        }
         if self.header_read_timeout.is_zero()
             || self.request_timeout.is_zero()
             || self.idle_timeout.is_zero()
@@ -925,6 +942,25 @@ mod tests {
         let mut config = Config::defaults();
         config.database_url = Some("mysql://x".into());
         assert!(config.validate().unwrap_err().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn a_metrics_token_must_be_a_usable_bearer_token() {
+        for token in ["", "  ", "two words"] {
+            let mut config = Config::defaults();
+            config.metrics_token = Some(token.into());
+            assert!(
+                config
+                    .validate()
+                    .unwrap_err()
+                    .contains("SWITCHBOARD_METRICS_TOKEN"),
+                "{token:?}"
+            );
+        }
+        let mut config = Config::defaults();
+        config.metrics_token = Some("a-scrape-token".into());
+        config.metrics_listen = Some("127.0.0.1:9090".parse().unwrap());
+        assert_eq!(config.validate(), Ok(()));
     }
 
     #[test]

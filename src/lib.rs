@@ -54,6 +54,11 @@ pub enum StartupError {
     Push(String),
     #[error("{0}")]
     Nats(bus::nats::NatsError),
+    #[error("cannot listen on SWITCHBOARD_METRICS_LISTEN {address}: {source}")]
+    MetricsListen {
+        address: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// A built server, ready to serve.
@@ -66,6 +71,9 @@ pub struct App {
     pub services: Arc<Services>,
     pub schema: AppSchema,
     pub metrics: Arc<Metrics>,
+    /// /metrics's own address (SWITCHBOARD_METRICS_LISTEN), bound at start so a taken port
+    /// stops the start.
+    pub metrics_listener: Option<TcpListener>,
     /// The push providers the configuration enables.
     pub senders: Arc<outbox::push::Senders>,
     /// Wakes the push worker when a transaction queued pushes.
@@ -105,8 +113,17 @@ impl App {
         };
         // Before the database: a key that is configured but unusable stops the start untouched.
         let vapid_key = vapid_key(&config)?;
+        let metrics_listener = match config.metrics_listen {
+            Some(address) => Some(
+                TcpListener::bind(address)
+                    .await
+                    .map_err(|source| StartupError::MetricsListen { address, source })?,
+            ),
+            None => None,
+        };
         let store = open_store(&config).await?;
         store.migrate().await.map_err(StartupError::Database)?;
+        let metrics = Arc::new(Metrics::new(store.backend_name()));
         let jwt_secret = jwt_secret(&config)?;
         let jwt_secret_for_files = jwt_secret.clone();
         let auth = AuthService::new(
@@ -189,6 +206,7 @@ impl App {
                 max_complexity: config.max_query_complexity,
                 max_aliases: config.max_query_aliases,
             },
+            metrics.clone(),
         );
         Ok(App {
             config: Arc::new(config),
@@ -196,7 +214,8 @@ impl App {
             bus,
             services,
             schema,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
+            metrics_listener,
             senders,
             push_wake,
             smtp,
@@ -204,6 +223,13 @@ impl App {
             bootstrapped,
             shutdown,
         })
+    }
+
+    /// The address /metrics is served on apart from the main one, if configured.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
     }
 
     /// Serves on `listener` until `shutdown` completes (or [`App::shutdown`] is triggered),
@@ -392,6 +418,7 @@ impl App {
         };
         let served = http::serve(
             listener,
+            self.metrics_listener,
             self.schema,
             self.services,
             self.config,

@@ -194,9 +194,15 @@ async fn serve(config: Config) -> Result<(), String> {
         .local_addr()
         .map_err(|err| format!("cannot listen on {listen}: {err}"))?;
     tracing::info!(%address, backend = app.store.backend_name(), "listening");
+    if let Some(metrics) = app.metrics_addr() {
+        tracing::info!(%metrics, "serving /metrics on its own address");
+    }
     if banner {
         println!("Switchboard is listening on http://{address}/graphql");
         println!("The agent web app: http://{address}/app/");
+        if let Some(metrics) = app.metrics_addr() {
+            println!("Metrics (Prometheus): http://{metrics}/metrics");
+        }
         if app.config.demo {
             println!("The demo shop with the chat widget: http://{address}/demo");
         }

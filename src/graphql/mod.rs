@@ -22,12 +22,15 @@ mod push;
 mod reports;
 mod tags;
 mod text_input;
+mod timing;
 mod visitors;
 mod webhooks;
 mod widget;
 
 use std::net::IpAddr;
 use std::sync::Arc;
+
+use crate::metrics::Metrics;
 
 use async_graphql::{Context, MergedObject, MergedSubscription, Schema, SchemaBuilder};
 
@@ -114,9 +117,10 @@ fn builder(limits: QueryLimits) -> SchemaBuilder<QueryRoot, MutationRoot, Subscr
     .extension(field_errors::NullFailedFields)
 }
 
-/// The schema serving `services`.
-pub fn schema(services: Arc<Services>, limits: QueryLimits) -> AppSchema {
+/// The schema serving `services`, timing its operations into `metrics`.
+pub fn schema(services: Arc<Services>, limits: QueryLimits, metrics: Arc<Metrics>) -> AppSchema {
     builder(limits)
+        .extension(timing::OperationTimer { metrics })
         .data(loaders::Directory::loader(services.clone()))
         .data(files::AttachmentLoader::loader(services.clone()))
         .data(messenger::DeliveryLoader::loader(services.clone()))

@@ -13,6 +13,7 @@ mod files;
 mod graphiql;
 mod graphql;
 mod messenger;
+mod metrics;
 mod readiness;
 mod report_export;
 mod widget;
@@ -62,7 +63,6 @@ fn router(state: AppState) -> Router {
         .route("/files/{id}/{name}", get(files::download))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
         .route("/widget.js", get(widget::loader))
         .route("/widget/{file}", get(widget::file))
         .route("/app", get(app::redirect))
@@ -75,6 +75,10 @@ fn router(state: AppState) -> Router {
             messenger::WEBHOOK_PATH,
             get(messenger::verify).post(messenger::receive),
         );
+    // With an address of its own, /metrics is not served here at all.
+    if state.config.metrics_listen.is_none() {
+        router = router.route("/metrics", get(metrics::metrics));
+    }
     if state.config.demo {
         router = router
             .route("/demo", get(widget::demo))
@@ -108,10 +112,12 @@ async fn at_capacity() -> Response {
 
 /// Serves on `listener` until `shutdown` completes, then stops accepting and triggers `tasks`:
 /// in-flight requests finish and every WebSocket closes with 1001. Each connection runs as a
-/// task of `tasks`; the caller waits for them with [`Shutdown::finished`].
+/// task of `tasks`; the caller waits for them with [`Shutdown::finished`]. With
+/// `metrics_listener`, /metrics is served there (and not on `listener`) until `tasks` triggers.
 #[allow(clippy::too_many_arguments)] // one call site, each argument a different role
 pub async fn serve(
     listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
     schema: AppSchema,
     services: Arc<Services>,
     config: Arc<Config>,
@@ -129,6 +135,13 @@ pub async fn serve(
         shutdown: tasks.subscribe(),
         tasks: tasks.clone(),
     };
+    if let Some(metrics_listener) = metrics_listener {
+        tasks.spawn(metrics::serve_apart(
+            metrics_listener,
+            state.clone(),
+            tasks.clone(),
+        ));
+    }
     connections::accept_until_shutdown(
         listener,
         router(state.clone()),
@@ -188,19 +201,6 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Response {
-    let health = &state.services.health;
-    let depth = health.push_outbox_depth().await.ok();
-    let mut body = state.metrics.render(&health.pool_stats(), depth);
-    crate::metrics::render_bus(&mut body, state.services.bus_status());
-    let mut response = body.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
-    response
-}
-
 async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // Unmatched paths share one label, so scanners cannot blow up the series count.
     let route = request
@@ -208,9 +208,10 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
+    let started = std::time::Instant::now();
     let response = next.run(request).await;
     state
         .metrics
-        .http_request(&route, response.status().as_u16());
+        .http_request(&route, response.status().as_u16(), started.elapsed());
     response
 }

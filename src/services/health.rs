@@ -1,10 +1,13 @@
 //! What the probes and the metrics endpoint read about this node's database: whether it takes
-//! a write now, the push outbox's depth, and the connection pools. The HTTP layer asks here
+//! a write now, the outboxes' backlogs, the organizations' open chats and accepting agents,
+//! and the connection pools. The HTTP layer asks here
 //! instead of holding the store, so every read it makes goes through a service.
 
 use std::sync::Arc;
 
-use crate::store::{Database, DbResult, PoolStats};
+use chrono::{DateTime, Utc};
+
+use crate::store::{Database, DbResult, OrganizationLoad, OutboxBacklog, PoolStats};
 
 /// Read-only health of the store, for /readyz and /metrics.
 pub struct Health {
@@ -25,6 +28,24 @@ impl Health {
     /// How many push jobs wait to be sent.
     pub async fn push_outbox_depth(&self) -> DbResult<i64> {
         self.store.push_outbox_depth().await
+    }
+
+    /// Every outbox's backlog at `now`.
+    pub async fn outbox_backlog(&self, now: DateTime<Utc>) -> DbResult<Vec<OutboxBacklog>> {
+        self.store.outbox_backlog(now).await
+    }
+
+    /// The first `first` organizations created, as (id, name), and the load of every
+    /// organization that has open chats or accepting agents.
+    pub async fn organization_load(
+        &self,
+        first: usize,
+    ) -> DbResult<(Vec<(String, String)>, Vec<OrganizationLoad>)> {
+        let first = self
+            .store
+            .first_organizations(i64::try_from(first).unwrap_or(i64::MAX))
+            .await?;
+        Ok((first, self.store.organization_load().await?))
     }
 
     /// Connections of each pool: in use, idle, the most allowed.

@@ -137,6 +137,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "report_days",
         include_str!("../../migrations/sqlite/0026_report_days.sql"),
     ),
+    (
+        27,
+        "metrics_indexes",
+        include_str!("../../migrations/sqlite/0027_metrics_indexes.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -270,6 +275,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         26,
         "report_days",
         include_str!("../../migrations/postgres/0026_report_days.sql"),
+    ),
+    (
+        27,
+        "metrics_indexes",
+        include_str!("../../migrations/postgres/0027_metrics_indexes.sql"),
     ),
 ];
 

@@ -63,6 +63,30 @@ pub struct PoolStats {
     pub idle: usize,
 }
 
+/// What one organization has going on now, for /metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrganizationLoad {
+    pub organization_id: String,
+    /// Chats with an agent.
+    pub active_chats: i64,
+    /// Chats waiting for one.
+    pub queued_chats: i64,
+    /// Active agents whose routing status is accepting chats.
+    pub accepting_agents: i64,
+}
+
+/// One outbox's backlog, for /metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxBacklog {
+    /// `push` (APNs and FCM), `webpush`, `webhooks`, `messenger` or `email`.
+    pub kind: &'static str,
+    /// Jobs waiting or being sent.
+    pub depth: i64,
+    /// When the job that has waited longest since it fell due fell due; `None` when no job is
+    /// due.
+    pub oldest_due_at: Option<DateTime<Utc>>,
+}
+
 /// An agent about to be created.
 #[derive(Debug, Clone)]
 pub struct NewAgent {
@@ -130,6 +154,7 @@ pub trait Database:
     + MessengerStore
     + EmailStore
     + ClusterStore
+    + GaugeStore
     + Send
     + Sync
     + 'static
@@ -1112,6 +1137,19 @@ pub struct LeaseHolder {
     pub holder: String,
     pub expires_at: DateTime<Utc>,
     pub acquired_at: DateTime<Utc>,
+}
+
+/// What /metrics reads at each scrape: cheap counts over partial indexes, never a scan of
+/// every chat ever held.
+#[async_trait]
+pub trait GaugeStore: Send + Sync {
+    /// The first `limit` organizations in order of creation, as (id, name): the ones /metrics
+    /// gives a label of their own.
+    async fn first_organizations(&self, limit: i64) -> DbResult<Vec<(String, String)>>;
+    /// Active and queued chats and accepting agents of each organization that has any.
+    async fn organization_load(&self) -> DbResult<Vec<OrganizationLoad>>;
+    /// Every outbox's backlog at `now`, all kinds listed.
+    async fn outbox_backlog(&self, now: DateTime<Utc>) -> DbResult<Vec<OutboxBacklog>>;
 }
 
 /// What the nodes of a cluster share besides the data: leases on the work that must run on

@@ -30,6 +30,7 @@ mod http;
 mod legacy_websocket;
 mod logs;
 mod messenger;
+mod metrics;
 mod notes;
 mod org_locks;
 mod perimeter;

@@ -14,7 +14,8 @@
 //! `files` (attachments and their limits), `messenger` (Facebook pages and the Send API
 //! outbox), `email` (offline messages by email: replies and the email outbox), `webhooks`
 //! (endpoints and their deliveries), `outbox` (push devices, preferences, jobs) and `cluster`
-//! (leases on once-per-cluster work, shared rate-limit windows).
+//! (leases on once-per-cluster work, shared rate-limit windows), and `gauges` (what /metrics
+//! counts at each scrape).
 
 /// The parameters of a statement, `$1` first: `params![a, b]` is `&[Value::from(a), …]`,
 /// an array on the stack.
@@ -35,6 +36,7 @@ mod cluster;
 mod customers;
 mod email;
 mod files;
+mod gauges;
 mod greetings;
 mod messenger;
 mod outbox;
