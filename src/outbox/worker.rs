@@ -82,12 +82,18 @@ impl<K: JobKind> Worker<K> {
             if free > 0 && claimed >= free {
                 continue; // More may be due.
             }
-            let wait = match this.kind.next_due().await {
-                Ok(Some(due)) => (due - domain::now())
-                    .to_std()
-                    .unwrap_or_default()
-                    .min(this.idle_poll),
-                _ => this.idle_poll,
+            // With every slot taken, a due job waits for a delivery to finish: its due time,
+            // already past, would only wake the loop again at once.
+            let wait = if permits.available_permits() == 0 {
+                this.idle_poll
+            } else {
+                match this.kind.next_due().await {
+                    Ok(Some(due)) => (due - domain::now())
+                        .to_std()
+                        .unwrap_or_default()
+                        .min(this.idle_poll),
+                    _ => this.idle_poll,
+                }
             };
             tokio::select! {
                 () = this.wake.notified() => {}
@@ -201,6 +207,8 @@ mod tests {
         delivering: AtomicUsize,
         most_at_once: AtomicUsize,
         largest_claim: AtomicUsize,
+        /// How often the engine asked when the next job is due.
+        due_asked: AtomicUsize,
         /// Claims that fail before one succeeds, as when the database is briefly away.
         failing_claims: AtomicUsize,
     }
@@ -218,6 +226,7 @@ mod tests {
                 delivering: AtomicUsize::new(0),
                 most_at_once: AtomicUsize::new(0),
                 largest_claim: AtomicUsize::new(0),
+                due_asked: AtomicUsize::new(0),
                 failing_claims: AtomicUsize::new(0),
             })
         }
@@ -257,6 +266,7 @@ mod tests {
         const NAME: &'static str = "test";
 
         async fn next_due(&self) -> DbResult<Option<DateTime<Utc>>> {
+            self.due_asked.fetch_add(1, Ordering::SeqCst);
             let rows = self.rows.lock().unwrap();
             Ok(rows
                 .iter()
@@ -481,6 +491,30 @@ mod tests {
         assert_eq!(kind.delivered().len(), 7);
         assert_eq!(kind.most_at_once.load(Ordering::SeqCst), 2);
         assert!(kind.largest_claim.load(Ordering::SeqCst) <= 2);
+    }
+
+    #[tokio::test]
+    async fn a_worker_with_every_slot_taken_waits_for_a_delivery_instead_of_spinning() {
+        let gate = Arc::new(Notify::new());
+        let mut kind = Memory::new(|_| Outcome::Done(()));
+        Arc::get_mut(&mut kind).unwrap().gate = Some(gate.clone());
+        for i in 0..3 {
+            kind.add(&format!("job-{i}"), domain::now());
+        }
+        let (stop_tx, handle) = start(worker(&kind, 5));
+        until("both slots deliver", || kind.delivered().len() == 2).await;
+        let asked = kind.due_asked.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            kind.due_asked.load(Ordering::SeqCst) <= asked + 1,
+            "the worker kept asking for due jobs it had no room for"
+        );
+
+        gate.notify_waiters();
+        until("the third job is taken", || kind.delivered().len() == 3).await;
+        gate.notify_one();
+        until("every job is finished", || kind.finished() == 3).await;
+        stop(stop_tx, handle).await;
     }
 
     #[tokio::test]
