@@ -316,6 +316,8 @@ impl App {
             }
             .run(tasks.subscribe()),
         );
+        // The outbox workers, watched for /readyz.
+        let outbox_workers = self.services.health.outbox_workers();
         tasks.spawn(
             outbox::Worker::new(
                 outbox::push::PushJobs {
@@ -327,6 +329,7 @@ impl App {
                 self.config.push_concurrency,
                 self.config.push_max_attempts,
             )
+            .watched_by(outbox_workers)
             .run(tasks.subscribe()),
         );
         match outbox::webhooks::WebhookJobs::new(
@@ -349,6 +352,7 @@ impl App {
                         self.config.webhooks.webhooks_concurrency,
                         self.config.webhooks.webhooks_max_attempts,
                     )
+                    .watched_by(outbox_workers)
                     .run(tasks.subscribe()),
                 );
             }
@@ -365,6 +369,7 @@ impl App {
                 self.config.push_concurrency,
                 self.config.push_max_attempts,
             )
+            .watched_by(outbox_workers)
             .run(tasks.subscribe()),
         );
         if let Some(smtp) = &self.smtp {
@@ -378,6 +383,7 @@ impl App {
                     4,
                     self.config.smtp.smtp_max_attempts,
                 )
+                .watched_by(outbox_workers)
                 .run(tasks.subscribe()),
             );
         }
