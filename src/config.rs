@@ -111,6 +111,11 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_MIN_FREE_DISK", default_value = "64MB", value_parser = parse_bytes)]
     pub min_free_disk: u64,
 
+    /// How long an outbox worker (push, webhooks, Messenger, email) may go without taking
+    /// jobs while some are due before /readyz says not ready. A working one looks every second.
+    #[arg(long, env = "SWITCHBOARD_OUTBOX_STALLED_AFTER", default_value = "60s", value_parser = parse_duration)]
+    pub outbox_stalled_after: Duration,
+
     /// Deepest nesting of fields a query may have.
     #[arg(long, env = "SWITCHBOARD_MAX_QUERY_DEPTH", default_value_t = 12)]
     pub max_query_depth: usize,
@@ -832,6 +837,10 @@ impl Config {
         if self.max_body_bytes < 1024 {
             return Err("SWITCHBOARD_MAX_BODY_BYTES must be at least 1024".into());
         }
+        // A working outbox worker looks for jobs every second: less would call it stalled.
+        if self.outbox_stalled_after < Duration::from_secs(2) {
+            return Err("SWITCHBOARD_OUTBOX_STALLED_AFTER must be at least 2s".into());
+        }
         self.smtp.validate()?;
         // Once-per-cluster work (leases).
         if self.cluster_lease < Duration::from_secs(1) {
@@ -932,6 +941,19 @@ mod tests {
         assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
         assert!(!config.allow_signup);
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn an_outbox_stall_shorter_than_two_idle_polls_is_refused() {
+        let mut config = Config::defaults();
+        assert_eq!(config.outbox_stalled_after, Duration::from_secs(60));
+        config.outbox_stalled_after = Duration::from_secs(1);
+        assert!(
+            config
+                .validate()
+                .unwrap_err()
+                .contains("SWITCHBOARD_OUTBOX_STALLED_AFTER")
+        );
     }
 
     #[test]

@@ -342,6 +342,8 @@ impl App {
             }
             .run(tasks.subscribe()),
         );
+        // The outbox workers, watched for /readyz.
+        let outbox_workers = self.services.health.outbox_workers();
         tasks.spawn(
             outbox::Worker::new(
                 outbox::push::PushJobs {
@@ -353,6 +355,7 @@ impl App {
                 self.config.push_concurrency,
                 self.config.push_max_attempts,
             )
+            .watched_by(outbox_workers)
             .run(tasks.subscribe()),
         );
         match outbox::webhooks::WebhookJobs::new(
@@ -375,6 +378,7 @@ impl App {
                         self.config.webhooks.webhooks_concurrency,
                         self.config.webhooks.webhooks_max_attempts,
                     )
+                    .watched_by(outbox_workers)
                     .run(tasks.subscribe()),
                 );
             }
@@ -391,6 +395,7 @@ impl App {
                 self.config.push_concurrency,
                 self.config.push_max_attempts,
             )
+            .watched_by(outbox_workers)
             .run(tasks.subscribe()),
         );
         if let Some(smtp) = &self.smtp {
@@ -404,6 +409,7 @@ impl App {
                     4,
                     self.config.smtp.smtp_max_attempts,
                 )
+                .watched_by(outbox_workers)
                 .run(tasks.subscribe()),
             );
         }

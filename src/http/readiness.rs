@@ -1,13 +1,17 @@
 //! /readyz: whether this node can do its work now. It must answer quickly and tell the truth:
 //! a database that cannot write (a full disk, a read-only or unreachable server) means not
 //! ready, and saying so within a second lets a load balancer move traffic before clients time
-//! out.
+//! out. An outbox worker that has ended, or takes no jobs while some are due, means pushes,
+//! webhooks, Messenger replies or emails wait: not ready either, so the operator hears of it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::bus::BusStatus;
 use crate::config::Config;
+use crate::outbox::WorkerTrouble;
 use crate::services::health::Health;
 
 /// How long the database check may take before the node counts as not ready.
@@ -36,10 +40,48 @@ pub(super) enum NotReady {
          not reach them until it is back"
     )]
     NatsDown,
+    #[error(
+        "the {kind} outbox worker has stopped{}: its jobs wait until the server restarts",
+        if *panicked { " after a panic" } else { "" }
+    )]
+    OutboxWorkerEnded { kind: &'static str, panicked: bool },
+    #[error(
+        "the {kind} outbox worker has taken no jobs for {} s though some have been due since \
+         {due_since} (SWITCHBOARD_OUTBOX_STALLED_AFTER is {} s)",
+        silent_for.as_secs(),
+        stalled_after.as_secs()
+    )]
+    OutboxWorkerStalled {
+        kind: &'static str,
+        silent_for: Duration,
+        due_since: DateTime<Utc>,
+        stalled_after: Duration,
+    },
 }
 
-/// Checks the event bus, the disk under a SQLite database, then a rolled-back write, within
-/// a second.
+impl NotReady {
+    fn from_outbox(trouble: WorkerTrouble, stalled_after: Duration) -> NotReady {
+        match trouble {
+            WorkerTrouble::Ended { kind, panicked } => {
+                NotReady::OutboxWorkerEnded { kind, panicked }
+            }
+            WorkerTrouble::Stalled {
+                kind,
+                silent_for,
+                due_since,
+            } => NotReady::OutboxWorkerStalled {
+                kind,
+                silent_for,
+                due_since,
+                stalled_after,
+            },
+            WorkerTrouble::Unknown { error, .. } => NotReady::DatabaseRefused(error.to_string()),
+        }
+    }
+}
+
+/// Checks the event bus, the disk under a SQLite database, a rolled-back write, then the
+/// outbox workers (from memory, unless one has been silent), within a second.
 pub(super) async fn check(
     health: &Health,
     config: &Config,
@@ -67,7 +109,12 @@ async fn check_untimed(health: &Health, config: &Config) -> Result<(), NotReady>
     health
         .database_writable()
         .await
-        .map_err(|err| NotReady::DatabaseRefused(err.to_string()))
+        .map_err(|err| NotReady::DatabaseRefused(err.to_string()))?;
+    let stalled_after = config.outbox_stalled_after;
+    health
+        .outbox_workers_working(stalled_after)
+        .await
+        .map_err(|trouble| NotReady::from_outbox(trouble, stalled_after))
 }
 
 /// The directory holding the SQLite database, when SQLite is the backend.

@@ -9,8 +9,12 @@
 //! Messenger's Send API calls in [`messenger`] and emails in [`email`]. Another kind is one
 //! file implementing
 //! [`JobKind`] over its store methods, and one more [`Worker`] started in [`crate::App::serve`].
+//!
+//! Each worker beats a heartbeat when it looks for due jobs; [`WorkerHealth`] tells /readyz
+//! which worker, if any, has stopped taking them.
 
 pub mod email;
+mod heartbeat;
 pub mod messenger;
 pub mod push;
 pub mod webhooks;
@@ -21,6 +25,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+pub use heartbeat::{Alive, DueJobs, Heartbeat, WorkerHealth, WorkerTrouble};
 pub use worker::Worker;
 
 use crate::store::DbResult;

@@ -9,8 +9,10 @@ use argon2::password_hash::rand_core::{OsRng, RngCore};
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
+use super::heartbeat::{DueJobs, WorkerHealth};
 use super::{Fate, Job, JobKind, Outcome, retry_delay};
 use crate::domain;
+use crate::store::DbResult;
 
 /// How long a claimed job is ours before another worker may take it over.
 const CLAIM_LOCK: Duration = Duration::from_secs(60);
@@ -30,6 +32,8 @@ pub struct Worker<K> {
     pub claim_lock: Duration,
     /// The longest sleep between looks at the outbox.
     pub idle_poll: Duration,
+    /// Where /readyz learns whether this worker takes its due jobs, if anywhere.
+    pub health: Option<WorkerHealth>,
 }
 
 impl<K: JobKind> Worker<K> {
@@ -42,13 +46,27 @@ impl<K: JobKind> Worker<K> {
             max_attempts,
             claim_lock: CLAIM_LOCK,
             idle_poll: IDLE_POLL,
+            health: None,
+        }
+    }
+
+    /// This worker, watched by `health` from the moment it runs.
+    pub fn watched_by(self, health: &WorkerHealth) -> Self {
+        Worker {
+            health: Some(health.clone()),
+            ..self
         }
     }
 
     /// Runs until `shutdown` turns true; deliveries in flight then finish.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.concurrency.max(1)));
+        // Taken out, so the list that holds this worker is not held by it.
+        let health = self.health.take();
         let this = Arc::new(self);
+        let heartbeat = health.map(|health| health.watch(K::NAME, this.clone()));
+        // Tells the list when this task ends, by a return or a panic.
+        let _alive = heartbeat.as_ref().map(|heartbeat| heartbeat.alive());
         let mut in_flight = JoinSet::new();
         loop {
             if *shutdown.borrow() {
@@ -62,6 +80,9 @@ impl<K: JobKind> Worker<K> {
                 let lock = chrono::Duration::from_std(this.claim_lock).unwrap_or_default();
                 match this.kind.claim(now, now + lock, free).await {
                     Ok(jobs) => {
+                        if let Some(heartbeat) = &heartbeat {
+                            heartbeat.beat();
+                        }
                         claimed = jobs.len();
                         for job in jobs {
                             let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -82,12 +103,18 @@ impl<K: JobKind> Worker<K> {
             if free > 0 && claimed >= free {
                 continue; // More may be due.
             }
-            let wait = match this.kind.next_due().await {
-                Ok(Some(due)) => (due - domain::now())
-                    .to_std()
-                    .unwrap_or_default()
-                    .min(this.idle_poll),
-                _ => this.idle_poll,
+            // With every slot taken, a due job waits for a delivery to finish: its due time,
+            // already past, would only wake the loop again at once.
+            let wait = if permits.available_permits() == 0 {
+                this.idle_poll
+            } else {
+                match this.kind.next_due().await {
+                    Ok(Some(due)) => (due - domain::now())
+                        .to_std()
+                        .unwrap_or_default()
+                        .min(this.idle_poll),
+                    _ => this.idle_poll,
+                }
             };
             tokio::select! {
                 () = this.wake.notified() => {}
@@ -154,6 +181,13 @@ impl<K: JobKind> Worker<K> {
     }
 }
 
+#[async_trait::async_trait]
+impl<K: JobKind> DueJobs for Worker<K> {
+    async fn next_due(&self) -> DbResult<Option<chrono::DateTime<chrono::Utc>>> {
+        self.kind.next_due().await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The engine over an in-memory kind whose deliveries follow a script.
@@ -209,8 +243,12 @@ mod tests {
         delivering: AtomicUsize,
         most_at_once: AtomicUsize,
         largest_claim: AtomicUsize,
+        /// How often the engine asked when the next job is due.
+        due_asked: AtomicUsize,
         /// Claims that fail before one succeeds, as when the database is briefly away.
         failing_claims: AtomicUsize,
+        /// Whether a claim panics, as a bug in the engine would.
+        panicking_claims: std::sync::atomic::AtomicBool,
     }
 
     impl Memory {
@@ -226,7 +264,9 @@ mod tests {
                 delivering: AtomicUsize::new(0),
                 most_at_once: AtomicUsize::new(0),
                 largest_claim: AtomicUsize::new(0),
+                due_asked: AtomicUsize::new(0),
                 failing_claims: AtomicUsize::new(0),
+                panicking_claims: std::sync::atomic::AtomicBool::new(false),
             })
         }
 
@@ -265,6 +305,7 @@ mod tests {
         const NAME: &'static str = "test";
 
         async fn next_due(&self) -> DbResult<Option<DateTime<Utc>>> {
+            self.due_asked.fetch_add(1, Ordering::SeqCst);
             let rows = self.rows.lock().unwrap();
             Ok(rows
                 .iter()
@@ -280,6 +321,10 @@ mod tests {
             limit: usize,
         ) -> DbResult<Vec<TestJob>> {
             self.largest_claim.fetch_max(limit, Ordering::SeqCst);
+            assert!(
+                !self.panicking_claims.load(Ordering::SeqCst),
+                "a claim that panics"
+            );
             if self
                 .failing_claims
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -492,6 +537,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_worker_with_every_slot_taken_waits_for_a_delivery_instead_of_spinning() {
+        let gate = Arc::new(Notify::new());
+        let mut kind = Memory::new(|_| Outcome::Done(()));
+        Arc::get_mut(&mut kind).unwrap().gate = Some(gate.clone());
+        for i in 0..3 {
+            kind.add(&format!("job-{i}"), domain::now());
+        }
+        let (stop_tx, handle) = start(worker(&kind, 5));
+        until("both slots deliver", || kind.delivered().len() == 2).await;
+        let asked = kind.due_asked.load(Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            kind.due_asked.load(Ordering::SeqCst) <= asked + 1,
+            "the worker kept asking for due jobs it had no room for"
+        );
+
+        gate.notify_waiters();
+        until("the third job is taken", || kind.delivered().len() == 3).await;
+        gate.notify_one();
+        until("every job is finished", || kind.finished() == 3).await;
+        stop(stop_tx, handle).await;
+    }
+
+    #[tokio::test]
     async fn a_wake_and_a_due_time_start_deliveries_without_polling() {
         let kind = Memory::new(|_| Outcome::Done(()));
         let worker = worker(&kind, 5);
@@ -543,5 +612,87 @@ mod tests {
         let fates = kind.fates();
         assert_eq!(fates.len(), 1);
         assert_eq!(fates[0].1, Fate::Done(()));
+    }
+
+    // ---- what /readyz learns from the heartbeat ----
+
+    use crate::outbox::{WorkerHealth, WorkerTrouble};
+
+    /// Longer than the tests' workers take between looks when they have room, far shorter than
+    /// the hour they sleep when idle.
+    const STALLED_AFTER: Duration = Duration::from_millis(200);
+
+    fn watched(kind: &Arc<Memory>) -> (Worker<Arc<Memory>>, WorkerHealth) {
+        let health = WorkerHealth::default();
+        (worker(kind, 5).watched_by(&health), health)
+    }
+
+    #[tokio::test]
+    async fn a_worker_whose_slots_never_free_is_stalled_while_jobs_are_due() {
+        let gate = Arc::new(Notify::new());
+        let mut kind = Memory::new(|_| Outcome::Done(()));
+        Arc::get_mut(&mut kind).unwrap().gate = Some(gate.clone());
+        for i in 0..3 {
+            kind.add(&format!("job-{i}"), domain::now());
+        }
+        let (worker, health) = watched(&kind);
+        let (stop_tx, handle) = start(worker);
+        until("both slots deliver", || kind.delivered().len() == 2).await;
+        health.check(STALLED_AFTER).await.unwrap();
+
+        tokio::time::sleep(STALLED_AFTER + Duration::from_millis(100)).await;
+        match health.check(STALLED_AFTER).await {
+            Err(WorkerTrouble::Stalled {
+                kind: "test",
+                silent_for,
+                ..
+            }) => assert!(silent_for > STALLED_AFTER, "{silent_for:?}"),
+            other => panic!("expected a stalled worker, got {other:?}"),
+        }
+
+        // A slot frees: the worker takes the third job, and is well again.
+        gate.notify_waiters();
+        until("the third job is taken", || kind.delivered().len() == 3).await;
+        health.check(STALLED_AFTER).await.unwrap();
+        gate.notify_one();
+        until("every job is finished", || kind.finished() == 3).await;
+        stop(stop_tx, handle).await;
+        assert!(matches!(
+            health.check(STALLED_AFTER).await,
+            Err(WorkerTrouble::Ended {
+                kind: "test",
+                panicked: false
+            })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_silent_worker_with_nothing_due_is_well() {
+        let kind = Memory::new(|_| Outcome::Done(()));
+        let (worker, health) = watched(&kind);
+        let (stop_tx, handle) = start(worker);
+        // It looks once, finds nothing, and sleeps for its hour.
+        tokio::time::sleep(STALLED_AFTER + Duration::from_millis(100)).await;
+        health.check(STALLED_AFTER).await.unwrap();
+        // A job due later is not due yet.
+        kind.add("later", domain::now() + chrono::Duration::hours(1));
+        health.check(STALLED_AFTER).await.unwrap();
+        stop(stop_tx, handle).await;
+    }
+
+    #[tokio::test]
+    async fn a_worker_that_panicked_is_reported() {
+        let kind = Memory::new(|_| Outcome::Done(()));
+        kind.panicking_claims.store(true, Ordering::SeqCst);
+        let (worker, health) = watched(&kind);
+        let (_stop_tx, handle) = start(worker);
+        assert!(handle.await.unwrap_err().is_panic());
+        assert!(matches!(
+            health.check(STALLED_AFTER).await,
+            Err(WorkerTrouble::Ended {
+                kind: "test",
+                panicked: true
+            })
+        ));
     }
 }

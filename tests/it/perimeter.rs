@@ -818,7 +818,120 @@ async fn readyz_reports_an_unreachable_postgres_within_a_second() {
     assert_eq!(healthz(&server).await, 200);
 }
 
+/// Asks /readyz until it answers `status` (within 20 s); its body.
+async fn readyz_until(server: &TestServer, status: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (now, body, _) = readyz(server).await;
+        if now == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still says {now} {body} after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A pending push job for the owner's phone, due now.
+async fn due_push_job(server: &TestServer) -> String {
+    use switchboard::domain::{self, NotificationKind, PushJob, PushJobStatus, PushMessage};
+    let owner = server.owner_token().await;
+    crate::push::register(server, &owner, "owner-phone").await;
+    let me = server.ok(Some(&owner), "{ me { id } }", json!({})).await;
+    let agent_id = me["me"]["id"].as_str().unwrap();
+    let device = server.store.push_devices(agent_id).await.unwrap().remove(0);
+    let job = PushJob {
+        id: domain::new_id(),
+        device_id: device.id.clone(),
+        agent_id: device.agent_id.clone(),
+        organization_id: device.organization_id.clone(),
+        kind: NotificationKind::NewMessage,
+        chat_id: None,
+        message: PushMessage::new(
+            NotificationKind::NewMessage,
+            "Cleo",
+            "is anyone there?",
+            &device.organization_id,
+            None,
+            None,
+        ),
+        status: PushJobStatus::Pending,
+        attempts: 0,
+        next_attempt_at: domain::now(),
+        last_error: None,
+        created_at: domain::now(),
+    };
+    let mut tx = server.store.begin().await.unwrap();
+    tx.lock_organization(&device.organization_id).await.unwrap();
+    tx.insert_push_job(&job).await.unwrap();
+    tx.commit().await.unwrap();
+    job.id
+}
+
+/// An outbox worker that takes no jobs while some are due makes the node not ready, naming
+/// the worker, until it takes them again. Here a trigger refuses its claims, as a table it
+/// cannot write would; the database still takes other writes.
+async fn readyz_reports_an_outbox_worker_that_takes_no_due_jobs(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        config.outbox_stalled_after = Duration::from_secs(2);
+    })
+    .await;
+    let postgres = server.postgres_url().is_some();
+    if postgres {
+        server
+            .execute_sql(
+                "CREATE FUNCTION refuse_push_claims() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'push_jobs refuses writes'; END $$",
+            )
+            .await;
+        server
+            .execute_sql(
+                "CREATE TRIGGER refuse_push_claims BEFORE UPDATE ON push_jobs \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_push_claims()",
+            )
+            .await;
+    } else {
+        server
+            .execute_sql(
+                "CREATE TRIGGER refuse_push_claims BEFORE UPDATE ON push_jobs \
+                 BEGIN SELECT RAISE(ABORT, 'push_jobs refuses writes'); END",
+            )
+            .await;
+    }
+    // Nothing is due yet: a worker that cannot claim is no trouble.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, body, _) = readyz(&server).await;
+    assert_eq!(status, 200, "{body}");
+
+    let job = due_push_job(&server).await;
+    let body = readyz_until(&server, 503).await;
+    assert!(
+        body.contains("the push outbox worker has taken no jobs for"),
+        "{body}"
+    );
+    assert!(body.contains("SWITCHBOARD_OUTBOX_STALLED_AFTER"), "{body}");
+    assert_eq!(healthz(&server).await, 200);
+
+    if postgres {
+        server
+            .execute_sql("DROP TRIGGER refuse_push_claims ON push_jobs")
+            .await;
+    } else {
+        server.execute_sql("DROP TRIGGER refuse_push_claims").await;
+    }
+    readyz_until(&server, 200).await;
+    let attempts = server
+        .query_scalar(&format!(
+            "SELECT CAST(attempts AS BIGINT) FROM push_jobs WHERE id = '{job}'"
+        ))
+        .await;
+    assert!(attempts >= 1, "the job was taken once the worker could");
+}
+
 crate::on_both_backends!(
     nul_characters_are_refused_as_bad_user_input,
     readyz_says_ready_when_the_database_takes_writes,
+    readyz_reports_an_outbox_worker_that_takes_no_due_jobs,
 );
