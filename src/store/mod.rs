@@ -408,14 +408,27 @@ pub struct AgentLoad {
 /// agents (`append_feed`) in the order of the agents' ids, one lock order, so they never
 /// deadlock. While a `ChatTx` is open, use only its methods: on SQLite it holds the single
 /// writer. Dropped without [`ChatTx::commit`], it rolls back.
+/// What a chat writer finds when it enters its chat ([`ChatTx::enter_chat`]).
+#[derive(Debug, Clone)]
+pub struct EnteredChat {
+    pub organization: Organization,
+    /// Whether the organization has an enabled webhook endpoint.
+    pub has_webhooks: bool,
+    /// The chat, locked for the rest of the transaction.
+    pub chat: Chat,
+    /// The name of the chat's customer, if they gave one.
+    pub customer_name: Option<String>,
+}
+
 #[async_trait]
 pub trait ChatTx: Send {
     /// Locks the organization for the rest of the transaction and returns it.
     async fn lock_organization(&mut self, organization_id: &str) -> DbResult<Organization>;
     /// Enters chat `chat_id` as a chat writer: waits for changes that lock the organization
-    /// and keeps them out until the transaction ends, locks the chat's row (if there is
-    /// one), and returns the organization (read, not locked).
-    async fn enter_chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<Organization>;
+    /// and keeps them out until the transaction ends, locks the chat's row, and returns it
+    /// with the organization (read, not locked). `NotFound` when the organization has no
+    /// such chat.
+    async fn enter_chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<EnteredChat>;
     async fn agent(&mut self, organization_id: &str, agent_id: &str) -> DbResult<Agent>;
     async fn chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<Chat>;
     async fn insert_chat(&mut self, chat: &Chat) -> DbResult<()>;
@@ -440,15 +453,22 @@ pub trait ChatTx: Send {
         role: ParticipantRole,
         at: DateTime<Utc>,
     ) -> DbResult<()>;
-    /// Active supervisors whose groups include `group_id` (or who have no groups): they hear
-    /// the chat's events live. Admins and owners look chats up instead of hearing every one.
-    async fn supervisors(
+    /// Who hears chat `chat_id`'s events besides its assignee: the supervisors who joined
+    /// it, and the active supervisors whose groups include `group_id` (or who have no
+    /// groups); each once, in no set order. Admins and owners look chats up instead of
+    /// hearing every one.
+    async fn watchers(
         &mut self,
+        chat_id: &str,
         organization_id: &str,
         group_id: Option<&str>,
     ) -> DbResult<Vec<String>>;
     /// Appends a transcript entry with the chat's next sequence number.
     async fn append_event(&mut self, event: &NewChatEvent) -> DbResult<ChatEvent>;
+    /// [`ChatTx::append_event`], or nothing when the author already sent an entry with the
+    /// event's client id: the chat's number may be spent, so look the earlier entry up and
+    /// drop the transaction; committing it would leave a gap in the chat's numbers.
+    async fn append_message(&mut self, event: &NewChatEvent) -> DbResult<Option<ChatEvent>>;
     /// The message an author already sent with this client id, if any.
     async fn message_by_client_id(
         &mut self,

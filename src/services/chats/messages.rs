@@ -59,23 +59,13 @@ impl ChatService {
             }
             other => other.map(str::to_owned),
         };
-        // The customer's name is read before the transaction: the single SQLite writer should
-        // not wait on a read it does not need.
-        let customer_name = match caller {
-            Caller::Customer(customer) => {
-                self.limit_customer(customer).await?;
-                let customer = self
-                    .store
-                    .customer(&customer.organization_id, &customer.customer_id)
-                    .await?;
-                customer.name
-            }
-            Caller::Agent(_) => None,
-        };
+        if let Caller::Customer(customer) = caller {
+            self.limit_customer(customer).await?;
+        }
         // A message routes nothing: it locks its chat, and messages in the organization's
-        // other chats commit beside it.
-        let mut work = self.begin_in_chat(organization_of(caller), chat_id).await?;
-        let mut chat = work.chat(chat_id).await?;
+        // other chats commit beside it. Entering the chat reads its customer's name too.
+        let (mut work, mut chat, customer_name) =
+            self.begin_in_chat(organization_of(caller), chat_id).await?;
         let (author_kind, author_id, author_name) = match caller {
             Caller::Customer(customer) => {
                 if chat.customer_id != customer.customer_id {
@@ -99,15 +89,17 @@ impl ChatService {
                 )
             }
         };
-        if let Some(client_id) = &client_id
-            && let Some(existing) = work
-                .tx
-                .message_by_client_id(&chat.id, &author_id, client_id)
-                .await?
-        {
-            return Ok((existing, false));
-        }
+        // A resent client id is found by the insert (the chat's row is locked, so the first
+        // send has committed); a resend after the close still gets its message back.
         if chat.status == ChatStatus::Closed {
+            if let Some(client_id) = &client_id
+                && let Some(existing) = work
+                    .tx
+                    .message_by_client_id(&chat.id, &author_id, client_id)
+                    .await?
+            {
+                return Ok((existing, false));
+            }
             return Err(Error::Conflict(Wording::ChatClosed.text()));
         }
         let now = work.now;
@@ -128,7 +120,16 @@ impl ChatService {
             now,
         );
         event.visibility = visibility;
-        let stored = work.append(&chat, event).await?;
+        let client_id = event.client_id.clone();
+        let Some(stored) = work.append_message(&chat, event).await? else {
+            // Sent before: its message, and this change (the chat's clocks) rolls back.
+            let existing = work
+                .tx
+                .message_by_client_id(&chat.id, &author_id, client_id.as_deref().unwrap_or(""))
+                .await?
+                .ok_or_else(|| Error::Conflict("the message was sent twice at once".into()))?;
+            return Ok((existing, false));
+        };
         // Linked in the message's own transaction: a file sent twice at once goes with one.
         if !file_ids.is_empty()
             && work

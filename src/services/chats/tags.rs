@@ -40,10 +40,9 @@ impl ChatService {
         add: bool,
     ) -> Result<Chat> {
         // Tagging routes nothing: it locks the chat, as a message does.
-        let mut work = self
+        let (mut work, chat, _) = self
             .begin_in_chat(principal.organization_id(), chat_id)
             .await?;
-        let chat = work.chat(chat_id).await?;
         require_tagger(&mut work, principal, &chat).await?;
         let tag = work
             .tx

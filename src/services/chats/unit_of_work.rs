@@ -67,6 +67,25 @@ impl UnitOfWork {
     /// Appends a transcript entry and tells the chat's agents through their feeds.
     pub(super) async fn append(&mut self, chat: &Chat, event: NewChatEvent) -> Result<ChatEvent> {
         let stored = self.tx.append_event(&event).await?;
+        self.tell_watchers(chat, stored).await
+    }
+
+    /// [`Self::append`] for a message: nothing when its author already sent its client id
+    /// (the caller returns the earlier message and drops the change).
+    pub(super) async fn append_message(
+        &mut self,
+        chat: &Chat,
+        event: NewChatEvent,
+    ) -> Result<Option<ChatEvent>> {
+        match self.tx.append_message(&event).await? {
+            Some(stored) => Ok(Some(self.tell_watchers(chat, stored).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Tells the chat's agents of a stored entry through their feeds, and its chat's
+    /// subscribers once the change commits.
+    async fn tell_watchers(&mut self, chat: &Chat, stored: ChatEvent) -> Result<ChatEvent> {
         for agent_id in self.watchers(chat).await? {
             let entry = self
                 .tx
@@ -213,14 +232,9 @@ impl UnitOfWork {
     /// circle).
     pub(super) async fn watchers(&mut self, chat: &Chat) -> Result<Vec<String>> {
         let mut watchers: Vec<String> = chat.assignee_id.iter().cloned().collect();
-        for (agent, role) in self.tx.participants(&chat.id).await? {
-            if role == ParticipantRole::Supervisor && !watchers.contains(&agent) {
-                watchers.push(agent);
-            }
-        }
         for agent in self
             .tx
-            .supervisors(&chat.organization_id, chat.group_id.as_deref())
+            .watchers(&chat.id, &chat.organization_id, chat.group_id.as_deref())
             .await?
         {
             if !watchers.contains(&agent) {
@@ -273,14 +287,24 @@ impl ChatService {
     /// for them). What it may do: read and update the chat, append to its transcript, tell
     /// the chat's agents through their feeds, queue pushes, webhook deliveries, Messenger
     /// sends and emails about the chat.
+    ///
+    /// Returns the chat, locked, and its customer's name (NOT_FOUND when the organization
+    /// has no such chat).
     pub(super) async fn begin_in_chat(
         &self,
         organization_id: &str,
         chat_id: &str,
-    ) -> Result<UnitOfWork> {
+    ) -> Result<(UnitOfWork, Chat, Option<String>)> {
         let mut tx = self.store.begin().await?;
-        let org = tx.enter_chat(organization_id, chat_id).await?;
-        Ok(self.unit_of_work(tx, org))
+        let entered = tx
+            .enter_chat(organization_id, chat_id)
+            .await
+            .map_err(|err| not_found(err, "chat"))?;
+        let mut work = self.unit_of_work(tx, entered.organization);
+        if !entered.has_webhooks {
+            work.webhook_targets = Some(Vec::new());
+        }
+        Ok((work, entered.chat, entered.customer_name))
     }
 
     fn unit_of_work(&self, tx: Box<dyn ChatTx>, org: Organization) -> UnitOfWork {

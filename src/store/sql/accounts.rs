@@ -3,15 +3,15 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::rows::{agent_from, group_from, organization_from};
+use super::rows::{agent_from, chat_from, group_from, organization_from};
 use super::{
     Backend, Conn, SqlStore, Transaction, all, execute, on_unique, one, optional, optional_text,
     scalar, texts,
 };
 use crate::domain::{Agent, Group, Organization, Role, RoutingStatus, WidgetSettings};
 use crate::store::{
-    AgentUpdate, Database, DbError, DbResult, NewAgent, NewRefreshToken, PoolStats, RefreshOutcome,
-    to_millis,
+    AgentUpdate, Database, DbError, DbResult, EnteredChat, NewAgent, NewRefreshToken, PoolStats,
+    RefreshOutcome, to_millis,
 };
 
 const AGENT: &str = concat!(
@@ -23,10 +23,17 @@ const AGENT: &str = concat!(
 const AGENT_GROUPS: &str =
     "SELECT group_id FROM group_members WHERE agent_id = $1 ORDER BY group_id";
 
-/// The organization of an agent whose session `$1` is open and who is active.
-const SESSION_ORGANIZATION: &str = "SELECT a.organization_id FROM sessions s \
-     JOIN agents a ON a.id = s.agent_id \
-     WHERE s.id = $1 AND s.agent_id = $2 AND s.revoked_at IS NULL AND a.active";
+/// Agent `$2` with session `$1`, if the session is open and the agent active: one row per
+/// group the agent is in (the group in `member_of`, in order), or one row with no group.
+/// Every request of an agent asks it, so it is one statement.
+const SESSION_AGENT: &str = concat!(
+    "SELECT ",
+    agent_columns!(),
+    ", m.group_id AS member_of FROM sessions s JOIN agents a ON a.id = s.agent_id \
+     LEFT JOIN group_members m ON m.agent_id = a.id \
+     WHERE s.id = $1 AND s.agent_id = $2 AND s.revoked_at IS NULL AND a.active \
+     ORDER BY m.group_id"
+);
 
 /// 1 when agent `$1` is reachable at `$2`, else 0.
 const AGENT_REACHABLE: &str = concat!(
@@ -91,25 +98,46 @@ pub(super) async fn lock_organization(
     one(conn, sql, params![organization_id], organization_from).await
 }
 
+/// The organization and whether it has an enabled webhook endpoint: a change that finds
+/// none need not look its endpoints up.
+const ENTER_ORGANIZATION: &str = concat!(
+    "SELECT ",
+    organization_columns!(),
+    ", EXISTS (SELECT 1 FROM webhook_endpoints w WHERE w.organization_id = organizations.id \
+     AND w.enabled) AS has_webhooks FROM organizations WHERE id = $1"
+);
+
 /// Enters chat `chat_id` of the organization as one of its chat writers: beside the other
 /// chat writers of the organization, after and before whatever locks the organization
 /// ([`lock_organization`]), and alone in the chat, whose row it locks until the transaction
-/// ends. The organization is read, not locked; a chat that is not there is found by the
-/// next read of it.
+/// ends. The organization is read, not locked. Three statements at most, one round trip
+/// each: a message's transaction is mostly round trips.
 pub(super) async fn enter_chat(
     conn: &mut dyn Conn,
     organization_id: &str,
     chat_id: &str,
-) -> DbResult<Organization> {
+) -> DbResult<EnteredChat> {
     let share = conn.dialect().share_organization;
     if !share.is_empty() {
         execute(conn, share, params![organization_id]).await?;
     }
-    let sql = conn.dialect().read_organization;
-    let organization = one(conn, sql, params![organization_id], organization_from).await?;
+    let (organization, has_webhooks) =
+        one(conn, ENTER_ORGANIZATION, params![organization_id], |r| {
+            Ok((organization_from(r)?, r.bool("has_webhooks")?))
+        })
+        .await?;
     let sql = conn.dialect().lock_chat;
-    optional_text(conn, sql, params![chat_id, organization_id]).await?;
-    Ok(organization)
+    let (chat, customer_name) = optional(conn, sql, params![chat_id, organization_id], |r| {
+        Ok((chat_from(r)?, r.opt_text("customer_name")?))
+    })
+    .await?
+    .ok_or(DbError::NotFound)?;
+    Ok(EnteredChat {
+        organization,
+        has_webhooks,
+        chat,
+        customer_name,
+    })
 }
 
 /// Refuses a change that would leave the organization without an active owner besides
@@ -681,18 +709,17 @@ impl<B: Backend> Database for SqlStore<B> {
 
     async fn session_agent(&self, session_id: &str, agent_id: &str) -> DbResult<Option<Agent>> {
         let mut conn = self.backend.read().await?;
-        let organization_id = optional_text(
-            &mut conn,
-            SESSION_ORGANIZATION,
-            params![session_id, agent_id],
-        )
+        let mut agent: Option<Agent> = None;
+        conn.query(SESSION_AGENT, params![session_id, agent_id], &mut |row| {
+            let group = row.opt_text("member_of")?;
+            match &mut agent {
+                Some(agent) => agent.group_ids.extend(group),
+                None => agent = Some(agent_from(row, group.into_iter().collect())?),
+            }
+            Ok(())
+        })
         .await?;
-        match organization_id {
-            Some(organization_id) => Ok(Some(
-                load_agent(&mut conn, &organization_id, agent_id).await?,
-            )),
-            None => Ok(None),
-        }
+        Ok(agent)
     }
 
     async fn change_password(

@@ -15,7 +15,7 @@ use crate::domain::{
     RoutingStatus, WidgetSettings,
 };
 use crate::store::{
-    ChatTx, DbError, DbResult, NewChatEvent, ParticipantRole, from_millis, to_millis,
+    ChatTx, DbError, DbResult, EnteredChat, NewChatEvent, ParticipantRole, from_millis, to_millis,
 };
 
 const CHAT: &str = concat!(
@@ -61,19 +61,25 @@ const ADD_PARTICIPANT: &str = "INSERT INTO chat_participants (chat_id, agent_id,
 /// A chat that had a previous assignee is a transferred chat, for the reports.
 const MARK_TRANSFERRED: &str = "UPDATE chats SET transferred = $2 WHERE id = $1";
 
-const SUPERVISORS: &str = concat!(
-    "SELECT a.id FROM agents a WHERE a.organization_id = $1 AND a.active \
+/// Who hears chat `$1` besides its assignee: the supervisors who joined it, and the active
+/// supervisors of organization `$2` whose groups include `$3` (or who have no groups).
+const WATCHERS: &str = concat!(
+    "SELECT agent_id FROM chat_participants WHERE chat_id = $1 AND role = 'SUPERVISOR' \
+     UNION SELECT a.id FROM agents a WHERE a.organization_id = $2 AND a.active \
      AND a.role = 'SUPERVISOR' AND ",
-    in_group!("2")
+    in_group!("3")
 );
 
 /// Taking the next number locks the chat row: entries commit in number order.
 const NEXT_EVENT_SEQ: &str = "UPDATE chats SET last_event_seq = last_event_seq + 1 \
      WHERE id = $1 RETURNING last_event_seq";
 
+/// Nothing when the author already sent its client id (the chat's row is locked, so an
+/// earlier send of it has committed).
 const INSERT_EVENT: &str = "INSERT INTO chat_events (id, chat_id, organization_id, seq, \
      kind, author_kind, author_id, author_name, text, client_id, visibility, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)";
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+     ON CONFLICT (chat_id, author_id, client_id) WHERE client_id IS NOT NULL DO NOTHING";
 
 const MESSAGE_BY_CLIENT_ID: &str = concat!(
     "SELECT ",
@@ -174,7 +180,7 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
         lock_organization(&mut self.tx, organization_id).await
     }
 
-    async fn enter_chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<Organization> {
+    async fn enter_chat(&mut self, organization_id: &str, chat_id: &str) -> DbResult<EnteredChat> {
         enter_chat(&mut self.tx, organization_id, chat_id).await
     }
 
@@ -299,23 +305,56 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
         Ok(())
     }
 
-    async fn supervisors(
+    async fn watchers(
         &mut self,
+        chat_id: &str,
         organization_id: &str,
         group_id: Option<&str>,
     ) -> DbResult<Vec<String>> {
         texts(
             &mut self.tx,
-            SUPERVISORS,
-            params![organization_id, group_id.unwrap_or("")],
+            WATCHERS,
+            params![chat_id, organization_id, group_id.unwrap_or("")],
         )
         .await
     }
 
     async fn append_event(&mut self, event: &NewChatEvent) -> DbResult<ChatEvent> {
-        let seq = scalar(&mut self.tx, NEXT_EVENT_SEQ, params![&event.chat_id]).await?;
-        let stored = event.stored(seq);
-        execute(
+        self.append_message(event).await?.ok_or_else(|| {
+            DbError::Conflict("the author already sent an entry with this client id".into())
+        })
+    }
+
+    async fn append_message(&mut self, event: &NewChatEvent) -> DbResult<Option<ChatEvent>> {
+        let mut stored = event.stored(0);
+        let numbered = self.tx.dialect().append_event;
+        if !numbered.is_empty() {
+            let seq = optional(
+                &mut self.tx,
+                numbered,
+                params![
+                    &stored.id,
+                    &stored.chat_id,
+                    &stored.organization_id,
+                    stored.kind.as_str(),
+                    stored.author_kind.as_str(),
+                    &stored.author_id,
+                    &stored.author_name,
+                    &stored.text,
+                    &stored.client_id,
+                    stored.visibility.as_str(),
+                    to_millis(stored.created_at),
+                ],
+                |r| r.int(0),
+            )
+            .await?;
+            return Ok(seq.map(|seq| {
+                stored.seq = seq;
+                stored
+            }));
+        }
+        stored.seq = scalar(&mut self.tx, NEXT_EVENT_SEQ, params![&event.chat_id]).await?;
+        let inserted = execute(
             &mut self.tx,
             INSERT_EVENT,
             params![
@@ -334,7 +373,7 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
             ],
         )
         .await?;
-        Ok(stored)
+        Ok((inserted > 0).then_some(stored))
     }
 
     async fn message_by_client_id(
@@ -361,22 +400,40 @@ impl<W: Transaction> ChatTx for SqlTx<W> {
         data: &FeedData,
         at: DateTime<Utc>,
     ) -> DbResult<FeedEntry> {
-        let seq = scalar(&mut self.tx, NEXT_FEED_SEQ, params![agent_id]).await?;
         let json = feed_data_json(data)?;
-        execute(
-            &mut self.tx,
-            INSERT_FEED,
-            params![
-                agent_id,
-                seq,
-                kind.as_str(),
-                chat_id,
-                event.map(|e| e.id.as_str()),
-                &json,
-                to_millis(at),
-            ],
-        )
-        .await?;
+        let numbered = self.tx.dialect().append_feed;
+        let seq = if numbered.is_empty() {
+            let seq = scalar(&mut self.tx, NEXT_FEED_SEQ, params![agent_id]).await?;
+            execute(
+                &mut self.tx,
+                INSERT_FEED,
+                params![
+                    agent_id,
+                    seq,
+                    kind.as_str(),
+                    chat_id,
+                    event.map(|e| e.id.as_str()),
+                    &json,
+                    to_millis(at),
+                ],
+            )
+            .await?;
+            seq
+        } else {
+            scalar(
+                &mut self.tx,
+                numbered,
+                params![
+                    agent_id,
+                    kind.as_str(),
+                    chat_id,
+                    event.map(|e| e.id.as_str()),
+                    &json,
+                    to_millis(at),
+                ],
+            )
+            .await?
+        };
         Ok(FeedEntry {
             agent_id: agent_id.to_owned(),
             seq,

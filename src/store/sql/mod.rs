@@ -162,10 +162,18 @@ pub struct Dialect {
     /// Lets a chat writer of organization `$1` in beside the others, and keeps out those
     /// that lock the organization (`exclude_chat_writers`) until the transaction ends.
     pub share_organization: &'static str,
-    /// Reads the organization without locking its row.
-    pub read_organization: &'static str,
-    /// Locks chat `$1` of organization `$2` for the rest of the transaction, or finds none.
+    /// Reads chat `$1` of organization `$2` and locks it for the rest of the transaction, or
+    /// finds none; with the customer's name (`customer_name`), which a message carries.
     pub lock_chat: &'static str,
+    /// Appends a transcript entry numbered by its chat in one statement: parameters as
+    /// `chat_tx::INSERT_EVENT`'s but `seq`, returning the number; nothing when the author
+    /// already sent its client id. Empty where the number is taken by a statement of its own
+    /// (SQLite, whose statements cost no round trip).
+    pub append_event: &'static str,
+    /// Appends an agent's feed entry numbered by the agent's counter in one statement:
+    /// parameters as `chat_tx::INSERT_FEED`'s but `seq`, returning the number. Empty where
+    /// the number is taken by a statement of its own.
+    pub append_feed: &'static str,
     /// Claims due push jobs, skipping rows another worker is claiming.
     pub claim_push_jobs: &'static str,
     /// Ends a select whose rows a claim takes: `FOR UPDATE SKIP LOCKED` on Postgres.
@@ -177,6 +185,18 @@ pub struct Dialect {
     pub now_millis: &'static str,
 }
 
+/// Chat `$1` of organization `$2` and its customer's name, for `Dialect::lock_chat`.
+macro_rules! lock_chat_head {
+    () => {
+        concat!(
+            "SELECT ",
+            chat_columns!(),
+            ", (SELECT u.name FROM customers u WHERE u.id = c.customer_id) AS customer_name \
+             FROM chats c WHERE c.id = $1 AND c.organization_id = $2"
+        )
+    };
+}
+
 /// SQLite: `BEGIN IMMEDIATE` on the one writer already locks the whole database.
 pub const SQLITE: Dialect = Dialect {
     exclude_chat_writers: "",
@@ -186,12 +206,9 @@ pub const SQLITE: Dialect = Dialect {
         " FROM organizations WHERE id = $1"
     ),
     share_organization: "",
-    read_organization: concat!(
-        "SELECT ",
-        organization_columns!(),
-        " FROM organizations WHERE id = $1"
-    ),
-    lock_chat: "SELECT id FROM chats WHERE id = $1 AND organization_id = $2",
+    lock_chat: concat!(lock_chat_head!(), ""),
+    append_event: "",
+    append_feed: "",
     claim_push_jobs: concat!(claim_push_jobs_head!(), claim_push_jobs_tail!()),
     skip_locked: "",
     claim_email_jobs: concat!(claim_email_jobs_head!(), claim_email_jobs_tail!()),
@@ -212,13 +229,18 @@ pub const POSTGRES: Dialect = Dialect {
         " FROM organizations WHERE id = $1 FOR UPDATE"
     ),
     share_organization: "SELECT pg_advisory_xact_lock_shared(17, hashtext($1))",
-    read_organization: concat!(
-        "SELECT ",
-        organization_columns!(),
-        " FROM organizations WHERE id = $1"
-    ),
-    lock_chat: "SELECT id FROM chats WHERE id = $1 AND organization_id = $2 \
-         FOR NO KEY UPDATE",
+    lock_chat: concat!(lock_chat_head!(), " FOR NO KEY UPDATE"),
+    append_event: "WITH n AS (UPDATE chats SET last_event_seq = last_event_seq + 1 \
+         WHERE id = $2 RETURNING last_event_seq) \
+         INSERT INTO chat_events (id, chat_id, organization_id, seq, kind, author_kind, \
+         author_id, author_name, text, client_id, visibility, created_at) \
+         SELECT $1, $2, $3, n.last_event_seq, $4, $5, $6, $7, $8, $9, $10, $11 FROM n \
+         ON CONFLICT (chat_id, author_id, client_id) WHERE client_id IS NOT NULL DO NOTHING \
+         RETURNING seq",
+    append_feed: "WITH n AS (UPDATE agents SET feed_seq = feed_seq + 1 WHERE id = $1 \
+         RETURNING feed_seq) \
+         INSERT INTO agent_feed (agent_id, seq, kind, chat_id, event_id, data, created_at) \
+         SELECT $1, n.feed_seq, $2, $3, $4, $5, $6 FROM n RETURNING seq",
     claim_push_jobs: concat!(
         claim_push_jobs_head!(),
         " FOR UPDATE SKIP LOCKED",

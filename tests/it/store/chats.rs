@@ -237,7 +237,7 @@ async fn a_message_is_found_again_by_its_client_id(backend: Backend) {
         .message_by_client_id(&chat.id, &chat.customer_id, "c-1")
         .await
         .unwrap();
-    assert_eq!(again, Some(sent));
+    assert_eq!(again, Some(sent.clone()));
     assert_eq!(
         tx.message_by_client_id(&chat.id, &chat.customer_id, "c-2")
             .await
@@ -245,6 +245,39 @@ async fn a_message_is_found_again_by_its_client_id(backend: Backend) {
         None
     );
     tx.commit().await.unwrap();
+    // Sent again, it is not appended: the earlier one is looked up in the same
+    // transaction, which is then dropped.
+    let mut tx = store.begin().await.unwrap();
+    tx.enter_chat(&org.id, &chat.id).await.unwrap();
+    assert_eq!(
+        tx.append_message(&message(&chat, "twice", Some("c-1")))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        tx.message_by_client_id(&chat.id, &chat.customer_id, "c-1")
+            .await
+            .unwrap(),
+        Some(sent.clone())
+    );
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    let entered = tx.enter_chat(&org.id, &chat.id).await.unwrap();
+    assert_eq!(entered.chat.id, chat.id);
+    assert_eq!(entered.organization.id, org.id);
+    let next = tx
+        .append_message(&message(&chat, "next", Some("c-3")))
+        .await
+        .unwrap()
+        .expect("a new client id is appended");
+    assert_eq!(next.seq, sent.seq + 1, "the dropped resend left no gap");
+    tx.commit().await.unwrap();
+    let mut tx = store.begin().await.unwrap();
+    assert!(matches!(
+        tx.enter_chat(&org.id, "no-such-chat").await,
+        Err(DbError::NotFound)
+    ));
 }
 
 async fn participants_and_supervisors(backend: Backend) {
@@ -276,8 +309,10 @@ async fn participants_and_supervisors(backend: Backend) {
     ];
     expected.sort_by(|a, b| a.0.cmp(&b.0));
     assert_eq!(participants, expected);
+    // A supervisor who joined and supervises the chat's group hears it once; the owner, a
+    // previous assignee, not at all.
     assert_eq!(
-        tx.supervisors(&org.id, None).await.unwrap(),
+        tx.watchers(&chat.id, &org.id, None).await.unwrap(),
         vec![supervisor.id.clone()]
     );
     tx.commit().await.unwrap();
