@@ -911,6 +911,46 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
 mod tests {
     use super::*;
 
+    /// `.env.sample` names every option's variable and nothing else, so an operator who
+    /// starts from it sees every setting.
+    #[test]
+    fn the_sample_environment_file_names_every_option() {
+        #[derive(clap::Parser)]
+        struct All {
+            #[command(flatten)]
+            config: Config,
+        }
+        let options: std::collections::BTreeSet<String> = <All as clap::CommandFactory>::command()
+            .get_arguments()
+            .filter(|arg| !arg.is_hide_set())
+            .filter_map(|arg| arg.get_env())
+            .map(|env| env.to_string_lossy().into_owned())
+            .collect();
+        let sample = include_str!("../.env.sample");
+        let named: std::collections::BTreeSet<String> = sample
+            .lines()
+            .map(|line| line.trim_start_matches('#').trim())
+            .filter_map(|line| line.split_once('='))
+            .map(|(name, _)| name.trim().to_owned())
+            .filter(|name| {
+                !name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .collect();
+        let missing: Vec<_> = options.difference(&named).collect();
+        let unknown: Vec<_> = named
+            .difference(&options)
+            .filter(|name| name.as_str() != "RUST_LOG")
+            .collect();
+        assert!(missing.is_empty(), ".env.sample lacks {missing:?}");
+        assert!(
+            unknown.is_empty(),
+            ".env.sample names no option {unknown:?}"
+        );
+    }
+
     #[test]
     fn sizes_take_units() {
         assert_eq!(parse_bytes("64MB").unwrap(), 64 << 20);
