@@ -28,6 +28,7 @@ mod runtime;
 mod session;
 mod shared;
 mod stream;
+mod tls;
 mod transport;
 mod visitors;
 
