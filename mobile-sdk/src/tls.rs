@@ -170,21 +170,19 @@ pub(crate) fn refusal(err: &(dyn StdError + 'static)) -> Option<String> {
     Some(why)
 }
 
-/// The rustls error somewhere in `err`'s chain. An `io::Error` hides the error it wraps
-/// from `source()`, so each link is also looked into.
+/// The rustls error somewhere in `err`'s chain. An `io::Error`'s `source()` skips the error
+/// it wraps (and reqwest nests one in another), so an `io::Error` is followed into what it
+/// wraps instead.
 fn find_tls_error<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a rustls::Error> {
     let mut link = Some(err);
     while let Some(current) = link {
         if let Some(tls) = current.downcast_ref::<rustls::Error>() {
             return Some(tls);
         }
-        let wrapped = current
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref());
-        if let Some(tls) = wrapped.and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-            return Some(tls);
-        }
-        link = current.source();
+        link = match current.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn StdError + 'static)),
+            None => current.source(),
+        };
     }
     None
 }
@@ -232,6 +230,13 @@ mod tests {
             rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer),
         );
         let why = refusal(&io).expect("a TLS error");
+        assert!(
+            why.contains("certificate") && why.contains("not trusted"),
+            "{why}"
+        );
+        // As reqwest hands it over: one io::Error inside another.
+        let nested = std::io::Error::other(io);
+        let why = refusal(&nested).expect("a TLS error");
         assert!(
             why.contains("certificate") && why.contains("not trusted"),
             "{why}"
