@@ -10,8 +10,8 @@
 //! programs register [`shutdown`] with `atexit`.
 //!
 //! Inside the crate each module uses only those after it: `client`, `chat_events`, `visitors`,
-//! `stream`, `shared`, `events`, `outbox`, `session`, `push`, `models`, `transport`, `ops`,
-//! `runtime`, `logging`, `error`.
+//! `stream`, `shared`, `events`, `outbox`, `session`, `push`, `models`, `transport`, `tls`,
+//! `ops`, `runtime`, `logging`, `error`.
 
 uniffi::setup_scaffolding!();
 
@@ -28,6 +28,7 @@ mod runtime;
 mod session;
 mod shared;
 mod stream;
+mod tls;
 mod transport;
 mod visitors;
 
@@ -46,7 +47,7 @@ pub use visitors::{Greeting, Visitor, VisitorState, VisitorsListener};
 #[cfg(test)]
 mod tests {
     /// The modules in the order of the crate doc: each may use only those after it.
-    const LAYERS: [&str; 15] = [
+    const LAYERS: [&str; 16] = [
         "client",
         "chat_events",
         "visitors",
@@ -58,6 +59,7 @@ mod tests {
         "push",
         "models",
         "transport",
+        "tls",
         "ops",
         "runtime",
         "logging",

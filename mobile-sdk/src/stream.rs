@@ -337,10 +337,21 @@ pub(crate) async fn open(
         "Sec-WebSocket-Protocol",
         HeaderValue::from_static(ws::SUBPROTOCOL),
     );
-    let socket = tokio::time::timeout(CONNECT_TIMEOUT, tokio_tungstenite::connect_async(request));
+    let host = request.uri().host().unwrap_or("the server").to_owned();
+    let connector = inner.auth.transport.websocket_connector();
+    let socket = tokio::time::timeout(
+        CONNECT_TIMEOUT,
+        tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector)),
+    );
     let mut socket = match socket.await {
         Ok(Ok((socket, _))) => socket,
-        Ok(Err(err)) => return Err(lost(format!("cannot connect: {err}"))),
+        Ok(Err(err)) => {
+            let reason = match crate::tls::refusal(&err) {
+                Some(why) => format!("cannot connect securely to {host}: {why}"),
+                None => format!("cannot connect: {err}"),
+            };
+            return Err(lost(reason));
+        }
         Err(_) => return Err(lost("the server did not answer in time".into())),
     };
 

@@ -1,28 +1,43 @@
 //! GraphQL over HTTP: one request, its answer, and the error an app can act on.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use graphql_client::{GraphQLQuery, Response};
 
 use crate::error::{Result, SdkError};
+use crate::tls;
 
 /// The server's GraphQL endpoint and an HTTP client for it.
 #[derive(Clone)]
 pub(crate) struct Transport {
     http: reqwest::Client,
     graphql_url: reqwest::Url,
+    /// The TLS configuration `http` was built with, for the WebSockets to the same server.
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl Transport {
     pub(crate) fn new(server_url: &str) -> Result<Transport> {
         let graphql_url = graphql_url(server_url)?;
+        let tls = tls::client_config()?;
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(rustls::ClientConfig::clone(&tls))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
             .user_agent(concat!("switchboard-sdk/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(SdkError::network)?;
-        Ok(Transport { http, graphql_url })
+        Ok(Transport {
+            http,
+            graphql_url,
+            tls,
+        })
+    }
+
+    /// The connector the WebSockets to this server use: the same trust as HTTP's.
+    pub(crate) fn websocket_connector(&self) -> tokio_tungstenite::Connector {
+        tokio_tungstenite::Connector::Rustls(self.tls.clone())
     }
 
     /// The WebSocket address of the same endpoint.
@@ -45,10 +60,10 @@ impl Transport {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(SdkError::network)?;
+        let response = request.send().await.map_err(request_failed)?;
         let status = response.status();
         refuse_status(&response)?;
-        let text = response.text().await.map_err(SdkError::network)?;
+        let text = response.text().await.map_err(request_failed)?;
         let response: Response<Q::ResponseData> = serde_json::from_str(&text).map_err(|err| {
             SdkError::server(format!(
                 "the server's answer ({status}) is not GraphQL: {err}"
@@ -94,7 +109,7 @@ impl Transport {
             .body(bytes)
             .send()
             .await
-            .map_err(SdkError::network)?;
+            .map_err(request_failed)?;
         let status = response.status();
         refuse_status(&response)?;
         let body: serde_json::Value = response.json().await.map_err(|err| {
@@ -106,6 +121,21 @@ impl Transport {
             return Err(error_from_json(error));
         }
         Ok(body)
+    }
+}
+
+/// A request that got no answer, as a network error; a certificate the device does not trust
+/// is named as such, since retrying will not help and the app may say so.
+fn request_failed(err: reqwest::Error) -> SdkError {
+    match tls::refusal(&err) {
+        Some(why) => {
+            let host = err
+                .url()
+                .and_then(|url| url.host_str())
+                .unwrap_or("the server");
+            SdkError::network(format!("cannot connect securely to {host}: {why}"))
+        }
+        None => SdkError::network(err),
     }
 }
 
