@@ -21,6 +21,8 @@ import dev.switchboard.sdk.SdkException
 import dev.switchboard.sdk.Session
 import dev.switchboard.sdk.SessionStore
 import dev.switchboard.sdk.TaskHandle
+import dev.switchboard.sdk.Visitor
+import dev.switchboard.sdk.VisitorsListener
 import dev.switchboard.sdk.VisitorsUpdate
 import dev.switchboard.sdk.agentUpdates
 import dev.switchboard.sdk.chatUpdates
@@ -61,6 +63,23 @@ class WatchedClient(config: ClientConfig) : Client(config, NoSessionStore()) {
         super.subscribe(listener).also { subscriptions.add(it) }
 }
 
+/** A Client whose visitors watcher reports a burst of updates before the collector takes any:
+ * what `visitorUpdates` keeps of a burst, deterministically. The real watcher it starts only
+ * provides the TaskHandle. */
+class VisitorsBurstClient(config: ClientConfig, private val burst: (VisitorsListener) -> Unit) :
+    Client(config, NoSessionStore()) {
+    override fun watchVisitors(listener: VisitorsListener): TaskHandle {
+        burst(listener)
+        return super.watchVisitors(
+            object : VisitorsListener {
+                override fun onVisitors(visitors: List<Visitor>) {}
+
+                override fun onConnectionState(state: ConnectionState) {}
+            },
+        )
+    }
+}
+
 class Failed(message: String) : Exception(message)
 
 fun step(name: String, value: String = "") {
@@ -98,7 +117,12 @@ suspend fun <T> CoroutineChannel<T>.awaitMatch(what: String, matches: (T) -> Boo
 
 fun main(args: Array<String>) {
     val (serverUrl, dataDir, email, password) = args
-    val outcome = runCatching { runBlocking { agentDay(serverUrl, dataDir, email, password) } }
+    val outcome = runCatching {
+        runBlocking {
+            visitorListsConflate("$dataDir/burst")
+            agentDay(serverUrl, dataDir, email, password)
+        }
+    }
     shutdown()
     outcome.onFailure {
         System.err.println("FAIL: $it")
@@ -107,6 +131,32 @@ fun main(args: Array<String>) {
     }
     step("done")
     exitProcess(0)
+}
+
+/** `visitorUpdates` drops a list only for a newer one, never across a connection state. */
+suspend fun visitorListsConflate(dataDir: String) {
+    // Told apart by identity: the lists themselves are equal (empty).
+    val lists = List(4) { ArrayList<Visitor>() }
+    val client = VisitorsBurstClient(ClientConfig(serverUrl = "http://127.0.0.1:9", dataDir = dataDir)) {
+        it.onConnectionState(ConnectionState.Connected)
+        it.onVisitors(lists[0])
+        it.onVisitors(lists[1])
+        it.onConnectionState(ConnectionState.WaitingForNetwork(500UL, "connection reset"))
+        it.onConnectionState(ConnectionState.Connected)
+        it.onVisitors(lists[2])
+        it.onConnectionState(ConnectionState.SignedOut)
+        it.onVisitors(lists[3]) // after the end: never seen
+    }
+    val seen = withTimeout(STEP_MS) { client.visitorUpdates().toList() }.map { update ->
+        when (update) {
+            is VisitorsUpdate.Visitors -> "list${lists.indexOfFirst { it === update.visitors }}"
+            is VisitorsUpdate.Connection -> update.state::class.simpleName
+        }
+    }
+    val expected = listOf("Connected", "list1", "WaitingForNetwork", "Connected", "list2", "SignedOut")
+    if (seen != expected) throw Failed("visitorUpdates of a burst: $seen, expected $expected")
+    client.close()
+    step("visitors-conflated")
 }
 
 suspend fun CoroutineScope.agentDay(serverUrl: String, dataDir: String, email: String, password: String) {

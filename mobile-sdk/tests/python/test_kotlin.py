@@ -202,6 +202,7 @@ def test_an_agent_app_on_the_jvm_through_flows(kotlin_program, server, tmp_path)
     )
     program = Program(process)
     try:
+        program.expect("visitors-conflated")
         program.expect("unauthenticated")
         program.expect("signed-in")
         program.expect("connected")
