@@ -14,7 +14,8 @@
 package dev.switchboard.sdk
 
 import java.util.ArrayDeque
-import kotlinx.coroutines.channels.Channel
+// Aliased: this package has a `Channel` of its own (a chat's channel: web, email, ...).
+import kotlinx.coroutines.channels.Channel as CoroutineChannel
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
@@ -83,7 +84,7 @@ fun Client.agentUpdates(): Flow<AgentUpdate> =
             },
         )
         awaitClose { handle.cancel() }
-    }.buffer(Channel.UNLIMITED)
+    }.buffer(CoroutineChannel.UNLIMITED)
 
 /** Only the events of [agentUpdates]. */
 fun Flow<AgentUpdate>.events(): Flow<AgentEvent> =
@@ -123,7 +124,7 @@ fun Client.chatUpdates(chatId: String, since: String? = null): Flow<ChatUpdate> 
             },
         )
         awaitClose { handle.cancel() }
-    }.buffer(Channel.UNLIMITED)
+    }.buffer(CoroutineChannel.UNLIMITED)
 
 /**
  * The visitors on the site (`watchVisitors`) as a cold Flow.
@@ -192,7 +193,7 @@ private class LatestVisitors : VisitorsListener {
     private val queue = ArrayDeque<VisitorsUpdate>()
 
     /** Holds at most one signal: an update arrived since the collector last looked. */
-    private val arrived = Channel<Unit>(Channel.CONFLATED)
+    private val arrived = CoroutineChannel<Unit>(CoroutineChannel.CONFLATED)
 
     override fun onVisitors(visitors: List<Visitor>) {
         synchronized(queue) {
