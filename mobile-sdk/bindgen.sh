@@ -6,6 +6,9 @@
 #   mobile-sdk/bindgen.sh --release            # the same from an optimised build
 #   mobile-sdk/bindgen.sh python OUT_DIR       # any of swift, kotlin, python; then a directory
 #
+# For Kotlin it also copies the hand-written layer (mobile-sdk/kotlin/: Flows over the
+# listeners) beside the generated file, so an app gets both from one command.
+#
 # It prints the library it built: link it into the app (see mobile-sdk/README.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,6 +43,9 @@ done
 mkdir -p "$out_dir"
 cargo run -q -p switchboard-sdk --features bindgen --bin uniffi-bindgen -- \
   generate --library "$library" "${language_args[@]}" --out-dir "$out_dir" --no-format
+if [[ " ${languages[*]} " == *" kotlin "* ]]; then
+  cp -R mobile-sdk/kotlin/. "$out_dir/"
+fi
 # Python loads the library from beside its module.
 if [[ " ${languages[*]} " == *" python "* ]]; then
   cp "$library" "$out_dir/"
