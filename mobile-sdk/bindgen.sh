@@ -43,8 +43,12 @@ done
 mkdir -p "$out_dir"
 cargo run -q -p switchboard-sdk --features bindgen --bin uniffi-bindgen -- \
   generate --library "$library" "${language_args[@]}" --out-dir "$out_dir" --no-format
+# The hand-written layers (Flows in Kotlin, AsyncStreams in Swift) go beside what UniFFI wrote.
 if [[ " ${languages[*]} " == *" kotlin "* ]]; then
   cp -R mobile-sdk/kotlin/. "$out_dir/"
+fi
+if [[ " ${languages[*]} " == *" swift "* ]]; then
+  cp mobile-sdk/swift/*.swift "$out_dir/"
 fi
 # Python loads the library from beside its module.
 if [[ " ${languages[*]} " == *" python "* ]]; then

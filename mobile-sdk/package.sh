@@ -123,6 +123,28 @@ package_android() {
   local absent
   absent="$(rust_targets_missing "${ANDROID_TARGETS[@]}")"
   [ -z "$absent" ] || missing "Rust's Android targets: rustup target add $absent"
+  local android_jar="${ANDROID_JAR:-}"
+  if [ -z "$android_jar" ] && [ -d "${ANDROID_HOME:-/nonexistent}/platforms" ]; then
+    android_jar="$(find "$ANDROID_HOME/platforms" -mindepth 2 -maxdepth 2 -name android.jar | sort -V | tail -n 1)"
+  fi
+  [ -n "$android_jar" ] && [ -f "$android_jar" ] ||
+    missing "an Android SDK platform (android.jar): sdkmanager 'platforms;android-35' with ANDROID_HOME set, or set ANDROID_JAR"
+
+  echo "== AndroidTls (mobile-sdk/kotlin-android) into classes.jar"
+  # The one class that needs Android's API: it hands the certificate checks the app's Context.
+  rm -rf "$out/android-classes"
+  "$kotlinc" -jvm-target 1.8 -nowarn -cp "$android_jar:$out/aar/classes.jar" \
+    -d "$out/android-classes" mobile-sdk/kotlin-android/dev/switchboard/sdk/*.kt
+  python3 - "$out/aar/classes.jar" "$out/android-classes" <<'PY'
+import os, sys, zipfile
+jar, classes = sys.argv[1], sys.argv[2]
+with zipfile.ZipFile(jar, "a") as out:
+    for root, _, files in os.walk(classes):
+        for name in files:
+            if name.endswith(".class"):
+                path = os.path.join(root, name)
+                out.write(path, os.path.relpath(path, classes))
+PY
 
   echo "== libswitchboard_sdk.so for ${ANDROID_ABIS[*]}"
   local abi_args=()
@@ -143,6 +165,8 @@ EOF
 -keep class dev.switchboard.sdk.** { *; }
 -keep class com.sun.jna.** { *; }
 -dontwarn java.awt.**
+# The certificate checks call rustls-platform-verifier's Kotlin half through JNI.
+-keep, includedescriptorclasses class org.rustls.platformverifier.** { *; }
 EOF
   (cd "$out/aar" && python3 -m zipfile -c ../../switchboard-sdk.aar \
     AndroidManifest.xml R.txt proguard.txt classes.jar jni)

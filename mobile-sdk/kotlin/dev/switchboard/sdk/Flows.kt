@@ -161,8 +161,8 @@ fun Client.visitorUpdates(): Flow<VisitorsUpdate> =
 /**
  * The exception an [ErrorCode] stands for, with [message] as its text: how a refusal that
  * arrives as a code (`ChatEventListener.onRefused`, `OutgoingMessage.errorCode`) becomes the
- * same typed [SdkException] a call throws. A code carries no delay, so `RateLimited` gets
- * `retryAfterSecs = 0`.
+ * same typed [SdkException] a call throws. A code carries no delay, so `RateLimited` gets the
+ * SDK's default wait, `retryAfterSecs = 1`.
  */
 fun ErrorCode.toException(message: String): SdkException =
     when (this) {
@@ -171,7 +171,7 @@ fun ErrorCode.toException(message: String): SdkException =
         ErrorCode.NOT_FOUND -> SdkException.NotFound(message)
         ErrorCode.BAD_INPUT -> SdkException.BadInput(message)
         ErrorCode.CONFLICT -> SdkException.Conflict(message)
-        ErrorCode.RATE_LIMITED -> SdkException.RateLimited(0UL, message)
+        ErrorCode.RATE_LIMITED -> SdkException.RateLimited(1UL, message)
         ErrorCode.AGENTS_OFFLINE -> SdkException.AgentsOffline(message)
         ErrorCode.BANNED -> SdkException.Banned(message)
         ErrorCode.MESSENGER_WINDOW_CLOSED -> SdkException.MessengerWindowClosed(message)
