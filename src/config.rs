@@ -32,6 +32,17 @@ pub struct Config {
     )]
     pub database_max_connections: u32,
 
+    /// SQLite's durability: `normal` (a power loss may undo the last commits, never corrupt
+    /// the file) or `full` (every commit is on disk before it is acknowledged, at the cost of
+    /// a sync per commit). Postgres follows its own `synchronous_commit`.
+    #[arg(
+        long,
+        env = "SWITCHBOARD_SQLITE_SYNCHRONOUS",
+        value_enum,
+        default_value = "normal"
+    )]
+    pub sqlite_synchronous: crate::store::sqlite::Synchronous,
+
     /// Secret that signs access tokens (at least 32 characters). Unset: generated once and
     /// kept in <data dir>/jwt-secret. Every node of a cluster needs the same one.
     #[arg(long, env = "SWITCHBOARD_JWT_SECRET", hide_env_values = true)]

@@ -532,7 +532,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Database>, StartupErr
                 .map_err(StartupError::Database)?,
         ),
         Some(url) => Arc::new(
-            store::sqlite::open_url(url)
+            store::sqlite::open_url(url, config.sqlite_synchronous)
                 .await
                 .map_err(StartupError::Database)?,
         ),
@@ -544,7 +544,7 @@ pub async fn open_store(config: &Config) -> Result<Arc<dyn Database>, StartupErr
                 source,
             })?;
             Arc::new(
-                store::sqlite::open(&path)
+                store::sqlite::open(&path, config.sqlite_synchronous)
                     .await
                     .map_err(StartupError::Database)?,
             )

@@ -287,6 +287,12 @@ impl<B: Backend> SqlStore<B> {
     pub(crate) fn new(backend: B) -> Self {
         SqlStore { backend }
     }
+
+    /// The connections themselves, for tests of their settings.
+    #[cfg(test)]
+    pub(crate) fn backend(&self) -> &B {
+        &self.backend
+    }
 }
 
 // ---- helpers over any connection -------------------------------------------------------------

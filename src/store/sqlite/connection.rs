@@ -37,8 +37,9 @@ pub(super) fn open(path: &Path, flags: OpenFlags, busy_timeout: Duration) -> DbR
     let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     conn.busy_timeout(busy_timeout)?;
     // In WAL mode NORMAL is durable against application crashes and fast; only a power loss
-    // may roll back the last transactions. Checkpoints run on their own thread
-    // (checkpoint.rs), not in whichever commit crosses the threshold.
+    // may roll back the last transactions. The writer sets FULL instead when configured
+    // (`Synchronous`). Checkpoints run on their own thread (checkpoint.rs), not in whichever
+    // commit crosses the threshold.
     conn.execute_batch(
         "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
     )?;

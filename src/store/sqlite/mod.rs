@@ -30,11 +30,31 @@ pub type SqliteStore = SqlStore<Sqlite>;
 /// by the checkpointer for a moment) before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// SQLite's `synchronous` setting, in WAL mode: what a commit waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Synchronous {
+    /// The WAL is synced at checkpoints, not at each commit: durable against the server's
+    /// crash; a power loss may roll back the last transactions, never corrupt the file.
+    #[default]
+    Normal,
+    /// The WAL is synced at every commit: what was acknowledged survives a power loss too.
+    Full,
+}
+
+impl Synchronous {
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Normal => "PRAGMA synchronous = NORMAL;",
+            Synchronous::Full => "PRAGMA synchronous = FULL;",
+        }
+    }
+}
+
 /// Opens (creating if needed) the database file at `path`.
-pub async fn open(path: &Path) -> DbResult<SqliteStore> {
+pub async fn open(path: &Path, synchronous: Synchronous) -> DbResult<SqliteStore> {
     // Opening creates the file and may wait on its lock: off the runtime's threads.
     let path = path.to_owned();
-    let backend = tokio::task::spawn_blocking(move || Sqlite::open(&path))
+    let backend = tokio::task::spawn_blocking(move || Sqlite::open(&path, synchronous))
         .await
         .map_err(|err| DbError::Other(Box::new(err)))??;
     Ok(SqlStore::new(backend))
@@ -42,7 +62,7 @@ pub async fn open(path: &Path) -> DbResult<SqliteStore> {
 
 /// Opens a database named by a `sqlite:` URL: `sqlite:chat.db`, `sqlite://chat.db` or
 /// `sqlite:///var/lib/chat.db`; a query string (`?mode=rwc`) is ignored.
-pub async fn open_url(url: &str) -> DbResult<SqliteStore> {
+pub async fn open_url(url: &str, synchronous: Synchronous) -> DbResult<SqliteStore> {
     let path = url
         .trim_start_matches("sqlite:")
         .trim_start_matches("//")
@@ -56,7 +76,7 @@ pub async fn open_url(url: &str) -> DbResult<SqliteStore> {
                 .into(),
         ));
     }
-    open(Path::new(path)).await
+    open(Path::new(path), synchronous).await
 }
 
 /// SQLite's connections.
@@ -69,9 +89,10 @@ pub struct Sqlite {
 }
 
 impl Sqlite {
-    fn open(path: &Path) -> DbResult<Sqlite> {
-        // The writer creates the file; the others open it.
-        let writer = writer::Writer::open(path, BUSY_TIMEOUT)?;
+    fn open(path: &Path, synchronous: Synchronous) -> DbResult<Sqlite> {
+        // The writer creates the file; the others open it. Only the writer commits; the
+        // checkpointer syncs the database file whatever the setting.
+        let writer = writer::Writer::open(path, BUSY_TIMEOUT, synchronous)?;
         let checkpoints = checkpoint::start(path, BUSY_TIMEOUT)?;
         Ok(Sqlite {
             writer,
@@ -144,6 +165,7 @@ impl Backend for Sqlite {
 mod tests {
     use rusqlite::Connection;
 
+    use super::Synchronous;
     use super::migrations::checksum;
     use crate::store::Database;
     use crate::store::migrations::SQLITE;
@@ -198,7 +220,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("old.db");
         drop(migrated_by_an_earlier_release(&path, 8));
-        let store = super::open(&path).await.unwrap();
+        let store = super::open(&path, Synchronous::Normal).await.unwrap();
         store.migrate().await.unwrap();
         store.migrate().await.unwrap();
         store.close().await;
@@ -221,7 +243,7 @@ mod tests {
         )
         .unwrap();
         drop(conn);
-        let store = super::open(&path).await.unwrap();
+        let store = super::open(&path, Synchronous::Normal).await.unwrap();
         let err = store.migrate().await.expect_err("a modified migration");
         assert!(err.to_string().contains("modified"), "{err}");
         store.close().await;
@@ -251,7 +273,7 @@ mod tests {
         }
         drop(conn);
 
-        let store = super::open(&path).await.unwrap();
+        let store = super::open(&path, Synchronous::Normal).await.unwrap();
         store.migrate().await.unwrap();
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch("PRAGMA foreign_keys = ON").unwrap();
@@ -332,7 +354,7 @@ mod tests {
         }
         drop(conn);
 
-        let store = super::open(&path).await.unwrap();
+        let store = super::open(&path, Synchronous::Normal).await.unwrap();
         store.migrate().await.unwrap();
         store.close().await;
         let conn = Connection::open(&path).unwrap();
@@ -380,7 +402,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_in_memory_database_is_refused_with_the_reason() {
-        let Err(err) = super::open_url("sqlite::memory:").await else {
+        let Err(err) = super::open_url("sqlite::memory:", Synchronous::Normal).await else {
             panic!("an in-memory database opened");
         };
         assert!(err.to_string().contains("needs a database file"), "{err}");
@@ -394,7 +416,7 @@ mod tests {
         use super::checkpoint::CHECKPOINT_EVERY;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("switchboard.db");
-        let store = super::open(&path).await.unwrap();
+        let store = super::open(&path, Synchronous::Normal).await.unwrap();
         store.migrate().await.unwrap();
         let size = || std::fs::metadata(&path).unwrap().len();
         let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 10;
@@ -403,5 +425,26 @@ mod tests {
         }
         assert!(size() >= 64 * 1024, "still {} bytes", size());
         store.close().await;
+    }
+
+    /// The durability setting reaches the connection that commits: FULL syncs the WAL at
+    /// every commit (`synchronous` 2), NORMAL at checkpoints (1).
+    #[tokio::test]
+    async fn the_writer_commits_with_the_configured_durability() {
+        for (setting, expected) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = super::open(&dir.path().join("switchboard.db"), setting)
+                .await
+                .unwrap();
+            let read: i64 = store
+                .backend()
+                .writer
+                .lock()
+                .await
+                .query_row("PRAGMA synchronous", [], |row| row.get(0))
+                .unwrap();
+            assert_eq!(read, expected, "{setting:?}");
+            store.close().await;
+        }
     }
 }

@@ -25,13 +25,18 @@ pub(super) struct Writer {
 impl Writer {
     /// Opens (creating it if needed) the database file, in WAL mode so that readers run
     /// beside the writer.
-    pub(super) fn open(path: &Path, busy_timeout: Duration) -> DbResult<Writer> {
+    pub(super) fn open(
+        path: &Path,
+        busy_timeout: Duration,
+        synchronous: super::Synchronous,
+    ) -> DbResult<Writer> {
         let conn = connection::open(
             path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
             busy_timeout,
         )?;
         conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        conn.execute_batch(synchronous.pragma())?;
         Ok(Writer {
             conn: Arc::new(Mutex::new(conn)),
         })
