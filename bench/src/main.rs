@@ -83,6 +83,10 @@ enum Scenario {
         /// go to conversation-postgres.json.
         #[arg(long)]
         postgres: Option<String>,
+        /// SQLite's durability for the server the harness starts
+        /// (SWITCHBOARD_SQLITE_SYNCHRONOUS); `full` writes conversation-full.json.
+        #[arg(long, default_value = "normal", value_parser = ["normal", "full"])]
+        synchronous: String,
     },
     /// K customers start chats at once against A agents: settle time and correctness.
     Routing {
@@ -165,11 +169,13 @@ async fn main() -> Result<()> {
             rate,
             seconds,
             postgres,
+            synchronous,
         } => {
-            let env: Vec<(&str, String)> = postgres
+            let mut env: Vec<(&str, String)> = postgres
                 .iter()
                 .map(|url| ("DATABASE_URL", url.clone()))
                 .collect();
+            env.push(("SWITCHBOARD_SQLITE_SYNCHRONOUS", synchronous.clone()));
             let server = match attach(&cli) {
                 Some(server) => server,
                 None => server::Server::start(&env).await?,
@@ -182,14 +188,15 @@ async fn main() -> Result<()> {
                 Duration::from_secs(*seconds),
             )
             .await?;
-            let name = match (nodes, postgres.is_some()) {
-                (1, false) => "conversation",
-                (1, true) => "conversation-postgres",
+            let name = match (nodes, postgres.is_some(), synchronous.as_str()) {
+                (1, false, "full") => "conversation-full",
+                (1, false, _) => "conversation",
+                (1, true, _) => "conversation-postgres",
                 _ => "conversation-nodes",
             };
             (
                 name,
-                json!({"chats": chats, "agents": agents, "rate": rate, "seconds": seconds, "nodes": nodes}),
+                json!({"chats": chats, "agents": agents, "rate": rate, "seconds": seconds, "nodes": nodes, "synchronous": synchronous}),
                 results,
             )
         }

@@ -428,6 +428,7 @@ pub async fn conversation(
     };
 
     let interval = Duration::from_secs_f64(1.0 / rate.max(1) as f64);
+    let cpu_before = server.cpu_seconds().await;
     let started = Instant::now();
     let mut sends = tokio::task::JoinSet::new();
     let permits = Arc::new(tokio::sync::Semaphore::new(1024));
@@ -468,6 +469,15 @@ pub async fn conversation(
     tokio::time::sleep(Duration::from_secs(2)).await;
     let _ = stop.send(());
     let mut latencies = collector.await?;
+    // The server's CPU for the sending and the deliveries (and the two quiet seconds after,
+    // which cost next to nothing): steadier than wall time on a shared machine.
+    let cpu = match (cpu_before, server.cpu_seconds().await) {
+        (Some(before), Some(after)) => Some(after - before),
+        _ => None,
+    };
+    let per_thousand = cpu
+        .filter(|_| !latencies.is_empty())
+        .map(|cpu| (cpu / latencies.len() as f64 * 1000.0 * 1000.0).round() / 1000.0);
     let undelivered = sent_at.lock().unwrap().len();
     let errors = *errors.lock().unwrap();
     Ok(vec![
@@ -481,6 +491,11 @@ pub async fn conversation(
         ("undelivered", json!(undelivered)),
         ("errors", json!(errors)),
         ("deliveryLatency", percentiles(&mut latencies)),
+        (
+            "serverCpuSeconds",
+            json!(cpu.map(|cpu| (cpu * 100.0).round() / 100.0)),
+        ),
+        ("serverCpuSecondsPer1000Delivered", json!(per_thousand)),
     ])
 }
 

@@ -189,6 +189,27 @@ impl Server {
         )
     }
 
+    /// The CPU time every node's process has used so far (user and system), read from each
+    /// node's `/metrics` (`process_cpu_seconds_total`); `None` when a node does not serve it
+    /// (a metrics token, or metrics on another address). Measured by the server itself, so it
+    /// works for nodes started elsewhere; on Postgres it leaves out the database's own CPU.
+    pub async fn cpu_seconds(&self) -> Option<f64> {
+        let http = reqwest::Client::new();
+        let mut total = 0.0;
+        for node in &self.nodes {
+            let response = http.get(format!("{node}/metrics")).send().await.ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            let text = response.text().await.ok()?;
+            let line = text
+                .lines()
+                .find(|line| line.starts_with("process_cpu_seconds_total "))?;
+            total += line.split_whitespace().nth(1)?.parse::<f64>().ok()?;
+        }
+        Some(total)
+    }
+
     /// The server process's resident memory, when the harness started it (Linux).
     pub fn rss_bytes(&self) -> Option<u64> {
         let pid = self.child.as_ref()?.id()?;
