@@ -14,8 +14,10 @@
 //!
 //! A word is a run of letters and digits; anything else separates words, on the documents
 //! as in the query, so `alice@example.com` is the phrase `"alice example com"`. Matching
-//! ignores case but not accents. The transcript (every message and note) and the customer's
-//! name and email form one document per chat.
+//! ignores case but not accents. The index holds every message (and note) as its own row and
+//! the customer's name and email as one more row per chat: a phrase matches within one row,
+//! the ANDed terms and the exclusions apply to the chat, so `alice refund` finds Alice's chat
+//! where she asked for a refund.
 
 use super::ValidationError;
 
@@ -224,9 +226,9 @@ impl SearchQuery {
         Ok(SearchQuery { groups, excluded })
     }
 
-    /// The query as an FTS5 `MATCH` expression. Every word is a quoted FTS5 string holding
-    /// only letters and digits.
-    pub fn to_fts5(&self) -> String {
+    /// The query for SQLite's FTS5, each part a `MATCH` expression. Every word is a quoted
+    /// FTS5 string holding only letters and digits.
+    pub fn to_fts5(&self) -> CompiledSearch {
         fn phrase(p: &Phrase) -> String {
             let mut out = format!("\"{}\"", p.words.join(" "));
             if p.prefix {
@@ -234,25 +236,12 @@ impl SearchQuery {
             }
             out
         }
-        fn any(phrases: &[Phrase]) -> String {
-            if phrases.len() == 1 {
-                phrase(&phrases[0])
-            } else {
-                let parts: Vec<String> = phrases.iter().map(phrase).collect();
-                format!("({})", parts.join(" OR "))
-            }
-        }
-        let positive: Vec<String> = self.groups.iter().map(|g| any(g)).collect();
-        let mut out = format!("({})", positive.join(" AND "));
-        if !self.excluded.is_empty() {
-            out = format!("{out} NOT {}", any(&self.excluded));
-        }
-        out
+        self.compile(phrase, " OR ")
     }
 
-    /// The query as text for Postgres's `to_tsquery('simple', …)`. Every word is quoted and
-    /// holds only letters and digits.
-    pub fn to_tsquery(&self) -> String {
+    /// The query for Postgres, each part text for `to_tsquery('simple', …)`. Every word is
+    /// quoted and holds only letters and digits.
+    pub fn to_tsquery(&self) -> CompiledSearch {
         fn phrase(p: &Phrase) -> String {
             let last = p.words.len() - 1;
             let parts: Vec<String> = p
@@ -267,16 +256,35 @@ impl SearchQuery {
                     }
                 })
                 .collect();
-            format!("({})", parts.join(" <-> "))
+            parts.join(" <-> ")
         }
-        fn any(phrases: &[Phrase]) -> String {
-            let parts: Vec<String> = phrases.iter().map(phrase).collect();
-            format!("({})", parts.join(" | "))
-        }
-        let mut parts: Vec<String> = self.groups.iter().map(|g| any(g)).collect();
-        parts.extend(self.excluded.iter().map(|p| format!("!{}", phrase(p))));
-        parts.join(" & ")
+        self.compile(phrase, " | ")
     }
+
+    fn compile(&self, phrase: fn(&Phrase) -> String, or: &str) -> CompiledSearch {
+        let any = |phrases: &mut dyn Iterator<Item = &Phrase>| {
+            let parts: Vec<String> = phrases.map(|p| format!("({})", phrase(p))).collect();
+            parts.join(or)
+        };
+        CompiledSearch {
+            groups: self.groups.iter().map(|g| any(&mut g.iter())).collect(),
+            excluded: (!self.excluded.is_empty()).then(|| any(&mut self.excluded.iter())),
+            any: any(&mut self.groups.iter().flatten()),
+        }
+    }
+}
+
+/// A search written in one database's full-text syntax, for an index with one row per message
+/// (and one for the customer's name and email): a chat matches when, for every group, one of
+/// its rows matches the group's expression, and none of its rows matches `excluded`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompiledSearch {
+    /// One expression per ANDed group (its phrases ORed).
+    pub groups: Vec<String>,
+    /// The excluded phrases ORed, if any.
+    pub excluded: Option<String>,
+    /// Every positive phrase ORed: what a snippet highlights.
+    pub any: String,
 }
 
 /// A piece of a snippet: highlighted where it matched the search.
@@ -342,25 +350,49 @@ mod tests {
     #[test]
     fn words_are_anded() {
         let q = parse("Refund  shipping");
-        assert_eq!(q.to_fts5(), "(\"refund\" AND \"shipping\")");
-        assert_eq!(q.to_tsquery(), "(('refund')) & (('shipping'))");
+        let fts5 = q.to_fts5();
+        assert_eq!(fts5.groups, ["(\"refund\")", "(\"shipping\")"]);
+        assert_eq!(fts5.excluded, None);
+        assert_eq!(fts5.any, "(\"refund\") OR (\"shipping\")");
+        let ts = q.to_tsquery();
+        assert_eq!(ts.groups, ["('refund')", "('shipping')"]);
+        assert_eq!(ts.any, "('refund') | ('shipping')");
     }
 
     #[test]
     fn phrases_or_exclusions_and_prefixes() {
         let q = parse("\"next order\" refund OR return -spam ship*");
+        let fts5 = q.to_fts5();
         assert_eq!(
-            q.to_fts5(),
-            "(\"next order\" AND (\"refund\" OR \"return\") AND \"ship\" *) NOT \"spam\""
+            fts5.groups,
+            [
+                "(\"next order\")",
+                "(\"refund\") OR (\"return\")",
+                "(\"ship\" *)"
+            ]
         );
+        assert_eq!(fts5.excluded.as_deref(), Some("(\"spam\")"));
         assert_eq!(
-            q.to_tsquery(),
-            "(('next' <-> 'order')) & (('refund') | ('return')) & (('ship':*)) & !('spam')"
+            fts5.any,
+            "(\"next order\") OR (\"refund\") OR (\"return\") OR (\"ship\" *)"
         );
+        let ts = q.to_tsquery();
+        assert_eq!(
+            ts.groups,
+            [
+                "('next' <-> 'order')",
+                "('refund') | ('return')",
+                "('ship':*)"
+            ]
+        );
+        assert_eq!(ts.excluded.as_deref(), Some("('spam')"));
         let q = parse("\"next ord*\"");
-        assert_eq!(q.to_tsquery(), "(('next' <-> 'ord':*))");
+        assert_eq!(q.to_tsquery().groups, ["('next' <-> 'ord':*)"]);
         let q = parse("a -\"b c\" -d");
-        assert_eq!(q.to_fts5(), "(\"a\") NOT (\"b c\" OR \"d\")");
+        assert_eq!(
+            q.to_fts5().excluded.as_deref(),
+            Some("(\"b c\") OR (\"d\")")
+        );
     }
 
     #[test]
@@ -368,8 +400,10 @@ mod tests {
         let q = parse("alice@example.com");
         assert_eq!(q.groups[0][0].words, ["alice", "example", "com"]);
         let q = parse("x' | !y:* \"); DROP TABLE chats; --\" NEAR(a b)");
-        for text in [q.to_fts5(), q.to_tsquery()] {
-            assert!(!text.contains(';') && !text.contains("NEAR"), "{text}");
+        for compiled in [q.to_fts5(), q.to_tsquery()] {
+            for text in compiled.groups.iter().chain([&compiled.any]) {
+                assert!(!text.contains(';') && !text.contains("NEAR"), "{text}");
+            }
         }
         assert_eq!(parse("Café").groups[0][0].words, ["café"]);
     }

@@ -142,6 +142,11 @@ pub(super) const SQLITE: &[Embedded] = &[
         "metrics_indexes",
         include_str!("../../migrations/sqlite/0027_metrics_indexes.sql"),
     ),
+    (
+        28,
+        "message_search",
+        include_str!("../../migrations/sqlite/0028_message_search.sql"),
+    ),
 ];
 
 /// Postgres's migrations, in order. Add a file to migrations/postgres and a line here.
@@ -280,6 +285,11 @@ pub(super) const POSTGRES: &[Embedded] = &[
         27,
         "metrics_indexes",
         include_str!("../../migrations/postgres/0027_metrics_indexes.sql"),
+    ),
+    (
+        28,
+        "message_search",
+        include_str!("../../migrations/postgres/0028_message_search.sql"),
     ),
 ];
 

@@ -18,6 +18,7 @@ on_both_backends!(
     the_archive_exports_as_csv,
     the_migration_indexes_the_chats_that_exist_already,
     a_common_word_pages_through_hundreds_of_matches,
+    a_long_chat_is_searched_to_its_end,
 );
 
 const ARCHIVE: &str = "query($f: ArchiveFilter, $first: Int, $after: String) {
@@ -177,6 +178,12 @@ async fn search_finds_the_same_chats_on_both_backends(backend: Backend) {
         ("refund shoes", set(&[])),
         ("refund OR return", set(&[&c1, &c2])),
         ("refund OR return -shoes", set(&[&c1])),
+        // Terms are ANDed over the chat, phrases match within one message, and an exclusion
+        // found in any message leaves the chat out.
+        ("parcel sorry", set(&[&c1])),
+        ("\"refund sorry\"", set(&[])),
+        ("refund -sorry", set(&[])),
+        ("alice refund", set(&[&c1])),
         ("\"blue shoes\"", set(&[&c2])),
         ("\"shoes blue\"", set(&[])),
         ("ship*", set(&[&c4])),
@@ -722,17 +729,20 @@ async fn the_archive_exports_as_csv(backend: Backend) {
     assert!(distinct.contains("bulk-109"));
 }
 
-/// Migration 17 fills the index for chats written before it: its backfill, run again over an
+/// Migration 28 fills the index for chats written before it: its backfill, run again over an
 /// emptied index, finds what the triggers had indexed.
 async fn the_migration_indexes_the_chats_that_exist_already(backend: Backend) {
     let (migration, wipe) = match backend {
         Backend::Sqlite => (
-            include_str!("../../migrations/sqlite/0017_archive_search.sql"),
-            &["DELETE FROM chat_search", "DELETE FROM chat_search_docs"][..],
+            include_str!("../../migrations/sqlite/0028_message_search.sql"),
+            &[
+                "DELETE FROM chat_search_text",
+                "DELETE FROM chat_search_rows",
+            ][..],
         ),
         Backend::Postgres(_) => (
-            include_str!("../../migrations/postgres/0017_archive_search.sql"),
-            &["DELETE FROM chat_search"][..],
+            include_str!("../../migrations/postgres/0028_message_search.sql"),
+            &["DELETE FROM chat_search_rows"][..],
         ),
     };
     let org = org(backend).await;
@@ -844,4 +854,58 @@ async fn a_common_word_pages_through_hundreds_of_matches(backend: Backend) {
         sorted.dedup();
         assert!(seen == sorted, "{search}: newest first, each once");
     }
+}
+
+/// Each message is its own search row, so a chat far longer than one Postgres tsvector holds
+/// (16,383 positions) is found by the words of its last message, and the snippet shows that
+/// message.
+async fn a_long_chat_is_searched_to_its_end(backend: Backend) {
+    let org = org(backend).await;
+    let (alice, _) = visitor(&org, "va", "Alice", "alice@example.com").await;
+    let long = chat(&org, &alice, "hello there", "", false).await;
+    // 2,500 messages of eight words after the first: 20,000 words.
+    org.server
+        .execute_sql(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2500) \
+             INSERT INTO chat_events (id, chat_id, organization_id, seq, kind, author_kind, \
+             text, visibility, created_at) SELECT 'long-' || i, c.id, c.organization_id, \
+             100 + i, 'MESSAGE', 'CUSTOMER', 'one more line of the same old story', 'PUBLIC', 0 \
+             FROM n, chats c WHERE c.id = '{long}'"
+        ))
+        .await;
+    org.server
+        .execute_sql(&format!(
+            "UPDATE chats SET last_event_seq = 2600 WHERE id = '{long}'"
+        ))
+        .await;
+    org.server
+        .ok(
+            Some(&org.owner),
+            REPLY,
+            json!({"c": long, "t": "Your parcel number is QX4410, it leaves today."}),
+        )
+        .await;
+    let page = archive(
+        &org.server,
+        &org.owner,
+        json!({"search": "\"number is qx4410\""}),
+    )
+    .await;
+    assert_eq!(ids(&page), vec![long.clone()]);
+    let text: String = page["items"][0]["snippet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert!(text.contains("QX4410") && !text.contains("story"), "{text}");
+    assert_eq!(
+        found(&org.server, &org.owner, "story qx4410 hello").await,
+        BTreeSet::from([long.clone()])
+    );
+    assert!(
+        found(&org.server, &org.owner, "qx4410 -story")
+            .await
+            .is_empty()
+    );
 }

@@ -1,16 +1,21 @@
 //! The archive, customer profiles and bans: the [`ArchiveStore`] trait.
 //!
 //! The archive's query is put together from the filter: each filter adds a condition and its
-//! parameters. Search differs by backend: SQLite matches the FTS5 table `chat_search` and
-//! cuts its snippet with `snippet()`; Postgres matches `chat_search.document` (a tsvector with
-//! a GIN index) and cuts its snippet with `ts_headline` for the page's rows only. Both match
-//! the query the domain compiled from the same syntax tree (`SearchQuery`).
+//! parameters. The search index holds one row per message and one per chat for its customer's
+//! name and email (`chat_search_rows`; migration 0028): a search's groups are each read from
+//! the full-text index once as the set of chats with a matching row, intersected, less the
+//! chats matching an exclusion. SQLite matches the FTS5 table `chat_search_text` and cuts its
+//! snippet with `snippet()`; Postgres matches `chat_search_rows.document` (a tsvector with a
+//! GIN index) and cuts its snippet with `ts_headline`, both for the page's chats only. Both
+//! match the query the domain compiled from the same syntax tree (`SearchQuery`).
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::rows::{chat_from, customer_from};
-use super::{Backend, SqlStore, Transaction, Value, all, execute, one, optional, scalar};
+use super::{Backend, SqlStore, Transaction, Value, all, execute, one, optional};
 use crate::domain::{
     ArchiveCursor, ArchiveEntry, ArchiveFilter, ArchiveScope, CustomField, Customer, CustomerBan,
     CustomerProfile, HIGHLIGHT_END, HIGHLIGHT_START, snippet_parts,
@@ -181,9 +186,22 @@ impl Conditions {
 
 const ORDER: &str = " ORDER BY c.created_at DESC, c.id DESC LIMIT ";
 
-/// Fewer matches than this in the organization and Postgres reads them from the GIN index
-/// first; more, and it walks the chats newest first.
-const RARE_MATCHES: i64 = 500;
+/// The chats of the organization (placeholder `org`) with a search row matching `query` (a
+/// placeholder holding an FTS5 expression on SQLite, `to_tsquery` text on Postgres).
+fn chats_matching(postgres: bool, org: &str, query: &str) -> String {
+    if postgres {
+        format!(
+            "SELECT chat_id FROM chat_search_rows WHERE organization_id = {org} \
+             AND document @@ to_tsquery('simple', {query})"
+        )
+    } else {
+        format!(
+            "SELECT r.chat_id FROM chat_search_text CROSS JOIN chat_search_rows r \
+             WHERE chat_search_text MATCH {query} AND r.id = chat_search_text.rowid \
+             AND r.organization_id = {org}"
+        )
+    }
+}
 
 /// Options of Postgres's `ts_headline`: the highlight markers the domain splits on, and a
 /// snippet of a few fragments of a dozen words or so.
@@ -219,88 +237,98 @@ impl<B: Backend> ArchiveStore for SqlStore<B> {
                     cond.where_sql()
                 )
             }
-            (Some(search), "postgres") => {
-                let tsquery = search.to_tsquery();
-                // The planner cannot tell a rare word from a common one: for a common one,
-                // walking the organization's chats newest first finds a page at once; for a
-                // rare one that walk reads every chat, and the GIN index should go first.
-                let mut conn = self.backend.read().await?;
-                let matches = scalar(
-                    &mut conn,
-                    "SELECT count(*) FROM (SELECT 1 FROM chat_search WHERE organization_id = $1 \
-                     AND document @@ to_tsquery('simple', $2) LIMIT $3) probe",
-                    params![organization_id, &tsquery, RARE_MATCHES],
-                )
-                .await?;
-                drop(conn);
-                let query = cond.text(&tsquery);
-                cond.archive(organization_id, scope, filter, after);
-                let source = if matches < RARE_MATCHES {
-                    let org = cond.text(organization_id);
-                    format!(
-                        "WITH s AS MATERIALIZED (SELECT chat_id FROM chat_search \
-                         WHERE organization_id = {org} AND document @@ to_tsquery('simple', {query})), "
-                    )
+            (Some(search), backend) => {
+                let postgres = backend == "postgres";
+                let compiled = if postgres {
+                    search.to_tsquery()
                 } else {
-                    cond.clause(format!("s.document @@ to_tsquery('simple', {query})"));
-                    "WITH ".to_owned()
+                    search.to_fts5()
                 };
-                let from = if matches < RARE_MATCHES {
-                    "s"
-                } else {
-                    "chat_search s"
-                };
-                let limit = cond.int(limit);
-                let options = cond.text(&headline_options());
-                format!(
-                    "{source}page AS (SELECT c.id FROM {from} JOIN chats c ON c.id = s.chat_id \
-                     WHERE {}{ORDER}{limit}) \
-                     SELECT {}, ts_headline('simple', cs.customer || E'\\n' || cs.body, \
-                     to_tsquery('simple', {query}), {options}) AS snippet \
-                     FROM page JOIN chats c ON c.id = page.id JOIN chat_search cs ON cs.chat_id = c.id \
-                     ORDER BY c.created_at DESC, c.id DESC",
-                    cond.where_sql(),
-                    chat_columns!()
-                )
-            }
-            (Some(search), _) => {
-                let query = cond.text(&search.to_fts5());
+                // The chats with a row matching every group and none matching an exclusion,
+                // each group read from the full-text index once.
+                let org = cond.text(organization_id);
+                let mut matched = Vec::new();
+                for group in &compiled.groups {
+                    let query = cond.text(group);
+                    matched.push(chats_matching(postgres, &org, &query));
+                }
+                let mut matched = matched.join(" INTERSECT ");
+                if let Some(excluded) = &compiled.excluded {
+                    let query = cond.text(excluded);
+                    matched.push_str(" EXCEPT ");
+                    matched.push_str(&chats_matching(postgres, &org, &query));
+                }
                 cond.archive(organization_id, scope, filter, after);
-                cond.clause(format!("chat_search MATCH {query}"));
-                cond.clause("d.id = chat_search.rowid AND c.id = d.chat_id".to_owned());
                 let limit = cond.int(limit);
-                // CROSS JOIN keeps the full-text index the outer loop: the matches are read
-                // once and sorted, rather than every chat of the organization probed in turn.
-                // Snippets are cut for the page's rows only, in a second step.
+                // CROSS JOIN keeps the matches the outer loop (SQLite): they are read once and
+                // sorted, rather than every chat of the organization probed in turn.
                 format!(
-                    "WITH page AS (SELECT chat_search.rowid AS rid, c.id AS chat_id \
-                     FROM chat_search CROSS JOIN chat_search_docs d CROSS JOIN chats c \
-                     WHERE {}{ORDER}{limit}) \
-                     SELECT {}, snippet(chat_search, -1, char(1), char(2), '…', 16) AS snippet \
-                     FROM page CROSS JOIN chat_search CROSS JOIN chats c \
-                     WHERE chat_search.rowid = page.rid AND chat_search MATCH {query} \
-                     AND c.id = page.chat_id ORDER BY c.created_at DESC, c.id DESC",
-                    cond.where_sql(),
-                    chat_columns!()
+                    "WITH matched (chat_id) AS ({matched}) SELECT {} FROM matched m \
+                     CROSS JOIN chats c WHERE c.id = m.chat_id AND {}{ORDER}{limit}",
+                    chat_columns!(),
+                    cond.where_sql()
                 )
             }
         };
-        let searched = filter.search.is_some();
         let values = cond.values();
         let mut conn = self.backend.read().await?;
-        all(&mut conn, &sql, &values, |row| {
-            Ok(ArchiveEntry {
-                chat: chat_from(row)?,
-                snippet: if searched {
-                    Some(snippet_parts(
-                        row.opt_text("snippet")?.as_deref().unwrap_or_default(),
-                    ))
-                } else {
-                    None
-                },
-            })
+        let chats = all(&mut conn, &sql, &values, chat_from).await?;
+        let Some(search) = &filter.search else {
+            return Ok(chats
+                .into_iter()
+                .map(|chat| ArchiveEntry {
+                    chat,
+                    snippet: None,
+                })
+                .collect());
+        };
+        if chats.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Each chat's snippet: its first message that matches any of the search's phrases,
+        // or its customer's name and email when only they do.
+        let postgres = self.backend.name() == "postgres";
+        let mut cond = Conditions::new();
+        let ids: Vec<String> = chats.iter().map(|c| cond.text(&c.id)).collect();
+        let ids = ids.join(", ");
+        let sql = if postgres {
+            let query = cond.text(&search.to_tsquery().any);
+            let options = cond.text(&headline_options());
+            format!(
+                "SELECT s.chat_id, ts_headline('simple', s.text, to_tsquery('simple', {query}), \
+                 {options}) AS snippet FROM (SELECT DISTINCT ON (chat_id) chat_id, text \
+                 FROM chat_search_rows WHERE chat_id IN ({ids}) \
+                 AND document @@ to_tsquery('simple', {query}) \
+                 ORDER BY chat_id, event_id IS NULL, id) s"
+            )
+        } else {
+            let query = cond.text(&search.to_fts5().any);
+            format!(
+                "SELECT r.chat_id, snippet(chat_search_text, 0, char(1), char(2), '…', 16) \
+                 AS snippet FROM chat_search_rows r CROSS JOIN chat_search_text \
+                 WHERE r.chat_id IN ({ids}) AND chat_search_text.rowid = r.id \
+                 AND chat_search_text MATCH {query} ORDER BY r.event_id IS NULL, r.id"
+            )
+        };
+        let values = cond.values();
+        let rows = all(&mut conn, &sql, &values, |row| {
+            Ok((row.text("chat_id")?, row.text("snippet")?))
         })
-        .await
+        .await?;
+        let mut snippets: HashMap<String, String> = HashMap::new();
+        for (chat_id, snippet) in rows {
+            snippets.entry(chat_id).or_insert(snippet);
+        }
+        Ok(chats
+            .into_iter()
+            .map(|chat| {
+                let snippet = snippets.get(&chat.id).map(String::as_str);
+                ArchiveEntry {
+                    snippet: Some(snippet_parts(snippet.unwrap_or_default())),
+                    chat,
+                }
+            })
+            .collect())
     }
 
     async fn customer_profile(
