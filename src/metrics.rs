@@ -433,6 +433,18 @@ fn scrape_registry(scrape: &Scrape) -> Registry {
         "Database connections by pool and state",
         pools_family(&scrape.pools),
     );
+    if let Some((writes, commits)) = scrape.pools.iter().find_map(|pool| pool.commits) {
+        registry.register(
+            "switchboard_sqlite_writes",
+            "Write transactions committed on SQLite",
+            ConstCounter::new(writes),
+        );
+        registry.register(
+            "switchboard_sqlite_commits",
+            "Commits on SQLite; under load several writes share one",
+            ConstCounter::new(commits),
+        );
+    }
     if let Some((outboxes, now)) = &scrape.outboxes {
         let push_depth: i64 = outboxes
             .iter()
@@ -647,6 +659,7 @@ mod tests {
                 name: "main",
                 size: 3,
                 idle: 1,
+                commits: Some((12, 4)),
             }],
             outboxes: Some((
                 vec![
@@ -672,6 +685,8 @@ mod tests {
         assert!(text.contains("switchboard_graphql_errors_total{code=\"UNAUTHENTICATED\"} 1"));
         assert!(text.contains("switchboard_websockets_open 1"));
         assert!(text.contains("switchboard_db_pool_connections{pool=\"main\",state=\"busy\"} 2"));
+        assert!(text.contains("switchboard_sqlite_writes_total 12"));
+        assert!(text.contains("switchboard_sqlite_commits_total 4"));
         assert!(text.contains("switchboard_pushes_total{provider=\"fcm\",outcome=\"sent\"} 1"));
         assert!(text.contains("switchboard_pushes_total{provider=\"fcm\",outcome=\"retried\"} 1"));
         assert!(text.contains("switchboard_push_outbox_depth 4"));

@@ -61,6 +61,9 @@ pub struct PoolStats {
     pub name: &'static str,
     pub size: u32,
     pub idle: usize,
+    /// SQLite's writer: the writes committed and the commits that carried them (several
+    /// writes share a commit under load).
+    pub commits: Option<(u64, u64)>,
 }
 
 /// What one organization has going on now, for /metrics.

@@ -82,6 +82,7 @@ impl Backend for Postgres {
             name: "main",
             size: self.pool.size(),
             idle: self.pool.num_idle(),
+            commits: None,
         }]
     }
 

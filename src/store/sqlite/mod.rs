@@ -1,7 +1,8 @@
 //! The SQLite backend: a WAL database file under the data directory, nothing to install.
 //!
-//! rusqlite only. One writer connection behind an async mutex takes every write as a
-//! `BEGIN IMMEDIATE` transaction (writer.rs); a few read connections read beside it
+//! rusqlite only. One writer connection behind an async mutex takes every write, each in a
+//! savepoint of a `BEGIN IMMEDIATE` transaction that writes queued behind it share (group
+//! commit, writer.rs); a few read connections read beside it
 //! (readers.rs); a thread checkpoints the WAL (checkpoint.rs); migrations run on the writer
 //! (migrations.rs). Statements are prepared once per connection and run in place on the
 //! calling task: no worker thread, no hand-off.
@@ -142,11 +143,13 @@ impl Backend for Sqlite {
                 name: "read",
                 size: u32::try_from(size).unwrap_or(u32::MAX),
                 idle,
+                commits: None,
             },
             PoolStats {
                 name: "write",
                 size: 1,
                 idle: usize::from(self.writer.is_idle()),
+                commits: Some(self.writer.commits()),
             },
         ]
     }
