@@ -293,22 +293,6 @@ impl ChatService {
         }
     }
 
-    /// Asks the [`QueueAnnouncer`] to announce the organization's queue, with `joined` among
-    /// the chats that joined it since the last announcement.
-    pub(super) fn queue_changed(&self, org: &Organization, joined: Option<String>) {
-        let mut pending = self
-            .pending_queue_announcements
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let (latest, joined_so_far) = pending
-            .entry(org.id.clone())
-            .or_insert_with(|| (org.clone(), Vec::new()));
-        *latest = org.clone();
-        joined_so_far.extend(joined);
-        drop(pending);
-        self.queue_wake.notify_one();
-    }
-
     /// The queue with places and estimated waits.
     pub(super) async fn queue_entries(&self, org: &Organization) -> Result<Vec<QueueEntry>> {
         queue_entries(self.store.as_ref(), org).await
@@ -318,6 +302,24 @@ impl ChatService {
     pub(super) async fn handle_seconds(&self, org: &Organization) -> Result<i64> {
         handle_seconds(self.store.as_ref(), org).await
     }
+}
+
+/// Hands the organization's changed queue to the [`QueueAnnouncer`], with `joined` among the
+/// chats that joined it since the last announcement.
+pub(super) fn announce_queue_change(
+    pending: &PendingAnnouncements,
+    wake: &tokio::sync::Notify,
+    org: &Organization,
+    joined: Option<String>,
+) {
+    let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+    let (latest, joined_so_far) = pending
+        .entry(org.id.clone())
+        .or_insert_with(|| (org.clone(), Vec::new()));
+    *latest = org.clone();
+    joined_so_far.extend(joined);
+    drop(pending);
+    wake.notify_one();
 }
 
 async fn handle_seconds(store: &dyn Database, org: &Organization) -> Result<i64> {

@@ -328,6 +328,11 @@ impl ChatService {
     }
 
     /// Commits, then wakes the push worker and announces what changed.
+    ///
+    /// The commit and what follows it run on a task of their own, to the end even when the
+    /// caller goes away meanwhile (a client that disconnects while its write waits for a
+    /// commit it shares with others, on SQLite, or for Postgres): a committed change is
+    /// always announced.
     pub(super) async fn finish(&self, work: UnitOfWork) -> Result<()> {
         let UnitOfWork {
             tx,
@@ -342,28 +347,44 @@ impl ChatService {
             emails_queued,
             ..
         } = work;
-        tx.commit().await?;
         // Nearly every unit of work writes a chat (a new one, an assignment, a message, a
         // close): any may bring a timer's deadline nearer.
-        self.timer_wake.notify_one();
+        let mut wakes = vec![self.timer_wake.clone()];
         if pushes_queued {
-            self.push_wake.notify_one();
+            wakes.push(self.push_wake.clone());
         }
         if webhooks_queued {
-            self.webhook_wake.notify_one();
+            wakes.push(self.webhook_wake.clone());
         }
         if messenger_sends_queued {
-            self.messenger_wake.notify_one();
+            wakes.push(self.messenger_wake.clone());
         }
         if emails_queued && let Some(email) = offline_email {
-            email.wake.notify_one();
+            wakes.push(email.wake.clone());
         }
-        for (topic, event) in announcements {
-            self.bus.publish(topic, event);
-        }
-        if queue_changed {
-            self.queue_changed(&org, joined_queue);
-        }
-        Ok(())
+        let bus = self.bus.clone();
+        let queue = queue_changed.then(|| {
+            (
+                self.pending_queue_announcements.clone(),
+                self.queue_wake.clone(),
+                org,
+                joined_queue,
+            )
+        });
+        tokio::spawn(async move {
+            tx.commit().await?;
+            for wake in wakes {
+                wake.notify_one();
+            }
+            for (topic, event) in announcements {
+                bus.publish(topic, event);
+            }
+            if let Some((pending, wake, org, joined)) = queue {
+                super::queue::announce_queue_change(&pending, &wake, &org, joined);
+            }
+            Ok(())
+        })
+        .await
+        .map_err(crate::error::Error::internal)?
     }
 }
