@@ -125,9 +125,17 @@ fn ids(page: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The chats a search finds; each must be listed once, however many of its messages match.
 async fn found(server: &TestServer, token: &str, search: &str) -> BTreeSet<String> {
     let page = archive(server, token, json!({"search": search})).await;
-    ids(&page).into_iter().collect()
+    let listed = ids(&page);
+    let chats: BTreeSet<String> = listed.iter().cloned().collect();
+    assert_eq!(
+        chats.len(),
+        listed.len(),
+        "search {search:?} listed a chat twice: {listed:?}"
+    );
+    chats
 }
 
 /// The same data on each backend; the same chats for each query.

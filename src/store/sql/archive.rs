@@ -187,16 +187,17 @@ impl Conditions {
 const ORDER: &str = " ORDER BY c.created_at DESC, c.id DESC LIMIT ";
 
 /// The chats of the organization (placeholder `org`) with a search row matching `query` (a
-/// placeholder holding an FTS5 expression on SQLite, `to_tsquery` text on Postgres).
+/// placeholder holding an FTS5 expression on SQLite, `to_tsquery` text on Postgres), each
+/// once however many of its rows match.
 fn chats_matching(postgres: bool, org: &str, query: &str) -> String {
     if postgres {
         format!(
-            "SELECT chat_id FROM chat_search_rows WHERE organization_id = {org} \
+            "SELECT DISTINCT chat_id FROM chat_search_rows WHERE organization_id = {org} \
              AND document @@ to_tsquery('simple', {query})"
         )
     } else {
         format!(
-            "SELECT r.chat_id FROM chat_search_text CROSS JOIN chat_search_rows r \
+            "SELECT DISTINCT r.chat_id FROM chat_search_text CROSS JOIN chat_search_rows r \
              WHERE chat_search_text MATCH {query} AND r.id = chat_search_text.rowid \
              AND r.organization_id = {org}"
         )
