@@ -140,8 +140,9 @@ pub struct Config {
     #[arg(long, env = "SWITCHBOARD_MAX_QUERY_ALIASES", default_value_t = 30)]
     pub max_query_aliases: usize,
 
-    /// Most documents kept for Apollo's automatic persisted queries, least recently used
-    /// evicted first; 0 turns them off (clients are told PERSISTED_QUERY_NOT_SUPPORTED).
+    /// Most parsed documents kept, shared by all requests with the same text and by Apollo's
+    /// automatic persisted queries, least recently used evicted first; 0 keeps none and turns
+    /// persisted queries off (clients are told PERSISTED_QUERY_NOT_SUPPORTED).
     #[arg(long, env = "SWITCHBOARD_PERSISTED_QUERIES", default_value_t = 1000)]
     pub persisted_queries: usize,
 

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use super::AppState;
 use crate::error::Error;
-use crate::graphql::persisted_queries::{PersistedQueries, PersistedQueryError};
+use crate::graphql::documents::{DocumentCache, PersistedQueryError};
 use crate::graphql::{
     ClientAddr, REQUEST_ERROR_CODES, RequestAuth, RequestOrigin, finalize_errors,
 };
@@ -120,7 +120,7 @@ pub(super) async fn post(
             );
         }
     };
-    if request.query.trim().is_empty() && !PersistedQueries::is_persisted(&request) {
+    if request.query.trim().is_empty() && !DocumentCache::is_persisted(&request) {
         return refuse(
             StatusCode::BAD_REQUEST,
             media,
@@ -128,7 +128,7 @@ pub(super) async fn post(
             "the request has no `query`".into(),
         );
     }
-    if let Err(err) = state.persisted_queries.resolve(&mut request) {
+    if let Err(err) = state.documents.resolve(&mut request) {
         return refuse_persisted_query(&state, media, err);
     }
     execute(&state, &headers, peer, request, media).await
@@ -217,7 +217,7 @@ pub(super) async fn get(
             }
         }
     }
-    if !has_query && !PersistedQueries::is_persisted(&request) {
+    if !has_query && !DocumentCache::is_persisted(&request) {
         return refuse(
             StatusCode::BAD_REQUEST,
             media,
@@ -225,7 +225,7 @@ pub(super) async fn get(
             "missing the `query` parameter".into(),
         );
     }
-    if let Err(err) = state.persisted_queries.resolve(&mut request) {
+    if let Err(err) = state.documents.resolve(&mut request) {
         return refuse_persisted_query(&state, media, err);
     }
     if is_mutation(&mut request, params.operation_name.as_deref()) {

@@ -35,7 +35,7 @@ use tower_http::cors::{self, AllowHeaders, CorsLayer};
 
 use crate::config::Config;
 use crate::graphql::AppSchema;
-use crate::graphql::persisted_queries::PersistedQueries;
+use crate::graphql::documents::DocumentCache;
 use crate::metrics::Metrics;
 use crate::services::Services;
 use crate::shutdown::Shutdown;
@@ -47,8 +47,8 @@ pub struct AppState {
     pub services: Arc<Services>,
     pub config: Arc<Config>,
     pub metrics: Arc<Metrics>,
-    /// Documents registered by Apollo's automatic persisted queries, over HTTP and WebSocket.
-    pub persisted_queries: Arc<PersistedQueries>,
+    /// Parsed documents by their text's hash: every request's, and Apollo's persisted queries.
+    pub documents: Arc<DocumentCache>,
     /// Flips to `true` when the server starts shutting down; WebSockets then close.
     shutdown: watch::Receiver<bool>,
     /// Counts every connection and WebSocket task; shutdown waits until all have ended.
@@ -129,7 +129,7 @@ pub async fn serve(
     let state = AppState {
         schema,
         services,
-        persisted_queries: Arc::new(PersistedQueries::new(config.persisted_queries)),
+        documents: Arc::new(DocumentCache::new(config.persisted_queries)),
         config,
         metrics: metrics.clone(),
         shutdown: tasks.subscribe(),

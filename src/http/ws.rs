@@ -42,7 +42,7 @@ use chrono::{DateTime, Utc};
 
 use super::{AppState, access_log};
 use crate::error::Error;
-use crate::graphql::persisted_queries::PersistedQueries;
+use crate::graphql::documents::DocumentCache;
 use crate::graphql::{ClientAddr, RequestAuth, RequestOrigin, finalize_errors};
 use crate::services::auth::{SESSION_ENDED, TOKEN_EXPIRED};
 use crate::services::{Caller, LivePrincipal};
@@ -600,12 +600,12 @@ pub(super) fn prepare_operation(
     state: &AppState,
     request: &mut async_graphql::Request,
 ) -> Result<(), PayloadRefusal> {
-    if request.query.trim().is_empty() && !PersistedQueries::is_persisted(request) {
+    if request.query.trim().is_empty() && !DocumentCache::is_persisted(request) {
         return Err(PayloadRefusal::Invalid(
             "Invalid message: the operation's payload has no query".into(),
         ));
     }
-    state.persisted_queries.resolve(request).map_err(|err| {
+    state.documents.resolve(request).map_err(|err| {
         state
             .metrics
             .graphql_operation("websocket", &[err.code.to_owned()]);
