@@ -175,7 +175,7 @@ pub async fn connections(
         .map(|i| {
             let url = server.ws_url_of(i);
             let token = team[i % team.len()].1.clone();
-            async move { client::subscribe(&url, &token, document, json!({})).await }
+            async move { client::subscribe_from(&url, i, &token, document, json!({})).await }
         })
         .buffer_unordered(256)
         .collect()
