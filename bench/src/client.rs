@@ -56,7 +56,12 @@ pub const LOOPBACK_SOURCES: usize = 4;
 /// Connects, completes connection_init with `token`, and subscribes to `query`; returns the
 /// socket once the server has processed the subscription.
 pub async fn subscribe(url: &str, token: &str, query: &str, variables: Value) -> Result<Socket> {
-    subscribe_from(url, 0, token, query, variables).await
+    let mut request = url.into_client_request()?;
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse()?);
+    let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+    start(socket, token, query, variables).await
 }
 
 /// [`subscribe`], from loopback source address `n` of [`LOOPBACK_SOURCES`] when the server
@@ -96,8 +101,13 @@ pub async fn subscribe_from(
     }
     let stream = tcp.connect(server).await?;
     stream.set_nodelay(true)?;
-    let (mut socket, _) =
+    let (socket, _) =
         tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+    start(socket, token, query, variables).await
+}
+
+/// Completes connection_init with `token` and subscribes to `query` on a connected socket.
+async fn start(mut socket: Socket, token: &str, query: &str, variables: Value) -> Result<Socket> {
     let init =
         json!({"type": "connection_init", "payload": {"authorization": format!("Bearer {token}")}});
     socket.send(Message::text(init.to_string())).await?;
